@@ -1,0 +1,50 @@
+# One command vocabulary for people, pre-commit and CI.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint fmt typecheck bench postgres clean
+
+help: ## Show this help
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install triadops with dev extras
+
+run: $(STAMP) ## Serve the API and a worker on 127.0.0.1:8000 (SQLite in ./.triad)
+	$(BIN)/triad serve
+
+postgres: ## Make sure the local PostgreSQL answers, starting the cluster if it is down
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+	  command -v pg_ctlcluster >/dev/null && \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | tail -n1) main start && \
+	  for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; } || true
+	@pg_isready -h 127.0.0.1 -p 5432 || { [ "$$CI" != "true" ] || { echo "PostgreSQL is required under CI"; exit 1; }; }
+
+lint: $(STAMP) ## ruff check, ruff format --check and mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+typecheck: $(STAMP) ## mypy only
+	$(BIN)/mypy
+
+fmt: $(STAMP) ## Format and autofix
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+test: $(STAMP) postgres lint ## Lint, then the whole suite on SQLite and PostgreSQL
+	$(BIN)/pytest -p no:cacheprovider
+
+bench: $(STAMP) postgres ## Benchmarks: governed noop operations vs raw durable commits
+	$(BIN)/python bench/pipeline.py
+
+clean: ## Remove the virtualenv and local data
+	rm -rf $(VENV) .triad .mypy_cache .ruff_cache

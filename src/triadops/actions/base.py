@@ -1,0 +1,70 @@
+"""What every action is: typed params, declared risk, run, rollback, dry run, probe."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+import structlog
+from pydantic import BaseModel, JsonValue
+
+from triadops.domain.enums import Risk
+from triadops.domain.operations import StepPreview
+from triadops.settings import Settings
+from triadops.storage.targets import DatabaseTargets
+
+P = TypeVar("P", bound=BaseModel)
+Output = dict[str, JsonValue]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    """What an action may reach while it runs: settings, databases, its identity."""
+
+    settings: Settings
+    databases: DatabaseTargets
+    operation_id: str
+    step_index: int
+    idempotency_key: str
+    """Stable for this step across retries; hand it to anything that deduplicates."""
+    log: structlog.stdlib.BoundLogger
+
+
+class Action(ABC, Generic[P]):
+    """A registered thing the executive may do.
+
+    Conventions for ``run`` outputs: ``deleted_rows`` maps table names to the number of rows
+    the step deleted on purpose, so ``no_data_loss`` does not count them as lost; the target
+    database, when there is one, is the ``target`` param.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    params_model: ClassVar[type[BaseModel]]
+    risk: ClassVar[Risk]
+    reversible: ClassVar[bool]
+    """True when ``rollback`` can undo ``run``."""
+    idempotent: ClassVar[bool]
+    """True when running again after an interruption is safe (the step is resumed)."""
+    timeout_s: ClassVar[float] = 300.0
+
+    @abstractmethod
+    async def preview(self, ctx: ActionContext, params: P) -> StepPreview:
+        """Say what ``run`` would touch and how much, changing nothing."""
+
+    @abstractmethod
+    async def run(self, ctx: ActionContext, params: P) -> Output:
+        """Do the work and return what was done; raise to fail the step."""
+
+    async def rollback(self, ctx: ActionContext, params: P, output: Output) -> Output:
+        """Undo ``run``; the default has nothing to undo."""
+        return {"undone": False, "reason": f"{self.name} has nothing to undo"}
+
+    async def probe(self, ctx: ActionContext, params: P) -> bool | None:
+        """After an interrupted run, tell whether it took effect; None when it cannot tell."""
+        return None
+
+    def parse(self, params: dict[str, JsonValue]) -> P:
+        """Validate raw params into the action's model."""
+        return self.params_model.model_validate(params)  # type: ignore[return-value]

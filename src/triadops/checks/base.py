@@ -1,0 +1,44 @@
+"""What every check is: a measurement taken before and after, and a verdict."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pydantic import JsonValue
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from triadops.domain.operations import CheckResult, Operation
+from triadops.settings import Settings
+from triadops.storage.targets import DatabaseTargets
+
+Measurement = dict[str, JsonValue]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What a check may look at: the operation, settings and the databases it touched."""
+
+    settings: Settings
+    databases: DatabaseTargets
+    own: AsyncEngine
+    """Triad's own database, for checks that read the ledger or baselines."""
+    operation: Operation
+    database_targets: list[str] = field(default_factory=lambda: ["triad"])
+    """Names of the databases the plan works on."""
+
+
+class Check(ABC):
+    """A registered criterion the judiciary may measure."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    @abstractmethod
+    async def measure(self, ctx: CheckContext) -> Measurement:
+        """Measure the current state; called once before execution and once after."""
+
+    @abstractmethod
+    def judge(self, ctx: CheckContext, before: Measurement, after: Measurement) -> CheckResult:
+        """Compare the two measurements and say whether the criterion holds."""

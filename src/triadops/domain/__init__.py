@@ -1,0 +1,1 @@
+"""Pure types of triadops: requests, plans, results, identities, ledger entries, errors."""

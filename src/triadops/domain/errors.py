@@ -1,0 +1,68 @@
+"""The one exception tree of triadops.
+
+Entry points turn these into one readable line (CLI) or a problem body (API); anything
+outside this tree is a bug.
+"""
+
+from __future__ import annotations
+
+
+class TriadError(Exception):
+    """Base of every error triadops raises on purpose."""
+
+    status_code = 400
+    title = "Bad request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidRequest(TriadError):
+    """The input is malformed or names something that does not fit."""
+
+    status_code = 422
+    title = "Invalid request"
+
+
+class NotFound(TriadError):
+    """A named thing (operation, action, token) does not exist."""
+
+    status_code = 404
+    title = "Not found"
+
+
+class Unauthenticated(TriadError):
+    """No identity, or a token that does not match one."""
+
+    status_code = 401
+    title = "Unauthenticated"
+
+
+class Forbidden(TriadError):
+    """The identity lacks the power, or would break separation of duties."""
+
+    status_code = 403
+    title = "Forbidden"
+
+
+class Conflict(TriadError):
+    """The operation is not in a state that allows this."""
+
+    status_code = 409
+    title = "Conflict"
+
+
+class ActionFailed(TriadError):
+    """An action or rollback raised while running; carried into the step record."""
+
+    status_code = 500
+    title = "Action failed"
+
+
+class StorageUnavailable(TriadError):
+    """The database cannot be reached or is not migrated."""
+
+    status_code = 503
+    title = "Storage unavailable"

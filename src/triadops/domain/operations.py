@@ -1,0 +1,221 @@
+"""Operation requests, plans and the seed's result shape."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+
+from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk, StepStatus
+
+OperationId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+Params = dict[str, JsonValue]
+
+
+def new_operation_id() -> str:
+    """Return a fresh, sortable-enough operation id such as ``op-5f1c2a9b04d1``."""
+    return f"op-{uuid.uuid4().hex[:12]}"
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Treat a naive datetime as UTC and convert an aware one to UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StepSpec(BaseModel):
+    """One step as asked for: a registered action and its parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(min_length=1, max_length=100)
+    """Name of a registered action, such as ``database.vacuum_analyze``."""
+    params: Params = Field(default_factory=dict)
+    """Parameters, validated against the action's params model during review."""
+
+
+class OperationRequest(BaseModel):
+    """A request to change a running system, with the seed's fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation_id: OperationId = Field(default_factory=new_operation_id)
+    operation_type: OperationType
+    constitutional_authority: Authority
+    description: str = Field(min_length=1, max_length=2000)
+    requested_by: str = Field(min_length=1, max_length=100)
+    scheduled_time: datetime | None = None
+    """When to run, at the earliest; naive values are taken as UTC."""
+    emergency_priority: bool = False
+    affected_systems: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100
+    )
+    rollback_plan: str | None = Field(default=None, max_length=2000)
+    validation_criteria: list[str] = Field(default_factory=list, max_length=50)
+    procedure: str | None = Field(default=None, min_length=1, max_length=100)
+    """A named procedure from the catalogue; excludes ``steps``."""
+    steps: list[StepSpec] = Field(default_factory=list, max_length=100)
+    """Explicit steps; excludes ``procedure``."""
+
+    @field_validator("scheduled_time")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    @model_validator(mode="after")
+    def _one_way_to_say_what(self) -> OperationRequest:
+        if self.procedure and self.steps:
+            raise ValueError("give either 'procedure' or 'steps', not both")
+        if not self.procedure and not self.steps:
+            raise ValueError("give a 'procedure' or at least one step in 'steps'")
+        return self
+
+    @property
+    def is_emergency(self) -> bool:
+        """Emergencies skip windows but owe the crown an acknowledgement."""
+        return self.emergency_priority or self.operation_type is OperationType.EMERGENCY
+
+
+class StepPreview(BaseModel):
+    """What a step would touch and how much, from the action's dry run."""
+
+    summary: str
+    touches: list[str] = Field(default_factory=list)
+    """Names of what the step changes: tables, files, folders, hosts."""
+    amounts: dict[str, float] = Field(default_factory=dict)
+    """Sizes the approver should see, such as ``rows: 1200`` or ``bytes: 4096``."""
+
+
+class PlannedStep(BaseModel):
+    """One step of an approved-or-pending plan, as the legislature reviewed it."""
+
+    index: int
+    action: str
+    params: Params
+    risk: Risk
+    reversible: bool
+    idempotent: bool
+    timeout_s: float
+    preview: StepPreview
+
+
+class Plan(BaseModel):
+    """What will be done: the object an approval is bound to, through its hash."""
+
+    steps: list[PlannedStep]
+    affected_systems: list[str]
+    rollback_plan: str | None
+    validation_criteria: list[str]
+
+    def binding(self) -> dict[str, Any]:
+        """Return the parts of the plan an approval covers (previews excluded)."""
+        return {
+            "steps": [{"action": s.action, "params": s.params} for s in self.steps],
+            "affected_systems": sorted(self.affected_systems),
+            "rollback_plan": self.rollback_plan,
+            "validation_criteria": self.validation_criteria,
+        }
+
+
+class PlanningResult(BaseModel):
+    """The legislature's finding, in the seed's shape."""
+
+    approved: bool
+    risk_level: Risk | None = None
+    risk_reasons: list[str] = Field(default_factory=list)
+    required_approvals: list[Authority] = Field(default_factory=list)
+    scheduling_recommendation: str = "immediate"
+    rejection_reason: str | None = None
+    advice: list[str] = Field(default_factory=list)
+    """Notes from an advisor (agent); they can only make the decision stricter."""
+    constitutional_compliance: bool = True
+
+
+class StepRecord(BaseModel):
+    """What happened to one step: start, end, output, error, duration."""
+
+    index: int
+    action: str
+    params: Params
+    status: StepStatus
+    attempts: int = 0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_s: float | None = None
+    output: dict[str, JsonValue] = Field(default_factory=dict)
+    error: str | None = None
+    rollback_output: dict[str, JsonValue] = Field(default_factory=dict)
+    rollback_error: str | None = None
+
+
+class ImplementationResult(BaseModel):
+    """The executive's report, in the seed's shape."""
+
+    success: bool
+    changes_made: list[str] = Field(default_factory=list)
+    execution_time_s: float = 0.0
+    issues_encountered: list[str] = Field(default_factory=list)
+    rollback_triggered: bool = False
+
+
+class CheckResult(BaseModel):
+    """One measured criterion: what was measured before and after, and the verdict."""
+
+    name: str
+    passed: bool
+    detail: str
+    before: dict[str, JsonValue] = Field(default_factory=dict)
+    after: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class ValidationResult(BaseModel):
+    """The judiciary's verdict, in the seed's shape."""
+
+    passed: bool
+    validation_score: float
+    findings: list[CheckResult] = Field(default_factory=list)
+    recommendations: list[str] = Field(default_factory=list)
+    constitutional_compliance: bool = True
+    rollback_required: bool = False
+
+
+class Approval(BaseModel):
+    """A decision by one identity under one authority, bound to a plan hash."""
+
+    approver: str
+    authority: Authority
+    plan_hash: str
+    at: datetime
+
+
+class Operation(BaseModel):
+    """An operation as stored: its request, plan, results and current state."""
+
+    operation_id: str
+    status: OperationStatus
+    request: OperationRequest
+    plan: Plan | None = None
+    plan_hash: str | None = None
+    planning_result: PlanningResult | None = None
+    implementation_result: ImplementationResult | None = None
+    validation_result: ValidationResult | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    approvals: list[Approval] = Field(default_factory=list)
+    approval_deadline: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledgement_deadline: datetime | None = None
+    status_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def constitutional_compliance(self) -> bool:
+        """True unless a branch found the operation outside the constitution."""
+        results = (self.planning_result, self.validation_result)
+        return all(r.constitutional_compliance for r in results if r is not None)

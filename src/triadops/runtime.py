@@ -1,0 +1,57 @@
+"""The one composition root: api, cli, web and worker all build a Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from triadops.actions.builtin import builtin_actions
+from triadops.actions.registry import ActionRegistry, load_entry_point_actions
+from triadops.checks.builtin import builtin_checks
+from triadops.checks.registry import CheckRegistry, load_entry_point_checks
+from triadops.settings import Settings
+from triadops.storage.engine import create_engine, session_factory
+from triadops.storage.migrate import upgrade
+from triadops.storage.targets import DatabaseTargets
+
+
+@dataclass
+class Runtime:
+    """Everything a running triadops needs, built once per process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    databases: DatabaseTargets
+    actions: ActionRegistry
+    checks: CheckRegistry
+
+    @classmethod
+    async def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
+        """Connect, apply migrations and load the action and check catalogues."""
+        settings.home.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.resolved_database_url)
+        if migrate:
+            await upgrade(engine)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            databases=DatabaseTargets(engine, settings.database_targets),
+            actions=ActionRegistry([*builtin_actions(), *load_entry_point_actions()]),
+            checks=CheckRegistry([*builtin_checks(), *load_entry_point_checks()]),
+        )
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """Yield a session; the caller commits (through lifecycle.commit) or it rolls back."""
+        async with self.sessions() as session:
+            yield session
+
+    async def close(self) -> None:
+        """Dispose of every engine."""
+        await self.databases.dispose()
+        await self.engine.dispose()

@@ -1,0 +1,91 @@
+"""Settings from ``triad.toml`` and ``TRIAD_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("TRIAD_CONFIG", "triad.toml"))
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure; each key names what it controls."""
+
+    model_config = SettingsConfigDict(env_prefix="TRIAD_", extra="forbid", env_nested_delimiter="__")
+
+    home: Path = Path(".triad")
+    """Data folder: the SQLite database, logs, cache and backups live here."""
+    database_url: str | None = None
+    """SQLAlchemy async URL; default ``sqlite+aiosqlite:///$TRIAD_HOME/triad.db``."""
+    database_targets: dict[str, str] = Field(default_factory=dict)
+    """Other databases the database actions may work on, by name (``triad`` is triad's own)."""
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    approval_timeout_s: float = Field(default=24 * 3600, gt=0)
+    """A pending approval not given within this many seconds rejects the operation."""
+    acknowledgement_timeout_s: float = Field(default=15 * 60, gt=0)
+    """An emergency operation must be acknowledged by the crown within this many seconds."""
+    lease_s: float = Field(default=30.0, gt=0)
+    """How long a worker's claim on an operation lasts without renewal."""
+    worker_poll_s: float = Field(default=0.5, gt=0)
+    worker_batch: int = Field(default=64, ge=1, le=1000)
+    """How many operations one worker drives together (their commits are grouped)."""
+    blast_radius_threshold: int = Field(default=3, ge=1)
+    """More affected systems than this raises an operation's risk by one level."""
+    recent_failure_threshold: int = Field(default=2, ge=1)
+    """This many failures of the same procedure in a day raise its risk by one level."""
+    cache_dirs: list[Path] = Field(default_factory=list)
+    """Cache folders ``cache.cleanup`` may clean; ``$TRIAD_HOME/cache`` is always one."""
+    log_dirs: list[Path] = Field(default_factory=list)
+    """Log folders ``logs.rotate`` may rotate; ``$TRIAD_HOME/logs`` is always one."""
+    performance_tolerance: float = Field(default=3.0, gt=1)
+    """``performance_within_baseline`` fails when latency exceeds baseline times this."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read, by precedence: arguments, environment, then ``triad.toml``."""
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith(("postgresql://", "postgres://")):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the SQLite file in the data folder."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.home / 'triad.db'}"
+
+    @property
+    def log_dir(self) -> Path:
+        """Triad's own log folder."""
+        return self.home / "logs"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Triad's own cache folder."""
+        return self.home / "cache"
