@@ -12,6 +12,7 @@ from triadops.actions.builtin import builtin_actions
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
+from triadops.constitution.powers import Powers
 from triadops.settings import Settings
 from triadops.storage.engine import create_engine, session_factory
 from triadops.storage.migrate import upgrade
@@ -32,7 +33,8 @@ class Runtime:
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
         """Connect, apply migrations and load the action and check catalogues."""
-        settings.home.mkdir(parents=True, exist_ok=True)
+        for folder in (settings.home, settings.log_dir, settings.cache_dir):
+            folder.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.resolved_database_url)
         if migrate:
             await upgrade(engine)
@@ -43,6 +45,18 @@ class Runtime:
             databases=DatabaseTargets(engine, settings.database_targets),
             actions=ActionRegistry([*builtin_actions(), *load_entry_point_actions()]),
             checks=CheckRegistry([*builtin_checks(), *load_entry_point_checks()]),
+        )
+
+    @property
+    def powers(self) -> Powers:
+        """The means the constitution's branches work with."""
+        return Powers(
+            settings=self.settings,
+            engine=self.engine,
+            sessions=self.sessions,
+            databases=self.databases,
+            actions=self.actions,
+            checks=self.checks,
         )
 
     @asynccontextmanager

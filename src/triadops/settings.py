@@ -13,6 +13,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from triadops.domain.windows import DEFAULT_WINDOWS, MaintenanceWindow
+
 
 def _config_file() -> Path:
     return Path(os.environ.get("TRIAD_CONFIG", "triad.toml"))
@@ -21,7 +23,9 @@ def _config_file() -> Path:
 class Settings(BaseSettings):
     """Everything an operator can configure; each key names what it controls."""
 
-    model_config = SettingsConfigDict(env_prefix="TRIAD_", extra="forbid", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(
+        env_prefix="TRIAD_", extra="forbid", env_nested_delimiter="__"
+    )
 
     home: Path = Path(".triad")
     """Data folder: the SQLite database, logs, cache and backups live here."""
@@ -48,6 +52,10 @@ class Settings(BaseSettings):
     """Cache folders ``cache.cleanup`` may clean; ``$TRIAD_HOME/cache`` is always one."""
     log_dirs: list[Path] = Field(default_factory=list)
     """Log folders ``logs.rotate`` may rotate; ``$TRIAD_HOME/logs`` is always one."""
+    maintenance_windows: list[MaintenanceWindow] = Field(
+        default_factory=lambda: list(DEFAULT_WINDOWS)
+    )
+    """Windows (UTC) in which medium-risk work with a rollback plan is approved automatically."""
     performance_tolerance: float = Field(default=3.0, gt=1)
     """``performance_within_baseline`` fails when latency exceeds baseline times this."""
 

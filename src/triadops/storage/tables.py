@@ -47,6 +47,9 @@ class OperationRow(Base):
     approval_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledgement_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    acknowledgement_overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_requested_by: Mapped[str | None] = mapped_column(String(100))
+    """Set when someone cancels a running operation; honoured at the next step boundary."""
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

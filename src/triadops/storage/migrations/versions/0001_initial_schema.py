@@ -135,6 +135,8 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("acknowledged_by", sa.String(length=100), nullable=True),
+        sa.Column("acknowledgement_overdue", sa.Boolean(), nullable=False),
+        sa.Column("cancel_requested_by", sa.String(length=100), nullable=True),
         sa.Column("lease_owner", sa.String(length=100), nullable=True),
         sa.Column(
             "lease_expires_at", triadops.storage.types.UTCDateTime(timezone=True), nullable=True

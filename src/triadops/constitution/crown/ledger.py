@@ -1,0 +1,113 @@
+"""The crown's ledger: an append-only hash chain over canonical JSON.
+
+Entries are buffered on the session as transitions happen and linked in one go when the
+transaction commits (``lifecycle.commit``), so a transition and its entry always share a
+transaction and a batch of transitions costs one lock of the head.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import JsonValue
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from triadops.domain.chain import GENESIS_HASH, link_hash
+from triadops.domain.ledger import LedgerEntry, VerifyReport
+from triadops.domain.operations import utcnow
+from triadops.storage import ledger as store
+from triadops.storage.tables import LedgerRow
+
+_PENDING = "triad_ledger_pending"
+
+
+def record(
+    session: AsyncSession,
+    *,
+    actor: str,
+    event: str,
+    operation_id: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    details: dict[str, JsonValue] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Queue an entry to be linked into the chain when this transaction commits."""
+    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
+    pending.append(
+        {
+            "at": at or utcnow(),
+            "actor": actor,
+            "event": event,
+            "operation_id": operation_id,
+            "from_status": from_status,
+            "to_status": to_status,
+            "details": details or {},
+        }
+    )
+
+
+async def flush(session: AsyncSession) -> int:
+    """Link and insert the queued entries; return how many were written."""
+    pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])
+    if not pending:
+        return 0
+    seq, prev = await store.lock_head(session)
+    links = []
+    for entry in pending:
+        seq += 1
+        row = LedgerRow(seq=seq, prev_hash=prev, **entry)
+        digest = link_hash(prev, store.entry_body(row))
+        links.append({**entry, "seq": seq, "prev_hash": prev, "hash": digest})
+        prev = digest
+    await store.append_links(session, links)
+    return len(links)
+
+
+def forbid_unlinked_commits(session: AsyncSession) -> None:
+    """Make a commit with queued but unlinked entries fail loudly instead of losing them."""
+
+    @event.listens_for(session.sync_session, "before_commit")
+    def _check(sync_session: Session) -> None:
+        if sync_session.info.get(_PENDING):
+            raise RuntimeError("ledger entries queued but not linked: use lifecycle.commit")
+
+
+async def verify(session: AsyncSession) -> VerifyReport:
+    """Walk the whole chain and name the first entry that does not fit.
+
+    Catches edits (hash mismatch), deletions and insertions (seq gaps or prev_hash breaks),
+    reordering (prev_hash breaks) and a truncated tail (the head points past the end).
+    """
+    expected_seq, prev, checked = 1, GENESIS_HASH, 0
+    async for row in store.iterate_chain(session):
+        problem = None
+        if row.seq != expected_seq:
+            problem = f"expected entry {expected_seq} but found {row.seq} (deleted or inserted)"
+        elif row.prev_hash != prev:
+            problem = "its prev_hash does not match the entry before it (inserted or reordered)"
+        elif link_hash(row.prev_hash, store.entry_body(row)) != row.hash:
+            problem = "its content does not match its hash (edited)"
+        if problem:
+            return VerifyReport(
+                ok=False, entries_checked=checked, first_bad_seq=row.seq, problem=problem
+            )
+        checked += 1
+        expected_seq, prev = row.seq + 1, row.hash
+    head_seq, head_hash = await store.head(session)
+    if head_seq != checked or head_hash != prev:
+        return VerifyReport(
+            ok=False,
+            entries_checked=checked,
+            first_bad_seq=checked + 1 if head_seq > checked else head_seq,
+            problem=f"the chain ends at {checked} but its head says {head_seq} (truncated)",
+        )
+    return VerifyReport(ok=True, entries_checked=checked)
+
+
+def to_entry(row: LedgerRow) -> LedgerEntry:
+    """Return the domain view of a stored link."""
+    return LedgerEntry.model_validate(row, from_attributes=True)

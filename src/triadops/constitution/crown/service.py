@@ -1,0 +1,128 @@
+"""The crown's powers: cancel, freeze, and acknowledgement of emergencies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.constitution import lifecycle
+from triadops.constitution.crown import ledger
+from triadops.domain.enums import Authority, OperationStatus
+from triadops.domain.errors import Conflict, Forbidden
+from triadops.domain.identity import Identity
+from triadops.domain.operations import utcnow
+from triadops.storage import operations as store
+from triadops.storage.tables import CrownStateRow, OperationRow
+
+CROWN = "crown:rules"
+S = OperationStatus
+_CANCELLABLE = frozenset({S.SUBMITTED, S.AWAITING_APPROVAL, S.APPROVED, S.SCHEDULED})
+
+
+async def cancel_operation(
+    session: AsyncSession, *, operation_id: str, by: Identity, reason: str | None = None
+) -> OperationRow:
+    """Cancel an operation that has not started; a running one stops at its next step.
+
+    The requester may cancel their own; anyone else needs the crown role.
+    """
+    row = await store.get_operation(session, operation_id, for_update=True)
+    if by.name != row.requested_by and not by.holds(Authority.CROWN):
+        raise Forbidden(f"{by.name} neither requested {operation_id} nor holds the crown role")
+    why = reason or f"cancelled by {by.name}"
+    status = S(row.status)
+    if status in _CANCELLABLE and not store.is_leased(row, utcnow()):
+        lifecycle.transition(session, row, S.CANCELLED, actor=by.name, reason=why)
+        return row
+    if status in (S.SCHEDULED, S.EXECUTING):
+        if row.cancel_requested_by:
+            raise Conflict(f"cancellation of {operation_id} was already requested")
+        row.cancel_requested_by = by.name
+        ledger.record(
+            session,
+            actor=by.name,
+            event="cancel_requested",
+            operation_id=row.id,
+            details={"reason": why},
+        )
+        return row
+    raise Conflict(f"operation {operation_id} is {row.status} and can no longer be cancelled")
+
+
+async def is_frozen(session: AsyncSession) -> bool:
+    """True while the crown holds all forward work."""
+    return bool((await store.crown_state(session)).frozen)
+
+
+async def freeze(session: AsyncSession, *, by: Identity, reason: str) -> CrownStateRow:
+    """Hold new and queued operations; running ones stop after their current step."""
+    _require_crown(by, "freeze")
+    state = await store.crown_state(session)
+    if state.frozen:
+        raise Conflict(f"already frozen by {state.frozen_by} since {state.frozen_at}")
+    state.frozen, state.frozen_by, state.frozen_at = True, by.name, utcnow()
+    state.freeze_reason = reason
+    ledger.record(session, actor=by.name, event="freeze", details={"reason": reason})
+    return state
+
+
+async def unfreeze(session: AsyncSession, *, by: Identity) -> CrownStateRow:
+    """Lift the freeze; only the crown may."""
+    _require_crown(by, "unfreeze")
+    state = await store.crown_state(session)
+    if not state.frozen:
+        raise Conflict("not frozen")
+    ledger.record(
+        session,
+        actor=by.name,
+        event="unfreeze",
+        details={"frozen_by": state.frozen_by, "reason": state.freeze_reason},
+    )
+    state.frozen, state.frozen_by, state.frozen_at, state.freeze_reason = False, None, None, None
+    return state
+
+
+async def acknowledge(session: AsyncSession, *, operation_id: str, by: Identity) -> OperationRow:
+    """Acknowledge an emergency operation, as the crown and not its requester."""
+    _require_crown(by, "acknowledge emergencies")
+    row = await store.get_operation(session, operation_id, for_update=True)
+    if row.acknowledgement_deadline is None:
+        raise Conflict(f"operation {operation_id} is not an emergency; nothing to acknowledge")
+    if row.acknowledged_by:
+        raise Conflict(f"operation {operation_id} was acknowledged by {row.acknowledged_by}")
+    if by.name == row.requested_by:
+        raise Forbidden(f"{by.name} requested {operation_id} and cannot acknowledge it")
+    row.acknowledged_by = by.name
+    late = utcnow() > row.acknowledgement_deadline
+    ledger.record(
+        session,
+        actor=by.name,
+        event="acknowledged",
+        operation_id=row.id,
+        details={"late": late},
+    )
+    return row
+
+
+async def flag_overdue_acknowledgements(session: AsyncSession, *, now: datetime) -> int:
+    """Record each emergency whose acknowledgement deadline passed, once."""
+    rows = await store.overdue_acknowledgements(session, now=now)
+    for row in rows:
+        row.acknowledgement_overdue = True
+        deadline = (
+            row.acknowledgement_deadline.isoformat() if row.acknowledgement_deadline else None
+        )
+        ledger.record(
+            session,
+            actor=CROWN,
+            event="acknowledgement_overdue",
+            operation_id=row.id,
+            details={"deadline": deadline},
+        )
+    return len(rows)
+
+
+def _require_crown(by: Identity, what: str) -> None:
+    if not by.holds(Authority.CROWN):
+        raise Forbidden(f"only the crown may {what}; {by.name} does not hold the crown role")

@@ -1,0 +1,124 @@
+"""The executive: runs exactly the approved steps, records each, undoes on failure.
+
+Running an action and recording it are separate so the caller can commit a step's start
+before the step runs (at most once) and its end together with the next step's start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from pydantic import JsonValue
+
+from triadops.actions.base import ActionContext
+from triadops.constitution.powers import Powers, action_context
+from triadops.domain.enums import StepStatus
+from triadops.domain.errors import TriadError
+from triadops.domain.operations import ImplementationResult, utcnow
+from triadops.storage.tables import StepRow
+
+
+@dataclass
+class StepOutcome:
+    """What happened when an action (or its rollback) ran."""
+
+    ok: bool
+    output: dict[str, JsonValue] = field(default_factory=dict)
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+def context(powers: Powers, step: StepRow) -> ActionContext:
+    """Build the context an action sees for this step."""
+    return action_context(
+        powers,
+        operation_id=step.operation_id,
+        step_index=step.index,
+        idempotency_key=step.idempotency_key,
+    )
+
+
+def mark_running(step: StepRow) -> None:
+    """Record that a step starts now; committed before the action is called."""
+    step.status = StepStatus.RUNNING.value
+    step.attempts += 1
+    step.started_at = utcnow()
+    step.ended_at = None
+    step.error = None
+
+
+async def run_step(powers: Powers, step: StepRow) -> StepOutcome:
+    """Run one registered action with its timeout; never raises for the action's failure."""
+    action = powers.actions.get(step.action)
+    started = time.perf_counter()
+    try:
+        params = action.parse(step.params)
+        output = await asyncio.wait_for(
+            action.run(context(powers, step), params), timeout=action.timeout_s
+        )
+        return StepOutcome(ok=True, output=output, duration_s=time.perf_counter() - started)
+    except TimeoutError:
+        error = f"{step.action} timed out after {action.timeout_s:g}s"
+    except TriadError as exc:
+        error = exc.message
+    except Exception as exc:  # an action's bug must fail its step, not the worker
+        error = f"{type(exc).__name__}: {exc}"
+    return StepOutcome(ok=False, error=error, duration_s=time.perf_counter() - started)
+
+
+def record_outcome(step: StepRow, outcome: StepOutcome) -> None:
+    """Write a step's end, output, error and duration onto its row."""
+    step.status = (StepStatus.SUCCEEDED if outcome.ok else StepStatus.FAILED).value
+    step.ended_at = utcnow()
+    step.duration_s = outcome.duration_s
+    step.output = outcome.output
+    step.error = outcome.error
+
+
+def steps_to_undo(steps: list[StepRow]) -> list[StepRow]:
+    """Return the succeeded steps still to roll back, last first."""
+    done = [s for s in steps if s.status == StepStatus.SUCCEEDED.value]
+    return sorted(done, key=lambda s: s.index, reverse=True)
+
+
+async def rollback_step(powers: Powers, step: StepRow) -> StepOutcome:
+    """Undo one succeeded step; never raises for the rollback's failure."""
+    action = powers.actions.get(step.action)
+    started = time.perf_counter()
+    try:
+        params = action.parse(step.params)
+        output = await asyncio.wait_for(
+            action.rollback(context(powers, step), params, step.output or {}),
+            timeout=action.timeout_s,
+        )
+        return StepOutcome(ok=True, output=output, duration_s=time.perf_counter() - started)
+    except TimeoutError:
+        error = f"rollback of {step.action} timed out after {action.timeout_s:g}s"
+    except TriadError as exc:
+        error = exc.message
+    except Exception as exc:  # a rollback's bug must be recorded, not crash the worker
+        error = f"{type(exc).__name__}: {exc}"
+    return StepOutcome(ok=False, error=error, duration_s=time.perf_counter() - started)
+
+
+def record_rollback(step: StepRow, outcome: StepOutcome) -> None:
+    """Write a rollback's result onto its step row."""
+    step.status = (StepStatus.ROLLED_BACK if outcome.ok else StepStatus.ROLLBACK_FAILED).value
+    step.rollback_output = outcome.output
+    step.rollback_error = outcome.error
+
+
+def implementation_result(
+    steps: list[StepRow], *, rollback_triggered: bool
+) -> ImplementationResult:
+    """Summarise the steps in the seed's implementation_result shape."""
+    succeeded = [s for s in steps if s.status in (StepStatus.SUCCEEDED, StepStatus.ROLLED_BACK)]
+    return ImplementationResult(
+        success=all(s.status == StepStatus.SUCCEEDED.value for s in steps),
+        changes_made=[f"{s.action} (step {s.index})" for s in succeeded],
+        execution_time_s=round(sum(s.duration_s or 0.0 for s in steps), 6),
+        issues_encountered=[f"step {s.index} {s.action}: {s.error}" for s in steps if s.error],
+        rollback_triggered=rollback_triggered,
+    )

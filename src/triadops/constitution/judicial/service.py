@@ -1,0 +1,147 @@
+"""The judiciary: measures before and after, and rules on whether the operation worked.
+
+Verdicts come from registered checks only; the executive's own report is never evidence.
+"""
+
+from __future__ import annotations
+
+import structlog
+from pydantic import JsonValue
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.checks.base import CheckContext, Measurement
+from triadops.constitution import lifecycle
+from triadops.constitution.powers import Powers, action_context
+from triadops.domain.enums import Authority, OperationStatus, StepStatus
+from triadops.domain.errors import Conflict, Forbidden
+from triadops.domain.identity import Identity
+from triadops.domain.operations import CheckResult, Operation, ValidationResult
+from triadops.storage import operations as store
+from triadops.storage.tables import OperationRow, StepRow
+
+JUDGE = "judicial:rules"
+log = structlog.stdlib.get_logger()
+
+
+def database_targets(operation: Operation) -> list[str]:
+    """Return the databases the plan works on (triad's own when it names none)."""
+    steps = operation.plan.steps if operation.plan else []
+    names = {
+        str(s.params.get("target", "triad")) for s in steps if s.action.startswith("database.")
+    }
+    return sorted(names) or ["triad"]
+
+
+def _context(powers: Powers, operation: Operation) -> CheckContext:
+    return CheckContext(
+        settings=powers.settings,
+        databases=powers.databases,
+        own=powers.engine,
+        operation=operation,
+        database_targets=database_targets(operation),
+    )
+
+
+async def measure_before(powers: Powers, operation: Operation) -> dict[str, JsonValue]:
+    """Take each criterion's 'before' measurement; a failure to measure is recorded, not raised."""
+    ctx = _context(powers, operation)
+    baseline: dict[str, JsonValue] = {}
+    for name in _criteria(operation):
+        try:
+            baseline[name] = await powers.checks.get(name).measure(ctx)
+        except Exception as exc:  # a broken probe must not stop the operation here
+            baseline[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    return baseline
+
+
+async def validate(
+    powers: Powers, operation: Operation, baseline: dict[str, JsonValue]
+) -> ValidationResult:
+    """Measure again, judge each criterion, then let the advisor make it stricter only."""
+    ctx = _context(powers, operation)
+    findings: list[CheckResult] = []
+    failed_steps = [s for s in operation.steps if s.status is not StepStatus.SUCCEEDED]
+    findings.append(
+        CheckResult(
+            name="steps_completed",
+            passed=not failed_steps,
+            detail=f"{len(operation.steps) - len(failed_steps)} of {len(operation.steps)} "
+            "steps succeeded by their own records",
+        )
+    )
+    for name in _criteria(operation):
+        check = powers.checks.get(name)
+        before = baseline.get(name)
+        try:
+            after = await check.measure(ctx)
+            if not isinstance(before, dict) or "error" in before:
+                before = after
+            findings.append(check.judge(ctx, _measurement(before), after))
+        except Exception as exc:  # could not measure: that is a failed check, not a pass
+            findings.append(
+                CheckResult(name=name, passed=False, detail=f"could not measure: {exc}")
+            )
+    passed = all(f.passed for f in findings)
+    verdict = ValidationResult(
+        passed=passed,
+        validation_score=round(sum(f.passed for f in findings) / len(findings), 4),
+        findings=findings,
+        rollback_required=not passed,
+    )
+    advice = await powers.verdict_advisor.advise(operation, verdict)
+    if advice.fail and verdict.passed:
+        verdict.passed = False
+        verdict.rollback_required = True
+        verdict.findings.append(
+            CheckResult(name="advisor", passed=False, detail=advice.reason or "advisor failed it")
+        )
+    verdict.recommendations.extend(advice.recommendations)
+    return verdict
+
+
+def _criteria(operation: Operation) -> list[str]:
+    return operation.plan.validation_criteria if operation.plan else []
+
+
+def _measurement(value: JsonValue) -> Measurement:
+    return value if isinstance(value, dict) else {}
+
+
+async def probe(powers: Powers, step: StepRow) -> bool | None:
+    """Ask the action whether an interrupted run took effect; None when it cannot tell."""
+    action = powers.actions.get(step.action)
+    try:
+        ctx = action_context(
+            powers,
+            operation_id=step.operation_id,
+            step_index=step.index,
+            idempotency_key=step.idempotency_key,
+        )
+        return await action.probe(ctx, action.parse(step.params))
+    except Exception as exc:  # an unanswerable probe leaves the decision to a human
+        log.warning("probe failed", operation_id=step.operation_id, error=str(exc))
+        return None
+
+
+async def resolve_in_doubt(
+    session: AsyncSession, *, operation_id: str, step_succeeded: bool, by: Identity
+) -> OperationRow:
+    """Record a human ruling on an interrupted step; the worker takes it from there."""
+    if not (by.holds(Authority.JUDICIAL) or by.holds(Authority.CROWN)):
+        raise Forbidden(f"{by.name} holds neither the judicial nor the crown role")
+    row = await store.get_operation(session, operation_id, for_update=True)
+    if row.status != OperationStatus.IN_DOUBT.value:
+        raise Conflict(f"operation {operation_id} is {row.status}, not in_doubt")
+    steps = await store.get_steps(session, operation_id)
+    step = next(s for s in steps if s.status == StepStatus.RUNNING.value)
+    step.status = (StepStatus.SUCCEEDED if step_succeeded else StepStatus.FAILED).value
+    verdict = "took effect" if step_succeeded else "did not take effect"
+    step.error = None if step_succeeded else f"ruled by {by.name}: {verdict}"
+    target = OperationStatus.EXECUTING if step_succeeded else OperationStatus.FAILED
+    row.lease_owner = None
+    lifecycle.transition(
+        session, row, target, actor=by.name, reason=f"step {step.index} {verdict} (ruling)"
+    )
+    if not step_succeeded and any(s.status == StepStatus.SUCCEEDED.value for s in steps):
+        lifecycle.transition(session, row, OperationStatus.ROLLING_BACK, actor=by.name)
+    return row

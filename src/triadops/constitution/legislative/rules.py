@@ -1,0 +1,113 @@
+"""The legislature's rules: SOP authority, risk scoring and approval thresholds.
+
+Each rule is a small pure function with the reason it exists; the service composes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from triadops.domain.enums import Authority, OperationType, Risk
+from triadops.domain.operations import Approval, OperationRequest, PlannedStep
+
+# Which authority may request which type, after the seed's SOPs.
+SOP_AUTHORITIES: dict[OperationType, tuple[str, frozenset[Authority]]] = {
+    OperationType.DEPLOYMENT: (
+        "SOP-001 (deployment)",
+        frozenset({Authority.EXECUTIVE, Authority.LEGISLATIVE}),
+    ),
+    OperationType.EMERGENCY: ("SOP-002 (incident response)", frozenset({Authority.CROWN})),
+    OperationType.CONFIGURATION: (
+        "SOP-003 (configuration change)",
+        frozenset({Authority.LEGISLATIVE, Authority.EXECUTIVE}),
+    ),
+    OperationType.MAINTENANCE: (
+        "SOP-004 (maintenance and optimisation)",
+        frozenset({Authority.EXECUTIVE, Authority.LEGISLATIVE}),
+    ),
+    OperationType.MONITORING: (
+        "monitoring",
+        frozenset({Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN}),
+    ),
+    OperationType.VALIDATION: ("validation", frozenset({Authority.JUDICIAL})),
+}
+
+
+def authority_misfit(request: OperationRequest) -> str | None:
+    """Return why the requested authority does not fit the type's SOP, or None if it does."""
+    sop, allowed = SOP_AUTHORITIES[request.operation_type]
+    if request.constitutional_authority in allowed:
+        return None
+    names = " or ".join(sorted(a.value for a in allowed))
+    return (
+        f"{sop} requires {names} authority for {request.operation_type.value} operations, "
+        f"not {request.constitutional_authority.value}"
+    )
+
+
+def assess_risk(
+    steps: Sequence[PlannedStep],
+    request: OperationRequest,
+    *,
+    blast_radius_threshold: int,
+    recent_failures: int,
+    recent_failure_threshold: int,
+) -> tuple[Risk, list[str]]:
+    """Score a plan: the riskiest step, raised by blast radius, irreversibility and history."""
+    riskiest = max(steps, key=lambda s: s.risk.rank)
+    risk, reasons = riskiest.risk, [f"riskiest step: {riskiest.action} ({riskiest.risk.value})"]
+    if len(request.affected_systems) > blast_radius_threshold:
+        risk = risk.raised()
+        reasons.append(
+            f"blast radius: {len(request.affected_systems)} affected systems "
+            f"(more than {blast_radius_threshold})"
+        )
+    irreversible = [s.action for s in steps if not s.reversible]
+    if irreversible and not request.rollback_plan:
+        risk = risk.raised()
+        reasons.append(f"irreversible steps without a rollback plan: {', '.join(irreversible)}")
+    if recent_failures >= recent_failure_threshold:
+        risk = risk.raised()
+        reasons.append(f"{recent_failures} recent failures of {request.procedure}")
+    return risk, reasons
+
+
+def required_approvals(risk: Risk, *, has_rollback_plan: bool, in_window: bool) -> list[Authority]:
+    """Return the authorities that must approve, beyond the rules themselves.
+
+    Low risk is approved by the rules. Medium is approved by the rules only when a rollback
+    plan exists and the work runs in a maintenance window. High needs the legislature;
+    critical needs the legislature and the crown.
+    """
+    if risk is Risk.LOW:
+        return []
+    if risk is Risk.MEDIUM:
+        return [] if has_rollback_plan and in_window else [Authority.LEGISLATIVE]
+    if risk is Risk.HIGH:
+        return [Authority.LEGISLATIVE]
+    return [Authority.LEGISLATIVE, Authority.CROWN]
+
+
+def missing_approvals(
+    required: Sequence[Authority],
+    approvals: Sequence[Approval],
+    *,
+    plan_hash: str,
+    requested_by: str,
+) -> list[Authority]:
+    """Return the required authorities not yet covered by valid approvals.
+
+    An approval counts only if it is bound to the current plan's hash and was given by
+    someone other than the requester; one identity covers one authority.
+    """
+    valid = [a for a in approvals if a.plan_hash == plan_hash and a.approver != requested_by]
+    missing, used = [], set()
+    for authority in required:
+        match = next(
+            (a for a in valid if a.authority is authority and a.approver not in used), None
+        )
+        if match is None:
+            missing.append(authority)
+        else:
+            used.add(match.approver)
+    return missing

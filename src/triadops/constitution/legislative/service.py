@@ -1,0 +1,380 @@
+"""The legislature: turns requests into plans, scores them, approves and rejects."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.actions.procedures import get_procedure
+from triadops.constitution import lifecycle
+from triadops.constitution.crown import ledger
+from triadops.constitution.legislative import rules
+from triadops.constitution.legislative.agent import PlanAdvice
+from triadops.constitution.powers import Powers, action_context
+from triadops.domain.chain import plan_hash
+from triadops.domain.enums import Authority, OperationStatus, Risk, StepStatus
+from triadops.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from triadops.domain.identity import Identity
+from triadops.domain.operations import (
+    OperationRequest,
+    Plan,
+    PlannedStep,
+    PlanningResult,
+    StepSpec,
+    utcnow,
+)
+from triadops.domain.windows import in_any_window
+from triadops.storage import operations as store
+from triadops.storage.records import approval
+from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
+
+RULES = "legislative:rules"
+S = OperationStatus
+
+
+def expand(request: OperationRequest) -> OperationRequest:
+    """Fill a procedure request's steps, rollback plan, criteria and systems from the catalogue."""
+    if not request.procedure:
+        return request
+    procedure = get_procedure(request.procedure)
+    return request.model_copy(
+        update={
+            "steps": [StepSpec(action=s.action, params=dict(s.params)) for s in procedure.steps],
+            "rollback_plan": request.rollback_plan or procedure.rollback_plan,
+            "validation_criteria": request.validation_criteria or procedure.validation_criteria,
+            "affected_systems": request.affected_systems or procedure.affected_systems,
+        }
+    )
+
+
+async def draft_plan(powers: Powers, request: OperationRequest) -> Plan:
+    """Validate every step and criterion and dry-run each step; raise before storing anything."""
+    steps = []
+    for index, spec in enumerate(request.steps):
+        where = f"steps[{index}]"
+        try:
+            action = powers.actions.get(spec.action)
+        except NotFound as exc:
+            raise InvalidRequest(
+                f"{where}.action: {exc.message}", field=f"{where}.action"
+            ) from None
+        params = powers.actions.validate_params(spec.action, spec.params, where=where)
+        ctx = action_context(
+            powers,
+            operation_id=request.operation_id,
+            step_index=index,
+            idempotency_key=f"{request.operation_id}:{index}:preview",
+        )
+        steps.append(
+            PlannedStep(
+                index=index,
+                action=action.name,
+                params=params.model_dump(mode="json"),
+                risk=action.risk,
+                reversible=action.reversible,
+                idempotent=action.idempotent,
+                timeout_s=action.timeout_s,
+                preview=await action.preview(ctx, params),
+            )
+        )
+    for i, name in enumerate(request.validation_criteria):
+        try:
+            powers.checks.get(name)
+        except NotFound as exc:
+            raise InvalidRequest(
+                f"validation_criteria[{i}]: {exc.message}", field=f"validation_criteria[{i}]"
+            ) from None
+    return Plan(
+        steps=steps,
+        affected_systems=request.affected_systems,
+        rollback_plan=request.rollback_plan,
+        validation_criteria=request.validation_criteria,
+    )
+
+
+async def decide(
+    session: AsyncSession, powers: Powers, *, request: OperationRequest, plan: Plan
+) -> PlanningResult:
+    """Apply the rules, then the advisor (which may only make the finding stricter)."""
+    misfit = rules.authority_misfit(request)
+    if misfit:
+        return PlanningResult(
+            approved=False, rejection_reason=misfit, constitutional_compliance=False
+        )
+    settings = powers.settings
+    failures = 0
+    if request.procedure:
+        since = utcnow() - timedelta(days=1)
+        failures = await store.recent_failures(session, procedure=request.procedure, since=since)
+    risk, reasons = rules.assess_risk(
+        plan.steps,
+        request,
+        blast_radius_threshold=settings.blast_radius_threshold,
+        recent_failures=failures,
+        recent_failure_threshold=settings.recent_failure_threshold,
+    )
+    when = request.scheduled_time or utcnow()
+    in_window = request.is_emergency or in_any_window(settings.maintenance_windows, when)
+    finding = PlanningResult(
+        approved=True,
+        risk_level=risk,
+        risk_reasons=reasons,
+        required_approvals=rules.required_approvals(
+            risk, has_rollback_plan=bool(request.rollback_plan), in_window=in_window
+        ),
+        scheduling_recommendation=when.isoformat() if request.scheduled_time else "immediate",
+    )
+    advice = await powers.plan_advisor.advise(request, plan, finding)
+    return _stricter(finding, advice)
+
+
+def _stricter(finding: PlanningResult, advice: PlanAdvice) -> PlanningResult:
+    """Apply advice that can only reject, raise risk or add approvals; never loosen."""
+    result = finding.model_copy(update={"advice": [*finding.advice, *advice.notes]})
+    if advice.reject:
+        result.approved = False
+        result.rejection_reason = f"advisor: {advice.reason or 'rejected'}"
+    current = result.risk_level or Risk.LOW
+    if advice.raise_risk_to and advice.raise_risk_to.rank > current.rank:
+        result.risk_level = advice.raise_risk_to
+        result.risk_reasons.append(f"advisor raised risk to {advice.raise_risk_to.value}")
+        stricter = rules.required_approvals(
+            advice.raise_risk_to, has_rollback_plan=False, in_window=False
+        )
+        result.required_approvals = sorted(
+            {*result.required_approvals, *stricter}, key=lambda a: a.value
+        )
+    return result
+
+
+async def preview_operation(
+    session: AsyncSession, powers: Powers, *, request: OperationRequest
+) -> tuple[Plan, PlanningResult]:
+    """Show the plan, its previews and the decision, storing nothing (``--dry-run``)."""
+    request = expand(request)
+    plan = await draft_plan(powers, request)
+    return plan, await decide(session, powers, request=request, plan=plan)
+
+
+async def submit_operation(
+    session: AsyncSession, powers: Powers, *, request: OperationRequest
+) -> OperationRow:
+    """Store a request and review it: rejected, awaiting approval, or approved and scheduled."""
+    if await session.get(OperationRow, request.operation_id) is not None:
+        raise Conflict(f"operation {request.operation_id!r} already exists", field="operation_id")
+    asked = request
+    request = expand(request)
+    plan = await draft_plan(powers, request)
+    finding = await decide(session, powers, request=request, plan=plan)
+    now = utcnow()
+    row = OperationRow(
+        id=request.operation_id,
+        status=S.SUBMITTED.value,
+        operation_type=request.operation_type.value,
+        procedure=request.procedure,
+        requested_by=request.requested_by,
+        request=asked.model_dump(mode="json"),
+        scheduled_time=request.scheduled_time,
+        acknowledgement_overdue=False,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    ledger.record(
+        session,
+        actor=request.requested_by,
+        event="submitted",
+        operation_id=row.id,
+        to_status=S.SUBMITTED.value,
+        details={"type": request.operation_type.value, "description": request.description},
+        at=now,
+    )
+    if request.is_emergency:
+        deadline = now + timedelta(seconds=powers.settings.acknowledgement_timeout_s)
+        row.acknowledgement_deadline = deadline
+    lifecycle.transition(session, row, S.REVIEWING, actor=RULES)
+    _adopt_plan(session, row, plan, finding, timeout_s=powers.settings.approval_timeout_s)
+    return row
+
+
+def _adopt_plan(
+    session: AsyncSession,
+    row: OperationRow,
+    plan: Plan,
+    finding: PlanningResult,
+    *,
+    timeout_s: float,
+) -> None:
+    """Record a reviewed plan on the operation and move it to where the finding says."""
+    actor = RULES
+    digest = plan_hash(plan.binding())
+    row.plan = plan.model_dump(mode="json")
+    row.plan_hash = digest
+    row.planning_result = finding.model_dump(mode="json")
+    for step in plan.steps:
+        session.add(
+            StepRow(
+                operation_id=row.id,
+                index=step.index,
+                action=step.action,
+                params=step.params,
+                status=StepStatus.PENDING.value,
+                attempts=0,
+                idempotency_key=f"{row.id}:{step.index}:{digest[:16]}",
+                output={},
+                rollback_output={},
+            )
+        )
+    ledger.record(
+        session,
+        actor=actor,
+        event="plan",
+        operation_id=row.id,
+        details={
+            "plan_hash": digest,
+            "risk": finding.risk_level.value if finding.risk_level else None,
+            "steps": len(plan.steps),
+        },
+    )
+    if not finding.approved:
+        lifecycle.transition(session, row, S.REJECTED, actor=actor, reason=finding.rejection_reason)
+    elif finding.required_approvals:
+        needed = ", ".join(a.value for a in finding.required_approvals)
+        row.approval_deadline = utcnow() + timedelta(seconds=timeout_s)
+        lifecycle.transition(
+            session,
+            row,
+            S.AWAITING_APPROVAL,
+            actor=actor,
+            reason=f"{(finding.risk_level or Risk.LOW).value} risk: needs approval by {needed}",
+            details={"deadline": _iso(row.approval_deadline)},
+        )
+    else:
+        _approve_and_schedule(session, row, actor=actor, reason="approved by the rules")
+
+
+def _approve_and_schedule(
+    session: AsyncSession, row: OperationRow, *, actor: str, reason: str
+) -> None:
+    lifecycle.transition(session, row, S.APPROVED, actor=actor, reason=reason)
+    lifecycle.transition(
+        session, row, S.SCHEDULED, actor=actor, details={"at": _iso(row.scheduled_time)}
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def approve_operation(
+    session: AsyncSession,
+    powers: Powers,
+    *,
+    operation_id: str,
+    approver: Identity,
+    authority: Authority,
+) -> OperationRow:
+    """Record an approval bound to the current plan; approve once all required are in."""
+    row = await store.get_operation(session, operation_id, for_update=True)
+    if row.status != S.AWAITING_APPROVAL.value:
+        raise Conflict(f"operation {operation_id} is {row.status}, not awaiting_approval")
+    if approver.name == row.requested_by:
+        raise Forbidden(f"{approver.name} requested {operation_id} and cannot approve it")
+    if not approver.holds(authority):
+        raise Forbidden(f"{approver.name} does not hold the {authority.value} role")
+    finding = PlanningResult.model_validate(row.planning_result)
+    if authority not in finding.required_approvals:
+        needed = ", ".join(a.value for a in finding.required_approvals)
+        raise Conflict(f"{operation_id} needs approval by {needed}, not {authority.value}")
+    assert row.plan_hash is not None
+    existing = await store.get_approvals(session, operation_id)
+    if any(a.approver == approver.name and a.plan_hash == row.plan_hash for a in existing):
+        raise Conflict(f"{approver.name} already approved this plan of {operation_id}")
+    new = ApprovalRow(
+        operation_id=operation_id,
+        approver=approver.name,
+        authority=authority.value,
+        plan_hash=row.plan_hash,
+        at=utcnow(),
+    )
+    session.add(new)
+    ledger.record(
+        session,
+        actor=approver.name,
+        event="approval",
+        operation_id=operation_id,
+        details={"authority": authority.value, "plan_hash": row.plan_hash},
+    )
+    missing = rules.missing_approvals(
+        finding.required_approvals,
+        [approval(a) for a in [*existing, new]],
+        plan_hash=row.plan_hash,
+        requested_by=row.requested_by,
+    )
+    if not missing:
+        _approve_and_schedule(session, row, actor=approver.name, reason="all approvals given")
+    return row
+
+
+async def reject_operation(
+    session: AsyncSession, *, operation_id: str, by: Identity, reason: str
+) -> OperationRow:
+    """Refuse a pending operation, with the reason on the record."""
+    row = await store.get_operation(session, operation_id, for_update=True)
+    if row.status != S.AWAITING_APPROVAL.value:
+        raise Conflict(f"operation {operation_id} is {row.status}, not awaiting_approval")
+    if not by.holds(Authority.LEGISLATIVE) and not by.holds(Authority.CROWN):
+        raise Forbidden(f"{by.name} holds neither the legislative nor the crown role")
+    lifecycle.transition(session, row, S.REJECTED, actor=by.name, reason=reason)
+    return row
+
+
+async def amend_operation(
+    session: AsyncSession,
+    powers: Powers,
+    *,
+    operation_id: str,
+    steps: list[StepSpec],
+    by: Identity,
+) -> OperationRow:
+    """Replace the steps of a not-yet-running plan; every earlier approval is void."""
+    row = await store.get_operation(session, operation_id, for_update=True)
+    amendable = (S.AWAITING_APPROVAL.value, S.SCHEDULED.value)
+    if row.status not in amendable or store.is_leased(row, utcnow()):
+        raise Conflict(
+            f"operation {operation_id} is {row.status}; only plans not yet running change"
+        )
+    if by.name != row.requested_by and not by.holds(Authority.LEGISLATIVE):
+        raise Forbidden(
+            f"{by.name} neither requested {operation_id} nor holds the legislative role"
+        )
+    fields = {**row.request, "procedure": None, "steps": [s.model_dump() for s in steps]}
+    request = OperationRequest.model_validate(fields)
+    plan = await draft_plan(powers, request)
+    finding = await decide(session, powers, request=request, plan=plan)
+    await store.delete_steps(session, operation_id)
+    await session.flush()
+    row.request = request.model_dump(mode="json")
+    row.procedure = None
+    lifecycle.transition(
+        session,
+        row,
+        S.REVIEWING,
+        actor=by.name,
+        reason="plan amended; earlier approvals are void",
+        details={"old_plan_hash": row.plan_hash},
+    )
+    _adopt_plan(session, row, plan, finding, timeout_s=powers.settings.approval_timeout_s)
+    return row
+
+
+async def expire_approvals(session: AsyncSession, *, now: datetime) -> int:
+    """Reject every operation whose approval deadline passed unanswered; never approve."""
+    rows = await store.expired_approvals(session, now=now)
+    for row in rows:
+        deadline = _iso(row.approval_deadline)
+        lifecycle.transition(
+            session, row, S.REJECTED, actor=RULES, reason=f"approval deadline {deadline} passed"
+        )
+    return len(rows)

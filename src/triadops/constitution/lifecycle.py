@@ -1,0 +1,81 @@
+"""Operation states and the one function every change of state goes through."""
+
+from __future__ import annotations
+
+from pydantic import JsonValue
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.constitution.crown import ledger
+from triadops.domain.enums import OperationStatus as S
+from triadops.domain.errors import Conflict
+from triadops.domain.operations import utcnow
+from triadops.storage.tables import OperationRow
+
+TRANSITIONS: dict[S, frozenset[S]] = {
+    S.SUBMITTED: frozenset({S.REVIEWING, S.CANCELLED}),
+    S.REVIEWING: frozenset({S.APPROVED, S.AWAITING_APPROVAL, S.REJECTED}),
+    S.AWAITING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED, S.REVIEWING}),
+    S.APPROVED: frozenset({S.SCHEDULED, S.CANCELLED, S.REVIEWING}),
+    # Back to reviewing: the plan changed, or its approvals no longer cover it.
+    S.SCHEDULED: frozenset({S.EXECUTING, S.CANCELLED, S.REVIEWING}),
+    S.EXECUTING: frozenset({S.VALIDATING, S.FAILED, S.IN_DOUBT}),
+    # In doubt: a non-idempotent step was interrupted; a probe or a human says how it ended.
+    S.IN_DOUBT: frozenset({S.EXECUTING, S.FAILED}),
+    S.VALIDATING: frozenset({S.COMPLETED, S.FAILED}),
+    # Failed is final unless completed steps can be undone, in the same transaction.
+    S.FAILED: frozenset({S.ROLLING_BACK}),
+    S.ROLLING_BACK: frozenset({S.ROLLED_BACK, S.FAILED}),
+    S.COMPLETED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.ROLLED_BACK: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+
+def can_transition(source: S, target: S) -> bool:
+    """True when the lifecycle allows moving from `source` to `target`."""
+    return target in TRANSITIONS[source]
+
+
+def transition(
+    session: AsyncSession,
+    row: OperationRow,
+    target: S,
+    *,
+    actor: str,
+    reason: str | None = None,
+    details: dict[str, JsonValue] | None = None,
+) -> None:
+    """Move an operation to `target` and queue the ledger entry that records it.
+
+    The entry is linked when the caller commits with :func:`commit`, so the state and its
+    record land in the same transaction or not at all.
+    """
+    source = S(row.status)
+    if not can_transition(source, target):
+        raise Conflict(
+            f"operation {row.id} is {source.value}; it cannot become {target.value}",
+            field="status",
+        )
+    now = utcnow()
+    row.status = target.value
+    row.status_reason = reason
+    row.updated_at = now
+    body: dict[str, JsonValue] = {"reason": reason} if reason else {}
+    ledger.record(
+        session,
+        actor=actor,
+        event="transition",
+        operation_id=row.id,
+        from_status=source.value,
+        to_status=target.value,
+        details={**body, **(details or {})},
+        at=now,
+    )
+
+
+async def commit(session: AsyncSession) -> None:
+    """Link the queued ledger entries and commit, as one transaction."""
+    await session.flush()
+    await ledger.flush(session)
+    await session.commit()

@@ -1,0 +1,48 @@
+"""Maintenance windows: when routine and medium-risk work may run."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class MaintenanceWindow(BaseModel):
+    """A recurring window, in UTC: daily, weekly on a weekday, or monthly on a day."""
+
+    name: str
+    every: Literal["daily", "weekly", "monthly"]
+    start: time
+    duration_min: int = Field(gt=0, le=24 * 60 * 7)
+    weekday: int | None = Field(default=None, ge=0, le=6)
+    """For weekly windows: 0 is Monday, 6 is Sunday."""
+    day: int | None = Field(default=None, ge=1, le=28)
+    """For monthly windows: the day of the month."""
+
+    def contains(self, moment: datetime) -> bool:
+        """True when `moment` (UTC) falls inside an occurrence of this window."""
+        duration = timedelta(minutes=self.duration_min)
+        # An occurrence that started up to `duration` ago may still be open.
+        for days_back in range(0, duration.days + 2):
+            day = (moment - timedelta(days=days_back)).date()
+            if self.every == "weekly" and day.weekday() != self.weekday:
+                continue
+            if self.every == "monthly" and day.day != self.day:
+                continue
+            opened = datetime.combine(day, self.start, tzinfo=moment.tzinfo)
+            if opened <= moment < opened + duration:
+                return True
+        return False
+
+
+DEFAULT_WINDOWS = [
+    MaintenanceWindow(name="daily", every="daily", start=time(2, 0), duration_min=60),
+    MaintenanceWindow(name="weekly", every="weekly", start=time(1, 0), duration_min=180, weekday=6),
+    MaintenanceWindow(name="monthly", every="monthly", start=time(0, 0), duration_min=300, day=1),
+]
+
+
+def in_any_window(windows: list[MaintenanceWindow], moment: datetime) -> bool:
+    """True when `moment` falls inside any of the windows."""
+    return any(w.contains(moment) for w in windows)

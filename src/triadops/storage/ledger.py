@@ -1,0 +1,89 @@
+"""Ledger queries: lock the head, append links, read the chain back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.storage.tables import LedgerHeadRow, LedgerRow
+
+
+def entry_body(row: LedgerRow) -> dict[str, Any]:
+    """Return the fields a link's hash covers, exactly as they were hashed."""
+    return {
+        "seq": row.seq,
+        "at": row.at.isoformat(),
+        "actor": row.actor,
+        "event": row.event,
+        "operation_id": row.operation_id,
+        "from_status": row.from_status,
+        "to_status": row.to_status,
+        "details": row.details,
+    }
+
+
+async def lock_head(session: AsyncSession) -> tuple[int, str]:
+    """Return the tip (seq, hash), locking it until the transaction ends.
+
+    On PostgreSQL the row lock serialises appends across workers; on SQLite the
+    transaction already holds the write lock (BEGIN IMMEDIATE).
+    """
+    stmt = select(LedgerHeadRow.seq, LedgerHeadRow.hash).where(LedgerHeadRow.id == 1)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).one()
+    return row.seq, row.hash
+
+
+async def append_links(session: AsyncSession, links: Sequence[dict[str, Any]]) -> None:
+    """Insert already-hashed links and move the head to the last one."""
+    await session.execute(insert(LedgerRow), list(links))
+    last = links[-1]
+    await session.execute(
+        update(LedgerHeadRow)
+        .where(LedgerHeadRow.id == 1)
+        .values(seq=last["seq"], hash=last["hash"])
+    )
+
+
+async def head(session: AsyncSession) -> tuple[int, str]:
+    """Return the tip (seq, hash) without locking."""
+    row = (await session.execute(select(LedgerHeadRow.seq, LedgerHeadRow.hash))).one()
+    return row.seq, row.hash
+
+
+async def iterate_chain(session: AsyncSession, *, batch: int = 5000) -> AsyncIterator[LedgerRow]:
+    """Yield every link in seq order, a batch at a time."""
+    last = -1
+    while True:
+        stmt = select(LedgerRow).where(LedgerRow.seq > last).order_by(LedgerRow.seq).limit(batch)
+        rows = (await session.execute(stmt)).scalars().all()
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        last = rows[-1].seq
+
+
+async def select_operation_entries(session: AsyncSession, operation_id: str) -> list[LedgerRow]:
+    """Return one operation's links in seq order."""
+    stmt = select(LedgerRow).where(LedgerRow.operation_id == operation_id).order_by(LedgerRow.seq)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def select_entries(
+    session: AsyncSession, *, operation_id: str | None = None, limit: int = 100
+) -> list[LedgerRow]:
+    """Return the newest links (optionally of one operation), oldest first."""
+    stmt = select(LedgerRow).order_by(LedgerRow.seq.desc()).limit(limit)
+    if operation_id is not None:
+        stmt = stmt.where(LedgerRow.operation_id == operation_id)
+    return list(reversed((await session.execute(stmt)).scalars().all()))
+
+
+async def count_entries(session: AsyncSession) -> int:
+    """Return how many links the table holds."""
+    return int((await session.execute(select(func.count()).select_from(LedgerRow))).scalar_one())

@@ -1,0 +1,190 @@
+"""Operation, step and approval queries, including claims with leases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.domain.enums import OperationStatus
+from triadops.domain.errors import NotFound
+from triadops.storage.tables import ApprovalRow, CrownStateRow, OperationRow, StepRow
+
+CLAIMABLE = (
+    OperationStatus.SCHEDULED,
+    OperationStatus.EXECUTING,
+    OperationStatus.VALIDATING,
+    OperationStatus.ROLLING_BACK,
+)
+# While frozen, nothing moves forward; measuring and undoing may finish.
+CLAIMABLE_WHEN_FROZEN = (OperationStatus.VALIDATING, OperationStatus.ROLLING_BACK)
+
+
+async def get_operation(
+    session: AsyncSession, operation_id: str, *, for_update: bool = False
+) -> OperationRow:
+    """Return the operation row, or raise NotFound."""
+    stmt = select(OperationRow).where(OperationRow.id == operation_id)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no operation {operation_id!r}", field="operation_id")
+    return row
+
+
+async def list_operations(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[OperationStatus] = (),
+    limit: int = 50,
+    offset: int = 0,
+) -> list[OperationRow]:
+    """Return operations, newest first, optionally only in some states."""
+    stmt = select(OperationRow).order_by(OperationRow.created_at.desc(), OperationRow.id)
+    if statuses:
+        stmt = stmt.where(OperationRow.status.in_([s.value for s in statuses]))
+    stmt = stmt.limit(limit).offset(offset)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def get_steps(session: AsyncSession, operation_id: str) -> list[StepRow]:
+    """Return an operation's step rows in plan order."""
+    stmt = select(StepRow).where(StepRow.operation_id == operation_id).order_by(StepRow.index)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def delete_steps(session: AsyncSession, operation_id: str) -> None:
+    """Drop an unexecuted plan's step rows (the plan is being replaced)."""
+    for row in await get_steps(session, operation_id):
+        await session.delete(row)
+
+
+async def get_approvals(session: AsyncSession, operation_id: str) -> list[ApprovalRow]:
+    """Return every approval ever given to the operation, oldest first."""
+    stmt = select(ApprovalRow).where(ApprovalRow.operation_id == operation_id)
+    return list((await session.execute(stmt.order_by(ApprovalRow.id))).scalars().all())
+
+
+async def claim_operations(
+    session: AsyncSession, *, owner: str, now: datetime, lease_s: float, limit: int, frozen: bool
+) -> list[OperationRow]:
+    """Lease up to `limit` operations that are due and not leased by a live worker.
+
+    PostgreSQL skips rows other workers are claiming (FOR UPDATE SKIP LOCKED), so two
+    workers never lease the same operation; SQLite has one writer at a time anyway.
+    """
+    statuses = CLAIMABLE_WHEN_FROZEN if frozen else CLAIMABLE
+    due = (
+        select(OperationRow.id)
+        .where(
+            OperationRow.status.in_([s.value for s in statuses]),
+            or_(OperationRow.lease_owner.is_(None), OperationRow.lease_expires_at < now),
+            or_(
+                OperationRow.status != OperationStatus.SCHEDULED.value,
+                OperationRow.scheduled_time.is_(None),
+                OperationRow.scheduled_time <= now,
+            ),
+        )
+        .order_by(OperationRow.created_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        update(OperationRow)
+        .where(OperationRow.id.in_(due.scalar_subquery()))
+        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s))
+        .returning(OperationRow)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A renewed lease, with what others asked of the operation meanwhile."""
+
+    cancel_requested_by: str | None
+
+
+async def renew_lease(
+    session: AsyncSession, operation_id: str, *, owner: str, until: datetime
+) -> Lease | None:
+    """Extend our lease; None when another worker has taken the operation over."""
+    stmt = (
+        update(OperationRow)
+        .where(OperationRow.id == operation_id, OperationRow.lease_owner == owner)
+        .values(lease_expires_at=until)
+        .returning(OperationRow.cancel_requested_by)
+        .execution_options(synchronize_session=False)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else Lease(cancel_requested_by=row.cancel_requested_by)
+
+
+async def get_steps_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[StepRow]]:
+    """Return the step rows of several operations, by operation id, in plan order."""
+    stmt = select(StepRow).where(StepRow.operation_id.in_(ids)).order_by(StepRow.index)
+    found: dict[str, list[StepRow]] = {i: [] for i in ids}
+    for row in (await session.execute(stmt)).scalars():
+        found[row.operation_id].append(row)
+    return found
+
+
+async def get_approvals_of(
+    session: AsyncSession, ids: Sequence[str]
+) -> dict[str, list[ApprovalRow]]:
+    """Return the approvals of several operations, by operation id."""
+    stmt = select(ApprovalRow).where(ApprovalRow.operation_id.in_(ids)).order_by(ApprovalRow.id)
+    found: dict[str, list[ApprovalRow]] = {i: [] for i in ids}
+    for row in (await session.execute(stmt)).scalars():
+        found[row.operation_id].append(row)
+    return found
+
+
+def is_leased(row: OperationRow, now: datetime) -> bool:
+    """True while a worker holds a live lease on the operation."""
+    return row.lease_owner is not None and (
+        row.lease_expires_at is None or row.lease_expires_at >= now
+    )
+
+
+async def recent_failures(session: AsyncSession, *, procedure: str, since: datetime) -> int:
+    """Count operations of a procedure that failed or were rolled back since `since`."""
+    bad = [OperationStatus.FAILED.value, OperationStatus.ROLLED_BACK.value]
+    stmt = select(func.count()).where(
+        OperationRow.procedure == procedure,
+        OperationRow.status.in_(bad),
+        OperationRow.updated_at >= since,
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def expired_approvals(session: AsyncSession, *, now: datetime) -> list[OperationRow]:
+    """Return operations whose approval deadline passed unanswered."""
+    stmt = select(OperationRow).where(
+        OperationRow.status == OperationStatus.AWAITING_APPROVAL.value,
+        OperationRow.approval_deadline < now,
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def overdue_acknowledgements(session: AsyncSession, *, now: datetime) -> list[OperationRow]:
+    """Return emergencies whose acknowledgement deadline passed without one."""
+    stmt = select(OperationRow).where(
+        and_(
+            OperationRow.acknowledgement_deadline < now,
+            OperationRow.acknowledged_by.is_(None),
+            OperationRow.acknowledgement_overdue.is_(False),
+        )
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def crown_state(session: AsyncSession) -> CrownStateRow:
+    """Return the crown's switches (one row, created by the first migration)."""
+    return (await session.execute(select(CrownStateRow).where(CrownStateRow.id == 1))).scalar_one()

@@ -1,0 +1,85 @@
+"""Turn stored rows into the domain's Operation view."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.domain.enums import Authority, OperationStatus, StepStatus
+from triadops.domain.operations import (
+    Approval,
+    ImplementationResult,
+    Operation,
+    OperationRequest,
+    Plan,
+    PlanningResult,
+    StepRecord,
+    ValidationResult,
+)
+from triadops.storage.operations import get_approvals, get_operation, get_steps
+from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
+
+
+def step_record(row: StepRow) -> StepRecord:
+    """Return the domain view of a step row."""
+    return StepRecord(
+        index=row.index,
+        action=row.action,
+        params=row.params,
+        status=StepStatus(row.status),
+        attempts=row.attempts,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        duration_s=row.duration_s,
+        output=row.output or {},
+        error=row.error,
+        rollback_output=row.rollback_output or {},
+        rollback_error=row.rollback_error,
+    )
+
+
+def approval(row: ApprovalRow) -> Approval:
+    """Return the domain view of an approval row."""
+    return Approval(
+        approver=row.approver,
+        authority=Authority(row.authority),
+        plan_hash=row.plan_hash,
+        at=row.at,
+    )
+
+
+def operation_view(
+    row: OperationRow, steps: list[StepRow], approvals: list[ApprovalRow]
+) -> Operation:
+    """Assemble an Operation from its rows."""
+    return Operation(
+        operation_id=row.id,
+        status=OperationStatus(row.status),
+        request=OperationRequest.model_validate(row.request),
+        plan=Plan.model_validate(row.plan) if row.plan else None,
+        plan_hash=row.plan_hash,
+        planning_result=PlanningResult.model_validate(row.planning_result)
+        if row.planning_result
+        else None,
+        implementation_result=ImplementationResult.model_validate(row.implementation_result)
+        if row.implementation_result
+        else None,
+        validation_result=ValidationResult.model_validate(row.validation_result)
+        if row.validation_result
+        else None,
+        steps=[step_record(s) for s in steps],
+        approvals=[approval(a) for a in approvals],
+        approval_deadline=row.approval_deadline,
+        acknowledged_by=row.acknowledged_by,
+        acknowledgement_deadline=row.acknowledgement_deadline,
+        status_reason=row.status_reason,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def load_operation(session: AsyncSession, operation_id: str) -> Operation:
+    """Read one operation with its steps and approvals, or raise NotFound."""
+    row = await get_operation(session, operation_id)
+    return operation_view(
+        row, await get_steps(session, operation_id), await get_approvals(session, operation_id)
+    )
