@@ -30,7 +30,7 @@ from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus
 from triadops.domain.operations import Operation, PlanningResult, utcnow
 from triadops.storage import operations as store
-from triadops.storage.records import approval, operation_view
+from triadops.storage.records import approval, load_operation, operation_view
 from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
 
 log = structlog.stdlib.get_logger()
@@ -421,3 +421,40 @@ async def keep_house(powers: Powers) -> None:
         changed += await flag_overdue_acknowledgements(session, now=now)
         if changed:
             await lifecycle.commit(session)
+
+
+WAITING = frozenset({S.AWAITING_APPROVAL, S.IN_DOUBT})
+
+
+async def wait_for_operation(
+    powers: Powers,
+    operation_id: str,
+    *,
+    drive: bool,
+    owner: str,
+    timeout_s: float | None = None,
+    poll_s: float = 0.2,
+) -> Operation:
+    """Return the operation once it is final or waits on a human, a window or a freeze.
+
+    With `drive`, this process claims and drives due work itself (no worker needed);
+    otherwise it only watches while a worker does.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout_s is None else loop.time() + timeout_s
+    while True:
+        async with powers.sessions() as session:
+            op = await load_operation(session, operation_id)
+            frozen = await is_frozen(session)
+            row = await store.get_operation(session, operation_id)
+        if op.status.is_final or op.status in WAITING:
+            return op
+        not_yet_due = op.status is S.SCHEDULED and (
+            row.scheduled_time is not None and row.scheduled_time > utcnow()
+        )
+        if (frozen and op.status in (S.SCHEDULED, S.EXECUTING)) or not_yet_due:
+            return op
+        if deadline is not None and loop.time() > deadline:
+            return op
+        if not (drive and await drive_once(powers, owner=owner)):
+            await asyncio.sleep(poll_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from pydantic import JsonValue
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,8 +40,9 @@ async def create_token(
         created_at=utcnow(),
     )
     session.add(row)
+    granted: list[JsonValue] = [*row.roles]
     ledger.record(
-        session, actor=by, event="token_created", details={"name": name, "roles": row.roles}
+        session, actor=by, event="token_created", details={"name": name, "roles": granted}
     )
     return row, secret
 

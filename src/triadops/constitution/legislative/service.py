@@ -158,9 +158,23 @@ async def preview_operation(
 
 
 async def submit_operation(
-    session: AsyncSession, powers: Powers, *, request: OperationRequest
+    session: AsyncSession, powers: Powers, *, request: OperationRequest, requester: Identity
 ) -> OperationRow:
-    """Store a request and review it: rejected, awaiting approval, or approved and scheduled."""
+    """Store a request and review it: rejected, awaiting approval, or approved and scheduled.
+
+    The requester must be who the request names and must hold the authority it invokes.
+    """
+    if request.requested_by != requester.name:
+        raise Forbidden(
+            f"{requester.name} cannot submit on behalf of {request.requested_by}",
+            field="requested_by",
+        )
+    if not requester.holds(request.constitutional_authority):
+        raise Forbidden(
+            f"{requester.name} does not hold the {request.constitutional_authority.value} role "
+            "the request invokes",
+            field="constitutional_authority",
+        )
     if await session.get(OperationRow, request.operation_id) is not None:
         raise Conflict(f"operation {request.operation_id!r} already exists", field="operation_id")
     asked = request
