@@ -51,7 +51,7 @@ async def approve(rt: Runtime, op_id: str, who: Identity, authority: Authority) 
 async def test_requester_cannot_approve_their_own_request(runtime: Runtime) -> None:
     op = await submit(runtime, high_risk())
     assert op.status is OperationStatus.AWAITING_APPROVAL
-    with pytest.raises(Forbidden, match="alice requested .* cannot approve"):
+    with pytest.raises(Forbidden, match=r"alice requested .* cannot approve"):
         await approve(runtime, op.operation_id, ALICE, Authority.LEGISLATIVE)
     assert await approve(runtime, op.operation_id, BOB, Authority.LEGISLATIVE) == "scheduled"
     await drive_once(runtime.powers, owner="w")
