@@ -8,7 +8,7 @@ ledger entries, which is how one worker drives hundreds of operations a second.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import is_frozen
+from triadops.domain.errors import TriadError
 from triadops.domain.operations import utcnow
-from triadops.storage.operations import renew_lease
+from triadops.storage.operations import renew_leases
 
 
 class LeaseLost(Exception):
@@ -33,12 +34,12 @@ class Tick:
     cancel_requested_by: str | None
 
 
-Apply = Callable[[AsyncSession, Tick], Any]
+Apply = Callable[[AsyncSession, Tick], Awaitable[Any]]
 
 
 @dataclass
 class _Unit:
-    operation_id: str
+    operation_id: str | None
     apply: Apply
     done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -69,8 +70,13 @@ class GroupCommitter:
         if self._task is not None:
             await self._task
 
-    async def commit(self, operation_id: str, apply: Apply) -> Any:
-        """Apply and commit durably (with the others queued now); return what apply returned."""
+    async def commit(self, operation_id: str | None, apply: Apply) -> Any:
+        """Apply and commit durably (with the others queued now); return what apply returned.
+
+        With an operation id, the unit runs only while this worker still holds its lease.
+        A TriadError raised by `apply` (before it changes anything, as services do) fails
+        that unit alone.
+        """
         unit = _Unit(operation_id, apply)
         self._pending.append(unit)
         self._wake.set()
@@ -94,26 +100,59 @@ class GroupCommitter:
         try:
             async with self._sessions() as session:
                 frozen = await is_frozen(session)
-                until = utcnow() + self._lease
+                leased = [u.operation_id for u in batch if u.operation_id is not None]
+                leases = await renew_leases(
+                    session, leased, owner=self._owner, until=utcnow() + self._lease
+                )
                 for unit in batch:
-                    lease = await renew_lease(
-                        session, unit.operation_id, owner=self._owner, until=until
-                    )
-                    if lease is None:
-                        unit.done.set_exception(LeaseLost(unit.operation_id))
+                    cancel = None
+                    if unit.operation_id is not None:
+                        if unit.operation_id not in leases:
+                            unit.done.set_exception(LeaseLost(unit.operation_id))
+                            continue
+                        cancel = leases[unit.operation_id].cancel_requested_by
+                    try:
+                        result = await unit.apply(session, Tick(frozen, cancel))
+                    except TriadError as exc:
+                        unit.done.set_exception(exc)
                         continue
-                    applied.append(
-                        (unit, unit.apply(session, Tick(frozen, lease.cancel_requested_by)))
-                    )
+                    applied.append((unit, result))
                 await lifecycle.commit(session)
         except Exception as exc:
             # Nothing of this batch is durable; each operation stops and is recovered from
             # its last commit when its lease expires, exactly as after a crash.
-            for unit, _ in applied:
-                unit.done.set_exception(exc)
             for unit in batch:
                 if not unit.done.done():
                     unit.done.set_exception(exc)
             return
         for unit, result in applied:
             unit.done.set_result(result)
+
+
+class Submissions:
+    """A long-lived group committer for requests arriving together (API, benchmarks).
+
+    Each request is reviewed and stored exactly as ``submit_operation`` does, but requests
+    queued at the same moment share one transaction and one lock of the ledger head.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._committer = GroupCommitter(sessions, owner="submissions", lease_s=1.0)
+        self._open = False
+
+    async def start(self) -> None:
+        """Start the background committer."""
+        if not self._open:
+            await self._committer.__aenter__()
+            self._open = True
+
+    async def stop(self) -> None:
+        """Commit what is queued and stop."""
+        if self._open:
+            await self._committer.__aexit__(None, None, None)
+            self._open = False
+
+    async def submit(self, apply: Apply) -> Any:
+        """Run `apply` (a submission) in the next group transaction and return its result."""
+        await self.start()
+        return await self._committer.commit(None, apply)

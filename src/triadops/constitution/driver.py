@@ -117,7 +117,7 @@ class _Drive:
     async def _commit(self, apply: _ApplyFn) -> bool:
         row = self.c.row
 
-        def unit(session: AsyncSession, tick: Tick) -> bool:
+        async def unit(session: AsyncSession, tick: Tick) -> bool:
             session.add(row)
             return apply(session, tick)
 
@@ -407,10 +407,14 @@ class _Drive:
             if done:
                 return task.result()
             with contextlib.suppress(LeaseLost):
-                await self.gc.commit(self.c.row.id, lambda session, tick: None)
+                await self.gc.commit(self.c.row.id, _renew_only)
 
 
 _ApplyFn = Callable[[AsyncSession, Tick], bool]
+
+
+async def _renew_only(session: AsyncSession, tick: Tick) -> None:
+    """Do nothing: the committer renews the lease before every unit."""
 
 
 async def keep_house(powers: Powers) -> None:

@@ -111,19 +111,21 @@ class Lease:
     cancel_requested_by: str | None
 
 
-async def renew_lease(
-    session: AsyncSession, operation_id: str, *, owner: str, until: datetime
-) -> Lease | None:
-    """Extend our lease; None when another worker has taken the operation over."""
+async def renew_leases(
+    session: AsyncSession, operation_ids: Sequence[str], *, owner: str, until: datetime
+) -> dict[str, Lease]:
+    """Extend our leases in one statement; operations another worker took over are absent."""
+    if not operation_ids:
+        return {}
     stmt = (
         update(OperationRow)
-        .where(OperationRow.id == operation_id, OperationRow.lease_owner == owner)
+        .where(OperationRow.id.in_(set(operation_ids)), OperationRow.lease_owner == owner)
         .values(lease_expires_at=until)
-        .returning(OperationRow.cancel_requested_by)
+        .returning(OperationRow.id, OperationRow.cancel_requested_by)
         .execution_options(synchronize_session=False)
     )
-    row = (await session.execute(stmt)).one_or_none()
-    return None if row is None else Lease(cancel_requested_by=row.cancel_requested_by)
+    rows = (await session.execute(stmt)).all()
+    return {r.id: Lease(cancel_requested_by=r.cancel_requested_by) for r in rows}
 
 
 async def get_steps_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[StepRow]]:

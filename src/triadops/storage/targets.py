@@ -28,7 +28,9 @@ class DatabaseTargets:
             return self._own
         if name not in self._urls:
             known = ", ".join(self.names())
-            raise InvalidRequest(f"unknown database target {name!r} (known: {known})", field="target")
+            raise InvalidRequest(
+                f"unknown database target {name!r} (known: {known})", field="target"
+            )
         if name not in self._engines:
             self._engines[name] = create_engine(self._urls[name])
         return self._engines[name]

@@ -1,0 +1,174 @@
+"""Governed noop operations end to end, beside the raw cost of the same durable commits.
+
+Runs N operations through all four branches (submit, review, claim, execute, validate,
+complete: every transition with its ledger entry) on SQLite and on PostgreSQL, counts the
+commits the pipeline made, then times the same number of bare durable commits with plain
+sqlite3 (WAL, synchronous=FULL) and asyncpg, in the same run. The ratio is the figure.
+
+    python bench/pipeline.py [--ops N] [--only sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.constitution.commits import Apply, Submissions
+from triadops.constitution.crown.ledger import verify
+from triadops.constitution.driver import drive_once
+from triadops.constitution.legislative.service import submit_operation
+from triadops.domain.identity import ALL_ROLES, Identity
+from triadops.domain.operations import OperationRequest
+from triadops.runtime import Runtime
+from triadops.settings import Settings
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+BENCHER = Identity(name="bench", roles=ALL_ROLES)
+
+
+def noop_request() -> OperationRequest:
+    return OperationRequest.model_validate(
+        {
+            "operation_type": "maintenance",
+            "constitutional_authority": "executive",
+            "description": "benchmark noop",
+            "requested_by": "bench",
+            "steps": [{"action": "noop", "params": {}}],
+        }
+    )
+
+
+async def run_pipeline(settings: Settings, n: int) -> tuple[float, int, int]:
+    """Return (seconds, commits, ledger entries) for n governed operations, submit to done."""
+    rt = await Runtime.open(settings)
+    commits = 0
+
+    def count(_conn: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(rt.engine.sync_engine, "commit", count)
+    requests = [noop_request() for _ in range(n)]
+    submissions = Submissions(rt.sessions)
+    powers = rt.powers
+
+    def submitter(req: OperationRequest) -> Apply:
+        async def apply(session: AsyncSession, _tick: object) -> None:
+            await submit_operation(session, powers, request=req, requester=BENCHER)
+
+        return apply
+
+    started = time.perf_counter()
+    # Clients submit concurrently, 64 in flight, as an API under load would see them.
+    for i in range(0, n, 64):
+        await asyncio.gather(*(submissions.submit(submitter(r)) for r in requests[i : i + 64]))
+    await submissions.stop()
+    while await drive_once(powers, owner="bench", limit=256):
+        pass
+    elapsed = time.perf_counter() - started
+    async with rt.session() as session:
+        report = await verify(session)
+        assert report.ok, report.problem
+    event.remove(rt.engine.sync_engine, "commit", count)
+    await rt.close()
+    return elapsed, commits, report.entries_checked
+
+
+BODY = '{"actor":"executive:bench","event":"transition","details":{}}'
+
+
+def raw_sqlite(path: Path, commits: int, rows: int) -> float:
+    """Time `rows` inserts spread over `commits` durable commits with plain sqlite3."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
+    per = max(1, rows // commits)
+    started = time.perf_counter()
+    for _ in range(commits):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO t (body) VALUES (?)", [(BODY,)] * per)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+async def raw_asyncpg(dsn: str, commits: int, rows: int) -> float:
+    """Time `rows` inserts spread over `commits` durable commits with asyncpg."""
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("CREATE TABLE t (id serial PRIMARY KEY, body text)")
+    per = max(1, rows // commits)
+    started = time.perf_counter()
+    for _ in range(commits):
+        async with conn.transaction():
+            await conn.executemany("INSERT INTO t (body) VALUES ($1)", [(BODY,)] * per)
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    return elapsed
+
+
+def report(
+    name: str, n: int, elapsed: float, commits: int, entries: int, grouped: float, each: float
+) -> None:
+    print(
+        f"{name:<9} {n} ops in {elapsed:.2f}s: {n / elapsed:5.0f} ops/s, "
+        f"{elapsed / n * 1000:.2f} ms/op; {commits} commits carrying {entries} ledger entries\n"
+        f"{'':<9} raw, same {commits} commits and rows: {grouped:.3f}s -> ratio "
+        f"{elapsed / grouped:.1f}x\n"
+        f"{'':<9} raw, one durable commit per ledger entry ({entries}): {each:.2f}s -> "
+        f"ratio {elapsed / each:.2f}x"
+    )
+
+
+async def bench_sqlite(n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        elapsed, commits, entries = await run_pipeline(Settings(home=home), n)
+        grouped = raw_sqlite(home / "grouped.db", commits, entries)
+        each = raw_sqlite(home / "each.db", entries, entries)
+    report("sqlite", n, elapsed, commits, entries, grouped, each)
+
+
+async def bench_postgres(n: int) -> None:
+    admin = await asyncpg.connect(PG_ADMIN)
+    names = [f"triad_bench_{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    for name in names:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base = PG_ADMIN.rsplit("/", 1)[0]
+        url = base.replace("postgresql://", "postgresql+asyncpg://") + "/" + names[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(home=Path(tmp), database_url=url)
+            elapsed, commits, entries = await run_pipeline(settings, n)
+        grouped = await raw_asyncpg(f"{base}/{names[1]}", commits, entries)
+        each = await raw_asyncpg(f"{base}/{names[2]}", entries, entries)
+        report("postgres", n, elapsed, commits, entries, grouped, each)
+    finally:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=2000)
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    args = parser.parse_args()
+    if args.only != "postgres":
+        await bench_sqlite(args.ops)
+    if args.only != "sqlite":
+        await bench_postgres(args.ops)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

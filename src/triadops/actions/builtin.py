@@ -1,0 +1,28 @@
+"""The actions that ship with triadops."""
+
+from __future__ import annotations
+
+from triadops.actions.cache import CleanupCacheAction
+from triadops.actions.database import (
+    PurgeAuditLogsAction,
+    ReindexAction,
+    ResetStatsAction,
+    VacuumAnalyzeAction,
+)
+from triadops.actions.logs import RotateLogsAction
+from triadops.actions.noop import NoopAction, NoopOnceAction
+from triadops.actions.registry import AnyAction
+
+
+def builtin_actions() -> list[AnyAction]:
+    """Return one instance of every built-in action."""
+    return [
+        NoopAction(),
+        NoopOnceAction(),
+        VacuumAnalyzeAction(),
+        ReindexAction(),
+        ResetStatsAction(),
+        PurgeAuditLogsAction(),
+        RotateLogsAction(),
+        CleanupCacheAction(),
+    ]

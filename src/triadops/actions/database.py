@@ -1,0 +1,172 @@
+"""Database upkeep actions: VACUUM/ANALYZE, REINDEX, statistics reset, retention deletes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from triadops.actions.base import Action, ActionContext, Output
+from triadops.domain.enums import Risk
+from triadops.domain.operations import StepPreview, utcnow
+from triadops.storage import maintenance
+from triadops.storage.targets import OWN_DATABASE
+
+
+class TargetParams(BaseModel):
+    """Which database to work on."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    target: str = Field(default=OWN_DATABASE, min_length=1, max_length=100)
+    """A configured database target; ``triad`` is triad's own database."""
+
+
+class PurgeParams(TargetParams):
+    """Which rows to delete, and how many per transaction."""
+
+    table: str = Field(default="audit_logs", min_length=1, max_length=63)
+    """Table to delete from; the ledger tables are refused."""
+    column: str = Field(default="created_at", min_length=1, max_length=63)
+    """Timestamp column that decides a row's age."""
+    older_than_days: int = Field(default=30, ge=1, le=36500)
+    """Delete rows older than this many days."""
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    """Rows deleted per transaction."""
+
+
+class VacuumAnalyzeAction(Action[TargetParams]):
+    """Reclaim free space and refresh the planner's statistics."""
+
+    name: ClassVar[str] = "database.vacuum_analyze"
+    description: ClassVar[str] = "VACUUM and ANALYZE a database (no data changes)"
+    params_model: ClassVar[type[BaseModel]] = TargetParams
+    risk: ClassVar[Risk] = Risk.LOW
+    reversible: ClassVar[bool] = True
+    """Nothing to undo: VACUUM rewrites storage, not data."""
+    idempotent: ClassVar[bool] = True
+    timeout_s: ClassVar[float] = 1800.0
+
+    async def preview(self, ctx: ActionContext, params: TargetParams) -> StepPreview:
+        """Name the database, its tables and its size."""
+        engine = ctx.databases.get(params.target)
+        size = await maintenance.database_size_bytes(engine)
+        tables = await maintenance.table_row_counts(engine)
+        return StepPreview(
+            summary=f"VACUUM and ANALYZE {params.target}: {len(tables)} tables, {size} bytes",
+            touches=[f"{params.target}.{name}" for name in tables],
+            amounts={"bytes": size, "tables": len(tables)},
+        )
+
+    async def run(self, ctx: ActionContext, params: TargetParams) -> Output:
+        """Run VACUUM and ANALYZE and report the size before and after."""
+        sizes = await maintenance.vacuum_analyze(ctx.databases.get(params.target))
+        return {"target": params.target, **sizes}
+
+
+class ReindexAction(Action[TargetParams]):
+    """Rebuild every index of a database."""
+
+    name: ClassVar[str] = "database.reindex"
+    description: ClassVar[str] = "REINDEX a database (no data changes)"
+    params_model: ClassVar[type[BaseModel]] = TargetParams
+    risk: ClassVar[Risk] = Risk.LOW
+    reversible: ClassVar[bool] = True
+    """Nothing to undo: indexes are rebuilt from the same rows."""
+    idempotent: ClassVar[bool] = True
+    timeout_s: ClassVar[float] = 1800.0
+
+    async def preview(self, ctx: ActionContext, params: TargetParams) -> StepPreview:
+        """Name the database and how many indexes would be rebuilt."""
+        count = await maintenance.index_count(ctx.databases.get(params.target))
+        return StepPreview(
+            summary=f"REINDEX {params.target}: rebuild {count} indexes",
+            touches=[params.target],
+            amounts={"indexes": count},
+        )
+
+    async def run(self, ctx: ActionContext, params: TargetParams) -> Output:
+        """Rebuild the indexes and report how many."""
+        result = await maintenance.reindex(ctx.databases.get(params.target))
+        return {"target": params.target, **result}
+
+
+class ResetStatsAction(Action[TargetParams]):
+    """Reset a database's statistics (PostgreSQL counters; SQLite planner stats)."""
+
+    name: ClassVar[str] = "database.reset_stats"
+    description: ClassVar[str] = "Reset a database's statistics counters"
+    params_model: ClassVar[type[BaseModel]] = TargetParams
+    risk: ClassVar[Risk] = Risk.LOW
+    reversible: ClassVar[bool] = False
+    """Reset counters cannot be restored; new ones accumulate from zero."""
+    idempotent: ClassVar[bool] = True
+
+    async def preview(self, ctx: ActionContext, params: TargetParams) -> StepPreview:
+        """Say which database's statistics would be reset."""
+        engine = ctx.databases.get(params.target)
+        what = (
+            "re-collect the planner statistics (sqlite_stat1)"
+            if engine.dialect.name == "sqlite"
+            else "zero the activity counters (pg_stat_reset)"
+        )
+        tables = await maintenance.table_row_counts(engine)
+        return StepPreview(
+            summary=f"reset statistics of {params.target}: {what} over {len(tables)} tables",
+            touches=[params.target],
+            amounts={"tables": len(tables)},
+        )
+
+    async def run(self, ctx: ActionContext, params: TargetParams) -> Output:
+        """Reset the statistics and say how it was done on this dialect."""
+        result = await maintenance.reset_stats(ctx.databases.get(params.target))
+        return {"target": params.target, **result}
+
+
+class PurgeAuditLogsAction(Action[PurgeParams]):
+    """Delete rows past their retention age, in batches; never the ledger."""
+
+    name: ClassVar[str] = "database.purge_audit_logs"
+    description: ClassVar[str] = "Delete audit-log rows older than a number of days"
+    params_model: ClassVar[type[BaseModel]] = PurgeParams
+    risk: ClassVar[Risk] = Risk.MEDIUM
+    reversible: ClassVar[bool] = False
+    """Deleted rows are gone; a backup is the way back."""
+    idempotent: ClassVar[bool] = True
+    timeout_s: ClassVar[float] = 3600.0
+
+    async def preview(self, ctx: ActionContext, params: PurgeParams) -> StepPreview:
+        """Count the rows that would be deleted now."""
+        before = utcnow() - timedelta(days=params.older_than_days)
+        rows = await maintenance.count_rows_older_than(
+            ctx.databases.get(params.target),
+            table=params.table,
+            column=params.column,
+            before=before,
+        )
+        return StepPreview(
+            summary=(
+                f"delete {rows} rows from {params.target}.{params.table} with {params.column}"
+                f" before {before.isoformat(timespec='seconds')}, {params.batch_size} per batch"
+            ),
+            touches=[f"{params.target}.{params.table}"],
+            amounts={"rows": rows},
+        )
+
+    async def run(self, ctx: ActionContext, params: PurgeParams) -> Output:
+        """Delete the old rows and report them under ``deleted_rows``."""
+        before = utcnow() - timedelta(days=params.older_than_days)
+        deleted = await maintenance.purge_rows_older_than(
+            ctx.databases.get(params.target),
+            table=params.table,
+            column=params.column,
+            before=before,
+            batch_size=params.batch_size,
+        )
+        ctx.log.info("rows purged", table=params.table, rows=deleted, target=params.target)
+        return {
+            "target": params.target,
+            "cutoff": before.isoformat(),
+            "deleted_rows": {params.table: deleted},
+        }

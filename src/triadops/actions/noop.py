@@ -1,0 +1,86 @@
+"""``noop`` and ``noop.once``: actions that only wait, with knobs for drills and tests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from triadops.actions.base import Action, ActionContext, Output
+from triadops.domain.enums import Risk
+from triadops.domain.errors import ActionFailed
+from triadops.domain.operations import StepPreview
+
+
+class NoopParams(BaseModel):
+    """Knobs of the no-op actions."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    sleep_s: float = Field(default=0.0, ge=0, le=3600)
+    """Seconds to wait before finishing."""
+    fail: bool = False
+    """Raise after the wait, failing the step."""
+    fail_rollback: bool = False
+    """Raise from rollback, failing the undo."""
+    marker: str | None = Field(default=None, min_length=1, max_length=4096)
+    """A file that gets one line per start of ``run`` (the idempotency key) and per rollback
+    (``rollback <key>``), so drills can count how often a step really ran."""
+
+
+def _mark(marker: str | None, line: str) -> None:
+    if marker is not None:
+        with Path(marker).open("a", encoding="utf-8") as file:
+            file.write(line + "\n")
+
+
+class NoopAction(Action[NoopParams]):
+    """Wait, optionally fail; safe to resume after an interruption."""
+
+    name: ClassVar[str] = "noop"
+    description: ClassVar[str] = "Do nothing for sleep_s seconds; fail on request (drills)"
+    params_model: ClassVar[type[BaseModel]] = NoopParams
+    risk: ClassVar[Risk] = Risk.LOW
+    reversible: ClassVar[bool] = True
+    idempotent: ClassVar[bool] = True
+    timeout_s: ClassVar[float] = 3700.0
+
+    async def preview(self, ctx: ActionContext, params: NoopParams) -> StepPreview:
+        """Say how long the step would wait and whether it would fail."""
+        outcome = "then fail" if params.fail else "then succeed"
+        return StepPreview(
+            summary=f"wait {params.sleep_s:g} s, {outcome}; touches nothing",
+            touches=[params.marker] if params.marker else [],
+            amounts={"sleep_s": params.sleep_s},
+        )
+
+    async def run(self, ctx: ActionContext, params: NoopParams) -> Output:
+        """Mark the start, wait, then succeed or raise ActionFailed as asked."""
+        # Marked before the wait: a worker killed mid-sleep still leaves its line, so a
+        # second start after recovery shows up as a second line.
+        _mark(params.marker, ctx.idempotency_key)
+        await asyncio.sleep(params.sleep_s)
+        if params.fail:
+            raise ActionFailed(f"{self.name} asked to fail")
+        return {"slept_s": params.sleep_s}
+
+    async def rollback(self, ctx: ActionContext, params: NoopParams, output: Output) -> Output:
+        """Mark the rollback, then succeed or raise ActionFailed as asked."""
+        _mark(params.marker, f"rollback {ctx.idempotency_key}")
+        if params.fail_rollback:
+            raise ActionFailed(f"{self.name} rollback asked to fail")
+        return {"undone": True}
+
+
+class NoopOnceAction(NoopAction):
+    """The same wait, declared not safe to repeat: an interrupted run goes in doubt."""
+
+    name: ClassVar[str] = "noop.once"
+    description: ClassVar[str] = "Like noop, but declared non-idempotent (crash drills)"
+    idempotent: ClassVar[bool] = False
+
+    async def probe(self, ctx: ActionContext, params: NoopParams) -> bool | None:
+        """Cannot tell whether an interrupted run took effect."""
+        return None

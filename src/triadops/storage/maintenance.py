@@ -1,0 +1,252 @@
+"""Database upkeep in SQL for SQLite and PostgreSQL: vacuum, reindex, statistics, retention.
+
+Statements that cannot run inside a transaction block (VACUUM, REINDEX DATABASE) and the
+read-only measurements use AUTOCOMMIT connections, so on SQLite they never take the write
+lock that our engine's ``BEGIN IMMEDIATE`` would; retention deletes run as short
+transactions, one per batch.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, bindparam, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.types import DateTime, TypeEngine
+
+from triadops.domain.errors import InvalidRequest
+from triadops.domain.operations import as_utc
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+APPEND_ONLY_TABLES = frozenset({"ledger", "ledger_head"})
+"""The crown's hash chain: rows are only ever inserted, so retention never touches them."""
+BOOKKEEPING_TABLES = frozenset({"alembic_version"})
+
+
+@asynccontextmanager
+async def _autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _is_sqlite(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+def _quote(conn: AsyncConnection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote_identifier(name)
+
+
+async def _scalar_int(conn: AsyncConnection, sql: str) -> int:
+    return int((await conn.execute(text(sql))).scalar_one())
+
+
+async def _size(conn: AsyncConnection) -> int:
+    if _is_sqlite(conn):
+        pages = await _scalar_int(conn, "PRAGMA page_count")
+        return pages * await _scalar_int(conn, "PRAGMA page_size")
+    return await _scalar_int(conn, "SELECT pg_database_size(current_database())")
+
+
+async def _index_count(conn: AsyncConnection) -> int:
+    if _is_sqlite(conn):
+        return await _scalar_int(conn, "SELECT count(*) FROM sqlite_master WHERE type = 'index'")
+    return await _scalar_int(
+        conn,
+        "SELECT count(*) FROM pg_indexes"
+        " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+    )
+
+
+async def _user_tables(conn: AsyncConnection) -> list[str]:
+    names: list[str] = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    return sorted(n for n in names if n not in BOOKKEEPING_TABLES)
+
+
+async def database_size_bytes(engine: AsyncEngine) -> int:
+    """Return the database's size in bytes (SQLite pages in use, PostgreSQL on disk)."""
+    async with _autocommit(engine) as conn:
+        return await _size(conn)
+
+
+async def index_count(engine: AsyncEngine) -> int:
+    """Return how many indexes the database's user schemas hold."""
+    async with _autocommit(engine) as conn:
+        return await _index_count(conn)
+
+
+async def vacuum_analyze(engine: AsyncEngine) -> dict[str, int]:
+    """Reclaim space and refresh planner statistics; return sizes before and after in bytes."""
+    async with _autocommit(engine) as conn:
+        before = await _size(conn)
+        if _is_sqlite(conn):
+            await conn.execute(text("VACUUM"))
+            await conn.execute(text("ANALYZE"))
+        else:
+            await conn.execute(text("VACUUM ANALYZE"))
+        after = await _size(conn)
+    return {"size_before_bytes": before, "size_after_bytes": after}
+
+
+async def reindex(engine: AsyncEngine) -> dict[str, int]:
+    """Rebuild every index of the database; return how many there are."""
+    async with _autocommit(engine) as conn:
+        count = await _index_count(conn)
+        if _is_sqlite(conn):
+            await conn.execute(text("REINDEX"))
+        else:
+            name = str((await conn.execute(text("SELECT current_database()"))).scalar_one())
+            await conn.execute(text(f"REINDEX DATABASE {_quote(conn, name)}"))
+    return {"indexes": count}
+
+
+async def reset_stats(engine: AsyncEngine) -> dict[str, str | int]:
+    """Reset the database's statistics and return what that meant on this dialect.
+
+    PostgreSQL: ``pg_stat_reset()`` zeroes the current database's activity counters.
+    SQLite keeps no activity counters; its only statistics are the planner's
+    ``sqlite_stat1`` rows, which are discarded and re-collected by ``ANALYZE`` in one
+    transaction, so no query ever plans without them.
+    """
+    if engine.dialect.name != "sqlite":
+        async with _autocommit(engine) as conn:
+            await conn.execute(text("SELECT pg_stat_reset()"))
+        return {"method": "pg_stat_reset"}
+    async with engine.begin() as conn:
+        if "sqlite_stat1" in await _sqlite_master_tables(conn):
+            await conn.execute(text("DELETE FROM sqlite_stat1"))
+        await conn.execute(text("ANALYZE"))
+        rows = await _scalar_int(conn, "SELECT count(*) FROM sqlite_stat1")
+    return {"method": "sqlite_stat1 re-collected", "stat_rows": rows}
+
+
+async def _sqlite_master_tables(conn: AsyncConnection) -> set[str]:
+    rows = await conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    return {str(r[0]) for r in rows}
+
+
+async def _retention_column(conn: AsyncConnection, table: str, column: str) -> TypeEngine[object]:
+    """Validate a retention target and return the column's reflected type."""
+    for kind, name in (("table", table), ("column", column)):
+        if not IDENTIFIER.fullmatch(name):
+            raise InvalidRequest(
+                f"{kind} name {name!r} is not a plain identifier (letters, digits, _)", field=kind
+            )
+    if table in APPEND_ONLY_TABLES:
+        raise InvalidRequest(
+            f"table {table!r} is part of the append-only ledger; its rows are never deleted",
+            field="table",
+        )
+    tables = await _user_tables(conn)
+    if table not in tables:
+        raise InvalidRequest(f"unknown table {table!r} (known: {', '.join(tables)})", field="table")
+
+    def columns(c: Connection) -> dict[str, TypeEngine[object]]:
+        return {col["name"]: col["type"] for col in inspect(c).get_columns(table)}
+
+    found = await conn.run_sync(columns)
+    if column not in found:
+        known = ", ".join(found)
+        raise InvalidRequest(
+            f"table {table!r} has no column {column!r} (columns: {known})", field="column"
+        )
+    if not isinstance(found[column], DateTime):
+        raise InvalidRequest(
+            f"column {table}.{column} is {found[column]}, not a timestamp", field="column"
+        )
+    return found[column]
+
+
+def _cutoff(before: datetime, column_type: TypeEngine[object]) -> datetime:
+    # Triad's UTCDateTime keeps naive UTC on SQLite (reflected as a zone-less DATETIME)
+    # and timestamptz on PostgreSQL; comparing in UTC with the column's own zone-ness is
+    # correct for both, and for other zone-less timestamp columns stored in UTC.
+    value = as_utc(before)
+    return value if getattr(column_type, "timezone", False) else value.replace(tzinfo=None)
+
+
+async def count_rows_older_than(
+    engine: AsyncEngine, *, table: str, column: str, before: datetime
+) -> int:
+    """Count the rows of `table` whose `column` is earlier than `before`."""
+    async with _autocommit(engine) as conn:
+        column_type = await _retention_column(conn, table, column)
+        stmt = text(
+            f"SELECT count(*) FROM {_quote(conn, table)} WHERE {_quote(conn, column)} < :before"
+        ).bindparams(bindparam("before", type_=column_type))
+        result = await conn.execute(stmt, {"before": _cutoff(before, column_type)})
+        return int(result.scalar_one())
+
+
+async def purge_rows_older_than(
+    engine: AsyncEngine, *, table: str, column: str, before: datetime, batch_size: int
+) -> int:
+    """Delete the rows of `table` whose `column` is earlier than `before`; return how many.
+
+    Each batch of at most `batch_size` rows is its own transaction, so writers are held
+    up for one batch at a time and an interrupted purge keeps what it already deleted.
+    """
+    if batch_size < 1:
+        raise InvalidRequest("batch_size must be at least 1", field="batch_size")
+    async with _autocommit(engine) as conn:
+        column_type = await _retention_column(conn, table, column)
+        row_id = "rowid" if _is_sqlite(conn) else "ctid"
+        t, c = _quote(conn, table), _quote(conn, column)
+    stmt = text(
+        f"DELETE FROM {t} WHERE {row_id} IN (SELECT {row_id} FROM {t} WHERE {c} < :before LIMIT :n)"
+    ).bindparams(bindparam("before", type_=column_type))
+    cutoff = _cutoff(before, column_type)
+    total = 0
+    while True:
+        async with engine.begin() as conn:
+            deleted = (await conn.execute(stmt, {"before": cutoff, "n": batch_size})).rowcount
+        total += deleted
+        if deleted < batch_size:
+            return total
+
+
+async def table_row_counts(engine: AsyncEngine) -> dict[str, int]:
+    """Return the row count of every user table (not SQLite's own nor alembic_version)."""
+    async with _autocommit(engine) as conn:
+        return {
+            name: await _scalar_int(conn, f"SELECT count(*) FROM {_quote(conn, name)}")
+            for name in await _user_tables(conn)
+        }
+
+
+async def ping_latency_s(engine: AsyncEngine, samples: int = 5) -> float:
+    """Return the median round-trip time of ``SELECT 1`` in seconds over `samples` tries."""
+    timings: list[float] = []
+    async with _autocommit(engine) as conn:
+        for _ in range(max(1, samples)):
+            start = time.perf_counter()
+            await conn.execute(text("SELECT 1"))
+            timings.append(time.perf_counter() - start)
+    return statistics.median(timings)
+
+
+async def integrity_ok(engine: AsyncEngine) -> tuple[bool, str]:
+    """Tell whether the database answers and is sound, with one line saying why not."""
+    path = engine.url.database
+    if engine.dialect.name == "sqlite" and path and path != ":memory:" and not Path(path).exists():
+        # A pooled connection keeps reading an unlinked file, and a new one would
+        # silently create an empty database: look for the file itself.
+        return False, f"database file {path} is missing"
+    try:
+        async with _autocommit(engine) as conn:
+            if _is_sqlite(conn):
+                problems = [str(r[0]) for r in await conn.execute(text("PRAGMA quick_check"))]
+                if problems != ["ok"]:
+                    return False, "quick_check: " + "; ".join(problems[:3])
+                return True, "quick_check ok"
+            standby = bool((await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar_one())
+            return True, "connected (standby)" if standby else "connected (primary)"
+    except (SQLAlchemyError, OSError) as exc:
+        return False, str(exc).splitlines()[0]
