@@ -1,3 +1,3 @@
 """Shared fixtures: real SQLite files and real PostgreSQL databases, one fresh per test."""
 
-pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.pipeline"]
+pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.pipeline", "tests.fixtures.api"]

@@ -366,6 +366,8 @@ async def amend_operation(
     fields = {**row.request, "procedure": None, "steps": [s.model_dump() for s in steps]}
     request = OperationRequest.model_validate(fields)
     plan = await draft_plan(powers, request)
+    if plan_hash(plan.binding()) == row.plan_hash:
+        raise Conflict(f"the amended plan of {operation_id} is identical to the current one")
     finding = await decide(session, powers, request=request, plan=plan)
     await store.delete_steps(session, operation_id)
     await session.flush()

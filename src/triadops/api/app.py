@@ -1,0 +1,84 @@
+"""Build the FastAPI app: open the runtime, optionally run a worker, mount the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from triadops.api import problems
+from triadops.api.metrics import PipelineMetrics
+from triadops.api.routes import audit, crown, decisions, health, operations
+from triadops.runtime import Runtime
+from triadops.settings import Settings
+from triadops.worker import loop as worker_loop
+
+log = structlog.stdlib.get_logger()
+WORKER_GRACE_S = 10.0
+"""On shutdown, how long the worker may take to finish its pass before it is cancelled.
+
+A cancelled pass loses nothing: its last commit stands and its leases expire.
+"""
+
+
+def create_app(
+    settings: Settings, *, runtime: Runtime | None = None, run_worker: bool = False
+) -> FastAPI:
+    """Return the API app.
+
+    Without `runtime`, the lifespan opens one (applying migrations) and closes it on
+    shutdown; a given runtime belongs to the caller. With `run_worker`, a worker drives
+    operations in the same process until shutdown.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or await Runtime.open(settings)
+        app.state.runtime = rt
+        stop = asyncio.Event()
+        worker = (
+            asyncio.create_task(worker_loop.run_worker(rt.powers, stop=stop))
+            if run_worker
+            else None
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                await _stop(worker)
+            if runtime is None:
+                await rt.close()
+
+    app = FastAPI(
+        title="triadops",
+        summary="Operations control plane: every change passes through four separated powers.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = PipelineMetrics()
+    problems.install(app)
+    for module in (health, operations, decisions, audit, crown):
+        app.include_router(module.router)
+    return app
+
+
+async def _stop(worker: asyncio.Task[None]) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(worker), timeout=WORKER_GRACE_S)
+    except TimeoutError:
+        log.warning("worker did not stop in time; cancelling its pass", grace_s=WORKER_GRACE_S)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+
+def app_from_env() -> FastAPI:
+    """Return the app configured from ``triad.toml`` and ``TRIAD_*``, with a worker.
+
+    For ``uvicorn triadops.api.app:app_from_env --factory``.
+    """
+    return create_app(Settings(), run_worker=True)

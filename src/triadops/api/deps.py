@@ -1,0 +1,99 @@
+"""Every FastAPI dependency, as an ``Annotated`` alias: runtime, session, identity, roles."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.api.metrics import PipelineMetrics
+from triadops.constitution.crown.tokens import authenticate
+from triadops.constitution.powers import Powers
+from triadops.domain.enums import Role
+from triadops.domain.errors import Forbidden, Unauthenticated
+from triadops.domain.identity import Identity
+from triadops.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    """Return the runtime the app's lifespan opened."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_metrics(request: Request) -> PipelineMetrics:
+    """Return the app's own Prometheus gauges."""
+    metrics: PipelineMetrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[PipelineMetrics, Depends(get_metrics)]
+
+
+def get_powers(runtime: RuntimeDep) -> Powers:
+    """Return the means the constitution's branches work with."""
+    return runtime.powers
+
+
+PowersDep = Annotated[Powers, Depends(get_powers)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """Yield the request's one session; the route commits through lifecycle.commit."""
+    async with runtime.session() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token issued by `triad token create`.")
+
+
+async def get_identity(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Identity:
+    """Return who the bearer token stands for, or raise Unauthenticated (401)."""
+    if credentials is None:
+        raise Unauthenticated("an 'Authorization: Bearer <token>' header is required")
+    return await authenticate(session, credentials.credentials)
+
+
+CurrentIdentity = Annotated[Identity, Depends(get_identity)]
+
+
+def holding(*roles: Role) -> Callable[[Identity], Identity]:
+    """Return a dependency that lets through identities holding any of `roles`.
+
+    This is a coarse gate at the edge; the services still check the exact power
+    (separation of duties, the authority a request invokes).
+    """
+    names = " or ".join(r.value for r in roles)
+
+    def require(identity: CurrentIdentity) -> Identity:
+        if not any(role in identity.roles for role in roles):
+            raise Forbidden(f"{identity.name} holds none of the roles this needs: {names}")
+        return identity
+
+    return require
+
+
+Viewer = CurrentIdentity
+"""Any valid token, the read-only viewer role included."""
+Operator = Annotated[
+    Identity,
+    Depends(holding(Role.LEGISLATIVE, Role.EXECUTIVE, Role.JUDICIAL, Role.CROWN)),
+]
+"""Any of the four authorities; viewers may only read."""
+Legislator = Annotated[Identity, Depends(holding(Role.LEGISLATIVE, Role.CROWN))]
+"""May approve or reject."""
+Judge = Annotated[Identity, Depends(holding(Role.JUDICIAL, Role.CROWN))]
+"""May rule on an operation in doubt."""
+Crown = Annotated[Identity, Depends(holding(Role.CROWN))]
+"""May freeze, unfreeze and acknowledge emergencies."""

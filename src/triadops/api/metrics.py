@@ -1,0 +1,54 @@
+"""Prometheus gauges of the pipeline, filled from the database at scrape time.
+
+Each app has its own registry, so several apps in one process (tests) never collide.
+Labels stay low-cardinality: a status, never an operation id.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.constitution.crown.service import is_frozen
+from triadops.domain.enums import OperationStatus
+from triadops.storage.ledger import count_entries
+from triadops.storage.tables import OperationRow
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    """Count operations per status.
+
+    This belongs in ``storage.operations``; it lives here until that module grows it.
+    """
+    stmt = select(OperationRow.status, func.count()).group_by(OperationRow.status)
+    return {status: int(n) for status, n in (await session.execute(stmt)).all()}
+
+
+class PipelineMetrics:
+    """The gauges one app exposes at ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.operations = Gauge(
+            "triad_operations",
+            "Operations currently in each lifecycle state.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.ledger_entries = Gauge(
+            "triad_ledger_entries", "Entries in the crown's ledger.", registry=self.registry
+        )
+        self.frozen = Gauge(
+            "triad_frozen", "1 while the crown holds all forward work.", registry=self.registry
+        )
+
+    async def scrape(self, session: AsyncSession) -> bytes:
+        """Refresh every gauge from the database and render the text exposition."""
+        counts = await count_by_status(session)
+        # Every state gets a sample, so a state that empties reads 0 rather than vanishing.
+        for status in OperationStatus:
+            self.operations.labels(status=status.value).set(counts.get(status.value, 0))
+        self.ledger_entries.set(await count_entries(session))
+        self.frozen.set(1 if await is_frozen(session) else 0)
+        return generate_latest(self.registry)

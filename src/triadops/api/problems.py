@@ -1,0 +1,118 @@
+"""Turn errors into RFC 7807 problem bodies, so every 4xx and 5xx reads the same way."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import JsonValue
+from starlette.exceptions import HTTPException
+
+from triadops.domain.errors import TriadError, Unauthenticated
+
+MEDIA_TYPE = "application/problem+json"
+log = structlog.stdlib.get_logger()
+
+
+def problem(
+    status: int,
+    *,
+    title: str,
+    detail: str,
+    kind: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: JsonValue,
+) -> JSONResponse:
+    """Return a problem response; `kind` names the problem type in kebab case."""
+    body: dict[str, JsonValue] = {
+        "type": f"urn:triadops:problem:{kind}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "field": field,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+async def triad_error(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a TriadError with its own status, title, message and field."""
+    assert isinstance(exc, TriadError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+    return problem(
+        exc.status_code,
+        title=exc.title,
+        detail=exc.message,
+        kind=_kebab(type(exc).__name__),
+        field=exc.field,
+        headers=headers,
+    )
+
+
+def _where(loc: Sequence[Any]) -> str:
+    """Render a location such as ``("body", "steps", 0, "action")`` as ``steps[0].action``."""
+    text = ""
+    for part in loc[1:] if loc and loc[0] in ("body", "query", "path") else loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
+
+
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a body, query or path that does not parse with 422 and every field error."""
+    assert isinstance(exc, RequestValidationError)
+    errors: list[JsonValue] = [
+        {"loc": [str(p) if not isinstance(p, int) else p for p in e["loc"]], "msg": e["msg"]}
+        for e in exc.errors()
+    ]
+    first = exc.errors()[0] if exc.errors() else None
+    field = _where(first["loc"]) if first else None
+    detail = (
+        "; ".join(f"{_where(e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+        or "invalid request"
+    )
+    return problem(
+        422,
+        title="Invalid request",
+        detail=detail,
+        kind="invalid-request",
+        field=field or None,
+        errors=errors,
+    )
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Answer routing errors (unknown path, wrong method) as problems too."""
+    assert isinstance(exc, HTTPException)
+    return problem(
+        exc.status_code,
+        title=str(exc.detail),
+        detail=str(exc.detail),
+        kind=f"http-{exc.status_code}",
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a bug with a bare 500; the details go to the log, not the client."""
+    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    return problem(
+        500, title="Internal error", detail="an unexpected error occurred", kind="internal"
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on `app`."""
+    app.add_exception_handler(TriadError, triad_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, server_error)

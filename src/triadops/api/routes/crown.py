@@ -1,0 +1,36 @@
+"""The crown's emergency brake: freeze and unfreeze all forward work."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from triadops.api.deps import Crown, SessionDep, Viewer
+from triadops.api.schemas import PROBLEMS, CrownState, FreezeBody
+from triadops.api.views import crown_state
+from triadops.constitution import lifecycle
+from triadops.constitution.crown.service import freeze, unfreeze
+from triadops.storage.operations import crown_state as stored_crown_state
+
+router = APIRouter(prefix="/crown", tags=["crown"], responses=PROBLEMS)
+
+
+@router.get("")
+async def read(identity: Viewer, session: SessionDep) -> CrownState:
+    """Show whether the crown holds all forward work."""
+    return crown_state(await stored_crown_state(session))
+
+
+@router.post("/freeze")
+async def freeze_all(body: FreezeBody, identity: Crown, session: SessionDep) -> CrownState:
+    """Hold new and queued operations; running ones stop after their current step."""
+    state = await freeze(session, by=identity, reason=body.reason)
+    await lifecycle.commit(session)
+    return crown_state(state)
+
+
+@router.post("/unfreeze")
+async def unfreeze_all(identity: Crown, session: SessionDep) -> CrownState:
+    """Lift the freeze."""
+    state = await unfreeze(session, by=identity)
+    await lifecycle.commit(session)
+    return crown_state(state)

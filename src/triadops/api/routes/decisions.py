@@ -1,0 +1,97 @@
+"""Decisions on an operation: approve, reject, cancel, acknowledge, resolve, amend."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from triadops.api.deps import Crown, Judge, Legislator, Operator, PowersDep, SessionDep
+from triadops.api.schemas import (
+    PROBLEMS,
+    AmendBody,
+    ApproveBody,
+    CancelBody,
+    OperationView,
+    RejectBody,
+    ResolveBody,
+)
+from triadops.api.views import operation_view
+from triadops.constitution import lifecycle
+from triadops.constitution.crown.service import acknowledge, cancel_operation
+from triadops.constitution.judicial.service import resolve_in_doubt
+from triadops.constitution.legislative.service import (
+    amend_operation,
+    approve_operation,
+    reject_operation,
+)
+
+router = APIRouter(prefix="/operations/{operation_id}", tags=["decisions"], responses=PROBLEMS)
+
+
+@router.post("/approve")
+async def approve(
+    operation_id: str,
+    identity: Legislator,
+    session: SessionDep,
+    powers: PowersDep,
+    body: ApproveBody | None = None,
+) -> OperationView:
+    """Approve the current plan; the requester never may. Defaults to legislative authority."""
+    authority = (body or ApproveBody()).authority
+    await approve_operation(
+        session, powers, operation_id=operation_id, approver=identity, authority=authority
+    )
+    await lifecycle.commit(session)
+    return await operation_view(session, operation_id)
+
+
+@router.post("/reject")
+async def reject(
+    operation_id: str, body: RejectBody, identity: Legislator, session: SessionDep
+) -> OperationView:
+    """Refuse an operation awaiting approval, with the reason on the record."""
+    await reject_operation(session, operation_id=operation_id, by=identity, reason=body.reason)
+    await lifecycle.commit(session)
+    return await operation_view(session, operation_id)
+
+
+@router.post("/cancel")
+async def cancel(
+    operation_id: str, identity: Operator, session: SessionDep, body: CancelBody | None = None
+) -> OperationView:
+    """Cancel (the requester or the crown); a running operation stops at its next step."""
+    reason = body.reason if body else None
+    await cancel_operation(session, operation_id=operation_id, by=identity, reason=reason)
+    await lifecycle.commit(session)
+    return await operation_view(session, operation_id)
+
+
+@router.post("/acknowledge")
+async def acknowledge_emergency(
+    operation_id: str, identity: Crown, session: SessionDep
+) -> OperationView:
+    """Acknowledge an emergency operation, as a crown identity other than its requester."""
+    await acknowledge(session, operation_id=operation_id, by=identity)
+    await lifecycle.commit(session)
+    return await operation_view(session, operation_id)
+
+
+@router.post("/resolve")
+async def resolve(
+    operation_id: str, body: ResolveBody, identity: Judge, session: SessionDep
+) -> OperationView:
+    """Rule whether the interrupted step of an operation in doubt took effect."""
+    await resolve_in_doubt(
+        session, operation_id=operation_id, step_succeeded=body.step_succeeded, by=identity
+    )
+    await lifecycle.commit(session)
+    return await operation_view(session, operation_id)
+
+
+@router.put("/steps")
+async def amend(
+    operation_id: str, body: AmendBody, identity: Operator, session: SessionDep, powers: PowersDep
+) -> OperationView:
+    """Replace the plan's steps before it runs; it is reviewed again and approvals are void."""
+    await amend_operation(session, powers, operation_id=operation_id, steps=body.steps, by=identity)
+    await lifecycle.commit(session)
+    return await operation_view(session, operation_id)

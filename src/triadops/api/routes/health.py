@@ -1,0 +1,48 @@
+"""Liveness, database readiness and Prometheus metrics; no token needed."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.metadata import PackageNotFoundError, version
+
+import structlog
+from fastapi import APIRouter, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import SQLAlchemyError
+
+from triadops.api.deps import MetricsDep, RuntimeDep
+from triadops.api.schemas import Health
+from triadops.constitution.crown.service import is_frozen
+
+router = APIRouter(tags=["health"])
+log = structlog.stdlib.get_logger()
+READINESS_TIMEOUT_S = 5.0
+"""A database slower than this to answer counts as unavailable."""
+
+
+def _version() -> str:
+    try:
+        return version("triadops")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@router.get("/health", responses={503: {"model": Health}})
+async def health(runtime: RuntimeDep, response: Response) -> Health:
+    """Say whether the process is up and its database answers (503 when it does not)."""
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_S), runtime.session() as session:
+            frozen = await is_frozen(session)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        log.warning("database not ready", error=f"{type(exc).__name__}: {exc}")
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Health(status="unavailable", database="unavailable", frozen=None, version=_version())
+    return Health(status="ok", database="ok", frozen=frozen, version=_version())
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(runtime: RuntimeDep, gauges: MetricsDep) -> Response:
+    """Expose the pipeline's gauges in the Prometheus text format."""
+    async with runtime.session() as session:
+        body = await gauges.scrape(session)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,209 @@
+"""Request and response bodies of the API, kept apart from tables and domain internals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk
+from triadops.domain.identity import Identity
+from triadops.domain.ledger import LedgerEntry
+from triadops.domain.operations import (
+    Approval,
+    ImplementationResult,
+    Operation,
+    OperationRequest,
+    Plan,
+    PlanningResult,
+    StepRecord,
+    StepSpec,
+    ValidationResult,
+)
+
+
+class OperationSubmission(OperationRequest):
+    """An operation request; ``requested_by`` defaults to the token's name."""
+
+    requested_by: str | None = Field(  # type: ignore[assignment]
+        default=None, min_length=1, max_length=100
+    )
+    """Who asks; when given it must be the token's own name."""
+
+    def for_requester(self, identity: Identity) -> OperationRequest:
+        """Return the request as the legislature sees it, naming the requester."""
+        fields = self.model_dump(exclude={"requested_by"})
+        return OperationRequest.model_validate(
+            {**fields, "requested_by": self.requested_by or identity.name}
+        )
+
+
+class DryRun(BaseModel):
+    """What a submission would plan and decide; nothing was stored."""
+
+    dry_run: bool = True
+    plan: Plan
+    planning_result: PlanningResult
+
+
+class OperationView(BaseModel):
+    """One operation in full: request, plan, the branches' findings, steps and timeline."""
+
+    operation_id: str
+    status: OperationStatus
+    status_reason: str | None
+    constitutional_compliance: bool
+    request: OperationRequest
+    plan: Plan | None
+    plan_hash: str | None
+    planning_result: PlanningResult | None
+    implementation_result: ImplementationResult | None
+    validation_result: ValidationResult | None
+    steps: list[StepRecord]
+    approvals: list[Approval]
+    approval_deadline: datetime | None
+    acknowledged_by: str | None
+    acknowledgement_deadline: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    timeline: list[LedgerEntry]
+    """Every ledger entry about this operation, oldest first."""
+
+    @classmethod
+    def build(cls, operation: Operation, timeline: list[LedgerEntry]) -> OperationView:
+        """Combine the stored operation with its ledger entries."""
+        return cls.model_validate(
+            {
+                **dict(operation),
+                "constitutional_compliance": operation.constitutional_compliance,
+                "timeline": timeline,
+            }
+        )
+
+
+class OperationSummary(BaseModel):
+    """One line of a listing."""
+
+    operation_id: str
+    status: OperationStatus
+    status_reason: str | None
+    operation_type: OperationType
+    description: str
+    requested_by: str
+    risk_level: Risk | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OperationPage(BaseModel):
+    """A page of operations, newest first."""
+
+    items: list[OperationSummary]
+    limit: int
+    offset: int
+
+
+class ApproveBody(BaseModel):
+    """Which authority the approver acts under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    authority: Authority = Authority.LEGISLATIVE
+
+
+class RejectBody(BaseModel):
+    """Why the operation is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CancelBody(BaseModel):
+    """Why the operation is cancelled (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class ResolveBody(BaseModel):
+    """A judicial ruling on the step that was interrupted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_succeeded: bool
+
+
+class AmendBody(BaseModel):
+    """The plan's new steps; every earlier approval becomes void."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[StepSpec] = Field(min_length=1, max_length=100)
+
+
+class FreezeBody(BaseModel):
+    """Why all forward work is held."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CrownState(BaseModel):
+    """Whether the crown holds all forward work, since when and why."""
+
+    frozen: bool
+    frozen_by: str | None
+    frozen_at: datetime | None
+    reason: str | None
+
+
+class LedgerPage(BaseModel):
+    """Ledger entries, oldest first."""
+
+    items: list[LedgerEntry]
+
+
+class Health(BaseModel):
+    """Liveness and database readiness."""
+
+    status: str
+    """``ok``, or ``unavailable`` when the database does not answer."""
+    database: str
+    frozen: bool | None
+    version: str
+
+
+class FieldError(BaseModel):
+    """One thing wrong with the input: where, and what."""
+
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 7807 problem body: every 4xx and 5xx answer has this shape."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    """The input field at fault, such as ``steps[0].params.sleep_s``, when there is one."""
+    errors: list[FieldError] | None = None
+    """Every field error, on a 422 from request parsing."""
+
+
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    code: {"model": Problem, "description": what}
+    for code, what in {
+        401: "No valid bearer token",
+        403: "The token lacks the power",
+        404: "No such operation",
+        409: "The operation is not in a state that allows this",
+        422: "The input does not parse or does not fit",
+    }.items()
+}
+"""Documented error answers, shared by every route."""
