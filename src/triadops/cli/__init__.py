@@ -1,0 +1,1 @@
+"""``triad``: the command line, built with Typer and Rich."""

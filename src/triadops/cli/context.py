@@ -1,0 +1,146 @@
+"""What every command stands on: settings, the local identity and an open Runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+import structlog
+import typer
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from triadops.domain.errors import StorageUnavailable
+from triadops.domain.identity import ALL_ROLES, Identity
+from triadops.runtime import Runtime
+from triadops.settings import Settings
+
+T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
+
+
+class BadInput(Exception):
+    """Input the command cannot use (a flag, JSON, a file or a setting); exits 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def describe_validation(exc: ValidationError, *, prefix: str = "") -> str:
+    """Return the first problem of a validation error as ``where: what``, on one line."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = ".".join(str(part) for part in first["loc"]) or exc.title
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    message = f"{prefix}{loc}: {first['msg']}{more}"
+    return " ".join(message.split())
+
+
+def choice(kind: type[E], value: str, flag: str) -> E:
+    """Return `value` as a member of `kind`; otherwise BadInput listing the choices.
+
+    Plain strings, not Typer enums: a bad value then gets one line, not a usage panel.
+    """
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(member.value for member in kind)
+        raise BadInput(f"{flag}: {value!r} is not one of {known}") from None
+
+
+def load_settings() -> Settings:
+    """Read triad.toml and TRIAD_* variables; a bad value is BadInput naming the key."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise BadInput(
+            "invalid setting (TRIAD_* variable or triad.toml): " + describe_validation(exc)
+        ) from None
+
+
+def local_identity(name: str | None) -> Identity:
+    """Return the local operator: `name` or the OS user, trusted with every role.
+
+    Separation of duties still holds: the services refuse, for instance, an approval of
+    one's own request.
+    """
+    if name is None:
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):
+            name = "operator"
+    try:
+        return Identity(name=name, roles=ALL_ROLES)
+    except ValidationError as exc:
+        raise BadInput(describe_validation(exc, prefix="--as: ").replace("name: ", "")) from None
+
+
+def _database_label(settings: Settings) -> str:
+    try:
+        return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable database_url)"
+
+
+async def open_runtime(settings: Settings) -> Runtime:
+    """Open a Runtime (migrating); a database that cannot be reached is StorageUnavailable."""
+    try:
+        return await Runtime.open(settings)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = " ".join(str(exc).split("\n", 1)[0].split()) or type(exc).__name__
+        raise StorageUnavailable(
+            f"cannot open the database {_database_label(settings)}: {reason}"
+        ) from None
+
+
+@contextmanager
+def cli_logging(level: int) -> Iterator[None]:
+    """Send structured logs at `level` and above to stderr, so stdout stays the output.
+
+    The previous configuration comes back afterwards: commands run inside other programs
+    (tests, the API's own process) must not leave their logging changed.
+    """
+    previous: dict[str, Any] = structlog.get_config()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=lambda *args: structlog.PrintLogger(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield
+    finally:
+        structlog.configure(**previous)
+
+
+def run(work: Callable[[Runtime], Awaitable[T]], *, log_level: int = logging.WARNING) -> T:
+    """Open a Runtime from the settings, run `work` with it in a fresh event loop, close it."""
+    settings = load_settings()
+
+    async def within() -> T:
+        rt = await open_runtime(settings)
+        try:
+            return await work(rt)
+        finally:
+            await rt.close()
+
+    with cli_logging(log_level):
+        return asyncio.run(within())
+
+
+AsName = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        metavar="NAME",
+        help="Act as NAME (default: the OS user); the local operator holds every role.",
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, nothing else.")]

@@ -1,0 +1,77 @@
+"""``triad``: the command line, and the one place its errors become one line and an exit code.
+
+Exit codes: 0 done; 1 refused or failed (any TriadError, an operation that ended badly, a
+database that cannot be reached); 2 bad input (flags, JSON, files, settings); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from typer._click.core import Context as ClickContext  # Typer vendors click: its Context
+from typer.core import TyperGroup
+
+from triadops.cli import audit, crown, ops, serve, tokens
+from triadops.cli.context import BadInput, describe_validation
+from triadops.domain.errors import TriadError
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    """Print one line to stderr and exit with `code`."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code)
+
+
+class TriadGroup(TyperGroup):
+    """The root group: turns every expected error into one line on stderr, never a traceback."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        """Run the command; map errors to a line and an exit code."""
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError):
+            raise
+        except TriadError as exc:
+            _fail(exc.message, 1)
+        except BadInput as exc:
+            _fail(exc.message, 2)
+        except ValidationError as exc:
+            _fail(describe_validation(exc), 2)
+        except SQLAlchemyError as exc:
+            _fail(f"database: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except ImportError as exc:
+            _fail(f"cannot import {exc.name or exc}: is triadops fully installed?", 1)
+        except Exception as exc:  # the edge: a bug still gets one line, not a traceback
+            _fail(f"unexpected {type(exc).__name__}: {exc}", 1)
+
+
+app = typer.Typer(
+    cls=TriadGroup,
+    name="triad",
+    help="Govern changes to running systems through four separated powers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(ops.app, name="ops")
+app.add_typer(audit.app, name="audit")
+app.add_typer(tokens.app, name="token")
+app.command("freeze")(crown.freeze_command)
+app.command("unfreeze")(crown.unfreeze_command)
+app.command("serve")(serve.serve)
+app.command("worker")(serve.worker)
+
+
+def main() -> None:
+    """Run the ``triad`` command line."""
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""``triad ops``: submit, inspect and decide operations, all through the constitution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from triadops.cli import decisions
+from triadops.cli.context import AsName, BadInput, JsonFlag, choice, local_identity, run
+from triadops.cli.outcome import Wait, finish, settle
+from triadops.cli.output import emit_json, render_operation, render_operations, render_preview
+from triadops.cli.requests import (
+    Params,
+    RequestFlags,
+    StepCommand,
+    Steps,
+    request_from_file,
+    request_from_flags,
+    step_specs,
+)
+from triadops.constitution import lifecycle
+from triadops.constitution.crown import ledger
+from triadops.constitution.legislative.service import preview_operation, submit_operation
+from triadops.domain.enums import OperationStatus
+from triadops.domain.ledger import LedgerEntry
+from triadops.domain.operations import Operation
+from triadops.runtime import Runtime
+from triadops.storage import ledger as ledger_store
+from triadops.storage.operations import list_operations
+from triadops.storage.records import load_operation
+from triadops.storage.tables import OperationRow
+
+app = typer.Typer(help="Submit, inspect and decide operations.", no_args_is_help=True)
+
+
+@app.command(cls=StepCommand)
+def submit(
+    ctx: typer.Context,
+    operation_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="maintenance (default), deployment, configuration, monitoring, emergency, "
+            "validation.",
+        ),
+    ] = None,
+    authority: Annotated[
+        str | None,
+        typer.Option("--authority", help="legislative, executive (default), judicial or crown."),
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option(help="Default: from the procedure or steps.")
+    ] = None,
+    operation_id: Annotated[
+        str | None, typer.Option("--id", help="Operation id (default: generated).")
+    ] = None,
+    scheduled_time: Annotated[
+        str | None, typer.Option(help="Earliest start, ISO 8601 (naive is UTC).")
+    ] = None,
+    emergency: Annotated[
+        bool, typer.Option("--emergency", help="Emergency priority (SOP-002).")
+    ] = False,
+    systems: Annotated[
+        list[str] | None, typer.Option("--system", help="An affected system; repeatable.")
+    ] = None,
+    rollback_plan: Annotated[str | None, typer.Option(help="How to undo it.")] = None,
+    criteria: Annotated[
+        list[str] | None, typer.Option("--criterion", help="A validation check; repeatable.")
+    ] = None,
+    procedure: Annotated[
+        str | None, typer.Option(metavar="NAME", help="A catalogue procedure.")
+    ] = None,
+    steps: Steps = None,
+    params: Params = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="A JSON request instead of flags.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show plan, previews and risk; store nothing.")
+    ] = False,
+    wait: Wait = False,
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
+) -> None:
+    """Submit an operation: reviewed at once, then approved, waiting, or rejected."""
+    identity = local_identity(as_name)
+    flags = RequestFlags(
+        operation_type=operation_type,
+        authority=authority,
+        description=description,
+        operation_id=operation_id,
+        scheduled_time=scheduled_time,
+        emergency=emergency,
+        systems=systems or [],
+        rollback_plan=rollback_plan,
+        criteria=criteria or [],
+        procedure=procedure,
+    )
+    if file is not None:
+        given = flags.given() + (["--step"] if steps else []) + (["--params"] if params else [])
+        if given:
+            raise BadInput(f"--file excludes request flags; drop {', '.join(given)}")
+        request = request_from_file(file, identity)
+    else:
+        flags.steps = step_specs(ctx, steps or [], params or [])
+        request = request_from_flags(flags, identity)
+
+    if dry_run:
+
+        async def preview(rt: Runtime) -> None:
+            async with rt.session() as session:
+                plan, finding = await preview_operation(session, rt.powers, request=request)
+                await session.rollback()
+            if as_json:
+                emit_json({"plan": plan, "planning_result": finding})
+            else:
+                render_preview(plan, finding)
+
+        return run(preview)
+
+    async def work(rt: Runtime) -> tuple[Operation, bool]:
+        async with rt.session() as session:
+            await submit_operation(session, rt.powers, request=request, requester=identity)
+            await lifecycle.commit(session)
+        return await settle(rt, request.operation_id, wait=wait, quiet=as_json)
+
+    op, frozen = run(work)
+    finish(op, frozen, as_json=as_json)
+
+
+def _summary(row: OperationRow) -> dict[str, Any]:
+    steps = row.request.get("steps") or []
+    return {
+        "operation_id": row.id,
+        "status": row.status,
+        "operation_type": row.operation_type,
+        "what": row.procedure or ", ".join(str(s.get("action")) for s in steps),
+        "requested_by": row.requested_by,
+        "description": row.request.get("description"),
+        "status_reason": row.status_reason,
+        "created_at": row.created_at.isoformat(timespec="seconds"),
+        "updated_at": row.updated_at.isoformat(timespec="seconds"),
+    }
+
+
+@app.command("list")
+def list_(
+    status: Annotated[str | None, typer.Option(help="Only operations in this state.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List operations, newest first."""
+    statuses = [choice(OperationStatus, status, "--status")] if status else []
+
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
+        async with rt.session() as session:
+            rows = await list_operations(session, statuses=statuses, limit=limit)
+            return [_summary(row) for row in rows]
+
+    summaries = run(work)
+    if as_json:
+        emit_json(summaries)
+    else:
+        render_operations(summaries)
+
+
+@app.command()
+def show(operation_id: str, as_json: JsonFlag = False) -> None:
+    """Show an operation: request, plan, approvals, steps, results and its timeline."""
+
+    async def work(rt: Runtime) -> tuple[Operation, list[LedgerEntry]]:
+        async with rt.session() as session:
+            op = await load_operation(session, operation_id)
+            rows = await ledger_store.select_operation_entries(session, operation_id)
+            return op, [ledger.to_entry(row) for row in rows]
+
+    op, timeline = run(work)
+    if as_json:
+        data = op.model_dump(mode="json")
+        data["constitutional_compliance"] = op.constitutional_compliance
+        data["timeline"] = [entry.model_dump(mode="json") for entry in timeline]
+        emit_json(data)
+    else:
+        render_operation(op, timeline)
+
+
+app.command()(decisions.approve)
+app.command()(decisions.reject)
+app.command()(decisions.cancel)
+app.command(cls=StepCommand)(decisions.amend)
+app.command()(decisions.resolve)
+app.command()(decisions.ack)

@@ -1,0 +1,237 @@
+"""Rendering for people (Rich) and for programs (``--json``: JSON on stdout and nothing else)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from triadops.domain.enums import OperationStatus
+from triadops.domain.ledger import LedgerEntry
+from triadops.domain.operations import Operation, Plan, PlanningResult, StepPreview
+
+
+def console(*, stderr: bool = False) -> Console:
+    """Return a console that prints text as given (no markup): user content stays literal.
+
+    Piped output gets a wide fixed width, so ids and reasons are never cut for grep.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, markup=False, highlight=False, emoji=False, width=width)
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    """Return a table whose cells fold rather than being cut short."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def emit_json(data: object) -> None:
+    """Print `data` as JSON on stdout; models in it are dumped in JSON mode."""
+    typer.echo(json.dumps(_plain(data), indent=2))
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list | tuple):
+        return [_plain(item) for item in data]
+    if isinstance(data, dict):
+        return {key: _plain(value) for key, value in data.items()}
+    return data
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"
+
+
+def _preview(preview: StepPreview) -> str:
+    amounts = ", ".join(f"{k}={v:g}" for k, v in preview.amounts.items())
+    touches = ", ".join(preview.touches)
+    parts = [preview.summary, f"touches: {touches}" if touches else "", amounts]
+    return "; ".join(p for p in parts if p)
+
+
+def _plan_table(plan: Plan) -> Table:
+    table = _table("#", "action", "params", "risk", "reversible", "preview", title="plan")
+    for step in plan.steps:
+        table.add_row(
+            str(step.index),
+            step.action,
+            json.dumps(step.params) if step.params else "",
+            step.risk.value,
+            "yes" if step.reversible else "no",
+            _preview(step.preview),
+        )
+    return table
+
+
+def _finding_lines(finding: PlanningResult) -> list[str]:
+    lines = [f"risk: {finding.risk_level.value if finding.risk_level else '-'}"]
+    lines += [f"  - {reason}" for reason in finding.risk_reasons]
+    needed = ", ".join(a.value for a in finding.required_approvals) or "none (the rules approve)"
+    lines.append(f"required approvals: {needed}")
+    lines.append(f"schedule: {finding.scheduling_recommendation}")
+    if not finding.approved:
+        lines.append(f"would be rejected: {finding.rejection_reason}")
+    lines += [f"advice: {note}" for note in finding.advice]
+    return lines
+
+
+def render_preview(plan: Plan, finding: PlanningResult) -> None:
+    """Show a dry run: the plan with each step's preview, the risk and the approvals."""
+    out = console()
+    out.print(_plan_table(plan))
+    for line in _finding_lines(finding):
+        out.print(line)
+    out.print("dry run: nothing was stored")
+
+
+def render_outcome(op: Operation, *, frozen: bool = False) -> None:
+    """Say where an operation stands, and what it waits on when it is not final."""
+    out = console()
+    out.print(f"{op.operation_id}: {op.status.value}")
+    if op.status_reason:
+        out.print(f"  reason: {op.status_reason}")
+    note = _waiting_note(op, frozen=frozen)
+    if note:
+        out.print(f"  note: {note}")
+
+
+def _waiting_note(op: Operation, *, frozen: bool) -> str | None:
+    if op.status is OperationStatus.AWAITING_APPROVAL:
+        needed = op.planning_result.required_approvals if op.planning_result else []
+        names = ", ".join(a.value for a in needed)
+        return f"waits for approval by {names}: triad ops approve {op.operation_id} --as <other>"
+    if op.status is OperationStatus.IN_DOUBT:
+        return (
+            f"waits for a judicial ruling: triad ops resolve {op.operation_id} --succeeded|--failed"
+        )
+    if op.status is OperationStatus.SCHEDULED and frozen:
+        return "held: the crown has frozen operations (triad unfreeze)"
+    if op.status is OperationStatus.SCHEDULED and op.request.scheduled_time:
+        return f"scheduled for {_when(op.request.scheduled_time)}; a worker will run it"
+    return None
+
+
+def render_operation(op: Operation, timeline: Sequence[LedgerEntry]) -> None:
+    """Show everything about one operation, ending with its timeline from the ledger."""
+    out = console()
+    request = op.request
+    out.print(f"{op.operation_id}: {op.status.value}", style="bold")
+    if op.status_reason:
+        out.print(f"reason: {op.status_reason}")
+    out.print(
+        f"type: {request.operation_type.value}  authority: {request.constitutional_authority.value}"
+    )
+    out.print(f"requested by {request.requested_by} at {_when(op.created_at)}")
+    out.print(f"description: {request.description}")
+    if request.procedure:
+        out.print(f"procedure: {request.procedure}")
+    if request.emergency_priority:
+        out.print(f"emergency; acknowledged by {op.acknowledged_by or 'nobody yet'}")
+    if op.plan:
+        out.print(f"affected systems: {', '.join(op.plan.affected_systems) or '-'}")
+        out.print(f"rollback plan: {op.plan.rollback_plan or '-'}")
+        out.print(f"validation criteria: {', '.join(op.plan.validation_criteria) or '-'}")
+        out.print(_plan_table(op.plan))
+    if op.planning_result:
+        out.print("planning:")
+        for line in _finding_lines(op.planning_result):
+            out.print(f"  {line}")
+    for a in op.approvals:
+        out.print(f"approved by {a.approver} as {a.authority.value} at {_when(a.at)}")
+    if op.steps:
+        out.print(_steps_table(op))
+    if op.implementation_result:
+        impl = op.implementation_result
+        out.print(
+            f"implementation: success={impl.success} time={impl.execution_time_s:.3f}s "
+            f"rollback={impl.rollback_triggered}"
+        )
+        for issue in impl.issues_encountered:
+            out.print(f"  issue: {issue}")
+    if op.validation_result:
+        verdict = op.validation_result
+        out.print(f"validation: passed={verdict.passed} score={verdict.validation_score}")
+        for finding in verdict.findings:
+            mark = "pass" if finding.passed else "FAIL"
+            out.print(f"  {mark} {finding.name}: {finding.detail}")
+    out.print(f"constitutional compliance: {op.constitutional_compliance}")
+    out.print(_timeline_table(timeline, title="timeline"))
+
+
+def _steps_table(op: Operation) -> Table:
+    table = _table(
+        "#", "action", "status", "started", "ended", "duration", "output / error", title="steps"
+    )
+    for s in op.steps:
+        detail = s.error or (json.dumps(s.output) if s.output else "")
+        if s.rollback_error:
+            detail += f" (rollback failed: {s.rollback_error})"
+        duration = f"{s.duration_s:.3f}s" if s.duration_s is not None else "-"
+        table.add_row(
+            str(s.index),
+            s.action,
+            s.status.value,
+            _when(s.started_at),
+            _when(s.ended_at),
+            duration,
+            detail,
+        )
+    return table
+
+
+def _timeline_table(entries: Sequence[LedgerEntry], *, title: str | None = None) -> Table:
+    table = _table("seq", "at", "actor", "event", "operation", "change", "details", title=title)
+    for e in entries:
+        change = f"{e.from_status or ''} -> {e.to_status}" if e.to_status else ""
+        table.add_row(
+            str(e.seq),
+            _when(e.at),
+            e.actor,
+            e.event,
+            e.operation_id or "",
+            change,
+            Text(json.dumps(e.details) if e.details else ""),
+        )
+    return table
+
+
+def render_entries(entries: Sequence[LedgerEntry]) -> None:
+    """Show ledger entries, oldest first."""
+    console().print(_timeline_table(entries))
+
+
+def render_operations(rows: Sequence[dict[str, Any]]) -> None:
+    """Show a list of operation summaries, newest first."""
+    table = _table("id", "status", "type", "what", "requested by", "created")
+    for r in rows:
+        table.add_row(
+            r["operation_id"],
+            r["status"],
+            r["operation_type"],
+            r["what"],
+            r["requested_by"],
+            r["created_at"],
+        )
+    console().print(table if rows else "no operations")
+
+
+def render_tokens(rows: Sequence[dict[str, Any]]) -> None:
+    """Show tokens by name, roles and dates; never a secret or a hash."""
+    table = _table("name", "roles", "created", "revoked")
+    for r in rows:
+        table.add_row(r["name"], ", ".join(r["roles"]), r["created_at"], r["revoked_at"] or "-")
+    console().print(table if rows else "no tokens")

@@ -1,0 +1,53 @@
+"""``triad serve`` (API and worker in one process) and ``triad worker`` (a worker alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Annotated
+
+import typer
+
+from triadops.cli.context import load_settings, run
+from triadops.cli.output import console
+from triadops.runtime import Runtime
+from triadops.worker.loop import run_worker, worker_name
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: api_host (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Default: api_port.")] = None,
+) -> None:
+    """Serve the API with a worker in the same process until SIGINT/SIGTERM."""
+    import uvicorn
+
+    # Imported here: the entry points do not import each other at module level.
+    from triadops.api.app import create_app
+
+    settings = load_settings()
+    uvicorn.run(
+        create_app(settings, run_worker=True),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+    )
+
+
+def worker() -> None:
+    """Drive operations until SIGINT/SIGTERM, then stop cleanly (exit 0)."""
+    owner = worker_name()
+
+    async def work(rt: Runtime) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        console(stderr=True).print(f"worker {owner} started; Ctrl-C to stop")
+        try:
+            await run_worker(rt.powers, stop=stop, owner=owner)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    run(work, log_level=logging.INFO)
+    console(stderr=True).print(f"worker {owner} stopped")

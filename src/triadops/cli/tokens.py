@@ -1,0 +1,84 @@
+"""``triad token``: issue, list and revoke API bearer tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from triadops.cli.context import AsName, JsonFlag, choice, local_identity, run
+from triadops.cli.output import console, emit_json, render_tokens
+from triadops.constitution import lifecycle
+from triadops.constitution.crown import tokens
+from triadops.domain.enums import Role
+from triadops.runtime import Runtime
+from triadops.storage.tables import TokenRow
+
+app = typer.Typer(help="Issue, list and revoke API tokens.", no_args_is_help=True)
+
+
+def _public(row: TokenRow) -> dict[str, Any]:
+    """What may be shown of a token: never its secret or its hash."""
+    return {
+        "name": row.name,
+        "roles": list(row.roles),
+        "created_at": row.created_at.isoformat(timespec="seconds"),
+        "revoked_at": row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else None,
+    }
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Option(help="A unique name; the token's identity.")],
+    role: Annotated[list[str], typer.Option("--role", help="A role; repeatable.")],
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
+) -> None:
+    """Issue a token; its secret is shown now and never again."""
+    by = local_identity(as_name)
+    roles = [choice(Role, value, "--role") for value in role]
+
+    async def work(rt: Runtime) -> tuple[dict[str, Any], str]:
+        async with rt.session() as session:
+            row, secret = await tokens.create_token(session, name=name, roles=roles, by=by.name)
+            await lifecycle.commit(session)
+            return _public(row), secret
+
+    public, secret = run(work)
+    warning = "store this token now: it will not be shown again"
+    if as_json:
+        emit_json({**public, "token": secret})
+        console(stderr=True).print(f"warning: {warning}")
+        return
+    console().print(f"token {name} ({', '.join(public['roles'])}):")
+    console().print(secret)
+    console(stderr=True).print(f"warning: {warning}")
+
+
+@app.command("list")
+def list_(as_json: JsonFlag = False) -> None:
+    """List tokens: name, roles, created, revoked (never the secret)."""
+
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
+        async with rt.session() as session:
+            return [_public(row) for row in await tokens.list_tokens(session)]
+
+    rows = run(work)
+    if as_json:
+        emit_json(rows)
+    else:
+        render_tokens(rows)
+
+
+@app.command()
+def revoke(name: str, as_name: AsName = None) -> None:
+    """Revoke a token by name; it stops working at once."""
+    by = local_identity(as_name)
+
+    async def work(rt: Runtime) -> None:
+        async with rt.session() as session:
+            await tokens.revoke_token(session, name=name, by=by.name)
+            await lifecycle.commit(session)
+
+    run(work)
+    console().print(f"token {name} revoked")

@@ -1,0 +1,106 @@
+"""``triad`` as real processes: the module entry point, and a worker stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _triad(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "triadops.cli.main", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _show(env: dict[str, str], operation_id: str) -> dict[str, Any]:
+    done = _triad(env, "ops", "show", operation_id, "--json")
+    assert done.returncode == 0, done.stderr
+    shown: dict[str, Any] = json.loads(done.stdout)
+    return shown
+
+
+def test_submit_and_wait_in_a_process(cli_env: dict[str, str]) -> None:
+    done = _triad(cli_env, "ops", "submit", "--procedure", "log_rotation", "--wait", "--json")
+
+    assert done.returncode == 0, done.stderr
+    op = json.loads(done.stdout)
+    assert op["status"] == "completed"
+    refused = _triad(cli_env, "ops", "submit", "--step", "noop", "--params", "{oops")
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+
+
+def test_worker_drives_submitted_work_and_stops_on_sigterm(cli_env: dict[str, str]) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "triadops.cli.main", "worker"],
+        env={**os.environ, **cli_env, "TRIAD_WORKER_POLL_S": "0.05"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        submitted = _triad(cli_env, "ops", "submit", "--step", "noop", "--id", "op-w")
+        assert submitted.returncode == 0, submitted.stderr
+        deadline = time.monotonic() + 60
+        while _show(cli_env, "op-w")["status"] != "completed":
+            assert time.monotonic() < deadline, "the worker did not complete op-w"
+            assert worker.poll() is None, worker.communicate()
+            time.sleep(0.2)
+        executors = {e["actor"] for e in _show(cli_env, "op-w")["timeline"]}
+        assert any(a.startswith("executive:") for a in executors)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+    assert worker.returncode == 0, stderr
+    assert "stopped" in stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_answers_and_stops_on_sigterm(cli_env: dict[str, str]) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "triadops.cli.main", "serve", "--port", str(port)],
+        env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.communicate()
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "triad serve did not answer"
+                time.sleep(0.2)
+        assert response.status_code == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught, as servers should.
+    assert server.returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete" in stderr

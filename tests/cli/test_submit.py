@@ -1,0 +1,124 @@
+"""``triad ops submit``: procedures, steps, dry runs and waiting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.conftest import Triad, data, operation
+
+
+def test_procedure_with_wait_completes_through_every_branch(triad: Triad) -> None:
+    result = triad(
+        "ops", "submit", "--procedure", "database_optimization", "--wait", "--id", "op-a"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "op-a: completed" in result.stdout
+    shown = operation(triad, "op-a")
+    assert shown["status"] == "completed"
+    assert len(shown["steps"]) == 3
+    assert all(s["status"] == "succeeded" and s["duration_s"] is not None for s in shown["steps"])
+    assert shown["validation_result"]["passed"] is True
+    assert shown["constitutional_compliance"] is True
+    actors = [e["actor"] for e in shown["timeline"]]
+    for branch in ("legislative:", "executive:", "judicial:"):
+        assert any(a.startswith(branch) for a in actors), actors
+    assert shown["timeline"][-1]["to_status"] == "completed"
+
+
+def test_show_renders_for_people(triad: Triad) -> None:
+    triad("ops", "submit", "--procedure", "cache_cleanup", "--wait", "--id", "op-c")
+
+    result = triad("ops", "show", "op-c")
+
+    assert result.exit_code == 0, result.output
+    for text in ("op-c: completed", "cache.cleanup", "timeline", "judicial:rules", "validation"):
+        assert text in result.stdout
+
+
+def test_steps_with_params_and_wait_complete(triad: Triad) -> None:
+    result = triad(
+        "ops", "submit", "--step", "noop", "--params", '{"sleep_s": 0}', "--wait", "--json"
+    )
+
+    op = data(result)
+    assert op["status"] == "completed"
+    assert op["steps"][0]["action"] == "noop"
+    assert op["steps"][0]["params"]["sleep_s"] == 0
+
+
+def test_each_params_belongs_to_the_step_before_it(triad: Triad) -> None:
+    result = triad(
+        "ops",
+        "submit",
+        "--id",
+        "op-p",
+        "--step",
+        "noop",
+        "--step",
+        "noop",
+        "--params",
+        '{"sleep_s": 0.01}',
+        "--description",
+        "two noops",
+    )
+
+    assert result.exit_code == 0, result.output
+    steps = operation(triad, "op-p")["plan"]["steps"]
+    assert [s["params"]["sleep_s"] for s in steps] == [0.0, 0.01]
+
+
+def test_without_wait_it_is_scheduled_and_listed(triad: Triad) -> None:
+    result = triad("ops", "submit", "--step", "noop", "--id", "op-s", "--system", "api")
+
+    assert result.exit_code == 0, result.output
+    assert "op-s: scheduled" in result.stdout
+    listed = data(triad("ops", "list", "--json"))
+    assert [(o["operation_id"], o["status"]) for o in listed] == [("op-s", "scheduled")]
+    assert data(triad("ops", "list", "--status", "completed", "--json")) == []
+
+
+def test_dry_run_previews_and_stores_nothing(triad: Triad) -> None:
+    result = triad("ops", "submit", "--procedure", "database_optimization", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    for text in ("database.vacuum_analyze", "touches", "risk: low", "required approvals"):
+        assert text in result.stdout
+    assert "nothing was stored" in result.stdout
+    preview = data(
+        triad("ops", "submit", "--step", "database.purge_audit_logs", "--dry-run", "--json")
+    )
+    assert preview["plan"]["steps"][0]["preview"]["summary"]
+    assert preview["planning_result"]["required_approvals"] == ["legislative"]
+    assert data(triad("ops", "list", "--json")) == []
+    assert data(triad("audit", "log", "--json")) == []
+
+
+def test_file_request_is_submitted(triad: Triad, tmp_path: Path) -> None:
+    path = tmp_path / "request.json"
+    path.write_text(
+        '{"operation_id": "op-f", "operation_type": "maintenance", '
+        '"constitutional_authority": "executive", "steps": [{"action": "noop"}]}'
+    )
+
+    result = triad("ops", "submit", "--file", str(path), "--wait")
+
+    assert result.exit_code == 0, result.output
+    shown = operation(triad, "op-f")
+    assert shown["status"] == "completed"
+    assert shown["request"]["description"] == "steps: noop"
+
+
+def test_a_misfit_authority_is_rejected_with_its_reason(triad: Triad) -> None:
+    result = triad("ops", "submit", "--type", "emergency", "--step", "noop", "--id", "op-r")
+
+    assert result.exit_code == 1
+    assert "op-r: rejected" in result.stdout
+    assert "SOP-002" in result.stdout
+
+
+def test_a_failing_step_rolls_back_and_exits_1(triad: Triad) -> None:
+    result = triad("ops", "submit", "--step", "noop", "--params", '{"fail": true}', "--wait")
+
+    assert result.exit_code == 1
+    assert "failed" in result.stdout or "rolled_back" in result.stdout
