@@ -177,17 +177,21 @@ class _Drive:
     def _start_next(self, session: AsyncSession) -> StepRow | None:
         step = self._next_pending()
         if step is not None:
-            executive.mark_running(step)
-            session.add(step)
-            self.started_here.add(step.index)
-            ledger.record(
-                session,
-                actor=self.executive,
-                event="step_started",
-                operation_id=step.operation_id,
-                details={"step": step.index, "action": step.action, "attempt": step.attempts},
-            )
+            self._begin_step(session, step, event="step_started")
         return step
+
+    def _begin_step(self, session: AsyncSession, step: StepRow, *, event: str) -> None:
+        """Record a step's start; committed before its action is called."""
+        executive.mark_running(step)
+        session.add(step)
+        self.started_here.add(step.index)
+        ledger.record(
+            session,
+            actor=self.executive,
+            event=event,
+            operation_id=step.operation_id,
+            details={"step": step.index, "action": step.action, "attempt": step.attempts},
+        )
 
     async def _execute(self) -> bool:
         running = next((s for s in self.c.steps if s.status == StepStatus.RUNNING.value), None)
@@ -267,16 +271,7 @@ class _Drive:
         if action.idempotent:
 
             def resume(session: AsyncSession, tick: Tick) -> bool:
-                executive.mark_running(step)
-                session.add(step)
-                self.started_here.add(step.index)
-                ledger.record(
-                    session,
-                    actor=self.executive,
-                    event="step_resumed",
-                    operation_id=step.operation_id,
-                    details={"step": step.index, "attempt": step.attempts},
-                )
+                self._begin_step(session, step, event="step_resumed")
                 return True
 
             return await self._commit(resume)
