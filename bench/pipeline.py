@@ -161,7 +161,7 @@ async def bench_postgres(n: int) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", type=int, default=2000)
+    parser.add_argument("--ops", type=int, default=1000)
     parser.add_argument("--only", choices=["sqlite", "postgres"])
     args = parser.parse_args()
     if args.only != "postgres":
