@@ -41,7 +41,7 @@ fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff check --fix src tests bench
 
 test: $(STAMP) postgres lint ## Lint, then the whole suite on SQLite and PostgreSQL
-	$(BIN)/pytest -p no:cacheprovider
+	$(BIN)/pytest -p no:cacheprovider --cov=triadops --cov-report=term:skip-covered --cov-fail-under=90
 
 bench: $(STAMP) postgres ## Benchmarks: governed noop operations vs raw durable commits
 	$(BIN)/python bench/pipeline.py
