@@ -40,7 +40,9 @@ async def lock_head(session: AsyncSession) -> tuple[int, str]:
 
 async def append_links(session: AsyncSession, links: Sequence[dict[str, Any]]) -> None:
     """Insert already-hashed links and move the head to the last one."""
-    await session.execute(insert(LedgerRow), list(links))
+    # Core, not the ORM bulk path: the ORM splits rows whose None columns differ into
+    # separate statements, and a chain of alternating events would become one per entry.
+    await session.execute(insert(LedgerRow.__table__), list(links))
     last = links[-1]
     await session.execute(
         update(LedgerHeadRow)

@@ -175,7 +175,9 @@ async def submit_operation(
             "the request invokes",
             field="constitutional_authority",
         )
-    if await session.get(OperationRow, request.operation_id) is not None:
+    with session.no_autoflush:  # keep inserts of a group commit batched until it commits
+        exists = await session.get(OperationRow, request.operation_id) is not None
+    if exists:
         raise Conflict(f"operation {request.operation_id!r} already exists", field="operation_id")
     asked = request
     request = expand(request)
