@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.storage.tables import LedgerHeadRow, LedgerRow
+from triadops.storage.tables import Base, LedgerHeadRow, LedgerRow
+
+LEDGER_TABLE = Base.metadata.tables["ledger"]
 
 
 def entry_body(row: LedgerRow) -> dict[str, Any]:
@@ -42,7 +44,7 @@ async def append_links(session: AsyncSession, links: Sequence[dict[str, Any]]) -
     """Insert already-hashed links and move the head to the last one."""
     # Core, not the ORM bulk path: the ORM splits rows whose None columns differ into
     # separate statements, and a chain of alternating events would become one per entry.
-    await session.execute(insert(LedgerRow.__table__), list(links))
+    await session.execute(insert(LEDGER_TABLE), list(links))
     last = links[-1]
     await session.execute(
         update(LedgerHeadRow)
