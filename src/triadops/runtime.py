@@ -12,6 +12,7 @@ from triadops.actions.builtin import builtin_actions
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
+from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
 from triadops.settings import Settings
 from triadops.storage.engine import create_engine, session_factory
@@ -29,6 +30,8 @@ class Runtime:
     databases: DatabaseTargets
     actions: ActionRegistry
     checks: CheckRegistry
+    submissions: Submissions
+    """Group commit for requests that arrive together (the API's submissions)."""
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -38,10 +41,12 @@ class Runtime:
         engine = create_engine(settings.resolved_database_url)
         if migrate:
             await upgrade(engine)
+        sessions = session_factory(engine)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=session_factory(engine),
+            sessions=sessions,
+            submissions=Submissions(sessions),
             databases=DatabaseTargets(engine, settings.database_targets),
             actions=ActionRegistry([*builtin_actions(), *load_entry_point_actions()]),
             checks=CheckRegistry([*builtin_checks(), *load_entry_point_checks()]),
@@ -60,12 +65,19 @@ class Runtime:
         )
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session; the caller commits (through lifecycle.commit) or it rolls back."""
+    async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """Yield a session; the caller commits (through lifecycle.commit) or it rolls back.
+
+        A read-only session takes no write lock on SQLite, so reads never wait for writers.
+        """
         async with self.sessions() as session:
+            if read_only:
+                # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
+                await session.connection(execution_options={"triad_read_only": True})
             yield session
 
     async def close(self) -> None:
-        """Dispose of every engine."""
+        """Stop the submission committer and dispose of every engine."""
+        await self.submissions.stop()
         await self.databases.dispose()
         await self.engine.dispose()

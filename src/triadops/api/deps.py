@@ -52,17 +52,31 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
+
+async def get_read_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """Yield a session that only reads (on SQLite it never waits for a writer)."""
+    async with runtime.session(read_only=True) as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
 _bearer = HTTPBearer(auto_error=False, description="A token issued by `triad token create`.")
 
 
 async def get_identity(
-    session: SessionDep,
+    runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Identity:
-    """Return who the bearer token stands for, or raise Unauthenticated (401)."""
+    """Return who the bearer token stands for, or raise Unauthenticated (401).
+
+    The token is checked in a session of its own, returned to the pool at once, so a
+    request waiting on a group commit never holds a connection it does not use.
+    """
     if credentials is None:
         raise Unauthenticated("an 'Authorization: Bearer <token>' header is required")
-    return await authenticate(session, credentials.credentials)
+    async with runtime.session(read_only=True) as session:
+        return await authenticate(session, credentials.credentials)
 
 
 CurrentIdentity = Annotated[Identity, Depends(get_identity)]

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+READ_ONLY = "triad_read_only"
+"""Execution option marking a connection that will only read (SQLite: a deferred BEGIN)."""
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     # FULL: a committed ledger entry survives a power loss, not just a process crash.
@@ -51,8 +54,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # ledger head and then race to extend it, and nobody dies on a lock upgrade.
         # get_isolation_level() never reports AUTOCOMMIT (it asks the database), so read
         # the option that VACUUM and friends set to run outside a transaction.
-        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        # Readers take no lock: in WAL mode they see a snapshot and never block a writer.
+        conn.exec_driver_sql("BEGIN" if options.get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from triadops.api.deps import SessionDep, Viewer
+from triadops.api.deps import ReadSessionDep, Viewer
 from triadops.api.schemas import PROBLEMS, LedgerPage
 from triadops.constitution.crown.ledger import to_entry, verify
 from triadops.domain.ledger import VerifyReport
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/audit", tags=["audit"], responses=PROBLEMS)
 
 
 @router.get("/verify")
-async def verify_chain(identity: Viewer, session: SessionDep) -> VerifyReport:
+async def verify_chain(identity: Viewer, session: ReadSessionDep) -> VerifyReport:
     """Walk the hash chain; a broken chain is a finding (ok=false), not an error."""
     return await verify(session)
 
@@ -24,7 +24,7 @@ async def verify_chain(identity: Viewer, session: SessionDep) -> VerifyReport:
 @router.get("/log")
 async def log(
     identity: Viewer,
-    session: SessionDep,
+    session: ReadSessionDep,
     operation_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> LedgerPage:

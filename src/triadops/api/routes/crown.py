@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from triadops.api.deps import Crown, SessionDep, Viewer
+from triadops.api.deps import Crown, ReadSessionDep, SessionDep, Viewer
 from triadops.api.schemas import PROBLEMS, CrownState, FreezeBody
 from triadops.api.views import crown_state
 from triadops.constitution import lifecycle
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/crown", tags=["crown"], responses=PROBLEMS)
 
 
 @router.get("")
-async def read(identity: Viewer, session: SessionDep) -> CrownState:
+async def read(identity: Viewer, session: ReadSessionDep) -> CrownState:
     """Show whether the crown holds all forward work."""
     return crown_state(await stored_crown_state(session))
 

@@ -31,7 +31,7 @@ def _version() -> str:
 async def health(runtime: RuntimeDep, response: Response) -> Health:
     """Say whether the process is up and its database answers (503 when it does not)."""
     try:
-        async with asyncio.timeout(READINESS_TIMEOUT_S), runtime.session() as session:
+        async with asyncio.timeout(READINESS_TIMEOUT_S), runtime.session(read_only=True) as session:
             frozen = await is_frozen(session)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         log.warning("database not ready", error=f"{type(exc).__name__}: {exc}")
@@ -43,6 +43,6 @@ async def health(runtime: RuntimeDep, response: Response) -> Health:
 @router.get("/metrics", response_class=Response)
 async def metrics(runtime: RuntimeDep, gauges: MetricsDep) -> Response:
     """Expose the pipeline's gauges in the Prometheus text format."""
-    async with runtime.session() as session:
+    async with runtime.session(read_only=True) as session:
         body = await gauges.scrape(session)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.api.deps import Operator, PowersDep, SessionDep, Viewer
+from triadops.api.deps import Operator, PowersDep, ReadSessionDep, RuntimeDep, Viewer
 from triadops.api.schemas import PROBLEMS, DryRun, OperationPage, OperationSubmission, OperationView
 from triadops.api.views import operation_summary, operation_view
-from triadops.constitution import lifecycle
+from triadops.constitution.commits import Tick
 from triadops.constitution.legislative.service import preview_operation, submit_operation
 from triadops.domain.enums import OperationStatus
 from triadops.storage.operations import list_operations
@@ -25,26 +26,36 @@ router = APIRouter(prefix="/operations", tags=["operations"], responses=PROBLEMS
 async def submit(
     body: OperationSubmission,
     identity: Operator,
-    session: SessionDep,
+    runtime: RuntimeDep,
     powers: PowersDep,
     response: Response,
     dry_run: Annotated[bool, Query(description="Plan and decide, store nothing.")] = False,
 ) -> OperationView | DryRun:
-    """Submit an operation for review; it comes back rejected, awaiting approval or scheduled."""
+    """Submit an operation for review; it comes back rejected, awaiting approval or scheduled.
+
+    Submissions arriving together share one transaction (group commit).
+    """
     request = body.for_requester(identity)
     if dry_run:
-        plan, finding = await preview_operation(session, powers, request=request)
+        async with runtime.session(read_only=True) as session:
+            plan, finding = await preview_operation(session, powers, request=request)
         response.status_code = status.HTTP_200_OK
         return DryRun(plan=plan, planning_result=finding)
-    row = await submit_operation(session, powers, request=request, requester=identity)
-    await lifecycle.commit(session)
-    return await operation_view(session, row.id)
+
+    async def apply(write: AsyncSession, _tick: Tick) -> str:
+        row = await submit_operation(write, powers, request=request, requester=identity)
+        return row.id
+
+    operation_id: str = await runtime.submissions.submit(apply)
+    # A fresh snapshot: the request's read session began before the submission committed.
+    async with runtime.session(read_only=True) as fresh:
+        return await operation_view(fresh, operation_id)
 
 
 @router.get("")
 async def list_(
     identity: Viewer,
-    session: SessionDep,
+    session: ReadSessionDep,
     status: Annotated[list[OperationStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -55,6 +66,6 @@ async def list_(
 
 
 @router.get("/{operation_id}")
-async def read(operation_id: str, identity: Viewer, session: SessionDep) -> OperationView:
+async def read(operation_id: str, identity: Viewer, session: ReadSessionDep) -> OperationView:
     """Read one operation in full, with every ledger entry about it."""
     return await operation_view(session, operation_id)
