@@ -100,7 +100,9 @@ def test_serve_answers_and_stops_on_sigterm(cli_env: dict[str, str]) -> None:
         assert response.status_code == 200
     finally:
         server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=30)
+        stdout, stderr = server.communicate(timeout=30)
     # uvicorn shuts down gracefully, then re-raises the signal it caught, as servers should.
-    assert server.returncode in (0, -signal.SIGTERM), stderr
+    assert server.returncode == -signal.SIGTERM, stderr
+    assert "worker stopped" in stdout, stdout
     assert "Application shutdown complete" in stderr
+    assert "Traceback" not in stdout + stderr
