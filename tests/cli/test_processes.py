@@ -106,3 +106,45 @@ def test_serve_answers_and_stops_on_sigterm(cli_env: dict[str, str]) -> None:
     assert "worker stopped" in stdout, stdout
     assert "Application shutdown complete" in stderr
     assert "Traceback" not in stdout + stderr
+
+
+def test_killed_worker_leaves_a_step_in_doubt_that_a_judge_resolves(
+    cli_env: dict[str, str], tmp_path: Any
+) -> None:
+    env = {**cli_env, "TRIAD_LEASE_S": "1", "TRIAD_WORKER_POLL_S": "0.05"}
+    marker = tmp_path / "ran"
+    params = json.dumps({"sleep_s": 60, "marker": str(marker)})
+    submitted = _triad(
+        env, "ops", "submit", "--step", "noop.once", "--params", params, "--id", "op-d"
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "triadops.cli.main", "worker"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the worker never started the step"
+            time.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    time.sleep(1.5)  # the dead worker's lease runs out
+
+    # Another operation's --wait drives everything due, the orphan included.
+    other = _triad(env, "ops", "submit", "--step", "noop", "--wait")
+    assert other.returncode == 0, other.stderr
+    assert _show(env, "op-d")["status"] == "in_doubt"
+
+    ruled = _triad(env, "ops", "resolve", "op-d", "--succeeded", "--as", "judy")
+    assert ruled.returncode == 0, ruled.stderr
+    assert _show(env, "op-d")["status"] == "executing"
+    again = _triad(env, "ops", "submit", "--step", "noop", "--wait")
+    assert again.returncode == 0, again.stderr
+    done = _show(env, "op-d")
+    assert done["status"] == "completed"
+    assert marker.read_text().count("\n") == 1, "the non-idempotent step ran twice"
+    assert any(e["event"] == "transition" and e["actor"] == "judy" for e in done["timeline"])
