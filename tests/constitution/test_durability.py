@@ -15,7 +15,7 @@ from triadops.constitution import lifecycle
 from triadops.constitution.crown import ledger
 from triadops.constitution.driver import drive_once
 from triadops.constitution.judicial.service import resolve_in_doubt
-from triadops.domain.enums import OperationStatus
+from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 
@@ -121,3 +121,34 @@ async def test_kill_at_any_moment_loses_nothing(
         done = await load(runtime, op.operation_id)
         assert done.status is OperationStatus.COMPLETED, (done.operation_id, done.status)
     assert await verified(runtime) >= 8 * 12
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "rollbacks"),
+    [("noop", OperationStatus.ROLLED_BACK, 2), ("noop.once", OperationStatus.FAILED, 1)],
+)
+async def test_killed_rollback_runs_again_only_if_idempotent(
+    runtime: Runtime,
+    settings: Settings,
+    tmp_path: Path,
+    action: str,
+    status: OperationStatus,
+    rollbacks: int,
+) -> None:
+    marks = tmp_path / "marks"
+    slow_undo = {"marker": str(marks), "rollback_sleep_s": 2}
+    op = await submit(runtime, request([(action, slow_undo), ("noop", {"fail": True})]))
+    worker = start_worker(settings, lease_s=LEASE_S)
+    try:
+        await wait_for_file(marks, lines=2)  # the run, then the start of its rollback
+    finally:
+        kill(worker)
+    await recover(runtime)
+    op = await load(runtime, op.operation_id)
+    assert op.status is status, op.status_reason
+    lines = marks.read_text().splitlines()
+    assert sum(line.startswith("rollback") for line in lines) == rollbacks
+    if status is OperationStatus.FAILED:
+        assert "rollback was interrupted" in (op.status_reason or "")
+        assert op.steps[0].status is StepStatus.ROLLBACK_FAILED
+    assert await verified(runtime) > 0

@@ -25,6 +25,8 @@ class NoopParams(BaseModel):
     """Raise after the wait, failing the step."""
     fail_rollback: bool = False
     """Raise from rollback, failing the undo."""
+    rollback_sleep_s: float = Field(default=0.0, ge=0, le=3600)
+    """Seconds the rollback waits after marking its start."""
     marker: str | None = Field(default=None, min_length=1, max_length=4096)
     """A file that gets one line per start of ``run`` (the idempotency key) and per rollback
     (``rollback <key>``), so drills can count how often a step really ran."""
@@ -69,6 +71,7 @@ class NoopAction(Action[NoopParams]):
     async def rollback(self, ctx: ActionContext, params: NoopParams, output: Output) -> Output:
         """Mark the rollback, then succeed or raise ActionFailed as asked."""
         _mark(params.marker, f"rollback {ctx.idempotency_key}")
+        await asyncio.sleep(params.rollback_sleep_s)
         if params.fail_rollback:
             raise ActionFailed(f"{self.name} rollback asked to fail")
         return {"undone": True}

@@ -86,6 +86,7 @@ class _Drive:
         self.powers, self.gc, self.c = powers, gc, claimed
         self.executive = f"executive:{owner}"
         self.started_here: set[int] = set()
+        self.undone_here: set[int] = set()
         self.log = log.bind(operation_id=claimed.row.id)
 
     async def run(self) -> None:
@@ -340,35 +341,7 @@ class _Drive:
 
     async def _rollback(self) -> bool:
         for step in executive.steps_to_undo(self.c.steps):
-            action = self.powers.actions.get(step.action)
-            if action.reversible:
-                outcome = await self._with_heartbeat(executive.rollback_step(self.powers, step))
-            else:
-                outcome = executive.StepOutcome(
-                    ok=True, output={"undone": False, "reason": f"{step.action} is irreversible"}
-                )
-
-            def apply(
-                session: AsyncSession,
-                tick: Tick,
-                step: StepRow = step,
-                outcome: executive.StepOutcome = outcome,
-                reversible: bool = action.reversible,
-            ) -> bool:
-                executive.record_rollback(step, outcome)
-                if not reversible:
-                    step.status = StepStatus.SKIPPED.value
-                session.add(step)
-                ledger.record(
-                    session,
-                    actor=self.executive,
-                    event="step_rolled_back" if outcome.ok else "step_rollback_failed",
-                    operation_id=step.operation_id,
-                    details={"step": step.index, "error": outcome.error},
-                )
-                return True
-
-            await self._commit(apply)
+            await self._undo(step)
         broken = [s for s in self.c.steps if s.status == StepStatus.ROLLBACK_FAILED.value]
 
         def finish(session: AsyncSession, tick: Tick) -> bool:
@@ -390,6 +363,56 @@ class _Drive:
             return False
 
         return await self._commit(finish)
+
+    async def _undo(self, step: StepRow) -> None:
+        """Roll one step back, at most once unless its action is idempotent."""
+        action = self.powers.actions.get(step.action)
+        interrupted = (
+            step.status == StepStatus.ROLLING_BACK.value and step.index not in self.undone_here
+        )
+        if not action.reversible:
+            outcome = executive.StepOutcome(
+                ok=True, output={"undone": False, "reason": f"{step.action} is irreversible"}
+            )
+        elif interrupted and not action.idempotent:
+            outcome = executive.StepOutcome(
+                ok=False,
+                error="its rollback was interrupted and the action is not idempotent; "
+                "check its state by hand",
+            )
+        else:
+
+            def begin(session: AsyncSession, tick: Tick) -> bool:
+                step.status = StepStatus.ROLLING_BACK.value
+                session.add(step)
+                self.undone_here.add(step.index)
+                ledger.record(
+                    session,
+                    actor=self.executive,
+                    event="rollback_started",
+                    operation_id=step.operation_id,
+                    details={"step": step.index, "action": step.action, "resumed": interrupted},
+                )
+                return True
+
+            await self._commit(begin)
+            outcome = await self._with_heartbeat(executive.rollback_step(self.powers, step))
+
+        def record(session: AsyncSession, tick: Tick) -> bool:
+            executive.record_rollback(step, outcome)
+            if not action.reversible:
+                step.status = StepStatus.SKIPPED.value
+            session.add(step)
+            ledger.record(
+                session,
+                actor=self.executive,
+                event="step_rolled_back" if outcome.ok else "step_rollback_failed",
+                operation_id=step.operation_id,
+                details={"step": step.index, "error": outcome.error},
+            )
+            return True
+
+        await self._commit(record)
 
     async def _with_heartbeat(
         self, work: Coroutine[Any, Any, executive.StepOutcome]

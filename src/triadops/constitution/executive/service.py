@@ -78,8 +78,9 @@ def record_outcome(step: StepRow, outcome: StepOutcome) -> None:
 
 
 def steps_to_undo(steps: list[StepRow]) -> list[StepRow]:
-    """Return the succeeded steps still to roll back, last first."""
-    done = [s for s in steps if s.status == StepStatus.SUCCEEDED.value]
+    """Return the steps still to roll back (succeeded, or caught mid-rollback), last first."""
+    undoable = (StepStatus.SUCCEEDED.value, StepStatus.ROLLING_BACK.value)
+    done = [s for s in steps if s.status in undoable]
     return sorted(done, key=lambda s: s.index, reverse=True)
 
 
