@@ -28,7 +28,7 @@ def test_params_are_bounded_and_closed() -> None:
 
 
 async def test_run_sleeps_and_marks_each_start(file_context: ActionContext, tmp_path: Path) -> None:
-    marker = tmp_path / "runs.txt"
+    marker = tmp_path / "home" / "runs.txt"
     params = NoopParams(sleep_s=0.05, marker=str(marker))
     started = time.perf_counter()
     output = await NoopAction().run(file_context, params)
@@ -39,7 +39,7 @@ async def test_run_sleeps_and_marks_each_start(file_context: ActionContext, tmp_
 
 
 async def test_fail_knobs_raise_action_failed(file_context: ActionContext, tmp_path: Path) -> None:
-    marker = tmp_path / "runs.txt"
+    marker = tmp_path / "home" / "runs.txt"
     with pytest.raises(ActionFailed, match="noop asked to fail"):
         await NoopAction().run(file_context, NoopParams(fail=True, marker=str(marker)))
     undone = await NoopAction().rollback(file_context, NoopParams(marker=str(marker)), {})
@@ -57,9 +57,23 @@ async def test_noop_once_cannot_tell_whether_it_ran(file_context: ActionContext)
 
 
 async def test_preview_touches_nothing(file_context: ActionContext, tmp_path: Path) -> None:
-    marker = tmp_path / "runs.txt"
+    marker = tmp_path / "home" / "runs.txt"
     preview = await NoopAction().preview(file_context, NoopParams(sleep_s=2, fail=True))
     assert preview.summary == "wait 2 s, then fail; touches nothing"
     assert preview.amounts == {"sleep_s": 2}
     await NoopAction().preview(file_context, NoopParams(marker=str(marker)))
     assert not marker.exists()
+
+
+async def test_marker_outside_the_data_folder_is_refused(
+    file_context: ActionContext, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere.txt"
+    for call in (
+        NoopAction().preview(file_context, NoopParams(marker=str(outside))),
+        NoopAction().run(file_context, NoopParams(marker=str(outside))),
+        NoopAction().run(file_context, NoopParams(marker=str(tmp_path / "home" / ".." / "x"))),
+    ):
+        with pytest.raises(InvalidRequest, match="outside the data folder"):
+            await call
+    assert not outside.exists()

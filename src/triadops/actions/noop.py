@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.domain.enums import Risk
-from triadops.domain.errors import ActionFailed
+from triadops.domain.errors import ActionFailed, InvalidRequest
 from triadops.domain.operations import StepPreview
 
 
@@ -32,9 +32,22 @@ class NoopParams(BaseModel):
     (``rollback <key>``), so drills can count how often a step really ran."""
 
 
-def _mark(marker: str | None, line: str) -> None:
-    if marker is not None:
-        with Path(marker).open("a", encoding="utf-8") as file:
+def _marker(ctx: ActionContext, marker: str | None) -> Path | None:
+    """Resolve the marker file, which must lie inside triad's data folder."""
+    if marker is None:
+        return None
+    home = ctx.settings.home.resolve()
+    path = Path(marker).resolve()
+    if not path.is_relative_to(home):
+        # A low-risk drill action must not become a way to write anywhere.
+        raise InvalidRequest(f"marker {marker!r} is outside the data folder {home}", field="marker")
+    return path
+
+
+def _mark(ctx: ActionContext, marker: str | None, line: str) -> None:
+    path = _marker(ctx, marker)
+    if path is not None:
+        with path.open("a", encoding="utf-8") as file:
             file.write(line + "\n")
 
 
@@ -54,7 +67,7 @@ class NoopAction(Action[NoopParams]):
         outcome = "then fail" if params.fail else "then succeed"
         return StepPreview(
             summary=f"wait {params.sleep_s:g} s, {outcome}; touches nothing",
-            touches=[params.marker] if params.marker else [],
+            touches=[str(_marker(ctx, params.marker))] if params.marker else [],
             amounts={"sleep_s": params.sleep_s},
         )
 
@@ -62,7 +75,7 @@ class NoopAction(Action[NoopParams]):
         """Mark the start, wait, then succeed or raise ActionFailed as asked."""
         # Marked before the wait: a worker killed mid-sleep still leaves its line, so a
         # second start after recovery shows up as a second line.
-        _mark(params.marker, ctx.idempotency_key)
+        _mark(ctx, params.marker, ctx.idempotency_key)
         await asyncio.sleep(params.sleep_s)
         if params.fail:
             raise ActionFailed(f"{self.name} asked to fail")
@@ -70,7 +83,7 @@ class NoopAction(Action[NoopParams]):
 
     async def rollback(self, ctx: ActionContext, params: NoopParams, output: Output) -> Output:
         """Mark the rollback, then succeed or raise ActionFailed as asked."""
-        _mark(params.marker, f"rollback {ctx.idempotency_key}")
+        _mark(ctx, params.marker, f"rollback {ctx.idempotency_key}")
         await asyncio.sleep(params.rollback_sleep_s)
         if params.fail_rollback:
             raise ActionFailed(f"{self.name} rollback asked to fail")
