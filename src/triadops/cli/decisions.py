@@ -15,11 +15,8 @@ from triadops.cli.requests import Params, Steps, step_specs, validated_steps
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import acknowledge, cancel_operation
 from triadops.constitution.judicial.service import resolve_in_doubt
-from triadops.constitution.legislative.service import (
-    amend_operation,
-    approve_operation,
-    reject_operation,
-)
+from triadops.constitution.legislative.approvals import approve_operation, reject_operation
+from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.enums import Authority
 from triadops.domain.operations import Operation
 from triadops.runtime import Runtime

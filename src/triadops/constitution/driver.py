@@ -8,7 +8,7 @@ from triadops.constitution import lifecycle
 from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.crown.service import flag_overdue_acknowledgements, is_frozen
 from triadops.constitution.journey import Claimed, Journey
-from triadops.constitution.legislative.service import expire_approvals
+from triadops.constitution.legislative.approvals import expire_approvals
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.operations import Operation, utcnow

@@ -18,11 +18,8 @@ from triadops.api.views import operation_view
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import acknowledge, cancel_operation
 from triadops.constitution.judicial.service import resolve_in_doubt
-from triadops.constitution.legislative.service import (
-    amend_operation,
-    approve_operation,
-    reject_operation,
-)
+from triadops.constitution.legislative.approvals import approve_operation, reject_operation
+from triadops.constitution.legislative.service import amend_operation
 
 router = APIRouter(prefix="/operations/{operation_id}", tags=["decisions"], responses=PROBLEMS)
 

@@ -26,8 +26,7 @@ from triadops.domain.operations import (
 )
 from triadops.domain.windows import in_any_window
 from triadops.storage import operations as store
-from triadops.storage.records import approval
-from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
+from triadops.storage.tables import OperationRow, StepRow
 
 RULES = "legislative:rules"
 S = OperationStatus
@@ -264,86 +263,24 @@ def _adopt_plan(
             S.AWAITING_APPROVAL,
             actor=actor,
             reason=f"{(finding.risk_level or Risk.LOW).value} risk: needs approval by {needed}",
-            details={"deadline": _iso(row.approval_deadline)},
+            details={"deadline": iso(row.approval_deadline)},
         )
     else:
-        _approve_and_schedule(session, row, actor=actor, reason="approved by the rules")
+        approve_and_schedule(session, row, actor=actor, reason="approved by the rules")
 
 
-def _approve_and_schedule(
+def approve_and_schedule(
     session: AsyncSession, row: OperationRow, *, actor: str, reason: str
 ) -> None:
+    """Approve a reviewed operation and queue it (at its scheduled time, if it has one)."""
     lifecycle.transition(session, row, S.APPROVED, actor=actor, reason=reason)
     lifecycle.transition(
-        session, row, S.SCHEDULED, actor=actor, details={"at": _iso(row.scheduled_time)}
+        session, row, S.SCHEDULED, actor=actor, details={"at": iso(row.scheduled_time)}
     )
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-async def approve_operation(
-    session: AsyncSession,
-    powers: Powers,
-    *,
-    operation_id: str,
-    approver: Identity,
-    authority: Authority,
-) -> OperationRow:
-    """Record an approval bound to the current plan; approve once all required are in."""
-    row = await store.get_operation(session, operation_id, for_update=True)
-    if row.status != S.AWAITING_APPROVAL.value:
-        raise Conflict(f"operation {operation_id} is {row.status}, not awaiting_approval")
-    if approver.name == row.requested_by:
-        raise Forbidden(f"{approver.name} requested {operation_id} and cannot approve it")
-    if not approver.holds(authority):
-        raise Forbidden(f"{approver.name} does not hold the {authority.value} role")
-    finding = PlanningResult.model_validate(row.planning_result)
-    if authority not in finding.required_approvals:
-        needed = ", ".join(a.value for a in finding.required_approvals)
-        raise Conflict(f"{operation_id} needs approval by {needed}, not {authority.value}")
-    assert row.plan_hash is not None
-    existing = await store.get_approvals(session, operation_id)
-    if any(a.approver == approver.name and a.plan_hash == row.plan_hash for a in existing):
-        raise Conflict(f"{approver.name} already approved this plan of {operation_id}")
-    new = ApprovalRow(
-        operation_id=operation_id,
-        approver=approver.name,
-        authority=authority.value,
-        plan_hash=row.plan_hash,
-        at=utcnow(),
-    )
-    session.add(new)
-    ledger.record(
-        session,
-        actor=approver.name,
-        event="approval",
-        operation_id=operation_id,
-        details={"authority": authority.value, "plan_hash": row.plan_hash},
-    )
-    missing = rules.missing_approvals(
-        finding.required_approvals,
-        [approval(a) for a in [*existing, new]],
-        plan_hash=row.plan_hash,
-        requested_by=row.requested_by,
-    )
-    if not missing:
-        _approve_and_schedule(session, row, actor=approver.name, reason="all approvals given")
-    return row
-
-
-async def reject_operation(
-    session: AsyncSession, *, operation_id: str, by: Identity, reason: str
-) -> OperationRow:
-    """Refuse a pending operation, with the reason on the record."""
-    row = await store.get_operation(session, operation_id, for_update=True)
-    if row.status != S.AWAITING_APPROVAL.value:
-        raise Conflict(f"operation {operation_id} is {row.status}, not awaiting_approval")
-    if not by.holds(Authority.LEGISLATIVE) and not by.holds(Authority.CROWN):
-        raise Forbidden(f"{by.name} holds neither the legislative nor the crown role")
-    lifecycle.transition(session, row, S.REJECTED, actor=by.name, reason=reason)
-    return row
 
 
 async def amend_operation(
@@ -385,14 +322,3 @@ async def amend_operation(
     )
     _adopt_plan(session, row, plan, finding, timeout_s=powers.settings.approval_timeout_s)
     return row
-
-
-async def expire_approvals(session: AsyncSession, *, now: datetime) -> int:
-    """Reject every operation whose approval deadline passed unanswered; never approve."""
-    rows = await store.expired_approvals(session, now=now)
-    for row in rows:
-        deadline = _iso(row.approval_deadline)
-        lifecycle.transition(
-            session, row, S.REJECTED, actor=RULES, reason=f"approval deadline {deadline} passed"
-        )
-    return len(rows)
