@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     """Other databases the database actions may work on, by name (``triad`` is triad's own)."""
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    """Largest request body the API reads, in bytes; a larger one is refused with 413."""
     approval_timeout_s: float = Field(default=24 * 3600, gt=0)
     """A pending approval not given within this many seconds rejects the operation."""
     acknowledgement_timeout_s: float = Field(default=15 * 60, gt=0)
@@ -56,8 +58,25 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_WINDOWS)
     )
     """Windows (UTC) in which medium-risk work with a rollback plan is approved automatically."""
+    retention_tables: dict[str, list[str]] = Field(default_factory=dict)
+    """Tables of each configured database target that hold retention data, which
+    ``database.purge_audit_logs`` may delete from; on triad's own database only
+    ``audit_logs`` ever is, whatever is configured here."""
     performance_tolerance: float = Field(default=3.0, gt=1)
     """``performance_within_baseline`` fails when latency exceeds baseline times this."""
+    checkpoint_key_file: Path | None = None
+    """Ed25519 private key (PEM PKCS8 or 32 raw bytes in base64) that signs ledger checkpoints;
+    keep it outside the database and its backups (``triad audit keygen`` writes one)."""
+    checkpoint_key: SecretStr | None = None
+    """The same private key given directly (``TRIAD_CHECKPOINT_KEY``); never logged or printed."""
+    checkpoint_public_key_file: Path | None = None
+    """Public key (PEM or 32 raw bytes in base64) a verifier checks checkpoints with, when it
+    holds no private key; preferred over the private key's own when both are set."""
+    checkpoint_log: Path | None = None
+    """Append-only log of signed checkpoints; default ``$TRIAD_HOME/checkpoints.jsonl``. Keep it
+    (or a copy) where the database's writers cannot reach it."""
+    checkpoint_every_s: float = Field(default=300.0, gt=0)
+    """How often a worker signs the ledger's head when a checkpoint key is configured."""
 
     @classmethod
     def settings_customise_sources(
@@ -97,3 +116,8 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         """Triad's own cache folder."""
         return self.home / "cache"
+
+    @property
+    def resolved_checkpoint_log(self) -> Path:
+        """The checkpoint log, defaulting to ``checkpoints.jsonl`` in the data folder."""
+        return self.checkpoint_log or self.home / "checkpoints.jsonl"

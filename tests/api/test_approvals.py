@@ -11,32 +11,28 @@ async def test_high_risk_waits_for_another_legislator(api: Api, rt: Runtime) -> 
     assert op["planning_result"]["risk_level"] == "high"
     assert op["planning_result"]["required_approvals"] == ["legislative"]
 
-    own = await api.post(f"{path}/approve", as_="alice", json={"authority": "legislative"})
+    own = await api.approve(op["operation_id"], as_="alice")
     assert own.status_code == 403
     assert "cannot approve" in own.json()["detail"]
-    assert (await api.post(f"{path}/approve", as_="viewer")).status_code == 403
-    assert (await api.post(f"{path}/approve", as_="judge")).status_code == 403
+    assert (await api.approve(op["operation_id"], as_="viewer")).status_code == 403
+    assert (await api.approve(op["operation_id"], as_="judge")).status_code == 403
 
-    approved = await api.post(f"{path}/approve", as_="bob")
+    approved = await api.approve(op["operation_id"], as_="bob")
     assert approved.status_code == 200, approved.text
     body = approved.json()
     assert body["status"] == "scheduled"
     assert [(a["approver"], a["authority"]) for a in body["approvals"]] == [("bob", "legislative")]
     assert [e["event"] for e in body["timeline"]].count("approval") == 1
 
-    again = await api.post(f"{path}/approve", as_="bob")
+    again = await api.approve(op["operation_id"], as_="bob")
     assert again.status_code == 409
 
 
 async def test_approving_under_an_authority_not_required_is_409(api: Api) -> None:
     op = await api.submit(high_risk_request())
-    response = await api.post(
-        f"/operations/{op['operation_id']}/approve", as_="carol", json={"authority": "crown"}
-    )
+    response = await api.approve(op["operation_id"], as_="carol", authority="crown")
     assert response.status_code == 409
-    bad = await api.post(
-        f"/operations/{op['operation_id']}/approve", as_="bob", json={"authority": "king"}
-    )
+    bad = await api.approve(op["operation_id"], as_="bob", authority="king")
     assert bad.status_code == 422
     assert bad.json()["field"] == "authority"
 
@@ -44,7 +40,7 @@ async def test_approving_under_an_authority_not_required_is_409(api: Api) -> Non
 async def test_a_plan_edit_voids_the_approval(api: Api, rt: Runtime) -> None:
     op = await api.submit(high_risk_request())
     path = f"/operations/{op['operation_id']}"
-    assert (await api.post(f"{path}/approve", as_="bob")).json()["status"] == "scheduled"
+    assert (await api.approve(op["operation_id"], as_="bob")).json()["status"] == "scheduled"
 
     steps = {"steps": [{"action": "database.purge_audit_logs", "params": {"older_than_days": 90}}]}
     amended = await api.put(f"{path}/steps", as_="alice", json=steps)
@@ -59,7 +55,7 @@ async def test_a_plan_edit_voids_the_approval(api: Api, rt: Runtime) -> None:
     await drive(rt)
     assert await api.status(op["operation_id"]) == "awaiting_approval"
 
-    fresh = await api.post(f"{path}/approve", as_="bob")
+    fresh = await api.approve(op["operation_id"], as_="bob")
     assert fresh.status_code == 200, fresh.text
     assert fresh.json()["status"] == "scheduled"
 

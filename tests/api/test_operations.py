@@ -90,7 +90,11 @@ async def test_unknown_operations_are_404(api: Api) -> None:
     assert response.status_code == 404
     assert response.json()["field"] == "operation_id"
     assert "op-nothing" in response.json()["detail"]
-    for verb in ("approve", "cancel", "acknowledge"):
+    approval = {"plan_hash": "0" * 64}
+    assert (
+        await api.post("/operations/op-nothing/approve", as_="carol", json=approval)
+    ).status_code == 404
+    for verb in ("cancel", "acknowledge"):
         assert (await api.post(f"/operations/op-nothing/{verb}", as_="carol")).status_code == 404
     body = {"steps": [{"action": "noop"}]}
     assert (

@@ -62,6 +62,7 @@ def test_token_is_shown_once_and_never_listed(triad: Triad) -> None:
     assert listed == [
         {
             "name": "ci",
+            "principal": "ci",
             "roles": ["executive", "viewer"],
             "created_at": listed[0]["created_at"],
             "revoked_at": None,

@@ -11,6 +11,7 @@ from tests.fixtures.pipeline import ALICE, BOB, CAROL, load, request, submit
 from triadops.constitution import lifecycle
 from triadops.constitution.driver import drive_once, keep_house
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
+from triadops.storage.operations import get_operation
 from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.enums import Authority, OperationStatus, Role
 from triadops.domain.errors import Conflict, Forbidden
@@ -38,8 +39,15 @@ def critical() -> object:
 
 async def approve(rt: Runtime, op_id: str, who: Identity, authority: Authority) -> OperationStatus:
     async with rt.session() as session:
+        reviewed = (await get_operation(session, op_id)).plan_hash
+        assert reviewed is not None
         row = await approve_operation(
-            session, rt.powers, operation_id=op_id, approver=who, authority=authority
+            session,
+            rt.powers,
+            operation_id=op_id,
+            approver=who,
+            authority=authority,
+            plan_hash=reviewed,
         )
         await lifecycle.commit(session)
         return OperationStatus(row.status)
@@ -108,7 +116,12 @@ async def test_plan_changed_behind_the_approvals_back_is_not_run(runtime: Runtim
         await session.commit()
     await drive_once(runtime.powers, owner="w")
     op = await load(runtime, op.operation_id)
-    assert op.status is OperationStatus.AWAITING_APPROVAL
+    # The stored plan no longer hashes to what was approved: tampering, so nothing runs
+    # (not even a rollback) and a person must look.
+    assert op.status is OperationStatus.FAILED
+    assert op.status_reason == (
+        "refused to run: the stored plan does not hash to the approved plan hash"
+    )
     assert op.steps[0].started_at is None
 
 

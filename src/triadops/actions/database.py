@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.domain.enums import Risk
+from triadops.domain.errors import Forbidden
 from triadops.domain.operations import StepPreview, utcnow
 from triadops.storage import maintenance
+from triadops.storage.tables import OWN_RETENTION_TABLES
 from triadops.storage.targets import OWN_DATABASE
 
 
@@ -27,7 +29,8 @@ class PurgeParams(TargetParams):
     """Which rows to delete, and how many per transaction."""
 
     table: str = Field(default="audit_logs", min_length=1, max_length=63)
-    """Table to delete from; the ledger tables are refused."""
+    """Table to delete from: only a table declared as retention data (``audit_logs`` on
+    triad's own database; ``retention_tables`` for other targets)."""
     column: str = Field(default="created_at", min_length=1, max_length=63)
     """Timestamp column that decides a row's age."""
     older_than_days: int = Field(default=30, ge=1, le=36500)
@@ -124,6 +127,27 @@ class ResetStatsAction(Action[TargetParams]):
         return {"target": params.target, **result}
 
 
+def retention_table(ctx: ActionContext, params: PurgeParams) -> str:
+    """Return the table to purge, or refuse one that is not declared retention data.
+
+    Governance tables (tokens, operations, approvals, the ledger, crown state, baselines)
+    hold the record of who may do what and what was done: no risk level, authority or flag
+    makes them purgeable.
+    """
+    if params.target == OWN_DATABASE:
+        allowed = OWN_RETENTION_TABLES
+    else:
+        allowed = frozenset(ctx.settings.retention_tables.get(params.target, []))
+    if params.table not in allowed:
+        declared = ", ".join(sorted(allowed)) or "none"
+        raise Forbidden(
+            f"{params.target}.{params.table} is not retention data and is never purged "
+            f"(retention tables of {params.target}: {declared})",
+            field="table",
+        )
+    return params.table
+
+
 class PurgeAuditLogsAction(Action[PurgeParams]):
     """Delete rows past their retention age, in batches; never the ledger."""
 
@@ -138,6 +162,7 @@ class PurgeAuditLogsAction(Action[PurgeParams]):
 
     async def preview(self, ctx: ActionContext, params: PurgeParams) -> StepPreview:
         """Count the rows that would be deleted now."""
+        retention_table(ctx, params)
         before = utcnow() - timedelta(days=params.older_than_days)
         rows = await maintenance.count_rows_older_than(
             ctx.databases.get(params.target),
@@ -156,6 +181,7 @@ class PurgeAuditLogsAction(Action[PurgeParams]):
 
     async def run(self, ctx: ActionContext, params: PurgeParams) -> Output:
         """Delete the old rows and report them under ``deleted_rows``."""
+        retention_table(ctx, params)
         before = utcnow() - timedelta(days=params.older_than_days)
         deleted = await maintenance.purge_rows_older_than(
             ctx.databases.get(params.target),

@@ -15,20 +15,20 @@ from triadops.domain.operations import (
     Operation,
     OperationRequest,
     Plan,
+    PlanHash,
     PlanningResult,
     StepRecord,
     StepSpec,
     ValidationResult,
 )
+from triadops.domain.principals import PrincipalName
 
 
 class OperationSubmission(OperationRequest):
     """An operation request; ``requested_by`` defaults to the token's name."""
 
-    requested_by: str | None = Field(  # type: ignore[assignment]
-        default=None, min_length=1, max_length=100
-    )
-    """Who asks; when given it must be the token's own name."""
+    requested_by: PrincipalName | None = None  # type: ignore[assignment]
+    """Who asks; when given it must be the token's own principal."""
 
     def for_requester(self, identity: Identity) -> OperationRequest:
         """Return the request as the legislature sees it, naming the requester."""
@@ -104,10 +104,12 @@ class OperationPage(BaseModel):
 
 
 class ApproveBody(BaseModel):
-    """Which authority the approver acts under."""
+    """The plan the approver reviewed, and the authority they act under."""
 
     model_config = ConfigDict(extra="forbid")
 
+    plan_hash: PlanHash
+    """The ``plan_hash`` of the plan that was reviewed; a different current plan is 409."""
     authority: Authority = Authority.LEGISLATIVE
 
 

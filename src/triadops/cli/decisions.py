@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.cli.context import AsName, BadInput, choice, local_identity, run
 from triadops.cli.outcome import Wait, finish, settle
-from triadops.cli.output import render_outcome
+from triadops.cli.output import render_outcome, render_review
 from triadops.cli.requests import Params, Steps, step_specs, validated_steps
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import acknowledge, cancel_operation
@@ -20,22 +21,50 @@ from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.enums import Authority
 from triadops.domain.operations import Operation
 from triadops.runtime import Runtime
+from triadops.storage.records import load_operation
+
+PLAN_HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
 def approve(
     operation_id: str,
     authority: Annotated[str, typer.Option(help="legislative or crown.")] = "legislative",
+    plan_hash: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HASH",
+            help="The plan hash you reviewed (from `triad ops show`). Without it the plan is "
+            "shown here and the approval names the hash of what was shown.",
+        ),
+    ] = None,
     wait: Wait = False,
     as_name: AsName = None,
 ) -> None:
-    """Approve a pending operation under an authority (not your own request)."""
+    """Approve the plan of a pending operation under an authority (not your own request).
+
+    The approval names the plan's hash: if the plan changed since it was shown, nothing
+    is approved and the command fails, asking for a new review.
+    """
     identity = local_identity(as_name)
     power = choice(Authority, authority, "--authority")
+    if plan_hash is not None and not PLAN_HASH.fullmatch(plan_hash):
+        raise BadInput(f"--plan-hash: {plan_hash!r} is not a sha256 hex digest")
 
     async def work(rt: Runtime) -> tuple[Operation, bool]:
+        reviewed = plan_hash
+        if reviewed is None:
+            async with rt.session(read_only=True) as session:
+                shown = await load_operation(session, operation_id)
+            render_review(shown)
+            reviewed = shown.plan_hash or ""
         async with rt.session() as session:
             await approve_operation(
-                session, rt.powers, operation_id=operation_id, approver=identity, authority=power
+                session,
+                rt.powers,
+                operation_id=operation_id,
+                approver=identity,
+                authority=power,
+                plan_hash=reviewed,
             )
             await lifecycle.commit(session)
         return await settle(rt, operation_id, wait=wait)

@@ -125,6 +125,19 @@ def _waiting_note(op: Operation, *, frozen: bool) -> str | None:
     return None
 
 
+def render_review(op: Operation) -> None:
+    """Show the plan an approver is about to approve, with the hash the approval will name."""
+    out = console()
+    out.print(f"{op.operation_id}: {op.status.value}, requested by {op.request.requested_by}")
+    out.print(f"description: {op.request.description}")
+    if op.plan:
+        out.print(_plan_table(op.plan))
+    if op.planning_result and op.planning_result.required_approvals:
+        needed = ", ".join(a.value for a in op.planning_result.required_approvals)
+        out.print(f"needs approval by: {needed}")
+    out.print(f"plan hash: {op.plan_hash or '-'}")
+
+
 def render_operation(op: Operation, timeline: Sequence[LedgerEntry]) -> None:
     """Show everything about one operation, ending with its timeline from the ledger."""
     out = console()
@@ -230,8 +243,14 @@ def render_operations(rows: Sequence[dict[str, Any]]) -> None:
 
 
 def render_tokens(rows: Sequence[dict[str, Any]]) -> None:
-    """Show tokens by name, roles and dates; never a secret or a hash."""
-    table = _table("name", "roles", "created", "revoked")
+    """Show tokens by name, principal, roles and dates; never a secret or a hash."""
+    table = _table("name", "principal", "roles", "created", "revoked")
     for r in rows:
-        table.add_row(r["name"], ", ".join(r["roles"]), r["created_at"], r["revoked_at"] or "-")
+        table.add_row(
+            r["name"],
+            r["principal"],
+            ", ".join(r["roles"]),
+            r["created_at"],
+            r["revoked_at"] or "-",
+        )
     console().print(table if rows else "no tokens")

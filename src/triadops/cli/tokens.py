@@ -11,6 +11,7 @@ from triadops.cli.output import console, emit_json, render_tokens
 from triadops.constitution import lifecycle
 from triadops.constitution.crown import tokens
 from triadops.domain.enums import Role
+from triadops.domain.principals import PrincipalKind
 from triadops.runtime import Runtime
 from triadops.storage.tables import TokenRow
 
@@ -21,6 +22,7 @@ def _public(row: TokenRow) -> dict[str, Any]:
     """What may be shown of a token: never its secret or its hash."""
     return {
         "name": row.name,
+        "principal": row.principal,
         "roles": list(row.roles),
         "created_at": row.created_at.isoformat(timespec="seconds"),
         "revoked_at": row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else None,
@@ -29,18 +31,35 @@ def _public(row: TokenRow) -> dict[str, Any]:
 
 @app.command()
 def create(
-    name: Annotated[str, typer.Option(help="A unique name; the token's identity.")],
+    name: Annotated[str, typer.Option(help="A unique name for the token.")],
     role: Annotated[list[str], typer.Option("--role", help="A role; repeatable.")],
+    principal: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Who the token belongs to (default: the token's name). Give every token "
+            "of one person the same principal: separation of duties counts principals.",
+        ),
+    ] = None,
+    kind: Annotated[str, typer.Option(help="person, service or agent.")] = "person",
     as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
-    """Issue a token; its secret is shown now and never again."""
+    """Issue a token to a principal; its secret is shown now and never again."""
     by = local_identity(as_name)
     roles = [choice(Role, value, "--role") for value in role]
+    principal_kind = choice(PrincipalKind, kind, "--kind")
 
     async def work(rt: Runtime) -> tuple[dict[str, Any], str]:
         async with rt.session() as session:
-            row, secret = await tokens.create_token(session, name=name, roles=roles, by=by.name)
+            row, secret = await tokens.create_token(
+                session,
+                name=name,
+                roles=roles,
+                by=by.name,
+                principal=principal,
+                kind=principal_kind,
+            )
             await lifecycle.commit(session)
             return _public(row), secret
 
@@ -50,7 +69,9 @@ def create(
         emit_json({**public, "token": secret})
         console(stderr=True).print(f"warning: {warning}")
         return
-    console().print(f"token {name} ({', '.join(public['roles'])}):")
+    console().print(
+        f"token {public['name']} of {public['principal']} ({', '.join(public['roles'])}):"
+    )
     console().print(secret)
     console(stderr=True).print(f"warning: {warning}")
 

@@ -23,15 +23,21 @@ from triadops.storage.operations import renew_leases
 
 
 class LeaseLost(Exception):
-    """Another worker took the operation over; this worker must stop touching it."""
+    """The lease expired or another worker took over; this worker must stop touching it."""
 
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """What a unit learns at commit time: the freeze and any cancellation request."""
+    """What a unit learns at commit time, read under the lock it commits with.
+
+    `status` and `plan_hash` are the operation's stored values (None for submissions): a
+    unit whose in-memory view differs is working on a superseded state and must not write.
+    """
 
     frozen: bool
     cancel_requested_by: str | None
+    status: str | None = None
+    plan_hash: str | None = None
 
 
 Apply = Callable[[AsyncSession, Tick], Awaitable[Any]]
@@ -101,18 +107,22 @@ class GroupCommitter:
             async with self._sessions() as session:
                 frozen = await is_frozen(session)
                 leased = [u.operation_id for u in batch if u.operation_id is not None]
+                now = utcnow()
                 leases = await renew_leases(
-                    session, leased, owner=self._owner, until=utcnow() + self._lease
+                    session, leased, owner=self._owner, now=now, until=now + self._lease
                 )
                 for unit in batch:
-                    cancel = None
+                    tick = Tick(frozen, None)
                     if unit.operation_id is not None:
-                        if unit.operation_id not in leases:
+                        lease = leases.get(unit.operation_id)
+                        if lease is None:
                             unit.done.set_exception(LeaseLost(unit.operation_id))
                             continue
-                        cancel = leases[unit.operation_id].cancel_requested_by
+                        tick = Tick(
+                            frozen, lease.cancel_requested_by, lease.status, lease.plan_hash
+                        )
                     try:
-                        result = await unit.apply(session, Tick(frozen, cancel))
+                        result = await unit.apply(session, tick)
                     except TriadError as exc:
                         unit.done.set_exception(exc)
                         continue

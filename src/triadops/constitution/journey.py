@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,11 +27,12 @@ from triadops.constitution.legislative import rules
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus
-from triadops.domain.operations import Operation, PlanningResult
+from triadops.domain.operations import Operation, PlanningResult, utcnow
 from triadops.storage.records import approval, operation_view
 from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
 
 log = structlog.stdlib.get_logger()
+T = TypeVar("T")
 
 
 @dataclass
@@ -85,6 +87,10 @@ class Journey:
         row = self.c.row
 
         async def unit(session: AsyncSession, tick: Tick) -> bool:
+            if tick.status != row.status or tick.plan_hash != row.plan_hash:
+                # Someone changed the operation while our view of it was stale (possible
+                # only if our lease lapsed and came back): never write over their change.
+                raise LeaseLost(row.id)
             session.add(row)
             return apply(session, tick)
 
@@ -94,21 +100,32 @@ class Journey:
         row = self.c.row
         finding = PlanningResult.model_validate(row.planning_result)
         assert row.plan_hash is not None
+        tampered = executive.plan_tampering(row, self.c.steps)
+        if tampered:
+            return await self._commit(lambda session, tick: self._refuse_plan(session, tampered))
         missing = rules.missing_approvals(
             finding.required_approvals,
             [approval(a) for a in self.c.approvals],
             plan_hash=row.plan_hash,
-            requested_by=row.requested_by,
+            authors=rules.plan_authors(row.requested_by, row.plan_author),
         )
-        baseline = {} if missing else await judicial.measure_before(self.powers, self.c.view())
+        baseline = (
+            {}
+            if missing
+            else await self._with_heartbeat(judicial.measure_before(self.powers, self.c.view()))
+        )
 
         def apply(session: AsyncSession, tick: Tick) -> bool:
             if missing:
                 # The plan no longer matches what was approved: never run it.
                 names = ", ".join(a.value for a in missing)
                 self._release()
+                row.approved_plan_hash = None
                 lifecycle.transition(
                     session, row, S.REVIEWING, actor="legislative:rules", reason="approvals void"
+                )
+                row.approval_deadline = utcnow() + timedelta(
+                    seconds=self.powers.settings.approval_timeout_s
                 )
                 lifecycle.transition(
                     session,
@@ -116,6 +133,7 @@ class Journey:
                     S.AWAITING_APPROVAL,
                     actor="legislative:rules",
                     reason=f"approvals do not cover the current plan; needs {names}",
+                    details={"deadline": row.approval_deadline.isoformat()},
                 )
                 return False
             if tick.cancel_requested_by:
@@ -137,6 +155,23 @@ class Journey:
             return True
 
         return await self._commit(apply)
+
+    def _refuse_plan(self, session: AsyncSession, reason: str) -> bool:
+        """Fail an operation whose stored plan is not the approved one, running nothing more.
+
+        No rollback either: undoing steps with parameters nobody approved is the same
+        hazard as running them. A person must look.
+        """
+        self._release()
+        lifecycle.transition(
+            session,
+            self.c.row,
+            S.FAILED,
+            actor=self.executive,
+            reason=f"refused to run: {reason}",
+            details={"tampered": True},
+        )
+        return False
 
     def _next_pending(self) -> StepRow | None:
         return next((s for s in self.c.steps if s.status == StepStatus.PENDING.value), None)
@@ -161,6 +196,13 @@ class Journey:
         )
 
     async def _execute(self) -> bool:
+        if not self.started_here:
+            # Resuming after a claim: the rows were just read, so check them again.
+            tampered = executive.plan_tampering(self.c.row, self.c.steps)
+            if tampered:
+                return await self._commit(
+                    lambda session, tick: self._refuse_plan(session, tampered)
+                )
         running = next((s for s in self.c.steps if s.status == StepStatus.RUNNING.value), None)
         if running is None:
             return await self._commit(
@@ -380,18 +422,24 @@ class Journey:
 
         await self._commit(record)
 
-    async def _with_heartbeat(
-        self, work: Coroutine[Any, Any, executive.StepOutcome]
-    ) -> executive.StepOutcome:
-        """Await `work`, renewing the lease meanwhile so no other worker takes over."""
+    async def _with_heartbeat(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await `work`, renewing the lease meanwhile so no other worker takes over.
+
+        A lost lease cancels the work: what follows it could not be committed anyway.
+        """
         task = asyncio.ensure_future(work)
         every = self.powers.settings.lease_s / 3
         while True:
             done, _ = await asyncio.wait({task}, timeout=every)
             if done:
                 return task.result()
-            with contextlib.suppress(LeaseLost):
+            try:
                 await self.gc.commit(self.c.row.id, _renew_only)
+            except LeaseLost:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                raise
 
 
 _ApplyFn = Callable[[AsyncSession, Tick], bool]

@@ -16,8 +16,9 @@ TRANSITIONS: dict[S, frozenset[S]] = {
     S.REVIEWING: frozenset({S.APPROVED, S.AWAITING_APPROVAL, S.REJECTED}),
     S.AWAITING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED, S.REVIEWING}),
     S.APPROVED: frozenset({S.SCHEDULED, S.CANCELLED, S.REVIEWING}),
-    # Back to reviewing: the plan changed, or its approvals no longer cover it.
-    S.SCHEDULED: frozenset({S.EXECUTING, S.CANCELLED, S.REVIEWING}),
+    # Back to reviewing: the plan changed, or its approvals no longer cover it. Failed: the
+    # stored plan is not the approved one, so the executive refuses to run it.
+    S.SCHEDULED: frozenset({S.EXECUTING, S.CANCELLED, S.REVIEWING, S.FAILED}),
     S.EXECUTING: frozenset({S.VALIDATING, S.FAILED, S.IN_DOUBT}),
     # In doubt: a non-idempotent step was interrupted; a probe or a human says how it ended.
     S.IN_DOUBT: frozenset({S.EXECUTING, S.FAILED}),

@@ -1,19 +1,23 @@
-"""Who is acting: a person, a token or an agent, and the roles they hold."""
+"""Who is acting: a principal (person, service or agent) and the roles it holds now."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
 from triadops.domain.enums import Authority, Role
+from triadops.domain.principals import PrincipalName
 
 
 class Identity(BaseModel):
-    """An actor with a name and the roles it may exercise."""
+    """A principal acting with the roles of one credential (a token, or the local CLI)."""
 
     model_config = {"frozen": True}
 
-    name: str = Field(min_length=1, max_length=100)
+    name: PrincipalName
+    """The principal's normalised name: what separation of duties counts."""
     roles: frozenset[Role]
+    token: str | None = Field(default=None, max_length=64)
+    """The token's name when the principal acts through one."""
 
     def holds(self, authority: Authority | Role) -> bool:
         """True when the identity may act under this authority."""

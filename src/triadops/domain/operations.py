@@ -9,9 +9,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk, StepStatus
+from triadops.domain.principals import PrincipalName
 
 OperationId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 Params = dict[str, JsonValue]
+PlanHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+"""The sha256 (hex) of a plan's binding, which approvals name."""
 
 
 def new_operation_id() -> str:
@@ -49,10 +52,13 @@ class OperationRequest(BaseModel):
     operation_type: OperationType
     constitutional_authority: Authority
     description: str = Field(min_length=1, max_length=2000)
-    requested_by: str = Field(min_length=1, max_length=100)
+    requested_by: PrincipalName
+    """The principal who asks (normalised); it must be the caller."""
     scheduled_time: datetime | None = None
     """When to run, at the earliest; naive values are taken as UTC."""
     emergency_priority: bool = False
+    """Emergency treatment (no window, crown acknowledgement owed): a crown power, so it
+    needs ``constitutional_authority: crown`` (SOP-002)."""
     affected_systems: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=100
     )

@@ -106,26 +106,53 @@ async def claim_operations(
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """A renewed lease, with what others asked of the operation meanwhile."""
+    """A renewed lease, with the operation's stored state and what others asked of it."""
 
+    status: str
+    plan_hash: str | None
     cancel_requested_by: str | None
 
 
 async def renew_leases(
-    session: AsyncSession, operation_ids: Sequence[str], *, owner: str, until: datetime
+    session: AsyncSession,
+    operation_ids: Sequence[str],
+    *,
+    owner: str,
+    now: datetime,
+    until: datetime,
 ) -> dict[str, Lease]:
-    """Extend our leases in one statement; operations another worker took over are absent."""
+    """Extend the leases we still hold, in one statement; the others are absent.
+
+    A lease that expired is not ours any more, even if nobody claimed the operation yet:
+    a cancel or an amendment may have been accepted meanwhile. The statement that renews
+    is the gate, and the row stays locked (PostgreSQL) or the database write-locked
+    (SQLite) until this transaction commits, so the check holds for every write after it.
+    """
     if not operation_ids:
         return {}
     stmt = (
         update(OperationRow)
-        .where(OperationRow.id.in_(set(operation_ids)), OperationRow.lease_owner == owner)
+        .where(
+            OperationRow.id.in_(set(operation_ids)),
+            OperationRow.lease_owner == owner,
+            OperationRow.lease_expires_at >= now,
+        )
         .values(lease_expires_at=until)
-        .returning(OperationRow.id, OperationRow.cancel_requested_by)
+        .returning(
+            OperationRow.id,
+            OperationRow.status,
+            OperationRow.plan_hash,
+            OperationRow.cancel_requested_by,
+        )
         .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).all()
-    return {r.id: Lease(cancel_requested_by=r.cancel_requested_by) for r in rows}
+    return {
+        r.id: Lease(
+            status=r.status, plan_hash=r.plan_hash, cancel_requested_by=r.cancel_requested_by
+        )
+        for r in rows
+    }
 
 
 async def get_steps_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[StepRow]]:

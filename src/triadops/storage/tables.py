@@ -37,6 +37,11 @@ class OperationRow(Base):
     request: Mapped[dict[str, Any]] = mapped_column(Json)
     plan: Mapped[dict[str, Any] | None] = mapped_column(Json)
     plan_hash: Mapped[str | None] = mapped_column(String(64))
+    plan_author: Mapped[str | None] = mapped_column(String(100))
+    """Who wrote the current plan (the requester, or whoever last amended it): never its
+    approver."""
+    approved_plan_hash: Mapped[str | None] = mapped_column(String(64))
+    """The plan hash the approval covered; the executive runs only a plan that hashes to it."""
     planning_result: Mapped[dict[str, Any] | None] = mapped_column(Json)
     implementation_result: Mapped[dict[str, Any] | None] = mapped_column(Json)
     validation_result: Mapped[dict[str, Any] | None] = mapped_column(Json)
@@ -138,17 +143,33 @@ class CrownStateRow(Base):
     freeze_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class PrincipalRow(Base):
+    """A person, service or agent that acts; tokens belong to one."""
+
+    __tablename__ = "principals"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class TokenRow(Base):
-    """An API bearer token, stored as a hash only."""
+    """An API bearer token, stored as a hash only, belonging to one principal."""
 
     __tablename__ = "tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    principal: Mapped[str] = mapped_column(ForeignKey("principals.name"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     roles: Mapped[list[str]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+OWN_RETENTION_TABLES = frozenset({"audit_logs"})
+"""Tables of triad's own database that hold retention data; every other one is governance
+(the record of who may do what and what was done) and is never purged."""
 
 
 class AuditLogRow(Base):

@@ -27,15 +27,22 @@ router = APIRouter(prefix="/operations/{operation_id}", tags=["decisions"], resp
 @router.post("/approve")
 async def approve(
     operation_id: str,
+    body: ApproveBody,
     identity: Legislator,
     session: SessionDep,
     powers: PowersDep,
-    body: ApproveBody | None = None,
 ) -> OperationView:
-    """Approve the current plan; the requester never may. Defaults to legislative authority."""
-    authority = (body or ApproveBody()).authority
+    """Approve the plan you reviewed, named by its `plan_hash` (409 if it changed since).
+
+    Neither the requester nor the plan's last author may approve; legislative by default.
+    """
     await approve_operation(
-        session, powers, operation_id=operation_id, approver=identity, authority=authority
+        session,
+        powers,
+        operation_id=operation_id,
+        approver=identity,
+        authority=body.authority,
+        plan_hash=body.plan_hash,
     )
     await lifecycle.commit(session)
     return await operation_view(session, operation_id)

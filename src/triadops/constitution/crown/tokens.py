@@ -1,4 +1,9 @@
-"""API bearer tokens: issued once, stored as sha256, each with a name and roles."""
+"""Principals and their API bearer tokens: issued once, stored as sha256, each with roles.
+
+A token is a credential of one principal. Creating a principal, issuing and revoking a
+token are crown ledger events that carry what ``triad audit verify`` needs to prove the
+tokens table: the token's name, principal, roles and a fingerprint of its hash.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
-from triadops.storage.tables import TokenRow
+from triadops.domain.principals import PrincipalKind, normalise_principal
+from triadops.storage.tables import PrincipalRow, TokenRow
 
 PREFIX = "triad_"
 
@@ -23,18 +29,62 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def fingerprint(token_hash: str) -> str:
+    """Return what the ledger keeps of a token's stored hash: enough to detect a swap."""
+    return hashlib.sha256(f"triadops-token:{token_hash}".encode()).hexdigest()[:32]
+
+
+def _name(raw: str, field: str) -> str:
+    try:
+        return normalise_principal(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"{field}: {exc}", field=field) from None
+
+
+async def ensure_principal(
+    session: AsyncSession, name: str, *, kind: PrincipalKind, by: str
+) -> PrincipalRow:
+    """Return the principal called `name`, creating it (a ledger event) if it is new."""
+    row = await session.get(PrincipalRow, name)
+    if row is not None:
+        return row
+    row = PrincipalRow(name=name, kind=kind.value, created_at=utcnow())
+    session.add(row)
+    ledger.record(
+        session,
+        actor=by,
+        event="principal_created",
+        details={"name": name, "kind": kind.value},
+    )
+    return row
+
+
 async def create_token(
-    session: AsyncSession, *, name: str, roles: list[Role], by: str
+    session: AsyncSession,
+    *,
+    name: str,
+    roles: list[Role],
+    by: str,
+    principal: str | None = None,
+    kind: PrincipalKind = PrincipalKind.PERSON,
 ) -> tuple[TokenRow, str]:
-    """Issue a token; the secret is returned here and never again."""
+    """Issue a token to a principal (default: the one named like the token).
+
+    The secret is returned here and never again. Names are normalised, so ``Alice`` and
+    ``alice `` are the same principal; names of triadops' own actors are refused.
+    """
+    token_name = _name(name, "name")
+    owner = _name(principal, "principal") if principal is not None else token_name
     if not roles:
         raise InvalidRequest("a token needs at least one role", field="role")
-    existing = await session.execute(select(TokenRow).where(TokenRow.name == name))
+    existing = await session.execute(select(TokenRow).where(TokenRow.name == token_name))
     if existing.scalar_one_or_none() is not None:
-        raise Conflict(f"a token named {name!r} already exists", field="name")
+        raise Conflict(f"a token named {token_name!r} already exists", field="name")
+    await ensure_principal(session, owner, kind=kind, by=by)
     secret = PREFIX + secrets.token_urlsafe(32)
     row = TokenRow(
-        name=name,
+        name=token_name,
+        principal=owner,
         token_hash=_digest(secret),
         roles=sorted(r.value for r in set(roles)),
         created_at=utcnow(),
@@ -42,7 +92,15 @@ async def create_token(
     session.add(row)
     granted: list[JsonValue] = [*row.roles]
     ledger.record(
-        session, actor=by, event="token_created", details={"name": name, "roles": granted}
+        session,
+        actor=by,
+        event="token_created",
+        details={
+            "name": token_name,
+            "principal": owner,
+            "roles": granted,
+            "fingerprint": fingerprint(row.token_hash),
+        },
     )
     return row, secret
 
@@ -54,22 +112,25 @@ async def list_tokens(session: AsyncSession) -> list[TokenRow]:
 
 async def revoke_token(session: AsyncSession, *, name: str, by: str) -> TokenRow:
     """Revoke a token by name; it stops working at once."""
+    token_name = _name(name, "name")
     row = (
-        await session.execute(select(TokenRow).where(TokenRow.name == name))
+        await session.execute(select(TokenRow).where(TokenRow.name == token_name))
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"no token named {name!r}", field="name")
+        raise NotFound(f"no token named {token_name!r}", field="name")
     if row.revoked_at is not None:
-        raise Conflict(f"token {name!r} is already revoked")
+        raise Conflict(f"token {token_name!r} is already revoked")
     row.revoked_at = utcnow()
-    ledger.record(session, actor=by, event="token_revoked", details={"name": name})
+    ledger.record(session, actor=by, event="token_revoked", details={"name": token_name})
     return row
 
 
 async def authenticate(session: AsyncSession, token: str) -> Identity:
-    """Return the identity a bearer token stands for, or raise Unauthenticated."""
+    """Return the principal a bearer token stands for, with its roles, or raise Unauthenticated."""
+    if not token.startswith(PREFIX) or len(token) > 200:
+        raise Unauthenticated("invalid or revoked token")
     stmt = select(TokenRow).where(TokenRow.token_hash == _digest(token))
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("invalid or revoked token")
-    return Identity(name=row.name, roles=frozenset(Role(r) for r in row.roles))
+    return Identity(name=row.principal, roles=frozenset(Role(r) for r in row.roles), token=row.name)

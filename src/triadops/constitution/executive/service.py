@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pydantic import JsonValue
 
 from triadops.actions.base import ActionContext
 from triadops.constitution.powers import Powers, action_context
+from triadops.domain.chain import plan_hash
 from triadops.domain.enums import StepStatus
 from triadops.domain.errors import TriadError
-from triadops.domain.operations import ImplementationResult, utcnow
-from triadops.storage.tables import StepRow
+from triadops.domain.operations import ImplementationResult, Plan, utcnow
+from triadops.storage.tables import OperationRow, StepRow
 
 
 @dataclass
@@ -38,6 +40,26 @@ def context(powers: Powers, step: StepRow) -> ActionContext:
         step_index=step.index,
         idempotency_key=step.idempotency_key,
     )
+
+
+def plan_tampering(row: OperationRow, steps: Sequence[StepRow]) -> str | None:
+    """Return why the stored plan or its step rows are not the approved plan, or None.
+
+    Checked on rows read at claim time, before any step of them runs: the plan document
+    and the step rows (what actually runs) must both hash to the hash that was approved.
+    """
+    approved = row.approved_plan_hash or row.plan_hash
+    if row.plan is None or approved is None:
+        return "the operation has no approved plan"
+    plan = Plan.model_validate(row.plan)
+    binding = plan.binding()
+    if plan_hash(binding) != approved or row.plan_hash != approved:
+        return "the stored plan does not hash to the approved plan hash"
+    ordered = sorted(steps, key=lambda s: s.index)
+    binding["steps"] = [{"action": s.action, "params": s.params} for s in ordered]
+    if plan_hash(binding) != approved:
+        return "the stored steps do not hash to the approved plan hash"
+    return None
 
 
 def mark_running(step: StepRow) -> None:

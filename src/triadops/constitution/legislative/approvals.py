@@ -29,13 +29,36 @@ async def approve_operation(
     operation_id: str,
     approver: Identity,
     authority: Authority,
+    plan_hash: str,
 ) -> OperationRow:
-    """Record an approval bound to the current plan; approve once all required are in."""
+    """Record an approval of the plan the approver reviewed; approve once all are in.
+
+    Every gate is checked here, on the row locked for this transaction: the plan reviewed
+    (`plan_hash`) must be the current plan, the deadline must not have passed, and the
+    approver must be neither the requester nor the plan's last author.
+    """
     row = await store.get_operation(session, operation_id, for_update=True)
     if row.status != S.AWAITING_APPROVAL.value:
         raise Conflict(f"operation {operation_id} is {row.status}, not awaiting_approval")
     if approver.name == row.requested_by:
         raise Forbidden(f"{approver.name} requested {operation_id} and cannot approve it")
+    if approver.name == row.plan_author:
+        raise Forbidden(
+            f"{approver.name} wrote the current plan of {operation_id} and cannot approve it"
+        )
+    if plan_hash != row.plan_hash:
+        raise Conflict(
+            f"the plan of {operation_id} changed since it was reviewed: approving "
+            f"{plan_hash[:12]}… but the current plan is {(row.plan_hash or '')[:12]}…; "
+            "review it again",
+            field="plan_hash",
+        )
+    now = utcnow()
+    if row.approval_deadline is not None and now > row.approval_deadline:
+        raise Conflict(
+            f"the approval deadline of {operation_id} passed at {iso(row.approval_deadline)}",
+            field="approval_deadline",
+        )
     if not approver.holds(authority):
         raise Forbidden(f"{approver.name} does not hold the {authority.value} role")
     finding = PlanningResult.model_validate(row.planning_result)
@@ -51,7 +74,7 @@ async def approve_operation(
         approver=approver.name,
         authority=authority.value,
         plan_hash=row.plan_hash,
-        at=utcnow(),
+        at=now,
     )
     session.add(new)
     ledger.record(
@@ -65,7 +88,7 @@ async def approve_operation(
         finding.required_approvals,
         [approval(a) for a in [*existing, new]],
         plan_hash=row.plan_hash,
-        requested_by=row.requested_by,
+        authors=rules.plan_authors(row.requested_by, row.plan_author),
     )
     if not missing:
         approve_and_schedule(session, row, actor=approver.name, reason="all approvals given")

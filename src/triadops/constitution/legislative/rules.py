@@ -5,10 +5,16 @@ Each rule is a small pure function with the reason it exists; the service compos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from triadops.domain.enums import Authority, OperationType, Risk
 from triadops.domain.operations import Approval, OperationRequest, PlannedStep
+
+
+def plan_authors(requested_by: str, plan_author: str | None) -> frozenset[str]:
+    """Return the principals who may not approve a plan: its requester and its last author."""
+    return frozenset({requested_by, plan_author or requested_by})
+
 
 # Which authority may request which type, after the seed's SOPs.
 SOP_AUTHORITIES: dict[OperationType, tuple[str, frozenset[Authority]]] = {
@@ -43,6 +49,20 @@ def authority_misfit(request: OperationRequest) -> str | None:
         f"{sop} requires {names} authority for {request.operation_type.value} operations, "
         f"not {request.constitutional_authority.value}"
     )
+
+
+def emergency_misfit(request: OperationRequest) -> str | None:
+    """Return why a request may not ask for emergency treatment, or None if it may.
+
+    Emergency treatment skips the maintenance window and runs before any acknowledgement:
+    it is a crown power (SOP-002), never a flag any requester may set.
+    """
+    if request.emergency_priority and request.constitutional_authority is not Authority.CROWN:
+        return (
+            "emergency_priority is a crown power (SOP-002): the request must invoke "
+            f"crown authority, not {request.constitutional_authority.value}"
+        )
+    return None
 
 
 def assess_risk(
@@ -93,14 +113,15 @@ def missing_approvals(
     approvals: Sequence[Approval],
     *,
     plan_hash: str,
-    requested_by: str,
+    authors: Collection[str],
 ) -> list[Authority]:
     """Return the required authorities not yet covered by valid approvals.
 
-    An approval counts only if it is bound to the current plan's hash and was given by
-    someone other than the requester; one identity covers one authority.
+    An approval counts only if it is bound to the current plan's hash and was given by a
+    principal who is not one of the plan's authors (its requester, whoever last amended
+    it); one principal covers one authority.
     """
-    valid = [a for a in approvals if a.plan_hash == plan_hash and a.approver != requested_by]
+    valid = [a for a in approvals if a.plan_hash == plan_hash and a.approver not in authors]
     missing, used = [], set()
     for authority in required:
         match = next(

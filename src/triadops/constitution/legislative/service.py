@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.actions.base import ActionContext
 from triadops.actions.procedures import get_procedure
+from triadops.actions.registry import AnyAction
 from triadops.constitution import lifecycle
 from triadops.constitution.crown import ledger
 from triadops.constitution.legislative import rules
@@ -14,13 +17,14 @@ from triadops.constitution.legislative.agent import PlanAdvice
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import Authority, OperationStatus, Risk, StepStatus
-from triadops.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from triadops.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, TriadError
 from triadops.domain.identity import Identity
 from triadops.domain.operations import (
     OperationRequest,
     Plan,
     PlannedStep,
     PlanningResult,
+    StepPreview,
     StepSpec,
     utcnow,
 )
@@ -74,7 +78,7 @@ async def draft_plan(powers: Powers, request: OperationRequest) -> Plan:
                 reversible=action.reversible,
                 idempotent=action.idempotent,
                 timeout_s=action.timeout_s,
-                preview=await action.preview(ctx, params),
+                preview=await _preview(action, ctx, params, where=where),
             )
         )
     for i, name in enumerate(request.validation_criteria):
@@ -90,6 +94,17 @@ async def draft_plan(powers: Powers, request: OperationRequest) -> Plan:
         rollback_plan=request.rollback_plan,
         validation_criteria=request.validation_criteria,
     )
+
+
+async def _preview(
+    action: AnyAction, ctx: ActionContext, params: Any, *, where: str
+) -> StepPreview:
+    """Dry-run one step; a refusal names the step and the parameter."""
+    try:
+        return await action.preview(ctx, params)
+    except TriadError as exc:
+        field = f"{where}.params.{exc.field}" if exc.field else where
+        raise type(exc)(f"{where}: {exc.message}", field=field) from None
 
 
 async def decide(
@@ -151,9 +166,16 @@ async def preview_operation(
     session: AsyncSession, powers: Powers, *, request: OperationRequest
 ) -> tuple[Plan, PlanningResult]:
     """Show the plan, its previews and the decision, storing nothing (``--dry-run``)."""
+    _refuse_emergency_without_crown(request)
     request = expand(request)
     plan = await draft_plan(powers, request)
     return plan, await decide(session, powers, request=request, plan=plan)
+
+
+def _refuse_emergency_without_crown(request: OperationRequest) -> None:
+    misfit = rules.emergency_misfit(request)
+    if misfit:
+        raise Forbidden(misfit, field="emergency_priority")
 
 
 async def submit_operation(
@@ -174,6 +196,7 @@ async def submit_operation(
             "the request invokes",
             field="constitutional_authority",
         )
+    _refuse_emergency_without_crown(request)
     with session.no_autoflush:  # keep inserts of a group commit batched until it commits
         exists = await session.get(OperationRow, request.operation_id) is not None
     if exists:
@@ -189,6 +212,7 @@ async def submit_operation(
         operation_type=request.operation_type.value,
         procedure=request.procedure,
         requested_by=request.requested_by,
+        plan_author=request.requested_by,
         request=asked.model_dump(mode="json"),
         scheduled_time=request.scheduled_time,
         acknowledgement_overdue=False,
@@ -202,7 +226,12 @@ async def submit_operation(
         event="submitted",
         operation_id=row.id,
         to_status=S.SUBMITTED.value,
-        details={"type": request.operation_type.value, "description": request.description},
+        details={
+            "type": request.operation_type.value,
+            "authority": request.constitutional_authority.value,
+            "emergency": request.is_emergency,
+            "description": request.description,
+        },
         at=now,
     )
     if request.is_emergency:
@@ -221,11 +250,16 @@ def _adopt_plan(
     *,
     timeout_s: float,
 ) -> None:
-    """Record a reviewed plan on the operation and move it to where the finding says."""
+    """Record a reviewed plan on the operation and move it to where the finding says.
+
+    The ledger's ``plan`` entry names the plan's hash and its author, so verification can
+    prove that the stored plan and step rows still hash to what was reviewed.
+    """
     actor = RULES
     digest = plan_hash(plan.binding())
     row.plan = plan.model_dump(mode="json")
     row.plan_hash = digest
+    row.approved_plan_hash = None
     row.planning_result = finding.model_dump(mode="json")
     for step in plan.steps:
         session.add(
@@ -248,8 +282,10 @@ def _adopt_plan(
         operation_id=row.id,
         details={
             "plan_hash": digest,
+            "author": row.plan_author,
             "risk": finding.risk_level.value if finding.risk_level else None,
             "steps": len(plan.steps),
+            "required_approvals": [a.value for a in finding.required_approvals],
         },
     )
     if not finding.approved:
@@ -272,8 +308,15 @@ def _adopt_plan(
 def approve_and_schedule(
     session: AsyncSession, row: OperationRow, *, actor: str, reason: str
 ) -> None:
-    """Approve a reviewed operation and queue it (at its scheduled time, if it has one)."""
-    lifecycle.transition(session, row, S.APPROVED, actor=actor, reason=reason)
+    """Approve a reviewed operation and queue it (at its scheduled time, if it has one).
+
+    The approved plan hash is kept on the operation and in the ledger: the executive runs
+    only a plan that still hashes to it.
+    """
+    row.approved_plan_hash = row.plan_hash
+    lifecycle.transition(
+        session, row, S.APPROVED, actor=actor, reason=reason, details={"plan_hash": row.plan_hash}
+    )
     lifecycle.transition(
         session, row, S.SCHEDULED, actor=actor, details={"at": iso(row.scheduled_time)}
     )
@@ -312,6 +355,7 @@ async def amend_operation(
     await session.flush()
     row.request = request.model_dump(mode="json")
     row.procedure = None
+    row.plan_author = by.name
     lifecycle.transition(
         session,
         row,
