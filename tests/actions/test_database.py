@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from triadops.actions.database import (
     TargetParams,
     VacuumAnalyzeAction,
 )
-from triadops.domain.errors import InvalidRequest
+from triadops.domain.errors import Forbidden, InvalidRequest
 from triadops.domain.operations import utcnow
 from triadops.runtime import Runtime
 from triadops.storage import maintenance
@@ -168,14 +169,38 @@ async def test_purge_deletes_exactly_the_old_rows_in_batches(
     assert again["deleted_rows"] == {"audit_logs": 0}
 
 
+GOVERNANCE_TABLES = [
+    "ledger",
+    "ledger_head",
+    "tokens",
+    "principals",
+    "operations",
+    "steps",
+    "approvals",
+    "crown_state",
+    "baselines",
+    "alembic_version",
+    "audit_logs; DROP TABLE ledger",
+    "nowhere",
+]
+
+
+@pytest.mark.parametrize("table", GOVERNANCE_TABLES)
+async def test_purge_refuses_every_table_but_retention_data(
+    runtime: Runtime, ctx: ActionContext, table: str
+) -> None:
+    await add_audit_logs(runtime, count=3, age=timedelta(days=90))
+    action = PurgeAuditLogsAction()
+    for call in (action.preview, action.run):
+        with pytest.raises(Forbidden, match=rf"triad\.{re.escape(table)} is not retention data"):
+            await call(ctx, PurgeParams.model_validate({"table": table, "older_than_days": 1}))
+    assert await audit_log_count(runtime.engine) == 3
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"table": "ledger"}, "append-only ledger"),
-        ({"table": "ledger_head"}, "append-only ledger"),
-        ({"table": "audit_logs; DROP TABLE ledger"}, "not a plain identifier"),
         ({"column": "created_at < now() OR 1=1"}, "not a plain identifier"),
-        ({"table": "nowhere"}, "unknown table 'nowhere' \\(known: .*audit_logs"),
         ({"column": "nothing"}, "has no column 'nothing'"),
         ({"column": "actor"}, "audit_logs.actor is .*not a timestamp"),
         ({"target": "elsewhere"}, "unknown database target 'elsewhere' \\(known: triad\\)"),
@@ -208,7 +233,12 @@ async def scratch(runtime: Runtime, tmp_path: Path) -> AsyncIterator[ActionConte
                 {"at": (utcnow() - timedelta(days=days)).replace(tzinfo=None)},
             )
     await engine.dispose()
-    settings = runtime.settings.model_copy(update={"database_targets": {"scratch": url}})
+    settings = runtime.settings.model_copy(
+        update={
+            "database_targets": {"scratch": url},
+            "retention_tables": {"scratch": ["events", "missing"]},
+        }
+    )
     databases = DatabaseTargets(runtime.engine, settings.database_targets)
     try:
         yield action_context(settings, databases)
@@ -230,3 +260,15 @@ async def test_a_second_target_is_worked_on_alone(runtime: Runtime, scratch: Act
     reindexed = await ReindexAction().run(scratch, TargetParams(target="scratch"))
     assert reindexed["indexes"] == 1
     assert "audit_logs" in await maintenance.table_row_counts(runtime.engine)
+
+
+async def test_other_targets_purge_only_their_declared_tables(scratch: ActionContext) -> None:
+    action = PurgeAuditLogsAction()
+    undeclared = PurgeParams(target="scratch", table="sqlite_sequence", column="at")
+    with pytest.raises(Forbidden, match="retention tables of scratch: events, missing"):
+        await action.run(scratch, undeclared)
+    declared_but_absent = PurgeParams(target="scratch", table="missing", column="at")
+    with pytest.raises(InvalidRequest, match="unknown table 'missing'"):
+        await action.preview(scratch, declared_but_absent)
+    engine = scratch.databases.get("scratch")
+    assert await maintenance.table_row_counts(engine) == {"events": 4}

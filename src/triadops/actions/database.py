@@ -134,6 +134,7 @@ def retention_table(ctx: ActionContext, params: PurgeParams) -> str:
     hold the record of who may do what and what was done: no risk level, authority or flag
     makes them purgeable.
     """
+    ctx.databases.get(params.target)  # an unknown target is named as such first
     if params.target == OWN_DATABASE:
         allowed = OWN_RETENTION_TABLES
     else:

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import lifecycle
 from triadops.constitution.commits import GroupCommitter, LeaseLost, Tick
-from triadops.constitution.crown import ledger
 from triadops.constitution.executive import service as executive
 from triadops.constitution.judicial import service as judicial
 from triadops.constitution.legislative import rules
@@ -185,14 +184,14 @@ class Journey:
     def _begin_step(self, session: AsyncSession, step: StepRow, *, event: str) -> None:
         """Record a step's start; committed before its action is called."""
         executive.mark_running(step)
-        session.add(step)
         self.started_here.add(step.index)
-        ledger.record(
+        lifecycle.step_transition(
             session,
+            step,
+            StepStatus.RUNNING,
             actor=self.executive,
             event=event,
-            operation_id=step.operation_id,
-            details={"step": step.index, "action": step.action, "attempt": step.attempts},
+            details={"attempt": step.attempts},
         )
 
     async def _execute(self) -> bool:
@@ -232,20 +231,14 @@ class Journey:
     def _record(
         self, session: AsyncSession, tick: Tick, step: StepRow, outcome: executive.StepOutcome
     ) -> bool:
-        row = self.c.row
         executive.record_outcome(step, outcome)
-        session.add(step)
-        ledger.record(
+        lifecycle.step_transition(
             session,
+            step,
+            StepStatus.SUCCEEDED if outcome.ok else StepStatus.FAILED,
             actor=self.executive,
             event="step_succeeded" if outcome.ok else "step_failed",
-            operation_id=row.id,
-            details={
-                "step": step.index,
-                "action": step.action,
-                "error": outcome.error,
-                "duration_s": round(outcome.duration_s, 6),
-            },
+            details={"error": outcome.error, "duration_s": round(outcome.duration_s, 6)},
         )
         if not outcome.ok:
             return self._fail(
@@ -308,8 +301,14 @@ class Journey:
                     "effect cannot be probed: a judicial ruling is needed"
                 )
                 return False
-            step.status = (StepStatus.SUCCEEDED if took_effect else StepStatus.FAILED).value
-            session.add(step)
+            lifecycle.step_transition(
+                session,
+                step,
+                StepStatus.SUCCEEDED if took_effect else StepStatus.FAILED,
+                actor="judicial:rules",
+                event="step_ruled",
+                details={"took_effect": took_effect, "by": "probe"},
+            )
             verdict = "took effect" if took_effect else "did not take effect"
             if took_effect:
                 lifecycle.transition(
@@ -391,15 +390,14 @@ class Journey:
         else:
 
             def begin(session: AsyncSession, tick: Tick) -> bool:
-                step.status = StepStatus.ROLLING_BACK.value
-                session.add(step)
                 self.undone_here.add(step.index)
-                ledger.record(
+                lifecycle.step_transition(
                     session,
+                    step,
+                    StepStatus.ROLLING_BACK,
                     actor=self.executive,
                     event="rollback_started",
-                    operation_id=step.operation_id,
-                    details={"step": step.index, "action": step.action, "resumed": interrupted},
+                    details={"resumed": interrupted},
                 )
                 return True
 
@@ -409,14 +407,16 @@ class Journey:
         def record(session: AsyncSession, tick: Tick) -> bool:
             executive.record_rollback(step, outcome)
             if not action.reversible:
-                step.status = StepStatus.SKIPPED.value
-            session.add(step)
-            ledger.record(
+                target = StepStatus.SKIPPED
+            else:
+                target = StepStatus.ROLLED_BACK if outcome.ok else StepStatus.ROLLBACK_FAILED
+            lifecycle.step_transition(
                 session,
+                step,
+                target,
                 actor=self.executive,
                 event="step_rolled_back" if outcome.ok else "step_rollback_failed",
-                operation_id=step.operation_id,
-                details={"step": step.index, "error": outcome.error},
+                details={"error": outcome.error},
             )
             return True
 

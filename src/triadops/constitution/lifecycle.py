@@ -7,9 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.crown import ledger
 from triadops.domain.enums import OperationStatus as S
+from triadops.domain.enums import StepStatus as St
 from triadops.domain.errors import Conflict
 from triadops.domain.operations import utcnow
-from triadops.storage.tables import OperationRow
+from triadops.storage.tables import OperationRow, StepRow
 
 TRANSITIONS: dict[S, frozenset[S]] = {
     S.SUBMITTED: frozenset({S.REVIEWING, S.CANCELLED}),
@@ -30,6 +31,20 @@ TRANSITIONS: dict[S, frozenset[S]] = {
     S.REJECTED: frozenset(),
     S.ROLLED_BACK: frozenset(),
     S.CANCELLED: frozenset(),
+}
+
+
+STEP_TRANSITIONS: dict[St, frozenset[St]] = {
+    St.PENDING: frozenset({St.RUNNING}),
+    # Running again: an idempotent step resumed after its worker died.
+    St.RUNNING: frozenset({St.RUNNING, St.SUCCEEDED, St.FAILED}),
+    # Skipped: an irreversible step met during rollback stays as it is.
+    St.SUCCEEDED: frozenset({St.ROLLING_BACK, St.SKIPPED}),
+    St.ROLLING_BACK: frozenset({St.ROLLING_BACK, St.ROLLED_BACK, St.ROLLBACK_FAILED}),
+    St.FAILED: frozenset(),
+    St.ROLLED_BACK: frozenset(),
+    St.ROLLBACK_FAILED: frozenset(),
+    St.SKIPPED: frozenset(),
 }
 
 
@@ -72,6 +87,43 @@ def transition(
         to_status=target.value,
         details={**body, **(details or {})},
         at=now,
+    )
+
+
+def step_transition(
+    session: AsyncSession,
+    step: StepRow,
+    target: St,
+    *,
+    actor: str,
+    event: str,
+    details: dict[str, JsonValue] | None = None,
+) -> None:
+    """Move a step to `target` and queue the ledger entry (`event`) that records it.
+
+    Every entry names the step's new status, so verification can replay each step's state
+    from the ledger and compare it with the stored row.
+    """
+    source = St(step.status)
+    if target not in STEP_TRANSITIONS[source]:
+        raise Conflict(
+            f"step {step.index} of {step.operation_id} is {source.value}; "
+            f"it cannot become {target.value}",
+            field="status",
+        )
+    step.status = target.value
+    session.add(step)
+    ledger.record(
+        session,
+        actor=actor,
+        event=event,
+        operation_id=step.operation_id,
+        details={
+            "step": step.index,
+            "action": step.action,
+            "status": target.value,
+            **(details or {}),
+        },
     )
 
 

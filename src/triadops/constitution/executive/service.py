@@ -63,8 +63,7 @@ def plan_tampering(row: OperationRow, steps: Sequence[StepRow]) -> str | None:
 
 
 def mark_running(step: StepRow) -> None:
-    """Record that a step starts now; committed before the action is called."""
-    step.status = StepStatus.RUNNING.value
+    """Record on the row that a step starts now (its status moves through the lifecycle)."""
     step.attempts += 1
     step.started_at = utcnow()
     step.ended_at = None
@@ -91,8 +90,7 @@ async def run_step(powers: Powers, step: StepRow) -> StepOutcome:
 
 
 def record_outcome(step: StepRow, outcome: StepOutcome) -> None:
-    """Write a step's end, output, error and duration onto its row."""
-    step.status = (StepStatus.SUCCEEDED if outcome.ok else StepStatus.FAILED).value
+    """Write a step's end, output, error and duration onto its row (not its status)."""
     step.ended_at = utcnow()
     step.duration_s = outcome.duration_s
     step.output = outcome.output
@@ -127,8 +125,7 @@ async def rollback_step(powers: Powers, step: StepRow) -> StepOutcome:
 
 
 def record_rollback(step: StepRow, outcome: StepOutcome) -> None:
-    """Write a rollback's result onto its step row."""
-    step.status = (StepStatus.ROLLED_BACK if outcome.ok else StepStatus.ROLLBACK_FAILED).value
+    """Write a rollback's result onto its step row (not its status)."""
     step.rollback_output = outcome.output
     step.rollback_error = outcome.error
 

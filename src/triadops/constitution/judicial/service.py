@@ -134,9 +134,16 @@ async def resolve_in_doubt(
         raise Conflict(f"operation {operation_id} is {row.status}, not in_doubt")
     steps = await store.get_steps(session, operation_id)
     step = next(s for s in steps if s.status == StepStatus.RUNNING.value)
-    step.status = (StepStatus.SUCCEEDED if step_succeeded else StepStatus.FAILED).value
     verdict = "took effect" if step_succeeded else "did not take effect"
     step.error = None if step_succeeded else f"ruled by {by.name}: {verdict}"
+    lifecycle.step_transition(
+        session,
+        step,
+        StepStatus.SUCCEEDED if step_succeeded else StepStatus.FAILED,
+        actor=by.name,
+        event="step_ruled",
+        details={"took_effect": step_succeeded, "by": "ruling"},
+    )
     target = OperationStatus.EXECUTING if step_succeeded else OperationStatus.FAILED
     row.lease_owner = None
     lifecycle.transition(
