@@ -1,0 +1,101 @@
+"""A worker whose lease lapsed never overrides a cancel or an amendment that was accepted.
+
+The attack of issue 5 hole 5: the lease runs out while the worker is busy (it used to during
+the pre-run measurements); a cancel or an amend answers "done"; the worker then commits
+anyway and runs the superseded plan. Ten operations at once, as in the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.pipeline import ALICE, CAROL, load, request, submit
+from triadops.constitution import lifecycle
+from triadops.constitution.commits import GroupCommitter
+from triadops.constitution.crown.service import cancel_operation
+from triadops.constitution.driver import claim, drive_once
+from triadops.constitution.journey import Claimed, Journey
+from triadops.constitution.legislative.service import amend_operation
+from triadops.domain.enums import OperationStatus
+from triadops.domain.operations import StepSpec
+from triadops.runtime import Runtime
+from triadops.settings import Settings
+
+LEASE_S = 0.3
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Short leases, so a test can let one lapse."""
+    home = tmp_path / "home"
+    (home / "drills").mkdir(parents=True)
+    return Settings(home=home, database_url=database_url, lease_s=LEASE_S)
+
+
+def marker(rt: Runtime, name: str) -> Path:
+    return rt.settings.home / "drills" / name
+
+
+async def lapsed_claims(rt: Runtime, count: int) -> list[Claimed]:
+    """Claim `count` operations as worker A and let every lease lapse unrenewed."""
+    claimed = await claim(rt.powers, owner="A", limit=count)
+    assert len(claimed) == count
+    await asyncio.sleep(LEASE_S * 1.5)
+    return claimed
+
+
+async def run_as_a(rt: Runtime, claimed: list[Claimed]) -> None:
+    async with GroupCommitter(rt.sessions, owner="A", lease_s=LEASE_S) as gc:
+        await asyncio.gather(*(Journey(rt.powers, gc, "A", c).run() for c in claimed))
+
+
+async def test_a_cancel_accepted_after_the_lease_lapsed_holds(runtime: Runtime) -> None:
+    ops = [
+        await submit(runtime, request([("noop", {"marker": str(marker(runtime, f"c{i}"))})]))
+        for i in range(10)
+    ]
+    claimed = await lapsed_claims(runtime, 10)
+    for op in ops:
+        async with runtime.session() as session:
+            row = await cancel_operation(session, operation_id=op.operation_id, by=CAROL)
+            assert row.status == OperationStatus.CANCELLED.value
+            await lifecycle.commit(session)
+
+    await run_as_a(runtime, claimed)
+
+    for i, op in enumerate(ops):
+        assert (await load(runtime, op.operation_id)).status is OperationStatus.CANCELLED
+        assert not marker(runtime, f"c{i}").exists()
+
+
+async def test_an_amendment_accepted_after_the_lease_lapsed_holds(runtime: Runtime) -> None:
+    ops = [
+        await submit(runtime, request([("noop", {"marker": str(marker(runtime, f"old{i}"))})]))
+        for i in range(10)
+    ]
+    claimed = await lapsed_claims(runtime, 10)
+    for i, op in enumerate(ops):
+        new = StepSpec(action="noop", params={"marker": str(marker(runtime, f"new{i}"))})
+        async with runtime.session() as session:
+            await amend_operation(
+                session, runtime.powers, operation_id=op.operation_id, steps=[new], by=ALICE
+            )
+            await lifecycle.commit(session)
+
+    await run_as_a(runtime, claimed)
+    for i in range(10):
+        assert not marker(runtime, f"old{i}").exists()
+        assert not marker(runtime, f"new{i}").exists()
+
+    # The amended plan (low risk, approved by the rules) then runs once, as amended.
+    while await drive_once(runtime.powers, owner="B"):
+        pass
+    for i, op in enumerate(ops):
+        done = await load(runtime, op.operation_id)
+        assert done.status is OperationStatus.COMPLETED
+        assert done.steps[0].params["marker"] == str(marker(runtime, f"new{i}"))
+        assert not marker(runtime, f"old{i}").exists()
+        assert len(marker(runtime, f"new{i}").read_text().splitlines()) == 1
