@@ -6,7 +6,6 @@ from triadops.runtime import Runtime
 
 async def test_high_risk_waits_for_another_legislator(api: Api, rt: Runtime) -> None:
     op = await api.submit(high_risk_request())
-    path = f"/operations/{op['operation_id']}"
     assert op["status"] == "awaiting_approval"
     assert op["planning_result"]["risk_level"] == "high"
     assert op["planning_result"]["required_approvals"] == ["legislative"]

@@ -11,13 +11,13 @@ from tests.fixtures.pipeline import ALICE, BOB, CAROL, load, request, submit
 from triadops.constitution import lifecycle
 from triadops.constitution.driver import drive_once, keep_house
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
-from triadops.storage.operations import get_operation
 from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.enums import Authority, OperationStatus, Role
 from triadops.domain.errors import Conflict, Forbidden
 from triadops.domain.identity import Identity
 from triadops.domain.operations import StepSpec, utcnow
 from triadops.runtime import Runtime
+from triadops.storage.operations import get_operation
 from triadops.storage.tables import OperationRow
 
 SYSTEMS = ["a", "b", "c", "d"]
