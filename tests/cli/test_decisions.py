@@ -141,3 +141,25 @@ def test_freeze_holds_work_until_unfreeze(triad: Triad) -> None:
     assert one_error_line(triad("unfreeze")) == "error: not frozen"
     statuses = {o["operation_id"]: o["status"] for o in data(triad("ops", "list", "--json"))}
     assert statuses["op-9"] == "completed"
+
+
+def test_approve_shows_the_plan_and_names_its_hash(triad: Triad) -> None:
+    _submit_risky(triad, "op-h")
+    reviewed = operation(triad, "op-h")["plan_hash"]
+
+    wipe = ("--step", "cache.cleanup", "--params", '{"max_age_s": 0}')
+    amended = triad("ops", "amend", "op-h", *wipe, "--as", "bob")
+    assert amended.exit_code == 0, amended.output
+    stale = triad("ops", "approve", "op-h", "--plan-hash", reviewed, "--as", "carol")
+    assert "changed since it was reviewed" in one_error_line(stale)
+    assert operation(triad, "op-h")["approvals"] == []
+    assert "is not a sha256" in one_error_line(
+        triad("ops", "approve", "op-h", "--plan-hash", "abc", "--as", "carol")
+    )
+
+    current = operation(triad, "op-h")["plan_hash"]
+    shown = triad("ops", "approve", "op-h", "--as", "carol")
+    assert shown.exit_code == 0, shown.output
+    assert "cache.cleanup" in shown.stdout
+    assert f"plan hash: {current}" in shown.stdout
+    assert [a["plan_hash"] for a in operation(triad, "op-h")["approvals"]] == [current]
