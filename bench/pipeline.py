@@ -22,10 +22,10 @@ import asyncpg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution.commits import Apply, Submissions
+from triadops.constitution.commits import Submissions
 from triadops.constitution.crown.ledger import verify
 from triadops.constitution.driver import drive_once
-from triadops.constitution.legislative.service import submit_operation
+from triadops.constitution.legislative.service import review_request, store_reviewed
 from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.domain.operations import OperationRequest
 from triadops.runtime import Runtime
@@ -61,16 +61,20 @@ async def run_pipeline(settings: Settings, n: int) -> tuple[float, int, int]:
     submissions = Submissions(rt.sessions)
     powers = rt.powers
 
-    def submitter(req: OperationRequest) -> Apply:
-        async def apply(session: AsyncSession, _tick: object) -> None:
-            await submit_operation(session, powers, request=req, requester=BENCHER)
+    async def submit(req: OperationRequest) -> None:
+        # As the API does: reviewed outside the write lock, stored in the next group.
+        async with rt.session(read_only=True) as reading:
+            reviewed = await review_request(reading, powers, request=req, requester=BENCHER)
 
-        return apply
+        async def apply(session: AsyncSession, _tick: object) -> None:
+            store_reviewed(session, powers, reviewed)
+
+        await submissions.submit(apply)
 
     started = time.perf_counter()
     # Clients submit concurrently, 64 in flight, as an API under load would see them.
     for i in range(0, n, 64):
-        await asyncio.gather(*(submissions.submit(submitter(r)) for r in requests[i : i + 64]))
+        await asyncio.gather(*(submit(r) for r in requests[i : i + 64]))
     await submissions.stop()
     while await drive_once(powers, owner="bench", limit=256):
         pass

@@ -52,3 +52,28 @@ async def test_reads_do_not_wait_for_an_open_write(api: Api, rt: Runtime) -> Non
         await writer.rollback()
     assert listed.status_code == 200 and len(listed.json()["items"]) == 1
     assert health.json()["database"] == "ok"
+
+
+async def test_a_duplicate_in_a_group_fails_alone(api: Api, rt: Runtime) -> None:
+    """Three submissions share an id, three do not; all six arrive in one group."""
+    bodies = [noop_request(operation_id="op-twin") for _ in range(3)]
+    bodies += [noop_request(operation_id=f"op-other-{i}") for i in range(3)]
+    responses = await asyncio.gather(
+        *(api.post("/operations", as_="alice", json=b) for b in bodies)
+    )
+    codes = [r.status_code for r in responses]
+    assert sorted(codes[:3]) == [201, 409, 409], [r.text for r in responses]
+    assert codes[3:] == [201, 201, 201], [r.text for r in responses[3:]]
+    for refused in (r for r in responses if r.status_code == 409):
+        assert refused.json()["field"] == "operation_id"
+        assert "'op-twin' already exists" in refused.json()["detail"]
+    listed = (await api.get("/operations")).json()["items"]
+    assert sorted(i["operation_id"] for i in listed) == [
+        "op-other-0",
+        "op-other-1",
+        "op-other-2",
+        "op-twin",
+    ]
+    async with rt.session(read_only=True) as session:
+        report = await verify(session)
+    assert report.ok, report

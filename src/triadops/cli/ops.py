@@ -20,9 +20,13 @@ from triadops.cli.requests import (
     request_from_flags,
     step_specs,
 )
-from triadops.constitution import lifecycle
 from triadops.constitution.crown import ledger
-from triadops.constitution.legislative.service import preview_operation, submit_operation
+from triadops.constitution.legislative.service import (
+    commit_new_operation,
+    preview_operation,
+    review_request,
+    store_reviewed,
+)
 from triadops.domain.enums import OperationStatus
 from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import Operation
@@ -110,9 +114,8 @@ def submit(
     if dry_run:
 
         async def preview(rt: Runtime) -> None:
-            async with rt.session() as session:
+            async with rt.session(read_only=True) as session:
                 plan, finding = await preview_operation(session, rt.powers, request=request)
-                await session.rollback()
             if as_json:
                 emit_json({"plan": plan, "planning_result": finding})
             else:
@@ -121,9 +124,12 @@ def submit(
         return run(preview)
 
     async def work(rt: Runtime) -> tuple[Operation, bool]:
+        # Reviewed (previews may reach targets) before the write lock is taken.
+        async with rt.session(read_only=True) as reading:
+            reviewed = await review_request(reading, rt.powers, request=request, requester=identity)
         async with rt.session() as session:
-            await submit_operation(session, rt.powers, request=request, requester=identity)
-            await lifecycle.commit(session)
+            store_reviewed(session, rt.powers, reviewed)
+            await commit_new_operation(session, request.operation_id)
         return await settle(rt, request.operation_id, wait=wait, quiet=as_json)
 
     op, frozen = run(work)

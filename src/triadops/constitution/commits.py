@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from triadops.constitution import lifecycle
+from triadops.constitution.crown import ledger
 from triadops.constitution.crown.service import is_frozen
 from triadops.domain.errors import TriadError
 from triadops.domain.operations import utcnow
@@ -80,8 +82,8 @@ class GroupCommitter:
         """Apply and commit durably (with the others queued now); return what apply returned.
 
         With an operation id, the unit runs only while this worker still holds its lease.
-        A TriadError raised by `apply` (before it changes anything, as services do) fails
-        that unit alone.
+        A TriadError raised by `apply`, or a database error when its changes are flushed
+        (a duplicate key, a value the driver refuses), fails that unit alone.
         """
         unit = _Unit(operation_id, apply)
         self._pending.append(unit)
@@ -121,11 +123,19 @@ class GroupCommitter:
                         tick = Tick(
                             frozen, lease.cancel_requested_by, lease.status, lease.plan_hash
                         )
+                    # Each unit in a savepoint, flushed: one that breaks a constraint or a
+                    # driver's limits fails alone, with its queued ledger entries dropped.
+                    mark = ledger.pending_mark(session)
+                    savepoint = await session.begin_nested()
                     try:
                         result = await unit.apply(session, tick)
-                    except TriadError as exc:
+                        await session.flush()
+                    except (TriadError, LeaseLost, DBAPIError) as exc:
+                        await savepoint.rollback()
+                        ledger.discard_after(session, mark)
                         unit.done.set_exception(exc)
                         continue
+                    await savepoint.commit()
                     applied.append((unit, result))
                 await lifecycle.commit(session)
         except Exception as exc:

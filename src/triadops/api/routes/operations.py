@@ -5,14 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.api.deps import Operator, PowersDep, ReadSessionDep, RuntimeDep, Viewer
 from triadops.api.schemas import PROBLEMS, DryRun, OperationPage, OperationSubmission, OperationView
 from triadops.api.views import operation_summary, operation_view
 from triadops.constitution.commits import Tick
-from triadops.constitution.legislative.service import preview_operation, submit_operation
+from triadops.constitution.legislative.service import (
+    preview_operation,
+    review_request,
+    store_reviewed,
+)
 from triadops.domain.enums import OperationStatus
+from triadops.domain.errors import Conflict
 from triadops.storage.operations import list_operations
 
 router = APIRouter(prefix="/operations", tags=["operations"], responses=PROBLEMS)
@@ -41,12 +47,19 @@ async def submit(
             plan, finding = await preview_operation(session, powers, request=request)
         response.status_code = status.HTTP_200_OK
         return DryRun(plan=plan, planning_result=finding)
+    # Reviewed outside the write lock: previews may reach slow targets.
+    async with runtime.session(read_only=True) as session:
+        reviewed = await review_request(session, powers, request=request, requester=identity)
 
     async def apply(write: AsyncSession, _tick: Tick) -> str:
-        row = await submit_operation(write, powers, request=request, requester=identity)
-        return row.id
+        return store_reviewed(write, powers, reviewed).id
 
-    operation_id: str = await runtime.submissions.submit(apply)
+    try:
+        operation_id: str = await runtime.submissions.submit(apply)
+    except IntegrityError:
+        raise Conflict(
+            f"operation {request.operation_id!r} already exists", field="operation_id"
+        ) from None
     # A fresh snapshot: the request's read session began before the submission committed.
     async with runtime.session(read_only=True) as fresh:
         return await operation_view(fresh, operation_id)

@@ -50,6 +50,17 @@ def record(
     )
 
 
+def pending_mark(session: AsyncSession) -> int:
+    """Return how many entries are queued now, to discard what a failed unit queued after."""
+    return len(session.info.get(_PENDING, []))
+
+
+def discard_after(session: AsyncSession, mark: int) -> None:
+    """Drop the entries queued after `mark` (their changes were rolled back)."""
+    pending: list[dict[str, Any]] = session.info.get(_PENDING, [])
+    del pending[mark:]
+
+
 async def flush(session: AsyncSession) -> int:
     """Link and insert the queued entries; return how many were written."""
     pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])

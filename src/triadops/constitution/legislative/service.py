@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.actions.base import ActionContext
@@ -178,11 +180,25 @@ def _refuse_emergency_without_crown(request: OperationRequest) -> None:
         raise Forbidden(misfit, field="emergency_priority")
 
 
-async def submit_operation(
-    session: AsyncSession, powers: Powers, *, request: OperationRequest, requester: Identity
-) -> OperationRow:
-    """Store a request and review it: rejected, awaiting approval, or approved and scheduled.
+@dataclass(frozen=True, slots=True)
+class Reviewed:
+    """A request the legislature reviewed and decided on, not yet stored."""
 
+    asked: OperationRequest
+    """The request as it was given (stored as is)."""
+    request: OperationRequest
+    """The request with its procedure expanded into steps."""
+    plan: Plan
+    finding: PlanningResult
+
+
+async def review_request(
+    session: AsyncSession, powers: Powers, *, request: OperationRequest, requester: Identity
+) -> Reviewed:
+    """Check the requester, dry-run every step and decide; write nothing.
+
+    Call it outside any write transaction: the previews may reach the targets (and a
+    planner agent may be consulted), which must never happen under the write lock.
     The requester must be who the request names and must hold the authority it invokes.
     """
     if request.requested_by != requester.name:
@@ -197,14 +213,18 @@ async def submit_operation(
             field="constitutional_authority",
         )
     _refuse_emergency_without_crown(request)
-    with session.no_autoflush:  # keep inserts of a group commit batched until it commits
-        exists = await session.get(OperationRow, request.operation_id) is not None
-    if exists:
-        raise Conflict(f"operation {request.operation_id!r} already exists", field="operation_id")
-    asked = request
-    request = expand(request)
-    plan = await draft_plan(powers, request)
-    finding = await decide(session, powers, request=request, plan=plan)
+    expanded = expand(request)
+    plan = await draft_plan(powers, expanded)
+    finding = await decide(session, powers, request=expanded, plan=plan)
+    return Reviewed(asked=request, request=expanded, plan=plan, finding=finding)
+
+
+def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) -> OperationRow:
+    """Store a reviewed request and move it where its finding says; no I/O but the database.
+
+    A duplicate operation id is refused by the primary key when the caller flushes.
+    """
+    request = reviewed.request
     now = utcnow()
     row = OperationRow(
         id=request.operation_id,
@@ -213,7 +233,7 @@ async def submit_operation(
         procedure=request.procedure,
         requested_by=request.requested_by,
         plan_author=request.requested_by,
-        request=asked.model_dump(mode="json"),
+        request=reviewed.asked.model_dump(mode="json"),
         scheduled_time=request.scheduled_time,
         acknowledgement_overdue=False,
         created_at=now,
@@ -238,8 +258,39 @@ async def submit_operation(
         deadline = now + timedelta(seconds=powers.settings.acknowledgement_timeout_s)
         row.acknowledgement_deadline = deadline
     lifecycle.transition(session, row, S.REVIEWING, actor=RULES)
-    _adopt_plan(session, row, plan, finding, timeout_s=powers.settings.approval_timeout_s)
+    _adopt_plan(
+        session,
+        row,
+        reviewed.plan,
+        reviewed.finding,
+        timeout_s=powers.settings.approval_timeout_s,
+    )
     return row
+
+
+async def commit_new_operation(session: AsyncSession, operation_id: str) -> None:
+    """Commit a stored submission; a duplicate id is a Conflict, not a database error."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict(f"operation {operation_id!r} already exists", field="operation_id") from None
+    await lifecycle.commit(session)
+
+
+async def submit_operation(
+    session: AsyncSession, powers: Powers, *, request: OperationRequest, requester: Identity
+) -> OperationRow:
+    """Review a request and store it in `session`: rejected, awaiting approval or scheduled.
+
+    For one request in its own transaction (CLI, tests). Requests arriving together go
+    through ``review_request`` outside the write lock and ``store_reviewed`` in a group.
+    """
+    reviewed = await review_request(session, powers, request=request, requester=requester)
+    exists = await session.get(OperationRow, request.operation_id) is not None
+    if exists:
+        raise Conflict(f"operation {request.operation_id!r} already exists", field="operation_id")
+    return store_reviewed(session, powers, reviewed)
 
 
 def _adopt_plan(
