@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.conftest import Triad, data, operation
+from tests.cli.conftest import Triad, data, one_error_line, operation
 
 
 def test_procedure_with_wait_completes_through_every_branch(triad: Triad) -> None:
@@ -122,3 +122,12 @@ def test_a_failing_step_rolls_back_and_exits_1(triad: Triad) -> None:
 
     assert result.exit_code == 1
     assert "failed" in result.stdout or "rolled_back" in result.stdout
+
+
+def test_an_out_of_range_time_is_one_line(triad: Triad) -> None:
+    for when in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"):
+        result = triad("ops", "submit", "--step", "noop", "--scheduled-time", when)
+        line = one_error_line(result)
+        assert result.exit_code == 2
+        assert "scheduled_time" in line and "Overflow" not in line
+    assert data(triad("ops", "list", "--json")) == []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk
@@ -19,9 +21,24 @@ from triadops.domain.operations import (
     PlanningResult,
     StepRecord,
     StepSpec,
+    Text,
     ValidationResult,
 )
 from triadops.domain.principals import PrincipalName
+
+OperationIdPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        description="An operation's id, such as ``op-5f1c2a9b04d1``.",
+    ),
+]
+OperationIdQuery = Annotated[
+    str | None,
+    Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="Only this operation's."),
+]
+MAX_OFFSET = 1_000_000_000
+"""The largest offset a listing accepts; past it, use a narrower filter."""
 
 
 class OperationSubmission(OperationRequest):
@@ -118,7 +135,7 @@ class RejectBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class CancelBody(BaseModel):
@@ -126,7 +143,7 @@ class CancelBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+    reason: Text | None = Field(default=None, min_length=1, max_length=2000)
 
 
 class ResolveBody(BaseModel):

@@ -2,17 +2,65 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk, StepStatus
 from triadops.domain.principals import PrincipalName
 
 OperationId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-Params = dict[str, JsonValue]
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+MAX_PARAM_DEPTH = 16
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text or JSON; refuse it where it enters, by field.
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A string that every database can store: no NUL characters."""
+
+
+def _storable(value: JsonValue, depth: int = 0) -> JsonValue:
+    """Refuse what a database cannot store faithfully: NUL, NaN and infinities, deep nesting."""
+    if depth > MAX_PARAM_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_PARAM_DEPTH} levels")
+    if isinstance(value, str):
+        return _no_nul(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item, depth + 1)
+    return value
+
+
+def _storable_params(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    _storable(value)
+    return value
+
+
+Params = Annotated[dict[str, JsonValue], AfterValidator(_storable_params)]
 PlanHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 """The sha256 (hex) of a plan's binding, which approvals name."""
 
@@ -37,7 +85,7 @@ class StepSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: str = Field(min_length=1, max_length=100)
+    action: Text = Field(min_length=1, max_length=100)
     """Name of a registered action, such as ``database.vacuum_analyze``."""
     params: Params = Field(default_factory=dict)
     """Parameters, validated against the action's params model during review."""
@@ -51,7 +99,7 @@ class OperationRequest(BaseModel):
     operation_id: OperationId = Field(default_factory=new_operation_id)
     operation_type: OperationType
     constitutional_authority: Authority
-    description: str = Field(min_length=1, max_length=2000)
+    description: Text = Field(min_length=1, max_length=2000)
     requested_by: PrincipalName
     """The principal who asks (normalised); it must be the caller."""
     scheduled_time: datetime | None = None
@@ -59,12 +107,14 @@ class OperationRequest(BaseModel):
     emergency_priority: bool = False
     """Emergency treatment (no window, crown acknowledgement owed): a crown power, so it
     needs ``constitutional_authority: crown`` (SOP-002)."""
-    affected_systems: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+    affected_systems: list[Annotated[Text, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=100
     )
-    rollback_plan: str | None = Field(default=None, max_length=2000)
-    validation_criteria: list[str] = Field(default_factory=list, max_length=50)
-    procedure: str | None = Field(default=None, min_length=1, max_length=100)
+    rollback_plan: Text | None = Field(default=None, max_length=2000)
+    validation_criteria: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50
+    )
+    procedure: Text | None = Field(default=None, min_length=1, max_length=100)
     """A named procedure from the catalogue; excludes ``steps``."""
     steps: list[StepSpec] = Field(default_factory=list, max_length=100)
     """Explicit steps; excludes ``procedure``."""
@@ -72,7 +122,15 @@ class OperationRequest(BaseModel):
     @field_validator("scheduled_time")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
+        if value is None:
+            return None
+        try:
+            when = as_utc(value)
+        except OverflowError:
+            raise ValueError("out of range once converted to UTC") from None
+        if not EARLIEST <= when < LATEST:
+            raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year} (UTC)")
+        return when
 
     @model_validator(mode="after")
     def _one_way_to_say_what(self) -> OperationRequest:

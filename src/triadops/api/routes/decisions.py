@@ -10,6 +10,7 @@ from triadops.api.schemas import (
     AmendBody,
     ApproveBody,
     CancelBody,
+    OperationIdPath,
     OperationView,
     RejectBody,
     ResolveBody,
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/operations/{operation_id}", tags=["decisions"], resp
 
 @router.post("/approve")
 async def approve(
-    operation_id: str,
+    operation_id: OperationIdPath,
     body: ApproveBody,
     identity: Legislator,
     session: SessionDep,
@@ -50,7 +51,7 @@ async def approve(
 
 @router.post("/reject")
 async def reject(
-    operation_id: str, body: RejectBody, identity: Legislator, session: SessionDep
+    operation_id: OperationIdPath, body: RejectBody, identity: Legislator, session: SessionDep
 ) -> OperationView:
     """Refuse an operation awaiting approval, with the reason on the record."""
     await reject_operation(session, operation_id=operation_id, by=identity, reason=body.reason)
@@ -60,7 +61,10 @@ async def reject(
 
 @router.post("/cancel")
 async def cancel(
-    operation_id: str, identity: Operator, session: SessionDep, body: CancelBody | None = None
+    operation_id: OperationIdPath,
+    identity: Operator,
+    session: SessionDep,
+    body: CancelBody | None = None,
 ) -> OperationView:
     """Cancel (the requester or the crown); a running operation stops at its next step."""
     reason = body.reason if body else None
@@ -71,7 +75,7 @@ async def cancel(
 
 @router.post("/acknowledge")
 async def acknowledge_emergency(
-    operation_id: str, identity: Crown, session: SessionDep
+    operation_id: OperationIdPath, identity: Crown, session: SessionDep
 ) -> OperationView:
     """Acknowledge an emergency operation, as a crown identity other than its requester."""
     await acknowledge(session, operation_id=operation_id, by=identity)
@@ -81,7 +85,7 @@ async def acknowledge_emergency(
 
 @router.post("/resolve")
 async def resolve(
-    operation_id: str, body: ResolveBody, identity: Judge, session: SessionDep
+    operation_id: OperationIdPath, body: ResolveBody, identity: Judge, session: SessionDep
 ) -> OperationView:
     """Rule whether the interrupted step of an operation in doubt took effect."""
     await resolve_in_doubt(
@@ -93,7 +97,11 @@ async def resolve(
 
 @router.put("/steps")
 async def amend(
-    operation_id: str, body: AmendBody, identity: Operator, session: SessionDep, powers: PowersDep
+    operation_id: OperationIdPath,
+    body: AmendBody,
+    identity: Operator,
+    session: SessionDep,
+    powers: PowersDep,
 ) -> OperationView:
     """Replace the plan's steps before it runs; it is reviewed again and approvals are void."""
     await amend_operation(session, powers, operation_id=operation_id, steps=body.steps, by=identity)

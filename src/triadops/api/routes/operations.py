@@ -9,7 +9,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.api.deps import Operator, PowersDep, ReadSessionDep, RuntimeDep, Viewer
-from triadops.api.schemas import PROBLEMS, DryRun, OperationPage, OperationSubmission, OperationView
+from triadops.api.schemas import (
+    MAX_OFFSET,
+    PROBLEMS,
+    DryRun,
+    OperationIdPath,
+    OperationPage,
+    OperationSubmission,
+    OperationView,
+)
 from triadops.api.views import operation_summary, operation_view
 from triadops.constitution.commits import Tick
 from triadops.constitution.legislative.service import (
@@ -71,7 +79,7 @@ async def list_(
     session: ReadSessionDep,
     status: Annotated[list[OperationStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> OperationPage:
     """List operations, newest first, optionally only those in the given states."""
     rows = await list_operations(session, statuses=status or (), limit=limit, offset=offset)
@@ -79,6 +87,8 @@ async def list_(
 
 
 @router.get("/{operation_id}")
-async def read(operation_id: str, identity: Viewer, session: ReadSessionDep) -> OperationView:
+async def read(
+    operation_id: OperationIdPath, identity: Viewer, session: ReadSessionDep
+) -> OperationView:
     """Read one operation in full, with every ledger entry about it."""
     return await operation_view(session, operation_id)
