@@ -19,14 +19,45 @@ from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import Operation, Plan, PlanningResult, StepPreview
 
 
+def visible(text: str, *, multiline: bool = False) -> str:
+    r"""Return `text` with each character a terminal would act on or hide written as an escape.
+
+    Control characters (C0, DEL, C1 such as the 8-bit CSI), bidi overrides, zero-width and
+    line-separator characters become Python's escape for them (ESC is the four characters
+    ``\x1b``): text from users and targets then cannot clear the screen, retitle the window,
+    move the cursor or reorder a line. With `multiline`, a plain newline stays a newline.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch.isprintable() or (multiline and ch == "\n")
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+class _VisibleConsole(Console):
+    """A console that passes every string it renders through `visible` (one line each).
+
+    Every ``print`` of a string and every string cell of a table comes through here, so no
+    renderer can forget to escape what users or targets wrote; a multi-line cell is a
+    ``Text`` made from ``visible(..., multiline=True)``.
+    """
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        """Render `text` with its control characters escaped."""
+        return super().render_str(visible(text), **options)
+
+
 def console(*, stderr: bool = False) -> Console:
-    """Return a console that prints text as given (no markup): user content stays literal.
+    """Return a console that prints text as given (no markup), control characters escaped.
 
     Piped output gets a wide fixed width, so ids and reasons are never cut for grep.
     """
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 200
-    return Console(stderr=stderr, markup=False, highlight=False, emoji=False, width=width)
+    return _VisibleConsole(stderr=stderr, markup=False, highlight=False, emoji=False, width=width)
 
 
 def _table(*columns: str, title: str | None = None) -> Table:
@@ -201,7 +232,7 @@ def _steps_table(op: Operation) -> Table:
             _when(s.started_at),
             _when(s.ended_at),
             duration,
-            detail,
+            Text(visible(detail, multiline=True)),
         )
     return table
 
@@ -217,7 +248,7 @@ def _timeline_table(entries: Sequence[LedgerEntry], *, title: str | None = None)
             e.event,
             e.operation_id or "",
             change,
-            Text(json.dumps(e.details) if e.details else ""),
+            Text(visible(json.dumps(e.details)) if e.details else ""),
         )
     return table
 
