@@ -161,7 +161,7 @@ def list_(
     statuses = [choice(OperationStatus, status, "--status")] if status else []
 
     async def work(rt: Runtime) -> list[dict[str, Any]]:
-        async with rt.session() as session:
+        async with rt.session(read_only=True) as session:
             rows = await list_operations(session, statuses=statuses, limit=limit)
             return [_summary(row) for row in rows]
 
@@ -177,7 +177,7 @@ def show(operation_id: str, as_json: JsonFlag = False) -> None:
     """Show an operation: request, plan, approvals, steps, results and its timeline."""
 
     async def work(rt: Runtime) -> tuple[Operation, list[LedgerEntry]]:
-        async with rt.session() as session:
+        async with rt.session(read_only=True) as session:
             op = await load_operation(session, operation_id)
             rows = await ledger_store.select_operation_entries(session, operation_id)
             return op, [ledger.to_entry(row) for row in rows]

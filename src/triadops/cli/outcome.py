@@ -33,7 +33,7 @@ async def settle(
         spinner = console(stderr=True).status(f"{operation_id}: driving the operation")
         with nullcontext() if quiet else spinner:
             await wait_for_operation(rt.powers, operation_id, drive=True, owner=worker_name())
-    async with rt.session() as session:
+    async with rt.session(read_only=True) as session:
         return await load_operation(session, operation_id), await is_frozen(session)
 
 

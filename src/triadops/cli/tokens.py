@@ -81,7 +81,7 @@ def list_(as_json: JsonFlag = False) -> None:
     """List tokens: name, roles, created, revoked (never the secret)."""
 
     async def work(rt: Runtime) -> list[dict[str, Any]]:
-        async with rt.session() as session:
+        async with rt.session(read_only=True) as session:
             return [_public(row) for row in await tokens.list_tokens(session)]
 
     rows = run(work)

@@ -17,7 +17,14 @@ from triadops.storage.records import load_operation
 
 
 async def claim(powers: Powers, *, owner: str, limit: int) -> list[Claimed]:
-    """Lease due operations with their steps and approvals, in one transaction."""
+    """Lease due operations with their steps and approvals, in one transaction.
+
+    An idle poll is a read: the write lock is taken only when something is due.
+    """
+    async with powers.reading() as session:
+        frozen = await is_frozen(session)
+        if not await store.any_due(session, now=utcnow(), frozen=frozen):
+            return []
     async with powers.sessions() as session:
         frozen = await is_frozen(session)
         rows = await store.claim_operations(
@@ -51,8 +58,11 @@ async def drive_once(powers: Powers, *, owner: str, limit: int | None = None) ->
 
 async def keep_house(powers: Powers) -> None:
     """Reject approvals past their deadline and flag emergencies nobody acknowledged."""
+    now = utcnow()
+    async with powers.reading() as session:
+        if not await store.house_work_due(session, now=now):
+            return
     async with powers.sessions() as session:
-        now = utcnow()
         changed = await expire_approvals(session, now=now)
         changed += await flag_overdue_acknowledgements(session, now=now)
         if changed:
@@ -79,7 +89,7 @@ async def wait_for_operation(
     loop = asyncio.get_running_loop()
     deadline = None if timeout_s is None else loop.time() + timeout_s
     while True:
-        async with powers.sessions() as session:
+        async with powers.reading() as session:
             op = await load_operation(session, operation_id)
             frozen = await is_frozen(session)
             row = await store.get_operation(session, operation_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import structlog
@@ -28,6 +30,14 @@ class Powers:
     checks: CheckRegistry
     plan_advisor: PlanAdvisor = field(default_factory=RulesOnlyPlanAdvisor)
     verdict_advisor: VerdictAdvisor = field(default_factory=RulesOnlyVerdictAdvisor)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """Yield a session that only reads: on SQLite it takes no lock and waits for no writer."""
+        async with self.sessions() as session:
+            # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
+            await session.connection(execution_options={"triad_read_only": True})
+            yield session
 
 
 def action_context(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.domain.enums import OperationStatus
@@ -69,6 +69,50 @@ async def get_approvals(session: AsyncSession, operation_id: str) -> list[Approv
     return list((await session.execute(stmt.order_by(ApprovalRow.id))).scalars().all())
 
 
+def _due(now: datetime, *, frozen: bool) -> Select[str]:
+    """Operations a worker may claim now: due, and not leased by a live worker."""
+    statuses = CLAIMABLE_WHEN_FROZEN if frozen else CLAIMABLE
+    return select(OperationRow.id).where(
+        OperationRow.status.in_([s.value for s in statuses]),
+        or_(OperationRow.lease_owner.is_(None), OperationRow.lease_expires_at < now),
+        or_(
+            OperationRow.status != OperationStatus.SCHEDULED.value,
+            OperationRow.scheduled_time.is_(None),
+            OperationRow.scheduled_time <= now,
+        ),
+    )
+
+
+async def any_due(session: AsyncSession, *, now: datetime, frozen: bool) -> bool:
+    """True when at least one operation could be claimed now (an indexed read)."""
+    found = await session.execute(_due(now, frozen=frozen).limit(1))
+    return found.first() is not None
+
+
+async def house_work_due(session: AsyncSession, *, now: datetime) -> bool:
+    """True when an approval deadline or an acknowledgement deadline passed unanswered."""
+    approvals = (
+        select(OperationRow.id)
+        .where(
+            OperationRow.status == OperationStatus.AWAITING_APPROVAL.value,
+            OperationRow.approval_deadline < now,
+        )
+        .limit(1)
+    )
+    if (await session.execute(approvals)).first() is not None:
+        return True
+    acknowledgements = (
+        select(OperationRow.id)
+        .where(
+            OperationRow.acknowledgement_deadline < now,
+            OperationRow.acknowledged_by.is_(None),
+            OperationRow.acknowledgement_overdue.is_(False),
+        )
+        .limit(1)
+    )
+    return (await session.execute(acknowledgements)).first() is not None
+
+
 async def claim_operations(
     session: AsyncSession, *, owner: str, now: datetime, lease_s: float, limit: int, frozen: bool
 ) -> list[OperationRow]:
@@ -77,21 +121,7 @@ async def claim_operations(
     PostgreSQL skips rows other workers are claiming (FOR UPDATE SKIP LOCKED), so two
     workers never lease the same operation; SQLite has one writer at a time anyway.
     """
-    statuses = CLAIMABLE_WHEN_FROZEN if frozen else CLAIMABLE
-    due = (
-        select(OperationRow.id)
-        .where(
-            OperationRow.status.in_([s.value for s in statuses]),
-            or_(OperationRow.lease_owner.is_(None), OperationRow.lease_expires_at < now),
-            or_(
-                OperationRow.status != OperationStatus.SCHEDULED.value,
-                OperationRow.scheduled_time.is_(None),
-                OperationRow.scheduled_time <= now,
-            ),
-        )
-        .order_by(OperationRow.created_at)
-        .limit(limit)
-    )
+    due = _due(now, frozen=frozen).order_by(OperationRow.created_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     stmt = (
