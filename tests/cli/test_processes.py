@@ -112,7 +112,7 @@ def test_killed_worker_leaves_a_step_in_doubt_that_a_judge_resolves(
     cli_env: dict[str, str], tmp_path: Any
 ) -> None:
     env = {**cli_env, "TRIAD_LEASE_S": "1", "TRIAD_WORKER_POLL_S": "0.05"}
-    marker = tmp_path / "home" / "ran"
+    marker = tmp_path / "home" / "drills" / "ran"
     params = json.dumps({"sleep_s": 60, "marker": str(marker)})
     submitted = _triad(
         env, "ops", "submit", "--step", "noop.once", "--params", params, "--id", "op-d"

@@ -116,7 +116,7 @@ async def test_freeze_holds_queued_work_until_the_crown_lifts_it(runtime: Runtim
 async def test_freeze_stops_a_running_operation_after_its_current_step(
     runtime: Runtime, tmp_path: Path
 ) -> None:
-    gate = tmp_path / "home" / "marks"
+    gate = tmp_path / "home" / "drills" / "marks"
     op = await submit(
         runtime, request([("noop", {"sleep_s": 0.5, "marker": str(gate)}), ("noop", {})])
     )
@@ -148,7 +148,7 @@ async def test_cancel_before_start_and_while_running(runtime: Runtime, tmp_path:
         await lifecycle.commit(session)
     assert (await load(runtime, waiting.operation_id)).status is OperationStatus.CANCELLED
 
-    gate = tmp_path / "home" / "marks"
+    gate = tmp_path / "home" / "drills" / "marks"
     running = await submit(
         runtime, request([("noop", {"sleep_s": 0.5, "marker": str(gate)}), ("noop", {})])
     )

@@ -52,7 +52,7 @@ async def verified(rt: Runtime) -> int:
 async def test_killed_idempotent_step_is_resumed_and_done_steps_never_rerun(
     runtime: Runtime, settings: Settings, tmp_path: Path
 ) -> None:
-    first, second = tmp_path / "home" / "first", tmp_path / "home" / "second"
+    first, second = tmp_path / "home" / "drills" / "first", tmp_path / "home" / "drills" / "second"
     steps = [("noop", {"marker": str(first)}), ("noop", {"sleep_s": 2, "marker": str(second)})]
     op = await submit(runtime, request(steps))
     worker = start_worker(settings, lease_s=LEASE_S)
@@ -74,7 +74,7 @@ async def test_killed_idempotent_step_is_resumed_and_done_steps_never_rerun(
 async def test_killed_non_idempotent_step_goes_in_doubt_until_ruled(
     runtime: Runtime, settings: Settings, tmp_path: Path
 ) -> None:
-    marks = tmp_path / "home" / "marks"
+    marks = tmp_path / "home" / "drills" / "marks"
     op = await submit(runtime, request([("noop.once", {"sleep_s": 30, "marker": str(marks)})]))
     worker = start_worker(settings, lease_s=LEASE_S)
     try:
@@ -103,7 +103,7 @@ async def test_killed_non_idempotent_step_goes_in_doubt_until_ruled(
 async def test_kill_at_any_moment_loses_nothing(
     runtime: Runtime, settings: Settings, tmp_path: Path, moment: float
 ) -> None:
-    marks = [tmp_path / "home" / f"m{i}" for i in range(8)]
+    marks = [tmp_path / "home" / "drills" / f"m{i}" for i in range(8)]
     ops = [
         await submit(
             runtime,
@@ -135,7 +135,7 @@ async def test_killed_rollback_runs_again_only_if_idempotent(
     status: OperationStatus,
     rollbacks: int,
 ) -> None:
-    marks = tmp_path / "home" / "marks"
+    marks = tmp_path / "home" / "drills" / "marks"
     slow_undo = {"marker": str(marks), "rollback_sleep_s": 2}
     op = await submit(runtime, request([(action, slow_undo), ("noop", {"fail": True})]))
     worker = start_worker(settings, lease_s=LEASE_S)

@@ -62,7 +62,7 @@ async def test_procedure_runs_with_its_criteria_measured(runtime: Runtime) -> No
 async def test_failed_step_rolls_back_completed_steps_in_reverse(
     runtime: Runtime, tmp_path: Path
 ) -> None:
-    marker = str(tmp_path / "home" / "marks")
+    marker = str(tmp_path / "home" / "drills" / "marks")
     steps = [
         ("noop", {"marker": marker}),
         ("noop", {"marker": marker}),

@@ -26,7 +26,7 @@ async def test_workers_share_the_queue_without_running_anything_twice(
     runtime: Runtime, settings: Settings, tmp_path: Path
 ) -> None:
     assert runtime.engine.dialect.name == "postgresql"
-    marks = [tmp_path / "home" / f"m{i}" for i in range(60)]
+    marks = [tmp_path / "home" / "drills" / f"m{i}" for i in range(60)]
     ops = [
         await submit(runtime, request([("noop.once", {"sleep_s": 0.05, "marker": str(m)})]))
         for m in marks

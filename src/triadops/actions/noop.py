@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,27 +29,38 @@ class NoopParams(BaseModel):
     rollback_sleep_s: float = Field(default=0.0, ge=0, le=3600)
     """Seconds the rollback waits after marking its start."""
     marker: str | None = Field(default=None, min_length=1, max_length=4096)
-    """A file that gets one line per start of ``run`` (the idempotency key) and per rollback
+    """A file in the drill folder ``$TRIAD_HOME/drills`` (a relative name is taken inside it)
+    that gets one line per start of ``run`` (the idempotency key) and per rollback
     (``rollback <key>``), so drills can count how often a step really ran."""
 
 
 def _marker(ctx: ActionContext, marker: str | None) -> Path | None:
-    """Resolve the marker file, which must lie inside triad's data folder."""
+    """Resolve the marker file, which must lie inside the drill folder ``$TRIAD_HOME/drills``.
+
+    Not merely inside the data folder: that holds triad's own database and its ``-wal`` and
+    ``-shm`` files, and a low-risk drill must not append to them. The path is resolved first,
+    so ``..`` and symlinks (the drill folder itself included) cannot lead out.
+    """
     if marker is None:
         return None
-    home = ctx.settings.home.resolve()
-    path = Path(marker).resolve()
-    if not path.is_relative_to(home):
-        # A low-risk drill action must not become a way to write anywhere.
-        raise InvalidRequest(f"marker {marker!r} is outside the data folder {home}", field="marker")
+    drills = ctx.settings.home.resolve() / "drills"
+    path = (drills / marker).resolve()
+    if path == drills or not path.is_relative_to(drills):
+        raise InvalidRequest(
+            f"marker {marker!r} is outside the drill folder {drills}", field="marker"
+        )
     return path
 
 
 def _mark(ctx: ActionContext, marker: str | None, line: str) -> None:
     path = _marker(ctx, marker)
-    if path is not None:
-        with path.open("a", encoding="utf-8") as file:
-            file.write(line + "\n")
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_NOFOLLOW: a symlink put in the marker's place after the check is not followed.
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+    with os.fdopen(os.open(path, flags, 0o644), "a", encoding="utf-8") as file:
+        file.write(line + "\n")
 
 
 class NoopAction(Action[NoopParams]):
