@@ -20,6 +20,19 @@ def _config_file() -> Path:
     return Path(os.environ.get("TRIAD_CONFIG", "triad.toml"))
 
 
+def async_database_url(url: str) -> str:
+    """Return `url` naming its async driver, as triad's engines need.
+
+    ``postgresql://`` and ``postgres://`` become ``postgresql+asyncpg://``, ``sqlite:///``
+    becomes ``sqlite+aiosqlite:///``; any other URL is returned as given.
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    return url
+
+
 class Settings(BaseSettings):
     """Everything an operator can configure; each key names what it controls."""
 
@@ -58,6 +71,12 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_WINDOWS)
     )
     """Windows (UTC) in which medium-risk work with a rollback plan is approved automatically."""
+    preview_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """How long one step's dry run may take during review before the request is refused."""
+    probe_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """How long asking an action whether an interrupted step took effect may take."""
+    check_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """How long one check's measurement may take; a measurement past it fails the check."""
     retention_tables: dict[str, list[str]] = Field(default_factory=dict)
     """Tables of each configured database target that hold retention data, which
     ``database.purge_audit_logs`` may delete from; on triad's own database only
@@ -94,13 +113,12 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if value.startswith(("postgresql://", "postgres://")):
-            return "postgresql+asyncpg://" + value.split("://", 1)[1]
-        if value.startswith("sqlite:///"):
-            return "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
-        return value
+        return None if value is None else async_database_url(value)
+
+    @field_validator("database_targets")
+    @classmethod
+    def _async_drivers(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: async_database_url(url) for name, url in value.items()}
 
     @property
     def resolved_database_url(self) -> str:

@@ -5,6 +5,8 @@ Verdicts come from registered checks only; the executive's own report is never e
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,10 +50,23 @@ async def measure_before(powers: Powers, operation: Operation) -> dict[str, Json
     baseline: dict[str, JsonValue] = {}
     for name in _criteria(operation):
         try:
-            baseline[name] = await powers.checks.get(name).measure(ctx)
-        except Exception as exc:  # a broken probe must not stop the operation here
-            baseline[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            baseline[name] = await _measure(powers, name, ctx)
+        except Exception as exc:  # recorded; validation then fails this criterion
+            baseline[name] = {"error": _describe(exc)}
     return baseline
+
+
+async def _measure(powers: Powers, name: str, ctx: CheckContext) -> Measurement:
+    """Take one measurement within the check time budget."""
+    budget = powers.settings.check_timeout_s
+    try:
+        return await asyncio.wait_for(powers.checks.get(name).measure(ctx), timeout=budget)
+    except TimeoutError:
+        raise TimeoutError(f"took longer than its {budget:g} s budget") from None
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 async def validate(
@@ -72,14 +87,24 @@ async def validate(
     for name in _criteria(operation):
         check = powers.checks.get(name)
         before = baseline.get(name)
+        if not isinstance(before, dict) or "error" in before:
+            # Comparing "after" with itself would pass anything: unmeasured is failed.
+            why = before.get("error") if isinstance(before, dict) else "no measurement"
+            findings.append(
+                CheckResult(
+                    name=name,
+                    passed=False,
+                    detail=f"could not be measured before the operation ran ({why}); "
+                    "there is nothing to compare with",
+                )
+            )
+            continue
         try:
-            after = await check.measure(ctx)
-            if not isinstance(before, dict) or "error" in before:
-                before = after
-            findings.append(check.judge(ctx, _measurement(before), after))
+            after = await _measure(powers, name, ctx)
+            findings.append(check.judge(ctx, before, after))
         except Exception as exc:  # could not measure: that is a failed check, not a pass
             findings.append(
-                CheckResult(name=name, passed=False, detail=f"could not measure: {exc}")
+                CheckResult(name=name, passed=False, detail=f"could not measure: {_describe(exc)}")
             )
     passed = all(f.passed for f in findings)
     verdict = ValidationResult(
@@ -103,10 +128,6 @@ def _criteria(operation: Operation) -> list[str]:
     return operation.plan.validation_criteria if operation.plan else []
 
 
-def _measurement(value: JsonValue) -> Measurement:
-    return value if isinstance(value, dict) else {}
-
-
 async def probe(powers: Powers, step: StepRow) -> bool | None:
     """Ask the action whether an interrupted run took effect; None when it cannot tell."""
     action = powers.actions.get(step.action)
@@ -117,9 +138,11 @@ async def probe(powers: Powers, step: StepRow) -> bool | None:
             step_index=step.index,
             idempotency_key=step.idempotency_key,
         )
-        return await action.probe(ctx, action.parse(step.params))
+        return await asyncio.wait_for(
+            action.probe(ctx, action.parse(step.params)), timeout=powers.settings.probe_timeout_s
+        )
     except Exception as exc:  # an unanswerable probe leaves the decision to a human
-        log.warning("probe failed", operation_id=step.operation_id, error=str(exc))
+        log.warning("probe failed", operation_id=step.operation_id, error=_describe(exc))
         return None
 
 

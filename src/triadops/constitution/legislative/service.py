@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,12 +102,24 @@ async def draft_plan(powers: Powers, request: OperationRequest) -> Plan:
 async def _preview(
     action: AnyAction, ctx: ActionContext, params: Any, *, where: str
 ) -> StepPreview:
-    """Dry-run one step; a refusal names the step and the parameter."""
+    """Dry-run one step within the preview timeout; a refusal names the step and parameter."""
+    budget = ctx.settings.preview_timeout_s
     try:
-        return await action.preview(ctx, params)
+        return await asyncio.wait_for(action.preview(ctx, params), timeout=budget)
+    except TimeoutError:
+        raise InvalidRequest(
+            f"{where}: {action.name}'s dry run took longer than {budget:g} s "
+            "(is its target reachable?)",
+            field=where,
+        ) from None
     except TriadError as exc:
         field = f"{where}.params.{exc.field}" if exc.field else where
         raise type(exc)(f"{where}: {exc.message}", field=field) from None
+    except Exception as exc:  # a target that refuses or breaks: this request fails alone
+        reason = " ".join(str(exc).split("\n", 1)[0].split())[:200] or type(exc).__name__
+        raise InvalidRequest(
+            f"{where}: {action.name}'s dry run failed: {reason}", field=where
+        ) from None
 
 
 async def decide(
