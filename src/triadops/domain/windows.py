@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class MaintenanceWindow(BaseModel):
@@ -19,6 +19,20 @@ class MaintenanceWindow(BaseModel):
     """For weekly windows: 0 is Monday, 6 is Sunday."""
     day: int | None = Field(default=None, ge=1, le=28)
     """For monthly windows: the day of the month."""
+
+    @model_validator(mode="after")
+    def _names_its_day(self) -> MaintenanceWindow:
+        """Refuse a weekly window without its weekday or a monthly one without its day.
+
+        Either would be accepted and then never match: no day equals None.
+        """
+        if self.every == "weekly" and self.weekday is None:
+            raise ValueError(
+                f"weekly window {self.name!r} needs a weekday (0 is Monday, 6 is Sunday)"
+            )
+        if self.every == "monthly" and self.day is None:
+            raise ValueError(f"monthly window {self.name!r} needs a day of the month (1 to 28)")
+        return self
 
     def contains(self, moment: datetime) -> bool:
         """True when `moment` (UTC) falls inside an occurrence of this window."""
