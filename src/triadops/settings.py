@@ -16,7 +16,8 @@ from pydantic_settings import (
 from triadops.domain.windows import DEFAULT_WINDOWS, MaintenanceWindow
 
 
-def _config_file() -> Path:
+def config_file() -> Path:
+    """Return the settings file: ``$TRIAD_CONFIG``, by default ``triad.toml`` here."""
     return Path(os.environ.get("TRIAD_CONFIG", "triad.toml"))
 
 
@@ -107,7 +108,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Read, by precedence: arguments, environment, then ``triad.toml``."""
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
         return (init_settings, env_settings, toml)
 
     @field_validator("database_url")

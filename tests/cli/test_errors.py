@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tests.cli.conftest import Triad, data, one_error_line
+from triadops.api.schemas import FreezeBody
 
 
 @pytest.mark.parametrize(
@@ -102,3 +105,73 @@ def test_unreachable_database_is_one_line(triad: Triad, monkeypatch: pytest.Monk
     line = one_error_line(result)
     assert line.startswith("error: cannot open the database postgresql+asyncpg://nobody:***@")
     assert "secret" not in line
+
+
+def test_broken_triad_toml_names_the_file_line_and_column(
+    triad: Triad, cli_env: dict[str, str]
+) -> None:
+    config = Path(cli_env["TRIAD_CONFIG"])
+    config.write_text('api_port = 8001\nworker_batch = 8\nhome = "/srv/triad\n')
+
+    result = triad("ops", "list")
+
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert line.startswith(f"error: {config}: not valid TOML: ")
+    assert "(at line 3, column " in line
+
+
+def test_a_bad_value_in_triad_toml_names_the_key(triad: Triad, cli_env: dict[str, str]) -> None:
+    Path(cli_env["TRIAD_CONFIG"]).write_text("lease_s = -1\n")
+
+    result = triad("ops", "list")
+
+    assert result.exit_code == 2
+    assert "lease_s: Input should be greater than 0" in one_error_line(result)
+
+
+def test_an_unparseable_variable_is_named_without_its_value(
+    triad: Triad, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIAD_DATABASE_TARGETS", '{"x": "postgresql://u:hunter2@db/app"')
+
+    result = triad("ops", "list")
+
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert line.startswith("error: invalid setting TRIAD_DATABASE_TARGETS: cannot parse its value")
+    assert "hunter2" not in line
+
+
+def test_a_weekly_window_without_its_weekday_is_refused_by_name(
+    triad: Triad, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = {"name": "sundays", "every": "weekly", "start": "01:00", "duration_min": 60}
+    monkeypatch.setenv("TRIAD_MAINTENANCE_WINDOWS", json.dumps([window]))
+
+    result = triad("ops", "list")
+
+    assert result.exit_code == 2
+    assert "weekly window 'sundays' needs a weekday" in one_error_line(result)
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "\t\n"])
+def test_freeze_refuses_a_blank_reason_as_the_api_does(triad: Triad, reason: str) -> None:
+    with pytest.raises(ValidationError, match="at least 1 character"):
+        FreezeBody(reason=reason)
+
+    result = triad("freeze", "--reason", reason)
+
+    assert result.exit_code == 2
+    assert one_error_line(result) == "error: --reason: String should have at least 1 character"
+    events = [entry["event"] for entry in data(triad("audit", "log", "--json"))]
+    assert "freeze" not in events
+
+
+def test_freeze_keeps_a_reason_trimmed(triad: Triad) -> None:
+    result = triad("freeze", "--reason", "  incident 42 ")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith(": incident 42\n")
+    frozen = [e for e in data(triad("audit", "log", "--json")) if e["event"] == "freeze"]
+    assert [e["details"]["reason"] for e in frozen] == ["incident 42"]

@@ -19,6 +19,7 @@ from triadops.domain.operations import (
     Plan,
     PlanHash,
     PlanningResult,
+    Reason,
     StepRecord,
     StepSpec,
     Text,
@@ -167,7 +168,7 @@ class FreezeBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason
 
 
 class CrownState(BaseModel):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import re
 import sys
+import tomllib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -14,13 +16,14 @@ from typing import Annotated, Any, TypeVar
 import structlog
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from triadops.domain.errors import StorageUnavailable
 from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.runtime import Runtime
-from triadops.settings import Settings
+from triadops.settings import Settings, config_file
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -57,13 +60,34 @@ def choice(kind: type[E], value: str, flag: str) -> E:
 
 
 def load_settings() -> Settings:
-    """Read triad.toml and TRIAD_* variables; a bad value is BadInput naming the key."""
+    """Read triad.toml and TRIAD_* variables; a bad value or file is BadInput saying where.
+
+    Where is the key (and the variable, when one held it) or the file's line and column;
+    never the value, which may be a password in a database URL.
+    """
     try:
         return Settings()
     except ValidationError as exc:
         raise BadInput(
-            "invalid setting (TRIAD_* variable or triad.toml): " + describe_validation(exc)
+            f"invalid setting (TRIAD_* variable or {config_file()}): " + describe_validation(exc)
         ) from None
+    except tomllib.TOMLDecodeError as exc:  # its message ends "(at line L, column C)"
+        raise BadInput(f"{config_file()}: not valid TOML: {exc}") from None
+    except SettingsError as exc:
+        raise BadInput(_describe_settings_error(exc)) from None
+
+
+_UNPARSED = re.compile(r'field "(?P<key>\w+)" from source "(?P<source>\w+)"')
+
+
+def _describe_settings_error(exc: SettingsError) -> str:
+    """Name the key pydantic-settings could not parse (a TRIAD_* variable's JSON, mostly)."""
+    found = _UNPARSED.search(str(exc))
+    why = f": {exc.__cause__}" if exc.__cause__ else ""
+    if found and found["source"] == "EnvSettingsSource":
+        return f"invalid setting TRIAD_{found['key'].upper()}: cannot parse its value{why}"
+    key = found["key"] if found else "?"
+    return f"invalid setting {key} (TRIAD_* variable or {config_file()}): cannot parse it{why}"
 
 
 def local_identity(name: str | None) -> Identity:

@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -35,6 +36,13 @@ def _no_nul(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 """A string that every database can store: no NUL characters."""
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(_no_nul),
+]
+"""Why someone acted, kept on the record: 1 to 2000 characters once trimmed; blank is refused.
+The API's bodies and the CLI's flags validate with this one type, so both refuse alike."""
 
 
 def _storable(value: JsonValue, depth: int = 0) -> JsonValue:
