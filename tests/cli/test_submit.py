@@ -131,3 +131,11 @@ def test_an_out_of_range_time_is_one_line(triad: Triad) -> None:
         assert result.exit_code == 2
         assert "scheduled_time" in line and "Overflow" not in line
     assert data(triad("ops", "list", "--json")) == []
+
+
+def test_wait_drives_only_its_own_operation(triad: Triad) -> None:
+    assert triad("ops", "submit", "--step", "noop", "--id", "op-theirs").exit_code == 0
+    mine = triad("ops", "submit", "--step", "noop", "--id", "op-mine", "--wait")
+    assert mine.exit_code == 0, mine.output
+    assert operation(triad, "op-mine")["status"] == "completed"
+    assert operation(triad, "op-theirs")["status"] == "scheduled"

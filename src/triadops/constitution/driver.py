@@ -16,14 +16,16 @@ from triadops.storage import operations as store
 from triadops.storage.records import load_operation
 
 
-async def claim(powers: Powers, *, owner: str, limit: int) -> list[Claimed]:
-    """Lease due operations with their steps and approvals, in one transaction.
+async def claim(
+    powers: Powers, *, owner: str, limit: int, only: str | None = None
+) -> list[Claimed]:
+    """Lease due operations (or only the one named) with their steps and approvals.
 
     An idle poll is a read: the write lock is taken only when something is due.
     """
     async with powers.reading() as session:
         frozen = await is_frozen(session)
-        if not await store.any_due(session, now=utcnow(), frozen=frozen):
+        if not await store.any_due(session, now=utcnow(), frozen=frozen, only=only):
             return []
     async with powers.sessions() as session:
         frozen = await is_frozen(session)
@@ -34,6 +36,7 @@ async def claim(powers: Powers, *, owner: str, limit: int) -> list[Claimed]:
             lease_s=powers.settings.lease_s,
             limit=limit,
             frozen=frozen,
+            only=only,
         )
         if not rows:
             await session.rollback()
@@ -45,9 +48,12 @@ async def claim(powers: Powers, *, owner: str, limit: int) -> list[Claimed]:
     return [Claimed(r, steps[r.id], approvals[r.id]) for r in rows]
 
 
-async def drive_once(powers: Powers, *, owner: str, limit: int | None = None) -> int:
-    """Claim a batch of due operations and drive each as far as it can go; return the count."""
-    claimed = await claim(powers, owner=owner, limit=limit or powers.settings.worker_batch)
+async def drive_once(
+    powers: Powers, *, owner: str, limit: int | None = None, only: str | None = None
+) -> int:
+    """Claim a batch of due operations (or only one) and drive each as far as it can go."""
+    batch = limit or powers.settings.worker_batch
+    claimed = await claim(powers, owner=owner, limit=batch, only=only)
     if not claimed:
         return 0
     async with GroupCommitter(powers.sessions, owner=owner, lease_s=powers.settings.lease_s) as gc:
@@ -102,5 +108,5 @@ async def wait_for_operation(
             return op
         if deadline is not None and loop.time() > deadline:
             return op
-        if not (drive and await drive_once(powers, owner=owner)):
+        if not (drive and await drive_once(powers, owner=owner, only=operation_id)):
             await asyncio.sleep(poll_s)

@@ -69,10 +69,13 @@ async def get_approvals(session: AsyncSession, operation_id: str) -> list[Approv
     return list((await session.execute(stmt.order_by(ApprovalRow.id))).scalars().all())
 
 
-def _due(now: datetime, *, frozen: bool) -> Select[str]:
+def _due(now: datetime, *, frozen: bool, only: str | None = None) -> Select[str]:
     """Operations a worker may claim now: due, and not leased by a live worker."""
     statuses = CLAIMABLE_WHEN_FROZEN if frozen else CLAIMABLE
-    return select(OperationRow.id).where(
+    stmt = select(OperationRow.id)
+    if only is not None:
+        stmt = stmt.where(OperationRow.id == only)
+    return stmt.where(
         OperationRow.status.in_([s.value for s in statuses]),
         or_(OperationRow.lease_owner.is_(None), OperationRow.lease_expires_at < now),
         or_(
@@ -83,9 +86,11 @@ def _due(now: datetime, *, frozen: bool) -> Select[str]:
     )
 
 
-async def any_due(session: AsyncSession, *, now: datetime, frozen: bool) -> bool:
-    """True when at least one operation could be claimed now (an indexed read)."""
-    found = await session.execute(_due(now, frozen=frozen).limit(1))
+async def any_due(
+    session: AsyncSession, *, now: datetime, frozen: bool, only: str | None = None
+) -> bool:
+    """True when at least one operation (or the one named) could be claimed now."""
+    found = await session.execute(_due(now, frozen=frozen, only=only).limit(1))
     return found.first() is not None
 
 
@@ -114,14 +119,21 @@ async def house_work_due(session: AsyncSession, *, now: datetime) -> bool:
 
 
 async def claim_operations(
-    session: AsyncSession, *, owner: str, now: datetime, lease_s: float, limit: int, frozen: bool
+    session: AsyncSession,
+    *,
+    owner: str,
+    now: datetime,
+    lease_s: float,
+    limit: int,
+    frozen: bool,
+    only: str | None = None,
 ) -> list[OperationRow]:
     """Lease up to `limit` operations that are due and not leased by a live worker.
 
     PostgreSQL skips rows other workers are claiming (FOR UPDATE SKIP LOCKED), so two
     workers never lease the same operation; SQLite has one writer at a time anyway.
     """
-    due = _due(now, frozen=frozen).order_by(OperationRow.created_at).limit(limit)
+    due = _due(now, frozen=frozen, only=only).order_by(OperationRow.created_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     stmt = (

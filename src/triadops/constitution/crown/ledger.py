@@ -78,13 +78,15 @@ async def flush(session: AsyncSession) -> int:
     return len(links)
 
 
-def forbid_unlinked_commits(session: AsyncSession) -> None:
-    """Make a commit with queued but unlinked entries fail loudly instead of losing them."""
+@event.listens_for(Session, "before_commit")
+def _refuse_unlinked_commits(sync_session: Session) -> None:
+    """Make a commit with queued but unlinked entries fail loudly instead of losing them.
 
-    @event.listens_for(session.sync_session, "before_commit")
-    def _check(sync_session: Session) -> None:
-        if sync_session.info.get(_PENDING):
-            raise RuntimeError("ledger entries queued but not linked: use lifecycle.commit")
+    Installed on every session of the process as this module is imported: a state change
+    committed without its ledger entry is a bug, in production as in tests.
+    """
+    if sync_session.info.get(_PENDING):
+        raise RuntimeError("ledger entries queued but not linked: use lifecycle.commit")
 
 
 async def verify(session: AsyncSession) -> VerifyReport:
