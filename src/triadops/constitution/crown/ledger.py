@@ -85,6 +85,8 @@ def _refuse_unlinked_commits(sync_session: Session) -> None:
     Installed on every session of the process as this module is imported: a state change
     committed without its ledger entry is a bug, in production as in tests.
     """
+    if sync_session.in_nested_transaction():
+        return  # releasing a savepoint; the outer commit links the entries
     if sync_session.info.get(_PENDING):
         raise RuntimeError("ledger entries queued but not linked: use lifecycle.commit")
 
