@@ -27,15 +27,21 @@ SQLITE_PRAGMAS = (
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """Create an async engine tuned for triadops on SQLite or PostgreSQL."""
+    """Create an async engine tuned for triadops on SQLite or PostgreSQL.
+
+    Its errors never carry statement parameters (``hide_parameters``): they hold token
+    digests, plans and whatever else a request sent, and errors end up in logs.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
