@@ -103,7 +103,8 @@ def test_serve_answers_and_stops_on_sigterm(cli_env: dict[str, str]) -> None:
         stdout, stderr = server.communicate(timeout=30)
     # uvicorn shuts down gracefully, then re-raises the signal it caught, as servers should.
     assert server.returncode == -signal.SIGTERM, stderr
-    assert "worker stopped" in stdout, stdout
+    # Every log line (the worker's and uvicorn's) goes to stderr; stdout stays for output.
+    assert "worker stopped" in stderr, stderr
     assert "Application shutdown complete" in stderr
     assert "Traceback" not in stdout + stderr
 

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 
 from triadops.api import problems
 from triadops.api.metrics import PipelineMetrics
+from triadops.api.middleware import BodyGuard, RequestIds, ServerErrors
 from triadops.api.routes import audit, crown, decisions, health, operations
+from triadops.logconfig import configure_logging
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.worker import loop as worker_loop
@@ -61,6 +63,10 @@ def create_app(
     )
     app.state.metrics = PipelineMetrics()
     problems.install(app)
+    # Added innermost first: a request meets RequestIds, then ServerErrors, then BodyGuard.
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ServerErrors)
+    app.add_middleware(RequestIds)
     for module in (health, operations, decisions, audit, crown):
         app.include_router(module.router)
     return app
@@ -79,6 +85,8 @@ async def _stop(worker: asyncio.Task[None]) -> None:
 def app_from_env() -> FastAPI:
     """Return the app configured from ``triad.toml`` and ``TRIAD_*``, with a worker.
 
-    For ``uvicorn triadops.api.app:app_from_env --factory``.
+    For ``uvicorn triadops.api.app:app_from_env --factory``: the process's logging is set up
+    as ``triad serve`` sets it up (JSON lines, no secrets), uvicorn's own loggers included.
     """
+    configure_logging()
     return create_app(Settings(), run_worker=True)

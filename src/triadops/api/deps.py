@@ -64,19 +64,36 @@ ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 _bearer = HTTPBearer(auto_error=False, description="A token issued by `triad token create`.")
 
 
+IDENTITY_STATE = "identity"
+"""Key of the request's state under which `middleware.BodyGuard` leaves the identity it found."""
+
+
+async def identify(runtime: Runtime, token: str | None) -> Identity:
+    """Return who `token` stands for, or raise Unauthenticated (401).
+
+    The token is checked in a read-only session of its own, returned to the pool at once,
+    so a request waiting on a group commit never holds a connection it does not use.
+    """
+    if token is None:
+        raise Unauthenticated("an 'Authorization: Bearer <token>' header is required")
+    async with runtime.session(read_only=True) as session:
+        return await authenticate(session, token)
+
+
 async def get_identity(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Identity:
     """Return who the bearer token stands for, or raise Unauthenticated (401).
 
-    The token is checked in a session of its own, returned to the pool at once, so a
-    request waiting on a group commit never holds a connection it does not use.
+    A request that may carry a body had its token checked before the body was read
+    (`middleware.BodyGuard`); that identity is reused, not looked up a second time.
     """
-    if credentials is None:
-        raise Unauthenticated("an 'Authorization: Bearer <token>' header is required")
-    async with runtime.session(read_only=True) as session:
-        return await authenticate(session, credentials.credentials)
+    checked = request.scope.get("state", {}).get(IDENTITY_STATE)
+    if isinstance(checked, Identity):
+        return checked
+    return await identify(runtime, credentials.credentials if credentials else None)
 
 
 CurrentIdentity = Annotated[Identity, Depends(get_identity)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic import JsonValue
 from starlette.exceptions import HTTPException
 
 from triadops.domain.errors import TriadError, Unauthenticated
+from triadops.logconfig import format_traceback
 
 MEDIA_TYPE = "application/problem+json"
 log = structlog.stdlib.get_logger()
@@ -103,10 +105,28 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
-    """Answer a bug with a bare 500; the details go to the log, not the client."""
-    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    """Answer a bug with a bare 500 naming the request id; the details go to the log.
+
+    One event, with the traceback already formatted plain and bounded whatever logging is
+    configured: never local variables (tokens, passwords), never slow enough to hold up the
+    event loop.
+    """
+    request_id: str = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    route = request.scope.get("route")
+    log.error(
+        "unhandled error",
+        request_id=request_id,
+        method=request.method,
+        path=getattr(route, "path", None) or request.url.path,
+        error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        exception=format_traceback((type(exc), exc, exc.__traceback__)),
+    )
     return problem(
-        500, title="Internal error", detail="an unexpected error occurred", kind="internal"
+        500,
+        title="Internal error",
+        detail="an unexpected error occurred",
+        kind="internal",
+        request_id=request_id,
     )
 
 

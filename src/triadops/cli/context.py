@@ -6,14 +6,12 @@ import asyncio
 import getpass
 import logging
 import re
-import sys
 import tomllib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
-import structlog
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -22,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from triadops.domain.errors import StorageUnavailable
 from triadops.domain.identity import ALL_ROLES, Identity
+from triadops.logconfig import logging_configured
 from triadops.runtime import Runtime
 from triadops.settings import Settings, config_file
 
@@ -129,19 +128,12 @@ async def open_runtime(settings: Settings) -> Runtime:
 def cli_logging(level: int) -> Iterator[None]:
     """Send structured logs at `level` and above to stderr, so stdout stays the output.
 
-    The previous configuration comes back afterwards: commands run inside other programs
-    (tests, the API's own process) must not leave their logging changed.
+    One ``key=value`` line an event, secrets masked (`triadops.logconfig`). The previous
+    configuration comes back afterwards: commands run inside other programs (tests, the
+    API's own process) must not leave their logging changed.
     """
-    previous: dict[str, Any] = structlog.get_config()
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=lambda *args: structlog.PrintLogger(sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-    try:
+    with logging_configured(level, renderer="logfmt"):
         yield
-    finally:
-        structlog.configure(**previous)
 
 
 def run(work: Callable[[Runtime], Awaitable[T]], *, log_level: int = logging.WARNING) -> T:

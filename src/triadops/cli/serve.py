@@ -11,6 +11,7 @@ import typer
 
 from triadops.cli.context import load_settings, run
 from triadops.cli.output import console
+from triadops.logconfig import configure_logging
 from triadops.runtime import Runtime
 from triadops.worker.loop import run_worker, worker_name
 
@@ -26,10 +27,13 @@ def serve(
     from triadops.api.app import create_app
 
     settings = load_settings()
+    configure_logging()
     uvicorn.run(
         create_app(settings, run_worker=True),
         host=host or settings.api_host,
         port=port or settings.api_port,
+        # None: uvicorn keeps the logging configured above instead of installing its own.
+        log_config=None,
     )
 
 

@@ -1,0 +1,179 @@
+"""What every request passes before the routes: an id, one place for server errors, a body guard.
+
+Pure ASGI, so nothing here buffers a body or moves work to another task. The order, outermost
+first: `RequestIds`, `ServerErrors`, `BodyGuard`; `create_app` registers them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from triadops.api import problems
+from triadops.api.deps import IDENTITY_STATE, identify
+from triadops.domain.errors import Unauthenticated
+from triadops.runtime import Runtime
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+OPEN_WITH_BODY: frozenset[str] = frozenset()
+"""Paths that take a body without a token. None today: every body waits for a valid token."""
+
+
+class RequestIds:
+    """Give every request an id, in its state (logs, 500 bodies) and the response's header.
+
+    A caller's own well-formed ``X-Request-ID`` (up to 64 of ``[A-Za-z0-9._-]``) is kept, so
+    one id follows a call through proxies; anything else is replaced by a new uuid4.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = Headers(scope=scope).get(REQUEST_ID_HEADER)
+        well_formed = offered is not None and _WELL_FORMED_ID.fullmatch(offered)
+        request_id = offered if offered and well_formed else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(raw=list(message.get("headers", [])))
+                headers[REQUEST_ID_HEADER] = request_id
+                message = {**message, "headers": headers.raw}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class ServerErrors:
+    """Turn an error no handler took into one logged event and a 500 problem.
+
+    Unlike Starlette's ServerErrorMiddleware it does not raise the error again once answered:
+    the server would then log it a second time, with a traceback of its own.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            response = await problems.server_error(Request(scope), exc)
+            # A response already under way cannot become a 500: the server closes it.
+            if not started:
+                await response(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    """Raised from `receive` once a streamed body passes the cap."""
+
+
+class BodyGuard:
+    """Check the token before a body is read, and read no more of it than the cap.
+
+    A request that may carry a body (POST, PUT, PATCH, DELETE) needs a valid token before a
+    byte of it is read, so an anonymous caller cannot make the server take in a large body;
+    the identity found is left in the request's state for `deps.get_identity`. Then a body
+    declared larger than `max_body_bytes` is refused with 413 unread, and one of unknown
+    length (chunked) is cut off with 413 as soon as it passes the cap.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in BODY_METHODS and scope["path"] not in OPEN_WITH_BODY:
+            runtime: Runtime = scope["app"].state.runtime
+            try:
+                identity = await identify(runtime, _bearer_token(scope))
+            except Unauthenticated as exc:
+                refusal = await problems.triad_error(Request(scope), exc)
+                await refusal(scope, receive, send)
+                return
+            scope.setdefault("state", {})[IDENTITY_STATE] = identity
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await self._too_large()(scope, receive, send)
+            return
+        await self._capped(scope, receive, send)
+
+    async def _capped(self, scope: Scope, receive: Receive, send: Send) -> None:
+        read = 0
+        over = False
+        started = False
+
+        async def receive_capped() -> Message:
+            nonlocal read, over
+            if over:
+                raise _BodyTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > self.max_body_bytes:
+                    over = True
+                    raise _BodyTooLarge
+            return message
+
+        async def send_unless_over(message: Message) -> None:
+            nonlocal started
+            # Once the body is cut off, whatever the app answers (FastAPI turns a failed
+            # read into 400) gives way to the 413 sent below.
+            if over and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_capped, send_unless_over)
+        except _BodyTooLarge:
+            if started:
+                raise
+        if over and not started:
+            await self._too_large()(scope, receive, send)
+
+    def _too_large(self) -> Response:
+        return problems.problem(
+            413,
+            title="Payload too large",
+            detail=f"the request body is larger than {self.max_body_bytes} bytes",
+            kind="payload-too-large",
+        )
+
+
+def _bearer_token(scope: Scope) -> str | None:
+    """Return the token of an ``Authorization: Bearer <token>`` header, else None."""
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
