@@ -251,3 +251,31 @@ async def test_an_approval_after_its_deadline_is_refused(
             assert shown["status"] == "awaiting_approval"
             async with rt.session(read_only=True) as session:
                 assert await count(rt, ApprovalRow) == 0
+
+
+async def refusals(api: Api) -> list[dict[str, Any]]:
+    entries = (await api.get("/audit/log", params={"limit": 1000})).json()["items"]
+    return [e for e in entries if e["event"] == "refused"]
+
+
+async def test_refused_governance_actions_are_on_the_record(api: Api) -> None:
+    assert (await api.post("/operations", as_="eve", json=purge("tokens"))).status_code == 403
+    op = await api.submit(high_risk_request())
+    assert (await api.approve(op["operation_id"], as_="alice")).status_code == 403
+    assert (await api.approve(op["operation_id"], as_="viewer")).status_code == 403
+    assert (await api.post("/crown/freeze", as_="bob", json={"reason": "x"})).status_code == 403
+
+    recorded = [
+        (e["actor"], e["details"]["action"], e["details"].get("operation"))
+        for e in await refusals(api)
+    ]
+    assert recorded == [
+        ("eve", "POST /operations", None),
+        ("alice", "POST /operations/{operation_id}/approve", op["operation_id"]),
+        ("viewer", "POST /operations/{operation_id}/approve", op["operation_id"]),
+        ("bob", "POST /crown/freeze", None),
+    ]
+    assert "not retention data" in (await refusals(api))[0]["details"]["reason"]
+    # A read that is refused is not a governance action; a 404 is not a refusal.
+    assert (await api.get("/operations", as_="viewer")).status_code == 200
+    assert len(await refusals(api)) == 4

@@ -163,3 +163,15 @@ def test_approve_shows_the_plan_and_names_its_hash(triad: Triad) -> None:
     assert "cache.cleanup" in shown.stdout
     assert f"plan hash: {current}" in shown.stdout
     assert [a["plan_hash"] for a in operation(triad, "op-h")["approvals"]] == [current]
+
+
+def test_a_refused_decision_is_on_the_record(triad: Triad) -> None:
+    _submit_risky(triad, "op-r")
+    own = triad("ops", "approve", "op-r", "--as", "alice")
+    assert "cannot approve" in one_error_line(own)
+
+    refused = [e for e in data(triad("audit", "log", "--json")) if e["event"] == "refused"]
+    assert [(e["actor"], e["details"]["action"]) for e in refused] == [
+        ("alice", "triad ops approve")
+    ]
+    assert operation(triad, "op-r")["approvals"] == []

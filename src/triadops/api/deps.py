@@ -93,7 +93,9 @@ async def get_identity(
     checked = request.scope.get("state", {}).get(IDENTITY_STATE)
     if isinstance(checked, Identity):
         return checked
-    return await identify(runtime, credentials.credentials if credentials else None)
+    identity = await identify(runtime, credentials.credentials if credentials else None)
+    request.state.identity = identity  # for the record of a refusal (problems.triad_error)
+    return identity
 
 
 CurrentIdentity = Annotated[Identity, Depends(get_identity)]

@@ -14,7 +14,10 @@ from fastapi.responses import JSONResponse
 from pydantic import JsonValue
 from starlette.exceptions import HTTPException
 
-from triadops.domain.errors import TriadError, Unauthenticated
+from triadops.constitution import lifecycle
+from triadops.constitution.crown.service import record_refusal
+from triadops.domain.errors import Forbidden, TriadError, Unauthenticated
+from triadops.domain.identity import Identity
 from triadops.logconfig import format_traceback
 
 MEDIA_TYPE = "application/problem+json"
@@ -48,8 +51,14 @@ def _kebab(name: str) -> str:
 
 
 async def triad_error(request: Request, exc: Exception) -> JSONResponse:
-    """Answer a TriadError with its own status, title, message and field."""
+    """Answer a TriadError with its own status, title, message and field.
+
+    A refused governance action (403 on a request that would change something) is put on
+    the ledger's record first.
+    """
     assert isinstance(exc, TriadError)
+    if isinstance(exc, Forbidden) and request.method not in ("GET", "HEAD", "OPTIONS"):
+        await _record_refusal(request, exc)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
     return problem(
         exc.status_code,
@@ -59,6 +68,27 @@ async def triad_error(request: Request, exc: Exception) -> JSONResponse:
         field=exc.field,
         headers=headers,
     )
+
+
+async def _record_refusal(request: Request, exc: Forbidden) -> None:
+    identity = request.scope.get("state", {}).get("identity")
+    if not isinstance(identity, Identity):
+        return
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    operation_id = request.path_params.get("operation_id")
+    try:
+        async with request.app.state.runtime.session() as session:
+            record_refusal(
+                session,
+                actor=identity.name,
+                action=f"{request.method} {path}",
+                reason=exc.message,
+                operation_id=operation_id if isinstance(operation_id, str) else None,
+            )
+            await lifecycle.commit(session)
+    except Exception as failure:  # the refusal stands even if its record cannot be written
+        log.warning("refusal not recorded", error_type=type(failure).__name__)
 
 
 def _where(loc: Sequence[Any]) -> str:

@@ -9,6 +9,7 @@ import re
 import tomllib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
@@ -17,8 +18,11 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from typer._click.globals import get_current_context  # Typer vendors click
 
-from triadops.domain.errors import StorageUnavailable
+from triadops.constitution import lifecycle
+from triadops.constitution.crown.service import record_refusal
+from triadops.domain.errors import Forbidden, StorageUnavailable
 from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.logconfig import logging_configured
 from triadops.runtime import Runtime
@@ -101,9 +105,27 @@ def local_identity(name: str | None) -> Identity:
         except (OSError, KeyError):
             name = "operator"
     try:
-        return Identity(name=name, roles=ALL_ROLES)
+        identity = Identity(name=name, roles=ALL_ROLES)
     except ValidationError as exc:
         raise BadInput(describe_validation(exc, prefix="--as: ").replace("name: ", "")) from None
+    _acting.set(identity)
+    return identity
+
+
+_acting: ContextVar[Identity | None] = ContextVar("triad_acting", default=None)
+"""Who the running command acts as, for the record of a refusal."""
+
+
+async def _record_refusal(rt: Runtime, exc: Forbidden) -> None:
+    """Put a refused governance action on the ledger's record, as the API does."""
+    identity = _acting.get()
+    if identity is None:
+        return
+    click_ctx = get_current_context(silent=True)
+    action = click_ctx.command_path if click_ctx else "triad"
+    async with rt.session() as session:
+        record_refusal(session, actor=identity.name, action=action, reason=exc.message)
+        await lifecycle.commit(session)
 
 
 def _database_label(settings: Settings) -> str:
@@ -144,6 +166,9 @@ def run(work: Callable[[Runtime], Awaitable[T]], *, log_level: int = logging.WAR
         rt = await open_runtime(settings)
         try:
             return await work(rt)
+        except Forbidden as exc:
+            await _record_refusal(rt, exc)
+            raise
         finally:
             await rt.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import lifecycle
@@ -121,6 +122,27 @@ async def flag_overdue_acknowledgements(session: AsyncSession, *, now: datetime)
             details={"deadline": deadline},
         )
     return len(rows)
+
+
+def record_refusal(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    reason: str,
+    operation_id: str | None = None,
+) -> None:
+    """Put a refused attempt at a governance action on the record (in its own transaction).
+
+    The attempt changed nothing; the ledger still says who tried what, and why it was
+    refused, so probing the gates leaves a trace.
+    """
+    # The operation is named in the details only: a refusal may name one that does not
+    # exist, and it is not part of any operation's history.
+    details: dict[str, JsonValue] = {"action": action[:200], "reason": reason[:500]}
+    if operation_id is not None:
+        details["operation"] = operation_id[:64]
+    ledger.record(session, actor=actor, event="refused", details=details)
 
 
 def _require_crown(by: Identity, what: str) -> None:
