@@ -7,22 +7,12 @@ Labels stay low-cardinality: a status, never an operation id.
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.crown.service import is_frozen
 from triadops.domain.enums import OperationStatus
 from triadops.storage.ledger import count_entries
-from triadops.storage.tables import OperationRow
-
-
-async def count_by_status(session: AsyncSession) -> dict[str, int]:
-    """Count operations per status.
-
-    This belongs in ``storage.operations``; it lives here until that module grows it.
-    """
-    stmt = select(OperationRow.status, func.count()).group_by(OperationRow.status)
-    return {status: int(n) for status, n in (await session.execute(stmt)).all()}
+from triadops.storage.operations import count_by_status
 
 
 class PipelineMetrics:

@@ -224,6 +224,12 @@ def is_leased(row: OperationRow, now: datetime) -> bool:
     )
 
 
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    """Count operations per status."""
+    stmt = select(OperationRow.status, func.count()).group_by(OperationRow.status)
+    return {status: int(n) for status, n in (await session.execute(stmt)).all()}
+
+
 async def recent_failures(session: AsyncSession, *, procedure: str, since: datetime) -> int:
     """Count operations of a procedure that failed or were rolled back since `since`."""
     bad = [OperationStatus.FAILED.value, OperationStatus.ROLLED_BACK.value]

@@ -11,7 +11,6 @@ import hashlib
 import secrets
 
 from pydantic import JsonValue
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.crown import ledger
@@ -20,6 +19,7 @@ from triadops.domain.errors import Conflict, InvalidRequest, NotFound, Unauthent
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
 from triadops.domain.principals import PrincipalKind, normalise_principal
+from triadops.storage import tokens as store
 from triadops.storage.tables import PrincipalRow, TokenRow
 
 PREFIX = "triad_"
@@ -77,8 +77,7 @@ async def create_token(
     owner = _name(principal, "principal") if principal is not None else token_name
     if not roles:
         raise InvalidRequest("a token needs at least one role", field="role")
-    existing = await session.execute(select(TokenRow).where(TokenRow.name == token_name))
-    if existing.scalar_one_or_none() is not None:
+    if await store.token_named(session, token_name) is not None:
         raise Conflict(f"a token named {token_name!r} already exists", field="name")
     await ensure_principal(session, owner, kind=kind, by=by)
     secret = PREFIX + secrets.token_urlsafe(32)
@@ -107,15 +106,13 @@ async def create_token(
 
 async def list_tokens(session: AsyncSession) -> list[TokenRow]:
     """Return every token, revoked ones included, oldest first."""
-    return list((await session.execute(select(TokenRow).order_by(TokenRow.id))).scalars().all())
+    return await store.all_tokens(session)
 
 
 async def revoke_token(session: AsyncSession, *, name: str, by: str) -> TokenRow:
     """Revoke a token by name; it stops working at once."""
     token_name = _name(name, "name")
-    row = (
-        await session.execute(select(TokenRow).where(TokenRow.name == token_name))
-    ).scalar_one_or_none()
+    row = await store.token_named(session, token_name)
     if row is None:
         raise NotFound(f"no token named {token_name!r}", field="name")
     if row.revoked_at is not None:
@@ -129,8 +126,7 @@ async def authenticate(session: AsyncSession, token: str) -> Identity:
     """Return the principal a bearer token stands for, with its roles, or raise Unauthenticated."""
     if not token.startswith(PREFIX) or len(token) > 200:
         raise Unauthenticated("invalid or revoked token")
-    stmt = select(TokenRow).where(TokenRow.token_hash == _digest(token))
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    row = await store.token_with_hash(session, _digest(token))
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("invalid or revoked token")
     return Identity(name=row.principal, roles=frozenset(Role(r) for r in row.roles), token=row.name)
