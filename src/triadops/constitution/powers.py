@@ -12,8 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from triadops.actions.base import ActionContext
 from triadops.actions.registry import ActionRegistry
 from triadops.checks.registry import CheckRegistry
-from triadops.constitution.judicial.agent import RulesOnlyVerdictAdvisor, VerdictAdvisor
-from triadops.constitution.legislative.agent import PlanAdvisor, RulesOnlyPlanAdvisor
+from triadops.constitution.advisors import (
+    PlanAdvisor,
+    RulesOnlyPlanAdvisor,
+    RulesOnlyVerdictAdvisor,
+    VerdictAdvisor,
+)
 from triadops.settings import Settings
 from triadops.storage.targets import DatabaseTargets
 

@@ -14,9 +14,9 @@ from triadops.actions.base import ActionContext
 from triadops.actions.procedures import get_procedure
 from triadops.actions.registry import AnyAction
 from triadops.constitution import lifecycle
+from triadops.constitution.advisors import PlanAdvice
 from triadops.constitution.crown import ledger
 from triadops.constitution.legislative import rules
-from triadops.constitution.legislative.agent import PlanAdvice
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import Authority, OperationStatus, Risk, StepStatus
