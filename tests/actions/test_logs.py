@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -127,4 +126,7 @@ async def test_rotates_a_configured_extra_folder(
         missing = tmp_path / "gone"
         ctx2 = replace(ctx, settings=settings.model_copy(update={"log_dirs": [missing]}))
         await RotateLogsAction().run(ctx2, RotateParams(path=str(missing)))
-    assert os.listdir(extra) != []
+    files = listing(extra)
+    assert files["svc.log"] == 0  # recreated empty
+    [archive] = [name for name in files if name != "svc.log"]
+    assert archive.startswith("svc.log.") and archive.endswith("Z.gz")

@@ -141,3 +141,11 @@ async def test_nul_in_a_reason_is_422(api: Api) -> None:
     assert response.status_code == 422
     assert response.json()["field"] == "reason"
     assert await api.status(op["operation_id"]) == "awaiting_approval"
+
+
+async def test_an_unknown_procedure_is_422_with_the_field(api: Api) -> None:
+    body = {k: v for k, v in noop_request(procedure="nope").items() if k != "steps"}
+    response = await api.post("/operations", as_="alice", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "procedure"
+    assert "unknown procedure 'nope'" in response.json()["detail"]

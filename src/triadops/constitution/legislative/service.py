@@ -43,7 +43,10 @@ def expand(request: OperationRequest) -> OperationRequest:
     """Fill a procedure request's steps, rollback plan, criteria and systems from the catalogue."""
     if not request.procedure:
         return request
-    procedure = get_procedure(request.procedure)
+    try:
+        procedure = get_procedure(request.procedure)
+    except NotFound as exc:
+        raise InvalidRequest(f"procedure: {exc.message}", field="procedure") from None
     return request.model_copy(
         update={
             "steps": [StepSpec(action=s.action, params=dict(s.params)) for s in procedure.steps],
