@@ -113,7 +113,12 @@ async def test_kill_at_any_moment_loses_nothing(
     ]
     worker = start_worker(settings, lease_s=LEASE_S)
     try:
-        await asyncio.sleep(1.0 + moment)  # the interpreter's start-up, then a moment of work
+        # Kill only once the worker is really at work, then a moment into it.
+        deadline = asyncio.get_running_loop().time() + 60
+        while not any(m.exists() for m in marks):
+            assert asyncio.get_running_loop().time() < deadline, "the worker never started"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(moment)
     finally:
         kill(worker)
     await recover(runtime)
