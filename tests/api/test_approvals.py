@@ -93,3 +93,11 @@ async def test_reject_records_the_reason(api: Api) -> None:
 
     again = await api.post(path, as_="bob", json={"reason": "twice"})
     assert again.status_code == 409
+
+
+async def test_a_blank_reason_is_refused(api: Api) -> None:
+    op = await api.submit(high_risk_request())
+    path = f"/operations/{op['operation_id']}"
+    assert (await api.post(f"{path}/reject", as_="bob", json={"reason": "   "})).status_code == 422
+    assert (await api.post(f"{path}/cancel", as_="alice", json={"reason": " "})).status_code == 422
+    assert await api.status(op["operation_id"]) == "awaiting_approval"

@@ -175,3 +175,18 @@ def test_a_refused_decision_is_on_the_record(triad: Triad) -> None:
         ("alice", "triad ops approve")
     ]
     assert operation(triad, "op-r")["approvals"] == []
+
+
+def test_reject_and_cancel_refuse_a_blank_reason_as_the_api_does(triad: Triad) -> None:
+    _submit_risky(triad, "op-b")
+    for args in (["reject", "op-b", "--reason", "  "], ["cancel", "op-b", "--reason", "\t"]):
+        result = triad("ops", *args, "--as", "bob")
+        assert result.exit_code == 2
+        assert "--reason: String should have at least 1 character" in one_error_line(result)
+    assert operation(triad, "op-b")["status"] == "awaiting_approval"
+
+
+def test_an_error_line_never_carries_terminal_escapes(triad: Triad) -> None:
+    result = triad("ops", "show", "op-\x1b[2J")
+    line = one_error_line(result)
+    assert "\x1b" not in line and "\\x1b" in line

@@ -22,7 +22,6 @@ from triadops.domain.operations import (
     Reason,
     StepRecord,
     StepSpec,
-    Text,
     ValidationResult,
 )
 from triadops.domain.principals import PrincipalName
@@ -136,7 +135,7 @@ class RejectBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: Text = Field(min_length=1, max_length=2000)
+    reason: Reason
 
 
 class CancelBody(BaseModel):
@@ -144,7 +143,7 @@ class CancelBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: Text | None = Field(default=None, min_length=1, max_length=2000)
+    reason: Reason | None = None
 
 
 class ResolveBody(BaseModel):

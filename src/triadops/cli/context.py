@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -24,6 +24,7 @@ from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import record_refusal
 from triadops.domain.errors import Forbidden, StorageUnavailable
 from triadops.domain.identity import ALL_ROLES, Identity
+from triadops.domain.operations import Reason
 from triadops.logconfig import logging_configured
 from triadops.runtime import Runtime
 from triadops.settings import Settings, config_file
@@ -60,6 +61,17 @@ def choice(kind: type[E], value: str, flag: str) -> E:
     except ValueError:
         known = ", ".join(member.value for member in kind)
         raise BadInput(f"{flag}: {value!r} is not one of {known}") from None
+
+
+_REASON: TypeAdapter[str] = TypeAdapter(Reason)
+
+
+def checked_reason(value: str, flag: str = "--reason") -> str:
+    """Return a reason under the API's rule (trimmed, 1 to 2000 characters, no NUL)."""
+    try:
+        return _REASON.validate_python(value)
+    except ValidationError as exc:
+        raise BadInput(f"{flag}: {exc.errors()[0]['msg']}") from None
 
 
 def load_settings() -> Settings:

@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from pydantic import TypeAdapter, ValidationError
 
-from triadops.cli.context import AsName, BadInput, local_identity, run
+from triadops.cli.context import AsName, checked_reason, local_identity, run
 from triadops.cli.output import console
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import freeze, unfreeze
-from triadops.domain.operations import Reason
 from triadops.runtime import Runtime
-
-_REASON: TypeAdapter[str] = TypeAdapter(Reason)
 
 
 def freeze_command(
@@ -23,10 +19,7 @@ def freeze_command(
 ) -> None:
     """Freeze: queued operations wait, running ones stop after their current step."""
     by = local_identity(as_name)
-    try:  # the rule of the API's FreezeBody, so both refuse a blank reason alike
-        reason = _REASON.validate_python(reason)
-    except ValidationError as exc:
-        raise BadInput(f"--reason: {exc.errors()[0]['msg']}") from None
+    reason = checked_reason(reason)  # the API's rule, so both refuse a blank reason alike
 
     async def work(rt: Runtime) -> None:
         async with rt.session() as session:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.cli.context import AsName, BadInput, choice, local_identity, run
+from triadops.cli.context import AsName, BadInput, checked_reason, choice, local_identity, run
 from triadops.cli.outcome import Wait, finish, settle
 from triadops.cli.output import render_outcome, render_review
 from triadops.cli.requests import Params, Steps, step_specs, validated_steps
@@ -96,6 +96,7 @@ def reject(
 ) -> None:
     """Reject an operation that awaits approval."""
     by = local_identity(as_name)
+    reason = checked_reason(reason)
     _decide(
         operation_id,
         lambda s, rt: reject_operation(s, operation_id=operation_id, by=by, reason=reason),
@@ -109,6 +110,8 @@ def cancel(
 ) -> None:
     """Cancel an operation; a running one stops at its next step."""
     by = local_identity(as_name)
+    if reason is not None:
+        reason = checked_reason(reason)
     _decide(
         operation_id,
         lambda s, rt: cancel_operation(s, operation_id=operation_id, by=by, reason=reason),

@@ -17,12 +17,13 @@ from typer.core import TyperGroup
 
 from triadops.cli import audit, crown, ops, serve, tokens
 from triadops.cli.context import BadInput, describe_validation
+from triadops.cli.output import visible
 from triadops.domain.errors import TriadError
 
 
 def _fail(message: str, code: int) -> NoReturn:
     """Print one line to stderr and exit with `code`."""
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    typer.echo(f"error: {visible(' '.join(message.split()))}", err=True)
     raise typer.Exit(code)
 
 
