@@ -7,17 +7,15 @@ many ended with an approval on a plan its approver never saw.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.fixtures.api import ROLES, Api, drive, high_risk_request, noop_request
-from triadops.api.app import create_app
+from tests.fixtures.api import Api, drive, high_risk_request, noop_request
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.tokens import create_token
+from triadops.domain.clock import FakeClock
 from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, InvalidRequest
 from triadops.runtime import Runtime
@@ -221,36 +219,18 @@ async def test_principal_names_are_normalised_and_reserved_names_refused(
     assert impostor.json()["field"] == "requested_by"
 
 
-@pytest.fixture
-def short_timeouts(settings: Any) -> Any:
-    """Settings whose approval deadline and leases run out within a test."""
-    return settings.model_copy(update={"approval_timeout_s": 0.3, "lease_s": 0.4})
-
-
 async def test_an_approval_after_its_deadline_is_refused(
-    short_timeouts: Any, tmp_path: Path
+    api: Api, rt: Runtime, clock: FakeClock
 ) -> None:
-    app = create_app(short_timeouts)
-    async with app.router.lifespan_context(app):
-        rt: Runtime = app.state.runtime
-        secrets: dict[str, str] = {}
-        async with rt.session() as session:
-            for name, roles in ROLES.items():
-                _, secrets[name] = await create_token(session, name=name, roles=roles, by="test")
-            await lifecycle.commit(session)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            api = Api(client, secrets)
-            op = await api.submit(high_risk_request())
-            await asyncio.sleep(0.4)
-            late = await api.approve(op["operation_id"], as_="bob")
-            assert late.status_code == 409
-            assert "approval deadline" in late.json()["detail"]
-            shown = (await api.get(f"/operations/{op['operation_id']}")).json()
-            assert shown["approvals"] == []
-            assert shown["status"] == "awaiting_approval"
-            async with rt.session(read_only=True) as session:
-                assert await count(rt, ApprovalRow) == 0
+    op = await api.submit(high_risk_request())
+    clock.advance(rt.settings.approval_timeout_s + 1)
+    late = await api.approve(op["operation_id"], as_="bob")
+    assert late.status_code == 409
+    assert "approval deadline" in late.json()["detail"]
+    shown = (await api.get(f"/operations/{op['operation_id']}")).json()
+    assert shown["approvals"] == []
+    assert shown["status"] == "awaiting_approval"
+    assert await count(rt, ApprovalRow) == 0
 
 
 async def refusals(api: Api) -> list[dict[str, Any]]:

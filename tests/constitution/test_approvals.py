@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import update
 
@@ -12,10 +10,11 @@ from triadops.constitution import lifecycle
 from triadops.constitution.driver import drive_once, keep_house
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
 from triadops.constitution.legislative.service import amend_operation
+from triadops.domain.clock import FakeClock
 from triadops.domain.enums import Authority, OperationStatus, Role
 from triadops.domain.errors import Conflict, Forbidden
 from triadops.domain.identity import Identity
-from triadops.domain.operations import StepSpec, utcnow
+from triadops.domain.operations import StepSpec
 from triadops.runtime import Runtime
 from triadops.storage.operations import get_operation
 from triadops.storage.tables import OperationRow
@@ -125,15 +124,13 @@ async def test_plan_changed_behind_the_approvals_back_is_not_run(runtime: Runtim
     assert op.steps[0].started_at is None
 
 
-async def test_unanswered_approval_is_rejected_at_its_deadline(runtime: Runtime) -> None:
+async def test_unanswered_approval_is_rejected_at_its_deadline(
+    runtime: Runtime, clock: FakeClock
+) -> None:
     op = await submit(runtime, high_risk())
-    async with runtime.session() as session:
-        await session.execute(
-            update(OperationRow)
-            .where(OperationRow.id == op.operation_id)
-            .values(approval_deadline=utcnow() - timedelta(seconds=1))
-        )
-        await session.commit()
+    await keep_house(runtime.powers)
+    assert (await load(runtime, op.operation_id)).status is OperationStatus.AWAITING_APPROVAL
+    clock.advance(runtime.settings.approval_timeout_s + 1)
     await keep_house(runtime.powers)
     op = await load(runtime, op.operation_id)
     assert op.status is OperationStatus.REJECTED

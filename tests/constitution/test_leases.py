@@ -19,6 +19,7 @@ from triadops.constitution.crown.service import cancel_operation
 from triadops.constitution.driver import claim, drive_once
 from triadops.constitution.journey import Claimed, Journey
 from triadops.constitution.legislative.service import amend_operation
+from triadops.domain.clock import FakeClock
 from triadops.domain.enums import OperationStatus
 from triadops.domain.operations import StepSpec
 from triadops.runtime import Runtime
@@ -39,11 +40,11 @@ def marker(rt: Runtime, name: str) -> Path:
     return rt.settings.home / "drills" / name
 
 
-async def lapsed_claims(rt: Runtime, count: int) -> list[Claimed]:
+async def lapsed_claims(rt: Runtime, count: int, clock: FakeClock) -> list[Claimed]:
     """Claim `count` operations as worker A and let every lease lapse unrenewed."""
     claimed = await claim(rt.powers, owner="A", limit=count)
     assert len(claimed) == count
-    await asyncio.sleep(LEASE_S * 1.5)
+    clock.advance(LEASE_S * 1.5)
     return claimed
 
 
@@ -52,12 +53,14 @@ async def run_as_a(rt: Runtime, claimed: list[Claimed]) -> None:
         await asyncio.gather(*(Journey(rt.powers, gc, "A", c).run() for c in claimed))
 
 
-async def test_a_cancel_accepted_after_the_lease_lapsed_holds(runtime: Runtime) -> None:
+async def test_a_cancel_accepted_after_the_lease_lapsed_holds(
+    runtime: Runtime, clock: FakeClock
+) -> None:
     ops = [
         await submit(runtime, request([("noop", {"marker": str(marker(runtime, f"c{i}"))})]))
         for i in range(10)
     ]
-    claimed = await lapsed_claims(runtime, 10)
+    claimed = await lapsed_claims(runtime, 10, clock)
     for op in ops:
         async with runtime.session() as session:
             row = await cancel_operation(session, operation_id=op.operation_id, by=CAROL)
@@ -71,12 +74,14 @@ async def test_a_cancel_accepted_after_the_lease_lapsed_holds(runtime: Runtime) 
         assert not marker(runtime, f"c{i}").exists()
 
 
-async def test_an_amendment_accepted_after_the_lease_lapsed_holds(runtime: Runtime) -> None:
+async def test_an_amendment_accepted_after_the_lease_lapsed_holds(
+    runtime: Runtime, clock: FakeClock
+) -> None:
     ops = [
         await submit(runtime, request([("noop", {"marker": str(marker(runtime, f"old{i}"))})]))
         for i in range(10)
     ]
-    claimed = await lapsed_claims(runtime, 10)
+    claimed = await lapsed_claims(runtime, 10, clock)
     for i, op in enumerate(ops):
         new = StepSpec(action="noop", params={"marker": str(marker(runtime, f"new{i}"))})
         async with runtime.session() as session:

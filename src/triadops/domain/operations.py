@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from triadops.domain import clock
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk, StepStatus
 from triadops.domain.principals import PrincipalName
 
@@ -79,8 +80,8 @@ def new_operation_id() -> str:
 
 
 def utcnow() -> datetime:
-    """Return the current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
+    """Return the current time, timezone-aware in UTC, from the process's clock."""
+    return clock.utcnow()
 
 
 def as_utc(value: datetime) -> datetime:
