@@ -1,38 +1,141 @@
-"""``triad audit``: verify the ledger's hash chain and read its entries."""
+"""``triad audit``: verify the ledger against its chain and signed checkpoints, read it."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import typer
 
-from triadops.cli.context import JsonFlag, run
+from triadops.cli.context import BadInput, JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json, render_entries
-from triadops.constitution.crown import ledger
+from triadops.constitution.crown import checkpoints, ledger
+from triadops.domain.checkpoints import Checkpoint, CheckpointReport, iso_utc
+from triadops.domain.errors import InvalidRequest
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.runtime import Runtime
 from triadops.storage import ledger as ledger_store
 
+T = TypeVar("T")
+
 app = typer.Typer(help="Verify and read the crown's ledger.", no_args_is_help=True)
+
+NO_KEY = (
+    "no checkpoint key: set TRIAD_CHECKPOINT_KEY_FILE (triad audit keygen writes one) "
+    "or TRIAD_CHECKPOINT_KEY"
+)
+
+
+def _setting(load: Callable[[], T]) -> T:
+    """Load a key from the settings; a key that cannot be read is bad input (exit 2)."""
+    try:
+        return load()
+    except InvalidRequest as exc:
+        raise BadInput(exc.message) from None
 
 
 @app.command()
 def verify(as_json: JsonFlag = False) -> None:
-    """Walk the whole chain; exit 1 and name the first bad entry when it is broken."""
+    """Walk the whole chain, then check every signed checkpoint; exit 1 on any finding."""
+    settings = load_settings()
+    public_key = _setting(lambda: checkpoints.verifying_key(settings))
+    log_path = settings.resolved_checkpoint_log
 
-    async def work(rt: Runtime) -> VerifyReport:
-        async with rt.session() as session:
-            return await ledger.verify(session)
+    async def work(rt: Runtime) -> tuple[VerifyReport, CheckpointReport]:
+        async with rt.session(read_only=True) as session:
+            report = await ledger.verify(session)
+            if public_key is None:
+                return report, CheckpointReport(
+                    checked=False,
+                    reason="no checkpoint key configured (checkpoint_public_key_file, "
+                    "checkpoint_key_file or checkpoint_key)",
+                )
+            lines = await asyncio.to_thread(checkpoints.read_log, log_path)
+            if not lines:
+                return report, CheckpointReport(
+                    checked=False, reason=f"no checkpoint log at {log_path}"
+                )
+            problems = await checkpoints.verify_checkpoints(
+                session, log_path=log_path, public_key=public_key
+            )
+        count = sum(1 for line in lines if line.strip())
+        return report, CheckpointReport(checked=True, count=count, problems=problems)
 
-    report = run(work)
+    report, checked = run(work)
+    ok = report.ok and not checked.problems
     if as_json:
-        emit_json(report)
-    elif report.ok:
-        console().print(f"ledger intact: {report.entries_checked} entries checked")
+        emit_json({**report.model_dump(mode="json"), "ok": ok, "checkpoints": checked})
     else:
-        console().print(f"ledger broken at entry {report.first_bad_seq}: {report.problem}")
-    if not report.ok:
+        out = console()
+        if report.ok:
+            out.print(f"ledger intact: {report.entries_checked} entries checked")
+        else:
+            out.print(f"ledger broken at entry {report.first_bad_seq}: {report.problem}")
+        if not checked.checked:
+            out.print(f"checkpoints not checked: {checked.reason}")
+        elif not checked.problems:
+            out.print(f"checkpoints consistent: {checked.count} checked against the ledger")
+        else:
+            out.print(f"checkpoints broken: {len(checked.problems)} finding(s)")
+            for problem in checked.problems:
+                out.print(f"  - {problem}")
+    if not ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def checkpoint(as_json: JsonFlag = False) -> None:
+    """Sign the ledger's head (seq, hash, time) and append it to the checkpoint log."""
+    settings = load_settings()
+    key = _setting(lambda: checkpoints.signing_key(settings))
+    if key is None:
+        raise BadInput(NO_KEY)
+    log_path = settings.resolved_checkpoint_log
+
+    async def work(rt: Runtime) -> Checkpoint:
+        async with rt.session(read_only=True) as session:
+            return await checkpoints.write_checkpoint(session, key=key, log_path=log_path)
+
+    signed = run(work)
+    if as_json:
+        emit_json(signed)
+        return
+    out = console()
+    out.print(f"checkpoint {signed.seq} at {iso_utc(signed.at)}")
+    out.print(f"hash: {signed.hash}")
+    out.print(f"key id: {signed.key_id}")
+    out.print(f"appended to {log_path}")
+
+
+@app.command()
+def keygen(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", metavar="PATH", help="Where to write the private key; never overwritten."
+        ),
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a new Ed25519 checkpoint key (mode 0600); print its public key and key id."""
+    public_key = checkpoints.generate_key_file(out)
+    made = {
+        "key_file": str(out),
+        "key_id": checkpoints.public_key_id(public_key),
+        "public_key": checkpoints.public_key_text(public_key),
+    }
+    if as_json:
+        emit_json(made)
+        return
+    notes = console(stderr=True)
+    notes.print(f"private key written to {out} (mode 0600); sign with it through")
+    notes.print(f"  TRIAD_CHECKPOINT_KEY_FILE={out.resolve()}; keep it away from the database")
+    notes.print("verifiers need only the public key: a file holding it, named by")
+    notes.print("  TRIAD_CHECKPOINT_PUBLIC_KEY_FILE")
+    console().print(f"key id: {made['key_id']}")
+    console().print(f"public key: {made['public_key']}")
 
 
 @app.command()
@@ -46,7 +149,7 @@ def log(
     """Show the newest ledger entries, oldest first."""
 
     async def work(rt: Runtime) -> list[LedgerEntry]:
-        async with rt.session() as session:
+        async with rt.session(read_only=True) as session:
             rows = await ledger_store.select_entries(session, operation_id=operation, limit=limit)
             return [ledger.to_entry(row) for row in rows]
 

@@ -10,8 +10,10 @@ import uuid
 
 import structlog
 
+from triadops.constitution.crown import checkpoints
 from triadops.constitution.driver import drive_once, keep_house
 from triadops.constitution.powers import Powers
+from triadops.domain.errors import TriadError
 
 log = structlog.stdlib.get_logger()
 HOUSEKEEPING_EVERY_S = 5.0
@@ -26,10 +28,20 @@ async def run_worker(powers: Powers, *, stop: asyncio.Event, owner: str | None =
     """Drive operations until `stop` is set; errors are logged and the loop goes on."""
     owner = owner or worker_name()
     loop = asyncio.get_running_loop()
-    next_housekeeping = 0.0
+    next_housekeeping = next_checkpoint = 0.0
+    # Checkpoints run beside the loop: a slow disk or a log locked by another writer
+    # must not hold up operations. At most one at a time.
+    checkpointing: asyncio.Task[None] | None = None
     log.info("worker started", owner=owner)
     while not stop.is_set():
         driven = 0
+        if (
+            loop.time() >= next_checkpoint
+            and (checkpointing is None or checkpointing.done())
+            and checkpoints.signing_configured(powers.settings)
+        ):
+            next_checkpoint = loop.time() + powers.settings.checkpoint_every_s
+            checkpointing = asyncio.create_task(checkpoint_once(powers))
         try:
             if loop.time() >= next_housekeeping:
                 await keep_house(powers)
@@ -40,4 +52,30 @@ async def run_worker(powers: Powers, *, stop: asyncio.Event, owner: str | None =
         if not driven:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=powers.settings.worker_poll_s)
+    if checkpointing is not None:
+        await checkpointing
     log.info("worker stopped", owner=owner)
+
+
+async def checkpoint_once(powers: Powers) -> None:
+    """Sign the ledger's head into the checkpoint log; a failure is a warning, never fatal.
+
+    Reads the head in a read-only session (no write lock); key and log I/O run in threads.
+    """
+    try:
+        key = await asyncio.to_thread(checkpoints.signing_key, powers.settings)
+        if key is None:
+            return
+        async with powers.sessions() as session:
+            # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
+            await session.connection(execution_options={"triad_read_only": True})
+            checkpoint = await checkpoints.write_checkpoint(
+                session, key=key, log_path=powers.settings.resolved_checkpoint_log
+            )
+    except TriadError as exc:
+        log.warning("checkpoint not written", reason=exc.message)
+    except Exception as exc:
+        # Not exc_info: a traceback's frames would sit beside the private key.
+        log.warning("checkpoint not written", reason=f"{type(exc).__name__}: {exc}")
+    else:
+        log.info("checkpoint written", seq=checkpoint.seq, key_id=checkpoint.key_id)
