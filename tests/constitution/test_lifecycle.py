@@ -1,0 +1,94 @@
+"""Every allowed and forbidden transition, and the core paths no other test drives."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from itertools import product
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.fixtures.fakes import ProbedAction
+from tests.fixtures.pipeline import load, request, submit
+from triadops.constitution import lifecycle
+from triadops.constitution.driver import drive_once
+from triadops.domain.clock import FakeClock
+from triadops.domain.enums import OperationStatus, StepStatus
+from triadops.domain.errors import Conflict
+from triadops.runtime import Runtime
+from triadops.storage.tables import OperationRow, StepRow
+
+OPERATION_PAIRS = list(product(OperationStatus, OperationStatus))
+STEP_PAIRS = list(product(StepStatus, StepStatus))
+
+
+@pytest.mark.parametrize(("source", "target"), OPERATION_PAIRS, ids=lambda s: s.value)
+def test_operation_transitions_follow_the_table(
+    source: OperationStatus, target: OperationStatus
+) -> None:
+    row = OperationRow(id="op-t", status=source.value)
+    session = AsyncSession()  # no database: a transition only queues its ledger entry
+    if target in lifecycle.TRANSITIONS[source]:
+        lifecycle.transition(session, row, target, actor="test")
+        assert row.status == target.value
+        assert session.info["triad_ledger_pending"][-1]["to_status"] == target.value
+    else:
+        with pytest.raises(Conflict, match=f"is {source.value}; it cannot become"):
+            lifecycle.transition(session, row, target, actor="test")
+        assert row.status == source.value
+        assert not session.info.get("triad_ledger_pending")
+
+
+@pytest.mark.parametrize(("source", "target"), STEP_PAIRS, ids=lambda s: s.value)
+def test_step_transitions_follow_the_table(source: StepStatus, target: StepStatus) -> None:
+    allowed = target in lifecycle.STEP_TRANSITIONS[source]
+    # The table itself: a finished step never moves; a pending one only starts.
+    if source in (StepStatus.FAILED, StepStatus.ROLLED_BACK, StepStatus.SKIPPED):
+        assert not allowed
+    if source is StepStatus.PENDING:
+        assert allowed == (target is StepStatus.RUNNING)
+
+
+def test_a_forbidden_step_transition_is_refused() -> None:
+    step = StepRow(operation_id="op-s", index=0, action="noop", status=StepStatus.PENDING.value)
+    session = AsyncSession()
+    with pytest.raises(Conflict, match="step 0 of op-s is pending; it cannot become"):
+        lifecycle.step_transition(
+            session, step, StepStatus.SUCCEEDED, actor="test", event="step_succeeded"
+        )
+    assert step.status == StepStatus.PENDING.value
+    assert not session.info.get("triad_ledger_pending")
+
+
+@pytest.mark.parametrize("took_effect", [True, False])
+async def test_a_probe_decides_an_interrupted_step(
+    runtime: Runtime, clock: FakeClock, took_effect: bool
+) -> None:
+    action = ProbedAction()
+    runtime.actions.register(action)
+    op = await submit(
+        runtime,
+        request([("test.probed", {"took_effect": took_effect})], rollback_plan="by hand"),
+    )
+    assert op.status is OperationStatus.SCHEDULED
+    first = asyncio.create_task(drive_once(runtime.powers, owner="dies"))
+    await action.running.wait()
+    first.cancel()  # the worker dies mid-step: its start is committed, its end never is
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    assert (await load(runtime, op.operation_id)).steps[0].status is StepStatus.RUNNING
+
+    clock.advance(runtime.settings.lease_s + 1)
+    await drive_once(runtime.powers, owner="heir")
+    await drive_once(runtime.powers, owner="heir")
+
+    done = await load(runtime, op.operation_id)
+    assert action.runs == 1  # never run twice
+    if took_effect:
+        assert done.status is OperationStatus.COMPLETED
+        assert done.steps[0].status is StepStatus.SUCCEEDED
+    else:
+        assert done.status is OperationStatus.FAILED
+        assert done.steps[0].status is StepStatus.FAILED
+        assert "did not take effect" in (done.status_reason or "")
