@@ -10,14 +10,14 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from triadops.api import problems
+from triadops.api import openapi, problems
 from triadops.api.metrics import PipelineMetrics
 from triadops.api.middleware import BodyGuard, RequestIds, ServerErrors
 from triadops.api.routes import audit, crown, decisions, health, operations
+from triadops.constitution import worker as worker_loop
 from triadops.logconfig import configure_logging
 from triadops.runtime import Runtime
 from triadops.settings import Settings
-from triadops.worker import loop as worker_loop
 
 log = structlog.stdlib.get_logger()
 WORKER_GRACE_S = 10.0
@@ -60,9 +60,11 @@ def create_app(
         title="triadops",
         summary="Operations control plane: every change passes through four separated powers.",
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.metrics = PipelineMetrics()
     problems.install(app)
+    openapi.install(app, settings)
     # Added innermost first: a request meets RequestIds, then ServerErrors, then BodyGuard.
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrors)

@@ -10,11 +10,11 @@ import typer
 from triadops.cli.output import console, emit_json, render_outcome
 from triadops.constitution.crown.service import is_frozen
 from triadops.constitution.driver import wait_for_operation
+from triadops.constitution.worker import worker_name
 from triadops.domain.enums import OperationStatus
 from triadops.domain.operations import Operation
 from triadops.runtime import Runtime
 from triadops.storage.records import load_operation
-from triadops.worker.loop import worker_name
 
 Wait = Annotated[
     bool, typer.Option("--wait", help="Drive the operation here until it ends or must wait.")

@@ -11,9 +11,9 @@ import typer
 
 from triadops.cli.context import load_settings, run
 from triadops.cli.output import console
+from triadops.constitution.worker import run_worker, worker_name
 from triadops.logconfig import configure_logging
 from triadops.runtime import Runtime
-from triadops.worker.loop import run_worker, worker_name
 
 
 def serve(
@@ -23,13 +23,12 @@ def serve(
     """Serve the API with a worker in the same process until SIGINT/SIGTERM."""
     import uvicorn
 
-    # Imported here: the entry points do not import each other at module level.
-    from triadops.api.app import create_app
-
-    settings = load_settings()
+    settings = load_settings()  # a bad setting is one line here, before the server starts
     configure_logging()
     uvicorn.run(
-        create_app(settings, run_worker=True),
+        # By name: the entry points never import each other.
+        "triadops.api.app:app_from_env",
+        factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
         # None: uvicorn keeps the logging configured above instead of installing its own.

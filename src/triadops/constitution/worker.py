@@ -1,4 +1,4 @@
-"""The worker: claims due operations, drives them, and keeps house on a cadence."""
+"""The worker loop: claims and drives due operations, keeps house, signs checkpoints."""
 
 from __future__ import annotations
 
