@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.domain.enums import OperationStatus
@@ -43,12 +43,36 @@ async def list_operations(
     limit: int = 50,
     offset: int = 0,
 ) -> list[OperationRow]:
-    """Return operations, newest first, optionally only in some states."""
-    stmt = select(OperationRow).order_by(OperationRow.created_at.desc(), OperationRow.id)
-    if statuses:
-        stmt = stmt.where(OperationRow.status.in_([s.value for s in statuses]))
-    stmt = stmt.limit(limit).offset(offset)
-    return list((await session.execute(stmt)).scalars().all())
+    """Return operations, newest first, optionally only in some states.
+
+    With several states, each state's newest rows come from its own walk of the
+    (status, created_at) index and are merged, so no listing sorts a whole state's history.
+    """
+    newest = (OperationRow.created_at.desc(), OperationRow.id)
+    if len(statuses) <= 1:
+        stmt = select(OperationRow).order_by(*newest)
+        if statuses:
+            stmt = stmt.where(OperationRow.status == statuses[0].value)
+        stmt = stmt.limit(limit).offset(offset)
+        return list((await session.execute(stmt)).scalars().all())
+    ids = union_all(
+        *(
+            select(OperationRow.id, OperationRow.created_at)
+            .where(OperationRow.status == status.value)
+            .order_by(*newest)
+            .limit(limit + offset)
+            .subquery()
+            .select()
+            for status in dict.fromkeys(statuses)
+        )
+    ).subquery()
+    page = select(ids.c.id).order_by(ids.c.created_at.desc(), ids.c.id).limit(limit).offset(offset)
+    chosen = [row.id for row in (await session.execute(page)).all()]
+    if not chosen:
+        return []
+    rows = await session.execute(select(OperationRow).where(OperationRow.id.in_(chosen)))
+    by_id = {row.id: row for row in rows.scalars()}
+    return [by_id[i] for i in chosen]
 
 
 async def get_steps(session: AsyncSession, operation_id: str) -> list[StepRow]:

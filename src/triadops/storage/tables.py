@@ -63,6 +63,9 @@ class OperationRow(Base):
     __table_args__ = (
         Index(None, "status", "scheduled_time"),
         Index(None, "created_at"),
+        # The listings' filters, newest first, stay an index walk however long the history.
+        Index(None, "status", "created_at"),
+        Index(None, "operation_type", "created_at"),
     )
 
 
