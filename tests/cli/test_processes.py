@@ -35,14 +35,19 @@ def _show(env: dict[str, str], operation_id: str) -> dict[str, Any]:
     return shown
 
 
-def _work_until(env: dict[str, str], operation_id: str, status: str) -> None:
-    """Run a `triad worker` until the operation reaches `status`, then stop it."""
-    worker = subprocess.Popen(
+def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start `triad worker` as its own process."""
+    return subprocess.Popen(
         [sys.executable, "-m", "triadops.cli.main", "worker"],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _work_until(env: dict[str, str], operation_id: str, status: str) -> None:
+    """Run a `triad worker` until the operation reaches `status`, then stop it."""
+    worker = _start_worker(env)
     try:
         deadline = time.monotonic() + 60
         while _show(env, operation_id)["status"] != status:
@@ -137,12 +142,7 @@ def test_killed_worker_leaves_a_step_in_doubt_that_a_judge_resolves(
         env, "ops", "submit", "--step", "noop.once", "--params", params, "--id", "op-d"
     )
     assert submitted.returncode == 0, submitted.stderr
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "triadops.cli.main", "worker"],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = _start_worker(env)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
