@@ -59,5 +59,5 @@ async def test_openapi_describes_the_routes(client: httpx.AsyncClient) -> None:
     paths = response.json()["paths"]
     assert {"/operations", "/operations/{operation_id}/approve", "/audit/verify"} <= set(paths)
     invalid = paths["/operations"]["post"]["responses"]["422"]
-    assert invalid["content"]["application/json"]["schema"]["$ref"].endswith("/Problem")
+    assert invalid["content"]["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
     assert (await client.get("/docs")).status_code == 200

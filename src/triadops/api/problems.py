@@ -123,8 +123,22 @@ async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
-    """Answer routing errors (unknown path, wrong method) as problems too."""
+    """Answer routing errors (unknown path, wrong method) as problems too.
+
+    A body FastAPI could not even decode (not UTF-8, nested past the parser's depth) is
+    input that does not parse, like any other body that is not JSON: 422, not its bare 400.
+    """
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        reason = "not UTF-8" if isinstance(exc.__cause__, UnicodeDecodeError) else "not JSON"
+        return problem(
+            422,
+            title="Invalid request",
+            detail=f"body: {reason}",
+            kind="invalid-request",
+            field="body",
+            errors=[{"loc": ["body"], "msg": reason}],
+        )
     return problem(
         exc.status_code,
         title=str(exc.detail),

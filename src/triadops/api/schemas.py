@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from triadops.api.problems import MEDIA_TYPE
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk
 from triadops.domain.identity import Identity
 from triadops.domain.ledger import LedgerEntry
@@ -24,6 +25,7 @@ from triadops.domain.operations import (
     StepSpec,
     ValidationResult,
 )
+from triadops.domain.principals import PATTERN as PRINCIPAL_PATTERN
 from triadops.domain.principals import PrincipalName
 
 OperationIdPath = Annotated[
@@ -44,8 +46,11 @@ MAX_OFFSET = 1_000_000_000
 class OperationSubmission(OperationRequest):
     """An operation request; ``requested_by`` defaults to the token's name."""
 
-    requested_by: PrincipalName | None = None  # type: ignore[assignment]
-    """Who asks; when given it must be the token's own principal."""
+    requested_by: PrincipalName | None = Field(  # type: ignore[assignment]
+        default=None, json_schema_extra={"pattern": PRINCIPAL_PATTERN.pattern}
+    )
+    """Who asks; when given it must be the token's own principal (else 403). Names are
+    normalised (NFKC, trimmed, lower case) before the comparison."""
 
     def for_requester(self, identity: Identity) -> OperationRequest:
         """Return the request as the legislature sees it, naming the requester."""
@@ -123,7 +128,7 @@ class OperationPage(BaseModel):
 class ApproveBody(BaseModel):
     """The plan the approver reviewed, and the authority they act under."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     plan_hash: PlanHash
     """The ``plan_hash`` of the plan that was reviewed; a different current plan is 409."""
@@ -215,14 +220,32 @@ class Problem(BaseModel):
     """Every field error, on a 422 from request parsing."""
 
 
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    code: {"model": Problem, "description": what}
-    for code, what in {
-        401: "No valid bearer token",
-        403: "The token lacks the power",
-        404: "No such operation",
-        409: "The operation is not in a state that allows this",
-        422: "The input does not parse or does not fit",
-    }.items()
+PROBLEM_CAUSES: dict[int, str] = {
+    401: "No valid bearer token",
+    403: "The token lacks the power, or would break separation of duties",
+    404: "No such operation",
+    409: "The operation (or the crown) is not in a state that allows this",
+    413: "The request body is larger than the server accepts",
+    422: "The input does not parse or does not fit; ``field`` names the first culprit",
 }
-"""Documented error answers, shared by every route."""
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+"""Where the served spec keeps `Problem`; `api.openapi` puts it there."""
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Return the documented problem answers with these status codes, for ``responses=``.
+
+    Problems are served as ``application/problem+json``, which FastAPI's ``model`` key
+    cannot say (it would document ``application/json``), hence the reference.
+    """
+    return {
+        code: {
+            "description": PROBLEM_CAUSES[code],
+            "content": {MEDIA_TYPE: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+        }
+        for code in codes
+    }
+
+
+PROBLEMS = problems(401, 422)
+"""What any route behind a token may answer: no valid token, input that does not parse."""

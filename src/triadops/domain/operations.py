@@ -12,11 +12,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     JsonValue,
     StringConstraints,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from triadops.domain import clock
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk, StepStatus
@@ -28,6 +31,10 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 MAX_PARAM_DEPTH = 16
 
 
+NO_NUL_PATTERN = r"^[^\x00]*$"
+"""The JSON schema pattern of a string without NUL characters (ECMA-262 and Python alike)."""
+
+
 def _no_nul(value: str) -> str:
     # PostgreSQL cannot store NUL in text or JSON; refuse it where it enters, by field.
     if "\x00" in value:
@@ -35,12 +42,24 @@ def _no_nul(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+class _NoNulInSchema:
+    """State in the JSON schema what `_no_nul` enforces; validation is left to `_no_nul`."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema.setdefault("pattern", NO_NUL_PATTERN)
+        return schema
+
+
+Text = Annotated[str, AfterValidator(_no_nul), _NoNulInSchema()]
 """A string that every database can store: no NUL characters."""
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
     AfterValidator(_no_nul),
+    _NoNulInSchema(),
 ]
 """Why someone acted, kept on the record: 1 to 2000 characters once trimmed; blank is refused.
 The API's bodies and the CLI's flags validate with this one type, so both refuse alike."""
@@ -92,7 +111,7 @@ def as_utc(value: datetime) -> datetime:
 class StepSpec(BaseModel):
     """One step as asked for: a registered action and its parameters."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     action: Text = Field(min_length=1, max_length=100)
     """Name of a registered action, such as ``database.vacuum_analyze``."""
@@ -100,19 +119,53 @@ class StepSpec(BaseModel):
     """Parameters, validated against the action's params model during review."""
 
 
+ONE_WAY_TO_SAY_WHAT: dict[str, JsonValue] = {
+    "oneOf": [
+        {
+            "title": "by procedure",
+            "required": ["procedure"],
+            "properties": {"procedure": {"type": "string"}, "steps": {"maxItems": 0}},
+        },
+        {
+            "title": "by steps",
+            "required": ["steps"],
+            "properties": {"steps": {"minItems": 1}, "procedure": {"type": "null"}},
+        },
+    ]
+}
+"""Exactly one of ``procedure`` and ``steps`` (non-empty), as `_one_way_to_say_what` checks."""
+EMERGENCY_NEEDS_CROWN: dict[str, JsonValue] = {
+    "anyOf": [
+        {"title": "no emergency", "properties": {"emergency_priority": {"const": False}}},
+        {"title": "crown", "properties": {"constitutional_authority": {"const": "crown"}}},
+    ]
+}
+"""``emergency_priority: true`` only with ``constitutional_authority: crown`` (else 403)."""
+
+
 class OperationRequest(BaseModel):
     """A request to change a running system, with the seed's fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+        json_schema_extra={"allOf": [ONE_WAY_TO_SAY_WHAT, EMERGENCY_NEEDS_CROWN]},
+    )
 
     operation_id: OperationId = Field(default_factory=new_operation_id)
+    """The caller's own id for the operation, else a new one such as ``op-5f1c2a9b04d1``;
+    an id already taken is refused (409)."""
     operation_type: OperationType
     constitutional_authority: Authority
+    """The power the request invokes; the requester must hold it (else 403)."""
     description: Text = Field(min_length=1, max_length=2000)
     requested_by: PrincipalName
     """The principal who asks (normalised); it must be the caller."""
-    scheduled_time: datetime | None = None
-    """When to run, at the earliest; naive values are taken as UTC."""
+    scheduled_time: datetime | None = Field(
+        default=None, json_schema_extra={"pattern": r"^[2-8][0-9]{3}-"}
+    )
+    """When to run, at the earliest; naive values are taken as UTC. It must lie between
+    2000-01-01 and 9000-01-01 once converted to UTC."""
     emergency_priority: bool = False
     """Emergency treatment (no window, crown acknowledgement owed): a crown power, so it
     needs ``constitutional_authority: crown`` (SOP-002)."""
@@ -123,6 +176,7 @@ class OperationRequest(BaseModel):
     validation_criteria: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=50
     )
+    """Names of registered checks, measured before and after the steps."""
     procedure: Text | None = Field(default=None, min_length=1, max_length=100)
     """A named procedure from the catalogue; excludes ``steps``."""
     steps: list[StepSpec] = Field(default_factory=list, max_length=100)

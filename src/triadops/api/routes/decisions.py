@@ -6,7 +6,6 @@ from fastapi import APIRouter
 
 from triadops.api.deps import Crown, Judge, Legislator, Operator, PowersDep, SessionDep
 from triadops.api.schemas import (
-    PROBLEMS,
     AmendBody,
     ApproveBody,
     CancelBody,
@@ -14,6 +13,7 @@ from triadops.api.schemas import (
     OperationView,
     RejectBody,
     ResolveBody,
+    problems,
 )
 from triadops.api.views import operation_view
 from triadops.constitution import lifecycle
@@ -22,10 +22,14 @@ from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
 from triadops.constitution.legislative.service import amend_operation
 
-router = APIRouter(prefix="/operations/{operation_id}", tags=["decisions"], responses=PROBLEMS)
+router = APIRouter(
+    prefix="/operations/{operation_id}",
+    tags=["decisions"],
+    responses=problems(401, 403, 404, 409, 413, 422),
+)
 
 
-@router.post("/approve")
+@router.post("/approve", operation_id="approve_operation")
 async def approve(
     operation_id: OperationIdPath,
     body: ApproveBody,
@@ -49,7 +53,7 @@ async def approve(
     return await operation_view(session, operation_id)
 
 
-@router.post("/reject")
+@router.post("/reject", operation_id="reject_operation")
 async def reject(
     operation_id: OperationIdPath, body: RejectBody, identity: Legislator, session: SessionDep
 ) -> OperationView:
@@ -59,7 +63,7 @@ async def reject(
     return await operation_view(session, operation_id)
 
 
-@router.post("/cancel")
+@router.post("/cancel", operation_id="cancel_operation")
 async def cancel(
     operation_id: OperationIdPath,
     identity: Operator,
@@ -73,7 +77,7 @@ async def cancel(
     return await operation_view(session, operation_id)
 
 
-@router.post("/acknowledge")
+@router.post("/acknowledge", operation_id="acknowledge_operation")
 async def acknowledge_emergency(
     operation_id: OperationIdPath, identity: Crown, session: SessionDep
 ) -> OperationView:
@@ -83,7 +87,7 @@ async def acknowledge_emergency(
     return await operation_view(session, operation_id)
 
 
-@router.post("/resolve")
+@router.post("/resolve", operation_id="resolve_operation")
 async def resolve(
     operation_id: OperationIdPath, body: ResolveBody, identity: Judge, session: SessionDep
 ) -> OperationView:
@@ -95,7 +99,7 @@ async def resolve(
     return await operation_view(session, operation_id)
 
 
-@router.put("/steps")
+@router.put("/steps", operation_id="amend_operation")
 async def amend(
     operation_id: OperationIdPath,
     body: AmendBody,

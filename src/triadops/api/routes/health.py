@@ -27,7 +27,11 @@ def _version() -> str:
         return "unknown"
 
 
-@router.get("/health", responses={503: {"model": Health}})
+@router.get(
+    "/health",
+    operation_id="read_health",
+    responses={503: {"model": Health, "description": "The database does not answer"}},
+)
 async def health(runtime: RuntimeDep, response: Response) -> Health:
     """Say whether the process is up and its database answers (503 when it does not)."""
     try:
@@ -40,7 +44,12 @@ async def health(runtime: RuntimeDep, response: Response) -> Health:
     return Health(status="ok", database="ok", frozen=frozen, version=_version())
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    operation_id="read_metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(runtime: RuntimeDep, gauges: MetricsDep) -> Response:
     """Expose the pipeline's gauges in the Prometheus text format."""
     async with runtime.session(read_only=True) as session:

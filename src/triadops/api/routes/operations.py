@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.api.deps import Operator, PowersDep, ReadSessionDep, RuntimeDep, Viewer
 from triadops.api.schemas import (
     MAX_OFFSET,
-    PROBLEMS,
     DryRun,
     OperationIdPath,
     OperationPage,
     OperationSubmission,
     OperationView,
+    problems,
 )
 from triadops.api.views import operation_summary, operation_view
 from triadops.constitution.commits import Tick
@@ -29,13 +29,40 @@ from triadops.domain.enums import OperationStatus
 from triadops.domain.errors import Conflict
 from triadops.storage.operations import list_operations
 
-router = APIRouter(prefix="/operations", tags=["operations"], responses=PROBLEMS)
+router = APIRouter(prefix="/operations", tags=["operations"], responses=problems(401))
+
+_THIS_ONE = {"operation_id": "$response.body#/operation_id"}
+NEXT_STEPS: dict[str, dict[str, object]] = {
+    "read": {"operationId": "read_operation", "parameters": _THIS_ONE},
+    "approve": {
+        "operationId": "approve_operation",
+        "parameters": _THIS_ONE,
+        "requestBody": {"plan_hash": "$response.body#/plan_hash"},
+        "description": "Approve the plan just reviewed, named by its hash.",
+    },
+    "reject": {"operationId": "reject_operation", "parameters": _THIS_ONE},
+    "cancel": {"operationId": "cancel_operation", "parameters": _THIS_ONE},
+    "amend": {"operationId": "amend_operation", "parameters": _THIS_ONE},
+    "acknowledge": {"operationId": "acknowledge_operation", "parameters": _THIS_ONE},
+    "resolve": {"operationId": "resolve_operation", "parameters": _THIS_ONE},
+}
+"""Where a client goes from a submitted operation: the per-operation endpoints."""
 
 
 @router.post(
     "",
+    operation_id="submit_operation",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": DryRun, "description": "dry run: the plan, nothing stored"}},
+    response_model=None,
+    responses={
+        201: {
+            "model": OperationView,
+            "description": "Stored: rejected, awaiting approval or scheduled",
+            "links": NEXT_STEPS,
+        },
+        200: {"model": DryRun, "description": "Dry run: the plan and finding, nothing stored"},
+        **problems(403, 409, 413, 422),
+    },
 )
 async def submit(
     body: OperationSubmission,
@@ -73,7 +100,7 @@ async def submit(
         return await operation_view(fresh, operation_id)
 
 
-@router.get("")
+@router.get("", operation_id="list_operations", responses=problems(422))
 async def list_(
     identity: Viewer,
     session: ReadSessionDep,
@@ -86,7 +113,7 @@ async def list_(
     return OperationPage(items=[operation_summary(r) for r in rows], limit=limit, offset=offset)
 
 
-@router.get("/{operation_id}")
+@router.get("/{operation_id}", operation_id="read_operation", responses=problems(404, 422))
 async def read(
     operation_id: OperationIdPath, identity: Viewer, session: ReadSessionDep
 ) -> OperationView:
