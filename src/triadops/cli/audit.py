@@ -11,7 +11,7 @@ import typer
 
 from triadops.cli.context import BadInput, JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json, render_entries
-from triadops.constitution.crown import checkpoints, ledger
+from triadops.constitution.crown import audit, checkpoints, ledger
 from triadops.domain.checkpoints import Checkpoint, CheckpointReport, iso_utc
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.ledger import LedgerEntry, VerifyReport
@@ -38,14 +38,14 @@ def _setting(load: Callable[[], T]) -> T:
 
 @app.command()
 def verify(as_json: JsonFlag = False) -> None:
-    """Walk the whole chain, then check every signed checkpoint; exit 1 on any finding."""
+    """Replay the chain against the stored state, check its checkpoints; exit 1 on any finding."""
     settings = load_settings()
     public_key = _setting(lambda: checkpoints.verifying_key(settings))
     log_path = settings.resolved_checkpoint_log
 
     async def work(rt: Runtime) -> tuple[VerifyReport, CheckpointReport]:
         async with rt.session(read_only=True) as session:
-            report = await ledger.verify(session)
+            report = await audit.verify(session)
             if public_key is None:
                 return report, CheckpointReport(
                     checked=False,
@@ -69,7 +69,7 @@ def verify(as_json: JsonFlag = False) -> None:
         emit_json({**report.model_dump(mode="json"), "ok": ok, "checkpoints": checked})
     else:
         out = console()
-        if report.ok:
+        if report.chain_intact:
             out.print(f"ledger intact: {report.entries_checked} entries checked")
         else:
             out.print(f"ledger broken at entry {report.first_bad_seq}: {report.problem}")
@@ -81,6 +81,12 @@ def verify(as_json: JsonFlag = False) -> None:
             out.print(f"checkpoints broken: {len(checked.problems)} finding(s)")
             for problem in checked.problems:
                 out.print(f"  - {problem}")
+        if report.discrepancies:
+            # After the ledger's own verdicts: is the ledger whole, then does the state
+            # agree with it.
+            out.print(f"state disagrees with the ledger: {len(report.discrepancies)} finding(s)")
+            for discrepancy in report.discrepancies:
+                out.print(f"  - {discrepancy}")
     if not ok:
         raise typer.Exit(1)
 

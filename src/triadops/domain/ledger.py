@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field, JsonValue
 
@@ -23,10 +24,41 @@ class LedgerEntry(BaseModel):
     hash: str
 
 
+DiscrepancyKind = Literal["operation", "step", "approval", "token", "crown"]
+
+
+class Discrepancy(BaseModel):
+    """A stored record that disagrees with what the ledger says happened."""
+
+    kind: DiscrepancyKind
+    subject: str
+    """The thing, named as a person would look for it: ``operation op-1``, ``step 0 of op-1``,
+    ``approval of op-1 by bob (legislative, plan 3f2a…)``, ``token ci``, ``crown``."""
+    problem: str
+    """What disagrees: the stored value and what the ledger says instead."""
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.problem}"
+
+
 class VerifyReport(BaseModel):
-    """The outcome of walking the chain."""
+    """The outcome of walking the chain and, when replayed, comparing the stored state."""
 
     ok: bool
+    """False when the chain is broken or any stored record disagrees with it."""
     entries_checked: int
     first_bad_seq: int | None = None
+    """The first entry that breaks the chain (None when the chain is intact)."""
     problem: str | None = None
+    """Why the chain breaks at `first_bad_seq`."""
+    discrepancies: list[Discrepancy] = Field(default_factory=list)
+    """Every operation, step, approval, token and crown switch that disagrees with the replay."""
+    operations_checked: int | None = None
+    """Stored operations compared with the replay (None: the state was not compared)."""
+    tokens_checked: int | None = None
+    """Stored tokens compared with the replay (None: the state was not compared)."""
+
+    @property
+    def chain_intact(self) -> bool:
+        """True when every link fits and the head points at the last one."""
+        return self.problem is None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,36 @@ from triadops.storage.tables import Base, LedgerHeadRow, LedgerRow
 LEDGER_TABLE = Base.metadata.tables["ledger"]
 
 
-def entry_body(row: LedgerRow) -> dict[str, Any]:
+class Link(NamedTuple):
+    """One link read as plain columns: what a walk over the whole chain needs, cheaply."""
+
+    seq: int
+    at: datetime
+    actor: str
+    event: str
+    operation_id: str | None
+    from_status: str | None
+    to_status: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+_LINK_COLUMNS = (
+    LedgerRow.seq,
+    LedgerRow.at,
+    LedgerRow.actor,
+    LedgerRow.event,
+    LedgerRow.operation_id,
+    LedgerRow.from_status,
+    LedgerRow.to_status,
+    LedgerRow.details,
+    LedgerRow.prev_hash,
+    LedgerRow.hash,
+)
+
+
+def entry_body(row: LedgerRow | Link) -> dict[str, Any]:
     """Return the fields a link's hash covers, exactly as they were hashed."""
     return {
         "seq": row.seq,
@@ -59,17 +89,20 @@ async def head(session: AsyncSession) -> tuple[int, str]:
     return row.seq, row.hash
 
 
-async def iterate_chain(session: AsyncSession, *, batch: int = 5000) -> AsyncIterator[LedgerRow]:
-    """Yield every link in seq order, a batch at a time."""
+async def iterate_links(session: AsyncSession, *, batch: int = 5000) -> AsyncIterator[Link]:
+    """Yield every link in seq order as plain columns, a keyset batch at a time."""
+    stmt = select(*_LINK_COLUMNS).order_by(LedgerRow.seq).limit(batch)
+    # Core on the session's connection: the same transaction, without the ORM's result
+    # machinery, which costs more than hashing the link.
+    conn = await session.connection()
     last = -1
     while True:
-        stmt = select(LedgerRow).where(LedgerRow.seq > last).order_by(LedgerRow.seq).limit(batch)
-        rows = (await session.execute(stmt)).scalars().all()
-        if not rows:
-            return
+        rows = (await conn.execute(stmt.where(LedgerRow.seq > last))).all()
         for row in rows:
-            yield row
-        last = rows[-1].seq
+            yield Link._make(row)
+        if len(rows) < batch:
+            return
+        last = rows[-1][0]
 
 
 async def select_operation_entries(session: AsyncSession, operation_id: str) -> list[LedgerRow]:

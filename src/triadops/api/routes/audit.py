@@ -1,4 +1,4 @@
-"""The crown's ledger, read: verify the chain and page through entries."""
+"""The crown's ledger, read: verify it against the stored state and page through entries."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from triadops.api.deps import ReadSessionDep, Viewer
-from triadops.api.schemas import PROBLEMS, LedgerPage
-from triadops.constitution.crown.ledger import to_entry, verify
+from triadops.api.schemas import PROBLEMS, LedgerPage, OperationIdQuery
+from triadops.constitution.crown import audit
+from triadops.constitution.crown.ledger import to_entry
 from triadops.domain.ledger import VerifyReport
 from triadops.storage.ledger import select_entries
 
@@ -17,15 +18,19 @@ router = APIRouter(prefix="/audit", tags=["audit"], responses=PROBLEMS)
 
 @router.get("/verify")
 async def verify_chain(identity: Viewer, session: ReadSessionDep) -> VerifyReport:
-    """Walk the hash chain; a broken chain is a finding (ok=false), not an error."""
-    return await verify(session)
+    """Replay the chain against the stored state; findings (ok=false) are not errors.
+
+    Names the first entry that breaks the chain, and every operation, step, approval,
+    token and crown switch whose stored state disagrees with the replay.
+    """
+    return await audit.verify(session)
 
 
 @router.get("/log")
 async def log(
     identity: Viewer,
     session: ReadSessionDep,
-    operation_id: str | None = None,
+    operation_id: OperationIdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> LedgerPage:
     """Return the newest entries (optionally of one operation), oldest first."""

@@ -91,36 +91,70 @@ def _refuse_unlinked_commits(sync_session: Session) -> None:
         raise RuntimeError("ledger entries queued but not linked: use lifecycle.commit")
 
 
+class ChainWalk:
+    """Check links as they stream past in seq order; remember the first that does not fit.
+
+    Catches edits (hash mismatch), deletions and insertions (seq gaps or prev_hash breaks),
+    reordering (prev_hash breaks) and, with :meth:`check_head`, a truncated tail (the head
+    points past the end). After the first break the rest are not judged.
+    """
+
+    __slots__ = ("checked", "expected_seq", "first_bad_seq", "prev", "problem")
+
+    def __init__(self) -> None:
+        self.expected_seq, self.prev, self.checked = 1, GENESIS_HASH, 0
+        self.first_bad_seq: int | None = None
+        self.problem: str | None = None
+
+    def check(self, link: store.Link) -> None:
+        """Check the next link."""
+        if self.problem is not None:
+            return
+        if link.seq != self.expected_seq:
+            problem = (
+                f"expected entry {self.expected_seq} but found {link.seq} (deleted or inserted)"
+            )
+        elif link.prev_hash != self.prev:
+            problem = "its prev_hash does not match the entry before it (inserted or reordered)"
+        elif link_hash(link.prev_hash, store.entry_body(link)) != link.hash:
+            problem = "its content does not match its hash (edited)"
+        else:
+            self.checked += 1
+            self.expected_seq, self.prev = link.seq + 1, link.hash
+            return
+        self.first_bad_seq, self.problem = link.seq, problem
+
+    def check_head(self, head_seq: int, head_hash: str) -> None:
+        """Check that the head points at the last link walked."""
+        if self.problem is None and (head_seq != self.checked or head_hash != self.prev):
+            self.first_bad_seq = self.checked + 1 if head_seq > self.checked else head_seq
+            self.problem = (
+                f"the chain ends at {self.checked} but its head says {head_seq} (truncated)"
+            )
+
+    def report(self) -> VerifyReport:
+        """Return the chain's verdict."""
+        return VerifyReport(
+            ok=self.problem is None,
+            entries_checked=self.checked,
+            first_bad_seq=self.first_bad_seq,
+            problem=self.problem,
+        )
+
+
 async def verify(session: AsyncSession) -> VerifyReport:
     """Walk the whole chain and name the first entry that does not fit.
 
-    Catches edits (hash mismatch), deletions and insertions (seq gaps or prev_hash breaks),
-    reordering (prev_hash breaks) and a truncated tail (the head points past the end).
+    This proves only that the ledger agrees with itself; ``audit.verify`` also replays it
+    against the stored state.
     """
-    expected_seq, prev, checked = 1, GENESIS_HASH, 0
-    async for row in store.iterate_chain(session):
-        problem = None
-        if row.seq != expected_seq:
-            problem = f"expected entry {expected_seq} but found {row.seq} (deleted or inserted)"
-        elif row.prev_hash != prev:
-            problem = "its prev_hash does not match the entry before it (inserted or reordered)"
-        elif link_hash(row.prev_hash, store.entry_body(row)) != row.hash:
-            problem = "its content does not match its hash (edited)"
-        if problem:
-            return VerifyReport(
-                ok=False, entries_checked=checked, first_bad_seq=row.seq, problem=problem
-            )
-        checked += 1
-        expected_seq, prev = row.seq + 1, row.hash
-    head_seq, head_hash = await store.head(session)
-    if head_seq != checked or head_hash != prev:
-        return VerifyReport(
-            ok=False,
-            entries_checked=checked,
-            first_bad_seq=checked + 1 if head_seq > checked else head_seq,
-            problem=f"the chain ends at {checked} but its head says {head_seq} (truncated)",
-        )
-    return VerifyReport(ok=True, entries_checked=checked)
+    walk = ChainWalk()
+    async for link in store.iterate_links(session):
+        walk.check(link)
+        if walk.problem is not None:
+            return walk.report()
+    walk.check_head(*await store.head(session))
+    return walk.report()
 
 
 def to_entry(row: LedgerRow) -> LedgerEntry:

@@ -1,0 +1,166 @@
+"""Reads for verifying the stored state against the ledger: plain columns, keyset batches.
+
+Verification compares every operation, step, approval and token with the ledger's replay,
+so these queries read only the columns it compares, as tuples, never whole ORM objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.storage.tables import ApprovalRow, CrownStateRow, OperationRow, StepRow, TokenRow
+
+
+class StoredOperation(NamedTuple):
+    """The columns of an operation that the ledger vouches for."""
+
+    id: str
+    status: str
+    operation_type: str
+    requested_by: str
+    plan: Any
+    plan_hash: str | None
+    plan_author: str | None
+    approved_plan_hash: str | None
+    cancel_requested_by: str | None
+    acknowledged_by: str | None
+    acknowledgement_overdue: bool
+
+
+class StoredStep(NamedTuple):
+    """The columns of a step that the ledger vouches for."""
+
+    operation_id: str
+    step_index: int
+    action: str
+    params: Any
+    status: str
+
+
+class StoredApproval(NamedTuple):
+    """An approval as stored: who, under which authority, for which plan hash."""
+
+    operation_id: str
+    approver: str
+    authority: str
+    plan_hash: str
+
+
+class StoredToken(NamedTuple):
+    """A token as stored, its secret's hash included (never the secret)."""
+
+    name: str
+    principal: str
+    roles: Any
+    token_hash: str
+    revoked: bool
+
+
+class OperationBatch(NamedTuple):
+    """A run of operations in id order, with the steps and approvals of the same id range.
+
+    By range, not by the operations found, so rows whose operation is gone are seen too.
+    """
+
+    operations: list[StoredOperation]
+    steps: list[StoredStep]
+    approvals: list[StoredApproval]
+
+
+_OPERATION_COLUMNS = (
+    OperationRow.id,
+    OperationRow.status,
+    OperationRow.operation_type,
+    OperationRow.requested_by,
+    OperationRow.plan,
+    OperationRow.plan_hash,
+    OperationRow.plan_author,
+    OperationRow.approved_plan_hash,
+    OperationRow.cancel_requested_by,
+    OperationRow.acknowledged_by,
+    OperationRow.acknowledgement_overdue,
+)
+
+
+async def read_snapshot(session: AsyncSession) -> None:
+    """Make every later read of this transaction see one consistent state.
+
+    Call it first, before any other statement of the transaction. PostgreSQL otherwise
+    reads each statement at a new moment, and a ledger read before an operation moved
+    would be compared with the operation read after. A SQLite read transaction is already
+    one snapshot (WAL), taken at its first read.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+
+
+def _in_range(column: Any, low: str | None, high: str | None) -> list[ColumnElement[bool]]:
+    """Return the conditions `low < column <= high` (an absent bound is open)."""
+    conditions: list[ColumnElement[bool]] = []
+    if low is not None:
+        conditions.append(column > low)
+    if high is not None:
+        conditions.append(column <= high)
+    return conditions
+
+
+async def iterate_operations(
+    session: AsyncSession, *, batch: int = 500
+) -> AsyncIterator[OperationBatch]:
+    """Yield every operation in id order, with its steps and approvals, a batch at a time."""
+    conn = await session.connection()  # Core rows in the session's transaction, no ORM
+    low: str | None = None
+    while True:
+        stmt = select(*_OPERATION_COLUMNS).order_by(OperationRow.id).limit(batch)
+        if low is not None:
+            stmt = stmt.where(OperationRow.id > low)
+        operations = [StoredOperation._make(r) for r in (await conn.execute(stmt)).all()]
+        last = len(operations) < batch
+        high = None if last else operations[-1].id
+        steps_stmt = select(
+            StepRow.operation_id, StepRow.index, StepRow.action, StepRow.params, StepRow.status
+        ).order_by(StepRow.operation_id, StepRow.index)
+        steps = await conn.execute(steps_stmt.where(*_in_range(StepRow.operation_id, low, high)))
+        approvals_stmt = select(
+            ApprovalRow.operation_id,
+            ApprovalRow.approver,
+            ApprovalRow.authority,
+            ApprovalRow.plan_hash,
+        ).order_by(ApprovalRow.operation_id, ApprovalRow.id)
+        approvals = await conn.execute(
+            approvals_stmt.where(*_in_range(ApprovalRow.operation_id, low, high))
+        )
+        yield OperationBatch(
+            operations,
+            [StoredStep._make(r) for r in steps.all()],
+            [StoredApproval._make(r) for r in approvals.all()],
+        )
+        if last:
+            return
+        low = high
+
+
+async def select_tokens(session: AsyncSession) -> list[StoredToken]:
+    """Return every token, revoked ones included, by name."""
+    stmt = select(
+        TokenRow.name,
+        TokenRow.principal,
+        TokenRow.roles,
+        TokenRow.token_hash,
+        TokenRow.revoked_at,
+    ).order_by(TokenRow.name)
+    return [
+        StoredToken(name, principal, roles, token_hash, revoked_at is not None)
+        for name, principal, roles, token_hash, revoked_at in (await session.execute(stmt)).all()
+    ]
+
+
+async def select_freeze(session: AsyncSession) -> tuple[bool, str | None] | None:
+    """Return the crown's stored (frozen, frozen_by), or None when the row is gone."""
+    stmt = select(CrownStateRow.frozen, CrownStateRow.frozen_by).where(CrownStateRow.id == 1)
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else (bool(row[0]), row[1])
