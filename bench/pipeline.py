@@ -23,8 +23,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.commits import Submissions
-from triadops.constitution.crown.ledger import verify
 from triadops.constitution.driver import drive_once
+from triadops.constitution.ledger import verify
 from triadops.constitution.legislative.service import review_request, store_reviewed
 from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.domain.operations import OperationRequest

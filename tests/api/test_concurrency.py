@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import event, text
 
 from tests.fixtures.api import Api, noop_request
-from triadops.constitution.crown.ledger import verify
+from triadops.constitution.ledger import verify
 from triadops.runtime import Runtime
 
 

@@ -98,9 +98,9 @@ def test_stored_names_cannot_drive_the_terminal(triad: Triad, database_url: str)
     assert "stored requester eve\\x1b[2J but the ledger's submission is by alice" in result.stdout
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_verify_never_waits_for_the_write_lock(triad: Triad, database_url: str) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's one write lock; PostgreSQL readers never wait for writers")
+    """SQLite's one write lock (PostgreSQL readers never wait for writers)."""
     history(triad)
     writer = sqlite3.connect(database_url.removeprefix("sqlite+aiosqlite:///"), timeout=1)
     writer.isolation_level = None

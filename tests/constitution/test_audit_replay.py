@@ -23,8 +23,8 @@ from tests.fixtures.databases import _pg_execute, _pg_url
 from tests.fixtures.pipeline import ALICE, BOB, CAROL, JUDGE, load, request, submit
 from triadops.actions.base import ActionContext, Output
 from triadops.actions.noop import NoopOnceAction, NoopParams
-from triadops.constitution import lifecycle
-from triadops.constitution.crown import audit, ledger, tokens
+from triadops.constitution import ledger, lifecycle
+from triadops.constitution.crown import audit, tokens
 from triadops.constitution.crown.service import acknowledge, cancel_operation, freeze, unfreeze
 from triadops.constitution.driver import drive_once
 from triadops.constitution.judicial.service import resolve_in_doubt

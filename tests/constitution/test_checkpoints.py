@@ -20,7 +20,8 @@ from sqlalchemy import delete, select, update
 from structlog.testing import capture_logs
 
 from tests.fixtures.pipeline import load, request, submit
-from triadops.constitution.crown import checkpoints, ledger
+from triadops.constitution import ledger
+from triadops.constitution.crown import checkpoints
 from triadops.constitution.driver import drive_once
 from triadops.constitution.worker import run_worker
 from triadops.domain.chain import link_hash

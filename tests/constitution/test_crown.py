@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 
 from tests.fixtures.pipeline import ALICE, BOB, CAROL, load, request, submit
-from triadops.constitution import lifecycle
-from triadops.constitution.crown import ledger
+from triadops.constitution import ledger, lifecycle
 from triadops.constitution.crown.service import (
     acknowledge,
     cancel_operation,

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.pipeline import JUDGE, load, request, start_worker, submit
-from triadops.constitution import lifecycle
-from triadops.constitution.crown import ledger
+from triadops.constitution import ledger, lifecycle
 from triadops.constitution.driver import drive_once
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.domain.enums import OperationStatus, StepStatus

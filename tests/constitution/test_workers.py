@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.pipeline import load, request, start_worker, submit
-from triadops.constitution.crown import ledger
+from triadops.constitution import ledger
 from triadops.domain.enums import OperationStatus
 from triadops.runtime import Runtime
 from triadops.settings import Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.api.schemas import CrownState, OperationSummary, OperationView
-from triadops.constitution.crown.ledger import to_entry
+from triadops.constitution.ledger import to_entry
 from triadops.domain.enums import OperationStatus, OperationType, Risk
 from triadops.storage import ledger as ledger_store
 from triadops.storage.records import load_operation

@@ -11,7 +11,8 @@ import typer
 
 from triadops.cli.context import BadInput, JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json, render_entries
-from triadops.constitution.crown import audit, checkpoints, ledger
+from triadops.constitution import ledger
+from triadops.constitution.crown import audit, checkpoints
 from triadops.domain.checkpoints import Checkpoint, CheckpointReport, iso_utc
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.ledger import LedgerEntry, VerifyReport

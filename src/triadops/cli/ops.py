@@ -20,7 +20,7 @@ from triadops.cli.requests import (
     request_from_flags,
     step_specs,
 )
-from triadops.constitution.crown import ledger
+from triadops.constitution import ledger
 from triadops.constitution.legislative.service import (
     commit_new_operation,
     preview_operation,

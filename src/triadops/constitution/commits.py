@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from triadops.constitution import lifecycle
-from triadops.constitution.crown import ledger
+from triadops.constitution import ledger, lifecycle
 from triadops.constitution.crown.service import is_frozen
 from triadops.domain.errors import TriadError
 from triadops.domain.operations import utcnow

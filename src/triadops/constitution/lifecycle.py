@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution.crown import ledger
+from triadops.constitution import ledger
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus as St
 from triadops.domain.errors import Conflict

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from triadops.api.deps import ReadSessionDep, Viewer
 from triadops.api.schemas import PROBLEMS, LedgerPage, OperationIdQuery
 from triadops.constitution.crown import audit
-from triadops.constitution.crown.ledger import to_entry
+from triadops.constitution.ledger import to_entry
 from triadops.domain.ledger import VerifyReport
 from triadops.storage.ledger import select_entries
 

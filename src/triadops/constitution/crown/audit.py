@@ -35,8 +35,8 @@ from typing import Any, Final
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution.crown.ledger import ChainWalk
 from triadops.constitution.crown.tokens import fingerprint
+from triadops.constitution.ledger import ChainWalk
 from triadops.domain.chain import canonical_json, plan_hash
 from triadops.domain.ledger import Discrepancy, DiscrepancyKind, VerifyReport
 from triadops.domain.operations import Plan

@@ -7,8 +7,7 @@ from datetime import datetime
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution import lifecycle
-from triadops.constitution.crown import ledger
+from triadops.constitution import ledger, lifecycle
 from triadops.domain.enums import Authority, OperationStatus
 from triadops.domain.errors import Conflict, Forbidden
 from triadops.domain.identity import Identity

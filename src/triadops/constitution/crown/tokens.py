@@ -13,7 +13,7 @@ import secrets
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution.crown import ledger
+from triadops.constitution import ledger
 from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
 from triadops.domain.identity import Identity

@@ -6,8 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution import lifecycle
-from triadops.constitution.crown import ledger
+from triadops.constitution import ledger, lifecycle
 from triadops.constitution.legislative import rules
 from triadops.constitution.legislative.service import RULES, approve_and_schedule, iso
 from triadops.constitution.powers import Powers

@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.actions.base import ActionContext
 from triadops.actions.procedures import get_procedure
 from triadops.actions.registry import AnyAction
-from triadops.constitution import lifecycle
+from triadops.constitution import ledger, lifecycle
 from triadops.constitution.advisors import PlanAdvice
-from triadops.constitution.crown import ledger
 from triadops.constitution.legislative import rules
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.chain import plan_hash

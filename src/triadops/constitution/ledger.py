@@ -1,4 +1,4 @@
-"""The crown's ledger: an append-only hash chain over canonical JSON.
+"""The ledger: an append-only hash chain over canonical JSON, shared by all four branches.
 
 Entries are buffered on the session as transitions happen and linked in one go when the
 transaction commits (``lifecycle.commit``), so a transition and its entry always share a
