@@ -92,3 +92,28 @@ async def test_a_probe_decides_an_interrupted_step(
         assert done.status is OperationStatus.FAILED
         assert done.steps[0].status is StepStatus.FAILED
         assert "did not take effect" in (done.status_reason or "")
+
+
+@pytest.mark.parametrize(
+    ("step_states", "rolls_back"),
+    [
+        ([StepStatus.FAILED], False),
+        ([StepStatus.SUCCEEDED, StepStatus.FAILED], True),
+        ([StepStatus.ROLLING_BACK, StepStatus.PENDING], True),
+        ([StepStatus.SKIPPED, StepStatus.ROLLED_BACK], False),
+    ],
+)
+def test_one_fail_path_rolls_back_whatever_took_effect(
+    step_states: list[StepStatus], rolls_back: bool
+) -> None:
+    row = OperationRow(id="op-f", status=OperationStatus.EXECUTING.value)
+    steps = [
+        StepRow(operation_id="op-f", index=i, action="noop", status=state.value)
+        for i, state in enumerate(step_states)
+    ]
+    session = AsyncSession()
+    assert lifecycle.fail(session, row, steps, actor="a", reason="r", undo_actor="u") is rolls_back
+    expected = OperationStatus.ROLLING_BACK if rolls_back else OperationStatus.FAILED
+    assert row.status == expected.value
+    entries = session.info["triad_ledger_pending"]
+    assert [e["to_status"] for e in entries] == ["failed", "rolling_back"][: 1 + rolls_back]

@@ -260,12 +260,12 @@ class Journey:
         row.implementation_result = executive.implementation_result(
             self.c.steps, rollback_triggered=bool(undo)
         ).model_dump(mode="json")
-        lifecycle.transition(session, row, S.FAILED, actor=actor, reason=reason)
-        if not undo:
+        rolling_back = lifecycle.fail(
+            session, row, self.c.steps, actor=actor, reason=reason, undo_actor=self.executive
+        )
+        if not rolling_back:
             self._release()
-            return False
-        lifecycle.transition(session, row, S.ROLLING_BACK, actor=self.executive, reason=reason)
-        return True
+        return rolling_back
 
     async def _interrupted(self, step: StepRow) -> bool:
         """A step was running when its worker died: resume it, or put the operation in doubt."""

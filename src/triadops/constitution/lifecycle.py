@@ -90,6 +90,31 @@ def transition(
     )
 
 
+UNDOABLE = (St.SUCCEEDED.value, St.ROLLING_BACK.value)
+"""Steps a rollback still has to visit: done, or caught in the middle of their undo."""
+
+
+def fail(
+    session: AsyncSession,
+    row: OperationRow,
+    steps: list[StepRow],
+    *,
+    actor: str,
+    reason: str,
+    undo_actor: str,
+) -> bool:
+    """Fail an operation and, when some step took effect, start its rollback at once.
+
+    The one fail-and-roll-back path, whoever fails the operation (a step, the judiciary, a
+    ruling, a cancel): the rollback starts in the same transaction. Returns whether it did.
+    """
+    transition(session, row, S.FAILED, actor=actor, reason=reason)
+    if not any(step.status in UNDOABLE for step in steps):
+        return False
+    transition(session, row, S.ROLLING_BACK, actor=undo_actor, reason=reason)
+    return True
+
+
 def step_transition(
     session: AsyncSession,
     step: StepRow,

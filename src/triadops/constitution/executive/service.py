@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pydantic import JsonValue
 
 from triadops.actions.base import ActionContext
+from triadops.constitution import lifecycle
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import StepStatus
@@ -99,8 +100,7 @@ def record_outcome(step: StepRow, outcome: StepOutcome) -> None:
 
 def steps_to_undo(steps: list[StepRow]) -> list[StepRow]:
     """Return the steps still to roll back (succeeded, or caught mid-rollback), last first."""
-    undoable = (StepStatus.SUCCEEDED.value, StepStatus.ROLLING_BACK.value)
-    done = [s for s in steps if s.status in undoable]
+    done = [s for s in steps if s.status in lifecycle.UNDOABLE]
     return sorted(done, key=lambda s: s.index, reverse=True)
 
 

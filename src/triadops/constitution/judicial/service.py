@@ -167,11 +167,10 @@ async def resolve_in_doubt(
         event="step_ruled",
         details={"took_effect": step_succeeded, "by": "ruling"},
     )
-    target = OperationStatus.EXECUTING if step_succeeded else OperationStatus.FAILED
     row.lease_owner = None
-    lifecycle.transition(
-        session, row, target, actor=by.name, reason=f"step {step.index} {verdict} (ruling)"
-    )
-    if not step_succeeded and any(s.status == StepStatus.SUCCEEDED.value for s in steps):
-        lifecycle.transition(session, row, OperationStatus.ROLLING_BACK, actor=by.name)
+    reason = f"step {step.index} {verdict} (ruling)"
+    if step_succeeded:
+        lifecycle.transition(session, row, OperationStatus.EXECUTING, actor=by.name, reason=reason)
+    else:
+        lifecycle.fail(session, row, steps, actor=by.name, reason=reason, undo_actor=by.name)
     return row
