@@ -144,3 +144,20 @@ async def test_reject_records_the_reason(runtime: Runtime) -> None:
         await lifecycle.commit(session)
     op = await load(runtime, op.operation_id)
     assert (op.status, op.status_reason) == (OperationStatus.REJECTED, "not now")
+
+
+def test_every_approval_rule_says_why_it_exists() -> None:
+    from triadops.constitution.legislative.approvals import APPROVAL_RULES
+
+    names = [rule.__name__ for rule in APPROVAL_RULES]
+    assert names == [
+        "awaiting_approval",
+        "not_the_requester",
+        "not_the_author",
+        "reviewed_plan_is_current",
+        "before_the_deadline",
+        "holds_the_authority",
+        "authority_is_required",
+        "one_approval_per_principal",
+    ]
+    assert all((rule.__doc__ or "").strip() for rule in APPROVAL_RULES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +13,7 @@ from triadops.constitution.legislative import rules
 from triadops.constitution.legislative.service import RULES, approve_and_schedule, iso
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import Authority, OperationStatus
-from triadops.domain.errors import Conflict, Forbidden
+from triadops.domain.errors import Conflict, Forbidden, TriadError
 from triadops.domain.identity import Identity
 from triadops.domain.operations import PlanningResult, utcnow
 from triadops.storage import operations as store
@@ -19,6 +21,106 @@ from triadops.storage.records import approval
 from triadops.storage.tables import ApprovalRow, OperationRow
 
 S = OperationStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalAttempt:
+    """Everything the approval rules look at, read under the lock the approval commits with."""
+
+    row: OperationRow
+    approver: Identity
+    authority: Authority
+    plan_hash: str
+    now: datetime
+    finding: PlanningResult
+    existing: list[ApprovalRow]
+
+
+ApprovalRule = Callable[[ApprovalAttempt], TriadError | None]
+"""A guard on the move from awaiting_approval: the refusal, or None to let it pass."""
+
+
+def awaiting_approval(a: ApprovalAttempt) -> TriadError | None:
+    """Only an operation waiting for approval can be approved; anything else is decided."""
+    if a.row.status == S.AWAITING_APPROVAL.value:
+        return None
+    return Conflict(f"operation {a.row.id} is {a.row.status}, not awaiting_approval")
+
+
+def not_the_requester(a: ApprovalAttempt) -> TriadError | None:
+    """Separation of duties: nobody approves what they asked for."""
+    if a.approver.name != a.row.requested_by:
+        return None
+    return Forbidden(f"{a.approver.name} requested {a.row.id} and cannot approve it")
+
+
+def not_the_author(a: ApprovalAttempt) -> TriadError | None:
+    """Whoever last wrote the plan is its author and may not approve it either."""
+    if a.approver.name != a.row.plan_author:
+        return None
+    return Forbidden(
+        f"{a.approver.name} wrote the current plan of {a.row.id} and cannot approve it"
+    )
+
+
+def reviewed_plan_is_current(a: ApprovalAttempt) -> TriadError | None:
+    """An approval lands only on the plan its approver saw, named by its hash."""
+    if a.plan_hash == a.row.plan_hash:
+        return None
+    return Conflict(
+        f"the plan of {a.row.id} changed since it was reviewed: approving "
+        f"{a.plan_hash[:12]}… but the current plan is {(a.row.plan_hash or '')[:12]}…; "
+        "review it again",
+        field="plan_hash",
+    )
+
+
+def before_the_deadline(a: ApprovalAttempt) -> TriadError | None:
+    """An unanswered request expires; a late approval never revives it."""
+    deadline = a.row.approval_deadline
+    if deadline is None or a.now <= deadline:
+        return None
+    return Conflict(
+        f"the approval deadline of {a.row.id} passed at {iso(deadline)}",
+        field="approval_deadline",
+    )
+
+
+def holds_the_authority(a: ApprovalAttempt) -> TriadError | None:
+    """A power belongs to an authority: the approver must hold the one they act under."""
+    if a.approver.holds(a.authority):
+        return None
+    return Forbidden(f"{a.approver.name} does not hold the {a.authority.value} role")
+
+
+def authority_is_required(a: ApprovalAttempt) -> TriadError | None:
+    """Only the authorities the review asked for may approve."""
+    if a.authority in a.finding.required_approvals:
+        return None
+    needed = ", ".join(x.value for x in a.finding.required_approvals)
+    return Conflict(f"{a.row.id} needs approval by {needed}, not {a.authority.value}")
+
+
+def one_approval_per_principal(a: ApprovalAttempt) -> TriadError | None:
+    """One principal covers one authority: two approvals need two people."""
+    if not any(
+        e.approver == a.approver.name and e.plan_hash == a.row.plan_hash for e in a.existing
+    ):
+        return None
+    return Conflict(f"{a.approver.name} already approved this plan of {a.row.id}")
+
+
+APPROVAL_RULES: tuple[ApprovalRule, ...] = (
+    awaiting_approval,
+    not_the_requester,
+    not_the_author,
+    reviewed_plan_is_current,
+    before_the_deadline,
+    holds_the_authority,
+    authority_is_required,
+    one_approval_per_principal,
+)
+"""Checked in this order on every approval, in the transaction that records it."""
 
 
 async def approve_operation(
@@ -32,42 +134,24 @@ async def approve_operation(
 ) -> OperationRow:
     """Record an approval of the plan the approver reviewed; approve once all are in.
 
-    Every gate is checked here, on the row locked for this transaction: the plan reviewed
-    (`plan_hash`) must be the current plan, the deadline must not have passed, and the
-    approver must be neither the requester nor the plan's last author.
+    Every rule of APPROVAL_RULES is checked here, on the row locked for this transaction.
     """
     row = await store.get_operation(session, operation_id, for_update=True)
-    if row.status != S.AWAITING_APPROVAL.value:
-        raise Conflict(f"operation {operation_id} is {row.status}, not awaiting_approval")
-    if approver.name == row.requested_by:
-        raise Forbidden(f"{approver.name} requested {operation_id} and cannot approve it")
-    if approver.name == row.plan_author:
-        raise Forbidden(
-            f"{approver.name} wrote the current plan of {operation_id} and cannot approve it"
-        )
-    if plan_hash != row.plan_hash:
-        raise Conflict(
-            f"the plan of {operation_id} changed since it was reviewed: approving "
-            f"{plan_hash[:12]}… but the current plan is {(row.plan_hash or '')[:12]}…; "
-            "review it again",
-            field="plan_hash",
-        )
-    now = utcnow()
-    if row.approval_deadline is not None and now > row.approval_deadline:
-        raise Conflict(
-            f"the approval deadline of {operation_id} passed at {iso(row.approval_deadline)}",
-            field="approval_deadline",
-        )
-    if not approver.holds(authority):
-        raise Forbidden(f"{approver.name} does not hold the {authority.value} role")
-    finding = PlanningResult.model_validate(row.planning_result)
-    if authority not in finding.required_approvals:
-        needed = ", ".join(a.value for a in finding.required_approvals)
-        raise Conflict(f"{operation_id} needs approval by {needed}, not {authority.value}")
+    attempt = ApprovalAttempt(
+        row=row,
+        approver=approver,
+        authority=authority,
+        plan_hash=plan_hash,
+        now=utcnow(),
+        finding=PlanningResult.model_validate(row.planning_result or {"approved": False}),
+        existing=await store.get_approvals(session, operation_id),
+    )
+    for rule in APPROVAL_RULES:
+        refusal = rule(attempt)
+        if refusal is not None:
+            raise refusal
     assert row.plan_hash is not None
-    existing = await store.get_approvals(session, operation_id)
-    if any(a.approver == approver.name and a.plan_hash == row.plan_hash for a in existing):
-        raise Conflict(f"{approver.name} already approved this plan of {operation_id}")
+    finding, existing, now = attempt.finding, attempt.existing, attempt.now
     new = ApprovalRow(
         operation_id=operation_id,
         approver=approver.name,
