@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from tests.fixtures.api import Api, drive, noop_request
 from tests.fixtures.fakes import HangingPreviewAction, ScriptedCheck
@@ -76,3 +78,35 @@ async def test_a_criterion_unmeasured_before_fails_the_operation(api: Api, rt: R
     assert not finding.passed
     assert "could not be measured before the operation ran" in finding.detail
     assert "probe down" in finding.detail
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_full_disk_is_503_with_the_reason_and_health_says_so(api: Api, rt: Runtime) -> None:
+    assert (await api.client.get("/health")).json()["status"] == "ok"
+
+    def no_room(dbapi_connection: Any, _record: Any) -> None:
+        # The database may not grow past its current size: SQLite's "disk is full".
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA page_count")
+        pages = cursor.fetchone()[0]
+        cursor.execute(f"PRAGMA max_page_count = {pages}")
+        cursor.close()
+
+    event.listen(rt.engine.sync_engine, "connect", no_room)
+    await rt.engine.dispose()  # every connection from now on is capped
+    try:
+        big = noop_request(description="x" * 2000, affected_systems=["s" * 200] * 100)
+        refused = await api.post("/operations", as_="alice", json=big)
+        assert refused.status_code == 503, refused.text
+        problem = refused.json()
+        assert problem["type"] == "urn:triadops:problem:storage-full"
+        assert "database or disk is full" in problem["detail"]
+        assert problem["request_id"]
+
+        health = await api.client.get("/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "degraded"
+        assert "storage is full" in health.json()["reason"]
+    finally:
+        event.remove(rt.engine.sync_engine, "connect", no_room)
+        await rt.engine.dispose()

@@ -175,3 +175,13 @@ def test_freeze_keeps_a_reason_trimmed(triad: Triad) -> None:
     assert result.stdout.endswith(": incident 42\n")
     frozen = [e for e in data(triad("audit", "log", "--json")) if e["event"] == "freeze"]
     assert [e["details"]["reason"] for e in frozen] == ["incident 42"]
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_an_unopenable_database_is_one_line_for_serve_and_worker(
+    triad: Triad, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    monkeypatch.setenv("TRIAD_DATABASE_URL", "sqlite+aiosqlite:////proc/triad/no/triad.db")
+    result = triad(command)
+    assert result.exit_code == 1
+    assert "cannot open the database" in one_error_line(result)

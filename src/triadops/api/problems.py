@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import JsonValue
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from triadops.constitution import lifecycle
@@ -19,6 +20,7 @@ from triadops.constitution.crown.service import record_refusal
 from triadops.domain.errors import Forbidden, TriadError, Unauthenticated
 from triadops.domain.identity import Identity
 from triadops.logconfig import format_traceback
+from triadops.storage.engine import storage_full
 
 MEDIA_TYPE = "application/problem+json"
 log = structlog.stdlib.get_logger()
@@ -156,6 +158,18 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
     event loop.
     """
     request_id: str = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    full = storage_full(request.app.state.runtime.engine) if isinstance(exc, DBAPIError) else None
+    if full is not None:
+        # Not a bug: the disk is full. Say so; /health reports it too.
+        log.error("storage full", request_id=request_id, reason=full)
+        return problem(
+            503,
+            title="Storage full",
+            detail=f"the database cannot write: {full}",
+            kind="storage-full",
+            request_id=request_id,
+            headers={"Retry-After": "60"},
+        )
     route = request.scope.get("route")
     log.error(
         "unhandled error",

@@ -194,10 +194,13 @@ class Health(BaseModel):
     """Liveness and database readiness."""
 
     status: str
-    """``ok``, or ``unavailable`` when the database does not answer."""
+    """``ok``; ``degraded`` when the database answers but cannot write (a full disk);
+    ``unavailable`` when it does not answer."""
     database: str
     frozen: bool | None
     version: str
+    reason: str | None = None
+    """Why the status is not ``ok``."""
 
 
 class FieldError(BaseModel):

@@ -24,6 +24,11 @@ def serve(
     import uvicorn
 
     settings = load_settings()  # a bad setting is one line here, before the server starts
+
+    async def reachable(rt: Runtime) -> None:
+        """Opening the runtime (and migrating) is the check: a failure is one line, exit 1."""
+
+    run(reachable)
     configure_logging()
     uvicorn.run(
         # By name: the entry points never import each other.

@@ -130,7 +130,12 @@ class GroupCommitter:
                         result = await unit.apply(session, tick)
                         await session.flush()
                     except (TriadError, LeaseLost, DBAPIError) as exc:
-                        await savepoint.rollback()
+                        try:
+                            await savepoint.rollback()
+                        except DBAPIError:
+                            # The database already rolled the whole transaction back (SQLite
+                            # does on a full disk): every unit fails, with the cause.
+                            raise exc from None
                         ledger.discard_after(session, mark)
                         unit.done.set_exception(exc)
                         continue

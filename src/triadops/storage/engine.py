@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -38,10 +40,35 @@ def create_engine(url: str) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine)
-        return engine
-    return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+    else:
+        engine = create_async_engine(
+            url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+        )
+    event.listen(engine.sync_engine, "handle_error", _note_storage_full)
+    return engine
+
+
+_FULL_MARKERS = ("database or disk is full", "no space left on device", "disk full")
+_storage_full: weakref.WeakKeyDictionary[Engine, tuple[float, str]] = weakref.WeakKeyDictionary()
+
+
+def _note_storage_full(context: ExceptionContext) -> None:
+    """Remember when the database last refused a write for lack of space, and why."""
+    original = context.original_exception
+    text = (str(original).splitlines() or [""])[0]
+    full = getattr(original, "sqlstate", None) == "53100" or any(
+        marker in text.lower() for marker in _FULL_MARKERS
     )
+    if full and context.engine is not None:
+        _storage_full[context.engine] = (time.monotonic(), text[:200])
+
+
+def storage_full(engine: AsyncEngine, *, within_s: float = 60.0) -> str | None:
+    """Return why the database refused a write for lack of space in the last `within_s`."""
+    seen = _storage_full.get(engine.sync_engine)
+    if seen is None or time.monotonic() - seen[0] > within_s:
+        return None
+    return seen[1]
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

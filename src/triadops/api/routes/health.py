@@ -13,9 +13,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from triadops.api.deps import MetricsDep, RuntimeDep
 from triadops.api.schemas import Health
 from triadops.constitution.crown.service import is_frozen
+from triadops.storage.engine import storage_full
 
 router = APIRouter(tags=["health"])
 log = structlog.stdlib.get_logger()
+STORAGE_FULL_WINDOW_S = 60.0
+"""How long after a write failed for lack of space /health keeps reporting it."""
 READINESS_TIMEOUT_S = 5.0
 """A database slower than this to answer counts as unavailable."""
 
@@ -30,7 +33,9 @@ def _version() -> str:
 @router.get(
     "/health",
     operation_id="read_health",
-    responses={503: {"model": Health, "description": "The database does not answer"}},
+    responses={
+        503: {"model": Health, "description": "The database does not answer, or cannot write"}
+    },
 )
 async def health(runtime: RuntimeDep, response: Response) -> Health:
     """Say whether the process is up and its database answers (503 when it does not)."""
@@ -41,6 +46,16 @@ async def health(runtime: RuntimeDep, response: Response) -> Health:
         log.warning("database not ready", error=f"{type(exc).__name__}: {exc}")
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return Health(status="unavailable", database="unavailable", frozen=None, version=_version())
+    full = storage_full(runtime.engine, within_s=STORAGE_FULL_WINDOW_S)
+    if full is not None:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Health(
+            status="degraded",
+            database="full",
+            frozen=frozen,
+            version=_version(),
+            reason=f"a write failed because storage is full: {full}",
+        )
     return Health(status="ok", database="ok", frozen=frozen, version=_version())
 
 
