@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pydantic import JsonValue
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from triadops.domain.operations import CheckResult, Operation
 from triadops.settings import Settings
@@ -27,6 +29,14 @@ class CheckContext:
     operation: Operation
     database_targets: list[str] = field(default_factory=lambda: ["triad"])
     """Names of the databases the plan works on."""
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """Yield a session on triad's own database that only reads (no write lock on SQLite)."""
+        async with AsyncSession(self.own) as session:
+            # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
+            await session.connection(execution_options={"triad_read_only": True})
+            yield session
 
 
 class Check(ABC):

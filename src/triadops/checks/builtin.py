@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from triadops.checks.base import Check
 from triadops.checks.compliance import ConstitutionalComplianceVerified
-from triadops.checks.database import NoDataLoss, PerformanceWithinBaseline
+from triadops.checks.database import NoDataLoss
 from triadops.checks.functionality import SystemFunctionalityMaintained
+from triadops.checks.performance import PerformanceWithinBaseline
 
 
 def builtin_checks() -> list[Check]:

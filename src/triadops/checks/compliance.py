@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pydantic import JsonValue
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.checks.base import Check, CheckContext, Measurement
 from triadops.domain.chain import link_hash
@@ -44,8 +43,12 @@ class ConstitutionalComplianceVerified(Check):
     )
 
     async def measure(self, ctx: CheckContext) -> Measurement:
-        """Recompute the hash of each of the operation's ledger entries."""
-        async with AsyncSession(ctx.own) as session:
+        """Recompute the hash of each of the operation's ledger entries.
+
+        One indexed lookup by operation id: the cost follows this operation's entries,
+        never the length of the chain.
+        """
+        async with ctx.reading() as session:
             rows = await select_operation_entries(session, ctx.operation.operation_id)
         bad_seq: int | None = None
         problem: str | None = None

@@ -1,4 +1,7 @@
-"""Database upkeep in SQL for SQLite and PostgreSQL: vacuum, reindex, statistics, retention.
+"""Database upkeep and measurement in SQL for SQLite and PostgreSQL.
+
+Upkeep: vacuum, reindex, statistics, retention. Measurement, for the checks: row counts of
+one table, integrity of a database or of named tables, liveness, round-trip times.
 
 Statements that cannot run inside a transaction block (VACUUM, REINDEX DATABASE) and the
 read-only measurements use AUTOCOMMIT connections, so on SQLite they never take the write
@@ -8,13 +11,14 @@ transactions, one per batch.
 
 from __future__ import annotations
 
+import asyncio
 import re
-import statistics
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -221,32 +225,184 @@ async def table_row_counts(engine: AsyncEngine) -> dict[str, int]:
         }
 
 
-async def ping_latency_s(engine: AsyncEngine, samples: int = 5) -> float:
-    """Return the median round-trip time of ``SELECT 1`` in seconds over `samples` tries."""
+async def count_rows(
+    engine: AsyncEngine,
+    *,
+    table: str,
+    older_than: tuple[str, datetime] | None = None,
+    budget_s: float | None = None,
+) -> tuple[int, int | None]:
+    """Count the rows of one table and, given (column, before), those older than `before`.
+
+    Reads that one table, whatever else the database holds: a ``count(*)`` and, for the
+    age, the column's type and a range count on it (indexed for triad's audit log).
+    """
+    if not IDENTIFIER.fullmatch(table):
+        raise InvalidRequest(f"table name {table!r} is not a plain identifier", field="table")
+    async with _autocommit(engine) as conn, _budget(conn, budget_s):
+        total = await _scalar_int(conn, f"SELECT count(*) FROM {_quote(conn, table)}")
+        if older_than is None:
+            return total, None
+        column, before = older_than
+        column_type = await _retention_column(conn, table, column)
+        stmt = text(
+            f"SELECT count(*) FROM {_quote(conn, table)} WHERE {_quote(conn, column)} < :before"
+        ).bindparams(bindparam("before", type_=column_type))
+        result = await conn.execute(stmt, {"before": _cutoff(before, column_type)})
+        return total, int(result.scalar_one())
+
+
+async def round_trips_s(engine: AsyncEngine, *, samples: int) -> list[float]:
+    """Time `samples` round trips of ``SELECT 1`` on one connection, in seconds.
+
+    One untimed round trip goes first, so opening a connection is not timed.
+    """
     timings: list[float] = []
     async with _autocommit(engine) as conn:
+        await conn.execute(text("SELECT 1"))
         for _ in range(max(1, samples)):
             start = time.perf_counter()
             await conn.execute(text("SELECT 1"))
             timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
+    return timings
 
 
-async def integrity_ok(engine: AsyncEngine) -> tuple[bool, str]:
-    """Tell whether the database answers and is sound, with one line saying why not."""
+def _missing_file(engine: AsyncEngine) -> str | None:
     path = engine.url.database
     if engine.dialect.name == "sqlite" and path and path != ":memory:" and not Path(path).exists():
         # A pooled connection keeps reading an unlinked file, and a new one would
         # silently create an empty database: look for the file itself.
-        return False, f"database file {path} is missing"
+        return f"database file {path} is missing"
+    return None
+
+
+async def answers(engine: AsyncEngine) -> tuple[bool, str]:
+    """Tell whether the database answers one cheap query, with one line saying why not."""
+    missing = _missing_file(engine)
+    if missing is not None:
+        return False, missing
     try:
         async with _autocommit(engine) as conn:
             if _is_sqlite(conn):
-                problems = [str(r[0]) for r in await conn.execute(text("PRAGMA quick_check"))]
-                if problems != ["ok"]:
-                    return False, "quick_check: " + "; ".join(problems[:3])
-                return True, "quick_check ok"
+                await conn.execute(text("SELECT 1"))
+                return True, "answers"
             standby = bool((await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar_one())
-            return True, "connected (standby)" if standby else "connected (primary)"
+            return True, "answers (standby)" if standby else "answers (primary)"
     except (SQLAlchemyError, OSError) as exc:
         return False, str(exc).splitlines()[0]
+
+
+async def integrity_ok(
+    engine: AsyncEngine,
+    *,
+    tables: Collection[str] | None = None,
+    budget_s: float | None = None,
+) -> tuple[bool, str]:
+    """Tell whether the database (or only `tables` and their indexes) is sound, and why not.
+
+    SQLite: ``PRAGMA quick_check``, per table when tables are named. PostgreSQL: amcheck's
+    heap and B-tree checks when an administrator installed the extension (triadops never
+    installs it); without it, only that the server answers.
+    """
+    missing = _missing_file(engine)
+    if missing is not None:
+        return False, missing
+    names = sorted(tables) if tables is not None else None
+    for name in names or ():
+        if not IDENTIFIER.fullmatch(name):
+            return False, f"table name {name!r} is not a plain identifier"
+    try:
+        async with _autocommit(engine) as conn, _budget(conn, budget_s):
+            if _is_sqlite(conn):
+                return await _sqlite_quick_check(conn, names)
+            return await _pg_check(conn, names)
+    except TimeoutError as exc:
+        return False, str(exc)
+    except (SQLAlchemyError, OSError) as exc:
+        return False, str(exc).splitlines()[0]
+
+
+async def _sqlite_quick_check(conn: AsyncConnection, names: list[str] | None) -> tuple[bool, str]:
+    pragmas = (
+        ["PRAGMA quick_check"]
+        if names is None
+        else [f"PRAGMA quick_check({_quote(conn, n)})" for n in names]
+    )
+    for pragma in pragmas:
+        problems = [str(r[0]) for r in await conn.execute(text(pragma))]
+        if problems != ["ok"]:
+            return False, "quick_check: " + "; ".join(problems[:3])
+    return True, "quick_check ok" if names is None else f"quick_check ok on {', '.join(names)}"
+
+
+async def _pg_check(conn: AsyncConnection, names: list[str] | None) -> tuple[bool, str]:
+    standby = bool((await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar_one())
+    role = "standby" if standby else "primary"
+    amcheck = "SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'"
+    if not await _scalar_int(conn, amcheck):
+        if names is None:
+            return True, f"connected ({role})"
+        return True, f"connected ({role}); amcheck is not installed, pages not verified"
+    whole = names is None
+    names = await _user_tables(conn) if names is None else names
+    for name in names:
+        heap = await conn.execute(
+            text("SELECT msg FROM verify_heapam(CAST(:t AS regclass)) LIMIT 3"), {"t": name}
+        )
+        problems = [str(r[0]) for r in heap]
+        if problems:
+            return False, f"amcheck: {name}: " + "; ".join(problems)
+        await conn.execute(
+            text(
+                "SELECT bt_index_check(i.indexrelid) FROM pg_index i"
+                " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+                " WHERE i.indrelid = CAST(:t AS regclass) AND a.amname = 'btree'"
+            ),
+            {"t": name},
+        )
+    scope = f"all {len(names)} tables" if whole else ", ".join(names)
+    return True, f"amcheck ok on {scope} ({role})"
+
+
+@asynccontextmanager
+async def _budget(conn: AsyncConnection, seconds: float | None) -> AsyncIterator[None]:
+    """Have the database itself stop the statements inside once `seconds` have passed.
+
+    Cancelling the awaiting task alone would leave SQLite's thread or PostgreSQL's backend
+    working on. PostgreSQL: ``statement_timeout`` for this connection, reset after; SQLite:
+    ``sqlite3_interrupt`` at the deadline, which stops counts and integrity checks too.
+    """
+    if seconds is None:
+        yield
+        return
+    deadline = time.monotonic() + seconds
+    timer: asyncio.TimerHandle | None = None
+    if _is_sqlite(conn):
+        driver = (await conn.get_raw_connection()).driver_connection
+        timer = asyncio.get_running_loop().call_later(seconds, _interrupt, driver)
+    else:
+        await conn.execute(text(f"SET statement_timeout = {max(1, int(seconds * 1000))}"))
+    try:
+        yield
+    except SQLAlchemyError:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stopped at its {seconds:g} s budget") from None
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+        else:
+            await conn.execute(text("RESET statement_timeout"))
+
+
+_INTERRUPTS: set[asyncio.Task[None]] = set()
+
+
+def _interrupt(driver: Any) -> None:
+    """Interrupt what an aiosqlite connection is running (``sqlite3_interrupt``: any thread).
+
+    A statement that starts after it ran is not affected, so a late timer is harmless.
+    """
+    task = asyncio.get_running_loop().create_task(driver.interrupt())
+    _INTERRUPTS.add(task)  # the loop keeps only a weak reference to tasks
+    task.add_done_callback(_INTERRUPTS.discard)
