@@ -57,9 +57,20 @@ class GroupCommitter:
     """Collects units from concurrent coroutines and commits them in batches."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, owner: str, lease_s: float
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        owner: str,
+        lease_s: float,
+        rerunnable: bool = False,
     ) -> None:
+        """Commit units in batches; `rerunnable` units may be applied twice.
+
+        Such units only add new rows, so a batch that a database error refuses is run again
+        unit by unit, each in a savepoint, and the offender fails alone.
+        """
         self._sessions = sessions
+        self._rerunnable = rerunnable
         self._owner = owner
         self._lease = timedelta(seconds=lease_s)
         self._pending: list[_Unit] = []
@@ -81,8 +92,8 @@ class GroupCommitter:
         """Apply and commit durably (with the others queued now); return what apply returned.
 
         With an operation id, the unit runs only while this worker still holds its lease.
-        A TriadError raised by `apply`, or a database error when its changes are flushed
-        (a duplicate key, a value the driver refuses), fails that unit alone.
+        A TriadError raised by `apply` fails that unit alone; so does a database error
+        (a duplicate key, a value the driver refuses) when the units can run again.
         """
         unit = _Unit(operation_id, apply)
         self._pending.append(unit)
@@ -103,54 +114,82 @@ class GroupCommitter:
             await self._flush(batch)
 
     async def _flush(self, batch: list[_Unit]) -> None:
-        applied: list[tuple[_Unit, Any]] = []
         try:
-            async with self._sessions() as session:
-                frozen = await is_frozen(session)
-                leased = [u.operation_id for u in batch if u.operation_id is not None]
-                now = utcnow()
-                leases = await renew_leases(
-                    session, leased, owner=self._owner, now=now, until=now + self._lease
-                )
-                for unit in batch:
-                    tick = Tick(frozen, None)
-                    if unit.operation_id is not None:
-                        lease = leases.get(unit.operation_id)
-                        if lease is None:
-                            unit.done.set_exception(LeaseLost(unit.operation_id))
-                            continue
-                        tick = Tick(
-                            frozen, lease.cancel_requested_by, lease.status, lease.plan_hash
-                        )
-                    # Each unit in a savepoint, flushed: one that breaks a constraint or a
-                    # driver's limits fails alone, with its queued ledger entries dropped.
-                    mark = ledger.pending_mark(session)
-                    savepoint = await session.begin_nested()
-                    try:
-                        result = await unit.apply(session, tick)
-                        await session.flush()
-                    except (TriadError, LeaseLost, DBAPIError) as exc:
-                        try:
-                            await savepoint.rollback()
-                        except DBAPIError:
-                            # The database already rolled the whole transaction back (SQLite
-                            # does on a full disk): every unit fails, with the cause.
-                            raise exc from None
-                        ledger.discard_after(session, mark)
-                        unit.done.set_exception(exc)
-                        continue
-                    await savepoint.commit()
-                    applied.append((unit, result))
-                await lifecycle.commit(session)
+            applied = await self._commit_batch(batch, alone=False)
+        except DBAPIError as exc:
+            if not self._rerunnable:
+                self._fail_rest(batch, exc)
+                return
+            # Which unit broke a constraint or the driver's limits? Run them again, each in
+            # its own savepoint: the offender fails alone, the others commit.
+            try:
+                applied = await self._commit_batch(batch, alone=True)
+            except Exception as again:
+                self._fail_rest(batch, again)
+                return
         except Exception as exc:
-            # Nothing of this batch is durable; each operation stops and is recovered from
-            # its last commit when its lease expires, exactly as after a crash.
-            for unit in batch:
-                if not unit.done.done():
-                    unit.done.set_exception(exc)
+            self._fail_rest(batch, exc)
             return
         for unit, result in applied:
             unit.done.set_result(result)
+
+    @staticmethod
+    def _fail_rest(batch: list[_Unit], exc: BaseException) -> None:
+        # Nothing of this batch is durable; each operation stops and is recovered from
+        # its last commit when its lease expires, exactly as after a crash.
+        for unit in batch:
+            if not unit.done.done():
+                unit.done.set_exception(exc)
+
+    async def _commit_batch(self, batch: list[_Unit], *, alone: bool) -> list[tuple[_Unit, Any]]:
+        """Apply the batch's units and commit once; with `alone`, each in a savepoint.
+
+        The fast path flushes once for the whole batch. Units refused by a TriadError or a
+        lost lease fail before they change anything, as services do.
+        """
+        applied: list[tuple[_Unit, Any]] = []
+        async with self._sessions() as session:
+            frozen = await is_frozen(session)
+            leased = [u.operation_id for u in batch if u.operation_id is not None]
+            now = utcnow()
+            leases = await renew_leases(
+                session, leased, owner=self._owner, now=now, until=now + self._lease
+            )
+            for unit in batch:
+                if unit.done.done():
+                    continue
+                tick = Tick(frozen, None)
+                if unit.operation_id is not None:
+                    lease = leases.get(unit.operation_id)
+                    if lease is None:
+                        unit.done.set_exception(LeaseLost(unit.operation_id))
+                        continue
+                    tick = Tick(frozen, lease.cancel_requested_by, lease.status, lease.plan_hash)
+                if not alone:
+                    try:
+                        applied.append((unit, await unit.apply(session, tick)))
+                    except (TriadError, LeaseLost) as exc:
+                        unit.done.set_exception(exc)
+                    continue
+                mark = ledger.pending_mark(session)
+                savepoint = await session.begin_nested()
+                try:
+                    result = await unit.apply(session, tick)
+                    await session.flush()
+                except (TriadError, LeaseLost, DBAPIError) as exc:
+                    try:
+                        await savepoint.rollback()
+                    except DBAPIError:
+                        # The database already rolled the whole transaction back (SQLite
+                        # does on a full disk): every unit fails, with the cause.
+                        raise exc from None
+                    ledger.discard_after(session, mark)
+                    unit.done.set_exception(exc)
+                    continue
+                await savepoint.commit()
+                applied.append((unit, result))
+            await lifecycle.commit(session)
+        return applied
 
 
 class Submissions:
@@ -161,7 +200,10 @@ class Submissions:
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._committer = GroupCommitter(sessions, owner="submissions", lease_s=1.0)
+        # Submissions only add rows built from a finished review, so they can run again.
+        self._committer = GroupCommitter(
+            sessions, owner="submissions", lease_s=1.0, rerunnable=True
+        )
         self._open = False
 
     async def start(self) -> None:
