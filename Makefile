@@ -42,7 +42,7 @@ fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff check --fix src tests bench
 
 test: $(STAMP) postgres lint ## Lint, then the whole suite on SQLite and PostgreSQL
-	$(BIN)/pytest -p no:cacheprovider --cov=triadops --cov-report=term:skip-covered --cov-fail-under=90
+	$(BIN)/pytest -p no:cacheprovider -n 2 --cov=triadops --cov-report=term:skip-covered --cov-fail-under=90
 
 bench: $(STAMP) postgres ## Benchmarks: governed noop operations vs raw durable commits
 	$(BIN)/python bench/pipeline.py
