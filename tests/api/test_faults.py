@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from tests.fixtures.api import Api, drive, noop_request
+from tests.fixtures.api import Api, drive, high_risk_request, noop_request
 from tests.fixtures.fakes import HangingPreviewAction, ScriptedCheck
 from tests.fixtures.pipeline import load
 from triadops.domain.enums import OperationStatus
@@ -110,3 +110,22 @@ async def test_a_full_disk_is_503_with_the_reason_and_health_says_so(api: Api, r
     finally:
         event.remove(rt.engine.sync_engine, "connect", no_room)
         await rt.engine.dispose()
+
+
+async def test_an_amendment_whose_dry_run_hangs_holds_no_lock(api: Api, rt: Runtime) -> None:
+    hanging = HangingPreviewAction()
+    rt.actions.register(hanging)
+    op = await api.submit(high_risk_request())
+    path = f"/operations/{op['operation_id']}/steps"
+    slow = asyncio.create_task(
+        api.put(path, as_="alice", json={"steps": [{"action": "test.hanging_preview"}]})
+    )
+    await hanging.started.wait()
+    frozen = await api.post("/crown/freeze", as_="carol", json={"reason": "drill"})
+    assert frozen.status_code == 200, frozen.text
+    assert not slow.done()
+    refused = await slow
+    assert refused.status_code == 422
+    assert "dry run took longer than 1 s" in refused.json()["detail"]
+    shown = (await api.get(f"/operations/{op['operation_id']}")).json()
+    assert shown["plan_hash"] == op["plan_hash"]

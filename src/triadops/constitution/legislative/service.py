@@ -392,6 +392,15 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _check_amendable(row: OperationRow, by: Identity) -> None:
+    """Only a plan not yet running changes, and only its requester or a legislator changes it."""
+    amendable = (S.AWAITING_APPROVAL.value, S.SCHEDULED.value)
+    if row.status not in amendable or store.is_leased(row, utcnow()):
+        raise Conflict(f"operation {row.id} is {row.status}; only plans not yet running change")
+    if by.name != row.requested_by and not by.holds(Authority.LEGISLATIVE):
+        raise Forbidden(f"{by.name} neither requested {row.id} nor holds the legislative role")
+
+
 async def amend_operation(
     session: AsyncSession,
     powers: Powers,
@@ -400,20 +409,22 @@ async def amend_operation(
     steps: list[StepSpec],
     by: Identity,
 ) -> OperationRow:
-    """Replace the steps of a not-yet-running plan; every earlier approval is void."""
-    row = await store.get_operation(session, operation_id, for_update=True)
-    amendable = (S.AWAITING_APPROVAL.value, S.SCHEDULED.value)
-    if row.status not in amendable or store.is_leased(row, utcnow()):
-        raise Conflict(
-            f"operation {operation_id} is {row.status}; only plans not yet running change"
-        )
-    if by.name != row.requested_by and not by.holds(Authority.LEGISLATIVE):
-        raise Forbidden(
-            f"{by.name} neither requested {operation_id} nor holds the legislative role"
-        )
-    fields = {**row.request, "procedure": None, "steps": [s.model_dump() for s in steps]}
+    """Replace the steps of a not-yet-running plan; every earlier approval is void.
+
+    The new plan's dry runs (which may reach targets) happen before `session` takes the
+    write lock, from a read of the operation; under the lock the operation must still be
+    amendable and its request unchanged, or nothing changes.
+    """
+    async with powers.reading() as reading:
+        seen = await store.get_operation(reading, operation_id)
+        _check_amendable(seen, by)
+        fields = {**seen.request, "procedure": None, "steps": [s.model_dump() for s in steps]}
     request = OperationRequest.model_validate(fields)
     plan = await draft_plan(powers, request)
+    row = await store.get_operation(session, operation_id, for_update=True)
+    _check_amendable(row, by)
+    if row.request != seen.request:
+        raise Conflict(f"operation {operation_id} changed while it was amended; try again")
     if plan_hash(plan.binding()) == row.plan_hash:
         raise Conflict(f"the amended plan of {operation_id} is identical to the current one")
     finding = await decide(session, powers, request=request, plan=plan)
