@@ -8,6 +8,7 @@ from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger, lifecycle
+from triadops.constitution.guards import Rule, enforce
 from triadops.domain.enums import Authority, OperationStatus
 from triadops.domain.errors import Conflict, Forbidden
 from triadops.domain.identity import Identity
@@ -83,16 +84,46 @@ async def unfreeze(session: AsyncSession, *, by: Identity) -> CrownStateRow:
     return state
 
 
+Acknowledging = tuple[OperationRow, Identity]
+
+
+def is_an_emergency(a: Acknowledging) -> Conflict | None:
+    """Only emergency treatment owes the crown an acknowledgement."""
+    row, _ = a
+    if row.acknowledgement_deadline is not None:
+        return None
+    return Conflict(f"operation {row.id} is not an emergency; nothing to acknowledge")
+
+
+def not_yet_acknowledged(a: Acknowledging) -> Conflict | None:
+    """One acknowledgement closes the debt; a second would blur who took responsibility."""
+    row, _ = a
+    if not row.acknowledged_by:
+        return None
+    return Conflict(f"operation {row.id} was acknowledged by {row.acknowledged_by}")
+
+
+def not_the_requester(a: Acknowledging) -> Forbidden | None:
+    """The crown that invoked an emergency cannot also vouch for it."""
+    row, by = a
+    if by.name != row.requested_by:
+        return None
+    return Forbidden(f"{by.name} requested {row.id} and cannot acknowledge it")
+
+
+ACKNOWLEDGEMENT_RULES: tuple[Rule[Acknowledging], ...] = (
+    is_an_emergency,
+    not_yet_acknowledged,
+    not_the_requester,
+)
+
+
 async def acknowledge(session: AsyncSession, *, operation_id: str, by: Identity) -> OperationRow:
     """Acknowledge an emergency operation, as the crown and not its requester."""
     _require_crown(by, "acknowledge emergencies")
     row = await store.get_operation(session, operation_id, for_update=True)
-    if row.acknowledgement_deadline is None:
-        raise Conflict(f"operation {operation_id} is not an emergency; nothing to acknowledge")
-    if row.acknowledged_by:
-        raise Conflict(f"operation {operation_id} was acknowledged by {row.acknowledged_by}")
-    if by.name == row.requested_by:
-        raise Forbidden(f"{by.name} requested {operation_id} and cannot acknowledge it")
+    enforce(ACKNOWLEDGEMENT_RULES, (row, by))
+    assert row.acknowledgement_deadline is not None  # is_an_emergency
     row.acknowledged_by = by.name
     late = utcnow() > row.acknowledgement_deadline
     ledger.record(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger, lifecycle
+from triadops.constitution.guards import Rule, enforce
 from triadops.constitution.legislative import rules
 from triadops.constitution.legislative.service import RULES, approve_and_schedule, iso
 from triadops.constitution.powers import Powers
@@ -36,7 +36,7 @@ class ApprovalAttempt:
     existing: list[ApprovalRow]
 
 
-ApprovalRule = Callable[[ApprovalAttempt], TriadError | None]
+ApprovalRule = Rule[ApprovalAttempt]
 """A guard on the move from awaiting_approval: the refusal, or None to let it pass."""
 
 
@@ -146,10 +146,7 @@ async def approve_operation(
         finding=PlanningResult.model_validate(row.planning_result or {"approved": False}),
         existing=await store.get_approvals(session, operation_id),
     )
-    for rule in APPROVAL_RULES:
-        refusal = rule(attempt)
-        if refusal is not None:
-            raise refusal
+    enforce(APPROVAL_RULES, attempt)
     assert row.plan_hash is not None
     finding, existing, now = attempt.finding, attempt.existing, attempt.now
     new = ApprovalRow(

@@ -15,6 +15,7 @@ from triadops.actions.procedures import get_procedure
 from triadops.actions.registry import AnyAction
 from triadops.constitution import ledger, lifecycle
 from triadops.constitution.advisors import PlanAdvice
+from triadops.constitution.guards import Rule, enforce
 from triadops.constitution.legislative import rules
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.chain import plan_hash
@@ -392,13 +393,31 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _check_amendable(row: OperationRow, by: Identity) -> None:
-    """Only a plan not yet running changes, and only its requester or a legislator changes it."""
+Amending = tuple[OperationRow, Identity]
+
+
+def not_yet_running(a: Amending) -> Conflict | None:
+    """A plan changes only before a worker starts it: what runs is what was approved."""
+    row, _ = a
     amendable = (S.AWAITING_APPROVAL.value, S.SCHEDULED.value)
-    if row.status not in amendable or store.is_leased(row, utcnow()):
-        raise Conflict(f"operation {row.id} is {row.status}; only plans not yet running change")
-    if by.name != row.requested_by and not by.holds(Authority.LEGISLATIVE):
-        raise Forbidden(f"{by.name} neither requested {row.id} nor holds the legislative role")
+    if row.status in amendable and not store.is_leased(row, utcnow()):
+        return None
+    return Conflict(f"operation {row.id} is {row.status}; only plans not yet running change")
+
+
+def requester_or_legislator(a: Amending) -> Forbidden | None:
+    """Writing a plan is the legislature's power, or the requester's for their own request."""
+    row, by = a
+    if by.name == row.requested_by or by.holds(Authority.LEGISLATIVE):
+        return None
+    return Forbidden(f"{by.name} neither requested {row.id} nor holds the legislative role")
+
+
+AMENDMENT_RULES: tuple[Rule[Amending], ...] = (not_yet_running, requester_or_legislator)
+
+
+def _check_amendable(row: OperationRow, by: Identity) -> None:
+    enforce(AMENDMENT_RULES, (row, by))
 
 
 async def amend_operation(
