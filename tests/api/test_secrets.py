@@ -18,10 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from tests.fixtures.api import Api, noop_request
-from tests.fixtures.servers import triad_serve
-from triadops.constitution import lifecycle
-from triadops.constitution.crown.tokens import create_token
-from triadops.domain.enums import Role
+from tests.fixtures.servers import issue_token, triad_serve
 from triadops.logconfig import (
     TRACEBACK_INNER_FRAMES,
     TRACEBACK_MAX_CHARS,
@@ -189,19 +186,6 @@ async def test_sql_errors_carry_no_parameter_values(database_url: str) -> None:
         await engine.dispose()
     assert secret not in str(caught.value)
     assert "SQL parameters hidden" in str(caught.value)
-
-
-async def issue_token(settings: Settings) -> str:
-    rt = await Runtime.open(settings, migrate=False)
-    try:
-        async with rt.session() as session:
-            _, secret = await create_token(
-                session, name="ops", roles=[Role.EXECUTIVE, Role.LEGISLATIVE], by="test"
-            )
-            await lifecycle.commit(session)
-    finally:
-        await rt.close()
-    return secret
 
 
 async def break_authentication(settings: Settings) -> None:

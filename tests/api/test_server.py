@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,33 +13,10 @@ import httpx
 import pytest
 
 from tests.fixtures.api import noop_request
-from triadops.constitution import lifecycle
-from triadops.constitution.crown.tokens import create_token
-from triadops.domain.enums import Role
-from triadops.runtime import Runtime
+from tests.fixtures.servers import free_port, issue_token
 from triadops.settings import Settings
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-async def issue_token(settings: Settings) -> str:
-    rt = await Runtime.open(settings, migrate=False)
-    try:
-        async with rt.session() as session:
-            _, secret = await create_token(
-                session, name="ops", roles=[Role.EXECUTIVE, Role.LEGISLATIVE], by="test"
-            )
-            await lifecycle.commit(session)
-    finally:
-        await rt.close()
-    return secret
 
 
 async def wait_until(check: object, *, timeout_s: float, what: str) -> None:
