@@ -21,6 +21,45 @@ S = OperationStatus
 _CANCELLABLE = frozenset({S.SUBMITTED, S.AWAITING_APPROVAL, S.APPROVED, S.SCHEDULED})
 
 
+Cancelling = tuple[OperationRow, Identity]
+Switching = tuple[CrownStateRow, Identity]
+
+
+def requester_or_crown(a: Cancelling) -> Forbidden | None:
+    """Withdrawing a request is the requester's right; stopping another's is a crown power."""
+    row, by = a
+    if by.name == row.requested_by or by.holds(Authority.CROWN):
+        return None
+    return Forbidden(f"{by.name} neither requested {row.id} nor holds the crown role")
+
+
+def crown_holds_the_switch(a: Switching) -> Forbidden | None:
+    """The emergency brake is the crown's alone."""
+    _, by = a
+    if by.holds(Authority.CROWN):
+        return None
+    return Forbidden(f"only the crown may freeze or unfreeze; {by.name} does not hold the role")
+
+
+def not_already_frozen(a: Switching) -> Conflict | None:
+    """A second freeze would hide who froze the work first, and why."""
+    state, _ = a
+    if not state.frozen:
+        return None
+    return Conflict(f"already frozen by {state.frozen_by} since {state.frozen_at}")
+
+
+def frozen_now(a: Switching) -> Conflict | None:
+    """Only a freeze can be lifted."""
+    state, _ = a
+    return None if state.frozen else Conflict("not frozen")
+
+
+CANCEL_RULES: tuple[Rule[Cancelling], ...] = (requester_or_crown,)
+FREEZE_RULES: tuple[Rule[Switching], ...] = (crown_holds_the_switch, not_already_frozen)
+UNFREEZE_RULES: tuple[Rule[Switching], ...] = (crown_holds_the_switch, frozen_now)
+
+
 async def cancel_operation(
     session: AsyncSession, *, operation_id: str, by: Identity, reason: str | None = None
 ) -> OperationRow:
@@ -29,8 +68,7 @@ async def cancel_operation(
     The requester may cancel their own; anyone else needs the crown role.
     """
     row = await store.get_operation(session, operation_id, for_update=True)
-    if by.name != row.requested_by and not by.holds(Authority.CROWN):
-        raise Forbidden(f"{by.name} neither requested {operation_id} nor holds the crown role")
+    enforce(CANCEL_RULES, (row, by))
     why = reason or f"cancelled by {by.name}"
     status = S(row.status)
     if status in _CANCELLABLE and not store.is_leased(row, utcnow()):
@@ -58,10 +96,8 @@ async def is_frozen(session: AsyncSession) -> bool:
 
 async def freeze(session: AsyncSession, *, by: Identity, reason: str) -> CrownStateRow:
     """Hold new and queued operations; running ones stop after their current step."""
-    _require_crown(by, "freeze")
     state = await store.crown_state(session)
-    if state.frozen:
-        raise Conflict(f"already frozen by {state.frozen_by} since {state.frozen_at}")
+    enforce(FREEZE_RULES, (state, by))
     state.frozen, state.frozen_by, state.frozen_at = True, by.name, utcnow()
     state.freeze_reason = reason
     ledger.record(session, actor=by.name, event="freeze", details={"reason": reason})
@@ -70,10 +106,8 @@ async def freeze(session: AsyncSession, *, by: Identity, reason: str) -> CrownSt
 
 async def unfreeze(session: AsyncSession, *, by: Identity) -> CrownStateRow:
     """Lift the freeze; only the crown may."""
-    _require_crown(by, "unfreeze")
     state = await store.crown_state(session)
-    if not state.frozen:
-        raise Conflict("not frozen")
+    enforce(UNFREEZE_RULES, (state, by))
     ledger.record(
         session,
         actor=by.name,

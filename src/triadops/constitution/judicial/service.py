@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.checks.base import CheckContext, Measurement
 from triadops.constitution import lifecycle
+from triadops.constitution.guards import Rule, enforce
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.enums import Authority, OperationStatus, StepStatus
 from triadops.domain.errors import Conflict, Forbidden
@@ -146,15 +147,34 @@ async def probe(powers: Powers, step: StepRow) -> bool | None:
         return None
 
 
+Ruling = tuple[OperationRow, Identity]
+
+
+def judge_or_crown(a: Ruling) -> Forbidden | None:
+    """Whether an interrupted step took effect is a finding of fact: the judiciary's."""
+    _, by = a
+    if by.holds(Authority.JUDICIAL) or by.holds(Authority.CROWN):
+        return None
+    return Forbidden(f"{by.name} holds neither the judicial nor the crown role")
+
+
+def in_doubt(a: Ruling) -> Conflict | None:
+    """Only an operation in doubt awaits a ruling; any other has a recorded outcome."""
+    row, _ = a
+    if row.status == OperationStatus.IN_DOUBT.value:
+        return None
+    return Conflict(f"operation {row.id} is {row.status}, not in_doubt")
+
+
+RULING_RULES: tuple[Rule[Ruling], ...] = (judge_or_crown, in_doubt)
+
+
 async def resolve_in_doubt(
     session: AsyncSession, *, operation_id: str, step_succeeded: bool, by: Identity
 ) -> OperationRow:
     """Record a human ruling on an interrupted step; the worker takes it from there."""
-    if not (by.holds(Authority.JUDICIAL) or by.holds(Authority.CROWN)):
-        raise Forbidden(f"{by.name} holds neither the judicial nor the crown role")
     row = await store.get_operation(session, operation_id, for_update=True)
-    if row.status != OperationStatus.IN_DOUBT.value:
-        raise Conflict(f"operation {operation_id} is {row.status}, not in_doubt")
+    enforce(RULING_RULES, (row, by))
     steps = await store.get_steps(session, operation_id)
     step = next(s for s in steps if s.status == StepStatus.RUNNING.value)
     verdict = "took effect" if step_succeeded else "did not take effect"
