@@ -338,12 +338,9 @@ async def run_worker_until(rt: Runtime, done: asyncio.Event, seconds: float = 20
         await worker
 
 
-async def test_the_worker_signs_the_head_on_its_cadence(
-    settings: Settings, log_path: Path, tmp_path: Path
-) -> None:
-    key_file = tmp_path / "worker.pem"
-    checkpoints.generate_key_file(key_file)
-    configured = settings.model_copy(
+def signing_worker(settings: Settings, key_file: Path, log_path: Path) -> Settings:
+    """Settings for a worker that signs the head every 50 ms and polls fast."""
+    return settings.model_copy(
         update={
             "checkpoint_key_file": key_file,
             "checkpoint_log": log_path,
@@ -351,6 +348,14 @@ async def test_the_worker_signs_the_head_on_its_cadence(
             "worker_poll_s": 0.02,
         }
     )
+
+
+async def test_the_worker_signs_the_head_on_its_cadence(
+    settings: Settings, log_path: Path, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "worker.pem"
+    checkpoints.generate_key_file(key_file)
+    configured = signing_worker(settings, key_file, log_path)
     rt = await Runtime.open(configured, migrate=False)
     try:
         op = await submit(rt, request())
@@ -387,14 +392,7 @@ async def test_a_checkpoint_that_fails_is_a_warning_and_the_worker_goes_on(
 ) -> None:
     key_file = tmp_path / "broken.pem"
     key_file.write_text("not-a-key-but-a-secret-looking-string\n")
-    configured = settings.model_copy(
-        update={
-            "checkpoint_key_file": key_file,
-            "checkpoint_log": log_path,
-            "checkpoint_every_s": 0.05,
-            "worker_poll_s": 0.02,
-        }
-    )
+    configured = signing_worker(settings, key_file, log_path)
     rt = await Runtime.open(configured, migrate=False)
     try:
         op = await submit(rt, request())
