@@ -44,8 +44,8 @@ fmt: $(STAMP) ## Format and autofix
 test: $(STAMP) postgres lint ## Lint, then the whole suite on SQLite and PostgreSQL
 	$(BIN)/pytest -p no:cacheprovider -n 2 --cov=triadops --cov-report=term:skip-covered --cov-fail-under=90
 
-bench: $(STAMP) postgres ## Benchmarks: governed noop operations vs raw durable commits
-	$(BIN)/python bench/pipeline.py
+bench: $(STAMP) postgres ## The benchmark table: each path beside a baseline from the same run
+	$(BIN)/python bench/run.py
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) .triad .mypy_cache .ruff_cache

@@ -5,7 +5,7 @@ complete: every transition with its ledger entry) on SQLite and on PostgreSQL, c
 commits the pipeline made, then times the same number of bare durable commits with plain
 sqlite3 (WAL, synchronous=FULL) and asyncpg, in the same run. The ratio is the figure.
 
-    python bench/pipeline.py [--ops N] [--only sqlite|postgres]
+    python bench/pipeline.py [--quick]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import asyncpg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from table import Row, markdown
 from triadops.constitution.commits import Submissions
 from triadops.constitution.driver import drive_once
 from triadops.constitution.ledger import verify
@@ -30,6 +31,7 @@ from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.domain.operations import OperationRequest
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.storage.operations import count_by_status
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCHER = Identity(name="bench", roles=ALL_ROLES)
@@ -82,6 +84,8 @@ async def run_pipeline(settings: Settings, n: int) -> tuple[float, int, int]:
     async with rt.session() as session:
         report = await verify(session)
         assert report.ok, report.problem
+        counts = await count_by_status(session)
+        assert counts == {"completed": n}, f"not every operation completed: {counts}"
     event.remove(rt.engine.sync_engine, "commit", count)
     await rt.close()
     return elapsed, commits, report.entries_checked
@@ -90,13 +94,13 @@ async def run_pipeline(settings: Settings, n: int) -> tuple[float, int, int]:
 BODY = '{"actor":"executive:bench","event":"transition","details":{}}'
 
 
-def raw_sqlite(path: Path, commits: int, rows: int) -> float:
-    """Time `rows` inserts spread over `commits` durable commits with plain sqlite3."""
+def raw_sqlite(path: Path, commits: int, count: int) -> float:
+    """Time `count` inserts spread over `commits` durable commits with plain sqlite3."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
-    per = max(1, rows // commits)
+    per = max(1, count // commits)
     started = time.perf_counter()
     for _ in range(commits):
         conn.execute("BEGIN IMMEDIATE")
@@ -107,11 +111,11 @@ def raw_sqlite(path: Path, commits: int, rows: int) -> float:
     return elapsed
 
 
-async def raw_asyncpg(dsn: str, commits: int, rows: int) -> float:
-    """Time `rows` inserts spread over `commits` durable commits with asyncpg."""
+async def raw_asyncpg(dsn: str, commits: int, count: int) -> float:
+    """Time `count` inserts spread over `commits` durable commits with asyncpg."""
     conn = await asyncpg.connect(dsn)
     await conn.execute("CREATE TABLE t (id serial PRIMARY KEY, body text)")
-    per = max(1, rows // commits)
+    per = max(1, count // commits)
     started = time.perf_counter()
     for _ in range(commits):
         async with conn.transaction():
@@ -121,31 +125,17 @@ async def raw_asyncpg(dsn: str, commits: int, rows: int) -> float:
     return elapsed
 
 
-def report(
-    name: str, n: int, elapsed: float, commits: int, entries: int, grouped: float, each: float
-) -> None:
-    print(
-        f"{name:<9} {n} ops in {elapsed:.2f}s: {n / elapsed:5.0f} ops/s, "
-        f"{elapsed / n * 1000:.2f} ms/op; {commits} commits carrying {entries} ledger entries\n"
-        f"{'':<9} raw, same {commits} commits and rows: {grouped:.3f}s -> ratio "
-        f"{elapsed / grouped:.1f}x\n"
-        f"{'':<9} raw, one durable commit per ledger entry ({entries}): {each:.2f}s -> "
-        f"ratio {elapsed / each:.2f}x"
-    )
-
-
-async def bench_sqlite(n: int) -> None:
+async def rows(quick: bool) -> list[Row]:
+    """The in-process group shape on both databases, each beside the same raw commits."""
+    n = 300 if quick else 1000
+    out = []
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         elapsed, commits, entries = await run_pipeline(Settings(home=home), n)
-        grouped = raw_sqlite(home / "grouped.db", commits, entries)
         each = raw_sqlite(home / "each.db", entries, entries)
-    report("sqlite", n, elapsed, commits, entries, grouped, each)
-
-
-async def bench_postgres(n: int) -> None:
+    out.append(_row("sqlite", n, elapsed, commits, entries, each))
     admin = await asyncpg.connect(PG_ADMIN)
-    names = [f"triad_bench_{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    names = [f"triad_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
     for name in names:
         await admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -154,24 +144,29 @@ async def bench_postgres(n: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(home=Path(tmp), database_url=url)
             elapsed, commits, entries = await run_pipeline(settings, n)
-        grouped = await raw_asyncpg(f"{base}/{names[1]}", commits, entries)
-        each = await raw_asyncpg(f"{base}/{names[2]}", entries, entries)
-        report("postgres", n, elapsed, commits, entries, grouped, each)
+        each = await raw_asyncpg(f"{base}/{names[1]}", entries, entries)
+        out.append(_row("postgres", n, elapsed, commits, entries, each))
     finally:
         for name in names:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+    return out
+
+
+def _row(db: str, n: int, elapsed: float, commits: int, entries: int, each: float) -> Row:
+    return Row(
+        path=f"in-process groups, {db}: {n} noops to completed",
+        measured=f"{n / elapsed:.0f} ops/s ({commits} commits, {entries} ledger entries)",
+        baseline=f"raw: {entries} durable commits of one row each, {each:.2f}s",
+        ratio=each / elapsed,
+    )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", type=int, default=1000)
-    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    if args.only != "postgres":
-        await bench_sqlite(args.ops)
-    if args.only != "sqlite":
-        await bench_postgres(args.ops)
+    print(markdown(await rows(args.quick)))
 
 
 if __name__ == "__main__":
