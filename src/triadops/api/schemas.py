@@ -197,10 +197,16 @@ class Health(BaseModel):
     """``ok``; ``degraded`` when the database answers but cannot write (a full disk);
     ``unavailable`` when it does not answer."""
     database: str
+    """``ok``; ``full`` when a write failed for lack of space lately; ``unavailable`` when the
+    check at ``checked_at`` got no answer."""
     frozen: bool | None
+    """Whether the crown held all forward work at ``checked_at``; null when unknown."""
     version: str
     reason: str | None = None
     """Why the status is not ``ok``."""
+    checked_at: datetime | None = None
+    """When the database was last checked (UTC): ``/health`` answers from a background probe
+    every few seconds, ``/ready`` checks on each call."""
 
 
 class FieldError(BaseModel):
