@@ -10,6 +10,7 @@ from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus as St
 from triadops.domain.errors import Conflict
 from triadops.domain.operations import utcnow
+from triadops.storage import wakeups
 from triadops.storage.tables import OperationRow, StepRow
 
 TRANSITIONS: dict[S, frozenset[S]] = {
@@ -153,7 +154,12 @@ def step_transition(
 
 
 async def commit(session: AsyncSession) -> None:
-    """Link the queued ledger entries and commit, as one transaction."""
+    """Link the queued ledger entries and commit, as one transaction.
+
+    When the entries make work due, the workers are woken as it commits.
+    """
     await session.flush()
+    if wakeups.makes_work_due(session.info.get(ledger._PENDING, ())):
+        await wakeups.notify_work(session)
     await ledger.flush(session)
     await session.commit()

@@ -1,9 +1,14 @@
-"""The worker loop: claims and drives due operations, keeps house, signs checkpoints."""
+"""The worker loop: claims and drives due operations, keeps house, signs checkpoints.
+
+An idle worker sleeps until work is announced (``storage.wakeups``: a PostgreSQL NOTIFY
+from any process, or a commit in this one) or until its poll interval passes, whichever
+comes first: the poll is what recovers work whose announcement was lost, whose lease
+expired or whose scheduled time came.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import uuid
@@ -14,6 +19,7 @@ from triadops.constitution.crown import checkpoints
 from triadops.constitution.driver import drive_once, keep_house
 from triadops.constitution.powers import Powers
 from triadops.domain.errors import TriadError
+from triadops.storage.wakeups import Wakeups
 
 log = structlog.stdlib.get_logger()
 HOUSEKEEPING_EVERY_S = 5.0
@@ -33,25 +39,25 @@ async def run_worker(powers: Powers, *, stop: asyncio.Event, owner: str | None =
     # must not hold up operations. At most one at a time.
     checkpointing: asyncio.Task[None] | None = None
     log.info("worker started", owner=owner)
-    while not stop.is_set():
-        driven = 0
-        if (
-            loop.time() >= next_checkpoint
-            and (checkpointing is None or checkpointing.done())
-            and checkpoints.signing_configured(powers.settings)
-        ):
-            next_checkpoint = loop.time() + powers.settings.checkpoint_every_s
-            checkpointing = asyncio.create_task(checkpoint_once(powers))
-        try:
-            if loop.time() >= next_housekeeping:
-                await keep_house(powers)
-                next_housekeeping = loop.time() + HOUSEKEEPING_EVERY_S
-            driven = await drive_once(powers, owner=owner)
-        except Exception:
-            log.exception("worker pass failed; retrying")
-        if not driven:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=powers.settings.worker_poll_s)
+    async with Wakeups(powers.engine, powers.settings.resolved_database_url) as wakeups:
+        while not stop.is_set():
+            driven = 0
+            if (
+                loop.time() >= next_checkpoint
+                and (checkpointing is None or checkpointing.done())
+                and checkpoints.signing_configured(powers.settings)
+            ):
+                next_checkpoint = loop.time() + powers.settings.checkpoint_every_s
+                checkpointing = asyncio.create_task(checkpoint_once(powers))
+            try:
+                if loop.time() >= next_housekeeping:
+                    await keep_house(powers)
+                    next_housekeeping = loop.time() + HOUSEKEEPING_EVERY_S
+                driven = await drive_once(powers, owner=owner)
+            except Exception:
+                log.exception("worker pass failed; retrying")
+            if not driven:
+                await wakeups.wait(stop, powers.settings.worker_poll_s)
     if checkpointing is not None:
         await checkpointing
     log.info("worker stopped", owner=owner)
