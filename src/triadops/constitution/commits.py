@@ -149,12 +149,14 @@ class GroupCommitter:
         """
         applied: list[tuple[_Unit, Any]] = []
         async with self._sessions() as session:
-            frozen = await is_frozen(session)
             leased = [u.operation_id for u in batch if u.operation_id is not None]
             now = utcnow()
+            # The statement that renews the leases also reads the freeze flag: one gate.
             leases = await renew_leases(
                 session, leased, owner=self._owner, now=now, until=now + self._lease
             )
+            unleased = len(leased) < len(batch)
+            frozen = await is_frozen(session) if unleased else False
             for unit in batch:
                 if unit.done.done():
                     continue
@@ -164,7 +166,9 @@ class GroupCommitter:
                     if lease is None:
                         unit.done.set_exception(LeaseLost(unit.operation_id))
                         continue
-                    tick = Tick(frozen, lease.cancel_requested_by, lease.status, lease.plan_hash)
+                    tick = Tick(
+                        lease.frozen, lease.cancel_requested_by, lease.status, lease.plan_hash
+                    )
                 if not alone:
                     try:
                         applied.append((unit, await unit.apply(session, tick)))

@@ -24,18 +24,15 @@ async def claim(
     An idle poll is a read: the write lock is taken only when something is due.
     """
     async with powers.reading() as session:
-        frozen = await is_frozen(session)
-        if not await store.any_due(session, now=utcnow(), frozen=frozen, only=only):
+        if not await store.any_due(session, now=utcnow(), only=only):
             return []
     async with powers.sessions() as session:
-        frozen = await is_frozen(session)
         rows = await store.claim_operations(
             session,
             owner=owner,
             now=utcnow(),
             lease_s=powers.settings.lease_s,
             limit=limit,
-            frozen=frozen,
             only=only,
         )
         if not rows:
@@ -96,17 +93,17 @@ async def wait_for_operation(
     deadline = None if timeout_s is None else loop.time() + timeout_s
     while True:
         async with powers.reading() as session:
-            op = await load_operation(session, operation_id)
-            frozen = await is_frozen(session)
             row = await store.get_operation(session, operation_id)
-        if op.status.is_final or op.status in WAITING:
-            return op
-        not_yet_due = op.status is S.SCHEDULED and (
-            row.scheduled_time is not None and row.scheduled_time > utcnow()
-        )
-        if (frozen and op.status in (S.SCHEDULED, S.EXECUTING)) or not_yet_due:
-            return op
+            status = S(row.status)
+            settled = status.is_final or status in WAITING
+            not_yet_due = status is S.SCHEDULED and (
+                row.scheduled_time is not None and row.scheduled_time > utcnow()
+            )
+            held = status in (S.SCHEDULED, S.EXECUTING) and await is_frozen(session)
+            if settled or not_yet_due or held:
+                return await load_operation(session, operation_id)
         if deadline is not None and loop.time() > deadline:
-            return op
+            async with powers.reading() as session:
+                return await load_operation(session, operation_id)
         if not (drive and await drive_once(powers, owner=owner, only=operation_id)):
             await asyncio.sleep(poll_s)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select, union_all, update
+from sqlalchemy import ScalarSelect, Select, and_, func, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.domain.enums import OperationStatus
@@ -93,14 +93,28 @@ async def get_approvals(session: AsyncSession, operation_id: str) -> list[Approv
     return list((await session.execute(stmt.order_by(ApprovalRow.id))).scalars().all())
 
 
-def _due(now: datetime, *, frozen: bool, only: str | None = None) -> Select[str]:
-    """Operations a worker may claim now: due, and not leased by a live worker."""
-    statuses = CLAIMABLE_WHEN_FROZEN if frozen else CLAIMABLE
+def _frozen() -> ScalarSelect[bool]:
+    """The crown's freeze flag, read in the statement that depends on it."""
+    return select(CrownStateRow.frozen).where(CrownStateRow.id == 1).scalar_subquery()
+
+
+def _due(now: datetime, *, only: str | None = None) -> Select[str]:
+    """Operations a worker may claim now: due, and not leased by a live worker.
+
+    The freeze flag is read in the same statement: while the crown holds all forward work,
+    only measuring and undoing may be claimed.
+    """
     stmt = select(OperationRow.id)
     if only is not None:
         stmt = stmt.where(OperationRow.id == only)
     return stmt.where(
-        OperationRow.status.in_([s.value for s in statuses]),
+        or_(
+            OperationRow.status.in_([s.value for s in CLAIMABLE_WHEN_FROZEN]),
+            and_(
+                OperationRow.status.in_([s.value for s in CLAIMABLE]),
+                _frozen().is_not(True),
+            ),
+        ),
         or_(OperationRow.lease_owner.is_(None), OperationRow.lease_expires_at < now),
         or_(
             OperationRow.status != OperationStatus.SCHEDULED.value,
@@ -110,11 +124,9 @@ def _due(now: datetime, *, frozen: bool, only: str | None = None) -> Select[str]
     )
 
 
-async def any_due(
-    session: AsyncSession, *, now: datetime, frozen: bool, only: str | None = None
-) -> bool:
+async def any_due(session: AsyncSession, *, now: datetime, only: str | None = None) -> bool:
     """True when at least one operation (or the one named) could be claimed now."""
-    found = await session.execute(_due(now, frozen=frozen, only=only).limit(1))
+    found = await session.execute(_due(now, only=only).limit(1))
     return found.first() is not None
 
 
@@ -149,7 +161,6 @@ async def claim_operations(
     now: datetime,
     lease_s: float,
     limit: int,
-    frozen: bool,
     only: str | None = None,
 ) -> list[OperationRow]:
     """Lease up to `limit` operations that are due and not leased by a live worker.
@@ -157,7 +168,7 @@ async def claim_operations(
     PostgreSQL skips rows other workers are claiming (FOR UPDATE SKIP LOCKED), so two
     workers never lease the same operation; SQLite has one writer at a time anyway.
     """
-    due = _due(now, frozen=frozen, only=only).order_by(OperationRow.created_at).limit(limit)
+    due = _due(now, only=only).order_by(OperationRow.created_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     stmt = (
@@ -177,6 +188,8 @@ class Lease:
     status: str
     plan_hash: str | None
     cancel_requested_by: str | None
+    frozen: bool
+    """Whether the crown held forward work when the lease was renewed."""
 
 
 async def renew_leases(
@@ -209,13 +222,17 @@ async def renew_leases(
             OperationRow.status,
             OperationRow.plan_hash,
             OperationRow.cancel_requested_by,
+            _frozen().label("frozen"),
         )
         .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).all()
     return {
         r.id: Lease(
-            status=r.status, plan_hash=r.plan_hash, cancel_requested_by=r.cancel_requested_by
+            status=r.status,
+            plan_hash=r.plan_hash,
+            cancel_requested_by=r.cancel_requested_by,
+            frozen=bool(r.frozen),
         )
         for r in rows
     }
