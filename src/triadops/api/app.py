@@ -28,19 +28,28 @@ A cancelled pass loses nothing: its last commit stands and its leases expire.
 
 
 def create_app(
-    settings: Settings, *, runtime: Runtime | None = None, run_worker: bool = False
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    run_worker: bool = False,
+    probe_every_s: float = health.PROBE_EVERY_S,
+    probe_timeout_s: float = health.PROBE_TIMEOUT_S,
 ) -> FastAPI:
     """Return the API app.
 
     Without `runtime`, the lifespan opens one (applying migrations) and closes it on
     shutdown; a given runtime belongs to the caller. With `run_worker`, a worker drives
-    operations in the same process until shutdown.
+    operations in the same process until shutdown. The lifespan checks the database before
+    serving and then every `probe_every_s` in the background; /health answers from that.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or await Runtime.open(settings)
         app.state.runtime = rt
+        probe = health.DatabaseProbe(rt, every_s=probe_every_s, timeout_s=probe_timeout_s)
+        await probe.start()
+        setattr(app.state, health.PROBE_STATE, probe)
         stop = asyncio.Event()
         worker = (
             asyncio.create_task(worker_loop.run_worker(rt.powers, stop=stop))
@@ -51,6 +60,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            await probe.stop()
             if worker is not None:
                 await _stop(worker)
             if runtime is None:
