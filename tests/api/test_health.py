@@ -282,3 +282,7 @@ async def test_a_real_server_reports_a_lost_database_at_the_next_probe(
         "database ready again",
     ]
     assert not [e for e in events if "Task was destroyed" in str(e)]
+    # Probes that answered 200 leave no access line; those that failed do.
+    access = [e["event"] for e in events if e["logger"] == "uvicorn.access"]
+    assert not [line for line in access if '"GET /health HTTP/1.1" 200' in line]
+    assert [line for line in access if '"GET /health HTTP/1.1" 503' in line]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -98,7 +99,11 @@ def app_from_env() -> FastAPI:
     """Return the app configured from ``triad.toml`` and ``TRIAD_*``, with a worker.
 
     For ``uvicorn triadops.api.app:app_from_env --factory``: the process's logging is set up
-    as ``triad serve`` sets it up (JSON lines, no secrets), uvicorn's own loggers included.
+    as ``triad serve`` sets it up (JSON lines, no secrets), uvicorn's own loggers included,
+    except the access lines of probes that answered 200 (`health.QuietProbes`).
     """
     configure_logging()
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, health.QuietProbes) for f in access.filters):
+        access.addFilter(health.QuietProbes())
     return create_app(Settings(), run_worker=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -161,6 +162,25 @@ class DatabaseProbe:
             )
         self.last = Probe.of(health)
         return self.last
+
+
+class QuietProbes(logging.Filter):
+    """Drop uvicorn's access line for a /health or /ready that answered 200.
+
+    A load balancer or monitor polls these every second or so: their successes would drown
+    the log and cost a formatted, scrubbed JSON line each, more than the answer itself.
+    Failures are still logged.
+    """
+
+    PATHS = frozenset({"/health", "/ready"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but a probe's success."""
+        args = record.args
+        # uvicorn.access logs (client, method, path with query, http version, status).
+        if isinstance(args, tuple) and len(args) == 5:
+            return not (args[2] in self.PATHS and args[4] == status.HTTP_200_OK)
+        return True
 
 
 def _probe(request: Request) -> DatabaseProbe:
