@@ -22,6 +22,7 @@ from triadops.storage import ledger as store
 from triadops.storage.tables import LedgerRow
 
 _PENDING = "triad_ledger_pending"
+_LINKED = "triad_ledger_linked"
 
 
 def record(
@@ -75,7 +76,17 @@ async def flush(session: AsyncSession) -> int:
         links.append({**entry, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
     await store.append_links(session, links)
+    session.info.setdefault(_LINKED, []).extend(links)
     return len(links)
+
+
+def linked_in(session: AsyncSession, operation_id: str) -> list[LedgerEntry]:
+    """Return the entries about one operation this session linked, in seq order.
+
+    Read after commit, they show a caller what it wrote without reading it back.
+    """
+    links: list[dict[str, Any]] = session.info.get(_LINKED, [])
+    return [LedgerEntry.model_validate(x) for x in links if x["operation_id"] == operation_id]
 
 
 @event.listens_for(Session, "before_commit")

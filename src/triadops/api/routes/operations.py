@@ -19,8 +19,10 @@ from triadops.api.schemas import (
     problems,
 )
 from triadops.api.views import operation_summary, operation_view
+from triadops.constitution import ledger
 from triadops.constitution.commits import Tick
 from triadops.constitution.legislative.service import (
+    Stored,
     preview_operation,
     review_request,
     store_reviewed,
@@ -86,18 +88,18 @@ async def submit(
     async with runtime.session(read_only=True) as session:
         reviewed = await review_request(session, powers, request=request, requester=identity)
 
-    async def apply(write: AsyncSession, _tick: Tick) -> str:
-        return store_reviewed(write, powers, reviewed).id
+    async def apply(write: AsyncSession, _tick: Tick) -> tuple[Stored, AsyncSession]:
+        return store_reviewed(write, powers, reviewed), write
 
     try:
-        operation_id: str = await runtime.submissions.submit(apply)
+        stored, committed = await runtime.submissions.submit(apply)
     except IntegrityError:
         raise Conflict(
             f"operation {request.operation_id!r} already exists", field="operation_id"
         ) from None
-    # A fresh snapshot: the request's read session began before the submission committed.
-    async with runtime.session(read_only=True) as fresh:
-        return await operation_view(fresh, operation_id)
+    # What was committed, not read back: a worker may already have moved it on.
+    operation_id = stored.row.id
+    return OperationView.build(stored.operation(), ledger.linked_in(committed, operation_id))
 
 
 @router.get("", operation_id="list_operations", responses=problems(422))

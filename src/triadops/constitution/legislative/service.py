@@ -23,6 +23,7 @@ from triadops.domain.enums import Authority, OperationStatus, Risk, StepStatus
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, TriadError
 from triadops.domain.identity import Identity
 from triadops.domain.operations import (
+    Operation,
     OperationRequest,
     Plan,
     PlannedStep,
@@ -33,6 +34,7 @@ from triadops.domain.operations import (
 )
 from triadops.domain.windows import in_any_window
 from triadops.storage import operations as store
+from triadops.storage.records import operation_view
 from triadops.storage.tables import OperationRow, StepRow
 
 RULES = "legislative:rules"
@@ -235,7 +237,19 @@ async def review_request(
     return Reviewed(asked=request, request=expanded, plan=plan, finding=finding)
 
 
-def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) -> OperationRow:
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A submission as stored in an uncommitted transaction: its row and its step rows."""
+
+    row: OperationRow
+    steps: list[StepRow]
+
+    def operation(self) -> Operation:
+        """The operation as stored, without reading it back (a new one has no approvals)."""
+        return operation_view(self.row, self.steps, [])
+
+
+def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) -> Stored:
     """Store a reviewed request and move it where its finding says; no I/O but the database.
 
     A duplicate operation id is refused by the primary key when the caller flushes.
@@ -274,14 +288,14 @@ def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) ->
         deadline = now + timedelta(seconds=powers.settings.acknowledgement_timeout_s)
         row.acknowledgement_deadline = deadline
     lifecycle.transition(session, row, S.REVIEWING, actor=RULES)
-    _adopt_plan(
+    steps = _adopt_plan(
         session,
         row,
         reviewed.plan,
         reviewed.finding,
         timeout_s=powers.settings.approval_timeout_s,
     )
-    return row
+    return Stored(row, steps)
 
 
 async def commit_new_operation(session: AsyncSession, operation_id: str) -> None:
@@ -306,7 +320,7 @@ async def submit_operation(
     exists = await session.get(OperationRow, request.operation_id) is not None
     if exists:
         raise Conflict(f"operation {request.operation_id!r} already exists", field="operation_id")
-    return store_reviewed(session, powers, reviewed)
+    return store_reviewed(session, powers, reviewed).row
 
 
 def _adopt_plan(
@@ -316,7 +330,7 @@ def _adopt_plan(
     finding: PlanningResult,
     *,
     timeout_s: float,
-) -> None:
+) -> list[StepRow]:
     """Record a reviewed plan on the operation and move it to where the finding says.
 
     The ledger's ``plan`` entry names the plan's hash and its author, so verification can
@@ -328,20 +342,21 @@ def _adopt_plan(
     row.plan_hash = digest
     row.approved_plan_hash = None
     row.planning_result = finding.model_dump(mode="json")
-    for step in plan.steps:
-        session.add(
-            StepRow(
-                operation_id=row.id,
-                index=step.index,
-                action=step.action,
-                params=step.params,
-                status=StepStatus.PENDING.value,
-                attempts=0,
-                idempotency_key=f"{row.id}:{step.index}:{digest[:16]}",
-                output={},
-                rollback_output={},
-            )
+    steps = [
+        StepRow(
+            operation_id=row.id,
+            index=step.index,
+            action=step.action,
+            params=step.params,
+            status=StepStatus.PENDING.value,
+            attempts=0,
+            idempotency_key=f"{row.id}:{step.index}:{digest[:16]}",
+            output={},
+            rollback_output={},
         )
+        for step in plan.steps
+    ]
+    session.add_all(steps)
     ledger.record(
         session,
         actor=actor,
@@ -370,6 +385,7 @@ def _adopt_plan(
         )
     else:
         approve_and_schedule(session, row, actor=actor, reason="approved by the rules")
+    return steps
 
 
 def approve_and_schedule(
