@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from tests.fixtures.api import Api, drive, noop_request
 from triadops.runtime import Runtime
 
@@ -125,3 +127,21 @@ async def test_only_the_requester_or_the_crown_cancels(api: Api) -> None:
     response = await api.post(f"/operations/{op['operation_id']}/cancel", as_="carol")
     assert response.status_code == 200
     assert response.json()["status_reason"] == "cancelled by carol"
+
+
+async def test_a_submission_answers_with_exactly_what_it_stored(api: Api) -> None:
+    """The 201 is built from the committed rows and links, not read back: it must match them."""
+    created = await api.submit(noop_request())
+    stored = (await api.get(f"/operations/{created['operation_id']}")).json()
+    assert created["timeline"], "the submission's own ledger entries are missing"
+    # Nothing drove it yet, so what was committed is what is stored, entry for entry.
+    assert created == stored
+    assert [e["event"] for e in created["timeline"]][:2] == ["submitted", "transition"]
+    assert len({e["seq"] for e in created["timeline"]}) == len(created["timeline"])
+
+
+async def test_submissions_sharing_a_commit_each_answer_with_their_own_entries(api: Api) -> None:
+    created = await asyncio.gather(*(api.submit(noop_request()) for _ in range(12)))
+    for one in created:
+        stored = (await api.get(f"/operations/{one['operation_id']}")).json()
+        assert one == stored
