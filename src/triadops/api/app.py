@@ -20,7 +20,7 @@ from triadops.logconfig import configure_logging
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 
-log = structlog.stdlib.get_logger()
+log = structlog.stdlib.get_logger(__name__)
 WORKER_GRACE_S = 10.0
 """On shutdown, how long the worker may take to finish its pass before it is cancelled.
 

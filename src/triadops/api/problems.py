@@ -23,7 +23,7 @@ from triadops.logconfig import format_traceback
 from triadops.storage.engine import storage_full
 
 MEDIA_TYPE = "application/problem+json"
-log = structlog.stdlib.get_logger()
+log = structlog.stdlib.get_logger(__name__)
 
 
 def problem(

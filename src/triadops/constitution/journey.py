@@ -30,7 +30,7 @@ from triadops.domain.operations import Operation, PlanningResult, utcnow
 from triadops.storage.records import approval, operation_view
 from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
 
-log = structlog.stdlib.get_logger()
+log = structlog.stdlib.get_logger(__name__)
 T = TypeVar("T")
 
 

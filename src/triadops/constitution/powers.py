@@ -54,5 +54,7 @@ def action_context(
         operation_id=operation_id,
         step_index=step_index,
         idempotency_key=idempotency_key,
-        log=structlog.stdlib.get_logger().bind(operation_id=operation_id, step=step_index),
+        log=structlog.stdlib.get_logger("triadops.actions").bind(
+            operation_id=operation_id, step=step_index
+        ),
     )

@@ -23,7 +23,7 @@ from triadops.storage import operations as store
 from triadops.storage.tables import OperationRow, StepRow
 
 JUDGE = "judicial:rules"
-log = structlog.stdlib.get_logger()
+log = structlog.stdlib.get_logger(__name__)
 
 
 def database_targets(operation: Operation) -> list[str]:
