@@ -6,8 +6,10 @@ process, SQLite under a fresh ``TRIAD_HOME``), the hello-world as ``@app.get("/"
 ``{"status": "ok"}``. One httpx client in this process keeps 16 requests in flight on 16
 connections for a fixed number of requests; rounds alternate between the two servers and
 the median round counts. The load generator shares the machine's cores with the server it
-drives, the same for both, so the ratio is fair; it also caps both figures, so the server's
-own CPU time per request (from ``/proc``) is reported beside them.
+drives, the same for both, so the ratio is fair; but it costs more per request than either
+server, so it caps both rates and the rate ratio stays near 1 (the /health that opened a
+database session per request still reached 0.76x by rate, at 0.09x by CPU). The servers'
+own CPU time per request (from ``/proc``) is the figure that tells them apart.
 
     python bench/health.py [--quick]
 """
@@ -160,10 +162,12 @@ async def rows(quick: bool) -> list[Row]:
             met=ratio >= AIM,
         ),
         Row(
-            path="GET /health, server CPU per request",
+            path="GET /health, server CPU per request (background worker included)",
             measured=f"{cpu:.0f} µs",
             baseline=f"hello-world: {hello_cpu:.0f} µs",
             ratio=hello_cpu / cpu,
+            aim=f"≥{AIM}x hello-world",
+            met=hello_cpu / cpu >= AIM,
         ),
     ]
 
