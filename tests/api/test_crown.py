@@ -20,7 +20,8 @@ async def test_a_freeze_holds_work_until_unfrozen(api: Api, rt: Runtime) -> None
     assert frozen.status_code == 200
     assert frozen.json()["frozen"] is True
     assert frozen.json()["frozen_by"] == "carol"
-    assert (await api.client.get("/health")).json()["frozen"] is True
+    # /ready reads the database now; /health answers from its last probe.
+    assert (await api.client.get("/ready")).json()["frozen"] is True
     assert (await api.post("/crown/freeze", as_="edward", json={"reason": "x"})).status_code == 409
 
     op = await api.submit(noop_request())
