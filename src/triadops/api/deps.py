@@ -1,8 +1,12 @@
-"""Every FastAPI dependency, as an ``Annotated`` alias: runtime, session, identity, roles."""
+"""Every FastAPI dependency, as an ``Annotated`` alias: runtime, session, identity, roles.
+
+All are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a
+thread hop per request for what is only an attribute read.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -18,7 +22,7 @@ from triadops.domain.identity import Identity
 from triadops.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """Return the runtime the app's lifespan opened."""
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -27,7 +31,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_metrics(request: Request) -> PipelineMetrics:
+async def get_metrics(request: Request) -> PipelineMetrics:
     """Return the app's own Prometheus gauges."""
     metrics: PipelineMetrics = request.app.state.metrics
     return metrics
@@ -36,7 +40,7 @@ def get_metrics(request: Request) -> PipelineMetrics:
 MetricsDep = Annotated[PipelineMetrics, Depends(get_metrics)]
 
 
-def get_powers(runtime: RuntimeDep) -> Powers:
+async def get_powers(runtime: RuntimeDep) -> Powers:
     """Return the means the constitution's branches work with."""
     return runtime.powers
 
@@ -101,7 +105,7 @@ async def get_identity(
 CurrentIdentity = Annotated[Identity, Depends(get_identity)]
 
 
-def holding(*roles: Role) -> Callable[[Identity], Identity]:
+def holding(*roles: Role) -> Callable[[Identity], Awaitable[Identity]]:
     """Return a dependency that lets through identities holding any of `roles`.
 
     This is a coarse gate at the edge; the services still check the exact power
@@ -109,7 +113,7 @@ def holding(*roles: Role) -> Callable[[Identity], Identity]:
     """
     names = " or ".join(r.value for r in roles)
 
-    def require(identity: CurrentIdentity) -> Identity:
+    async def require(identity: CurrentIdentity) -> Identity:
         if not any(role in identity.roles for role in roles):
             raise Forbidden(f"{identity.name} holds none of the roles this needs: {names}")
         return identity
