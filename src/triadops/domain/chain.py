@@ -5,9 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from json.encoder import encode_basestring
 from typing import Any, Final
 
 import orjson
+
+try:
+    from _json import make_encoder as _make_encoder
+except ImportError:  # no C accelerator: json's Python encoder, through _CANONICAL
+    _make_encoder = None  # type: ignore[assignment,misc]
 
 GENESIS_HASH = "0" * 64
 
@@ -16,10 +22,22 @@ _CANONICAL: Final = json.JSONEncoder(
 )
 """What ``json.dumps`` builds on every call with these arguments, built once."""
 
+_ONE_SHOT: Final = (
+    None
+    if _make_encoder is None
+    else _make_encoder(None, str, encode_basestring, None, ":", ",", True, False, True)
+)
+"""The C encoder ``_CANONICAL.encode`` builds on every call, built once: the same
+arguments (markers, default, string encoder, indent, separators, sort_keys, skipkeys,
+allow_nan), except that it does not look for reference cycles (a cycle is a
+RecursionError, not a ValueError)."""
+
 
 def canonical_json(value: Any) -> str:
     """Serialise with sorted keys and no spaces, so equal data gives equal text."""
-    return _CANONICAL.encode(value)
+    if _ONE_SHOT is None:
+        return _CANONICAL.encode(value)
+    return "".join(_ONE_SHOT(value, 0))
 
 
 def link_hash(prev_hash: str, body: dict[str, Any]) -> str:
