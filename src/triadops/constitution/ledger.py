@@ -7,6 +7,10 @@ transaction and a batch of transitions costs one lock of the head.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Sequence
+from contextlib import aclosing
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from triadops.domain.chain import GENESIS_HASH, link_hash
+from triadops.domain.chain import GENESIS_HASH, StoredLinkHasher, link_hash
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operations import utcnow
 from triadops.storage import ledger as store
@@ -110,30 +114,57 @@ class ChainWalk:
     points past the end). After the first break the rest are not judged.
     """
 
-    __slots__ = ("checked", "expected_seq", "first_bad_seq", "prev", "problem")
+    __slots__ = ("_hasher", "checked", "expected_seq", "first_bad_seq", "prev", "problem")
 
     def __init__(self) -> None:
         self.expected_seq, self.prev, self.checked = 1, GENESIS_HASH, 0
         self.first_bad_seq: int | None = None
         self.problem: str | None = None
+        self._hasher = StoredLinkHasher()
 
-    def check(self, link: store.Link) -> None:
-        """Check the next link."""
-        if self.problem is not None:
-            return
-        if link.seq != self.expected_seq:
-            problem = (
-                f"expected entry {self.expected_seq} but found {link.seq} (deleted or inserted)"
-            )
-        elif link.prev_hash != self.prev:
-            problem = "its prev_hash does not match the entry before it (inserted or reordered)"
-        elif link_hash(link.prev_hash, store.entry_body(link)) != link.hash:
-            problem = "its content does not match its hash (edited)"
-        else:
-            self.checked += 1
-            self.expected_seq, self.prev = link.seq + 1, link.hash
-            return
-        self.first_bad_seq, self.problem = link.seq, problem
+    def check(self, links: Sequence[store.StoredLink]) -> list[Any]:
+        """Check the next links; return each one's details, decoded, for a replay."""
+        decode, digest, hashed_at = self._hasher.decode, self._hasher.digest, store.hashed_at
+        decoded: list[Any] = []
+        for link in links:
+            seq, at, actor, event, operation_id, from_status, to_status, text, prev, stored = link
+            if isinstance(text, str):
+                try:
+                    details, readable = decode(text), True
+                except ValueError:  # not JSON: no writer stored it
+                    details, readable = None, False
+            else:
+                # SQLite's NUMERIC affinity (a JSON column) keeps a top-level number as
+                # one, and SQLAlchemy hands it back as it is; anything else was forged.
+                details, readable = text, isinstance(text, int | float)
+            decoded.append(details)
+            if self.problem is not None:
+                continue
+            if seq != self.expected_seq:
+                problem = (
+                    f"expected entry {self.expected_seq} but found {seq} (deleted or inserted)"
+                )
+            elif prev != self.prev:
+                problem = "its prev_hash does not match the entry before it (inserted or reordered)"
+            else:
+                hashed = hashed_at(at) if readable else None
+                body = {
+                    "seq": seq,
+                    "at": hashed,
+                    "actor": actor,
+                    "event": event,
+                    "operation_id": operation_id,
+                    "from_status": from_status,
+                    "to_status": to_status,
+                    "details": details,
+                }
+                if hashed is not None and digest(prev, body) == stored:
+                    self.checked += 1
+                    self.expected_seq, self.prev = seq + 1, stored
+                    continue
+                problem = "its content does not match its hash (edited)"
+            self.first_bad_seq, self.problem = seq, problem
+        return decoded
 
     def check_head(self, head_seq: int, head_hash: str) -> None:
         """Check that the head points at the last link walked."""
@@ -153,17 +184,50 @@ class ChainWalk:
         )
 
 
+class Pacer:
+    """Share the event loop with requests made while a long walk computes between batches.
+
+    Call :meth:`turn` after each batch. It yields, and if other work ran in that turn it
+    also idles `pause_s` after this batch and the next `linger` ones. A yield alone is not
+    enough: a request waits on database threads that need the GIL this walk holds while it
+    computes, and gets it only when the walk blocks or after the interpreter's 5 ms switch
+    interval, so it would make one round trip per batch. Idling lets its round trips
+    follow one another. Other work is seen as CPU time this thread spent in the yield
+    (wall time would count the walk's own preemption); a walk alone never idles.
+    """
+
+    __slots__ = ("_left", "busy_s", "linger", "pause_s")
+
+    def __init__(
+        self, *, pause_s: float = 0.001, linger: int = 8, busy_s: float = 0.000_15
+    ) -> None:
+        self.pause_s, self.linger, self.busy_s = pause_s, linger, busy_s
+        self._left = 0
+
+    async def turn(self) -> None:
+        """Give the loop a turn, and a pause while others are using it."""
+        started = time.thread_time()
+        await asyncio.sleep(0)
+        if time.thread_time() - started > self.busy_s:
+            self._left = self.linger + 1
+        if self._left:
+            self._left -= 1
+            await asyncio.sleep(self.pause_s)
+
+
 async def verify(session: AsyncSession) -> VerifyReport:
     """Walk the whole chain and name the first entry that does not fit.
 
     This proves only that the ledger agrees with itself; ``audit.verify`` also replays it
     against the stored state.
     """
-    walk = ChainWalk()
-    async for link in store.iterate_links(session):
-        walk.check(link)
-        if walk.problem is not None:
-            return walk.report()
+    walk, pacer = ChainWalk(), Pacer()
+    async with aclosing(store.iterate_link_batches(session)) as batches:
+        async for links in batches:
+            walk.check(links)
+            if walk.problem is not None:
+                return walk.report()
+            await pacer.turn()
     walk.check_head(*await store.head(session))
     return walk.report()
 

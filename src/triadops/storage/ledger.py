@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
-from typing import Any, NamedTuple
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeAlias, cast
 
-from sqlalchemy import func, insert, select, update
+import aiosqlite
+from sqlalchemy import Text, func, insert, select, update
+from sqlalchemy import cast as cast_as
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.storage.tables import Base, LedgerHeadRow, LedgerRow
@@ -14,36 +19,22 @@ from triadops.storage.tables import Base, LedgerHeadRow, LedgerRow
 LEDGER_TABLE = Base.metadata.tables["ledger"]
 
 
-class Link(NamedTuple):
-    """One link read as plain columns: what a walk over the whole chain needs, cheaply."""
+StoredLink: TypeAlias = tuple[
+    int, str | datetime, str, str, str | None, str | None, str | None, Any, str, str
+]
+"""One link as a walk over the chain reads it: a plain tuple, since such a walk touches many.
 
-    seq: int
-    at: datetime
-    actor: str
-    event: str
-    operation_id: str | None
-    from_status: str | None
-    to_status: str | None
-    details: dict[str, Any]
-    prev_hash: str
-    hash: str
+In order: seq, at (as stored: text on SQLite, a datetime on PostgreSQL; :func:`hashed_at`
+gives the text its hash covers), actor, event, operation_id, from_status, to_status, details
+(the stored JSON text, for the walk to decode once; on SQLite a top-level number comes back
+as a number), prev_hash, hash.
+"""
 
-
-_LINK_COLUMNS = (
-    LedgerRow.seq,
-    LedgerRow.at,
-    LedgerRow.actor,
-    LedgerRow.event,
-    LedgerRow.operation_id,
-    LedgerRow.from_status,
-    LedgerRow.to_status,
-    LedgerRow.details,
-    LedgerRow.prev_hash,
-    LedgerRow.hash,
-)
+_SQLITE_AT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", re.ASCII)
+"""How SQLAlchemy writes a DATETIME to SQLite: naive UTC (``UTCDateTime``), microseconds."""
 
 
-def entry_body(row: LedgerRow | Link) -> dict[str, Any]:
+def entry_body(row: LedgerRow) -> dict[str, Any]:
     """Return the fields a link's hash covers, exactly as they were hashed."""
     return {
         "seq": row.seq,
@@ -55,6 +46,26 @@ def entry_body(row: LedgerRow | Link) -> dict[str, Any]:
         "to_status": row.to_status,
         "details": row.details,
     }
+
+
+def hashed_at(stored: str | datetime) -> str | None:
+    """Return a link's stored `at` as the text its hash covers (``at.isoformat()``).
+
+    None when the stored value is no timestamp at all (no writer stored it).
+    """
+    if isinstance(stored, str):
+        if _SQLITE_AT.fullmatch(stored):
+            # What the datetime read back (aware UTC) would print, without parsing it.
+            fraction = "" if stored.endswith("000000") else stored[19:]
+            return f"{stored[:10]}T{stored[11:19]}{fraction}+00:00"
+        try:
+            stored = datetime.fromisoformat(stored)  # as SQLAlchemy reads any other shape
+        except ValueError:
+            return None
+    if not isinstance(stored, datetime):
+        return None
+    aware = stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
+    return aware.isoformat()
 
 
 async def lock_head(session: AsyncSession) -> tuple[int, str]:
@@ -89,20 +100,82 @@ async def head(session: AsyncSession) -> tuple[int, str]:
     return row.seq, row.hash
 
 
-async def iterate_links(session: AsyncSession, *, batch: int = 5000) -> AsyncIterator[Link]:
-    """Yield every link in seq order as plain columns, a keyset batch at a time."""
-    stmt = select(*_LINK_COLUMNS).order_by(LedgerRow.seq).limit(batch)
-    # Core on the session's connection: the same transaction, without the ORM's result
-    # machinery, which costs more than hashing the link.
+async def iterate_link_batches(
+    session: AsyncSession, *, batch: int = 250
+) -> AsyncGenerator[list[StoredLink], None]:
+    """Yield every link in seq order, a keyset batch at a time; use it under ``aclosing``.
+
+    The next batch is read while the caller checks this one; waiting for it gives the
+    event loop a turn.
+    """
+    fetch = await _link_reader(session, batch)
+    pending = asyncio.ensure_future(fetch(None))
+    try:
+        while True:
+            links = await pending
+            full = len(links) == batch
+            if full:
+                pending = asyncio.ensure_future(fetch(links[-1][0]))
+            yield links
+            if not full:
+                return
+    finally:
+        # Never abandon a read on the session's connection: let it finish first.
+        if not pending.done():
+            with contextlib.suppress(Exception):
+                await pending
+
+
+_SQLITE_LINKS = (
+    "SELECT seq, at, actor, event, operation_id, from_status, to_status, details, prev_hash,"
+    " hash FROM ledger {where} ORDER BY seq LIMIT ?"
+)
+_SQLITE_FIRST_LINKS = _SQLITE_LINKS.format(where="")
+_SQLITE_NEXT_LINKS = _SQLITE_LINKS.format(where="WHERE seq > ?")
+
+
+async def _link_reader(
+    session: AsyncSession, batch: int
+) -> Callable[[int | None], Awaitable[list[StoredLink]]]:
+    """Return a reader of the `batch` links after a seq (None: the first), in the session."""
     conn = await session.connection()
-    last = -1
-    while True:
-        rows = (await conn.execute(stmt.where(LedgerRow.seq > last))).all()
-        for row in rows:
-            yield Link._make(row)
-        if len(rows) < batch:
-            return
-        last = rows[-1][0]
+    if conn.dialect.name == "sqlite":
+        # The driver's own cursor: rows arrive as the tuples sqlite3 builds, with no
+        # SQLAlchemy rows or type processing, which cost more than checking the link.
+        raw = await conn.get_raw_connection()
+        driver = cast(aiosqlite.Connection, raw.driver_connection)
+
+        async def read_sqlite(after: int | None) -> list[StoredLink]:
+            if after is None:
+                rows = await driver.execute_fetchall(_SQLITE_FIRST_LINKS, (batch,))
+            else:
+                rows = await driver.execute_fetchall(_SQLITE_NEXT_LINKS, (after, batch))
+            return cast(list[StoredLink], list(rows))
+
+        return read_sqlite
+    stmt = (
+        select(
+            LedgerRow.seq,
+            LedgerRow.at,
+            LedgerRow.actor,
+            LedgerRow.event,
+            LedgerRow.operation_id,
+            LedgerRow.from_status,
+            LedgerRow.to_status,
+            cast_as(LedgerRow.details, Text),  # the text, decoded once by the walk
+            LedgerRow.prev_hash,
+            LedgerRow.hash,
+        )
+        .order_by(LedgerRow.seq)
+        .limit(batch)
+    )
+
+    async def read(after: int | None) -> list[StoredLink]:
+        page = stmt if after is None else stmt.where(LedgerRow.seq > after)
+        rows = (await conn.execute(page)).all()
+        return [cast(StoredLink, tuple(row)) for row in rows]
+
+    return read
 
 
 async def select_operation_entries(session: AsyncSession, operation_id: str) -> list[LedgerRow]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
@@ -36,12 +37,12 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.crown.tokens import fingerprint
-from triadops.constitution.ledger import ChainWalk
+from triadops.constitution.ledger import ChainWalk, Pacer
 from triadops.domain.chain import canonical_json, plan_hash
 from triadops.domain.ledger import Discrepancy, DiscrepancyKind, VerifyReport
 from triadops.domain.operations import Plan
 from triadops.storage import audit as store
-from triadops.storage.ledger import Link, head, iterate_links
+from triadops.storage.ledger import StoredLink, head, iterate_link_batches
 
 
 class _Unknown(Enum):
@@ -53,6 +54,9 @@ UNKNOWN: Final = _Unknown.UNKNOWN
 
 MAX_STEPS = 10_000
 """More steps than any plan may have (a request allows 100): a count beyond is not believed."""
+
+OPERATION_BATCH = 50
+"""Operations compared per batch: each batch holds the event loop while it is compared."""
 
 STEP_EVENTS = frozenset(
     {
@@ -123,19 +127,20 @@ class Replay:
         self.frozen_by: str | None = None
         self.found: list[Discrepancy] = []
 
-    def feed(self, link: Link) -> None:
-        """Apply one entry to the state it changes."""
-        event = link.event
-        details = link.details if isinstance(link.details, dict) else {}
-        if link.operation_id is not None:
-            op = self.operations.get(link.operation_id)
+    def feed(self, link: StoredLink, details: Any) -> None:
+        """Apply one entry, its details decoded, to the state it changes."""
+        actor, event, operation_id, to_status = link[2], link[3], link[4], link[6]  # see StoredLink
+        if not isinstance(details, dict):
+            details = {}
+        if operation_id is not None:
+            op = self.operations.get(operation_id)
             if op is None:
-                op = self.operations[link.operation_id] = _Operation()
+                op = self.operations[operation_id] = _Operation()
             if event == "transition":
-                op.status = link.to_status
-                if link.to_status == "reviewing":
+                op.status = to_status
+                if to_status == "reviewing":
                     op.approved_plan_hash = None  # a new plan, or approvals that no longer count
-                elif link.to_status == "approved":
+                elif to_status == "approved":
                     op.approved_plan_hash = _known(details.get("plan_hash"))
             elif event in STEP_EVENTS:
                 index = details.get("step")
@@ -145,18 +150,18 @@ class Replay:
                 self._plan(op, details)
             elif event == "approval":
                 said = (
-                    link.actor,
+                    actor,
                     _text(details.get("authority")),
                     _text(details.get("plan_hash")),
                 )
                 op.approvals.append(said)
             elif event == "submitted":
-                op.submitted, op.requested_by, op.status = True, link.actor, link.to_status
+                op.submitted, op.requested_by, op.status = True, actor, to_status
                 op.operation_type = _known(details.get("type"))
             elif event == "cancel_requested":
-                op.cancel_requested_by = link.actor
+                op.cancel_requested_by = actor
             elif event == "acknowledged":
-                op.acknowledged_by = link.actor
+                op.acknowledged_by = actor
             elif event == "acknowledgement_overdue":
                 op.acknowledgement_overdue = True
         elif event == "token_created":
@@ -171,7 +176,7 @@ class Replay:
             if token is not None:
                 token.revoked = True
         elif event in ("freeze", "unfreeze"):
-            self.freeze_said, self.frozen_by = event, link.actor if event == "freeze" else None
+            self.freeze_said, self.frozen_by = event, actor if event == "freeze" else None
 
     @staticmethod
     def _plan(op: _Operation, details: dict[str, Any]) -> None:
@@ -311,9 +316,13 @@ class Replay:
         # What the executive runs: the step rows in place of the plan's steps must hash
         # to the plan the ledger recorded.
         ran = [{"action": row.action, "params": row.params} for row in rows]
-        if plan_hash({**binding, "steps": ran}) == recorded:
-            return
         planned = binding["steps"]
+        if digest == recorded:
+            # The stored plan hashes to it, so the same text for the steps is the same hash.
+            if canonical_json(ran) == canonical_json(planned):
+                return
+        elif plan_hash({**binding, "steps": ran}) == recorded:
+            return
         if digest != recorded or len(planned) != len(rows):
             # The stored plan is not the ledger's either, so no one step can be blamed.
             self._say(
@@ -341,6 +350,8 @@ class Replay:
     def _approvals(
         self, operation_id: str, op: _Operation, rows: list[store.StoredApproval]
     ) -> None:
+        if not rows and not op.approvals:
+            return  # most operations: nothing to count
         said = Counter(op.approvals)
         stored: Counter[tuple[str, str | None, str | None]] = Counter(
             (a.approver, a.authority, a.plan_hash) for a in rows
@@ -462,15 +473,18 @@ async def verify(session: AsyncSession) -> VerifyReport:
     snapshot for the whole walk, so a worker committing meanwhile causes no finding.
     """
     await store.read_snapshot(session)
-    walk, replay = ChainWalk(), Replay()
-    async for link in iterate_links(session):
-        walk.check(link)
-        replay.feed(link)
+    walk, replay, pacer = ChainWalk(), Replay(), Pacer()
+    async with aclosing(iterate_link_batches(session)) as batches:
+        async for links in batches:
+            for link, details in zip(links, walk.check(links), strict=True):
+                replay.feed(link, details)
+            await pacer.turn()
     walk.check_head(*await head(session))
     operations = 0
-    async for batch in store.iterate_operations(session):
+    async for batch in store.iterate_operations(session, batch=OPERATION_BATCH):
         operations += len(batch.operations)
         replay.compare_operations(batch)
+        await pacer.turn()
     replay.compare_unstored()
     tokens = await store.select_tokens(session)
     replay.compare_tokens(tokens)
