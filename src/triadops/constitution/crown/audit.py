@@ -100,7 +100,8 @@ class _Operation:
     """The current plan's step count (None: no plan entry, or one that does not say)."""
     steps: dict[int, str | _Unknown] = field(default_factory=dict)
     approved_plan_hash: str | _Unknown | None = None
-    approvals: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    approvals: tuple[tuple[str, str | None, str | None], ...] = ()
+    """(approver, authority, plan hash) as recorded; a tuple, since most have none."""
     cancel_requested_by: str | None = None
     acknowledged_by: str | None = None
     acknowledgement_overdue: bool = False
@@ -154,7 +155,7 @@ class Replay:
                     _text(details.get("authority")),
                     _text(details.get("plan_hash")),
                 )
-                op.approvals.append(said)
+                op.approvals += (said,)
             elif event == "submitted":
                 op.submitted, op.requested_by, op.status = True, actor, to_status
                 op.operation_type = _known(details.get("type"))
