@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from triadops.api.problems import MEDIA_TYPE
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk
+from triadops.domain.errors import InvalidRequest
 from triadops.domain.identity import Identity
 from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import (
@@ -27,6 +37,12 @@ from triadops.domain.operations import (
 )
 from triadops.domain.principals import PATTERN as PRINCIPAL_PATTERN
 from triadops.domain.principals import PrincipalName
+from triadops.storage.operations import (
+    MAX_CURSOR_LENGTH,
+    ListingFilters,
+    Position,
+    cursor_position,
+)
 
 OperationIdPath = Annotated[
     str,
@@ -117,12 +133,74 @@ class OperationSummary(BaseModel):
     updated_at: datetime
 
 
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC") from None
+
+
+class OperationQuery(BaseModel):
+    """What ``GET /operations`` lists: filters, and where the page starts."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    status: list[OperationStatus] | None = None
+    """Only operations in these states (repeatable)."""
+    operation_type: list[OperationType] | None = None
+    """Only operations of these types (repeatable)."""
+    since: Annotated[AwareDatetime, AfterValidator(_utc)] | None = None
+    """Only operations created at or after this time (ISO 8601 with a zone)."""
+    limit: int = Field(default=50, ge=1, le=500)
+    """At most this many operations."""
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+    """Skip this many first. Offset pages shift when operations are added; prefer ``cursor``."""
+    cursor: str | None = Field(default=None, min_length=1, max_length=MAX_CURSOR_LENGTH)
+    """Continue after the page that gave this ``next_cursor``, with the same filters; it
+    excludes ``offset``. Cursor pages hold still while operations are added."""
+
+    @field_validator("cursor")
+    @classmethod
+    def _fits(cls, token: str | None, info: ValidationInfo) -> str | None:
+        earlier = info.data
+        if token is None or not {"status", "operation_type", "since", "offset"} <= set(earlier):
+            return token  # an earlier field failed, and is reported instead
+        if earlier["offset"]:
+            raise PydanticCustomError("cursor_offset", "a cursor excludes offset; drop offset")
+        try:
+            cursor_position(token, **_filters(earlier))
+        except InvalidRequest as exc:
+            raise PydanticCustomError("cursor", exc.message.removeprefix("cursor: ")) from None
+        return token
+
+    def filters(self) -> ListingFilters:
+        """Return the filters as `list_operations` and the cursor functions take them."""
+        return _filters(dict(self))
+
+    def after(self) -> Position | None:
+        """Return where the cursor's page ended, if there is a cursor (already checked)."""
+        return None if self.cursor is None else cursor_position(self.cursor, **self.filters())
+
+
+def _filters(fields: dict[str, Any]) -> ListingFilters:
+    return ListingFilters(
+        statuses=fields["status"] or (),
+        types=fields["operation_type"] or (),
+        since=fields["since"],
+    )
+
+
 class OperationPage(BaseModel):
-    """A page of operations, newest first."""
+    """A page of operations, newest first (ties by id)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     items: list[OperationSummary]
     limit: int
     offset: int
+    next_cursor: str | None = None
+    """Pass as ``cursor`` (with the same filters) for the next page; null when this page is
+    not full, so nothing more was there when it was read."""
 
 
 class ApproveBody(BaseModel):

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.api.deps import Operator, PowersDep, ReadSessionDep, RuntimeDep, Viewer
 from triadops.api.schemas import (
-    MAX_OFFSET,
     DryRun,
     OperationIdPath,
     OperationPage,
+    OperationQuery,
     OperationSubmission,
     OperationView,
     problems,
@@ -28,9 +28,8 @@ from triadops.constitution.legislative.service import (
     review_request,
     store_reviewed,
 )
-from triadops.domain.enums import OperationStatus
 from triadops.domain.errors import Conflict
-from triadops.storage.operations import list_operations
+from triadops.storage.operations import list_operations, listing_cursor
 
 router = APIRouter(prefix="/operations", tags=["operations"], responses=problems(401))
 
@@ -110,15 +109,20 @@ def _json(model: BaseModel, status_code: int) -> Response:
 
 @router.get("", operation_id="list_operations", responses=problems(422))
 async def list_(
-    identity: Viewer,
-    session: ReadSessionDep,
-    status: Annotated[list[OperationStatus] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    identity: Viewer, session: ReadSessionDep, query: Annotated[OperationQuery, Query()]
 ) -> OperationPage:
-    """List operations, newest first, optionally only those in the given states."""
-    rows = await list_operations(session, statuses=status or (), limit=limit, offset=offset)
-    return OperationPage(items=[operation_summary(r) for r in rows], limit=limit, offset=offset)
+    """List operations, newest first, optionally filtered; page by offset or by cursor."""
+    filters = query.filters()
+    rows = await list_operations(
+        session, **filters, after=query.after(), limit=query.limit, offset=query.offset
+    )
+    full = len(rows) == query.limit
+    return OperationPage(
+        items=[operation_summary(r) for r in rows],
+        limit=query.limit,
+        offset=query.offset,
+        next_cursor=listing_cursor(rows[-1], **filters) if full else None,
+    )
 
 
 @router.get("/{operation_id}", operation_id="read_operation", responses=problems(404, 422))
