@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +12,13 @@ import typer
 from triadops.cli import decisions
 from triadops.cli.context import AsName, BadInput, JsonFlag, choice, local_identity, run
 from triadops.cli.outcome import Wait, finish, settle
-from triadops.cli.output import emit_json, render_operation, render_operations, render_preview
+from triadops.cli.output import (
+    console,
+    emit_json,
+    render_operation,
+    render_operations,
+    render_preview,
+)
 from triadops.cli.requests import (
     Params,
     RequestFlags,
@@ -27,12 +35,18 @@ from triadops.constitution.legislative.service import (
     review_request,
     store_reviewed,
 )
-from triadops.domain.enums import OperationStatus
+from triadops.domain.enums import OperationStatus, OperationType
+from triadops.domain.errors import InvalidRequest
 from triadops.domain.ledger import LedgerEntry
-from triadops.domain.operations import Operation
+from triadops.domain.operations import Operation, as_utc
 from triadops.runtime import Runtime
 from triadops.storage import ledger as ledger_store
-from triadops.storage.operations import list_operations
+from triadops.storage.operations import (
+    ListingFilters,
+    cursor_position,
+    list_operations,
+    listing_cursor,
+)
 from triadops.storage.records import load_operation
 from triadops.storage.tables import OperationRow
 
@@ -153,23 +167,67 @@ def _summary(row: OperationRow) -> dict[str, Any]:
 
 @app.command("list")
 def list_(
-    status: Annotated[str | None, typer.Option(help="Only operations in this state.")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="Only operations in this state; repeatable.")
+    ] = None,
+    operation_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only operations of this type; repeatable.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only those created at or after this time, ISO 8601 (naive is UTC)."),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        typer.Option(help="Continue where a listing with the same filters stopped."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
     as_json: JsonFlag = False,
 ) -> None:
-    """List operations, newest first."""
-    statuses = [choice(OperationStatus, status, "--status")] if status else []
+    """List operations, newest first (ties by id).
+
+    A full page ends with the command that lists the next one. With --json each operation
+    carries the ``cursor`` that continues after it: the last one's, when the page is full.
+    """
+    filters = ListingFilters(
+        statuses=[choice(OperationStatus, s, "--status") for s in status or []],
+        types=[choice(OperationType, t, "--type") for t in operation_type or []],
+        since=None if since is None else _since(since),
+    )
+    try:
+        after = None if cursor is None else cursor_position(cursor, **filters)
+    except InvalidRequest as exc:
+        raise BadInput(f"--cursor: {exc.message.removeprefix('cursor: ')}") from None
 
     async def work(rt: Runtime) -> list[dict[str, Any]]:
         async with rt.session(read_only=True) as session:
-            rows = await list_operations(session, statuses=statuses, limit=limit)
-            return [_summary(row) for row in rows]
+            rows = await list_operations(session, **filters, after=after, limit=limit)
+            return [_summary(row) | {"cursor": listing_cursor(row, **filters)} for row in rows]
 
     summaries = run(work)
     if as_json:
         emit_json(summaries)
-    else:
-        render_operations(summaries)
+        return
+    render_operations(summaries)
+    if len(summaries) == limit:
+        again = [f"--status {s}" for s in filters["statuses"]]
+        again += [f"--type {t}" for t in filters["types"]]
+        again += [f"--since {shlex.quote(since)}"] if since is not None else []
+        again += [f"--limit {limit}"] if limit != 50 else []
+        again += [f"--cursor {summaries[-1]['cursor']}"]
+        console().print(f"more: triad ops list {' '.join(again)}", soft_wrap=True)
+
+
+def _since(value: str) -> datetime:
+    """Return `value` as an aware UTC time; BadInput saying what is wrong otherwise."""
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise BadInput(
+            f"--since: {value!r} is not an ISO 8601 time such as 2026-01-31T09:00:00Z"
+        ) from None
+    except OverflowError:
+        raise BadInput(f"--since: {value!r} is out of range once converted to UTC") from None
 
 
 @app.command()
