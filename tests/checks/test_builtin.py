@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete, event, text, update
 
 from triadops.checks.base import CheckContext
 from triadops.checks.builtin import builtin_checks
@@ -22,6 +25,7 @@ from triadops.checks.performance import (
     CLIP,
     LEARNING_RATE,
     MIN_SPREAD_S,
+    SAMPLES,
     PerformanceWithinBaseline,
     learn,
 )
@@ -400,6 +404,69 @@ async def test_performance_needs_even_the_fastest_round_trip_to_be_slow(
         "trip took 0.50 ms: a busy moment, not a slower database"
     )
     assert not check.judge(ctx, before, timings(5e-3, 1e-4, fastest=1.5e-3)).passed
+
+
+@asynccontextmanager
+async def busy_loop(
+    block_s: float, *, runtime: Runtime, round_trips: int | None = None
+) -> AsyncIterator[None]:
+    """Keep this event loop busy, as a worker validating a batch does: every callback
+    waits `block_s` behind the others' work, until `round_trips` ``SELECT 1`` have been
+    sent to triad's database (or until the block ends)."""
+    sent = 0
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        nonlocal sent
+        sent += statement == "SELECT 1"
+
+    async def hog() -> None:
+        while not stop.is_set() and (round_trips is None or sent < round_trips):
+            time.sleep(block_s)  # blocks the loop, as CPU-bound work would
+            await asyncio.sleep(0)
+
+    stop = asyncio.Event()
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", count)
+    task = asyncio.create_task(hog())
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        event.remove(runtime.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_performance_waits_out_a_busy_moment(runtime: Runtime) -> None:
+    # The defect: while a worker validated a batch of 64 operations, its own event loop
+    # was busy with the others' measurements and every round trip of one burst came back
+    # slow, fastest included: healthy operations were rolled back.
+    check = PerformanceWithinBaseline()
+    ctx = context(runtime)
+    before = await check.measure(ctx)  # a calm moment: it also stores the baseline
+    # Busy for the whole first burst (one untimed round trip, then the samples).
+    async with busy_loop(0.005, runtime=runtime, round_trips=SAMPLES + 2):
+        after = await check.measure(ctx)
+    result = check.judge(ctx, before, after)
+    assert result.passed, result.detail
+    assert number(section(after["bursts"])["triad"]) > 1
+    assert section(before["bursts"]) == {"triad": 1}
+
+
+async def test_performance_fails_a_slowdown_that_lasts(runtime: Runtime) -> None:
+    check = PerformanceWithinBaseline()
+    # A short check budget ends the further bursts early; the slowdown outlasts them all.
+    ctx = context(runtime, settings=runtime.settings.model_copy(update={"check_timeout_s": 2.0}))
+    before = await check.measure(ctx)
+    async with busy_loop(0.005, runtime=runtime):
+        after = await check.measure(ctx)
+    result = check.judge(ctx, before, after)
+    assert not result.passed
+    bursts = int(number(section(after["bursts"])["triad"]))
+    assert bursts > 1
+    assert re.fullmatch(
+        rf"too slow: triad [0-9.]+ ms \(fastest [0-9.]+ ms, the best of {bursts} bursts\) "
+        r"against a limit of [0-9.]+ ms",
+        result.detail,
+    ), result.detail
 
 
 def test_the_baseline_learns_slowly_and_resists_outliers() -> None:
