@@ -132,7 +132,7 @@ async def test_bad_requests_change_nothing(runtime: Runtime) -> None:
     async with runtime.session() as session:
         with pytest.raises(InvalidRequest, match=r"steps\[0\]: params.sleep_s"):
             await submit_operation(session, runtime.powers, request=bad[1], requester=ALICE)
-    from triadops.storage.operations import list_operations
+    from triadops.storage.listing import list_operations
 
     async with runtime.session() as session:
         assert await list_operations(session) == []
@@ -156,7 +156,7 @@ async def test_dry_run_previews_without_storing(runtime: Runtime) -> None:
     assert all(s.preview.touches for s in plan.steps)
     assert finding.approved and finding.risk_level == "low"
     async with runtime.session() as session:
-        from triadops.storage.operations import list_operations
+        from triadops.storage.listing import list_operations
 
         assert await list_operations(session) == []
 

@@ -18,7 +18,7 @@ from triadops.domain.enums import OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.operations import Operation
 from triadops.runtime import Runtime
-from triadops.storage.operations import (
+from triadops.storage.listing import (
     ListingFilters,
     Position,
     cursor_position,

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from tests.fixtures.pipeline import request, submit
 from triadops.domain.enums import OperationStatus
 from triadops.runtime import Runtime
-from triadops.storage.operations import list_operations
+from triadops.storage.listing import list_operations
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -37,7 +37,7 @@ from triadops.domain.operations import (
 )
 from triadops.domain.principals import PATTERN as PRINCIPAL_PATTERN
 from triadops.domain.principals import PrincipalName
-from triadops.storage.operations import (
+from triadops.storage.listing import (
     MAX_CURSOR_LENGTH,
     ListingFilters,
     Position,

@@ -41,7 +41,7 @@ from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import Operation, as_utc
 from triadops.runtime import Runtime
 from triadops.storage import ledger as ledger_store
-from triadops.storage.operations import (
+from triadops.storage.listing import (
     ListingFilters,
     cursor_position,
     list_operations,

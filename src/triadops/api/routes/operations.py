@@ -29,7 +29,7 @@ from triadops.constitution.legislative.service import (
     store_reviewed,
 )
 from triadops.domain.errors import Conflict
-from triadops.storage.operations import list_operations, listing_cursor
+from triadops.storage.listing import list_operations, listing_cursor
 
 router = APIRouter(prefix="/operations", tags=["operations"], responses=problems(401))
 
