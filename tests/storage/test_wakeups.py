@@ -48,7 +48,7 @@ async def settled(wakeups: Wakeups) -> None:
 
 
 async def test_a_commit_wakes_local_waiters_and_a_rollback_does_not(runtime: Runtime) -> None:
-    async with Wakeups(runtime.engine, runtime.settings.resolved_database_url) as wakeups:
+    async with Wakeups(runtime.engine) as wakeups:
         await settled(wakeups)
         async with runtime.session() as session:
             await notify_work(session)
@@ -61,7 +61,7 @@ async def test_a_commit_wakes_local_waiters_and_a_rollback_does_not(runtime: Run
 
 
 async def test_submitting_and_unfreezing_wake_but_freezing_does_not(runtime: Runtime) -> None:
-    async with Wakeups(runtime.engine, runtime.settings.resolved_database_url) as wakeups:
+    async with Wakeups(runtime.engine) as wakeups:
         await settled(wakeups)
         await submit(runtime, request())
         assert await wakeups.wait(asyncio.Event(), 5)
@@ -77,9 +77,8 @@ async def test_submitting_and_unfreezing_wake_but_freezing_does_not(runtime: Run
 
 async def test_a_listener_that_cannot_connect_keeps_trying_and_stops_cleanly() -> None:
     wake, stop = asyncio.Event(), asyncio.Event()
-    listener = WorkListener(
-        "postgresql://postgres@127.0.0.1:1/nowhere", wake, timeout_s=0.5, retry_s=(0.05, 0.1)
-    )
+    nowhere = {"host": "127.0.0.1", "port": 1, "user": "postgres", "database": "nowhere"}
+    listener = WorkListener(nowhere, wake, timeout_s=0.5, retry_s=(0.05, 0.1))
     task = asyncio.create_task(listener.run(stop))
     await asyncio.sleep(0.5)
     assert not task.done()

@@ -39,7 +39,7 @@ async def run_worker(powers: Powers, *, stop: asyncio.Event, owner: str | None =
     # must not hold up operations. At most one at a time.
     checkpointing: asyncio.Task[None] | None = None
     log.info("worker started", owner=owner)
-    async with Wakeups(powers.engine, powers.settings.resolved_database_url) as wakeups:
+    async with Wakeups(powers.engine) as wakeups:
         while not stop.is_set():
             driven = 0
             if (

@@ -17,7 +17,6 @@ from typing import Any
 import asyncpg
 import structlog
 from sqlalchemy import Engine, event, func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -82,9 +81,13 @@ async def _first(events: Iterable[asyncio.Event], timeout: float | None) -> None
             w.cancel()
 
 
-def listen_dsn(url: str) -> str:
-    """Return the plain libpq DSN asyncpg connects with, from an SQLAlchemy URL."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+def connect_kwargs(engine: AsyncEngine) -> dict[str, Any]:
+    """Return what ``asyncpg.connect`` needs to reach the engine's database as it does."""
+    _args, kwargs = engine.dialect.create_connect_args(engine.url)
+    # The SQLAlchemy adapter's own options, which it takes out before asyncpg sees them.
+    for option in ("async_creator_fn", "prepared_statement_cache_size"):
+        kwargs.pop(option, None)
+    return dict(kwargs)
 
 
 class WorkListener:
@@ -97,15 +100,18 @@ class WorkListener:
 
     def __init__(
         self,
-        dsn: str,
+        connect: dict[str, Any],
         wake: asyncio.Event,
         *,
         timeout_s: float = 5.0,
         check_every_s: float = 15.0,
         retry_s: tuple[float, float] = (0.2, 10.0),
     ) -> None:
-        """Listen at `dsn`; each connect, LISTEN and check may take up to `timeout_s`."""
-        self._dsn = dsn
+        """Listen where `connect` (``asyncpg.connect``'s arguments) leads.
+
+        Each connect, LISTEN and periodic check may take up to `timeout_s`.
+        """
+        self._connect = connect
         self._wake = wake
         self._timeout_s = timeout_s
         self._check_every_s = check_every_s
@@ -134,16 +140,19 @@ class WorkListener:
 
     async def _listen_once(self, stop: asyncio.Event) -> None:
         lost = asyncio.Event()
+        settings = {
+            **self._connect.get("server_settings", {}),
+            "application_name": APPLICATION_NAME,
+        }
         conn = await asyncpg.connect(
-            self._dsn,
-            timeout=self._timeout_s,
-            server_settings={"application_name": APPLICATION_NAME},
+            **{**self._connect, "server_settings": settings}, timeout=self._timeout_s
         )
         try:
             conn.add_termination_listener(lambda _conn: lost.set())
             await asyncio.wait_for(conn.add_listener(CHANNEL, self._notified), self._timeout_s)
             self.backend_pid = conn.get_server_pid()
             self.connections += 1
+            log.info("listening for work", channel=CHANNEL, connections=self.connections)
             self._wake.set()
             while not stop.is_set():
                 await _first([stop, lost], self._check_every_s)
@@ -166,18 +175,18 @@ class WorkListener:
 class Wakeups:
     """What an idle worker waits on: local commits, PostgreSQL notifications, or a poll.
 
-    Use as ``async with Wakeups(engine, url) as wakeups: ... await wakeups.wait(...)``.
+    Use as ``async with Wakeups(engine) as wakeups: ... await wakeups.wait(...)``.
     """
 
-    def __init__(self, engine: AsyncEngine, url: str, *, check_every_s: float = 15.0) -> None:
-        """Wake on commits through `engine`, and on PostgreSQL on notifications at `url`."""
+    def __init__(self, engine: AsyncEngine, *, check_every_s: float = 15.0) -> None:
+        """Wake on commits through `engine` and, on PostgreSQL, on notifications to its database."""
         self.event = asyncio.Event()
         self._engine = engine.sync_engine
         self._waiter: _Waiter | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.listener = (
-            WorkListener(listen_dsn(url), self.event, check_every_s=check_every_s)
+            WorkListener(connect_kwargs(engine), self.event, check_every_s=check_every_s)
             if engine.dialect.name == "postgresql"
             else None
         )
