@@ -127,7 +127,7 @@ class ChainWalk:
         decode, digest, hashed_at = self._hasher.decode, self._hasher.digest, store.hashed_at
         decoded: list[Any] = []
         for link in links:
-            seq, at, actor, event, operation_id, from_status, to_status, text, prev, stored = link
+            seq, at, actor, event, op_id, from_, to, text, prev, stored, at_text = link
             if isinstance(text, str):
                 try:
                     details, readable = decode(text), True
@@ -147,15 +147,15 @@ class ChainWalk:
             elif prev != self.prev:
                 problem = "its prev_hash does not match the entry before it (inserted or reordered)"
             else:
-                hashed = hashed_at(at) if readable else None
+                hashed = None if not readable else at_text or hashed_at(at)
                 body = {
                     "seq": seq,
                     "at": hashed,
                     "actor": actor,
                     "event": event,
-                    "operation_id": operation_id,
-                    "from_status": from_status,
-                    "to_status": to_status,
+                    "operation_id": op_id,
+                    "from_status": from_,
+                    "to_status": to,
                     "details": details,
                 }
                 if hashed is not None and digest(prev, body) == stored:
@@ -187,32 +187,34 @@ class ChainWalk:
 class Pacer:
     """Share the event loop with requests made while a long walk computes between batches.
 
-    Call :meth:`turn` after each batch. It yields, and if other work ran in that turn it
-    also idles `pause_s` after this batch and the next `linger` ones. A yield alone is not
-    enough: a request waits on database threads that need the GIL this walk holds while it
-    computes, and gets it only when the walk blocks or after the interpreter's 5 ms switch
-    interval, so it would make one round trip per batch. Idling lets its round trips
-    follow one another. Other work is seen as CPU time this thread spent in the yield
-    (wall time would count the walk's own preemption); a walk alone never idles.
+    Call :meth:`turn` after each batch. It yields, and if other work ran in that turn, it
+    also idles as long as the batch took, after this batch and the next `linger` ones:
+    while others use the loop, the walk takes half of it. A yield alone is not enough: a
+    request waits on database threads that need the GIL the walk holds while it computes,
+    and gets it only when the walk blocks or after the interpreter's 5 ms switch interval,
+    so it would make one round trip per batch; idling lets its round trips follow one
+    another. Other work is seen as CPU time this thread spent in the yield (wall time
+    would count the walk's own preemption); a walk alone never idles.
     """
 
-    __slots__ = ("_left", "busy_s", "linger", "pause_s")
+    __slots__ = ("_left", "_since", "busy_s", "linger")
 
-    def __init__(
-        self, *, pause_s: float = 0.001, linger: int = 8, busy_s: float = 0.000_15
-    ) -> None:
-        self.pause_s, self.linger, self.busy_s = pause_s, linger, busy_s
+    def __init__(self, *, linger: int = 32, busy_s: float = 0.000_15) -> None:
+        self.linger, self.busy_s = linger, busy_s
         self._left = 0
+        self._since = time.perf_counter()
 
     async def turn(self) -> None:
-        """Give the loop a turn, and a pause while others are using it."""
+        """Give the loop a turn, and as long again while others are using it."""
+        spent = time.perf_counter() - self._since
         started = time.thread_time()
         await asyncio.sleep(0)
         if time.thread_time() - started > self.busy_s:
             self._left = self.linger + 1
         if self._left:
             self._left -= 1
-            await asyncio.sleep(self.pause_s)
+            await asyncio.sleep(spent)
+        self._since = time.perf_counter()
 
 
 async def verify(session: AsyncSession) -> VerifyReport:

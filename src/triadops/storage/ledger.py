@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias, cast
 
 import aiosqlite
-from sqlalchemy import Text, func, insert, select, update
+from sqlalchemy import Text, func, insert, null, select, update
 from sqlalchemy import cast as cast_as
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,18 +19,16 @@ LEDGER_TABLE = Base.metadata.tables["ledger"]
 
 
 StoredLink: TypeAlias = tuple[
-    int, str | datetime, str, str, str | None, str | None, str | None, Any, str, str
+    int, str | datetime, str, str, str | None, str | None, str | None, Any, str, str, str | None
 ]
 """One link as a walk over the chain reads it: a plain tuple, since such a walk touches many.
 
-In order: seq, at (as stored: text on SQLite, a datetime on PostgreSQL; :func:`hashed_at`
-gives the text its hash covers), actor, event, operation_id, from_status, to_status, details
-(the stored JSON text, for the walk to decode once; on SQLite a top-level number comes back
-as a number), prev_hash, hash.
+In order: seq, at (as stored: text on SQLite, a datetime on PostgreSQL), actor, event,
+operation_id, from_status, to_status, details (the stored JSON text, for the walk to decode
+once; on SQLite a top-level number comes back as a number), prev_hash, hash, and at_text:
+the text the hash covers for `at` when the query could render it (SQLite, the usual shape),
+else None and :func:`hashed_at` renders it.
 """
-
-_SQLITE_AT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", re.ASCII)
-"""How SQLAlchemy writes a DATETIME to SQLite: naive UTC (``UTCDateTime``), microseconds."""
 
 
 def entry_body(row: LedgerRow) -> dict[str, Any]:
@@ -51,15 +48,12 @@ def entry_body(row: LedgerRow) -> dict[str, Any]:
 def hashed_at(stored: str | datetime) -> str | None:
     """Return a link's stored `at` as the text its hash covers (``at.isoformat()``).
 
-    None when the stored value is no timestamp at all (no writer stored it).
+    Read as SQLAlchemy reads it (``UTCDateTime``: aware, in UTC). None when the stored
+    value is no timestamp at all (no writer stored it).
     """
     if isinstance(stored, str):
-        if _SQLITE_AT.fullmatch(stored):
-            # What the datetime read back (aware UTC) would print, without parsing it.
-            fraction = "" if stored.endswith("000000") else stored[19:]
-            return f"{stored[:10]}T{stored[11:19]}{fraction}+00:00"
         try:
-            stored = datetime.fromisoformat(stored)  # as SQLAlchemy reads any other shape
+            stored = datetime.fromisoformat(stored)
         except ValueError:
             return None
     if not isinstance(stored, datetime):
@@ -126,9 +120,22 @@ async def iterate_link_batches(
                 await pending
 
 
+_SQLITE_AT = (
+    "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+    ".[0-9][0-9][0-9][0-9][0-9][0-9]"
+)
+"""How SQLAlchemy writes a DATETIME to SQLite (naive UTC, microseconds), as a GLOB."""
+
 _SQLITE_LINKS = (
     "SELECT seq, at, actor, event, operation_id, from_status, to_status, details, prev_hash,"
-    " hash FROM ledger {where} ORDER BY seq LIMIT ?"
+    " hash,"
+    # at_text: what at.isoformat() prints once read back (aware UTC: +00:00, no fraction
+    # on a whole second), made by SQLite in the driver's thread rather than parsed here.
+    f" CASE WHEN typeof(at) = 'text' AND at GLOB '{_SQLITE_AT}' THEN"
+    " substr(at, 1, 10) || 'T' || substr(at, 12, 8)"
+    " || CASE WHEN substr(at, 20) = '.000000' THEN '' ELSE substr(at, 20) END || '+00:00'"
+    " END"
+    " FROM ledger {where} ORDER BY seq LIMIT ?"
 )
 _SQLITE_FIRST_LINKS = _SQLITE_LINKS.format(where="")
 _SQLITE_NEXT_LINKS = _SQLITE_LINKS.format(where="WHERE seq > ?")
@@ -165,6 +172,7 @@ async def _link_reader(
             cast_as(LedgerRow.details, Text),  # the text, decoded once by the walk
             LedgerRow.prev_hash,
             LedgerRow.hash,
+            null(),  # at_text: hashed_at renders the datetime
         )
         .order_by(LedgerRow.seq)
         .limit(batch)
