@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +20,7 @@ from triadops.domain.errors import Unauthenticated
 from triadops.runtime import Runtime
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
 _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN_WITH_BODY: frozenset[str] = frozenset()
@@ -44,12 +45,13 @@ class RequestIds:
         well_formed = offered is not None and _WELL_FORMED_ID.fullmatch(offered)
         request_id = offered if offered and well_formed else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        header = (_REQUEST_ID_KEY, request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(raw=list(message.get("headers", [])))
-                headers[REQUEST_ID_HEADER] = request_id
-                message = {**message, "headers": headers.raw}
+                raw = message.get("headers", [])
+                kept = [h for h in raw if h[0].lower() != _REQUEST_ID_KEY]
+                message = {**message, "headers": [*kept, header]}
             await send(message)
 
         await self.app(scope, receive, send_with_id)
@@ -119,6 +121,10 @@ class BodyGuard:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
             await self._too_large()(scope, receive, send)
+            return
+        if scope["method"] not in BODY_METHODS:
+            # No route reads the body of a GET or HEAD: nothing to count.
+            await self.app(scope, receive, send)
             return
         await self._capped(scope, receive, send)
 
