@@ -5,8 +5,8 @@ import json
 import os
 import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -407,12 +407,10 @@ async def test_performance_needs_even_the_fastest_round_trip_to_be_slow(
 
 
 @asynccontextmanager
-async def busy_loop(
-    block_s: float, *, runtime: Runtime, round_trips: int | None = None
-) -> AsyncIterator[None]:
+async def busy_loop(block_s: float, *, runtime: Runtime, round_trips: int) -> AsyncIterator[None]:
     """Keep this event loop busy, as a worker validating a batch does: every callback
     waits `block_s` behind the others' work, until `round_trips` ``SELECT 1`` have been
-    sent to triad's database (or until the block ends)."""
+    sent to triad's database."""
     sent = 0
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -420,19 +418,33 @@ async def busy_loop(
         sent += statement == "SELECT 1"
 
     async def hog() -> None:
-        while not stop.is_set() and (round_trips is None or sent < round_trips):
+        while sent < round_trips:
             time.sleep(block_s)  # blocks the loop, as CPU-bound work would
             await asyncio.sleep(0)
 
-    stop = asyncio.Event()
     event.listen(runtime.engine.sync_engine, "before_cursor_execute", count)
     task = asyncio.create_task(hog())
     try:
         yield
     finally:
-        stop.set()
-        await task
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
         event.remove(runtime.engine.sync_engine, "before_cursor_execute", count)
+
+
+@contextmanager
+def slower_database(runtime: Runtime, by_s: float) -> Iterator[None]:
+    """Make every statement sent to triad's database take `by_s` longer."""
+
+    def wait(*_: Any) -> None:
+        time.sleep(by_s)
+
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", wait)
+    try:
+        yield
+    finally:
+        event.remove(runtime.engine.sync_engine, "before_cursor_execute", wait)
 
 
 async def test_performance_waits_out_a_busy_moment(runtime: Runtime) -> None:
@@ -443,7 +455,7 @@ async def test_performance_waits_out_a_busy_moment(runtime: Runtime) -> None:
     ctx = context(runtime)
     before = await check.measure(ctx)  # a calm moment: it also stores the baseline
     # Busy for the whole first burst (one untimed round trip, then the samples).
-    async with busy_loop(0.005, runtime=runtime, round_trips=SAMPLES + 2):
+    async with busy_loop(0.01, runtime=runtime, round_trips=SAMPLES + 2):
         after = await check.measure(ctx)
     result = check.judge(ctx, before, after)
     assert result.passed, result.detail
@@ -455,8 +467,13 @@ async def test_performance_fails_a_slowdown_that_lasts(runtime: Runtime) -> None
     check = PerformanceWithinBaseline()
     # A short check budget ends the further bursts early; the slowdown outlasts them all.
     ctx = context(runtime, settings=runtime.settings.model_copy(update={"check_timeout_s": 2.0}))
-    before = await check.measure(ctx)
-    async with busy_loop(0.005, runtime=runtime):
+    # Pinned, so a loaded machine cannot widen the limit: 0.5 ms, plus the 1 ms floor.
+    async with runtime.session() as session:
+        await set_baseline(session, name=db_latency_name("triad"), value=5e-4, unit="s")
+        await set_baseline(session, name=db_latency_spread_name("triad"), value=2e-5, unit="s")
+        await session.commit()
+    before = timings(5e-4, 2e-5, baseline=5e-4, baseline_spread=2e-5)
+    with slower_database(runtime, 0.02):
         after = await check.measure(ctx)
     result = check.judge(ctx, before, after)
     assert not result.passed
