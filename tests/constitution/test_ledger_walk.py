@@ -9,6 +9,7 @@ storage functions, and hold both verifiers to them; then forge rows with plain S
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from contextlib import aclosing
@@ -124,6 +125,8 @@ async def test_the_walk_gives_the_loop_a_turn_between_batches(runtime: Runtime) 
         async for _ in batches:
             seen.append(turns)
     other.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await other
     assert len(seen) == 5
     assert all(later > earlier for earlier, later in itertools.pairwise(seen))
 
