@@ -15,7 +15,6 @@ a batch at a time: any that is rolled back or not completed is a false rollback.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import tempfile
@@ -26,8 +25,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipeline import BENCHER, noop_request
-from table import Row, markdown, percentile
+from pipeline import BENCHER, noop_request, submit_grouped
+from table import Row, cli, percentile
 from triadops.actions.procedures import DEFAULT_CRITERIA
 from triadops.checks.measurements import number, section
 from triadops.constitution.commits import Submissions
@@ -117,20 +116,7 @@ async def healthy_batches(rt: Runtime, n: int) -> Outcomes:
     powers = rt.powers
     started = time.perf_counter()
     requests = [checked_request() for _ in range(n)]
-    submissions = Submissions(rt.sessions)
-
-    async def submit(req: OperationRequest) -> None:
-        async with rt.session(read_only=True) as reading:
-            reviewed = await review_request(reading, powers, request=req, requester=BENCHER)
-
-        async def apply(session: AsyncSession, _tick: object) -> None:
-            store_reviewed(session, powers, reviewed)
-
-        await submissions.submit(apply)
-
-    for i in range(0, n, 64):
-        await asyncio.gather(*(submit(r) for r in requests[i : i + 64]))
-    await submissions.stop()
+    await submit_grouped(rt, requests)
     while await drive_once(powers, owner="worker"):
         pass
     out = Outcomes(seconds=time.perf_counter() - started)
@@ -230,12 +216,5 @@ async def rows(quick: bool) -> list[Row]:
     ]
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    print(markdown(await rows(args.quick)))
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    cli(rows, __doc__)

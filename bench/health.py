@@ -16,7 +16,6 @@ own CPU time per request (from ``/proc``) is the figure that tells them apart.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import socket
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from table import Row, markdown
+from table import Row, cli
 
 CLIENTS = 16
 AIM = 0.8
@@ -176,12 +175,5 @@ def _median_cpu(runs: list[tuple[float, float]]) -> float:
     return statistics.median(r[1] for r in runs)
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    print(markdown(await rows(args.quick)))
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    cli(rows, __doc__)

@@ -10,7 +10,6 @@ sqlite3 (WAL, synchronous=FULL) and asyncpg, in the same run. The ratio is the f
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sqlite3
 import tempfile
@@ -22,7 +21,7 @@ import asyncpg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from table import Row, markdown
+from table import Row, cli
 from triadops.constitution.commits import Submissions
 from triadops.constitution.driver import drive_once
 from triadops.constitution.ledger import verify
@@ -60,24 +59,9 @@ async def run_pipeline(settings: Settings, n: int) -> tuple[float, int, int]:
 
     event.listen(rt.engine.sync_engine, "commit", count)
     requests = [noop_request() for _ in range(n)]
-    submissions = Submissions(rt.sessions)
     powers = rt.powers
-
-    async def submit(req: OperationRequest) -> None:
-        # As the API does: reviewed outside the write lock, stored in the next group.
-        async with rt.session(read_only=True) as reading:
-            reviewed = await review_request(reading, powers, request=req, requester=BENCHER)
-
-        async def apply(session: AsyncSession, _tick: object) -> None:
-            store_reviewed(session, powers, reviewed)
-
-        await submissions.submit(apply)
-
     started = time.perf_counter()
-    # Clients submit concurrently, 64 in flight, as an API under load would see them.
-    for i in range(0, n, 64):
-        await asyncio.gather(*(submit(r) for r in requests[i : i + 64]))
-    await submissions.stop()
+    await submit_grouped(rt, requests)
     while await drive_once(powers, owner="bench", limit=256):
         pass
     elapsed = time.perf_counter() - started
@@ -89,6 +73,25 @@ async def run_pipeline(settings: Settings, n: int) -> tuple[float, int, int]:
     event.remove(rt.engine.sync_engine, "commit", count)
     await rt.close()
     return elapsed, commits, report.entries_checked
+
+
+async def submit_grouped(rt: Runtime, requests: list[OperationRequest]) -> None:
+    """Submit as the API does, 64 in flight: reviewed outside the write lock, stored in groups."""
+    submissions = Submissions(rt.sessions)
+    powers = rt.powers
+
+    async def submit(req: OperationRequest) -> None:
+        async with rt.session(read_only=True) as reading:
+            reviewed = await review_request(reading, powers, request=req, requester=BENCHER)
+
+        async def apply(session: AsyncSession, _tick: object) -> None:
+            store_reviewed(session, powers, reviewed)
+
+        await submissions.submit(apply)
+
+    for i in range(0, len(requests), 64):
+        await asyncio.gather(*(submit(r) for r in requests[i : i + 64]))
+    await submissions.stop()
 
 
 BODY = '{"actor":"executive:bench","event":"transition","details":{}}'
@@ -162,12 +165,5 @@ def _row(db: str, n: int, elapsed: float, commits: int, entries: int, each: floa
     )
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    print(markdown(await rows(args.quick)))
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    cli(rows, __doc__)

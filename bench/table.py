@@ -6,8 +6,10 @@ Every shape module (``bench/*.py``) exposes ``async def rows(quick: bool) -> lis
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import statistics
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -43,3 +45,11 @@ def percentile(samples: Sequence[float], q: float) -> float:
     if len(samples) == 1:
         return samples[0]
     return statistics.quantiles(samples, n=100, method="inclusive")[max(0, min(98, round(q) - 1))]
+
+
+def cli(rows: Callable[[bool], Awaitable[list[Row]]], doc: str | None) -> None:
+    """Run one shape from the command line (``python bench/NAME.py [--quick]``)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Smaller runs, for a smoke test.")
+    args = parser.parse_args()
+    print(markdown(asyncio.run(rows(args.quick))))
