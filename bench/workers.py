@@ -31,16 +31,12 @@ from pathlib import Path
 
 import asyncpg
 import psutil
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from pipeline import BENCHER, noop_request, submit_grouped
 from table import Row
 from triadops.constitution import lifecycle
-from triadops.constitution.commits import Submissions
 from triadops.constitution.crown.service import freeze, unfreeze
 from triadops.constitution.ledger import verify
-from triadops.constitution.legislative.service import review_request, store_reviewed
-from triadops.domain.identity import ALL_ROLES, Identity
-from triadops.domain.operations import OperationRequest
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage.operations import count_by_status
@@ -49,21 +45,8 @@ from triadops.storage.wakeups import APPLICATION_NAME
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BASE = PG_ADMIN.rsplit("/", 1)[0]
 TRIAD = Path(sys.executable).with_name("triad")
-BENCHER = Identity(name="bench", roles=ALL_ROLES)
 AIM = 1.6
 """Two workers should drive at least this many times what one does."""
-
-
-def noop_request() -> OperationRequest:
-    return OperationRequest.model_validate(
-        {
-            "operation_type": "maintenance",
-            "constitutional_authority": "executive",
-            "description": "benchmark noop",
-            "requested_by": "bench",
-            "steps": [{"action": "noop", "params": {}}],
-        }
-    )
 
 
 def url_of(database: str) -> str:
@@ -76,22 +59,7 @@ async def store_scheduled(database: str, n: int, home: Path) -> None:
     async with rt.session() as session:
         await freeze(session, by=BENCHER, reason="benchmark: hold until the workers are up")
         await lifecycle.commit(session)
-    submissions = Submissions(rt.sessions)
-    powers = rt.powers
-
-    async def submit(req: OperationRequest) -> None:
-        async with rt.session(read_only=True) as reading:
-            reviewed = await review_request(reading, powers, request=req, requester=BENCHER)
-
-        async def apply(session: AsyncSession, _tick: object) -> None:
-            store_reviewed(session, powers, reviewed)
-
-        await submissions.submit(apply)
-
-    requests = [noop_request() for _ in range(n)]
-    for i in range(0, n, 64):
-        await asyncio.gather(*(submit(r) for r in requests[i : i + 64]))
-    await submissions.stop()
+    await submit_grouped(rt, [noop_request() for _ in range(n)])
     async with rt.session() as session:
         assert await count_by_status(session) == {"scheduled": n}
     await rt.close()
