@@ -55,6 +55,12 @@ def record(
     )
 
 
+def pending(session: AsyncSession) -> list[dict[str, Any]]:
+    """Return the entries queued in this transaction and not yet linked, oldest first."""
+    queued: list[dict[str, Any]] = session.info.get(_PENDING, [])
+    return queued
+
+
 def pending_mark(session: AsyncSession) -> int:
     """Return how many entries are queued now, to discard what a failed unit queued after."""
     return len(session.info.get(_PENDING, []))

@@ -159,7 +159,7 @@ async def commit(session: AsyncSession) -> None:
     When the entries make work due, the workers are woken as it commits.
     """
     await session.flush()
-    if wakeups.makes_work_due(session.info.get(ledger._PENDING, ())):
+    if wakeups.makes_work_due(ledger.pending(session)):
         await wakeups.notify_work(session)
     await ledger.flush(session)
     await session.commit()
