@@ -26,6 +26,16 @@ only_postgres = pytest.mark.parametrize(
 
 
 @asynccontextmanager
+async def slowly_polling(settings: Settings) -> AsyncIterator[Runtime]:
+    """A runtime of its own whose worker polls only every POLL_S."""
+    rt = await Runtime.open(settings.model_copy(update={"worker_poll_s": POLL_S}), migrate=False)
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+@asynccontextmanager
 async def idle_worker(rt: Runtime) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(run_worker(rt.powers, stop=stop, owner="sleepy"))
@@ -60,13 +70,9 @@ async def listeners(rt: Runtime) -> list[int]:
 
 async def test_a_commit_in_the_same_process_wakes_its_worker(settings: Settings) -> None:
     """SQLite's shape (`triad serve`): the API's commit wakes the worker beside it."""
-    rt = await Runtime.open(settings.model_copy(update={"worker_poll_s": POLL_S}), migrate=False)
-    try:
-        async with idle_worker(rt):
-            op = await submit(rt, request())
-            assert await completed_within(rt, op.operation_id, 5) < 3
-    finally:
-        await rt.close()
+    async with slowly_polling(settings) as rt, idle_worker(rt):
+        op = await submit(rt, request())
+        assert await completed_within(rt, op.operation_id, 5) < 3
 
 
 @only_postgres
@@ -74,36 +80,24 @@ async def test_a_notify_wakes_a_worker_with_its_own_connections(
     runtime: Runtime, settings: Settings
 ) -> None:
     """The worker shares nothing with the submitter but the database: only NOTIFY wakes it."""
-    worker = await Runtime.open(
-        settings.model_copy(update={"worker_poll_s": POLL_S}), migrate=False
-    )
-    try:
-        async with idle_worker(worker):
-            op = await submit(runtime, request())
-            assert await completed_within(runtime, op.operation_id, 5) < 3
-    finally:
-        await worker.close()
+    async with slowly_polling(settings) as worker, idle_worker(worker):
+        op = await submit(runtime, request())
+        assert await completed_within(runtime, op.operation_id, 5) < 3
 
 
 @only_postgres
 async def test_a_dropped_listener_reconnects_and_hears_the_next_notify(
     runtime: Runtime, settings: Settings
 ) -> None:
-    worker = await Runtime.open(
-        settings.model_copy(update={"worker_poll_s": POLL_S}), migrate=False
-    )
-    try:
-        async with idle_worker(worker):
-            [first] = await listeners(runtime)
-            async with runtime.session() as session:
-                await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
-            deadline = time.monotonic() + 5
-            while (now := await listeners(runtime)) in ([], [first]):
-                assert time.monotonic() < deadline, "the listener did not come back"
-                await asyncio.sleep(0.05)
-            assert len(now) == 1
-            await asyncio.sleep(0.5)  # the reconnection's own wake-up is spent
-            op = await submit(runtime, request())
-            assert await completed_within(runtime, op.operation_id, 5) < 3
-    finally:
-        await worker.close()
+    async with slowly_polling(settings) as worker, idle_worker(worker):
+        [first] = await listeners(runtime)
+        async with runtime.session() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        deadline = time.monotonic() + 5
+        while (now := await listeners(runtime)) in ([], [first]):
+            assert time.monotonic() < deadline, "the listener did not come back"
+            await asyncio.sleep(0.05)
+        assert len(now) == 1
+        await asyncio.sleep(0.5)  # the reconnection's own wake-up is spent
+        op = await submit(runtime, request())
+        assert await completed_within(runtime, op.operation_id, 5) < 3

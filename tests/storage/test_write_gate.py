@@ -68,3 +68,23 @@ async def test_readers_never_wait_for_the_gate(engine: AsyncEngine) -> None:
             async with reader.begin():
                 seen = (await reader.execute(text("SELECT count(*) FROM t"))).scalar_one()
         assert seen == 0  # the writer has not committed yet
+
+
+async def test_a_writer_cancelled_mid_transaction_lets_the_next_one_in(engine: AsyncEngine) -> None:
+    holding = asyncio.Event()
+
+    async def stuck() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t (n) VALUES (1)"))
+            holding.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(stuck())
+    await holding.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with asyncio.timeout(5), engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (n) VALUES (2)"))
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT n FROM t"))).scalars().all() == [2]
