@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -13,6 +14,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from triadops.domain.enums import Authority
 from triadops.domain.windows import DEFAULT_WINDOWS, MaintenanceWindow
 
 
@@ -32,6 +34,146 @@ def async_database_url(url: str) -> str:
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
     return url
+
+
+class Thresholds(BaseModel):
+    """The seed's health thresholds: a figure past its threshold fails its check."""
+
+    model_config = {"extra": "forbid"}
+
+    cpu_percent: float = Field(default=80.0, gt=0, le=100)
+    memory_percent: float = Field(default=85.0, gt=0, le=100)
+    disk_percent: float = Field(default=90.0, gt=0, le=100)
+    response_time_s: float = Field(default=5.0, gt=0)
+    """Databases' round trips and HTTP targets' answers."""
+    error_rate: float = Field(default=0.01, ge=0, le=1)
+    """The API's share of 5xx answers, and each branch's share of failed stages."""
+    compliance: float = Field(default=0.95, ge=0, le=1)
+    """The least share of recent operations that met every validation criterion."""
+    availability: float = Field(default=0.99, ge=0, le=1)
+    """The least share of recent heartbeats a live worker must have beaten."""
+
+
+class HealthSettings(BaseModel):
+    """The monitoring loop's health checks."""
+
+    model_config = {"extra": "forbid"}
+
+    every_s: float = Field(default=60.0, gt=0)
+    """How often the leader runs a full health check."""
+    collector_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    """How long one collector may take; past it, its checks read unknown."""
+    history: int = Field(default=1440, ge=1)
+    """How many stored reports are kept (a day at one a minute)."""
+    window_s: float = Field(default=3600.0, gt=0)
+    """The recent past a branch's figures (errors, compliance, availability) are read over."""
+    http_targets: dict[str, AnyHttpUrl] = Field(default_factory=dict)
+    """A user's own services, by name: their answer time and status are checked."""
+    disk_paths: list[Path] = Field(default_factory=list)
+    """Filesystems whose usage is checked; the data folder's is always one."""
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+
+class WebhookChannel(BaseModel):
+    """A generic webhook: JSON body, signed with HMAC-SHA256 over the timestamp and body."""
+
+    model_config = {"extra": "forbid"}
+
+    kind: Literal["webhook"] = "webhook"
+    url: AnyHttpUrl
+    secret: SecretStr | None = None
+    """Signs ``X-Triad-Signature``; without it the body goes unsigned."""
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class SlackChannel(BaseModel):
+    """A Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat)."""
+
+    model_config = {"extra": "forbid"}
+
+    kind: Literal["slack"] = "slack"
+    url: AnyHttpUrl
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class EmailChannel(BaseModel):
+    """SMTP email."""
+
+    model_config = {"extra": "forbid"}
+
+    kind: Literal["email"] = "email"
+    host: str
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str
+    to: list[str] = Field(min_length=1)
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class LogChannel(BaseModel):
+    """Triad's own log: a structured line per notification."""
+
+    model_config = {"extra": "forbid"}
+
+    kind: Literal["log"] = "log"
+
+
+Channel = Annotated[
+    WebhookChannel | SlackChannel | EmailChannel | LogChannel, Field(discriminator="kind")
+]
+
+
+def _default_channels() -> dict[str, WebhookChannel | SlackChannel | EmailChannel | LogChannel]:
+    return {"log": LogChannel()}
+
+
+def _default_routes() -> dict[Authority, list[str]]:
+    return {authority: ["log"] for authority in Authority}
+
+
+class AlertSettings(BaseModel):
+    """Alert grouping, timing and escalation (Alertmanager's timing defaults)."""
+
+    model_config = {"extra": "forbid"}
+
+    every_s: float = Field(default=60.0, gt=0)
+    """How often the leader runs an alert coordination cycle."""
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
+    group_wait_s: float = Field(default=30.0, ge=0)
+    """How long a new group waits for more alerts before its first notification."""
+    group_interval_s: float = Field(default=300.0, gt=0)
+    """How long a notified group waits before notifying what changed in it."""
+    repeat_interval_s: float = Field(default=4 * 3600.0, gt=0)
+    """How long before an unchanged, still firing group is notified again."""
+    ack_timeout_s: float = Field(default=15 * 60.0, gt=0)
+    """An emergency alert not acknowledged within this is re-notified."""
+    renotify_limit: int = Field(default=2, ge=0)
+    """Re-notifications of an unacknowledged emergency before the fallback is called."""
+    ack_quiet_s: float = Field(default=3600.0, gt=0)
+    """An acknowledged alert not resolved within this fires again and re-enters escalation."""
+    change_silence_max_s: float = Field(default=6 * 3600.0, gt=0)
+    """The longest a change-linked silence may last, whatever its operation does."""
+    channels: dict[str, Channel] = Field(default_factory=_default_channels)
+    """Notification channels by name."""
+    routes: dict[Authority, list[str]] = Field(default_factory=_default_routes)
+    """Each authority's channels: escalation notifies the authorities a severity reaches."""
+    fallback: list[str] = Field(default_factory=lambda: ["log"])
+    """Channels called when an emergency goes unacknowledged past its re-notifications."""
+    delivery_attempts: int = Field(default=5, ge=1, le=50)
+    """Tries per delivery (with backoff) before it is marked failed."""
+    delivery_backoff_s: float = Field(default=2.0, gt=0)
+    """The first pause between tries; it doubles each time, up to ten minutes."""
+
+    @model_validator(mode="after")
+    def _routes_name_channels(self) -> AlertSettings:
+        named = {"fallback": self.fallback, **{a.value: c for a, c in self.routes.items()}}
+        for route, channels in named.items():
+            unknown = sorted(set(channels) - set(self.channels))
+            if unknown:
+                raise ValueError(f"route {route} names unknown channels: {', '.join(unknown)}")
+        return self
 
 
 class Settings(BaseSettings):
@@ -97,6 +239,8 @@ class Settings(BaseSettings):
     (or a copy) where the database's writers cannot reach it."""
     checkpoint_every_s: float = Field(default=300.0, gt=0)
     """How often a worker signs the ledger's head when a checkpoint key is configured."""
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from triadops.storage.types import Json, UTCDateTime
@@ -196,3 +196,171 @@ class BaselineRow(Base):
     value: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(20))
     measured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AlertRow(Base):
+    """One alert instance: raised, repeated (count, last_seen), acknowledged, resolved.
+
+    At most one unresolved alert per fingerprint (a partial unique index): a repeat updates it.
+    After it resolves, the same labels firing again open a new row.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    alertname: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    labels: Mapped[dict[str, Any]] = mapped_column(Json)
+    annotations: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    source: Mapped[str] = mapped_column(String(32))
+    """Who raised it: ``health``, ``api`` (POST /alerts), ``alertmanager``, ``triad``."""
+    group_key: Mapped[str] = mapped_column(String(500))
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When given by the source: the alert resolves by itself once this passes."""
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    silence_id: Mapped[str | None] = mapped_column(String(36))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    """How many times escalation re-notified it (emergency: then the fallback)."""
+    ack_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Emergency alerts: when an unacknowledged alert is re-notified or escalated."""
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    generator_url: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(
+            "uq_alerts_active_fingerprint",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text("state != 'resolved'"),
+            postgresql_where=text("state != 'resolved'"),
+        ),
+        Index(None, "state", "severity"),
+        Index(None, "group_key", "state"),
+        Index(None, "starts_at"),
+    )
+
+
+class SilenceRow(Base):
+    """Mutes the alerts its matchers select, from ``starts_at`` until ``ends_at`` at latest."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    matchers: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """Every silence ends: none is open-ended, change-linked ones included."""
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expired_by: Mapped[str | None] = mapped_column(String(100))
+    operation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    """Set on a change-linked silence: the operation whose execution it covers."""
+
+    __table_args__ = (Index(None, "expired_at", "ends_at"),)
+
+
+class AlertGroupRow(Base):
+    """A notification group: alerts sharing the ``group_by`` labels are notified together."""
+
+    __tablename__ = "alert_groups"
+
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    labels: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_flush_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    """When the group is next looked at: group wait, then group interval."""
+    last_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_digest: Mapped[str | None] = mapped_column(String(64))
+    """A digest of the alerts (and states) last notified: unchanged waits for the repeat."""
+
+
+class NotificationRow(Base):
+    """One delivery to one channel: queued, claimed by one sender, then sent or failed."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(100))
+    authority: Mapped[str | None] = mapped_column(String(32))
+    group_key: Mapped[str | None] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(String(32))
+    """``firing``, ``resolved``, ``repeat``, ``reminder`` (no acknowledgement) or ``fallback``."""
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    status: Mapped[str] = mapped_column(String(16))
+    """``pending``, ``sent`` or ``failed`` (out of attempts)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+
+
+class HealthReportRow(Base):
+    """A stored health report; only the newest ``health_history`` are kept."""
+
+    __tablename__ = "health_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    score: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    report: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+class WorkerRow(Base):
+    """A worker's heartbeat: branch availability is read from who beat recently."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_beat: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LeaderLeaseRow(Base):
+    """A named lease one worker holds at a time (the monitoring loop's leader)."""
+
+    __tablename__ = "leader_leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StageTotalRow(Base):
+    """Running totals of one branch's stages, folded from the ledger (``/metrics``, health).
+
+    ``buckets`` holds cumulative counts per upper bound, as a Prometheus histogram does.
+    """
+
+    __tablename__ = "stage_totals"
+
+    branch: Mapped[str] = mapped_column(String(32), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    sum_s: Mapped[float] = mapped_column(Float, default=0.0)
+    buckets: Mapped[list[int]] = mapped_column(Json)
+
+
+class CursorRow(Base):
+    """How far a fold over the ledger has read (the seq of its last entry)."""
+
+    __tablename__ = "cursors"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)

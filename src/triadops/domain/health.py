@@ -1,0 +1,80 @@
+"""Health reports: what each check measured, each branch's score and the overall status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from triadops.domain.alerts import Severity
+
+
+class CheckStatus(StrEnum):
+    """A check passed, failed its threshold, or could not be measured (unknown)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+
+class HealthStatus(StrEnum):
+    """A score read against the thresholds: healthy > 0.8, degraded > 0.6, else unhealthy."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+    @classmethod
+    def of(cls, score: float) -> HealthStatus:
+        """The status a score earns."""
+        if score > 0.8:
+            return cls.HEALTHY
+        if score > 0.6:
+            return cls.DEGRADED
+        return cls.UNHEALTHY
+
+
+class HealthCheck(BaseModel):
+    """One measured figure against its threshold."""
+
+    name: str
+    """What was measured, such as ``cpu_percent`` or ``database.triad.latency_s``."""
+    component: str
+    """Whose check it is: ``host``, ``database``, ``targets``, ``api``, or a branch's name."""
+    status: CheckStatus
+    value: float | None = None
+    threshold: float | None = None
+    unit: str = ""
+    detail: str = ""
+    duration_s: float = 0.0
+
+
+class ComponentHealth(BaseModel):
+    """A component's (a branch's, the host's) share of checks passed and its status."""
+
+    name: str
+    score: float = Field(ge=0, le=1)
+    status: HealthStatus
+    checks: list[HealthCheck]
+
+
+class RaisedAlert(BaseModel):
+    """An alert a health report raises; it resolves when a later report no longer raises it."""
+
+    alertname: str
+    severity: Severity
+    component: str
+    summary: str
+
+
+class HealthReport(BaseModel):
+    """One full health check."""
+
+    id: int | None = None
+    checked_at: datetime
+    duration_s: float
+    score: float = Field(ge=0, le=1)
+    status: HealthStatus
+    components: list[ComponentHealth]
+    alerts: list[RaisedAlert] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Alerts: dedup, grouping, silences, escalation through the branches, notifiers."""

@@ -1,0 +1,1 @@
+"""Health: collectors, thresholds, scores and stored reports."""
