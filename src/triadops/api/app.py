@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from triadops.api import openapi, problems
 from triadops.api.metrics import PipelineMetrics
 from triadops.api.middleware import BodyGuard, RequestIds, ServerErrors
-from triadops.api.routes import audit, crown, decisions, health, operations
+from triadops.api.routes import alerts, audit, crown, decisions, health, monitoring, operations
 from triadops.constitution import worker as worker_loop
 from triadops.logconfig import configure_logging
 from triadops.runtime import Runtime
@@ -80,7 +80,7 @@ def create_app(
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrors)
     app.add_middleware(RequestIds)
-    for module in (health, operations, decisions, audit, crown):
+    for module in (health, monitoring, operations, decisions, audit, crown, alerts):
         app.include_router(module.router)
     return app
 
