@@ -75,10 +75,14 @@ def transition(
             field="status",
         )
     now = utcnow()
+    # How long the operation stayed in `source`: the branch's stage time, which /metrics and
+    # the health report fold from the ledger (updated_at changes only with the state).
+    stage_s = max(0.0, (now - row.updated_at).total_seconds()) if row.updated_at else 0.0
     row.status = target.value
     row.status_reason = reason
     row.updated_at = now
     body: dict[str, JsonValue] = {"reason": reason} if reason else {}
+    body["stage_s"] = round(stage_s, 6)
     ledger.record(
         session,
         actor=actor,

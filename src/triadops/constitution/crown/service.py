@@ -165,7 +165,7 @@ async def acknowledge(session: AsyncSession, *, operation_id: str, by: Identity)
         actor=by.name,
         event="acknowledged",
         operation_id=row.id,
-        details={"late": late},
+        details={"late": late, "stage_s": _since_created(row)},
     )
     return row
 
@@ -183,7 +183,7 @@ async def flag_overdue_acknowledgements(session: AsyncSession, *, now: datetime)
             actor=CROWN,
             event="acknowledgement_overdue",
             operation_id=row.id,
-            details={"deadline": deadline},
+            details={"deadline": deadline, "stage_s": _since_created(row, now=now)},
         )
     return len(rows)
 
@@ -207,6 +207,11 @@ def record_refusal(
     if operation_id is not None:
         details["operation"] = operation_id[:64]
     ledger.record(session, actor=actor, event="refused", details=details)
+
+
+def _since_created(row: OperationRow, *, now: datetime | None = None) -> float:
+    """Seconds since the operation was created: the crown's stage, for its stage totals."""
+    return round(max(0.0, ((now or utcnow()) - row.created_at).total_seconds()), 6)
 
 
 def _require_crown(by: Identity, what: str) -> None:
