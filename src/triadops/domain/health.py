@@ -44,10 +44,15 @@ class HealthCheck(BaseModel):
     """Whose check it is: ``host``, ``database``, ``targets``, ``api``, or a branch's name."""
     status: CheckStatus
     value: float | None = None
+    """The figure measured, in `unit`; None when there was nothing to measure or it failed."""
     threshold: float | None = None
     unit: str = ""
     detail: str = ""
     duration_s: float = 0.0
+    system: str = ""
+    """What was measured: ``host``, a database's or target's configured name, a branch."""
+    alertname: str | None = None
+    """The alert this check raises when it fails; None: only its component's score speaks."""
 
 
 class ComponentHealth(BaseModel):
@@ -66,6 +71,23 @@ class RaisedAlert(BaseModel):
     severity: Severity
     component: str
     summary: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    """The alert's identity: ``alertname``, ``component`` and, for a check's, ``system``."""
+
+
+class StageSample(BaseModel):
+    """One branch's cumulative stage totals for one outcome, as a report read them."""
+
+    branch: str
+    outcome: str
+    count: int = Field(ge=0)
+    sum_s: float = Field(ge=0)
+
+
+class HealthCounters(BaseModel):
+    """Cumulative totals a report read, kept with it so a later report can take differences."""
+
+    stage_totals: list[StageSample] = Field(default_factory=list)
 
 
 class HealthReport(BaseModel):
@@ -78,3 +100,5 @@ class HealthReport(BaseModel):
     status: HealthStatus
     components: list[ComponentHealth]
     alerts: list[RaisedAlert] = Field(default_factory=list)
+    counters: HealthCounters = Field(default_factory=HealthCounters, exclude=True)
+    """Stored with the report, never shown: the totals the next report's figures start from."""
