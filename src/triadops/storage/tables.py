@@ -244,6 +244,7 @@ class AlertRow(Base):
         ),
         Index(None, "state", "severity"),
         Index(None, "group_key", "state"),
+        Index(None, "group_key", "resolved_at"),
         Index(None, "starts_at"),
     )
 

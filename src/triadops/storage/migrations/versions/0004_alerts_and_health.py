@@ -85,6 +85,11 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_alerts_group_key_state"), ["group_key", "state"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_alerts_group_key_resolved_at"),
+            ["group_key", "resolved_at"],
+            unique=False,
+        )
         batch_op.create_index(batch_op.f("ix_alerts_starts_at"), ["starts_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_alerts_state_severity"), ["state", "severity"], unique=False
@@ -246,6 +251,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_alerts_state_severity"))
         batch_op.drop_index(batch_op.f("ix_alerts_starts_at"))
         batch_op.drop_index(batch_op.f("ix_alerts_group_key_state"))
+        batch_op.drop_index(batch_op.f("ix_alerts_group_key_resolved_at"))
 
     op.drop_table("alerts")
     with op.batch_alter_table("alert_groups", schema=None) as batch_op:
