@@ -155,6 +155,8 @@ class AlertSettings(BaseModel):
     """An acknowledged alert not resolved within this fires again and re-enters escalation."""
     change_silence_max_s: float = Field(default=6 * 3600.0, gt=0)
     """The longest a change-linked silence may last, whatever its operation does."""
+    max_silence_s: float = Field(default=30 * 86400.0, gt=0)
+    """The longest silence a person may add: every silence ends, none later than this."""
     channels: dict[str, Channel] = Field(default_factory=_default_channels)
     """Notification channels by name."""
     routes: dict[Authority, list[str]] = Field(default_factory=_default_routes)
