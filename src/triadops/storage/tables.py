@@ -66,6 +66,8 @@ class OperationRow(Base):
         # The listings' filters, newest first, stay an index walk however long the history.
         Index(None, "status", "created_at"),
         Index(None, "operation_type", "created_at"),
+        # /metrics counts by (status, type) from this index alone, never the rows.
+        Index(None, "status", "operation_type"),
     )
 
 
