@@ -87,7 +87,8 @@ class StageSample(BaseModel):
 class HealthCounters(BaseModel):
     """Cumulative totals a report read, kept with it so a later report can take differences."""
 
-    stage_totals: list[StageSample] = Field(default_factory=list)
+    stage_totals: list[StageSample] | None = None
+    """Every branch's stage totals; None when they could not be read in time."""
 
 
 class HealthReport(BaseModel):
@@ -102,3 +103,12 @@ class HealthReport(BaseModel):
     alerts: list[RaisedAlert] = Field(default_factory=list)
     counters: HealthCounters = Field(default_factory=HealthCounters, exclude=True)
     """Stored with the report, never shown: the totals the next report's figures start from."""
+
+
+class HealthReportSummary(BaseModel):
+    """A stored report's headline, for listings."""
+
+    id: int
+    checked_at: datetime
+    score: float = Field(ge=0, le=1)
+    status: HealthStatus
