@@ -244,7 +244,9 @@ class AlertRow(Base):
             sqlite_where=text("state != 'resolved'"),
             postgresql_where=text("state != 'resolved'"),
         ),
-        Index(None, "state", "severity"),
+        # With id last, a listing by state and severity walks it newest first on PostgreSQL
+        # too (SQLite appends the rowid to every index anyway).
+        Index(None, "state", "severity", "id"),
         Index(None, "group_key", "state"),
         Index(None, "group_key", "resolved_at"),
         Index(None, "starts_at"),

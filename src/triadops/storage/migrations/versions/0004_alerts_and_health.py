@@ -98,7 +98,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_alerts_starts_at"), ["starts_at"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_alerts_state_severity"), ["state", "severity"], unique=False
+            batch_op.f("ix_alerts_state_severity_id"), ["state", "severity", "id"], unique=False
         )
         batch_op.create_index(
             "uq_alerts_active_fingerprint",
@@ -256,7 +256,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("state != 'resolved'"),
             postgresql_where=sa.text("state != 'resolved'"),
         )
-        batch_op.drop_index(batch_op.f("ix_alerts_state_severity"))
+        batch_op.drop_index(batch_op.f("ix_alerts_state_severity_id"))
         batch_op.drop_index(batch_op.f("ix_alerts_starts_at"))
         batch_op.drop_index(batch_op.f("ix_alerts_group_key_state"))
         batch_op.drop_index(batch_op.f("ix_alerts_group_key_resolved_at"))
