@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from serving import hammer, hello_world, ok, triad
 from table import Row, percentile
@@ -26,10 +27,14 @@ NOOP = {
 
 async def completed(client: httpx.AsyncClient) -> int:
     """How many operations the server reports completed, from its Prometheus gauge."""
-    for line in ok(await client.get("/metrics")).text.splitlines():
-        if line.startswith('triad_operations{status="completed"}'):
-            return int(float(line.split()[-1]))
-    return 0
+    families = text_string_to_metric_families(ok(await client.get("/metrics")).text)
+    return sum(
+        int(sample.value)
+        for family in families
+        if family.name == "triad_operations"
+        for sample in family.samples
+        if sample.labels["status"] == "completed"
+    )
 
 
 async def rows(quick: bool) -> list[Row]:

@@ -1,36 +1,90 @@
-"""/metrics: gauges from the database, read without walking the history."""
+"""/metrics: Prometheus text that prometheus_client's parser reads, figures from the database."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from sqlalchemy import event
 
 from tests.fixtures.api import Api, drive, noop_request
+from triadops.ops import stages
 from triadops.runtime import Runtime
 from triadops.storage.ledger import count_entries
 
 
-async def test_metrics_count_operations_by_status(api: Api, rt: Runtime) -> None:
+def parse(text: str) -> dict[str, list[Sample]]:
+    """Every family's samples by family name; the parser raises on malformed text."""
+    return {f.name: list(f.samples) for f in text_string_to_metric_families(text)}
+
+
+def value(samples: list[Sample], name: str, **labels: str) -> float:
+    found = [s.value for s in samples if s.name == name and s.labels == labels]
+    assert len(found) == 1, (name, labels, samples[:5])
+    return found[0]
+
+
+async def test_metrics_follow_prometheus_conventions(api: Api, rt: Runtime) -> None:
     await api.submit(noop_request())
     await api.submit(noop_request())
     await drive(rt)
+    await stages.fold_all(rt.powers)
     response = await api.client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    text = response.text
-    assert 'triad_operations{status="completed"} 2.0' in text
-    assert 'triad_operations{status="scheduled"} 0.0' in text
-    assert "triad_frozen 0.0" in text
-    assert "op-" not in text
+    families = parse(response.text)
+    assert all(name.startswith("triad_") for name in families)
+
+    ops = families["triad_operations"]
+    assert value(ops, "triad_operations", type="maintenance", status="completed") == 2
+    assert value(ops, "triad_operations", type="maintenance", status="scheduled") == 0
+    assert value(families["triad_frozen"], "triad_frozen") == 0
+    assert "op-" not in response.text
+
+    # Stage durations: one histogram per branch, its +Inf bucket equal to its count.
+    stages_ = families["triad_stage_duration_seconds"]
+    judicial_count = value(stages_, "triad_stage_duration_seconds_count", branch="judicial")
+    assert judicial_count == 2
+    inf = value(stages_, "triad_stage_duration_seconds_bucket", branch="judicial", le="+Inf")
+    assert inf == judicial_count
+    assert value(families["triad_stage_errors"], "triad_stage_errors_total", branch="judicial") == 0
+
+    # Counters end in _total; the families the issue names are all there.
+    assert value(families["triad_ledger_entries"], "triad_ledger_entries_total") > 5
+    for name in (
+        "triad_alerts",
+        "triad_notifications",
+        "triad_health_score",
+        "triad_http_requests",
+        "triad_http_request_duration_seconds",
+        "triad_last_success_timestamp_seconds",
+    ):
+        assert name in families, name
+
+
+async def test_http_requests_are_counted_by_route_template(api: Api, rt: Runtime) -> None:
+    submitted = await api.submit(noop_request())
+    await api.get(f"/operations/{submitted['operation_id']}")
+    await api.get("/operations/no-such-operation")
+    await api.client.get("/no/such/path/42")
+    families = parse((await api.client.get("/metrics")).text)
+    http = families["triad_http_requests"]
+    template = "/operations/{operation_id}"
+    assert value(http, "triad_http_requests_total", route=template, method="GET", status="200") == 1
+    assert value(http, "triad_http_requests_total", route=template, method="GET", status="404") == 1
+    unmatched = [s for s in http if s.labels["route"] == "<unmatched>"]
+    assert [s.labels["status"] for s in unmatched if s.name.endswith("_total")] == ["404"]
+    # No raw path reaches a label: a scanner cannot mint new series.
+    assert not [s for s in http if "42" in s.labels["route"] or "no-such" in s.labels["route"]]
 
 
 LEDGER_ROWS = re.compile(r"\bFROM\s+ledger\b(?!_)", re.IGNORECASE)
 """A statement that reads the ledger's rows (not its one-row head, ``ledger_head``)."""
 
 
-async def test_the_ledger_gauge_reads_the_head_not_the_rows(api: Api, rt: Runtime) -> None:
+async def test_the_ledger_counter_reads_the_head_not_the_rows(api: Api, rt: Runtime) -> None:
     await api.submit(noop_request())
     await drive(rt)
     statements: list[str] = []
@@ -46,6 +100,7 @@ async def test_the_ledger_gauge_reads_the_head_not_the_rows(api: Api, rt: Runtim
     async with rt.session(read_only=True) as session:
         entries = await count_entries(session)
     assert entries > 5
-    assert f"triad_ledger_entries {float(entries)}" in response.text.splitlines()
+    families = parse(response.text)
+    assert value(families["triad_ledger_entries"], "triad_ledger_entries_total") == entries
     assert any("ledger_head" in s for s in statements)
     assert not [s for s in statements if LEDGER_ROWS.search(s)], statements

@@ -12,7 +12,7 @@ import structlog
 from fastapi import FastAPI
 
 from triadops.api import openapi, problems
-from triadops.api.metrics import PipelineMetrics
+from triadops.api.metrics import PipelineMetrics, RequestMetrics
 from triadops.api.middleware import BodyGuard, RequestIds, ServerErrors
 from triadops.api.routes import alerts, audit, crown, decisions, health, monitoring, operations
 from triadops.constitution import worker as worker_loop
@@ -76,7 +76,9 @@ def create_app(
     app.state.metrics = PipelineMetrics()
     problems.install(app)
     openapi.install(app, settings)
-    # Added innermost first: a request meets RequestIds, then ServerErrors, then BodyGuard.
+    # Added innermost first: a request meets RequestIds, ServerErrors, BodyGuard, then
+    # RequestMetrics, which reads the matched route's template when the answer is done.
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrors)
     app.add_middleware(RequestIds)

@@ -1,47 +1,251 @@
-"""Prometheus gauges of the pipeline, filled from the database at scrape time.
+"""``/metrics``: the Prometheus text format, ``triad_`` prefix, Prometheus naming.
 
-Each app has its own registry, so several apps in one process (tests) never collide.
-Labels stay low-cardinality: a status, never an operation id.
+Where the figures come from, so that several processes never contradict each other:
+- Everything about the pipeline, the health report, alerts and notifications is read from
+  the database at scrape time (the database is the one truth all workers share), from
+  grouped counts over indexed columns and from small folded totals (stage durations, folded
+  from the ledger by the monitoring loop), so its cost does not grow with history. Any API
+  replica answers the same figures.
+- HTTP requests are counted by the process that served them, as every Prometheus client
+  does: each replica is its own scrape target and Prometheus sums them by ``instance``.
+
+Each app has its own registry, so several apps in one process (tests) never collide. Labels
+stay low-cardinality: a status, a type, a route template, never an operation or alert id.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+import asyncio
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from triadops.constitution.crown.service import is_frozen
-from triadops.domain.enums import OperationStatus
+from triadops.domain.alerts import ACTIVE_STATES, Severity
+from triadops.domain.enums import Authority, OperationStatus, OperationType
+from triadops.storage import metrics as store
 from triadops.storage.ledger import head
-from triadops.storage.operations import count_by_status
+from triadops.storage.stages import BUCKETS, StageTotal, read_totals
+
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+UNMATCHED = "<unmatched>"
+"""The route label of a request no route matched, so scanners cannot mint label values."""
+
+
+@dataclass
+class Snapshot:
+    """What one scrape read from the database."""
+
+    operations: dict[tuple[str, str], int] = field(default_factory=dict)
+    stages: list[StageTotal] = field(default_factory=list)
+    ledger_entries: int = 0
+    frozen: bool = False
+    health: dict[str, Any] | None = None
+    alerts: dict[tuple[str, str], int] = field(default_factory=dict)
+    notifications: dict[tuple[str, str], int] = field(default_factory=dict)
+    last_success: dict[str, float] = field(default_factory=dict)
+    """Seconds since the epoch of each routine's last success, by task (backups and
+    maintenance report here when they land)."""
+
+
+class StoredFigures(Collector):
+    """Renders the last snapshot read from the database as metric families."""
+
+    def __init__(self) -> None:
+        self.snapshot = Snapshot()
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing up front: the families are built from each scrape's snapshot."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every family from the snapshot."""
+        s = self.snapshot
+        operations = GaugeMetricFamily(
+            "triad_operations",
+            "Operations currently in each lifecycle state, by type.",
+            labels=["type", "status"],
+        )
+        # Every (type, state) gets a sample, so a state that empties reads 0, not absent.
+        for kind in OperationType:
+            for status in OperationStatus:
+                n = s.operations.get((kind.value, status.value), 0)
+                operations.add_metric([kind.value, status.value], n)
+        yield operations
+
+        durations = HistogramMetricFamily(
+            "triad_stage_duration_seconds",
+            "Time operations spent in each branch's stages (folded from the ledger).",
+            labels=["branch"],
+        )
+        errors = CounterMetricFamily(
+            "triad_stage_errors",
+            "Stages that ended in failure (failed or in doubt), by branch.",
+            labels=["branch"],
+        )
+        for branch in Authority:
+            mine = [t for t in s.stages if t.branch == branch.value]
+            count = sum(t.count for t in mine)
+            cumulative = [sum(t.buckets[i] for t in mine) for i in range(len(BUCKETS))]
+            buckets = [(_bound(b), float(n)) for b, n in zip(BUCKETS, cumulative, strict=True)]
+            buckets.append(("+Inf", float(count)))
+            durations.add_metric(
+                [branch.value], buckets=buckets, sum_value=sum(t.sum_s for t in mine)
+            )
+            errors.add_metric([branch.value], sum(t.count for t in mine if t.outcome == "error"))
+        yield durations
+        yield errors
+
+        yield CounterMetricFamily(
+            "triad_ledger_entries", "Entries in the crown's ledger.", value=s.ledger_entries
+        )
+        yield GaugeMetricFamily(
+            "triad_frozen", "1 while the crown holds all forward work.", value=int(s.frozen)
+        )
+        yield from _health_families(s.health)
+
+        alerts = GaugeMetricFamily(
+            "triad_alerts",
+            "Alerts not yet resolved, by severity and state (firing, acknowledged, silenced).",
+            labels=["severity", "state"],
+        )
+        for severity in Severity:
+            for state in sorted(ACTIVE_STATES):
+                n = s.alerts.get((severity.value, state.value), 0)
+                alerts.add_metric([severity.value, state.value], n)
+        yield alerts
+
+        notifications = CounterMetricFamily(
+            "triad_notifications",
+            "Notification deliveries by channel and outcome (pending, sent, failed).",
+            labels=["channel", "status"],
+        )
+        for (channel, outcome), n in sorted(s.notifications.items()):
+            notifications.add_metric([channel, outcome], n)
+        yield notifications
+
+        last = GaugeMetricFamily(
+            "triad_last_success_timestamp_seconds",
+            "When each routine task (backups, maintenance) last succeeded.",
+            labels=["task"],
+        )
+        for task, at in sorted(s.last_success.items()):
+            last.add_metric([task], at)
+        yield last
+
+
+def _bound(seconds: float) -> str:
+    return repr(float(seconds))
+
+
+def _health_families(report: dict[str, Any] | None) -> Iterator[Metric]:
+    score = GaugeMetricFamily(
+        "triad_health_score",
+        "Share of each component's health checks passed in the newest report (0 to 1).",
+        labels=["component"],
+    )
+    checked = GaugeMetricFamily(
+        "triad_health_checked_timestamp_seconds", "When the newest health report was taken."
+    )
+    if report is not None:
+        score.add_metric(["overall"], float(report.get("score", 0.0)))
+        for component in report.get("components", []):
+            score.add_metric([str(component["name"])], float(component["score"]))
+        at = report.get("checked_at")
+        if isinstance(at, str):
+            checked.add_metric([], datetime.fromisoformat(at).timestamp())
+    yield score
+    yield checked
 
 
 class PipelineMetrics:
-    """The gauges one app exposes at ``/metrics``."""
+    """The registry one app exposes at ``/metrics``: stored figures plus its own HTTP counts."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.operations = Gauge(
-            "triad_operations",
-            "Operations currently in each lifecycle state.",
-            ["status"],
+        self.stored = StoredFigures()
+        self.registry.register(self.stored)
+        self.http_requests = Counter(
+            "triad_http_requests",
+            "HTTP requests this process answered, by route template, method and status.",
+            ["route", "method", "status"],
             registry=self.registry,
         )
-        self.ledger_entries = Gauge(
-            "triad_ledger_entries", "Entries in the crown's ledger.", registry=self.registry
+        self.http_duration = Histogram(
+            "triad_http_request_duration_seconds",
+            "Time this process took to answer, by route template.",
+            ["route"],
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
         )
-        self.frozen = Gauge(
-            "triad_frozen", "1 while the crown holds all forward work.", registry=self.registry
-        )
+        self._scraping = asyncio.Lock()
 
     async def scrape(self, session: AsyncSession) -> bytes:
-        """Refresh every gauge from the database and render the text exposition."""
-        counts = await count_by_status(session)
-        # Every state gets a sample, so a state that empties reads 0 rather than vanishing.
-        for status in OperationStatus:
-            self.operations.labels(status=status.value).set(counts.get(status.value, 0))
-        # The head's seq is the number of links: they are numbered from 1 without gaps (the
-        # audit walk checks it), and reading it costs one row however long the chain grows.
-        seq, _ = await head(session)
-        self.ledger_entries.set(seq)
-        self.frozen.set(1 if await is_frozen(session) else 0)
-        return generate_latest(self.registry)
+        """Read the stored figures and render the text exposition."""
+        snapshot = Snapshot(
+            operations=await store.operations_by_type_and_status(session),
+            stages=await read_totals(session),
+            # The head's seq is the number of links: numbered from 1 without gaps (the
+            # audit walk checks it); reading it costs one row however long the chain grows.
+            ledger_entries=(await head(session))[0],
+            frozen=await is_frozen(session),
+            health=await store.latest_health_report(session),
+            alerts=await store.alerts_by_severity(session, [s.value for s in ACTIVE_STATES]),
+            notifications=await store.notifications_by_channel(session),
+        )
+        async with self._scraping:  # one snapshot rendered at a time
+            self.stored.snapshot = snapshot
+            return generate_latest(self.registry)
+
+    def server_errors(self) -> tuple[float, float]:
+        """Return (requests, 5xx answers) this process has counted, for the health report."""
+        total = errors = 0.0
+        for metric in self.http_requests.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    total += sample.value
+                    if sample.labels.get("status", "").startswith("5"):
+                        errors += sample.value
+        return total, errors
+
+
+class RequestMetrics:
+    """Count each HTTP request by its route template, method and status, and time it."""
+
+    def __init__(self, app: ASGIApp, *, metrics: PipelineMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED
+            self.metrics.http_requests.labels(template, scope["method"], str(status)).inc()
+            self.metrics.http_duration.labels(template).observe(time.perf_counter() - started)
