@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution import ledger
+from triadops.constitution import change_silences, ledger
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus as St
 from triadops.domain.errors import Conflict
@@ -163,6 +163,7 @@ async def commit(session: AsyncSession) -> None:
     When the entries make work due, the workers are woken as it commits.
     """
     await session.flush()
+    await change_silences.apply(session)
     if wakeups.makes_work_due(ledger.pending(session)):
         await wakeups.notify_work(session)
     await ledger.flush(session)
