@@ -1,0 +1,435 @@
+"""The alert coordination cycle: flush due groups, escalate, then deliver what is due.
+
+Nothing is sent inside a transaction. Deciding (flush and escalation) writes pending
+deliveries in one short transaction; delivering claims due rows with a lease and commits,
+sends outside any transaction, and records each outcome only while it still holds the claim.
+A dispatcher that dies leaves its claimed rows to expire and be claimed again, so a delivery
+is never lost; the lease outlasts the longest send, so a live dispatcher's delivery is
+never claimed by another and is sent once across replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from triadops.constitution import ledger, lifecycle
+from triadops.domain.alerts import AlertState, Severity
+from triadops.domain.enums import Authority
+from triadops.ops.alerts.escalation import (
+    ESCALATION_PATH,
+    authorities_for,
+    build_payload,
+    decide_flush,
+    escalation_step,
+    highest_severity,
+    recipients,
+    retry_at,
+)
+from triadops.ops.alerts.notifiers import (
+    AlertBrief,
+    DeliveryFailed,
+    NotificationPayload,
+    NotificationReason,
+    Notifier,
+    notifiers_for,
+)
+from triadops.settings import AlertSettings
+from triadops.storage import notifications as store
+from triadops.storage.tables import AlertRow, NotificationRow
+
+log = structlog.stdlib.get_logger(__name__)
+
+MONITOR = "monitor"
+"""The actor of the ledger entries escalation writes."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendPolicy:
+    """How one dispatcher sends: quick retries within a call, concurrency, lease margin."""
+
+    tries: int = 2
+    """Tries within one call for a transient failure; later ones wait for the backoff."""
+    first_wait_s: float = 0.5
+    """The pause before the second try within a call; it doubles, up to `max_wait_s`."""
+    max_wait_s: float = 2.0
+    concurrency: int = 8
+    """Deliveries sent at once."""
+    lease_margin_s: float = 30.0
+    """Added to the longest a claimed batch can take, to size its lease."""
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    """What one delivery pass did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    """Failed this time, due again after the backoff."""
+    failed: int = 0
+    """Out of attempts: ``failed`` for good (the alert itself stays as it is)."""
+    lost_claim: int = 0
+    """Outcomes not recorded because another dispatcher had taken the claim over."""
+
+
+@dataclass(slots=True)
+class CycleResult:
+    """What one coordination cycle did."""
+
+    queued: int = 0
+    """Deliveries queued by group flushes."""
+    escalated: int = 0
+    """Alerts reminded, sent to the fallback, or re-entered into escalation."""
+    delivery: DeliveryResult = field(default_factory=DeliveryResult)
+
+
+def alert_brief(row: AlertRow) -> AlertBrief:
+    """Return an alert row as notifications show it."""
+    return AlertBrief(
+        id=row.id,
+        fingerprint=row.fingerprint,
+        alertname=row.alertname,
+        severity=Severity(row.severity),
+        state=AlertState(row.state),
+        labels={str(k): str(v) for k, v in row.labels.items()},
+        annotations={str(k): str(v) for k, v in (row.annotations or {}).items()},
+        starts_at=row.starts_at,
+        count=row.count,
+        resolved_at=row.resolved_at,
+    )
+
+
+async def _queue(
+    session: AsyncSession,
+    alerts: Sequence[AlertBrief],
+    *,
+    channels: Mapping[str, Sequence[Authority]],
+    group_key: str,
+    group_labels: Mapping[str, str],
+    reason: NotificationReason,
+    now: datetime,
+    settings: AlertSettings,
+    level: int = 0,
+) -> int:
+    """Queue one delivery per channel; each payload names the authorities it speaks for."""
+    for channel, served in channels.items():
+        payload = build_payload(
+            alerts,
+            group_key=group_key,
+            group_labels=group_labels,
+            reason=reason,
+            authorities=served or ESCALATION_PATH,
+            now=now,
+            level=level,
+            settings=settings,
+        )
+        await store.queue_notification(
+            session,
+            channel=channel,
+            authority=served[-1].value if served else None,
+            group_key=group_key,
+            reason=reason.value,
+            payload=payload.model_dump(mode="json"),
+            now=now,
+        )
+    return len(channels)
+
+
+async def flush_groups(
+    session: AsyncSession, *, now: datetime, settings: AlertSettings, limit: int = 500
+) -> int:
+    """Notify the groups whose wait or interval is over; return the deliveries queued.
+
+    Each due group's alerts are compared with what it last told; new or changed news is
+    queued to every channel its highest severity reaches, an unchanged firing group
+    repeats after the repeat interval, and the group's next look is scheduled. A notified
+    emergency gets its acknowledgement deadline. The caller commits.
+    """
+    queued = 0
+    for group in await store.due_groups(session, now=now, limit=limit):
+        rows = await store.group_alerts(
+            session, key=group.key, resolved_since=group.last_notified_at
+        )
+        decision = decide_flush(
+            [alert_brief(r) for r in rows],
+            last_digest=group.last_digest,
+            last_notified_at=group.last_notified_at,
+            now=now,
+            settings=settings,
+        )
+        group.next_flush_at = decision.next_flush_at
+        if decision.reason is None:
+            continue
+        path = authorities_for(highest_severity(decision.told))
+        queued += await _queue(
+            session,
+            decision.told,
+            channels=recipients(path, settings.routes),
+            group_key=group.key,
+            group_labels={str(k): str(v) for k, v in group.labels.items()},
+            reason=decision.reason,
+            now=now,
+            settings=settings,
+        )
+        group.last_digest, group.last_notified_at = decision.digest, now
+        told = {a.id for a in decision.told}
+        for row in rows:
+            if row.id not in told:
+                continue
+            row.notified_at = now
+            if (
+                row.severity == Severity.EMERGENCY.value
+                and row.state == AlertState.FIRING.value
+                and row.ack_deadline is None
+            ):
+                row.ack_deadline = now + timedelta(seconds=settings.ack_timeout_s)
+    return queued
+
+
+async def escalate(
+    session: AsyncSession, *, now: datetime, settings: AlertSettings, limit: int = 500
+) -> int:
+    """Re-fire quiet acknowledgements and remind overdue emergencies; return how many alerts.
+
+    An acknowledged alert left unresolved for ``ack_quiet_s`` fires again (its group is
+    flushed at once) with an ``alert_reescalated`` ledger entry. A firing emergency past its
+    acknowledgement deadline is reminded on its whole path, then after ``renotify_limit``
+    reminders sent to the fallback at every deadline, each step an ``alert_escalated``
+    entry. The caller commits with ``lifecycle.commit``.
+    """
+    done = 0
+    quiet_before = now - timedelta(seconds=settings.ack_quiet_s)
+    for alert in await store.quiet_acknowledgements(
+        session, acknowledged_before=quiet_before, limit=limit
+    ):
+        ledger.record(
+            session,
+            actor=MONITOR,
+            event="alert_reescalated",
+            details={
+                "alert_id": alert.id,
+                "fingerprint": alert.fingerprint,
+                "alertname": alert.alertname,
+                "severity": alert.severity,
+                "acknowledged_by": alert.acknowledged_by,
+                "acknowledged_at": alert.acknowledged_at.isoformat()
+                if alert.acknowledged_at
+                else None,
+                "quiet_s": settings.ack_quiet_s,
+            },
+            at=now,
+        )
+        alert.state = AlertState.FIRING.value
+        alert.acknowledged_by = alert.acknowledged_at = None
+        # A fresh round: the flush tells the whole path again and sets a new deadline.
+        alert.escalation_level, alert.ack_deadline = 0, None
+        group = await store.get_group(session, alert.group_key)
+        if group is not None:
+            group.next_flush_at = now
+        done += 1
+    for alert in await store.overdue_emergencies(session, now=now, limit=limit):
+        level = alert.escalation_level + 1
+        reason, channels = escalation_step(level, settings)
+        group = await store.get_group(session, alert.group_key)
+        labels = group.labels if group is not None else {}
+        await _queue(
+            session,
+            [alert_brief(alert)],
+            channels=channels,
+            group_key=alert.group_key,
+            group_labels={str(k): str(v) for k, v in labels.items()},
+            reason=reason,
+            now=now,
+            settings=settings,
+            level=level,
+        )
+        alert.escalation_level, alert.notified_at = level, now
+        alert.ack_deadline = now + timedelta(seconds=settings.ack_timeout_s)
+        ledger.record(
+            session,
+            actor=MONITOR,
+            event="alert_escalated",
+            details={
+                "alert_id": alert.id,
+                "fingerprint": alert.fingerprint,
+                "alertname": alert.alertname,
+                "level": level,
+                "reason": reason.value,
+                "channels": list(channels),
+            },
+            at=now,
+        )
+        done += 1
+    return done
+
+
+@asynccontextmanager
+async def _reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session:
+        # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
+        await session.connection(execution_options={"triad_read_only": True})
+        yield session
+
+
+async def run_cycle(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    settings: AlertSettings,
+    owner: str,
+    notifiers: Mapping[str, Notifier] | None = None,
+    policy: SendPolicy = SendPolicy(),
+    limit: int = 100,
+) -> CycleResult:
+    """Run one coordination cycle: escalate and flush in one transaction, then deliver.
+
+    An idle cycle only reads (no write lock on SQLite). `owner` names this dispatcher in
+    its claims; `notifiers` default to the configured channels' senders.
+    """
+    result = CycleResult()
+    quiet_before = now - timedelta(seconds=settings.ack_quiet_s)
+    async with _reading(sessions) as session:
+        busy = await store.any_alert_work(session, now=now, quiet_before=quiet_before)
+    if busy:
+        async with sessions() as session:
+            # Escalation first: an acknowledgement gone quiet makes its group due now.
+            result.escalated = await escalate(session, now=now, settings=settings)
+            result.queued = await flush_groups(session, now=now, settings=settings)
+            await lifecycle.commit(session)
+    result.delivery = await deliver_due(
+        sessions,
+        now=now,
+        owner=owner,
+        settings=settings,
+        limit=limit,
+        notifiers=notifiers,
+        policy=policy,
+    )
+    return result
+
+
+def _lease_s(senders: Mapping[str, Notifier], limit: int, policy: SendPolicy) -> float:
+    """Return a lease longer than a batch of `limit` deliveries can possibly take."""
+    return _send_budget_s(senders, policy) * math.ceil(limit / policy.concurrency) + (
+        policy.lease_margin_s
+    )
+
+
+def _send_budget_s(senders: Mapping[str, Notifier], policy: SendPolicy) -> float:
+    longest = max((s.timeout_s for s in senders.values()), default=10.0)
+    return policy.tries * longest + (policy.tries - 1) * policy.max_wait_s
+
+
+async def deliver_due(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    owner: str,
+    settings: AlertSettings,
+    limit: int = 100,
+    notifiers: Mapping[str, Notifier] | None = None,
+    policy: SendPolicy = SendPolicy(),
+) -> DeliveryResult:
+    """Claim up to `limit` due deliveries, send them concurrently, record each outcome.
+
+    A failed try is due again after the backoff (a timestamp, never a sleep) until
+    ``delivery_attempts`` tries, then ``failed`` with a readable ``last_error``.
+    """
+    senders = dict(notifiers) if notifiers is not None else notifiers_for(settings.channels)
+    async with _reading(sessions) as session:
+        if not await store.any_due_notifications(session, now=now):
+            return DeliveryResult()
+    async with sessions() as session:
+        claimed = await store.claim_notifications(
+            session, owner=owner, now=now, lease_s=_lease_s(senders, limit, policy), limit=limit
+        )
+        await session.commit()
+    result = DeliveryResult(claimed=len(claimed))
+    gate = asyncio.Semaphore(policy.concurrency)
+    budget_s = _send_budget_s(senders, policy)
+
+    async def deliver(row: NotificationRow) -> None:
+        async with gate:
+            error = await _attempt(senders.get(row.channel), row, policy, budget_s=budget_s)
+        async with sessions() as session:
+            if error is None:
+                held = await store.record_sent(
+                    session, notification_id=row.id, owner=owner, now=now
+                )
+                outcome = "sent"
+            else:
+                again = retry_at(attempts=row.attempts, now=now, settings=settings)
+                held = await store.record_failure(
+                    session, notification_id=row.id, owner=owner, error=error, retry_at=again
+                )
+                outcome = "retrying" if again is not None else "failed"
+            await session.commit()
+        if not held:
+            outcome = "lost_claim"
+        setattr(result, outcome, getattr(result, outcome) + 1)
+        if error is not None:
+            log.warning(
+                "notification_not_delivered",
+                channel=row.channel,
+                notification=row.id,
+                attempts=row.attempts,
+                outcome=outcome,
+                error=error,
+            )
+
+    outcomes = await asyncio.gather(*(deliver(r) for r in claimed), return_exceptions=True)
+    for row, outcome in zip(claimed, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            # Its claim runs out and another pass sends it: late, never lost.
+            log.error(
+                "notification_outcome_unrecorded",
+                channel=row.channel,
+                notification=row.id,
+                error=f"{type(outcome).__name__}: {outcome}",
+            )
+    return result
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, DeliveryFailed) and exc.transient
+
+
+async def _attempt(
+    sender: Notifier | None, row: NotificationRow, policy: SendPolicy, *, budget_s: float
+) -> str | None:
+    """Send one claimed delivery with quick retries; return None, or why it failed."""
+    if sender is None:
+        return f"channel {row.channel!r} is not configured"
+    try:
+        payload = NotificationPayload.model_validate(row.payload)
+    except ValidationError as exc:
+        return f"stored payload is not a notification ({exc.error_count()} errors)"
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.tries),
+        wait=wait_exponential(multiplier=policy.first_wait_s, max=policy.max_wait_s),
+        retry=retry_if_exception(_transient),
+        reraise=True,
+    )
+    try:
+        async with asyncio.timeout(budget_s):
+            async for attempt in retrying:
+                with attempt:
+                    await sender.send(payload)
+    except DeliveryFailed as exc:
+        return exc.message
+    except TimeoutError:
+        return f"channel {row.channel!r} took longer than {budget_s:g} s"
+    except Exception as exc:  # a sender's bug fails this delivery alone, not the batch
+        log.exception("notifier_error", channel=row.channel, notification=row.id)
+        return f"channel {row.channel!r} failed: {type(exc).__name__}"
+    return None

@@ -1,0 +1,421 @@
+"""Notifiers: what a notification says, and one sender per channel kind.
+
+Each sender takes the stored payload and either delivers it within its channel's timeout or
+raises :class:`DeliveryFailed` with a message fit for a log line and ``last_error``: where it
+went (host and port only; a Slack URL's path is its secret), what came back, never a
+password, a signing secret or a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import smtplib
+import ssl
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from email.message import EmailMessage
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+import httpx
+import orjson
+import structlog
+from pydantic import BaseModel
+
+from triadops.domain.alerts import AlertState, Severity
+from triadops.domain.enums import Authority
+from triadops.domain.errors import TriadError
+from triadops.logconfig import redact
+from triadops.settings import Channel, EmailChannel, LogChannel, SlackChannel, WebhookChannel
+
+USER_AGENT = "triadops-notifier/1"
+SIGNATURE_TOLERANCE_S = 300.0
+"""How far a signed timestamp may be from the receiver's clock before it is a replay."""
+LOG_TIMEOUT_S = 5.0
+MAX_LISTED = 20
+"""Alerts listed one by one in a chat message or an email; the rest are counted."""
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+class NotificationReason(StrEnum):
+    """Why a notification was sent."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+    REPEAT = "repeat"
+    """Unchanged and still firing after the repeat interval."""
+    REMINDER = "reminder"
+    """An emergency not acknowledged by its deadline."""
+    FALLBACK = "fallback"
+    """An emergency still unacknowledged after every reminder: the fallback channels."""
+
+
+class AlertBrief(BaseModel):
+    """One alert as a notification shows it."""
+
+    id: int
+    fingerprint: str
+    alertname: str
+    severity: Severity
+    state: AlertState
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    count: int
+    resolved_at: datetime | None = None
+
+
+class NotificationPayload(BaseModel):
+    """The JSON document every channel is sent (a webhook gets it whole). No secrets."""
+
+    id: str
+    """The delivery's key, the same on every retry: a receiver drops what it has seen."""
+    version: Literal[1] = 1
+    group_key: str
+    group_labels: dict[str, str]
+    status: Literal["firing", "resolved"]
+    reason: NotificationReason
+    authorities: list[Authority]
+    """The authorities this delivery speaks for (its channel serves each of them)."""
+    severity: Severity
+    """The highest severity among the alerts."""
+    summary: str
+    """One line for a human: status, count, alert names, severity, reason."""
+    alerts: list[AlertBrief]
+    created_at: datetime
+
+
+class DeliveryFailed(TriadError):
+    """A channel did not take a notification; `transient` failures are worth retrying soon."""
+
+    status_code = 502
+    title = "Notification not delivered"
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def payload_body(payload: NotificationPayload) -> bytes:
+    """Return the payload as the bytes a webhook sends (and signs)."""
+    return orjson.dumps(payload.model_dump(mode="json"))
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """Return ``sha256=<hex>``: HMAC-SHA256 with `secret` over ``f"{timestamp}."`` + `body`."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now: float,
+    tolerance_s: float = SIGNATURE_TOLERANCE_S,
+) -> bool:
+    """True when `signature` signs `body` at `timestamp`, within `tolerance_s` of `now`.
+
+    For receivers: reject a false result. The timestamp is part of what is signed, so an
+    old request replayed later, or with its timestamp changed, fails. `now` is in Unix
+    seconds; the comparison takes the same time whatever the signature is.
+    """
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now - sent) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+class Notifier(ABC):
+    """Delivers a notification to one channel, within the channel's timeout."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    @abstractmethod
+    def timeout_s(self) -> float:
+        """The longest one delivery may take."""
+
+    @abstractmethod
+    async def send(self, payload: NotificationPayload) -> None:
+        """Deliver `payload`, or raise DeliveryFailed saying why."""
+
+
+class WebhookNotifier(Notifier):
+    """POSTs the payload as JSON, signed with ``X-Triad-Timestamp`` and ``X-Triad-Signature``."""
+
+    kind = "webhook"
+
+    def __init__(
+        self, name: str, channel: WebhookChannel, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(name)
+        self.channel = channel
+        self._clock = clock
+        """Wall-clock Unix seconds for the signed timestamp (the receiver's clock judges it)."""
+
+    @property
+    def timeout_s(self) -> float:
+        """The channel's timeout."""
+        return self.channel.timeout_s
+
+    async def send(self, payload: NotificationPayload) -> None:
+        """POST the signed payload; any answer but 2xx fails."""
+        body = payload_body(payload)
+        timestamp = str(int(self._clock()))
+        headers = {"X-Triad-Timestamp": timestamp, "X-Triad-Delivery": payload.id}
+        if self.channel.secret is not None:
+            secret = self.channel.secret.get_secret_value()
+            headers["X-Triad-Signature"] = sign(secret, timestamp, body)
+        await _post(str(self.channel.url), body, headers, self.timeout_s, what="webhook")
+
+
+class SlackNotifier(Notifier):
+    """POSTs ``{"text": …}`` in Slack's markdown to an incoming webhook."""
+
+    kind = "slack"
+
+    def __init__(self, name: str, channel: SlackChannel) -> None:
+        super().__init__(name)
+        self.channel = channel
+
+    @property
+    def timeout_s(self) -> float:
+        """The channel's timeout."""
+        return self.channel.timeout_s
+
+    async def send(self, payload: NotificationPayload) -> None:
+        """POST the message; any answer but 2xx fails."""
+        body = orjson.dumps({"text": slack_text(payload)})
+        headers = {"X-Triad-Delivery": payload.id}
+        await _post(str(self.channel.url), body, headers, self.timeout_s, what="slack webhook")
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _describe(alert: AlertBrief) -> str:
+    said = alert.annotations.get("summary") or alert.annotations.get("description")
+    if said:
+        return said
+    return ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k != "alertname")
+
+
+def slack_text(payload: NotificationPayload) -> str:
+    """Return the chat message: the summary in bold, then one line per alert."""
+    lines = [f"*{_slack_escape(payload.summary)}*"]
+    for alert in payload.alerts[:MAX_LISTED]:
+        lines.append(
+            f"• `{_slack_escape(alert.alertname)}` {alert.severity} {alert.state}"
+            f" — {_slack_escape(_describe(alert))}"
+        )
+    if len(payload.alerts) > MAX_LISTED:
+        lines.append(f"…and {len(payload.alerts) - MAX_LISTED} more")
+    return "\n".join(lines)
+
+
+async def _post(
+    url: str, body: bytes, headers: Mapping[str, str], timeout_s: float, *, what: str
+) -> None:
+    where = _where(url)
+    sent = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
+    try:
+        async with (
+            asyncio.timeout(timeout_s),
+            httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client,
+        ):
+            response = await client.post(url, content=body, headers=sent)
+    except (TimeoutError, httpx.TimeoutException):
+        raise DeliveryFailed(
+            f"{what} at {where} did not answer within {timeout_s:g} s", transient=True
+        ) from None
+    except httpx.HTTPError as exc:
+        reason = redact(str(exc).replace(url, where))[:200] or type(exc).__name__
+        raise DeliveryFailed(f"{what} at {where} unreachable: {reason}", transient=True) from None
+    if not response.is_success:
+        said = redact(" ".join(response.text.split()))[:200]
+        status = response.status_code
+        raise DeliveryFailed(
+            f"{what} at {where} answered {status} {response.reason_phrase}"
+            + (f": {said}" if said else ""),
+            transient=status >= 500 or status in (408, 425, 429),
+        )
+
+
+def _where(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+
+
+class EmailNotifier(Notifier):
+    """Sends a plain-text email over SMTP (optionally STARTTLS and login), in a thread."""
+
+    kind = "email"
+
+    def __init__(self, name: str, channel: EmailChannel) -> None:
+        super().__init__(name)
+        self.channel = channel
+
+    @property
+    def timeout_s(self) -> float:
+        """The channel's timeout (for the whole exchange; each socket call has it too)."""
+        return self.channel.timeout_s
+
+    async def send(self, payload: NotificationPayload) -> None:
+        """Send the email; a refusal, a dropped connection or the timeout fails."""
+        message = email_message(payload, self.channel)
+        where = f"smtp {self.channel.host}:{self.channel.port}"
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await asyncio.to_thread(_smtp_send, self.channel, message)
+        except TimeoutError:
+            raise DeliveryFailed(
+                f"{where} did not answer within {self.timeout_s:g} s", transient=True
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            said = (
+                exc.smtp_error.decode(errors="replace")
+                if isinstance(exc.smtp_error, bytes)
+                else exc.smtp_error
+            )
+            raise DeliveryFailed(
+                f"{where} refused ({type(exc).__name__}): {exc.smtp_code} {self._scrub(said)}",
+                transient=400 <= exc.smtp_code < 500,
+            ) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            refused = ", ".join(sorted(exc.recipients))
+            raise DeliveryFailed(
+                f"{where} refused the recipients {refused}", transient=False
+            ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise DeliveryFailed(f"{where}: {self._scrub(str(exc))}", transient=False) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            reason = self._scrub(str(exc)) or type(exc).__name__
+            raise DeliveryFailed(f"{where} unreachable: {reason}", transient=True) from None
+
+    def _scrub(self, text: str) -> str:
+        password = self.channel.password
+        if password is not None and password.get_secret_value():
+            text = text.replace(password.get_secret_value(), "***")
+        return redact(" ".join(text.split()))[:200]
+
+
+def email_message(payload: NotificationPayload, channel: EmailChannel) -> EmailMessage:
+    """Return the email: the summary as subject, one paragraph per alert as body."""
+    message = EmailMessage()
+    message["Subject"] = payload.summary
+    message["From"] = channel.sender
+    message["To"] = ", ".join(channel.to)
+    # The same id on every retry lets mail clients fold a duplicate into the first.
+    message["Message-ID"] = f"<{payload.id}@triadops>"
+    message["X-Triad-Delivery"] = payload.id
+    paragraphs = [
+        payload.summary,
+        f"Group {payload.group_key}; reason {payload.reason}; for "
+        + ", ".join(a.value for a in payload.authorities),
+    ]
+    for alert in payload.alerts[:MAX_LISTED]:
+        lines = [
+            f"{alert.alertname} — {alert.severity}, {alert.state}, since "
+            f"{alert.starts_at.isoformat()} ({alert.count} times)",
+            *(f"  {k}: {v}" for k, v in sorted(alert.annotations.items())),
+            "  labels: " + ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())),
+        ]
+        paragraphs.append("\n".join(lines))
+    if len(payload.alerts) > MAX_LISTED:
+        paragraphs.append(f"…and {len(payload.alerts) - MAX_LISTED} more")
+    message.set_content("\n\n".join(paragraphs) + "\n")
+    return message
+
+
+def _smtp_send(channel: EmailChannel, message: EmailMessage) -> None:
+    with smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_s) as smtp:
+        smtp.ehlo()
+        if channel.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if channel.username is not None and channel.password is not None:
+            smtp.login(channel.username, channel.password.get_secret_value())
+        smtp.send_message(message)
+
+
+class LogNotifier(Notifier):
+    """Writes one structured log line per notification; never fails."""
+
+    kind = "log"
+
+    @property
+    def timeout_s(self) -> float:
+        """Writing a line takes no time worth bounding."""
+        return LOG_TIMEOUT_S
+
+    async def send(self, payload: NotificationPayload) -> None:
+        """Log the summary, reason, group and alert names."""
+        log.warning(
+            "alert_notification",
+            channel=self.name,
+            summary=payload.summary,
+            status=payload.status,
+            reason=payload.reason.value,
+            severity=payload.severity.value,
+            group_key=payload.group_key,
+            authorities=[a.value for a in payload.authorities],
+            alerts=[a.alertname for a in payload.alerts],
+            delivery=payload.id,
+        )
+
+
+class FakeNotifier(Notifier):
+    """Keeps what it is sent; fails the next `failures` sends (for dry runs and tests)."""
+
+    kind = "fake"
+
+    def __init__(self, name: str, *, failures: int = 0, transient: bool = True) -> None:
+        super().__init__(name)
+        self.sent: list[NotificationPayload] = []
+        self.failures = failures
+        self.transient = transient
+
+    @property
+    def timeout_s(self) -> float:
+        """Nothing to wait for."""
+        return LOG_TIMEOUT_S
+
+    async def send(self, payload: NotificationPayload) -> None:
+        """Keep `payload`, or fail while failures remain."""
+        if self.failures > 0:
+            self.failures -= 1
+            raise DeliveryFailed(f"fake {self.name} failed as told", transient=self.transient)
+        self.sent.append(payload)
+
+
+def notifier_for(name: str, channel: Channel) -> Notifier:
+    """Return the sender for a configured channel."""
+    match channel:
+        case WebhookChannel():
+            return WebhookNotifier(name, channel)
+        case SlackChannel():
+            return SlackNotifier(name, channel)
+        case EmailChannel():
+            return EmailNotifier(name, channel)
+        case LogChannel():
+            return LogNotifier(name)
+
+
+def notifiers_for(channels: Mapping[str, Channel]) -> dict[str, Notifier]:
+    """Return a sender for every configured channel, by name."""
+    return {name: notifier_for(name, channel) for name, channel in channels.items()}
