@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.domain.enums import OperationStatus
@@ -100,10 +100,10 @@ async def count_compliance(session: AsyncSession, *, since: datetime) -> tuple[i
     passed = OperationRow.validation_result["passed"].as_boolean()
     stmt = select(
         func.count(),
-        func.coalesce(func.sum(case((passed.is_(True), 1), else_=0)), 0),
+        func.count().filter(passed.is_(True)),
     ).where(
         OperationRow.status.in_([s.value for s in FINISHED]),
         OperationRow.created_at >= since,
     )
-    finished, passed_count = (await session.execute(stmt)).tuples().one()
+    finished, passed_count = (await session.execute(stmt)).one()
     return int(finished), int(passed_count)
