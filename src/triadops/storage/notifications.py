@@ -76,6 +76,15 @@ async def get_group(session: AsyncSession, key: str) -> AlertGroupRow | None:
     return await session.get(AlertGroupRow, key)
 
 
+async def end_group(session: AsyncSession, group: AlertGroupRow) -> None:
+    """Drop a group that has nothing left to watch or tell; the caller commits.
+
+    As Alertmanager drops an empty group: the next alert with its labels opens a new one
+    (with a fresh group wait), and idle groups cost the flush nothing.
+    """
+    await session.delete(group)
+
+
 async def group_alerts(
     session: AsyncSession, *, key: str, resolved_since: datetime | None
 ) -> list[AlertRow]:

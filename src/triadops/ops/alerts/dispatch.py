@@ -153,7 +153,8 @@ async def flush_groups(
     Each due group's alerts are compared with what it last told; new or changed news is
     queued to every channel its highest severity reaches, an unchanged firing group
     repeats after the repeat interval, and the group's next look is scheduled. A notified
-    emergency gets its acknowledgement deadline. The caller commits.
+    emergency gets its acknowledgement deadline. A group with no unresolved alert and
+    nothing left to tell is dropped. The caller commits.
     """
     queued = 0
     for group in await store.due_groups(session, now=now, limit=limit):
@@ -167,6 +168,9 @@ async def flush_groups(
             now=now,
             settings=settings,
         )
+        if decision.reason is None and decision.next_flush_at is None:
+            await store.end_group(session, group)
+            continue
         group.next_flush_at = decision.next_flush_at
         if decision.reason is None:
             continue

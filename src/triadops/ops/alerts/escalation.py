@@ -72,7 +72,7 @@ class Flush:
     digest: str
     """The digest of the firing and acknowledged alerts (stored once notified)."""
     next_flush_at: datetime | None
-    """When to look at the group again; None once it has nothing left to watch."""
+    """When to look at the group again; None once it has nothing left to watch (it ends)."""
 
 
 def decide_flush(
@@ -136,11 +136,12 @@ def summary_line(
     names = sorted({a.alertname for a in alerts})
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     line = f"[{status}:{len(firing) or len(alerts)}] {shown} ({highest_severity(alerts)})"
+    limit = settings.renotify_limit if settings is not None else None
     if reason is NotificationReason.REMINDER:
-        limit = f"/{settings.renotify_limit}" if settings is not None else ""
-        line += f" — not acknowledged, reminder {level}{limit}"
+        line += f" — not acknowledged, reminder {level}" + (f"/{limit}" if limit else "")
     elif reason is NotificationReason.FALLBACK:
-        line += f" — not acknowledged after {level - 1} reminders, fallback"
+        after = f" after {limit} reminders" if limit is not None else ""
+        line += f" — not acknowledged{after}, fallback"
     elif reason is NotificationReason.REPEAT:
         line += " — still firing"
     return line
