@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 import structlog
 from pydantic import ValidationError
@@ -68,6 +69,9 @@ class SendPolicy:
     """Added to the longest a claimed batch can take, to size its lease."""
 
 
+Outcome = Literal["sent", "retrying", "failed", "lost_claim"]
+
+
 @dataclass(slots=True)
 class DeliveryResult:
     """What one delivery pass did."""
@@ -80,6 +84,18 @@ class DeliveryResult:
     """Out of attempts: ``failed`` for good (the alert itself stays as it is)."""
     lost_claim: int = 0
     """Outcomes not recorded because another dispatcher had taken the claim over."""
+
+    def count(self, outcome: Outcome) -> None:
+        """Add one delivery with this outcome."""
+        match outcome:
+            case "sent":
+                self.sent += 1
+            case "retrying":
+                self.retrying += 1
+            case "failed":
+                self.failed += 1
+            case "lost_claim":
+                self.lost_claim += 1
 
 
 @dataclass(slots=True)
@@ -323,15 +339,18 @@ async def run_cycle(
 
 
 def _lease_s(senders: Mapping[str, Notifier], limit: int, policy: SendPolicy) -> float:
-    """Return a lease longer than a batch of `limit` deliveries can possibly take."""
-    return _send_budget_s(senders, policy) * math.ceil(limit / policy.concurrency) + (
-        policy.lease_margin_s
-    )
+    """Return a lease longer than a batch of `limit` deliveries can possibly take.
+
+    Each send is cut off at its budget, so a live dispatcher records every outcome before
+    its lease runs out and no other dispatcher sends the same delivery meanwhile.
+    """
+    longest = max((_budget_s(s, policy) for s in senders.values()), default=0.0)
+    return longest * math.ceil(limit / policy.concurrency) + policy.lease_margin_s
 
 
-def _send_budget_s(senders: Mapping[str, Notifier], policy: SendPolicy) -> float:
-    longest = max((s.timeout_s for s in senders.values()), default=10.0)
-    return policy.tries * longest + (policy.tries - 1) * policy.max_wait_s
+def _budget_s(sender: Notifier, policy: SendPolicy) -> float:
+    """Return the longest one delivery to `sender` may take, quick retries included."""
+    return policy.tries * sender.timeout_s + (policy.tries - 1) * policy.max_wait_s
 
 
 async def deliver_due(
@@ -360,11 +379,11 @@ async def deliver_due(
         await session.commit()
     result = DeliveryResult(claimed=len(claimed))
     gate = asyncio.Semaphore(policy.concurrency)
-    budget_s = _send_budget_s(senders, policy)
 
     async def deliver(row: NotificationRow) -> None:
         async with gate:
-            error = await _attempt(senders.get(row.channel), row, policy, budget_s=budget_s)
+            error = await _attempt(senders.get(row.channel), row, policy)
+        outcome: Outcome
         async with sessions() as session:
             if error is None:
                 held = await store.record_sent(
@@ -378,16 +397,14 @@ async def deliver_due(
                 )
                 outcome = "retrying" if again is not None else "failed"
             await session.commit()
-        if not held:
-            outcome = "lost_claim"
-        setattr(result, outcome, getattr(result, outcome) + 1)
+        result.count(outcome if held else "lost_claim")
         if error is not None:
             log.warning(
                 "notification_not_delivered",
                 channel=row.channel,
                 notification=row.id,
                 attempts=row.attempts,
-                outcome=outcome,
+                outcome=outcome if held else "lost_claim",
                 error=error,
             )
 
@@ -408,9 +425,7 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, DeliveryFailed) and exc.transient
 
 
-async def _attempt(
-    sender: Notifier | None, row: NotificationRow, policy: SendPolicy, *, budget_s: float
-) -> str | None:
+async def _attempt(sender: Notifier | None, row: NotificationRow, policy: SendPolicy) -> str | None:
     """Send one claimed delivery with quick retries; return None, or why it failed."""
     if sender is None:
         return f"channel {row.channel!r} is not configured"
@@ -424,6 +439,7 @@ async def _attempt(
         retry=retry_if_exception(_transient),
         reraise=True,
     )
+    budget_s = _budget_s(sender, policy)
     try:
         async with asyncio.timeout(budget_s):
             async for attempt in retrying:

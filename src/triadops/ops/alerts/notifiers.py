@@ -287,6 +287,8 @@ class EmailNotifier(Notifier):
         message = email_message(payload, self.channel)
         where = f"smtp {self.channel.host}:{self.channel.port}"
         try:
+            # Past the timeout the thread is left to finish on its own; each of its socket
+            # calls has the same timeout, so it ends soon after.
             async with asyncio.timeout(self.timeout_s):
                 await asyncio.to_thread(_smtp_send, self.channel, message)
         except TimeoutError:
