@@ -1,0 +1,291 @@
+"""Dedup, silencing, grouping and routing of raised alerts: in memory, no I/O, no clock.
+
+The service loads what the database knows about a batch (the active alerts with the
+batch's fingerprints, the active silences), lets an :class:`AlertBook` decide, and writes
+what changed. A benchmark drives the same book with nothing around it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import lru_cache
+
+from triadops.domain.alerts import AlertIn, AlertState, Matcher, MatchOp, Severity, group_key
+from triadops.domain.enums import Authority
+
+L, E, J, C = Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN
+ESCALATION: dict[Severity, tuple[Authority, ...]] = {
+    Severity.INFO: (L,),
+    Severity.WARNING: (L, E),
+    Severity.CRITICAL: (L, E, J),
+    Severity.EMERGENCY: (L, E, J, C),
+}
+"""The authorities each severity reaches: every level adds one (the seed's escalation)."""
+
+MAX_GROUP_KEY = 500
+"""A stored group key's length (``alert_groups.key``); longer keys end in a digest."""
+MAX_ALERTNAME = 200
+"""The stored ``alertname`` column's length; the label itself keeps the whole name."""
+
+Route = tuple[tuple[Authority, ...], tuple[str, ...]]
+"""The authorities an alert reaches and their channels, each channel once."""
+
+
+def route(severity: Severity, routes: Mapping[Authority, Sequence[str]]) -> Route:
+    """Return the authorities `severity` reaches and their channels, in escalation order."""
+    authorities = ESCALATION[severity]
+    channels = dict.fromkeys(c for a in authorities for c in routes.get(a, ()))
+    return authorities, tuple(channels)
+
+
+def bounded_group_key(labels: Mapping[str, str], group_by: Sequence[str]) -> str:
+    """Return the group key, shortened to fit its column by a digest of the whole."""
+    key = group_key(dict(labels), list(group_by))
+    if len(key) <= MAX_GROUP_KEY:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return key[: MAX_GROUP_KEY - 33] + "~" + digest
+
+
+def as_utc(value: datetime) -> datetime:
+    """Treat a naive time as UTC; convert an aware one."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+LabelTest = Callable[[Mapping[str, str]], bool]
+
+
+def _test(matcher: Matcher) -> LabelTest:
+    """Compile one matcher into a test of a label set (a missing label reads as empty)."""
+    name, value = matcher.name, matcher.value
+    match matcher.op:
+        case MatchOp.EQUAL:
+            return lambda labels: labels.get(name, "") == value
+        case MatchOp.NOT_EQUAL:
+            return lambda labels: labels.get(name, "") != value
+        case MatchOp.REGEX:
+            fullmatch = re.compile(value).fullmatch
+            return lambda labels: fullmatch(labels.get(name, "")) is not None
+        case MatchOp.NOT_REGEX:
+            fullmatch = re.compile(value).fullmatch
+            return lambda labels: fullmatch(labels.get(name, "")) is None
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceSpec:
+    """A silence as the engine needs it: its id, its end and its matchers."""
+
+    id: str
+    ends_at: datetime
+    matchers: tuple[Matcher, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    id: str
+    ends_at: datetime
+    tests: tuple[LabelTest, ...]
+
+
+class SilenceSet:
+    """Silences with their matchers compiled once; the one that ends last is found first."""
+
+    __slots__ = ("_ends", "_rules", "ids")
+
+    def __init__(self, silences: Iterable[SilenceSpec]) -> None:
+        rules = [
+            _Rule(s.id, as_utc(s.ends_at), tuple(_test(m) for m in s.matchers)) for s in silences
+        ]
+        rules.sort(key=lambda r: (r.ends_at, r.id), reverse=True)
+        self._rules = tuple(rules)
+        self._ends = {r.id: r.ends_at for r in rules}
+        self.ids = frozenset(self._ends)
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def covers(self, silence_id: str, now: datetime) -> bool:
+        """True when the silence `silence_id` is in this set and has not ended at `now`."""
+        ends_at = self._ends.get(silence_id)
+        return ends_at is not None and ends_at > now
+
+    def match(self, labels: Mapping[str, str], now: datetime) -> str | None:
+        """Return the id of a silence that mutes `labels` at `now`, or None."""
+        for rule in self._rules:
+            if rule.ends_at <= now:
+                break  # sorted by end, latest first: the rest have ended too
+            if all(test(labels) for test in rule.tests):
+                return rule.id
+        return None
+
+
+@lru_cache(maxsize=16)
+def compile_silences(silences: tuple[SilenceSpec, ...]) -> SilenceSet:
+    """Return the compiled set of `silences`; the same set is compiled once."""
+    return SilenceSet(silences)
+
+
+class ChangeKind(StrEnum):
+    """What a raised alert did to the book."""
+
+    FIRED = "fired"
+    """A new alert: no unresolved one had its labels."""
+    REPEATED = "repeated"
+    """The same labels again: its count and last_seen rose, nothing else changed."""
+    RESOLVED = "resolved"
+    SILENCED = "silenced"
+    """A repeat that a silence now mutes (or that moved to another silence)."""
+    UNSILENCED = "unsilenced"
+    """A repeat whose silence ended, with no other silence covering it."""
+    IGNORED = "ignored"
+    """A resolution of an alert the book does not hold: nothing to resolve."""
+
+
+@dataclass(slots=True, eq=False)
+class Tracked:
+    """One alert instance as the book sees it: stored (it has an id) or new."""
+
+    fingerprint: str
+    labels: dict[str, str]
+    severity: Severity
+    group_key: str
+    state: AlertState
+    starts_at: datetime
+    last_seen: datetime
+    count: int = 1
+    id: int | None = None
+    silence_id: str | None = None
+    acknowledged: bool = False
+    annotations: dict[str, str] = field(default_factory=dict)
+    ends_at: datetime | None = None
+    generator_url: str | None = None
+    resolved_at: datetime | None = None
+    authorities: tuple[Authority, ...] = ()
+    channels: tuple[str, ...] = ()
+
+    @property
+    def alertname(self) -> str:
+        """The ``alertname`` label, cut to its column's length."""
+        return self.labels.get("alertname", "")[:MAX_ALERTNAME]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One raised alert's effect: what happened to which instance, and its state after."""
+
+    kind: ChangeKind
+    alert: Tracked | None
+    """The instance changed; None for an ignored resolution."""
+    previous: AlertState | None = None
+    """Its state before this change (None for a new alert)."""
+    state: AlertState | None = None
+    """Its state right after this change (a later change in the batch may move it on)."""
+    silence_id: str | None = None
+    """The silence muting it right after this change."""
+
+    @classmethod
+    def of(cls, kind: ChangeKind, alert: Tracked, previous: AlertState | None) -> Change:
+        """Record `alert` as it stands now."""
+        return cls(kind, alert, previous, alert.state, alert.silence_id)
+
+
+class AlertBook:
+    """The active alerts by fingerprint, and what each raised alert does to them.
+
+    A repeat of an unresolved alert raises its count and ``last_seen``; a resolution (or an
+    ``ends_at`` already past) resolves it and removes it from the book, so the same labels
+    firing later open a new instance. A new alert is silenced by the first active silence
+    that matches it; a repeat is looked at again, since its silence may have ended.
+    """
+
+    def __init__(
+        self,
+        *,
+        group_by: Sequence[str],
+        routes: Mapping[Authority, Sequence[str]],
+        known: Iterable[Tracked] = (),
+        silences: SilenceSet | None = None,
+    ) -> None:
+        self.group_by = tuple(group_by)
+        self.active: dict[str, Tracked] = {t.fingerprint: t for t in known}
+        self.silences = silences or SilenceSet(())
+        self._routes = {severity: route(severity, routes) for severity in Severity}
+
+    def route_of(self, severity: Severity) -> Route:
+        """Return the authorities and channels `severity` reaches under this book's routes."""
+        return self._routes[severity]
+
+    def apply(self, batch: Iterable[AlertIn], now: datetime) -> list[Change]:
+        """Apply raised alerts in order; return one change for each."""
+        changes: list[Change] = []
+        append = changes.append
+        for alert in batch:
+            current = self.active.get(alert.fingerprint)
+            ends_at = None if alert.ends_at is None else as_utc(alert.ends_at)
+            if alert.status == "resolved" or (ends_at is not None and ends_at <= now):
+                if current is None:
+                    append(Change(ChangeKind.IGNORED, None))
+                    continue
+                previous = current.state
+                current.state = AlertState.RESOLVED
+                current.resolved_at = now if ends_at is None else min(ends_at, now)
+                current.ends_at = ends_at or current.ends_at
+                current.last_seen = max(current.last_seen, now)
+                del self.active[alert.fingerprint]
+                append(Change.of(ChangeKind.RESOLVED, current, previous))
+            elif current is None:
+                append(Change.of(ChangeKind.FIRED, self._new(alert, ends_at, now), None))
+            else:
+                append(self._repeat(current, alert, ends_at, now))
+        return changes
+
+    def _new(self, alert: AlertIn, ends_at: datetime | None, now: datetime) -> Tracked:
+        labels = alert.labels
+        severity = alert.resolved_severity
+        silence = self.silences.match(labels, now) if self.silences.ids else None
+        authorities, channels = self._routes[severity]
+        tracked = Tracked(
+            fingerprint=alert.fingerprint,
+            labels=labels,
+            severity=severity,
+            group_key=bounded_group_key(labels, self.group_by),
+            state=AlertState.SILENCED if silence else AlertState.FIRING,
+            starts_at=now if alert.starts_at is None else as_utc(alert.starts_at),
+            last_seen=now,
+            silence_id=silence,
+            annotations=dict(alert.annotations),
+            ends_at=ends_at,
+            generator_url=alert.generator_url,
+            authorities=authorities,
+            channels=channels,
+        )
+        self.active[tracked.fingerprint] = tracked
+        return tracked
+
+    def _repeat(
+        self, current: Tracked, alert: AlertIn, ends_at: datetime | None, now: datetime
+    ) -> Change:
+        current.count += 1
+        current.last_seen = max(current.last_seen, now)
+        current.ends_at = ends_at
+        if alert.annotations:
+            current.annotations = dict(alert.annotations)
+        current.generator_url = alert.generator_url or current.generator_url
+        previous = current.state
+        silence = current.silence_id
+        if silence is not None and self.silences.covers(silence, now):
+            return Change.of(ChangeKind.REPEATED, current, previous)
+        found = self.silences.match(current.labels, now) if self.silences.ids else None
+        if found is not None:
+            current.silence_id, current.state = found, AlertState.SILENCED
+            return Change.of(ChangeKind.SILENCED, current, previous)
+        if silence is None:
+            return Change.of(ChangeKind.REPEATED, current, previous)
+        current.silence_id = None
+        current.state = AlertState.ACKNOWLEDGED if current.acknowledged else AlertState.FIRING
+        return Change.of(ChangeKind.UNSILENCED, current, previous)
