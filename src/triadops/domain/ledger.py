@@ -24,7 +24,7 @@ class LedgerEntry(BaseModel):
     hash: str
 
 
-DiscrepancyKind = Literal["operation", "step", "approval", "token", "crown"]
+DiscrepancyKind = Literal["operation", "step", "approval", "token", "crown", "alert", "silence"]
 
 
 class Discrepancy(BaseModel):
@@ -33,7 +33,8 @@ class Discrepancy(BaseModel):
     kind: DiscrepancyKind
     subject: str
     """The thing, named as a person would look for it: ``operation op-1``, ``step 0 of op-1``,
-    ``approval of op-1 by bob (legislative, plan 3f2a…)``, ``token ci``, ``crown``."""
+    ``approval of op-1 by bob (legislative, plan 3f2a…)``, ``token ci``, ``crown``,
+    ``alert 42``, ``silence 0190…``."""
     problem: str
     """What disagrees: the stored value and what the ledger says instead."""
 

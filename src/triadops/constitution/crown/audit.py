@@ -36,6 +36,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.constitution.crown import alert_audit
 from triadops.constitution.crown.tokens import fingerprint
 from triadops.constitution.ledger import ChainWalk, Pacer
 from triadops.domain.chain import canonical_json, plan_hash
@@ -128,12 +129,15 @@ class Replay:
         self.freeze_said: str | None = None
         self.frozen_by: str | None = None
         self.found: list[Discrepancy] = []
+        self.alerts = alert_audit.AlertReplay()
 
     def feed(self, link: StoredLink, details: Any) -> None:
         """Apply one entry, its details decoded, to the state it changes."""
         actor, event, operation_id, to_status = link[2], link[3], link[4], link[6]  # see StoredLink
         if not isinstance(details, dict):
             details = {}
+        if self.alerts.feed(actor, event, operation_id, details):
+            return  # an alert's or a silence's (filed under alert:<id>, or its operation)
         if operation_id is not None:
             op = self.operations.get(operation_id)
             if op is None:
@@ -491,12 +495,14 @@ async def verify(session: AsyncSession) -> VerifyReport:
     tokens = await store.select_tokens(session)
     replay.compare_tokens(tokens)
     replay.compare_freeze(await store.select_freeze(session))
+    await alert_audit.compare_stored(session, replay.alerts, pacer)
+    found = replay.found + replay.alerts.found
     return VerifyReport(
-        ok=walk.problem is None and not replay.found,
+        ok=walk.problem is None and not found,
         entries_checked=walk.checked,
         first_bad_seq=walk.first_bad_seq,
         problem=walk.problem,
-        discrepancies=replay.found,
+        discrepancies=found,
         operations_checked=operations,
         tokens_checked=len(tokens),
     )

@@ -1,0 +1,80 @@
+"""The ledger events of alerts and silences, and the one way each is written.
+
+An alert's entries are filed under its subject ``alert:<id>`` (the ledger's indexed
+subject column), so an alert's history is read without walking the chain; a silence's
+under the operation it is linked to, if any. Every alert entry names the alert and its
+state after the change, so ``triad audit verify`` replays each alert's state from its last
+entry (`constitution.crown.alert_audit`). A change of state made elsewhere (escalation
+reopening a quiet acknowledgement) goes through :func:`record_alert` too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import JsonValue
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.constitution import ledger
+from triadops.domain.alerts import AlertState
+from triadops.storage.alerts import alert_subject
+
+ALERT_FIRED = "alert_fired"
+ALERT_ACKNOWLEDGED = "alert_acknowledged"
+ALERT_RESOLVED = "alert_resolved"
+ALERT_SILENCED = "alert_silenced"
+"""A silence mutes the alert (or it moves to another silence when its own ends)."""
+ALERT_UNSILENCED = "alert_unsilenced"
+SILENCE_CREATED = "silence_created"
+SILENCE_EXPIRED = "silence_expired"
+
+MONITOR = "triad:monitor"
+"""The actor of automatic changes (an ``ends_at`` passed, a source stopped raising an alert,
+a silence ran out). ``triad`` is reserved, so no principal can take this name."""
+
+
+def record_alert(
+    session: AsyncSession,
+    *,
+    alert_id: int,
+    event: str,
+    actor: str,
+    state: AlertState,
+    at: datetime,
+    details: dict[str, JsonValue] | None = None,
+) -> None:
+    """Queue an alert's ledger entry: its id and state after the change, and `details`.
+
+    Details the replay reads: ``silence`` (the silence muting it now, or null) and
+    ``acknowledged_by`` (set or cleared); ``alert_acknowledged`` and ``alert_resolved``
+    name their actor as the one who acknowledged or resolved.
+    """
+    ledger.record(
+        session,
+        actor=actor,
+        event=event,
+        operation_id=alert_subject(alert_id),
+        details={"alert": alert_id, "state": state.value, **(details or {})},
+        at=at,
+    )
+
+
+def record_silence(
+    session: AsyncSession,
+    *,
+    silence_id: str,
+    event: str,
+    actor: str,
+    at: datetime,
+    operation_id: str | None,
+    details: dict[str, JsonValue] | None = None,
+) -> None:
+    """Queue a silence's ledger entry, filed under its operation when it is change-linked."""
+    ledger.record(
+        session,
+        actor=actor,
+        event=event,
+        operation_id=operation_id,
+        details={"silence": silence_id, **(details or {})},
+        at=at,
+    )

@@ -1,0 +1,443 @@
+"""Alerts as the database keeps them: ingest, acknowledge, resolve, auto-resolve, housekeep.
+
+Each function works in the caller's transaction and queues a ledger entry for every change
+of an alert's state (`events`); the caller commits both with ``lifecycle.commit``. Gates
+are checked on the locked row in that transaction. A mere repeat (count, last_seen) is not
+a ledger event: it changes no state anyone answers for, and a noisy source would otherwise
+write the ledger at its own rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.constitution.guards import Rule, enforce
+from triadops.domain.alerts import AlertIn, AlertState, Severity
+from triadops.domain.enums import Authority
+from triadops.domain.errors import Conflict, Forbidden
+from triadops.domain.identity import Identity
+from triadops.ops.alerts import events
+from triadops.ops.alerts.engine import AlertBook, Change, ChangeKind, Tracked, as_utc
+from triadops.ops.alerts.silences import active_set, expire_ended_silences
+from triadops.settings import AlertSettings
+from triadops.storage import alerts as store
+from triadops.storage.tables import AlertRow
+
+RACE_ATTEMPTS = 3
+"""Ingests of a batch that lost a race for a new fingerprint to another replica: the batch
+is decided again with that replica's alert in view."""
+HANDLERS = (Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What a batch did: each received alert is new, repeated, resolved, ignored or failed."""
+
+    received: int
+    new: int
+    repeated: int
+    """Repeats of an unresolved alert, including those a silence now mutes or released."""
+    resolved: int
+    ignored: int
+    """Resolutions of alerts that were not unresolved (never seen, or resolved already)."""
+    silenced: int
+    """Received firing alerts that a silence mutes (counted among new or repeated too)."""
+    failed: int = 0
+    """Alerts whose rows the database refused; the rest of the batch was kept."""
+
+
+async def ingest(
+    session: AsyncSession,
+    alerts: Sequence[AlertIn],
+    *,
+    source: str,
+    now: datetime,
+    settings: AlertSettings,
+    by: str = events.MONITOR,
+) -> IngestResult:
+    """Deduplicate, silence and store a batch of raised alerts; queue their ledger entries.
+
+    `source` says who raised them (``health``, ``api``, ``alertmanager``); `by` is the
+    principal that posted them, the ledger's actor. Reads only the batch's fingerprints and
+    the active silences, through indexes. Two replicas raising the same new alert store one
+    row: the second insert meets the partial unique index and the batch is decided again.
+    """
+    now = as_utc(now)
+    if not alerts:
+        return IngestResult(0, 0, 0, 0, 0, 0)
+    await store.share_silences(session)
+    for _ in range(RACE_ATTEMPTS):
+        savepoint = await session.begin_nested()
+        try:
+            changes, failed, raced = await _decide_and_store(
+                session, alerts, source=source, now=now, settings=settings, by=by
+            )
+        except BaseException:
+            await savepoint.rollback()
+            raise
+        if raced:
+            await savepoint.rollback()
+            continue
+        await savepoint.commit()
+        _record(session, changes, failed, source=source, by=by, now=now)
+        return _count(changes, failed)
+    raise Conflict("alerts kept being raised by another replica at the same time; try again")
+
+
+async def _decide_and_store(
+    session: AsyncSession,
+    alerts: Sequence[AlertIn],
+    *,
+    source: str,
+    now: datetime,
+    settings: AlertSettings,
+    by: str,
+) -> tuple[list[Change], set[int], bool]:
+    silences = await active_set(session, now=now)
+    known = await store.lock_active_alerts(session, [a.fingerprint for a in alerts])
+    book = AlertBook(
+        group_by=settings.group_by,
+        routes=settings.routes,
+        known=[_tracked(row) for row in known],
+        silences=silences,
+    )
+    changes = book.apply(alerts, now)
+    touched = list({id(c.alert): c.alert for c in changes if c.alert is not None}.values())
+    writing = _Writing(source=source, now=now, by=by, settings=settings)
+    try:
+        async with session.begin_nested():
+            raced = await writing.store(session, touched)
+        return changes, set(), raced
+    except DBAPIError:
+        pass
+    # One row the database refuses must not cost the others: each in its own savepoint.
+    failed: set[int] = set()
+    raced = False
+    for tracked in touched:
+        try:
+            async with session.begin_nested():
+                raced = await writing.store(session, [tracked]) or raced
+        except DBAPIError:
+            failed.add(id(tracked))
+    return changes, failed, raced
+
+
+@dataclass(frozen=True, slots=True)
+class _Writing:
+    source: str
+    now: datetime
+    by: str
+    settings: AlertSettings
+
+    async def store(self, session: AsyncSession, touched: Sequence[Tracked]) -> bool:
+        """Write new and changed instances and their groups; True if a new one raced."""
+        new = sorted((t for t in touched if t.id is None), key=lambda t: t.fingerprint)
+        upserted = await store.upsert_alerts(session, [self._insert(t) for t in new])
+        returned: dict[tuple[str, bool], list[store.Upserted]] = {}
+        for row in upserted:
+            returned.setdefault((row.fingerprint, row.state == store.RESOLVED), []).append(row)
+        raced = False
+        for tracked in new:
+            row = returned[(tracked.fingerprint, tracked.state is AlertState.RESOLVED)].pop(0)
+            tracked.id = row.id
+            raced = raced or row.times != tracked.count
+        if raced:
+            return True
+        inserted = {id(t) for t in new}
+        changed = [self._update(t) for t in touched if id(t) not in inserted]
+        await store.update_alerts(session, changed)
+        group_by = self.settings.group_by
+        groups = {t.group_key: {n: t.labels.get(n, "") for n in group_by} for t in touched}
+        first_flush = self.now + timedelta(seconds=self.settings.group_wait_s)
+        await store.ensure_groups(session, groups, now=self.now, first_flush_at=first_flush)
+        return False
+
+    def _insert(self, t: Tracked) -> dict[str, Any]:
+        resolved = t.state is AlertState.RESOLVED
+        return {
+            "fingerprint": t.fingerprint,
+            "alertname": t.alertname,
+            "state": t.state.value,
+            "severity": t.severity.value,
+            "labels": t.labels,
+            "annotations": t.annotations,
+            "source": self.source,
+            "group_key": t.group_key,
+            "count": t.count,
+            "starts_at": t.starts_at,
+            "last_seen": t.last_seen,
+            "ends_at": t.ends_at,
+            "resolved_at": t.resolved_at,
+            "resolved_by": self.by if resolved else None,
+            "silence_id": t.silence_id,
+            "escalation_level": 0,
+            "generator_url": t.generator_url,
+        }
+
+    def _update(self, t: Tracked) -> dict[str, Any]:
+        resolved = t.state is AlertState.RESOLVED
+        return {
+            "id": t.id,
+            "state": t.state.value,
+            "count": t.count,
+            "last_seen": t.last_seen,
+            "annotations": t.annotations,
+            "ends_at": t.ends_at,
+            "generator_url": t.generator_url,
+            "silence_id": t.silence_id,
+            "resolved_at": t.resolved_at,
+            "resolved_by": self.by if resolved else None,
+        }
+
+
+def _tracked(row: store.ActiveAlert) -> Tracked:
+    return Tracked(
+        fingerprint=row.fingerprint,
+        labels=row.labels,
+        severity=Severity(row.severity),
+        group_key=row.group_key,
+        state=AlertState(row.state),
+        starts_at=row.starts_at,
+        last_seen=row.last_seen,
+        count=row.times,
+        id=row.id,
+        silence_id=row.silence_id,
+        acknowledged=row.acknowledged_by is not None,
+        annotations=row.annotations,
+        ends_at=row.ends_at,
+        generator_url=row.generator_url,
+    )
+
+
+_EVENTS = {
+    ChangeKind.RESOLVED: events.ALERT_RESOLVED,
+    ChangeKind.SILENCED: events.ALERT_SILENCED,
+    ChangeKind.UNSILENCED: events.ALERT_UNSILENCED,
+}
+
+
+def _record(
+    session: AsyncSession,
+    changes: Sequence[Change],
+    failed: set[int],
+    *,
+    source: str,
+    by: str,
+    now: datetime,
+) -> None:
+    for change in changes:
+        alert = change.alert
+        if alert is None or alert.id is None or id(alert) in failed or change.state is None:
+            continue
+        if change.kind is ChangeKind.FIRED:
+            details: dict[str, Any] = {
+                "fingerprint": alert.fingerprint,
+                "alertname": alert.alertname,
+                "severity": alert.severity.value,
+                "source": source,
+                "group": alert.group_key,
+                "silence": change.silence_id,
+            }
+            event = events.ALERT_FIRED
+        elif change.kind in _EVENTS:
+            event = _EVENTS[change.kind]
+            details = {"silence": change.silence_id}
+            if change.kind is ChangeKind.RESOLVED:
+                details["reason"] = f"resolved by {source}"
+        else:
+            continue
+        events.record_alert(
+            session,
+            alert_id=alert.id,
+            event=event,
+            actor=by,
+            state=change.state,
+            at=now,
+            details=details,
+        )
+
+
+def _count(changes: Sequence[Change], failed: set[int]) -> IngestResult:
+    counts = dict.fromkeys(ChangeKind, 0)
+    silenced = lost = 0
+    for change in changes:
+        if change.alert is not None and id(change.alert) in failed:
+            lost += 1
+            continue
+        counts[change.kind] += 1
+        if change.kind is not ChangeKind.RESOLVED and change.state is AlertState.SILENCED:
+            silenced += 1
+    return IngestResult(
+        received=len(changes),
+        new=counts[ChangeKind.FIRED],
+        repeated=counts[ChangeKind.REPEATED]
+        + counts[ChangeKind.SILENCED]
+        + counts[ChangeKind.UNSILENCED],
+        resolved=counts[ChangeKind.RESOLVED],
+        ignored=counts[ChangeKind.IGNORED],
+        silenced=silenced,
+        failed=lost,
+    )
+
+
+Handling = tuple[AlertRow, Identity]
+
+
+def holds_an_authority(a: Handling) -> Forbidden | None:
+    """Viewers read; taking or closing an alert is for the four authorities."""
+    _, by = a
+    if any(by.holds(authority) for authority in HANDLERS):
+        return None
+    return Forbidden(f"{by.name} holds no authority: viewers may read alerts, not handle them")
+
+
+def emergency_waits_for_the_crown(a: Handling) -> Forbidden | None:
+    """An emergency escalates until the crown answers: only its acknowledgement stops that."""
+    row, by = a
+    if row.severity != Severity.EMERGENCY.value or by.holds(Authority.CROWN):
+        return None
+    return Forbidden(f"alert {row.id} is an emergency: only the crown may acknowledge it")
+
+
+def unresolved(a: Handling) -> Conflict | None:
+    """A resolved alert is history; the same labels firing again open a new alert."""
+    row, _ = a
+    if row.state != AlertState.RESOLVED.value:
+        return None
+    return Conflict(f"alert {row.id} was resolved by {row.resolved_by}", field="alert_id")
+
+
+def not_acknowledged(a: Handling) -> Conflict | None:
+    """A second acknowledgement would hide who took the alert first."""
+    row, _ = a
+    if row.acknowledged_by is None:
+        return None
+    return Conflict(
+        f"alert {row.id} was already acknowledged by {row.acknowledged_by}", field="alert_id"
+    )
+
+
+ACKNOWLEDGE_RULES: tuple[Rule[Handling], ...] = (
+    holds_an_authority,
+    emergency_waits_for_the_crown,
+    unresolved,
+    not_acknowledged,
+)
+RESOLVE_RULES: tuple[Rule[Handling], ...] = (holds_an_authority, unresolved)
+
+
+async def acknowledge(
+    session: AsyncSession, *, alert_id: int, by: Identity, now: datetime
+) -> AlertRow:
+    """Take an alert: its escalation stops waiting; a silenced one stays silenced."""
+    now = as_utc(now)
+    row = await store.get_alert(session, alert_id, for_update=True)
+    enforce(ACKNOWLEDGE_RULES, (row, by))
+    row.acknowledged_at, row.acknowledged_by = now, by.name
+    if row.state == AlertState.FIRING.value:
+        row.state = AlertState.ACKNOWLEDGED.value
+    events.record_alert(
+        session,
+        alert_id=row.id,
+        event=events.ALERT_ACKNOWLEDGED,
+        actor=by.name,
+        state=AlertState(row.state),
+        at=now,
+    )
+    return row
+
+
+async def resolve(
+    session: AsyncSession,
+    *,
+    alert_id: int,
+    by: Identity,
+    now: datetime,
+    reason: str | None = None,
+) -> AlertRow:
+    """Close an alert by hand; if its source raises it again, it opens a new one."""
+    now = as_utc(now)
+    row = await store.get_alert(session, alert_id, for_update=True)
+    enforce(RESOLVE_RULES, (row, by))
+    _resolve(session, row, actor=by.name, now=now, reason=reason or f"resolved by {by.name}")
+    return row
+
+
+def _resolve(
+    session: AsyncSession,
+    row: AlertRow,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str,
+    resolved_at: datetime | None = None,
+) -> None:
+    row.state = AlertState.RESOLVED.value
+    row.resolved_at, row.resolved_by = resolved_at or now, actor
+    events.record_alert(
+        session,
+        alert_id=row.id,
+        event=events.ALERT_RESOLVED,
+        actor=actor,
+        state=AlertState.RESOLVED,
+        at=now,
+        details={"reason": reason},
+    )
+
+
+async def auto_resolve(
+    session: AsyncSession,
+    *,
+    source: str,
+    present: set[str],
+    now: datetime,
+    by: str = events.MONITOR,
+) -> list[int]:
+    """Resolve `source`'s unresolved alerts whose fingerprints it did not raise this time.
+
+    For a source that reports its whole picture each pass (the health loop): what it no
+    longer raises has cleared. Returns the ids resolved.
+    """
+    now = as_utc(now)
+    resolved = []
+    for row in await store.unresolved_alerts(session, source=source, for_update=True):
+        if row.fingerprint not in present:
+            _resolve(session, row, actor=by, now=now, reason=f"{source} no longer raises it")
+            resolved.append(row.id)
+    return resolved
+
+
+@dataclass(frozen=True, slots=True)
+class Housekeeping:
+    """What a housekeeping pass did."""
+
+    resolved: int
+    """Alerts whose ``ends_at`` passed."""
+    expired: int
+    """Silences whose end passed."""
+    unmuted: int
+    """Alerts those silences released (not covered by another)."""
+
+
+async def housekeeping_due(session: AsyncSession, *, now: datetime) -> bool:
+    """True when :func:`housekeep` has work: read first, take the write lock only then."""
+    return await store.housekeeping_due(session, now=as_utc(now))
+
+
+async def housekeep(session: AsyncSession, *, now: datetime) -> Housekeeping:
+    """Resolve alerts whose ``ends_at`` passed; expire silences whose end passed, unmuting."""
+    now = as_utc(now)
+    ended = await store.unresolved_alerts(session, ended_by=now, for_update=True)
+    for row in ended:
+        when = min(row.ends_at or now, now)
+        _resolve(
+            session, row, actor=events.MONITOR, now=now, reason="ends_at passed", resolved_at=when
+        )
+    expired, unmuted = await expire_ended_silences(session, now=now)
+    return Housekeeping(resolved=len(ended), expired=expired, unmuted=unmuted)

@@ -1,0 +1,266 @@
+"""Silences: add one (muting what it matches at once), expire one (unmuting), and their gates.
+
+Every silence ends: a person's within ``max_silence_s``, a change-linked one within what
+its caller allows (``change_silence_max_s``). Muting and unmuting are ledger events of each
+alert; creating and expiring are events of the silence, with the acting principal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.constitution.guards import Rule, enforce
+from triadops.domain.alerts import AlertState, Matcher, silenced_by
+from triadops.domain.enums import Authority
+from triadops.domain.errors import Conflict, Forbidden, InvalidRequest
+from triadops.domain.identity import Identity
+from triadops.ops.alerts import events
+from triadops.ops.alerts.engine import SilenceSet, SilenceSpec, as_utc, compile_silences
+from triadops.storage import alerts as store
+from triadops.storage.tables import AlertRow, SilenceRow
+
+MAX_SILENCE_S = 30 * 86400.0
+"""The default cap on a silence's length (``alerts.max_silence_s``)."""
+MAX_MATCHERS = 50
+SILENCERS = (Authority.EXECUTIVE, Authority.LEGISLATIVE, Authority.CROWN)
+
+Actor = Identity | str
+"""A principal acting through a token or the CLI, or a system actor (``branch:name``) that
+only triad's own code can name, trusted as such."""
+
+
+def actor_name(by: Actor) -> str:
+    """Return the name the ledger records for `by`."""
+    return by if isinstance(by, str) else by.name
+
+
+def may_silence(by: Actor) -> Forbidden | None:
+    """Muting alerts hides them from everyone: the executive, legislature or crown decide."""
+    if isinstance(by, str) or any(by.holds(a) for a in SILENCERS):
+        return None
+    return Forbidden(
+        f"{by.name} may not add or expire silences: it needs executive, legislative or crown"
+    )
+
+
+SILENCE_RULES: tuple[Rule[Actor], ...] = (may_silence,)
+
+
+def new_silence_id(now: datetime) -> str:
+    """Return a fresh silence id whose text sorts by creation time (milliseconds first)."""
+    ms = max(0, int(as_utc(now).timestamp() * 1000)) & 0xFFFF_FFFF_FFFF
+    return str(uuid.UUID(hex=f"{ms:012x}{uuid.uuid4().hex[12:]}"))
+
+
+def silence_end(
+    *,
+    now: datetime,
+    ends_at: datetime | None,
+    duration_s: float | None,
+    max_duration_s: float,
+) -> datetime:
+    """Return when a silence asked for now ends; InvalidRequest when it never would, or late."""
+    if (ends_at is None) == (duration_s is None):
+        raise InvalidRequest("give exactly one of duration_s and ends_at", field="duration_s")
+    field = "ends_at" if ends_at is not None else "duration_s"
+    try:
+        end = as_utc(ends_at) if ends_at is not None else now + timedelta(seconds=duration_s or 0)
+    except OverflowError:
+        raise InvalidRequest(f"{field}: out of range", field=field) from None
+    if end <= now:
+        raise InvalidRequest(f"{field}: a silence must end in the future", field=field)
+    if end - now > timedelta(seconds=max_duration_s):
+        raise InvalidRequest(
+            f"{field}: a silence may last at most {max_duration_s:g} s "
+            f"({max_duration_s / 86400:g} days)",
+            field=field,
+        )
+    return end
+
+
+def check_matchers(matchers: Sequence[Matcher]) -> None:
+    """Refuse a silence that would mute everything, as Alertmanager does.
+
+    At least one matcher must fail on the empty string: ``alertname=~.*`` alone would match
+    every alert, including those that have no labels in common with the intent.
+    """
+    if not matchers:
+        raise InvalidRequest("a silence needs at least one matcher", field="matchers")
+    if len(matchers) > MAX_MATCHERS:
+        raise InvalidRequest(f"at most {MAX_MATCHERS} matchers", field="matchers")
+    if all(m.matches({}) for m in matchers):
+        raise InvalidRequest(
+            "every matcher also matches a missing label, so the silence would mute every "
+            "alert; add one that needs a value (such as alertname=...)",
+            field="matchers",
+        )
+
+
+async def add_silence(
+    session: AsyncSession,
+    *,
+    matchers: Sequence[Matcher],
+    comment: str,
+    by: Actor,
+    now: datetime,
+    ends_at: datetime | None = None,
+    duration_s: float | None = None,
+    operation_id: str | None = None,
+    max_duration_s: float = MAX_SILENCE_S,
+) -> SilenceRow:
+    """Add a silence from `now` and mute the unresolved alerts it matches at once.
+
+    Give `ends_at` or `duration_s`; neither may reach past `max_duration_s` from now.
+    A change-linked silence names its `operation_id` and is filed under it in the ledger.
+    Alerts another silence already mutes keep theirs.
+    """
+    enforce(SILENCE_RULES, by)
+    check_matchers(matchers)
+    now = as_utc(now)
+    end = silence_end(
+        now=now, ends_at=ends_at, duration_s=duration_s, max_duration_s=max_duration_s
+    )
+    actor = actor_name(by)
+    await store.lock_silences(session)
+    stored = [m.model_dump(mode="json") for m in matchers]
+    row = store.add_silence_row(
+        session,
+        id=new_silence_id(now),
+        matchers=stored,
+        comment=comment,
+        created_by=actor,
+        created_at=now,
+        starts_at=now,
+        ends_at=end,
+        operation_id=operation_id,
+    )
+    events.record_silence(
+        session,
+        silence_id=row.id,
+        event=events.SILENCE_CREATED,
+        actor=actor,
+        at=now,
+        operation_id=operation_id,
+        details={"matchers": list(stored), "ends_at": end.isoformat(), "comment": comment},
+    )
+    audible = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
+    for alert in await store.unresolved_alerts(session, states=audible, for_update=True):
+        if silenced_by(list(matchers), alert.labels):
+            _mute(session, alert, row.id, actor=actor, now=now)
+    return row
+
+
+async def expire_silence(
+    session: AsyncSession, *, silence_id: str, by: Actor, now: datetime
+) -> SilenceRow:
+    """End a silence now; the alerts it muted sound again unless another silence covers them."""
+    enforce(SILENCE_RULES, by)
+    now = as_utc(now)
+    await store.lock_silences(session)
+    row = await store.get_silence(session, silence_id, for_update=True)
+    if row.expired_at is not None:
+        raise Conflict(
+            f"silence {silence_id} was already expired by {row.expired_by}", field="silence_id"
+        )
+    await expire(session, [row], actor=actor_name(by), now=now, reason="expired")
+    return row
+
+
+async def expire_operation_silences(
+    session: AsyncSession, *, operation_id: str, by: str, now: datetime
+) -> list[SilenceRow]:
+    """End the change-linked silences of an operation (it passed, or its rollback finished)."""
+    now = as_utc(now)
+    await store.lock_silences(session)
+    rows = await store.operation_silences(session, operation_id)
+    await expire(session, rows, actor=by, now=now, reason=f"operation {operation_id} ended")
+    return rows
+
+
+async def expire_ended_silences(session: AsyncSession, *, now: datetime) -> tuple[int, int]:
+    """Expire the silences whose end has passed; return (silences expired, alerts unmuted)."""
+    now = as_utc(now)
+    rows = await store.ended_silences(session, now=now)
+    if not rows:
+        return 0, 0
+    await store.lock_silences(session)
+    unmuted = await expire(session, rows, actor=events.MONITOR, now=now, reason="ended")
+    return len(rows), unmuted
+
+
+async def expire(
+    session: AsyncSession, rows: Sequence[SilenceRow], *, actor: str, now: datetime, reason: str
+) -> int:
+    """Mark `rows` expired and give their alerts to another silence or back to the room.
+
+    Returns how many alerts sound again. The caller holds `store.lock_silences`.
+    """
+    for row in rows:
+        row.expired_at, row.expired_by = now, actor
+        events.record_silence(
+            session,
+            silence_id=row.id,
+            event=events.SILENCE_EXPIRED,
+            actor=actor,
+            at=now,
+            operation_id=row.operation_id,
+            details={"reason": reason},
+        )
+    await session.flush()
+    remaining = await active_set(session, now=now)
+    unmuted = 0
+    for row in rows:
+        muted = await store.unresolved_alerts(
+            session, states=(AlertState.SILENCED.value,), silence_id=row.id, for_update=True
+        )
+        for alert in muted:
+            other = remaining.match(alert.labels, now)
+            if other is not None:
+                _mute(session, alert, other, actor=actor, now=now)
+                continue
+            alert.silence_id = None
+            alert.state = (
+                AlertState.ACKNOWLEDGED if alert.acknowledged_by else AlertState.FIRING
+            ).value
+            unmuted += 1
+            events.record_alert(
+                session,
+                alert_id=alert.id,
+                event=events.ALERT_UNSILENCED,
+                actor=actor,
+                state=AlertState(alert.state),
+                at=now,
+                details={"silence": None, "ended": row.id},
+            )
+    return unmuted
+
+
+async def active_set(session: AsyncSession, *, now: datetime) -> SilenceSet:
+    """Return the silences in force at `now`, compiled (once per distinct set)."""
+    rows = await store.active_silences(session, now=now)
+    return compile_silences(tuple(spec(row) for row in rows))
+
+
+def spec(row: SilenceRow) -> SilenceSpec:
+    """Return a stored silence as the engine takes it."""
+    matchers = tuple(Matcher.model_validate(m) for m in row.matchers)
+    return SilenceSpec(id=row.id, ends_at=row.ends_at, matchers=matchers)
+
+
+def _mute(
+    session: AsyncSession, alert: AlertRow, silence_id: str, *, actor: str, now: datetime
+) -> None:
+    alert.state, alert.silence_id = AlertState.SILENCED.value, silence_id
+    events.record_alert(
+        session,
+        alert_id=alert.id,
+        event=events.ALERT_SILENCED,
+        actor=actor,
+        state=AlertState.SILENCED,
+        at=now,
+        details={"silence": silence_id},
+    )
