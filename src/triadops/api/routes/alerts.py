@@ -2,8 +2,205 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, Query, status
+
+from triadops.api.alert_schemas import (
+    AlertDetail,
+    AlertIdPath,
+    AlertPage,
+    AlertQuery,
+    AlertView,
+    IngestAnswer,
+    ResolveAlertBody,
+    SilenceBody,
+    SilenceIdPath,
+    SilenceList,
+    SilenceView,
+)
+from triadops.api.deps import Operator, ReadSessionDep, RuntimeDep, SessionDep, Viewer, holding
 from triadops.api.schemas import problems
+from triadops.constitution import ledger, lifecycle
+from triadops.domain.alerts import AlertIn
+from triadops.domain.clock import utcnow
+from triadops.domain.enums import Role
+from triadops.domain.identity import Identity
+from triadops.ops.alerts import service, silences
+from triadops.ops.alerts.inbound import AlertmanagerPayload, AlertPost, posted_alerts
+from triadops.storage import alerts as store
 
 router = APIRouter(tags=["alerts"], responses=problems(401))
+
+Silencer = Annotated[Identity, Depends(holding(Role.EXECUTIVE, Role.LEGISLATIVE, Role.CROWN))]
+"""May add and expire silences."""
+WRITES = problems(403, 409, 413, 422)
+
+
+async def _ingest(
+    alerts: list[AlertIn], *, source: str, identity: Identity, session: SessionDep, rt: RuntimeDep
+) -> IngestAnswer:
+    result = await service.ingest(
+        session,
+        alerts,
+        source=source,
+        now=utcnow(),
+        settings=rt.settings.alerts,
+        by=identity.name,
+    )
+    await lifecycle.commit(session)
+    return IngestAnswer.of(result)
+
+
+@router.post("/alerts", operation_id="post_alerts", responses=WRITES)
+async def post_alerts(
+    body: AlertPost, identity: Operator, session: SessionDep, runtime: RuntimeDep
+) -> IngestAnswer:
+    """Raise alerts in triad's format: one alert, or ``{"alerts": [...]}`` (up to 1000).
+
+    A repeat of an unresolved alert (same labels) raises its count; ``status: resolved``
+    resolves it. The batch is stored in one transaction.
+    """
+    alerts = posted_alerts(body)
+    return await _ingest(alerts, source="api", identity=identity, session=session, rt=runtime)
+
+
+@router.post("/alerts/alertmanager", operation_id="post_alertmanager_alerts", responses=WRITES)
+async def post_alertmanager(
+    body: AlertmanagerPayload, identity: Operator, session: SessionDep, runtime: RuntimeDep
+) -> IngestAnswer:
+    """Take Alertmanager's webhook (version 4): firing and resolved alerts, up to 1000.
+
+    Point an Alertmanager receiver's ``webhook_configs`` here, with this token as its
+    ``http_config.authorization.credentials``.
+    """
+    alerts = body.to_alerts()
+    return await _ingest(
+        alerts, source="alertmanager", identity=identity, session=session, rt=runtime
+    )
+
+
+@router.get("/alerts", operation_id="list_alerts", responses=problems(422))
+async def list_alerts(
+    identity: Viewer, session: ReadSessionDep, query: Annotated[AlertQuery, Query()]
+) -> AlertPage:
+    """List alerts, newest first, optionally by state and severity; page by cursor."""
+    rows = await store.list_alerts(
+        session,
+        states=query.state or (),
+        severities=query.severity or (),
+        before=query.cursor,
+        limit=query.limit,
+    )
+    full = len(rows) == query.limit
+    return AlertPage(
+        items=[AlertView.of(row) for row in rows],
+        limit=query.limit,
+        next_cursor=rows[-1].id if full else None,
+    )
+
+
+@router.get("/alerts/{alert_id}", operation_id="read_alert", responses=problems(404, 422))
+async def read_alert(
+    alert_id: AlertIdPath, identity: Viewer, session: ReadSessionDep
+) -> AlertDetail:
+    """Read one alert with its group's deliveries and its ledger entries."""
+    row = await store.get_alert(session, alert_id)
+    notifications = await store.group_notifications(
+        session, group_key=row.group_key, since=row.starts_at
+    )
+    entries = [
+        ledger.to_entry(entry)
+        for entry in await store.alert_entries(session, alert_id)
+        if entry.event.startswith("alert_")
+    ]
+    return AlertDetail.build(row, notifications, entries)
+
+
+@router.post(
+    "/alerts/{alert_id}/ack",
+    operation_id="acknowledge_alert",
+    responses=problems(403, 404, 409, 413, 422),
+)
+async def acknowledge_alert(
+    alert_id: AlertIdPath, identity: Operator, session: SessionDep
+) -> AlertView:
+    """Acknowledge an alert: its escalation stops; an emergency needs the crown."""
+    row = await service.acknowledge(session, alert_id=alert_id, by=identity, now=utcnow())
+    await lifecycle.commit(session)
+    return AlertView.of(row)
+
+
+@router.post(
+    "/alerts/{alert_id}/resolve",
+    operation_id="resolve_alert",
+    responses=problems(403, 404, 409, 413, 422),
+)
+async def resolve_alert(
+    alert_id: AlertIdPath,
+    identity: Operator,
+    session: SessionDep,
+    body: ResolveAlertBody | None = None,
+) -> AlertView:
+    """Resolve an alert by hand; raised again, it opens a new alert."""
+    reason = body.reason if body is not None else None
+    row = await service.resolve(
+        session, alert_id=alert_id, by=identity, now=utcnow(), reason=reason
+    )
+    await lifecycle.commit(session)
+    return AlertView.of(row)
+
+
+@router.get("/silences", operation_id="list_silences", tags=["silences"], responses=problems(422))
+async def list_silences(
+    identity: Viewer,
+    session: ReadSessionDep,
+    active: Annotated[bool, Query(description="Only those in force now.")] = True,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> SilenceList:
+    """List silences, newest first: those in force, or all with ``active=false``."""
+    now = utcnow()
+    rows = await store.list_silences(session, now=now, active_only=active, limit=limit)
+    return SilenceList(items=[SilenceView.of(row, now=now) for row in rows])
+
+
+@router.post(
+    "/silences",
+    operation_id="create_silence",
+    tags=["silences"],
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 413, 422),
+)
+async def create_silence(
+    body: SilenceBody, identity: Silencer, session: SessionDep, runtime: RuntimeDep
+) -> SilenceView:
+    """Mute the alerts the matchers select, until it ends (at most ``alerts.max_silence_s``)."""
+    now = utcnow()
+    row = await silences.add_silence(
+        session,
+        matchers=body.matchers,
+        comment=body.comment,
+        by=identity,
+        now=now,
+        ends_at=body.ends_at,
+        duration_s=body.duration_s,
+        max_duration_s=runtime.settings.alerts.max_silence_s,
+    )
+    await lifecycle.commit(session)
+    return SilenceView.of(row, now=now)
+
+
+@router.post(
+    "/silences/{silence_id}/expire",
+    operation_id="expire_silence",
+    tags=["silences"],
+    responses=problems(403, 404, 409, 413, 422),
+)
+async def expire_silence(
+    silence_id: SilenceIdPath, identity: Silencer, session: SessionDep
+) -> SilenceView:
+    """End a silence now; what it muted sounds again unless another silence covers it."""
+    now = utcnow()
+    row = await silences.expire_silence(session, silence_id=silence_id, by=identity, now=now)
+    await lifecycle.commit(session)
+    return SilenceView.of(row, now=now)

@@ -1,0 +1,259 @@
+"""Request and response bodies of the alert and silence endpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from triadops.domain.alerts import AlertState, Matcher, Severity
+from triadops.domain.ledger import LedgerEntry
+from triadops.domain.operations import Reason, Text
+from triadops.ops.alerts.service import IngestResult
+from triadops.ops.alerts.silences import MAX_MATCHERS
+from triadops.storage.tables import AlertRow, NotificationRow, SilenceRow
+
+MAX_ALERT_ID = 2**31 - 1
+"""Alert ids are 32-bit on PostgreSQL; anything larger names no alert."""
+AlertIdPath = Annotated[int, Path(ge=1, le=MAX_ALERT_ID, description="An alert's id.")]
+SilenceIdPath = Annotated[
+    str,
+    Path(pattern=r"^[0-9A-Fa-f-]{1,36}$", description="A silence's id (a UUID)."),
+]
+
+
+class IngestAnswer(BaseModel):
+    """What a batch of posted alerts did.
+
+    Each received alert is counted once among new, repeated, resolved, ignored and failed;
+    ``silenced`` counts again those of them that a silence mutes.
+    """
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    received: int
+    new: int
+    """Alerts no unresolved alert had the labels of."""
+    repeated: int
+    """Repeats of an unresolved alert: its count and last_seen rose."""
+    resolved: int
+    ignored: int
+    """Resolutions of alerts that were not unresolved."""
+    silenced: int
+    failed: int
+    """Alerts the database refused; the rest were stored."""
+
+    @classmethod
+    def of(cls, result: IngestResult) -> IngestAnswer:
+        """Return the answer for `result`."""
+        return cls(
+            received=result.received,
+            new=result.new,
+            repeated=result.repeated,
+            resolved=result.resolved,
+            ignored=result.ignored,
+            silenced=result.silenced,
+            failed=result.failed,
+        )
+
+
+class AlertView(BaseModel):
+    """One alert as stored."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    id: int
+    fingerprint: str
+    alertname: str
+    state: AlertState
+    severity: Severity
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    source: str
+    """Who raised it: ``health``, ``api`` (POST /alerts), ``alertmanager``…"""
+    group_key: str
+    count: int
+    """How often it was raised while unresolved."""
+    starts_at: datetime
+    last_seen: datetime
+    ends_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    silence_id: str | None
+    """The silence muting it, while silenced."""
+    escalation_level: int
+    ack_deadline: datetime | None
+    notified_at: datetime | None
+    generator_url: str | None
+
+    @classmethod
+    def of(cls, row: AlertRow) -> AlertView:
+        """Return the view of a stored alert."""
+        return cls.model_validate(row, from_attributes=True)
+
+
+class NotificationView(BaseModel):
+    """One delivery about the alert's group to one channel."""
+
+    id: int
+    channel: str
+    authority: str | None
+    reason: str
+    status: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+class AlertDetail(AlertView):
+    """One alert with its group's deliveries and its ledger entries."""
+
+    notifications: list[NotificationView]
+    """Deliveries about its group since it started, newest first (at most 50)."""
+    timeline: list[LedgerEntry]
+    """Every ledger entry about this alert, oldest first."""
+
+    @classmethod
+    def build(
+        cls, row: AlertRow, notifications: list[NotificationRow], timeline: list[LedgerEntry]
+    ) -> AlertDetail:
+        """Combine the alert with its deliveries and entries."""
+        return cls.model_validate(
+            {
+                **AlertView.of(row).model_dump(),
+                "notifications": [
+                    NotificationView.model_validate(n, from_attributes=True) for n in notifications
+                ],
+                "timeline": timeline,
+            }
+        )
+
+
+class AlertQuery(BaseModel):
+    """What ``GET /alerts`` lists: filters, and where the page starts."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    state: list[AlertState] | None = None
+    """Only alerts in these states (repeatable)."""
+    severity: list[Severity] | None = None
+    """Only alerts of these severities (repeatable)."""
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: int | None = Field(default=None, ge=1, le=MAX_ALERT_ID)
+    """Continue after the page that gave this ``next_cursor`` (alerts older than it)."""
+
+
+class AlertPage(BaseModel):
+    """A page of alerts, newest first."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    items: list[AlertView]
+    limit: int
+    next_cursor: int | None = None
+    """Pass as ``cursor`` for the next page; null when this page is not full."""
+
+
+class ResolveAlertBody(BaseModel):
+    """Why the alert is resolved by hand (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason | None = None
+
+
+def _matcher(value: Any) -> Any:
+    """Read ``name=value`` (and ``!=``, ``=~``, ``!~``) text; objects pass through."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return Matcher.parse(value)
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
+def _storable(matcher: Matcher) -> Matcher:
+    if "\x00" in matcher.value:
+        raise ValueError("NUL characters are not allowed")
+    return matcher
+
+
+MatcherIn = Annotated[
+    Matcher,
+    BeforeValidator(_matcher, json_schema_input_type=str | Matcher),
+    AfterValidator(_storable),
+]
+"""A label matcher, as ``name=value`` text or as ``{name, op, value}``."""
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC") from None
+
+
+class SilenceBody(BaseModel):
+    """A silence to add: matchers (all must hold), and its end (every silence ends)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    matchers: list[MatcherIn] = Field(min_length=1, max_length=MAX_MATCHERS)
+    """At least one must need a value (``alertname=~.*`` alone would mute everything)."""
+    duration_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    """How long it lasts from now, in seconds; or give ``ends_at``. At most
+    ``alerts.max_silence_s`` (30 days by default)."""
+    ends_at: Annotated[AwareDatetime, AfterValidator(_utc)] | None = None
+    """When it ends (ISO 8601 with a zone); or give ``duration_s``."""
+    comment: Annotated[Text, StringConstraints(max_length=2000)] = ""
+
+
+class SilenceView(BaseModel):
+    """One silence as stored."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    id: str
+    matchers: list[Matcher]
+    comment: str
+    created_by: str
+    created_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    expired_at: datetime | None
+    expired_by: str | None
+    operation_id: str | None
+    """The operation it covers, for a change-linked silence."""
+    active: bool
+    """In force when read: started, not ended, not expired."""
+
+    @classmethod
+    def of(cls, row: SilenceRow, *, now: datetime) -> SilenceView:
+        """Return the view of a stored silence as it stands at `now`."""
+        active = row.expired_at is None and row.starts_at <= now < row.ends_at
+        return cls.model_validate(
+            {**{k: getattr(row, k) for k in _SILENCE_FIELDS}, "active": active}
+        )
+
+
+_SILENCE_FIELDS = [name for name in SilenceView.model_fields if name != "active"]
+
+
+class SilenceList(BaseModel):
+    """Silences, newest first."""
+
+    items: list[SilenceView]
