@@ -2,7 +2,355 @@
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
 import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from triadops.cli.context import (
+    AsName,
+    BadInput,
+    JsonFlag,
+    checked_reason,
+    choice,
+    local_identity,
+    run,
+)
+from triadops.cli.output import console, emit_json, render_entries
+from triadops.constitution import ledger, lifecycle
+from triadops.domain.alerts import AlertState, Matcher, Severity
+from triadops.domain.clock import utcnow
+from triadops.domain.errors import InvalidRequest
+from triadops.domain.ledger import LedgerEntry
+from triadops.domain.operations import as_utc
+from triadops.ops.alerts import service, silences
+from triadops.runtime import Runtime
+from triadops.storage import alerts as store
+from triadops.storage.tables import AlertRow, NotificationRow, SilenceRow
 
 alerts_app = typer.Typer(help="List, show, acknowledge and resolve alerts.", no_args_is_help=True)
 silences_app = typer.Typer(help="Add, list and expire silences.", no_args_is_help=True)
+
+_ALERT_FIELDS = (
+    "id",
+    "fingerprint",
+    "alertname",
+    "state",
+    "severity",
+    "labels",
+    "annotations",
+    "source",
+    "group_key",
+    "count",
+    "starts_at",
+    "last_seen",
+    "ends_at",
+    "resolved_at",
+    "resolved_by",
+    "acknowledged_at",
+    "acknowledged_by",
+    "silence_id",
+    "escalation_level",
+    "ack_deadline",
+    "notified_at",
+    "generator_url",
+)
+_SILENCE_FIELDS = (
+    "id",
+    "matchers",
+    "comment",
+    "created_by",
+    "created_at",
+    "starts_at",
+    "ends_at",
+    "expired_at",
+    "expired_by",
+    "operation_id",
+)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+|\d+(?:\.\d+)?")
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _alert_data(row: AlertRow) -> dict[str, Any]:
+    return {name: _plain(getattr(row, name)) for name in _ALERT_FIELDS}
+
+
+def _silence_data(row: SilenceRow, now: datetime) -> dict[str, Any]:
+    data = {name: _plain(getattr(row, name)) for name in _SILENCE_FIELDS}
+    data["active"] = row.expired_at is None and row.starts_at <= now < row.ends_at
+    return data
+
+
+def _alert_id(text: str) -> int:
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", text) or int(text) > 2**31 - 1:
+        raise BadInput(f"ID: {text!r} is not an alert id (a positive whole number)")
+    return int(text)
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in labels.items() if k != "alertname")
+
+
+def _table(*columns: str) -> Table:
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+@alerts_app.command("list")
+def list_alerts(
+    state: Annotated[
+        list[str] | None, typer.Option(help="Only alerts in this state; repeatable.")
+    ] = None,
+    severity: Annotated[
+        list[str] | None, typer.Option(help="Only alerts of this severity; repeatable.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List alerts, newest first."""
+    states = [choice(AlertState, s, "--state") for s in state or []]
+    severities = [choice(Severity, s, "--severity") for s in severity or []]
+
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
+        async with rt.session(read_only=True) as session:
+            found = await store.list_alerts(
+                session, states=states, severities=severities, limit=limit
+            )
+            return [_alert_data(row) for row in found]
+
+    listed = run(work)
+    if as_json:
+        emit_json(listed)
+        return
+    table = _table("id", "state", "severity", "alert", "labels", "count", "last seen", "by")
+    for a in listed:
+        table.add_row(
+            str(a["id"]),
+            a["state"],
+            a["severity"],
+            a["alertname"],
+            _labels(a["labels"]),
+            str(a["count"]),
+            a["last_seen"][:19],
+            a["acknowledged_by"] or a["resolved_by"] or "",
+        )
+    console().print(table if listed else "no alerts")
+
+
+@alerts_app.command()
+def show(alert_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Show an alert: labels, state, its group's deliveries and its ledger entries."""
+    wanted = _alert_id(alert_id)
+
+    async def work(rt: Runtime) -> tuple[AlertRow, list[NotificationRow], list[LedgerEntry]]:
+        async with rt.session(read_only=True) as session:
+            row = await store.get_alert(session, wanted)
+            sent = await store.group_notifications(
+                session, group_key=row.group_key, since=row.starts_at
+            )
+            entries = await store.alert_entries(session, wanted)
+            timeline = [ledger.to_entry(e) for e in entries if e.event.startswith("alert_")]
+            return row, sent, timeline
+
+    row, sent, timeline = run(work)
+    data = _alert_data(row)
+    deliveries = [
+        {
+            "channel": n.channel,
+            "reason": n.reason,
+            "status": n.status,
+            "attempts": n.attempts,
+            "created_at": n.created_at.isoformat(),
+            "sent_at": _plain(n.sent_at),
+        }
+        for n in sent
+    ]
+    if as_json:
+        timeline_data = [entry.model_dump(mode="json") for entry in timeline]
+        emit_json({**data, "notifications": deliveries, "timeline": timeline_data})
+        return
+    out = console()
+    out.print(f"alert {row.id}: {row.alertname} ({row.severity}), {row.state}")
+    for name in ("labels", "annotations"):
+        if data[name]:
+            out.print(f"{name}: {json.dumps(data[name], ensure_ascii=False)}")
+    for name in _ALERT_FIELDS[9:]:
+        if data[name] not in (None, 0):
+            out.print(f"{name}: {data[name]}")
+    for n in deliveries:
+        out.print(f"notified {n['channel']} ({n['reason']}): {n['status']} at {n['created_at']}")
+    render_entries(timeline)
+
+
+@alerts_app.command()
+def ack(alert_id: Annotated[str, typer.Argument(metavar="ID")], as_name: AsName = None) -> None:
+    """Acknowledge an alert: its escalation stops waiting on it."""
+    wanted, by = _alert_id(alert_id), local_identity(as_name)
+
+    async def work(rt: Runtime) -> AlertRow:
+        async with rt.session() as session:
+            row = await service.acknowledge(session, alert_id=wanted, by=by, now=utcnow())
+            await lifecycle.commit(session)
+            return row
+
+    row = run(work)
+    console().print(f"alert {row.id}: {row.state}, acknowledged by {by.name}")
+
+
+@alerts_app.command()
+def resolve(
+    alert_id: Annotated[str, typer.Argument(metavar="ID")],
+    reason: Annotated[str | None, typer.Option(help="Why; kept on the record.")] = None,
+    as_name: AsName = None,
+) -> None:
+    """Resolve an alert by hand; raised again, it opens a new alert."""
+    wanted, by = _alert_id(alert_id), local_identity(as_name)
+    why = None if reason is None else checked_reason(reason)
+
+    async def work(rt: Runtime) -> AlertRow:
+        async with rt.session() as session:
+            row = await service.resolve(session, alert_id=wanted, by=by, now=utcnow(), reason=why)
+            await lifecycle.commit(session)
+            return row
+
+    row = run(work)
+    console().print(f"alert {row.id}: resolved by {by.name}")
+
+
+def _matcher(text: str) -> Matcher:
+    try:
+        return Matcher.parse(text)
+    except ValidationError as exc:
+        why = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise BadInput(f"MATCHER {text!r}: {why}") from None
+    except ValueError as exc:
+        raise BadInput(f"MATCHER: {exc}") from None
+
+
+def duration_seconds(text: str) -> float:
+    """Read ``90``, ``90s``, ``15m``, ``2h``, ``1d``, ``1w`` or a sum such as ``1h30m``."""
+    value = text.strip()
+    if not _DURATION.fullmatch(value):
+        raise BadInput(f"--duration: {text!r} is not a duration such as 90s, 15m, 2h or 1h30m")
+    if value[-1].isdigit():
+        return float(value)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smhdw])", value)
+    return sum(float(amount) * _UNITS[unit] for amount, unit in parts)
+
+
+def _until(text: str) -> datetime:
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except (ValueError, OverflowError):
+        raise BadInput(
+            f"--until: {text!r} is not an ISO 8601 time such as 2026-01-31T09:00:00Z"
+        ) from None
+
+
+@silences_app.command("add")
+def add(
+    matchers: Annotated[
+        list[str],
+        typer.Argument(metavar="MATCHER...", help="name=value, name!=value, name=~re, name!~re."),
+    ],
+    duration: Annotated[str | None, typer.Option(help="How long: 90s, 15m, 2h, 1d, 1h30m.")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="When it ends, ISO 8601 (naive is UTC).")
+    ] = None,
+    comment: Annotated[str, typer.Option(help="Why; kept on the record.")] = "",
+    as_name: AsName = None,
+) -> None:
+    """Mute the alerts all MATCHERs select until the silence ends (every silence ends)."""
+    by = local_identity(as_name)
+    parsed = [_matcher(m) for m in matchers]
+    if (duration is None) == (until is None):
+        raise BadInput("give exactly one of --duration and --until")
+    seconds = None if duration is None else duration_seconds(duration)
+    ends_at = None if until is None else _until(until)
+    if "\x00" in comment or len(comment) > 2000:
+        raise BadInput("--comment: at most 2000 characters, no NUL")
+
+    async def work(rt: Runtime) -> SilenceRow:
+        async with rt.session() as session:
+            row = await silences.add_silence(
+                session,
+                matchers=parsed,
+                comment=comment,
+                by=by,
+                now=utcnow(),
+                ends_at=ends_at,
+                duration_s=seconds,
+                max_duration_s=rt.settings.alerts.max_silence_s,
+            )
+            await lifecycle.commit(session)
+            return row
+
+    try:
+        row = run(work)
+    except InvalidRequest as exc:
+        flag = {"duration_s": "--duration", "ends_at": "--until"}.get(exc.field or "", "MATCHER")
+        raise BadInput(f"{flag}: {exc.message.split(': ', 1)[-1]}") from None
+    console().print(f"silence {row.id} until {row.ends_at.isoformat(timespec='seconds')}")
+
+
+@silences_app.command("list")
+def list_silences(
+    show_all: Annotated[bool, typer.Option("--all", help="Expired and ended ones too.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """List silences in force (or all), newest first."""
+
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
+        now = utcnow()
+        async with rt.session(read_only=True) as session:
+            found = await store.list_silences(
+                session, now=now, active_only=not show_all, limit=limit
+            )
+            return [_silence_data(row, now) for row in found]
+
+    listed = run(work)
+    if as_json:
+        emit_json(listed)
+        return
+    table = _table("id", "matchers", "ends", "by", "state", "comment")
+    for s in listed:
+        state = "active" if s["active"] else ("expired" if s["expired_at"] else "ended")
+        table.add_row(
+            s["id"],
+            ", ".join(str(Matcher.model_validate(m)) for m in s["matchers"]),
+            s["ends_at"][:19],
+            s["created_by"],
+            state,
+            s["comment"],
+        )
+    console().print(table if listed else "no silences")
+
+
+@silences_app.command("expire")
+def expire(
+    silence_id: Annotated[str, typer.Argument(metavar="ID")], as_name: AsName = None
+) -> None:
+    """End a silence now; what it muted sounds again unless another silence covers it."""
+    by = local_identity(as_name)
+    if not re.fullmatch(r"[0-9A-Fa-f-]{1,36}", silence_id):
+        raise BadInput(f"ID: {silence_id!r} is not a silence id (a UUID)")
+
+    async def work(rt: Runtime) -> SilenceRow:
+        async with rt.session() as session:
+            row = await silences.expire_silence(session, silence_id=silence_id, by=by, now=utcnow())
+            await lifecycle.commit(session)
+            return row
+
+    row = run(work)
+    console().print(f"silence {row.id}: expired by {by.name}")
