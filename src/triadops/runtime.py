@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,9 @@ from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
 from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
+from triadops.constitution.worker import run_worker, worker_name
+from triadops.ops.health.api_errors import RequestCounts
+from triadops.ops.monitor import Monitor
 from triadops.settings import Settings
 from triadops.storage.engine import create_engine, session_factory
 from triadops.storage.migrate import upgrade
@@ -75,6 +79,25 @@ class Runtime:
                 # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
                 await session.connection(execution_options={"triad_read_only": True})
             yield session
+
+    async def work(
+        self,
+        *,
+        stop: asyncio.Event,
+        owner: str | None = None,
+        request_counts: RequestCounts | None = None,
+    ) -> None:
+        """Drive operations, and the monitoring loop beside them, until `stop` is set.
+
+        The monitoring loop runs unless the ``monitor`` setting is off. `request_counts`
+        are the API's, in the process that serves one.
+        """
+        owner = owner or worker_name()
+        loops = [run_worker(self.powers, stop=stop, owner=owner)]
+        if self.settings.monitor:
+            monitor = Monitor(self.powers, owner=owner, request_counts=request_counts)
+            loops.append(monitor.run(stop))
+        await asyncio.gather(*loops)
 
     async def close(self) -> None:
         """Stop the submission committer and dispose of every engine."""

@@ -241,6 +241,9 @@ class Settings(BaseSettings):
     (or a copy) where the database's writers cannot reach it."""
     checkpoint_every_s: float = Field(default=300.0, gt=0)
     """How often a worker signs the ledger's head when a checkpoint key is configured."""
+    monitor: bool = True
+    """Run the monitoring loop (heartbeats; health, alerts and notifications when leading)
+    in this process's worker; off for a worker that should only drive operations."""
     health: HealthSettings = Field(default_factory=HealthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
 

@@ -15,8 +15,8 @@ from triadops.api import openapi, problems
 from triadops.api.metrics import PipelineMetrics, RequestMetrics
 from triadops.api.middleware import BodyGuard, RequestIds, ServerErrors
 from triadops.api.routes import alerts, audit, crown, decisions, health, monitoring, operations
-from triadops.constitution import worker as worker_loop
 from triadops.logconfig import configure_logging
+from triadops.ops.health.api_errors import RequestCounts
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 
@@ -53,7 +53,7 @@ def create_app(
         setattr(app.state, health.PROBE_STATE, probe)
         stop = asyncio.Event()
         worker = (
-            asyncio.create_task(worker_loop.run_worker(rt.powers, stop=stop))
+            asyncio.create_task(rt.work(stop=stop, request_counts=app.state.request_counts))
             if run_worker
             else None
         )
@@ -74,11 +74,12 @@ def create_app(
         generate_unique_id_function=openapi.operation_id,
     )
     app.state.metrics = PipelineMetrics()
+    app.state.request_counts = RequestCounts()
     problems.install(app)
     openapi.install(app, settings)
     # Added innermost first: a request meets RequestIds, ServerErrors, BodyGuard, then
     # RequestMetrics, which reads the matched route's template when the answer is done.
-    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics, counts=app.state.request_counts)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrors)
     app.add_middleware(RequestIds)

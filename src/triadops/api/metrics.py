@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from triadops.constitution.crown.service import is_frozen
 from triadops.domain.alerts import ACTIVE_STATES, Severity
 from triadops.domain.enums import Authority, OperationStatus, OperationType
+from triadops.ops.health.api_errors import RequestCounts
 from triadops.storage import metrics as store
 from triadops.storage.ledger import head
 from triadops.storage.stages import BUCKETS, StageTotal, read_totals
@@ -210,24 +211,16 @@ class PipelineMetrics:
             self.stored.snapshot = snapshot
             return generate_latest(self.registry)
 
-    def server_errors(self) -> tuple[float, float]:
-        """Return (requests, 5xx answers) this process has counted, for the health report."""
-        total = errors = 0.0
-        for metric in self.http_requests.collect():
-            for sample in metric.samples:
-                if sample.name.endswith("_total"):
-                    total += sample.value
-                    if sample.labels.get("status", "").startswith("5"):
-                        errors += sample.value
-        return total, errors
-
 
 class RequestMetrics:
     """Count each HTTP request by its route template, method and status, and time it."""
 
-    def __init__(self, app: ASGIApp, *, metrics: PipelineMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: PipelineMetrics, counts: RequestCounts | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.counts = counts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -249,3 +242,5 @@ class RequestMetrics:
             template = getattr(route, "path", None) or UNMATCHED
             self.metrics.http_requests.labels(template, scope["method"], str(status)).inc()
             self.metrics.http_duration.labels(template).observe(time.perf_counter() - started)
+            if self.counts is not None:
+                self.counts.count(status)

@@ -11,7 +11,7 @@ import typer
 
 from triadops.cli.context import load_settings, run
 from triadops.cli.output import console
-from triadops.constitution.worker import run_worker, worker_name
+from triadops.constitution.worker import worker_name
 from triadops.logconfig import configure_logging
 from triadops.runtime import Runtime
 
@@ -52,7 +52,7 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         console(stderr=True).print(f"worker {owner} started; Ctrl-C to stop")
         try:
-            await run_worker(rt.powers, stop=stop, owner=owner)
+            await rt.work(stop=stop, owner=owner)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

@@ -18,7 +18,9 @@ async def operations_by_type_and_status(session: AsyncSession) -> dict[tuple[str
     return {(t, s): int(n) for t, s, n in (await session.execute(stmt)).all()}
 
 
-async def alerts_by_severity(session: AsyncSession, states: list[str]) -> dict[tuple[str, str], int]:
+async def alerts_by_severity(
+    session: AsyncSession, states: list[str]
+) -> dict[tuple[str, str], int]:
     """Count the alerts in `states` per (severity, state); resolved ones are never read."""
     stmt = (
         select(AlertRow.severity, AlertRow.state, func.count())

@@ -1,0 +1,245 @@
+"""The monitoring loop every worker runs beside its operations (and so ``triad serve`` too).
+
+Every worker beats (``storage.workers``), which is what branch availability is read from.
+One of them leads, holding the ``monitor`` lease: the leader folds the ledger into stage
+totals, runs a full health check every ``health.every_s``, feeds the alerts it raises (and
+resolves those it no longer raises), runs the alert coordination cycle every
+``alerts.every_s`` (expiries, change-linked silences that outlived their operation), and on
+each tick flushes due notification groups, escalates and delivers. A leader that dies stops
+renewing; another worker takes the lease over once it expires, within one interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import structlog
+
+from triadops.constitution import lifecycle
+from triadops.constitution.powers import Powers
+from triadops.domain.alerts import AlertIn, Severity
+from triadops.domain.enums import OperationStatus
+from triadops.domain.health import HealthReport
+from triadops.domain.operations import utcnow
+from triadops.ops import stages
+from triadops.ops.alerts import dispatch, service
+from triadops.ops.health.api_errors import RequestCounts
+from triadops.ops.health.collectors import Collector
+from triadops.ops.health.service import check_health, default_collectors, save_report
+from triadops.storage import change_silences, leases, workers
+
+log = structlog.stdlib.get_logger(__name__)
+T = TypeVar("T")
+
+LEADER_LEASE = "monitor"
+TICK_S = 2.0
+"""How often the loop wakes: beats, lease renewal, due notification groups and deliveries."""
+HEALTH_SOURCE = "health"
+MONITOR = "monitor"
+
+
+@dataclass
+class TickResult:
+    """What one tick did (for tests and logs)."""
+
+    leader: bool = False
+    beat: bool = False
+    folded: int = 0
+    report: HealthReport | None = None
+    alerts_cycle: bool = False
+    delivered: int = 0
+    closed_silences: list[str] = field(default_factory=list)
+
+
+class Monitor:
+    """One worker's monitoring loop; `tick` does one pass and `run` repeats it."""
+
+    def __init__(
+        self,
+        powers: Powers,
+        *,
+        owner: str,
+        request_counts: RequestCounts | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        collectors: Sequence[Collector] | None = None,
+    ) -> None:
+        self.powers = powers
+        self.owner = owner
+        self.clock = clock
+        # Built once: the host and API collectors keep their last reading between checks.
+        self.collectors = (
+            list(collectors)
+            if collectors is not None
+            else default_collectors(powers, request_counts=request_counts)
+        )
+        self.started_at = clock()
+        self.next_beat: datetime | None = None
+        self.lease_until: datetime | None = None
+        self.next_health: datetime | None = None
+        self.next_alerts: datetime | None = None
+
+    @property
+    def lease_s(self) -> float:
+        """How long a leader's lease lasts unrenewed: a successor takes over within it."""
+        s = self.powers.settings
+        return max(3 * TICK_S, min(s.health.every_s, s.alerts.every_s, 60.0))
+
+    async def tick(self) -> TickResult:
+        """Do one pass; each part fails alone (logged), never the loop."""
+        now = self.clock()
+        result = TickResult()
+        if self.next_beat is None or now >= self.next_beat:
+            result.beat = await self._guarded("heartbeat", self._beat(now), False)
+        result.leader = await self._guarded("leader lease", self._lead(now), False)
+        if not result.leader:
+            return result
+        result.folded = await self._guarded("stage fold", stages.fold_all(self.powers), 0)
+        if self.next_health is None or now >= self.next_health:
+            self.next_health = now + timedelta(seconds=self.powers.settings.health.every_s)
+            result.report = await self._guarded("health check", self.check(now), None)
+        if self.next_alerts is None or now >= self.next_alerts:
+            self.next_alerts = now + timedelta(seconds=self.powers.settings.alerts.every_s)
+            result.closed_silences = await self._guarded(
+                "alert coordination", self.coordinate(now), []
+            )
+            result.alerts_cycle = True
+        cycle = await self._guarded(
+            "notifications",
+            dispatch.run_cycle(
+                self.powers.sessions,
+                now=now,
+                settings=self.powers.settings.alerts,
+                owner=self.owner,
+            ),
+            None,
+        )
+        if cycle is not None:
+            result.delivered = cycle.delivery.sent
+        return result
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick every `TICK_S` until `stop` is set; then record a clean stop."""
+        while not stop.is_set():
+            await self.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=TICK_S)
+        await self._guarded("stop", self._stop(self.clock()), None)
+
+    async def check(self, now: datetime) -> HealthReport:
+        """Run a full health check, store it, and raise or resolve the alerts it implies."""
+        report = await check_health(self.powers, now=now, collectors=self.collectors)
+        stored = await save_report(self.powers, report)
+        raised = [
+            AlertIn(
+                labels={**alert.labels, "alertname": alert.alertname, "source": HEALTH_SOURCE},
+                annotations={"summary": alert.summary},
+                severity=alert.severity,
+            )
+            for alert in report.alerts
+        ]
+        async with self.powers.sessions() as session:
+            if raised:
+                await service.ingest(
+                    session,
+                    raised,
+                    source=HEALTH_SOURCE,
+                    now=now,
+                    settings=self.powers.settings.alerts,
+                )
+            await service.auto_resolve(
+                session,
+                source=HEALTH_SOURCE,
+                present={a.fingerprint for a in raised},
+                now=now,
+            )
+            await lifecycle.commit(session)
+        return stored
+
+    async def coordinate(self, now: datetime) -> list[str]:
+        """Expire what ended; close and report change-linked silences gone stale.
+
+        A change-linked silence is stale when its operation is over (or gone) or it ran past
+        ``alerts.change_silence_max_s``. Returns the ids of the silences it closed.
+        """
+        settings = self.powers.settings.alerts
+        oldest = now - timedelta(seconds=settings.change_silence_max_s)
+        async with self.powers.reading() as session:
+            running = await change_silences.open_change_silences(session, now=now)
+        stale = [
+            (silence_id, op_id)
+            for silence_id, op_id, created_at, status in running
+            if status is None or OperationStatus(status).is_final or created_at < oldest
+        ]
+        async with self.powers.sessions() as session:
+            closed: list[str] = []
+            if stale:
+                ended = await change_silences.end_silences(
+                    session, [op_id for _, op_id in stale], now=now
+                )
+                closed = [silence_id for silence_id, _ in ended]
+                reported = [
+                    AlertIn(
+                        labels={
+                            "alertname": "ChangeSilenceOutlivedOperation",
+                            "operation_id": op_id,
+                            "source": MONITOR,
+                        },
+                        annotations={
+                            "summary": f"the silence of operation {op_id} outlived it and "
+                            "was closed"
+                        },
+                        severity=Severity.WARNING,
+                    )
+                    for _, op_id in ended
+                ]
+                if reported:
+                    await service.ingest(
+                        session, reported, source=MONITOR, now=now, settings=settings
+                    )
+            await service.housekeep(session, now=now)
+            await lifecycle.commit(session)
+        return closed
+
+    async def _beat(self, now: datetime) -> bool:
+        async with self.powers.sessions() as session:
+            await workers.beat(session, name=self.owner, now=now, started_at=self.started_at)
+            await session.commit()
+        self.next_beat = now + timedelta(seconds=workers.HEARTBEAT_S)
+        return True
+
+    async def _lead(self, now: datetime) -> bool:
+        # Renew only past half the lease: an idle leader writes every few ticks, not each.
+        if self.lease_until is not None and now < self.lease_until - timedelta(
+            seconds=self.lease_s / 2
+        ):
+            return True
+        async with self.powers.sessions() as session:
+            held = await leases.hold(
+                session, name=LEADER_LEASE, holder=self.owner, now=now, ttl_s=self.lease_s
+            )
+            await session.commit()
+        if held and self.lease_until is None:
+            log.info("monitoring leader", owner=self.owner)
+        self.lease_until = now + timedelta(seconds=self.lease_s) if held else None
+        return held
+
+    async def _stop(self, now: datetime) -> None:
+        async with self.powers.sessions() as session:
+            await workers.stop(session, name=self.owner, now=now)
+            if self.lease_until is not None:
+                await leases.release(session, name=LEADER_LEASE, holder=self.owner, now=now)
+            await session.commit()
+        self.lease_until = None
+
+    async def _guarded(self, what: str, work: Awaitable[T], fallback: T) -> T:
+        try:
+            return await work
+        except Exception as exc:
+            # Not exc_info: frames would carry local variables (settings, URLs) into the log.
+            log.warning("monitoring step failed", step=what, error=f"{type(exc).__name__}: {exc}")
+            return fallback

@@ -1,0 +1,179 @@
+"""The monitoring loop: one leader among workers, health checks that raise and resolve alerts,
+heartbeats, and change-linked silences that outlive their operation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import select
+
+from tests.fixtures.api import drive
+from tests.fixtures.pipeline import request, submit
+from triadops.domain.clock import FakeClock
+from triadops.domain.health import CheckStatus, HealthCheck
+from triadops.ops.alerts import events
+from triadops.ops.health.collectors import Collector, Reading
+from triadops.ops.monitor import Monitor
+from triadops.runtime import Runtime
+from triadops.settings import Settings
+from triadops.storage import change_silences
+from triadops.storage.tables import AlertRow, HealthReportRow, SilenceRow, WorkerRow
+
+T = TypeVar("T")
+
+
+class Switch(Collector):
+    """A collector whose one check passes or fails as the test says."""
+
+    name = "switch"
+
+    def __init__(self) -> None:
+        self.failing = False
+
+    def planned(self) -> list[HealthCheck]:
+        return [
+            HealthCheck(
+                name="switch.on",
+                component="targets",
+                status=CheckStatus.UNKNOWN,
+                system="svc",
+                alertname="TargetDown",
+            )
+        ]
+
+    async def collect(self, reading: Reading) -> list[HealthCheck]:
+        status = CheckStatus.FAIL if self.failing else CheckStatus.PASS
+        return [c.model_copy(update={"status": status}) for c in self.planned()]
+
+
+@pytest.fixture
+async def second(settings: Settings) -> AsyncIterator[Runtime]:
+    """Another process's runtime over the same database: its own engine and connections."""
+    rt = await Runtime.open(settings, migrate=False)
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+async def rows(rt: Runtime, table: type[T]) -> list[T]:
+    async with rt.session(read_only=True) as session:
+        return list((await session.scalars(select(table))).all())
+
+
+async def test_one_leader_and_a_takeover_within_one_interval(
+    runtime: Runtime, second: Runtime
+) -> None:
+    clock = FakeClock()
+    first = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[Switch()])
+    other = Monitor(second.powers, owner="w2", clock=clock.now, collectors=[Switch()])
+    a, b = await first.tick(), await other.tick()
+    assert (a.leader, b.leader) == (True, False)
+    assert a.report is not None and b.report is None
+    assert (a.beat, b.beat) == (True, True)
+
+    # w1 dies: it never ticks again. w2 takes over once the lease runs out, within one
+    # health interval, and runs the health check itself.
+    interval = runtime.settings.health.every_s
+    clock.advance(first.lease_s / 2)
+    assert not (await other.tick()).leader
+    clock.advance(first.lease_s / 2 + 0.001)
+    taken = await other.tick()
+    assert taken.leader and taken.report is not None
+    assert first.lease_s <= interval
+    assert len(await rows(runtime, HealthReportRow)) == 2
+    # Both beat; availability is read from these rows. w2's long silence between its
+    # beats (it was not leading, and the test did not tick it) stays visible as a gap.
+    beats = await rows(runtime, WorkerRow)
+    assert {w.name.split("@")[0] for w in beats} == {"w1", "w2"}
+    assert len([w for w in beats if w.name.startswith("w2")]) == 2
+
+
+async def test_a_clean_stop_hands_the_lease_over_at_once(runtime: Runtime, second: Runtime) -> None:
+    clock = FakeClock()
+    first = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[Switch()])
+    other = Monitor(second.powers, owner="w2", clock=clock.now, collectors=[Switch()])
+    assert (await first.tick()).leader
+    stop = asyncio.Event()
+    stop.set()
+    await first.run(stop)  # one tick, then the clean stop releases the lease
+    clock.advance(0.001)
+    assert (await other.tick()).leader
+    [w1] = [w for w in await rows(runtime, WorkerRow) if w.name == "w1"]
+    assert w1.stopped_at is not None
+
+
+async def test_health_raises_an_alert_and_resolves_it_when_it_clears(runtime: Runtime) -> None:
+    clock = FakeClock()
+    switch = Switch()
+    monitor = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[switch])
+    switch.failing = True
+    await monitor.tick()
+    firing = [a for a in await rows(runtime, AlertRow) if a.alertname == "TargetDown"]
+    assert [(a.state, a.labels["system"], a.source) for a in firing] == [
+        ("firing", "svc", "health")
+    ]
+
+    # Still failing at the next check: the same alert, counted again, not a new one.
+    clock.advance(runtime.settings.health.every_s)
+    await monitor.tick()
+    [again] = [a for a in await rows(runtime, AlertRow) if a.alertname == "TargetDown"]
+    assert (again.id, again.count) == (firing[0].id, 2)
+
+    switch.failing = False
+    clock.advance(runtime.settings.health.every_s)
+    await monitor.tick()
+    [cleared] = [a for a in await rows(runtime, AlertRow) if a.alertname == "TargetDown"]
+    assert cleared.state == "resolved" and cleared.resolved_by == events.MONITOR
+
+
+async def test_a_silence_that_outlives_its_operation_is_closed_and_reported(
+    runtime: Runtime,
+) -> None:
+    req = request()
+    await submit(runtime, req)
+    await drive(runtime)  # completed: nothing is left to cover
+    clock = FakeClock()
+    async with runtime.session() as session:
+        change_silences.open_silence(
+            session,
+            operation_id=req.operation_id,
+            matchers=[{"name": "system", "op": "=", "value": "db"}],
+            by="alice",
+            now=clock.now(),
+            last_s=3600,
+        )
+        await session.commit()
+    monitor = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[Switch()])
+    clock.advance(1)
+    result = await monitor.tick()
+    [silence] = await rows(runtime, SilenceRow)
+    assert result.closed_silences == [silence.id]
+    assert silence.ends_at <= clock.now()
+    reported = [a for a in await rows(runtime, AlertRow) if a.alertname != "TargetDown"]
+    assert [(a.alertname, a.labels["operation_id"]) for a in reported] == [
+        ("ChangeSilenceOutlivedOperation", req.operation_id)
+    ]
+
+
+async def test_a_change_silence_never_outlasts_the_cap(runtime: Runtime) -> None:
+    req = request([("noop", {})], affected_systems=["db"])
+    # Held in approval: never runs, so its operation never ends the silence.
+    clock = FakeClock()
+    await submit(runtime, req)
+    async with runtime.session() as session:
+        change_silences.open_silence(
+            session,
+            operation_id=req.operation_id,
+            matchers=[{"name": "system", "op": "=", "value": "db"}],
+            by="alice",
+            now=clock.now() - timedelta(days=1),
+            last_s=48 * 3600,
+        )
+        await session.commit()
+    monitor = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[Switch()])
+    assert len((await monitor.tick()).closed_silences) == 1
