@@ -16,7 +16,7 @@ import time
 
 from table import Row, markdown
 
-SHAPES = ["pipeline", "lone", "api", "health", "checks", "verify", "workers"]
+SHAPES = ["pipeline", "lone", "api", "health", "checks", "verify", "workers", "alerts"]
 """Module names under bench/, in the table's order."""
 
 
