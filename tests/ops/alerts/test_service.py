@@ -19,7 +19,7 @@ from triadops.domain.alerts import AlertIn, Matcher
 from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from triadops.domain.identity import Identity
-from triadops.ops.alerts import events, service, silences
+from triadops.ops.alerts import dispatch, events, service, silences
 from triadops.runtime import Runtime
 from triadops.storage import alerts as store
 from triadops.storage.tables import AlertGroupRow, AlertRow, LedgerRow, SilenceRow
@@ -414,3 +414,23 @@ async def test_a_ledger_without_the_alert_entries_is_caught(runtime: Runtime) ->
             select(LedgerRow.event).where(LedgerRow.operation_id == subject)
         )
         assert list(filed) == ["alert_fired"]
+
+
+async def test_escalation_reopening_a_quiet_acknowledgement_replays_clean(
+    runtime: Runtime,
+) -> None:
+    await ingest(runtime, alert())
+    [row] = await rows(runtime)
+    await _handle(runtime, "ack", row.id, EVE)
+    quiet = runtime.settings.alerts.ack_quiet_s
+    async with runtime.session() as session:
+        assert await dispatch.escalate(
+            session, now=at(quiet / 60 + 1), settings=runtime.settings.alerts
+        )
+        await lifecycle.commit(session)
+    [row] = await rows(runtime)
+    assert (row.state, row.acknowledged_by) == ("firing", None)
+    assert await findings(runtime) == []
+    # Taken again, by someone else: that acknowledgement is the one the ledger vouches for.
+    await _handle(runtime, "ack", row.id, CAROL, at(quiet / 60 + 2))
+    assert await findings(runtime) == []

@@ -1,6 +1,7 @@
 """The alerts' and silences' part of ``triad audit verify``: their state replayed from the ledger.
 
-Every alert entry names the alert and its state after the change (``ops.alerts.events``).
+Every alert entry names the alert (``alert``, or escalation's ``alert_id``) and, when it
+changes it, its state after the change (``ops.alerts.events``).
 The replay keeps, for each alert, the state of its last entry, who acknowledged and who
 resolved it, the silence muting it, and the fingerprint and severity it fired with; for
 each silence, who made it, its matchers and end, and who expired it. Then every stored
@@ -31,6 +32,8 @@ from triadops.storage import alerts as store
 SILENCE_CREATED = "silence_created"
 CHANGE_SILENCE_OPENED = "change_silence_opened"
 SILENCE_EXPIRED = "silence_expired"
+REESCALATED = "alert_reescalated"
+"""Escalation's entry for a quiet acknowledgement fired again (``ops.alerts.dispatch``)."""
 BATCH = 500
 
 
@@ -89,7 +92,7 @@ class AlertReplay:
         if "silence_" in event:
             self._silence(actor, event, operation_id, details)
             return True
-        alert_id = details.get("alert")
+        alert_id = details.get("alert", details.get("alert_id"))
         if not isinstance(alert_id, int) or isinstance(alert_id, bool):
             return True  # names no alert: nothing to hold a row to
         alert = self.alerts.setdefault(alert_id, _Alert())
@@ -102,12 +105,14 @@ class AlertReplay:
             alert.state = _text(details["state"])
         if "silence" in details:
             alert.silence_id = _text(details["silence"])
-        if "acknowledged_by" in details:
-            alert.acknowledged_by = _text(details["acknowledged_by"])
         if event == "alert_acknowledged":
             alert.acknowledged_by = actor
         elif event == "alert_resolved":
             alert.resolved_by = actor
+        elif event == REESCALATED:
+            # Escalation re-fires a quiet acknowledgement: firing again, taken by nobody
+            # (its details name the acknowledgement that went quiet, for the record).
+            alert.state, alert.acknowledged_by = "firing", None
         return True
 
     def _silence(

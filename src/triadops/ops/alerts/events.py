@@ -4,8 +4,8 @@ An alert's entries are filed under its subject ``alert:<id>`` (the ledger's inde
 subject column), so an alert's history is read without walking the chain; a silence's
 under the operation it is linked to, if any. Every alert entry names the alert and its
 state after the change, so ``triad audit verify`` replays each alert's state from its last
-entry (`constitution.crown.alert_audit`). A change of state made elsewhere (escalation
-reopening a quiet acknowledgement) goes through :func:`record_alert` too.
+entry (`constitution.crown.alert_audit`). A change of state made elsewhere should go
+through :func:`record_alert` too, so it is filed under the alert and replayed.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def record_alert(
 ) -> None:
     """Queue an alert's ledger entry: its id and state after the change, and `details`.
 
-    Details the replay reads: ``silence`` (the silence muting it now, or null) and
-    ``acknowledged_by`` (set or cleared); ``alert_acknowledged`` and ``alert_resolved``
-    name their actor as the one who acknowledged or resolved.
+    Details the replay reads besides the state: ``silence`` (the silence muting it now, or
+    null); ``alert_acknowledged`` and ``alert_resolved`` name their actor as the one who
+    acknowledged or resolved.
     """
     ledger.record(
         session,

@@ -433,6 +433,9 @@ async def housekeeping_due(session: AsyncSession, *, now: datetime) -> bool:
 async def housekeep(session: AsyncSession, *, now: datetime) -> Housekeeping:
     """Resolve alerts whose ``ends_at`` passed; expire silences whose end passed, unmuting."""
     now = as_utc(now)
+    # The silences' lock before any alert row, in the order ingest takes them, so that an
+    # ingest and this pass never wait on each other in a circle.
+    await store.lock_silences(session)
     ended = await store.unresolved_alerts(session, ended_by=now, for_update=True)
     for row in ended:
         when = min(row.ends_at or now, now)
