@@ -152,10 +152,21 @@ def test_every_matcher_of_a_silence_must_hold() -> None:
     assert (muted.state, loud.state) == (AlertState.SILENCED, AlertState.FIRING)
 
 
-def test_the_silence_ending_last_is_the_one_named() -> None:
-    b = book(silence("host=db1", sid="short", hours=1), silence("host=~db.*", sid="long", hours=5))
-    [change] = b.apply([alert(labels={"host": "db1"})], NOW)
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [("host=db1", "host=~db.*"), ("host=~db.*", "host=db1"), ("job=node", "host=db1")],
+    ids=["scanned-lasts", "filed-lasts", "both-filed"],
+)
+def test_the_silence_ending_last_is_the_one_named(short: str, long: str) -> None:
+    b = book(silence(short, sid="short", hours=1), silence(long, sid="long", hours=5))
+    [change] = b.apply([alert(labels={"host": "db1", "job": "node"})], NOW)
     assert change.silence_id == "long"
+    [later] = b.apply([alert("Other", labels={"host": "db1", "job": "node"})], NOW)
+    assert later.silence_id == "long"
+    # Once the longer one has ended, the other still counts only while it lasts.
+    ended = book(silence(short, sid="short", hours=3), silence(long, sid="long", hours=1))
+    [change] = ended.apply([alert(labels={"host": "db1", "job": "node"})], NOW + timedelta(hours=2))
+    assert change.silence_id == "short"
 
 
 def test_a_repeat_is_muted_by_a_new_silence_and_released_when_it_ends() -> None:

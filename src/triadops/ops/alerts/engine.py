@@ -87,27 +87,45 @@ class SilenceSpec:
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
+    rank: int
+    """Position when sorted by end, latest first: the lowest rank that matches wins."""
     id: str
     ends_at: datetime
     tests: tuple[LabelTest, ...]
 
+    def holds(self, labels: Mapping[str, str]) -> bool:
+        return all(test(labels) for test in self.tests)
+
 
 class SilenceSet:
-    """Silences with their matchers compiled once; the one that ends last is found first."""
+    """Silences with their matchers compiled once; the one that ends last is found first.
 
-    __slots__ = ("_ends", "_rules", "ids")
+    A silence with an equality matcher is filed under that label's value, so an alert is
+    tried only against the silences its own values select, plus those with no equality
+    matcher: the cost follows the silences that could match, not all of them.
+    """
+
+    __slots__ = ("_by_value", "_ends", "_scan", "ids")
 
     def __init__(self, silences: Iterable[SilenceSpec]) -> None:
-        rules = [
-            _Rule(s.id, as_utc(s.ends_at), tuple(_test(m) for m in s.matchers)) for s in silences
-        ]
-        rules.sort(key=lambda r: (r.ends_at, r.id), reverse=True)
-        self._rules = tuple(rules)
-        self._ends = {r.id: r.ends_at for r in rules}
+        ordered = sorted(silences, key=lambda s: (as_utc(s.ends_at), s.id), reverse=True)
+        self._by_value: dict[str, dict[str, list[_Rule]]] = {}
+        scan: list[_Rule] = []
+        for rank, spec in enumerate(ordered):
+            rule = _Rule(
+                rank, spec.id, as_utc(spec.ends_at), tuple(_test(m) for m in spec.matchers)
+            )
+            equal = next((m for m in spec.matchers if m.op is MatchOp.EQUAL), None)
+            if equal is None:
+                scan.append(rule)
+            else:
+                self._by_value.setdefault(equal.name, {}).setdefault(equal.value, []).append(rule)
+        self._scan = tuple(scan)
+        self._ends = {s.id: as_utc(s.ends_at) for s in ordered}
         self.ids = frozenset(self._ends)
 
     def __len__(self) -> int:
-        return len(self._rules)
+        return len(self._ends)
 
     def covers(self, silence_id: str, now: datetime) -> bool:
         """True when the silence `silence_id` is in this set and has not ended at `now`."""
@@ -116,12 +134,21 @@ class SilenceSet:
 
     def match(self, labels: Mapping[str, str], now: datetime) -> str | None:
         """Return the id of a silence that mutes `labels` at `now`, or None."""
-        for rule in self._rules:
-            if rule.ends_at <= now:
-                break  # sorted by end, latest first: the rest have ended too
-            if all(test(labels) for test in rule.tests):
-                return rule.id
-        return None
+        best: _Rule | None = None
+        for name, by_value in self._by_value.items():
+            for rule in by_value.get(labels.get(name, ""), ()):
+                if rule.ends_at <= now or (best is not None and rule.rank > best.rank):
+                    break  # each list runs latest end first: the rest end sooner
+                if rule.holds(labels):
+                    best = rule
+                    break
+        for rule in self._scan:
+            if rule.ends_at <= now or (best is not None and rule.rank > best.rank):
+                break
+            if rule.holds(labels):
+                best = rule
+                break
+        return None if best is None else best.id
 
 
 @lru_cache(maxsize=16)
