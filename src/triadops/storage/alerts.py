@@ -124,26 +124,32 @@ async def upsert_alerts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]
     if not rows:
         return []
     dialect_insert = pg_insert if _postgres(session) else sqlite_insert
-    done: list[Upserted] = []
-    for start in range(0, len(rows), 500):
-        insert = dialect_insert(AlertRow).values(list(rows[start : start + 500]))
-        new = insert.excluded
-        stmt = insert.on_conflict_do_update(
-            index_elements=[AlertRow.fingerprint],
-            index_where=text(_UNRESOLVED),
-            set_={
-                "count": AlertRow.count + new["count"],
-                "last_seen": case(
-                    (new["last_seen"] > AlertRow.last_seen, new["last_seen"]),
-                    else_=AlertRow.last_seen,
-                ),
-                "annotations": new["annotations"],
-                "ends_at": new["ends_at"],
-                "generator_url": func.coalesce(new["generator_url"], AlertRow.generator_url),
-            },
-        ).returning(AlertRow.id, AlertRow.fingerprint, AlertRow.state, AlertRow.count)
-        done += [Upserted._make(row) for row in (await session.execute(stmt)).all()]
-    return done
+    # One statement without values, executed with the rows: compiled once and cached, sent
+    # as batched multi-row INSERTs (SQLAlchemy's insertmanyvalues), returned in row order.
+    insert = dialect_insert(AlertRow)
+    new = insert.excluded
+    stmt = insert.on_conflict_do_update(
+        index_elements=[AlertRow.fingerprint],
+        index_where=text(_UNRESOLVED),
+        set_={
+            "count": AlertRow.count + new["count"],
+            "last_seen": case(
+                (new["last_seen"] > AlertRow.last_seen, new["last_seen"]),
+                else_=AlertRow.last_seen,
+            ),
+            "annotations": new["annotations"],
+            "ends_at": new["ends_at"],
+            "generator_url": func.coalesce(new["generator_url"], AlertRow.generator_url),
+        },
+    ).returning(
+        AlertRow.id,
+        AlertRow.fingerprint,
+        AlertRow.state,
+        AlertRow.count,
+        sort_by_parameter_order=True,
+    )
+    result = await session.execute(stmt, list(rows))
+    return [Upserted._make(row) for row in result.all()]
 
 
 async def update_alerts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
