@@ -165,7 +165,7 @@ async def ensure_groups(
     now: datetime,
     first_flush_at: datetime,
 ) -> None:
-    """Create the notification groups that do not exist yet; leave existing ones alone.
+    """Create the notification groups that do not exist yet; keep existing ones' timing.
 
     A new group is first looked at after the group wait; the dispatcher moves it on.
     """
@@ -181,10 +181,19 @@ async def ensure_groups(
         }
         for key in sorted(groups)
     ]
-    stmt = (
-        dialect_insert(AlertGroupRow).values(values).on_conflict_do_nothing(index_elements=["key"])
+    insert = dialect_insert(AlertGroupRow)
+    # DO UPDATE, not DO NOTHING: the update locks an existing group until this commits, so
+    # a flush that would drop it as empty skips it (it locks groups SKIP LOCKED) or, having
+    # dropped it first, makes this insert a new one. Its timing is kept as it was.
+    stmt = insert.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            "next_flush_at": func.coalesce(
+                AlertGroupRow.next_flush_at, insert.excluded.next_flush_at
+            )
+        },
     )
-    await session.execute(stmt)
+    await session.execute(stmt, values)
 
 
 async def get_alert(session: AsyncSession, alert_id: int, *, for_update: bool = False) -> AlertRow:
