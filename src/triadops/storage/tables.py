@@ -311,7 +311,11 @@ class NotificationRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        # An alert's page reads its group's deliveries, newest first, however many there are.
+        Index(None, "group_key", "created_at"),
+    )
 
 
 class HealthReportRow(Base):

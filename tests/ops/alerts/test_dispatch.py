@@ -16,7 +16,7 @@ from triadops.domain.alerts import Severity
 from triadops.domain.enums import Authority
 from triadops.ops.alerts.dispatch import DeliveryResult, SendPolicy, deliver_due, run_cycle
 from triadops.ops.alerts.escalation import retry_at
-from triadops.ops.alerts.notifiers import FakeNotifier, NotificationPayload, Notifier
+from triadops.ops.alerts.notifiers import DeliveryFailed, NotificationPayload, Notifier
 from triadops.runtime import Runtime
 from triadops.settings import AlertSettings, EmailChannel, Settings, SlackChannel, WebhookChannel
 from triadops.storage import notifications as store
@@ -264,6 +264,30 @@ async def test_two_dispatchers_on_two_engines_send_each_delivery_once(
     assert {(r.status, r.attempts) for r in await rows(runtime)} == {("sent", 1)}
 
 
+class Keeper(Notifier):
+    """Keeps what it is sent (beside a sender that crashes: the test is the crash)."""
+
+    kind = "fake"
+
+    def __init__(self, name: str, *, failures: int = 0, transient: bool = True) -> None:
+        super().__init__(name)
+        self.sent: list[NotificationPayload] = []
+        self.failures = failures
+        self.transient = transient
+
+    @property
+    def timeout_s(self) -> float:
+        """Nothing to wait for."""
+        return 1.0
+
+    async def send(self, payload: NotificationPayload) -> None:
+        """Keep `payload`, or fail while failures remain."""
+        if self.failures > 0:
+            self.failures -= 1
+            raise DeliveryFailed(f"fake {self.name} failed as told", transient=self.transient)
+        self.sent.append(payload)
+
+
 class Broken(Notifier):
     """A sender with a bug: it raises something that is not a delivery failure."""
 
@@ -282,7 +306,7 @@ async def test_a_broken_or_missing_sender_fails_its_delivery_alone(runtime: Runt
     await queue(runtime, 1, channel="good")
     await queue(runtime, 1, channel="bad")
     await queue(runtime, 1, channel="gone")
-    good = FakeNotifier("good")
+    good = Keeper("good")
     result = await deliver_due(
         runtime.sessions,
         now=T0,

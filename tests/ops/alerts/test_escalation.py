@@ -14,7 +14,7 @@ from triadops.constitution import ledger, lifecycle
 from triadops.domain.alerts import Severity, fingerprint, group_key
 from triadops.domain.enums import Authority
 from triadops.ops.alerts import dispatch
-from triadops.ops.alerts.dispatch import SendPolicy, escalate, flush_groups, run_cycle
+from triadops.ops.alerts.dispatch import MONITOR, SendPolicy, escalate, flush_groups, run_cycle
 from triadops.ops.alerts.escalation import authorities_for, decide_flush, recipients
 from triadops.runtime import Runtime
 from triadops.settings import AlertSettings, LogChannel, WebhookChannel
@@ -329,13 +329,13 @@ async def test_an_unacknowledged_emergency_is_reminded_then_reaches_the_fallback
     assert (row.escalation_level, row.ack_deadline, row.state) == (4, at(4530), "firing")
     escalated = await entries(runtime, "alert_escalated")
     assert [(e.actor, e.details["level"], e.details["reason"]) for e in escalated] == [
-        ("monitor", 1, "reminder"),
-        ("monitor", 2, "reminder"),
-        ("monitor", 3, "fallback"),
-        ("monitor", 4, "fallback"),
+        (MONITOR, 1, "reminder"),
+        (MONITOR, 2, "reminder"),
+        (MONITOR, 3, "fallback"),
+        (MONITOR, 4, "fallback"),
     ]
     assert escalated[2].details["channels"] == ["pager"]
-    assert escalated[0].details["alert_id"] == alert
+    assert escalated[0].details["alert"] == alert
     fallback = (await notifications(runtime))[-1]
     assert fallback.payload["summary"] == (
         "[FIRING:1] DatabaseDown (emergency) — not acknowledged after 2 reminders, fallback"
@@ -378,8 +378,8 @@ async def test_an_acknowledgement_that_goes_quiet_re_enters_escalation(runtime: 
     row = await get_alert(runtime, alert)
     assert (row.state, row.acknowledged_by, row.acknowledged_at) == ("firing", None, None)
     [entry] = await entries(runtime, "alert_reescalated")
-    assert entry.actor == "monitor"
-    assert entry.details["alert_id"] == alert
+    assert entry.actor == MONITOR
+    assert entry.details["alert"] == alert
     assert entry.details["acknowledged_by"] == "queen"
     async with runtime.session() as session:
         group = await session.get(AlertGroupRow, row.group_key)

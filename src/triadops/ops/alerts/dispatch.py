@@ -23,9 +23,10 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from triadops.constitution import ledger, lifecycle
+from triadops.constitution import lifecycle
 from triadops.domain.alerts import AlertState, Severity
 from triadops.domain.enums import Authority
+from triadops.ops.alerts import events
 from triadops.ops.alerts.escalation import (
     ESCALATION_PATH,
     authorities_for,
@@ -50,7 +51,7 @@ from triadops.storage.tables import AlertRow, NotificationRow
 
 log = structlog.stdlib.get_logger(__name__)
 
-MONITOR = "monitor"
+MONITOR = events.MONITOR
 """The actor of the ledger entries escalation writes."""
 
 
@@ -232,12 +233,13 @@ async def escalate(
     for alert in await store.quiet_acknowledgements(
         session, acknowledged_before=quiet_before, limit=limit
     ):
-        ledger.record(
+        events.record_alert(
             session,
-            actor=MONITOR,
+            alert_id=alert.id,
             event="alert_reescalated",
+            actor=MONITOR,
+            state=AlertState.FIRING,
             details={
-                "alert_id": alert.id,
                 "fingerprint": alert.fingerprint,
                 "alertname": alert.alertname,
                 "severity": alert.severity,
@@ -275,12 +277,13 @@ async def escalate(
         )
         alert.escalation_level, alert.notified_at = level, now
         alert.ack_deadline = now + timedelta(seconds=settings.ack_timeout_s)
-        ledger.record(
+        events.record_alert(
             session,
-            actor=MONITOR,
+            alert_id=alert.id,
             event="alert_escalated",
+            actor=MONITOR,
+            state=AlertState(alert.state),
             details={
-                "alert_id": alert.id,
                 "fingerprint": alert.fingerprint,
                 "alertname": alert.alertname,
                 "level": level,

@@ -388,30 +388,6 @@ class LogNotifier(Notifier):
         )
 
 
-class FakeNotifier(Notifier):
-    """Keeps what it is sent; fails the next `failures` sends (for dry runs and tests)."""
-
-    kind = "fake"
-
-    def __init__(self, name: str, *, failures: int = 0, transient: bool = True) -> None:
-        super().__init__(name)
-        self.sent: list[NotificationPayload] = []
-        self.failures = failures
-        self.transient = transient
-
-    @property
-    def timeout_s(self) -> float:
-        """Nothing to wait for."""
-        return LOG_TIMEOUT_S
-
-    async def send(self, payload: NotificationPayload) -> None:
-        """Keep `payload`, or fail while failures remain."""
-        if self.failures > 0:
-            self.failures -= 1
-            raise DeliveryFailed(f"fake {self.name} failed as told", transient=self.transient)
-        self.sent.append(payload)
-
-
 def notifier_for(name: str, channel: Channel) -> Notifier:
     """Return the sender for a configured channel."""
     match channel:

@@ -171,6 +171,11 @@ def upgrade() -> None:
             ["status", "next_attempt_at"],
             unique=False,
         )
+        batch_op.create_index(
+            batch_op.f("ix_notifications_group_key_created_at"),
+            ["group_key", "created_at"],
+            unique=False,
+        )
 
     op.create_table(
         "silences",
@@ -241,6 +246,7 @@ def downgrade() -> None:
 
     op.drop_table("silences")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notifications_group_key_created_at"))
         batch_op.drop_index(batch_op.f("ix_notifications_status_next_attempt_at"))
 
     op.drop_table("notifications")
