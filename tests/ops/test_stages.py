@@ -66,6 +66,7 @@ async def test_concurrent_folds_never_count_a_link_twice(runtime: Runtime) -> No
 def test_links_without_a_stage_time_are_not_counted() -> None:
     assert stages.classify("transition", "reviewing", "approved", {}) is None
     assert stages.classify("transition", "approved", "scheduled", {"stage_s": 1}) is None
+    assert stages.classify("transition", "awaiting_approval", "approved", {"stage_s": 1}) is None
     assert stages.classify("transition", "validating", "failed", {"stage_s": 2}) == (
         "judicial",
         "error",

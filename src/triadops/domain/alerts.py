@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Literal
@@ -58,6 +59,13 @@ def fingerprint(labels: dict[str, str]) -> str:
         digest.update(labels[name].encode())
         digest.update(b"\xff")
     return digest.hexdigest()[:32]
+
+
+def new_silence_id(now: datetime) -> str:
+    """Return a fresh silence id (a uuid) whose text sorts by creation time (ms first)."""
+    aware = now.replace(tzinfo=UTC) if now.tzinfo is None else now
+    ms = max(0, int(aware.timestamp() * 1000)) & 0xFFFF_FFFF_FFFF
+    return str(uuid.UUID(hex=f"{ms:012x}{uuid.uuid4().hex[12:]}"))
 
 
 def group_key(labels: dict[str, str], group_by: list[str]) -> str:

@@ -19,13 +19,13 @@ from triadops.storage.stages import StageTotal
 BRANCH_OF_STATE: dict[str, Authority] = {
     S.SUBMITTED.value: Authority.LEGISLATIVE,
     S.REVIEWING.value: Authority.LEGISLATIVE,
-    S.AWAITING_APPROVAL.value: Authority.LEGISLATIVE,
     S.EXECUTING.value: Authority.EXECUTIVE,
     S.ROLLING_BACK.value: Authority.EXECUTIVE,
     S.VALIDATING.value: Authority.JUDICIAL,
     S.IN_DOUBT.value: Authority.JUDICIAL,
 }
-"""The branch whose work a state is. Approved and scheduled are waits, not anyone's work."""
+"""The branch whose work a state is. Approved and scheduled are waits, not anyone's work, and
+awaiting approval is a wait for people: hours there say nothing about the branch's health."""
 ERROR_TARGETS = frozenset({S.FAILED.value, S.IN_DOUBT.value})
 """Leaving a stage for one of these counts as the stage going wrong."""
 CROWN_EVENTS = {"acknowledged": "ok", "acknowledgement_overdue": "error"}

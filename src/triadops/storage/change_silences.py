@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.domain.alerts import new_silence_id
 from triadops.storage.tables import OperationRow, SilenceRow
 
 
@@ -24,7 +24,7 @@ def open_silence(
 ) -> SilenceRow:
     """Add a silence tagged with `operation_id` that ends at ``now + last_s`` at the latest."""
     row = SilenceRow(
-        id=str(uuid.uuid4()),
+        id=new_silence_id(now),
         matchers=matchers,
         comment=f"change-linked: operation {operation_id} is executing",
         created_by=by,

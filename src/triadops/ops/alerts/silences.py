@@ -7,14 +7,13 @@ alert; creating and expiring are events of the silence, with the acting principa
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.guards import Rule, enforce
-from triadops.domain.alerts import AlertState, Matcher, silenced_by
+from triadops.domain.alerts import AlertState, Matcher, new_silence_id, silenced_by
 from triadops.domain.enums import Authority
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest
 from triadops.domain.identity import Identity
@@ -48,12 +47,6 @@ def may_silence(by: Actor) -> Forbidden | None:
 
 
 SILENCE_RULES: tuple[Rule[Actor], ...] = (may_silence,)
-
-
-def new_silence_id(now: datetime) -> str:
-    """Return a fresh silence id whose text sorts by creation time (milliseconds first)."""
-    ms = max(0, int(as_utc(now).timestamp() * 1000)) & 0xFFFF_FFFF_FFFF
-    return str(uuid.UUID(hex=f"{ms:012x}{uuid.uuid4().hex[12:]}"))
 
 
 def silence_end(
