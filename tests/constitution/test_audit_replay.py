@@ -680,15 +680,28 @@ async def test_a_worker_committing_meanwhile_causes_no_finding(runtime: Runtime)
     async with runtime.session() as session:
         await unfreeze(session, by=CAROL)
         await lifecycle.commit(session)
-    for i in range(60):
-        await submit(runtime, request([("noop", {}), ("noop", {})], operation_id=f"op-busy-{i}"))
-    driving = asyncio.create_task(drain(runtime))
+    stop = asyncio.Event()
+    committed = 0
+
+    async def keep_busy() -> None:
+        # Submit and drive in rounds until the walks are done: however fast or slow the
+        # machine, every walk below meets operations moving under it.
+        nonlocal committed
+        while not stop.is_set():
+            for _ in range(10):
+                op = request([("noop", {}), ("noop", {})], operation_id=f"op-busy-{committed}")
+                await submit(runtime, op)
+                committed += 1
+            await drain(runtime)
+
+    driving = asyncio.create_task(keep_busy())
     reports = []
-    while not driving.done():
+    while len(reports) < 4:
         reports.append(await verify(runtime))
+    stop.set()
     await driving
 
-    assert len(reports) > 3
+    assert committed >= 10
     for report in reports:
         assert report.ok, [str(d) for d in report.discrepancies] or report.problem
 
