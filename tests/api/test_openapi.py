@@ -28,6 +28,17 @@ OPERATION_IDS = {
     ("get", "/crown"): "read_crown",
     ("post", "/crown/freeze"): "freeze",
     ("post", "/crown/unfreeze"): "unfreeze",
+    ("get", "/constitutional-health"): "read_constitutional_health",
+    ("get", "/constitutional-health/history"): "list_constitutional_health",
+    ("post", "/alerts"): "post_alerts",
+    ("post", "/alerts/alertmanager"): "post_alertmanager_alerts",
+    ("get", "/alerts"): "list_alerts",
+    ("get", "/alerts/{alert_id}"): "read_alert",
+    ("post", "/alerts/{alert_id}/ack"): "acknowledge_alert",
+    ("post", "/alerts/{alert_id}/resolve"): "resolve_alert",
+    ("get", "/silences"): "list_silences",
+    ("post", "/silences"): "create_silence",
+    ("post", "/silences/{silence_id}/expire"): "expire_silence",
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger
@@ -44,7 +45,13 @@ async def apply(session: AsyncSession) -> None:
     if not last:
         return
     now = utcnow()
-    ending = [op_id for op_id, (_, to, _) in last.items() if to in ENDS or to == S.FAILED.value]
+    rows = {op_id: await session.get(OperationRow, op_id) for op_id in last}
+    # Only a change with affected systems ever has a silence: the others cost no statement.
+    ending = [
+        op_id
+        for op_id, (_, to, _) in last.items()
+        if (to in ENDS or to == S.FAILED.value) and _systems(rows[op_id])
+    ]
     if ending:
         for silence_id, op_id in await store.end_silences(session, ending, now=now):
             ledger.record(
@@ -58,8 +65,7 @@ async def apply(session: AsyncSession) -> None:
     for op_id, (source, target, actor) in last.items():
         if target != S.EXECUTING.value or source != S.SCHEDULED.value:
             continue
-        row = await session.get(OperationRow, op_id)
-        systems = list((row.request or {}).get("affected_systems") or []) if row else []
+        systems = _systems(rows[op_id])
         if not systems or await store.has_open_silence(session, op_id, now=now):
             continue
         silence = store.open_silence(
@@ -75,6 +81,13 @@ async def apply(session: AsyncSession) -> None:
             actor=actor,
             event="change_silence_opened",
             operation_id=op_id,
-            details={"silence": silence.id, "systems": sorted(set(systems))},
+            details={"silence": silence.id, "systems": list[JsonValue](sorted(set(systems)))},
             at=now,
         )
+
+
+def _systems(row: OperationRow | None) -> list[str]:
+    """The systems an operation's request says it affects (none for an unknown row)."""
+    if row is None:
+        return []
+    return [str(s) for s in (row.request or {}).get("affected_systems") or []]
