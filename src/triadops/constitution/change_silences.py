@@ -45,12 +45,20 @@ async def apply(session: AsyncSession) -> None:
     if not last:
         return
     now = utcnow()
-    rows = {op_id: await session.get(OperationRow, op_id) for op_id in last}
+    # Only operations that start executing or end need their row (a new one's is not loaded).
+    involved = [
+        op_id
+        for op_id, (source, to, _) in last.items()
+        if to in ENDS
+        or to == S.FAILED.value
+        or (to == S.EXECUTING.value and source == S.SCHEDULED.value)
+    ]
+    rows = {op_id: await session.get(OperationRow, op_id) for op_id in involved}
     # Only a change with affected systems ever has a silence: the others cost no statement.
     ending = [
         op_id
         for op_id, (_, to, _) in last.items()
-        if (to in ENDS or to == S.FAILED.value) and _systems(rows[op_id])
+        if (to in ENDS or to == S.FAILED.value) and _systems(rows.get(op_id))
     ]
     if ending:
         for silence_id, op_id in await store.end_silences(session, ending, now=now):
@@ -65,7 +73,7 @@ async def apply(session: AsyncSession) -> None:
     for op_id, (source, target, actor) in last.items():
         if target != S.EXECUTING.value or source != S.SCHEDULED.value:
             continue
-        systems = _systems(rows[op_id])
+        systems = _systems(rows.get(op_id))
         if not systems or await store.has_open_silence(session, op_id, now=now):
             continue
         silence = store.open_silence(
