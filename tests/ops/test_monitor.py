@@ -13,9 +13,11 @@ from sqlalchemy import select
 
 from tests.fixtures.api import drive
 from tests.fixtures.pipeline import request, submit
+from triadops.constitution import lifecycle
+from triadops.domain.alerts import AlertIn
 from triadops.domain.clock import FakeClock
 from triadops.domain.health import CheckStatus, HealthCheck
-from triadops.ops.alerts import events
+from triadops.ops.alerts import events, service
 from triadops.ops.health.collectors import Collector, Reading
 from triadops.ops.monitor import Monitor
 from triadops.runtime import Runtime
@@ -177,3 +179,36 @@ async def test_a_change_silence_never_outlasts_the_cap(runtime: Runtime) -> None
         await session.commit()
     monitor = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[Switch()])
     assert len((await monitor.tick()).closed_silences) == 1
+
+
+async def test_an_alert_already_firing_is_muted_by_a_change_that_starts(runtime: Runtime) -> None:
+    clock = FakeClock()
+    async with runtime.session() as session:
+        await service.ingest(
+            session,
+            [
+                AlertIn(labels={"alertname": "Slow", "system": "db"}),
+                AlertIn(labels={"alertname": "Slow", "system": "api"}),
+            ],
+            source="api",
+            now=clock.now(),
+            settings=runtime.settings.alerts,
+        )
+        await lifecycle.commit(session)
+    req = request([("noop", {})], affected_systems=["db"])
+    await submit(runtime, req)  # approved and waiting: its change is not over
+    async with runtime.session() as session:
+        change_silences.open_silence(
+            session,
+            operation_id=req.operation_id,
+            matchers=[{"name": "system", "op": "=~", "value": "(db)"}],
+            by="alice",
+            now=clock.now(),
+            last_s=3600,
+        )
+        await session.commit()
+    monitor = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[Switch()])
+    clock.advance(1)
+    await monitor.tick()
+    states = {a.labels["system"]: a.state for a in await rows(runtime, AlertRow)}
+    assert states == {"db": "silenced", "api": "firing"}

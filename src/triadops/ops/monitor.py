@@ -27,7 +27,7 @@ from triadops.domain.enums import OperationStatus
 from triadops.domain.health import HealthReport
 from triadops.domain.operations import utcnow
 from triadops.ops import stages
-from triadops.ops.alerts import dispatch, service
+from triadops.ops.alerts import dispatch, service, silences
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.health.collectors import Collector
 from triadops.ops.health.service import check_health, default_collectors, save_report
@@ -202,6 +202,8 @@ class Monitor:
                         session, reported, source=MONITOR, now=now, settings=settings
                     )
             await service.housekeep(session, now=now)
+            # Change-linked silences open without looking at alerts: mute what they cover.
+            await silences.mute_audible(session, now=now)
             await lifecycle.commit(session)
         return closed
 
