@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from tests.fixtures.api import drive
-from tests.fixtures.pipeline import load, request, submit
+from tests.fixtures.pipeline import JUDGE, load, request, submit
 from triadops.constitution.change_silences import matchers_for
 from triadops.constitution.crown import audit
 from triadops.domain.alerts import Matcher, silenced_by
@@ -89,3 +89,19 @@ def test_system_names_are_matched_literally() -> None:
     assert matcher.matches({"system": "(x)"})
     assert not matcher.matches({"system": "c"})
     assert not matcher.matches({"system": "axb"})
+
+
+async def test_a_judicial_change_cannot_mute_what_a_judge_may_not(runtime: Runtime) -> None:
+    # A judicial token may submit work but not silence alerts: naming affected systems in its
+    # request must not get it the silence it could not add by hand.
+    req = request(
+        [("noop", {})],
+        operation_type="validation",
+        constitutional_authority="judicial",
+        requested_by="judy",
+        affected_systems=["db"],
+    )
+    await submit(runtime, req, JUDGE)
+    await drive(runtime)
+    assert (await load(runtime, req.operation_id)).status == OperationStatus.COMPLETED
+    assert await silences_of(runtime, req.operation_id) == []

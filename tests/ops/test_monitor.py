@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import pytest
@@ -60,6 +60,22 @@ async def second(settings: Settings) -> AsyncIterator[Runtime]:
         yield rt
     finally:
         await rt.close()
+
+
+async def open_change_silence(
+    rt: Runtime, operation_id: str, matcher: dict[str, str], *, now: datetime, last_s: float
+) -> None:
+    """Open a change-linked silence as the commit that starts an operation would."""
+    async with rt.session() as session:
+        change_silences.open_silence(
+            session,
+            operation_id=operation_id,
+            matchers=[matcher],
+            by="alice",
+            now=now,
+            last_s=last_s,
+        )
+        await session.commit()
 
 
 async def rows(rt: Runtime, table: type[T]) -> list[T]:
@@ -140,16 +156,13 @@ async def test_a_silence_that_outlives_its_operation_is_closed_and_reported(
     await submit(runtime, req)
     await drive(runtime)  # completed: nothing is left to cover
     clock = FakeClock()
-    async with runtime.session() as session:
-        change_silences.open_silence(
-            session,
-            operation_id=req.operation_id,
-            matchers=[{"name": "system", "op": "=", "value": "db"}],
-            by="alice",
-            now=clock.now(),
-            last_s=3600,
-        )
-        await session.commit()
+    await open_change_silence(
+        runtime,
+        req.operation_id,
+        {"name": "system", "op": "=", "value": "db"},
+        now=clock.now(),
+        last_s=3600,
+    )
     monitor = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[Switch()])
     clock.advance(1)
     result = await monitor.tick()
@@ -167,16 +180,13 @@ async def test_a_change_silence_never_outlasts_the_cap(runtime: Runtime) -> None
     # Held in approval: never runs, so its operation never ends the silence.
     clock = FakeClock()
     await submit(runtime, req)
-    async with runtime.session() as session:
-        change_silences.open_silence(
-            session,
-            operation_id=req.operation_id,
-            matchers=[{"name": "system", "op": "=", "value": "db"}],
-            by="alice",
-            now=clock.now() - timedelta(days=1),
-            last_s=48 * 3600,
-        )
-        await session.commit()
+    await open_change_silence(
+        runtime,
+        req.operation_id,
+        {"name": "system", "op": "=", "value": "db"},
+        now=clock.now() - timedelta(days=1),
+        last_s=48 * 3600,
+    )
     monitor = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[Switch()])
     assert len((await monitor.tick()).closed_silences) == 1
 
@@ -197,16 +207,13 @@ async def test_an_alert_already_firing_is_muted_by_a_change_that_starts(runtime:
         await lifecycle.commit(session)
     req = request([("noop", {})], affected_systems=["db"])
     await submit(runtime, req)  # approved and waiting: its change is not over
-    async with runtime.session() as session:
-        change_silences.open_silence(
-            session,
-            operation_id=req.operation_id,
-            matchers=[{"name": "system", "op": "=~", "value": "(db)"}],
-            by="alice",
-            now=clock.now(),
-            last_s=3600,
-        )
-        await session.commit()
+    await open_change_silence(
+        runtime,
+        req.operation_id,
+        {"name": "system", "op": "=~", "value": "(db)"},
+        now=clock.now(),
+        last_s=3600,
+    )
     monitor = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[Switch()])
     clock.advance(1)
     await monitor.tick()

@@ -17,6 +17,7 @@ from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger
+from triadops.domain.alerts import SILENCERS
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.operations import utcnow
 from triadops.storage import change_silences as store
@@ -95,7 +96,14 @@ async def apply(session: AsyncSession) -> None:
 
 
 def _systems(row: OperationRow | None) -> list[str]:
-    """The systems an operation's request says it affects (none for an unknown row)."""
+    """The systems a change may mute: those its request says it affects.
+
+    None for an operation invoked under an authority that may not silence (the judiciary):
+    review checked on the server that the requester holds the authority it invokes, so a
+    change mutes only what its requester could have muted by hand.
+    """
     if row is None:
+        return []
+    if (row.request or {}).get("constitutional_authority") not in {a.value for a in SILENCERS}:
         return []
     return [str(s) for s in (row.request or {}).get("affected_systems") or []]

@@ -17,6 +17,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
+from triadops.domain.enums import Authority
+
 LabelName = Annotated[
     str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", min_length=1, max_length=100)
 ]
@@ -46,6 +48,9 @@ class AlertState(StrEnum):
     SILENCED = "silenced"
     RESOLVED = "resolved"
 
+
+SILENCERS = (Authority.EXECUTIVE, Authority.LEGISLATIVE, Authority.CROWN)
+"""The authorities that may mute alerts; the judiciary measures and never hides what it sees."""
 
 ACTIVE_STATES = frozenset({AlertState.FIRING, AlertState.ACKNOWLEDGED, AlertState.SILENCED})
 

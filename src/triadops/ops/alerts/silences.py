@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.guards import Rule, enforce
-from triadops.domain.alerts import AlertState, Matcher, new_silence_id, silenced_by
-from triadops.domain.enums import Authority
+from triadops.domain.alerts import SILENCERS, AlertState, Matcher, new_silence_id, silenced_by
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import events
@@ -25,7 +24,6 @@ from triadops.storage.tables import AlertRow, SilenceRow
 MAX_SILENCE_S = 30 * 86400.0
 """The default cap on a silence's length (``alerts.max_silence_s``)."""
 MAX_MATCHERS = 50
-SILENCERS = (Authority.EXECUTIVE, Authority.LEGISLATIVE, Authority.CROWN)
 
 Actor = Identity | str
 """A principal acting through a token or the CLI, or a system actor (``branch:name``) that
