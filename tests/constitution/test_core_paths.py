@@ -19,8 +19,11 @@ from triadops.storage.operations import get_operation
 PURGE = [("database.purge_audit_logs", {"older_than_days": 30})]
 
 
-def tomorrow_at(hour: int, minute: int) -> datetime:
+def plain_day_at(hour: int, minute: int) -> datetime:
+    """A coming day only the daily window covers: not a Sunday, not the 1st of a month."""
     day = datetime.now(UTC).date() + timedelta(days=1)
+    while day.weekday() == 6 or day.day == 1:
+        day += timedelta(days=1)
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
 
 
@@ -31,10 +34,10 @@ async def drive_all(rt: Runtime) -> None:
 
 async def test_medium_risk_is_auto_approved_only_inside_a_window(runtime: Runtime) -> None:
     inside = await submit(
-        runtime, request(PURGE, rollback_plan="restore", scheduled_time=tomorrow_at(2, 10))
+        runtime, request(PURGE, rollback_plan="restore", scheduled_time=plain_day_at(2, 10))
     )
     outside = await submit(
-        runtime, request(PURGE, rollback_plan="restore", scheduled_time=tomorrow_at(3, 30))
+        runtime, request(PURGE, rollback_plan="restore", scheduled_time=plain_day_at(3, 30))
     )
     assert inside.planning_result is not None and outside.planning_result is not None
     assert inside.planning_result.risk_level is Risk.MEDIUM
