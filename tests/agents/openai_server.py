@@ -1,0 +1,576 @@
+"""A real OpenAI-compatible Chat Completions server that answers from a script.
+
+It runs uvicorn in a thread of its own on a free port of 127.0.0.1, so a test (sync or
+async, or a CLI it drives with its own event loop) can point a real OpenAI client at
+`base_url`. Every chat request's JSON body and headers are kept, in order.
+
+Replies come from a `responder` callable when one is set (it may return None to defer to
+the queue), else from a queue consumed in order:
+
+    server.script(final_output({"answer": 42}))
+    server.responder = lambda body: text("hi") if "hello" in user_text(body) else None
+
+When neither has a reply, or the script itself fails (e.g. `final_output` for a request
+offering no output tool), the server answers 500 with ``x-should-retry: false`` (so the
+OpenAI SDK does not retry it) and records the problem in `script_errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeAlias
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+OUTPUT_TOOL_PREFIX = "final_result"
+"""pydantic-ai's structured output tool is `final_result` (or `final_result_<Type>` for a union)."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts for one reply; `total_tokens` is their sum."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class Text:
+    """An assistant message with plain text content (finish_reason `stop`)."""
+
+    content: str
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call; `arguments` given as a string is sent as is (it may be invalid JSON)."""
+
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolCalls:
+    """An assistant message calling one or more tools (finish_reason `tool_calls`)."""
+
+    calls: tuple[ToolCall, ...]
+    content: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class FinalOutput:
+    """A call to the request's output tool with `args`, resolved when the request arrives.
+
+    `tool` names the output tool when the request offers several (an output type union).
+    A request that asks for native structured output (`response_format`) instead gets
+    `args` as JSON text content.
+    """
+
+    args: dict[str, Any]
+    tool: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class HttpError:
+    """An HTTP error status with an OpenAI-style error body."""
+
+    status: int
+    message: str
+    type: str
+    code: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Wait `seconds` before answering `then` (None: the script's next reply).
+
+    The wait holds no other request up, and ends at once when the server stops (the
+    request is then answered 503 and the script is left alone).
+    """
+
+    seconds: float
+    then: Reply | None = None
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A raw body sent as is, e.g. broken JSON under a 200."""
+
+    body: str
+    status: int = 200
+    content_type: str = "application/json"
+
+
+Reply: TypeAlias = Text | ToolCalls | FinalOutput | HttpError | Hang | Malformed
+Responder: TypeAlias = Callable[[dict[str, Any]], Reply | None]
+
+
+def text(content: str, *, usage: Usage | None = None) -> Text:
+    """A plain text answer."""
+    return Text(content, usage)
+
+
+def tool_call(
+    name: str, arguments: dict[str, Any] | str | None = None, *, usage: Usage | None = None
+) -> ToolCalls:
+    """An answer calling one tool."""
+    return ToolCalls((ToolCall(name, {} if arguments is None else arguments),), usage=usage)
+
+
+def tool_calls(
+    *calls: ToolCall, content: str | None = None, usage: Usage | None = None
+) -> ToolCalls:
+    """An answer calling several tools at once."""
+    return ToolCalls(tuple(calls), content, usage)
+
+
+def final_output(
+    args: dict[str, Any], *, tool: str | None = None, usage: Usage | None = None
+) -> FinalOutput:
+    """An answer calling the request's output tool (`final_result...`) with `args`."""
+    return FinalOutput(args, tool, usage)
+
+
+_ERROR_KINDS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_error", None),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+
+def http_error(
+    status: int,
+    message: str | None = None,
+    *,
+    type: str | None = None,
+    code: str | None = None,
+    retry_after_ms: int | None = 10,
+    headers: dict[str, str] | None = None,
+) -> HttpError:
+    """An error answer; `type` and `code` default to what OpenAI sends for the status.
+
+    `retry_after_ms` is sent as the ``retry-after-ms`` header, which the OpenAI SDK obeys
+    when it retries (408, 409, 429 and 5xx), so retries in tests take milliseconds; None
+    leaves it out and the SDK backs off on its own (about 0.5 s, then 1 s, ...).
+    """
+    default_type, default_code = _ERROR_KINDS.get(
+        status, ("server_error", None) if status >= 500 else ("invalid_request_error", None)
+    )
+    all_headers = dict(headers or {})
+    if retry_after_ms is not None:
+        all_headers.setdefault("retry-after-ms", str(retry_after_ms))
+    return HttpError(
+        status,
+        message or f"scripted error {status}",
+        type or default_type,
+        code if code is not None else default_code,
+        tuple(all_headers.items()),
+    )
+
+
+def hang(seconds: float, then: Reply | None = None) -> Hang:
+    """Answer only after `seconds` (to trip a client's timeout)."""
+    return Hang(seconds, then)
+
+
+def malformed(
+    body: str = '{"id": "chatcmpl-broken", "choices": [', *, status: int = 200
+) -> Malformed:
+    """A 200 whose body is not valid JSON (or whatever `body` is)."""
+    return Malformed(body, status)
+
+
+class ScriptError(Exception):
+    """The script could not answer a request; the server answers 500 and records it."""
+
+
+def offered_tools(body: dict[str, Any]) -> list[str]:
+    """The names of the function tools a request offers."""
+    return [t["function"]["name"] for t in body.get("tools") or [] if t.get("type") == "function"]
+
+
+def output_tool_name(body: dict[str, Any], tool: str | None = None) -> str:
+    """The name of the request's output tool; raises ScriptError if there is not exactly one."""
+    names = [n for n in offered_tools(body) if n.startswith(OUTPUT_TOOL_PREFIX)]
+    if tool is not None:
+        if tool not in names:
+            raise ScriptError(f"the request offers no output tool {tool!r}, only {names}")
+        return tool
+    if len(names) != 1:
+        raise ScriptError(
+            f"expected one {OUTPUT_TOOL_PREFIX}* output tool, the request offers "
+            f"{offered_tools(body)}"
+        )
+    return names[0]
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A message's text content (the text parts joined when it has several)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def messages_text(body: dict[str, Any], *roles: str) -> str:
+    """The text of the request's messages with one of `roles`, joined by newlines."""
+    return "\n".join(message_text(m) for m in body.get("messages", []) if m.get("role") in roles)
+
+
+def system_text(body: dict[str, Any]) -> str:
+    """The request's system (or developer) prompt text."""
+    return messages_text(body, "system", "developer")
+
+
+def user_text(body: dict[str, Any]) -> str:
+    """The text of the request's user messages."""
+    return messages_text(body, "user")
+
+
+def tool_returns(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's tool-result messages (role `tool`), in order."""
+    return [m for m in body.get("messages", []) if m.get("role") == "tool"]
+
+
+def _word_count(value: str) -> int:
+    return len(value.split())
+
+
+def _computed_usage(body: dict[str, Any], completion: str) -> Usage:
+    """Counts derived from the request and reply: words, plus one per message."""
+    messages = body.get("messages", [])
+    prompt = sum(_word_count(message_text(m)) + 1 for m in messages)
+    return Usage(max(prompt, 1), max(_word_count(completion), 1))
+
+
+class ScriptedOpenAIServer:
+    """An OpenAI-compatible chat server on 127.0.0.1 that answers from a script.
+
+    Use it as a context manager (or `start()` / `stop()`); `base_url` ends in ``/v1``.
+    """
+
+    def __init__(self, *, models: tuple[str, ...] = ("scripted",)) -> None:
+        self.models = models
+        self.requests: list[dict[str, Any]] = []
+        """Every chat completion request body, in the order received."""
+        self.headers: list[dict[str, str]] = []
+        """The headers of each request in `requests`, names lower-cased."""
+        self.queue: deque[Reply] = deque()
+        """Replies still to give, in order (when no responder answers)."""
+        self.responder: Responder | None = None
+        """Decides the reply from the request body; wins over the queue unless it returns None."""
+        self.script_errors: list[str] = []
+        """Why the script failed to answer a request (the server answered 500 each time)."""
+        self._lock = threading.Lock()
+        self._completion_ids = itertools.count(1)
+        self._call_ids = itertools.count(1)
+        self._stopping = threading.Event()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
+
+    # -- scripting ----------------------------------------------------------------------
+
+    def script(self, *replies: Reply) -> None:
+        """Queue `replies`, to be given in order after those already queued."""
+        with self._lock:
+            self.queue.extend(replies)
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL, e.g. ``http://127.0.0.1:PORT/v1``."""
+        if self._port is None:
+            raise RuntimeError("the server is not running")
+        return f"http://127.0.0.1:{self._port}/v1"
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the server is not running")
+        return self._port
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Listen on a free port and return once the server answers."""
+        if self._thread is not None:
+            raise RuntimeError("the server is already running")
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="critical",
+            access_log=False,
+            lifespan="off",
+            loop="asyncio",
+            http="h11",
+            ws="none",
+            timeout_graceful_shutdown=5,
+        )
+        self._stopping.clear()
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, name="scripted-openai-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive():
+                self._thread = self._server = None
+                raise RuntimeError("the scripted OpenAI server did not start")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the scripted OpenAI server did not start in {timeout_s} s")
+            time.sleep(0.005)
+        self._port = self._server.servers[0].sockets[0].getsockname()[1]
+        response = httpx.get(f"{self.base_url}/models", timeout=timeout_s)
+        response.raise_for_status()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop listening; hung requests end at once. Does nothing when not running."""
+        if self._server is None or self._thread is None:
+            return
+        self._stopping.set()
+        self._server.should_exit = True
+        self._thread.join(timeout_s)
+        alive = self._thread.is_alive()
+        self._server = self._thread = None
+        self._port = None
+        if alive:
+            raise RuntimeError(f"the scripted OpenAI server did not stop in {timeout_s} s")
+
+    def __enter__(self) -> ScriptedOpenAIServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- endpoints ----------------------------------------------------------------------
+
+    async def _models(self, request: Request) -> Response:
+        data = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "tests"} for m in self.models
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def _chat(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return _error_response(HttpError(400, "the request body is not JSON", "invalid_json"))
+        if not isinstance(body, dict):
+            return _error_response(HttpError(400, "the request body is not an object", "invalid"))
+        with self._lock:
+            self.requests.append(body)
+            self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        try:
+            reply = self._next_reply(body)
+            while isinstance(reply, Hang):
+                if await self._wait(reply.seconds):
+                    stopping = "the scripted server is shutting down"
+                    return _error_response(
+                        HttpError(503, stopping, "server_error", None, _NO_RETRY)
+                    )
+                reply = reply.then if reply.then is not None else self._next_reply(body)
+            return self._answer(body, reply)
+        except Exception as e:
+            problem = str(e) if isinstance(e, ScriptError) else f"the script failed: {e!r}"
+            with self._lock:
+                self.script_errors.append(problem)
+            return _error_response(HttpError(500, problem, "script_error", headers=_NO_RETRY))
+
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
+        if self.responder is not None:
+            try:
+                reply = self.responder(body)
+            except ScriptError:
+                raise
+            except Exception as e:
+                raise ScriptError(f"the responder raised {e!r}") from e
+            if reply is not None:
+                return reply
+        with self._lock:
+            if self.queue:
+                return self.queue.popleft()
+        raise ScriptError(
+            f"the script ran out: no reply left for request #{len(self.requests)} "
+            f"(model {body.get('model')!r})"
+        )
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True if the server began stopping meanwhile."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self._stopping.is_set():
+                return True
+            await asyncio.sleep(min(0.02, max(deadline - time.monotonic(), 0)))
+        return self._stopping.is_set()
+
+    def _answer(self, body: dict[str, Any], reply: Reply) -> Response:
+        if isinstance(reply, HttpError):
+            return _error_response(reply)
+        if isinstance(reply, Malformed):
+            return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
+        if isinstance(reply, Hang):  # resolved by the caller
+            raise ScriptError("a hang cannot be answered directly")
+        message, finish_reason, usage = self._message(body, reply)
+        completion_id = f"chatcmpl-scripted-{next(self._completion_ids)}"
+        model = str(body.get("model", ""))
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            chunks = _stream_chunks(
+                completion_id, model, message, finish_reason, usage if include_usage else None
+            )
+            return StreamingResponse(_sse(chunks), media_type="text/event-stream")
+        return JSONResponse(
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "system_fingerprint": None,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": finish_reason,
+                        "logprobs": None,
+                    }
+                ],
+                "usage": usage.as_json(),
+            }
+        )
+
+    def _message(
+        self, body: dict[str, Any], reply: Text | ToolCalls | FinalOutput
+    ) -> tuple[dict[str, Any], str, Usage]:
+        """The assistant message, its finish reason and its usage."""
+        if isinstance(reply, FinalOutput):
+            if not offered_tools(body) and (body.get("response_format") or {}).get("type") in (
+                "json_schema",
+                "json_object",
+            ):
+                reply = Text(json.dumps(reply.args), reply.usage)
+            else:
+                name = output_tool_name(body, reply.tool)
+                reply = ToolCalls((ToolCall(name, reply.args),), usage=reply.usage)
+        if isinstance(reply, Text):
+            message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+            usage = reply.usage or _computed_usage(body, reply.content)
+            return message, "stop", usage
+        calls: list[dict[str, Any]] = []
+        arguments: list[str] = []
+        for call in reply.calls:
+            encoded = (
+                call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+            )
+            arguments.append(encoded)
+            calls.append(
+                {
+                    "id": f"call_scripted_{next(self._call_ids)}",
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": encoded},
+                }
+            )
+        message = {"role": "assistant", "content": reply.content, "tool_calls": calls}
+        completion = " ".join([*arguments, reply.content or ""])
+        return message, "tool_calls", reply.usage or _computed_usage(body, completion)
+
+
+_NO_RETRY = (("x-should-retry", "false"),)
+"""The header that tells the OpenAI SDK not to retry an answer."""
+
+
+def _error_response(error: HttpError) -> JSONResponse:
+    payload = {
+        "error": {"message": error.message, "type": error.type, "param": None, "code": error.code}
+    }
+    return JSONResponse(payload, status_code=error.status, headers=dict(error.headers))
+
+
+def _stream_chunks(
+    completion_id: str,
+    model: str,
+    message: dict[str, Any],
+    finish_reason: str,
+    usage: Usage | None,
+) -> list[dict[str, Any]]:
+    """The chunks of a streamed answer: role, content in two pieces, tool calls, end, usage."""
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    content = message.get("content") or ""
+    half = len(content) // 2
+    chunks += [chunk({"content": piece}) for piece in (content[:half], content[half:]) if piece]
+    for index, call in enumerate(message.get("tool_calls", [])):
+        start = {"name": call["function"]["name"], "arguments": ""}
+        opening = {"index": index, "id": call["id"], "type": "function", "function": start}
+        arguments = {"index": index, "function": {"arguments": call["function"]["arguments"]}}
+        chunks += [chunk({"tool_calls": [opening]}), chunk({"tool_calls": [arguments]})]
+    chunks.append(chunk({}, finish_reason))
+    if usage is not None:
+        last = chunk({})
+        last["choices"] = []
+        last["usage"] = usage.as_json()
+        chunks.append(last)
+    return chunks
+
+
+async def _sse(chunks: list[dict[str, Any]]) -> AsyncIterator[str]:
+    for c in chunks:
+        yield f"data: {json.dumps(c)}\n\n"
+    yield "data: [DONE]\n\n"
