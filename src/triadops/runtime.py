@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -23,6 +24,9 @@ from triadops.storage.engine import create_engine, session_factory
 from triadops.storage.migrate import upgrade
 from triadops.storage.targets import DatabaseTargets
 
+if TYPE_CHECKING:
+    from triadops.agents.wiring import Agents
+
 
 @dataclass
 class Runtime:
@@ -36,6 +40,8 @@ class Runtime:
     checks: CheckRegistry
     submissions: Submissions
     """Group commit for requests that arrive together (the API's submissions)."""
+    agents: Agents | None = None
+    """The AI triad's agents; None with ``model = "rules"`` (no agent framework loaded)."""
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -46,14 +52,22 @@ class Runtime:
         if migrate:
             await upgrade(engine)
         sessions = session_factory(engine)
+        actions = ActionRegistry([*builtin_actions(), *load_entry_point_actions()])
+        agents = None
+        if settings.consults_models:
+            # Only now: with model = "rules" the agent framework is never imported.
+            from triadops.agents.wiring import build
+
+            agents = build(settings, sessions, actions)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             submissions=Submissions(sessions),
             databases=DatabaseTargets(engine, settings.database_targets),
-            actions=ActionRegistry([*builtin_actions(), *load_entry_point_actions()]),
+            actions=actions,
             checks=CheckRegistry([*builtin_checks(), *load_entry_point_checks()]),
+            agents=agents,
         )
 
     @property
@@ -66,6 +80,9 @@ class Runtime:
             databases=self.databases,
             actions=self.actions,
             checks=self.checks,
+            plan_advisor=self.agents.planner if self.agents else None,
+            step_executor=self.agents.executor if self.agents else None,
+            verdict_advisor=self.agents.evaluator if self.agents else None,
         )
 
     @asynccontextmanager

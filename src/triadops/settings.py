@@ -6,7 +6,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -178,6 +186,79 @@ class AlertSettings(BaseModel):
         return self
 
 
+MODEL_PROVIDERS = (
+    "openai",
+    "openai-chat",
+    "openai-responses",
+    "anthropic",
+    "google-gla",
+    "google-vertex",
+    "google",
+    "ollama",
+    "groq",
+    "mistral",
+    "bedrock",
+    "openrouter",
+    "test",
+)
+"""The pydantic-ai providers a model setting may name (``provider:model``)."""
+
+
+def check_model(value: str) -> str:
+    """Accept ``rules``, ``provider:model`` or an OpenAI-compatible base URL; refuse the rest.
+
+    A base URL must carry no credentials: keys come from the environment only.
+    """
+    value = value.strip()
+    if value == "rules":
+        return value
+    if value.startswith(("http://", "https://")):
+        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError("a model URL must not carry credentials; set OPENAI_API_KEY instead")
+        return value.rstrip("/")
+    provider, _, name = value.partition(":")
+    if provider not in MODEL_PROVIDERS or not name:
+        raise ValueError(
+            f"{value!r} is not 'rules', 'provider:model' (provider one of "
+            f"{', '.join(MODEL_PROVIDERS)}) or an http(s) base URL"
+        )
+    return value
+
+
+ModelSetting = Annotated[str, AfterValidator(check_model)]
+
+
+class AgentSettings(BaseModel):
+    """The AI triad's agents: which model each consults and the limits on every call."""
+
+    model_config = {"extra": "forbid"}
+
+    planner: ModelSetting | None = None
+    """The planner's model; default the top-level ``model``."""
+    executor: ModelSetting | None = None
+    """The executor's model; default the top-level ``model``."""
+    evaluator: ModelSetting | None = None
+    """The evaluator's model; default the top-level ``model``."""
+    model_name: str | None = Field(default=None, min_length=1, max_length=200)
+    """The model to ask for at an OpenAI-compatible base URL (Ollama, vLLM, LM Studio)."""
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    """How long one consultation may take, retries included; past it, the decision fails
+    closed (a person decides, or the verdict fails)."""
+    max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries of a transient failure (connection, 408, 409, 429, 5xx), with the provider
+    client's exponential backoff; other errors are not retried."""
+    request_limit: int = Field(default=6, ge=1, le=100)
+    """Model requests one agent may make for one operation."""
+    total_tokens_limit: int = Field(default=50_000, ge=100)
+    """Tokens one agent may use for one operation."""
+    concurrency: int = Field(default=4, ge=1, le=256)
+    """Calls in flight at once per model; the others wait their turn."""
+    window_s: float = Field(default=3600.0, gt=0)
+    """The recent past ``triad agents health`` reads latency, errors and tokens over."""
+    keep_calls: int = Field(default=10_000, ge=100)
+    """How many recorded calls are kept (the totals in /metrics keep counting)."""
+
+
 class Settings(BaseSettings):
     """Everything an operator can configure; each key names what it controls."""
 
@@ -246,6 +327,33 @@ class Settings(BaseSettings):
     in this process's worker; off for a worker that should only drive operations."""
     health: HealthSettings = Field(default_factory=HealthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    model: ModelSetting = "rules"
+    """The model the planner, executor and evaluator consult (``TRIAD_MODEL``): ``rules`` (no
+    model, no agent framework loaded), a pydantic-ai model such as ``openai:gpt-5.2``,
+    ``openai-chat:…``, ``anthropic:…``, ``google-gla:…``, ``ollama:…``, or an
+    OpenAI-compatible base URL with ``agents.model_name``. Keys come from the provider's
+    environment variables (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, …) only."""
+    agents: AgentSettings = Field(default_factory=AgentSettings)
+
+    def agent_model(self, agent: str) -> str:
+        """The model `agent` (planner, executor, evaluator) consults, or ``rules``."""
+        own: str | None = getattr(self.agents, agent)
+        return own or self.model
+
+    @property
+    def consults_models(self) -> bool:
+        """True when any agent consults a model."""
+        return any(self.agent_model(a) != "rules" for a in ("planner", "executor", "evaluator"))
+
+    @model_validator(mode="after")
+    def _base_url_names_its_model(self) -> Settings:
+        for agent in ("planner", "executor", "evaluator"):
+            if self.agent_model(agent).startswith("http") and not self.agents.model_name:
+                raise ValueError(
+                    f"the {agent} consults an OpenAI-compatible URL: set agents.model_name "
+                    "(TRIAD_AGENTS__MODEL_NAME) to the model it serves"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,4 @@
-"""Advisors (agents, later) can only make a decision stricter; fakes stand in for them."""
+"""Advisors can only make a decision stricter; scripted fakes stand in for the agents here."""
 
 from __future__ import annotations
 
@@ -17,9 +17,14 @@ from triadops.runtime import Runtime
 
 
 async def submit_with(rt: Runtime, powers: Powers, req: OperationRequest) -> Operation:
+    """Submit, then let a worker consult the planner (if any) outside the transaction."""
     async with rt.session() as session:
         await submit_operation(session, powers, request=req, requester=ALICE)
         await lifecycle.commit(session)
+    if powers.plan_advisor is not None:
+        waiting = await load(rt, req.operation_id)
+        assert waiting.status is OperationStatus.REVIEWING  # nothing consulted in the commit
+        await drive_once(powers, owner="w", only=req.operation_id)
     return await load(rt, req.operation_id)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -18,11 +19,14 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution import lifecycle
+from triadops import tracing
+from triadops.constitution import consultations, lifecycle
+from triadops.constitution.advisors import PlanAdvice, StepAdvice
 from triadops.constitution.commits import GroupCommitter, LeaseLost, Tick
 from triadops.constitution.executive import service as executive
 from triadops.constitution.judicial import service as judicial
 from triadops.constitution.legislative import rules
+from triadops.constitution.legislative import service as legislative
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus
@@ -68,15 +72,12 @@ class Journey:
 
     async def _advance(self) -> bool:
         status = S(self.c.row.status)
-        if status is S.SCHEDULED:
-            return await self._start()
-        if status is S.EXECUTING:
-            return await self._execute()
-        if status is S.VALIDATING:
-            return await self._validate()
-        if status is S.ROLLING_BACK:
-            return await self._rollback()
-        return False
+        stage = _STAGES.get(status)
+        if stage is None:
+            return False
+        branch, method = stage
+        with tracing.span(f"{branch}: {status.value}", operation_id=self.c.row.id):
+            return await method(self)
 
     def _release(self) -> None:
         self.c.row.lease_owner = None
@@ -91,9 +92,39 @@ class Journey:
                 # only if our lease lapsed and came back): never write over their change.
                 raise LeaseLost(row.id)
             session.add(row)
-            return apply(session, tick)
+            result = apply(session, tick)
+            return await result if inspect.isawaitable(result) else result
 
         return bool(await self.gc.commit(row.id, unit))
+
+    async def _review(self) -> bool:
+        """Consult the planner agent outside any transaction, then commit the decision.
+
+        The operation stays in review (claimable) until that commit: a worker killed during
+        the consultation leaves it there, and the next worker consults again. Whatever the
+        agent says or fails to say, it can only tighten the rules' stored finding.
+        """
+        view = self.c.view()
+        advisor = self.powers.plan_advisor
+        advice = PlanAdvice()
+        if advisor is not None and view.plan is not None and view.planning_result is not None:
+            try:
+                advice = await self._with_heartbeat(
+                    advisor.advise(view.request, view.plan, view.planning_result)
+                )
+            except LeaseLost:
+                raise
+            except Exception as exc:  # an advisor's bug fails closed, like its model
+                self.log.warning("planner failed", error=type(exc).__name__)
+                advice = PlanAdvice(failed=True)
+
+        async def apply(session: AsyncSession, tick: Tick) -> bool:
+            scheduled = await legislative.conclude_review(session, self.powers, self.c.row, advice)
+            if not scheduled:
+                self._release()
+            return scheduled
+
+        return await self._commit(apply)
 
     async def _start(self) -> bool:
         row = self.c.row
@@ -209,10 +240,52 @@ class Journey:
             )
         if running.index not in self.started_here:
             return await self._interrupted(running)
-        outcome = await self._with_heartbeat(executive.run_step(self.powers, running))
-        return await self._commit(
-            lambda session, tick: self._record(session, tick, running, outcome)
+        if self.powers.step_executor is None:
+            outcome = await self._with_heartbeat(executive.run_step(self.powers, running))
+            return await self._commit(
+                lambda session, tick: self._record(session, tick, running, outcome)
+            )
+        outcome, advice = await self._with_heartbeat(
+            executive.run_with_agent(self.powers, self.powers.step_executor, self.c.view(), running)
         )
+
+        async def record(session: AsyncSession, tick: Tick) -> bool:
+            return await self._record_advised(session, tick, running, outcome, advice)
+
+        return await self._commit(record)
+
+    async def _record_advised(
+        self,
+        session: AsyncSession,
+        tick: Tick,
+        step: StepRow,
+        outcome: executive.StepOutcome,
+        advice: StepAdvice,
+    ) -> bool:
+        """Record a step the executor agent was handed; its report can only fail the operation.
+
+        A call outside the approved plan is a violation: recorded, the step refused, the
+        operation failed (what ran is rolled back) and marked outside the constitution.
+        """
+        if advice.report is not None:
+            await consultations.record(session, advice.report, operation_id=step.operation_id)
+            executive.keep_report(self.c.row, advice.report)
+        if advice.violation:
+            executive.record_violation(session, self.c.row, step, advice.violation)
+        refusal = advice.violation or (
+            "the executor agent gave no valid report; failing closed" if advice.failed else None
+        )
+        if refusal is None and advice.trouble and outcome.ok:
+            refusal = f"the executor agent reported trouble: {advice.trouble}"
+        if refusal is None:
+            return self._record(session, tick, step, outcome)
+        if outcome.ok:
+            # The step ran and took effect: record that, then fail so it is undone.
+            self._record_step(session, step, outcome)
+            return self._fail(
+                session, f"step {step.index} ({step.action}): {refusal}", actor=self.executive
+            )
+        return self._record(session, tick, step, outcome)
 
     def _start_pending(self, session: AsyncSession, tick: Tick) -> bool:
         if tick.frozen:
@@ -223,14 +296,14 @@ class Journey:
 
     def _after_last_step(self, session: AsyncSession, tick: Tick) -> bool:
         self.c.row.implementation_result = executive.implementation_result(
-            self.c.steps, rollback_triggered=False
+            self.c.steps, rollback_triggered=False, kept=self.c.row.implementation_result
         ).model_dump(mode="json")
         lifecycle.transition(session, self.c.row, S.VALIDATING, actor=self.executive)
         return True
 
-    def _record(
-        self, session: AsyncSession, tick: Tick, step: StepRow, outcome: executive.StepOutcome
-    ) -> bool:
+    def _record_step(
+        self, session: AsyncSession, step: StepRow, outcome: executive.StepOutcome
+    ) -> None:
         executive.record_outcome(step, outcome)
         lifecycle.step_transition(
             session,
@@ -240,6 +313,11 @@ class Journey:
             event="step_succeeded" if outcome.ok else "step_failed",
             details={"error": outcome.error, "duration_s": round(outcome.duration_s, 6)},
         )
+
+    def _record(
+        self, session: AsyncSession, tick: Tick, step: StepRow, outcome: executive.StepOutcome
+    ) -> bool:
+        self._record_step(session, step, outcome)
         if not outcome.ok:
             return self._fail(
                 session,
@@ -258,7 +336,7 @@ class Journey:
         row = self.c.row
         undo = executive.steps_to_undo(self.c.steps)
         row.implementation_result = executive.implementation_result(
-            self.c.steps, rollback_triggered=bool(undo)
+            self.c.steps, rollback_triggered=bool(undo), kept=row.implementation_result
         ).model_dump(mode="json")
         rolling_back = lifecycle.fail(
             session, row, self.c.steps, actor=actor, reason=reason, undo_actor=self.executive
@@ -326,10 +404,14 @@ class Journey:
         return await self._commit(rule)
 
     async def _validate(self) -> bool:
-        verdict = await judicial.validate(self.powers, self.c.view(), self.c.row.baseline or {})
+        verdict = await self._with_heartbeat(
+            judicial.validate(self.powers, self.c.view(), self.c.row.baseline or {})
+        )
 
-        def apply(session: AsyncSession, tick: Tick) -> bool:
+        async def apply(session: AsyncSession, tick: Tick) -> bool:
             row = self.c.row
+            if verdict.agent is not None:
+                await consultations.record(session, verdict.agent, operation_id=row.id)
             row.validation_result = verdict.model_dump(mode="json")
             if verdict.passed:
                 self._release()
@@ -442,7 +524,14 @@ class Journey:
                 raise
 
 
-_ApplyFn = Callable[[AsyncSession, Tick], bool]
+_ApplyFn = Callable[[AsyncSession, Tick], bool | Awaitable[bool]]
+_STAGES: dict[S, tuple[str, Callable[[Journey], Awaitable[bool]]]] = {
+    S.REVIEWING: ("legislative", Journey._review),
+    S.SCHEDULED: ("executive", Journey._start),
+    S.EXECUTING: ("executive", Journey._execute),
+    S.VALIDATING: ("judicial", Journey._validate),
+    S.ROLLING_BACK: ("executive", Journey._rollback),
+}
 
 
 async def _renew_only(session: AsyncSession, tick: Tick) -> None:

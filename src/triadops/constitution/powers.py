@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -12,12 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from triadops.actions.base import ActionContext
 from triadops.actions.registry import ActionRegistry
 from triadops.checks.registry import CheckRegistry
-from triadops.constitution.advisors import (
-    PlanAdvisor,
-    RulesOnlyPlanAdvisor,
-    RulesOnlyVerdictAdvisor,
-    VerdictAdvisor,
-)
+from triadops.constitution.advisors import PlanAdvisor, StepExecutor, VerdictAdvisor
 from triadops.settings import Settings
 from triadops.storage.targets import DatabaseTargets
 
@@ -32,8 +27,12 @@ class Powers:
     databases: DatabaseTargets
     actions: ActionRegistry
     checks: CheckRegistry
-    plan_advisor: PlanAdvisor = field(default_factory=RulesOnlyPlanAdvisor)
-    verdict_advisor: VerdictAdvisor = field(default_factory=RulesOnlyVerdictAdvisor)
+    plan_advisor: PlanAdvisor | None = None
+    """The planner agent; None: the rules decide alone, in the submission's transaction."""
+    step_executor: StepExecutor | None = None
+    """The executor agent; None: the executive runs each approved step itself."""
+    verdict_advisor: VerdictAdvisor | None = None
+    """The evaluator agent; None: the measured verdict stands as it is."""
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

@@ -22,6 +22,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from triadops.domain import clock
+from triadops.domain.agents import AgentReport
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk, StepStatus
 from triadops.domain.principals import PrincipalName
 
@@ -262,6 +263,8 @@ class PlanningResult(BaseModel):
     advice: list[str] = Field(default_factory=list)
     """Notes from an advisor (agent); they can only make the decision stricter."""
     constitutional_compliance: bool = True
+    agent: AgentReport | None = None
+    """The planner agent's consultation, when a model is configured."""
 
 
 class StepRecord(BaseModel):
@@ -289,6 +292,10 @@ class ImplementationResult(BaseModel):
     execution_time_s: float = 0.0
     issues_encountered: list[str] = Field(default_factory=list)
     rollback_triggered: bool = False
+    constitutional_compliance: bool = True
+    """False when the executor agent tried to act outside the approved plan."""
+    agent: list[AgentReport] = Field(default_factory=list)
+    """The executor agent's consultation on each step it was handed."""
 
 
 class CheckResult(BaseModel):
@@ -310,6 +317,8 @@ class ValidationResult(BaseModel):
     recommendations: list[str] = Field(default_factory=list)
     constitutional_compliance: bool = True
     rollback_required: bool = False
+    agent: AgentReport | None = None
+    """The evaluator agent's consultation, when a model is configured."""
 
 
 class Approval(BaseModel):
@@ -344,5 +353,5 @@ class Operation(BaseModel):
     @property
     def constitutional_compliance(self) -> bool:
         """True unless a branch found the operation outside the constitution."""
-        results = (self.planning_result, self.validation_result)
+        results = (self.planning_result, self.implementation_result, self.validation_result)
         return all(r.constitutional_compliance for r in results if r is not None)

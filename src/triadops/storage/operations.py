@@ -22,13 +22,20 @@ from triadops.domain.errors import NotFound
 from triadops.storage.tables import ApprovalRow, CrownStateRow, OperationRow, StepRow
 
 CLAIMABLE = (
+    # Reviewing: the rules accepted the plan and the planner agent is still to be consulted
+    # (with model = "rules" nothing stays in review past its submission's transaction).
+    OperationStatus.REVIEWING,
     OperationStatus.SCHEDULED,
     OperationStatus.EXECUTING,
     OperationStatus.VALIDATING,
     OperationStatus.ROLLING_BACK,
 )
-# While frozen, nothing moves forward; measuring and undoing may finish.
-CLAIMABLE_WHEN_FROZEN = (OperationStatus.VALIDATING, OperationStatus.ROLLING_BACK)
+# While frozen, nothing moves forward; reviewing, measuring and undoing may finish.
+CLAIMABLE_WHEN_FROZEN = (
+    OperationStatus.REVIEWING,
+    OperationStatus.VALIDATING,
+    OperationStatus.ROLLING_BACK,
+)
 
 
 async def get_operation(

@@ -373,3 +373,41 @@ class CursorRow(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AgentCallRow(Base):
+    """One call to an agent's model: its outcome, latency and tokens (newest kept only).
+
+    ``/agents/health`` reads the recent window through (agent, at), whatever is kept.
+    """
+
+    __tablename__ = "agent_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(300))
+    operation_id: Mapped[str | None] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_s: Mapped[float] = mapped_column(Float)
+    requests: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "agent", "at"),)
+
+
+class AgentTotalRow(Base):
+    """Running totals per agent, model and outcome: what ``/metrics`` counts, in one read."""
+
+    __tablename__ = "agent_totals"
+
+    agent: Mapped[str] = mapped_column(String(16), primary_key=True)
+    model: Mapped[str] = mapped_column(String(300), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """``ok`` or ``failed``."""
+    calls: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    latency_s: Mapped[float] = mapped_column(Float)

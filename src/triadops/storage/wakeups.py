@@ -33,17 +33,28 @@ _waiters: weakref.WeakKeyDictionary[Engine, set[_Waiter]] = weakref.WeakKeyDicti
 
 
 def makes_work_due(entries: Iterable[Mapping[str, Any]]) -> bool:
-    """True when a ledger entry puts an operation in a claimable state or lifts a freeze.
+    """True when a transaction leaves an operation claimable that was not, or lifts a freeze.
 
-    Only entries that enter the claimable states count (a submission or an approval
-    scheduling, a ruling sending work back): a worker's own moves between them (scheduled,
-    executing, validating) are its own to drive, and waking the others would cost each a
-    read for nothing.
+    Only operations that enter the claimable states count (a submission or an approval
+    scheduling, a ruling sending work back), judged by where each starts and ends within
+    the transaction: a worker's own moves between them (scheduled, executing, validating)
+    are its own to drive, and a submission the rules decide at once (through reviewing)
+    wakes nobody unless it ends scheduled.
     """
+    first_from: dict[Any, Any] = {}
+    last_to: dict[Any, Any] = {}
+    for entry in entries:
+        if entry.get("event") == "unfreeze":
+            return True
+        to = entry.get("to_status")
+        if to is None:
+            continue
+        operation = entry.get("operation_id")
+        first_from.setdefault(operation, entry.get("from_status"))
+        last_to[operation] = to
     return any(
-        entry.get("event") == "unfreeze"
-        or (entry.get("to_status") in _CLAIMABLE and entry.get("from_status") not in _CLAIMABLE)
-        for entry in entries
+        to in _CLAIMABLE and first_from[operation] not in _CLAIMABLE
+        for operation, to in last_to.items()
     )
 
 

@@ -10,17 +10,24 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import structlog
 from pydantic import JsonValue
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.actions.base import ActionContext
-from triadops.constitution import lifecycle
+from triadops.constitution import ledger, lifecycle
+from triadops.constitution.advisors import StepAdvice, StepExecutor
 from triadops.constitution.powers import Powers, action_context
+from triadops.domain.agents import AgentName, AgentReport
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import StepStatus
 from triadops.domain.errors import TriadError
-from triadops.domain.operations import ImplementationResult, Plan, utcnow
+from triadops.domain.operations import ImplementationResult, Operation, Plan, utcnow
 from triadops.storage.tables import OperationRow, StepRow
+
+log = structlog.stdlib.get_logger(__name__)
 
 
 @dataclass
@@ -131,14 +138,85 @@ def record_rollback(step: StepRow, outcome: StepOutcome) -> None:
 
 
 def implementation_result(
-    steps: list[StepRow], *, rollback_triggered: bool
+    steps: list[StepRow], *, rollback_triggered: bool, kept: dict[str, Any] | None = None
 ) -> ImplementationResult:
-    """Summarise the steps in the seed's implementation_result shape."""
+    """Summarise the steps in the seed's implementation_result shape.
+
+    `kept` is the result stored so far: the executor agent's reports and any violation
+    recorded step by step carry over.
+    """
     succeeded = [s for s in steps if s.status in (StepStatus.SUCCEEDED, StepStatus.ROLLED_BACK)]
+    so_far = _kept(kept)
     return ImplementationResult(
         success=all(s.status == StepStatus.SUCCEEDED.value for s in steps),
         changes_made=[f"{s.action} (step {s.index})" for s in succeeded],
         execution_time_s=round(sum(s.duration_s or 0.0 for s in steps), 6),
         issues_encountered=[f"step {s.index} {s.action}: {s.error}" for s in steps if s.error],
         rollback_triggered=rollback_triggered,
+        constitutional_compliance=so_far.constitutional_compliance,
+        agent=so_far.agent,
     )
+
+
+def _kept(stored: dict[str, Any] | None) -> ImplementationResult:
+    if not stored:
+        return ImplementationResult(success=False)
+    return ImplementationResult.model_validate(stored)
+
+
+def keep_report(row: OperationRow, report: AgentReport) -> None:
+    """Add the executor agent's report on a step to the operation's stored result."""
+    so_far = _kept(row.implementation_result)
+    so_far.agent.append(report)
+    row.implementation_result = so_far.model_dump(mode="json")
+
+
+VIOLATION = "executor_violation"
+
+
+def record_violation(
+    session: AsyncSession, row: OperationRow, step: StepRow, violation: str
+) -> None:
+    """Mark the operation outside the constitution and record what the agent tried."""
+    so_far = _kept(row.implementation_result)
+    so_far.constitutional_compliance = False
+    so_far.issues_encountered.append(f"step {step.index}: {violation}")
+    row.implementation_result = so_far.model_dump(mode="json")
+    ledger.record(
+        session,
+        actor=AgentName.EXECUTOR.actor,
+        event=VIOLATION,
+        operation_id=row.id,
+        details={"step": step.index, "action": step.action, "violation": violation},
+    )
+
+
+async def run_with_agent(
+    powers: Powers, executor: StepExecutor, operation: Operation, step: StepRow
+) -> tuple[StepOutcome, StepAdvice]:
+    """Hand one step to the executor agent; its one tool runs the step's action, once.
+
+    The action runs shielded from the agent's own deadline: once started, it finishes (or
+    meets its own timeout) whatever the agent does, so its outcome is always known and
+    recorded. A step the agent never ran fails without having run.
+    """
+    assert operation.plan is not None
+    planned = operation.plan.steps[step.index]
+    started: list[asyncio.Future[StepOutcome]] = []
+
+    async def run() -> dict[str, JsonValue]:
+        if started:
+            raise RuntimeError("the step was already run")  # the executor refuses this first
+        started.append(asyncio.ensure_future(run_step(powers, step)))
+        outcome = await asyncio.shield(started[0])
+        return {"ok": outcome.ok, "output": outcome.output, "error": outcome.error}
+
+    try:
+        advice = await executor.execute(operation, planned, run)
+    except Exception as exc:  # an executor's bug fails closed, like its model
+        log.warning("executor failed", operation_id=step.operation_id, error=type(exc).__name__)
+        advice = StepAdvice(failed=True)
+    if started:
+        return await started[0], advice
+    why = advice.violation or "the executor agent did not run it"
+    return StepOutcome(ok=False, error=f"not run: {why}"), advice

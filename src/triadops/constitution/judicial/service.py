@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.checks.base import CheckContext, Measurement
 from triadops.constitution import lifecycle
+from triadops.constitution.advisors import VerdictAdvice
 from triadops.constitution.guards import Rule, enforce
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.enums import Authority, OperationStatus, StepStatus
@@ -114,14 +115,37 @@ async def validate(
         findings=findings,
         rollback_required=not passed,
     )
-    advice = await powers.verdict_advisor.advise(operation, verdict)
-    if advice.fail and verdict.passed:
-        verdict.passed = False
-        verdict.rollback_required = True
-        verdict.findings.append(
-            CheckResult(name="advisor", passed=False, detail=advice.reason or "advisor failed it")
-        )
+    if powers.verdict_advisor is None:
+        return verdict
+    try:
+        advice = await powers.verdict_advisor.advise(operation, verdict)
+    except Exception as exc:  # an advisor's bug fails closed, like its model
+        log.warning("evaluator failed", operation_id=operation.operation_id, error=_describe(exc))
+        advice = VerdictAdvice(failed=True)
+    return stricter(verdict, advice)
+
+
+def stricter(verdict: ValidationResult, advice: VerdictAdvice) -> ValidationResult:
+    """Apply an evaluator's advice, which can fail a verdict and never pass one.
+
+    An evaluator that gave no valid answer fails the verdict: nobody vouched for the change.
+    """
+    verdict = verdict.model_copy(deep=True)
+    verdict.agent = advice.report
     verdict.recommendations.extend(advice.recommendations)
+    if advice.failed:
+        why = advice.report.error if advice.report and advice.report.error else "no answer"
+        finding = f"the evaluator agent gave no valid answer ({why}); failing closed"
+    elif advice.fail:
+        finding = advice.reason or "the evaluator failed it"
+    else:
+        return verdict
+    verdict.passed = False
+    verdict.rollback_required = True
+    verdict.findings.append(CheckResult(name="advisor", passed=False, detail=finding))
+    verdict.validation_score = round(
+        sum(f.passed for f in verdict.findings) / len(verdict.findings), 4
+    )
     return verdict
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.actions.base import ActionContext
 from triadops.actions.procedures import get_procedure
 from triadops.actions.registry import AnyAction
-from triadops.constitution import ledger, lifecycle
+from triadops.constitution import consultations, ledger, lifecycle
 from triadops.constitution.advisors import PlanAdvice
 from triadops.constitution.guards import Rule, enforce
 from triadops.constitution.legislative import rules
@@ -130,7 +130,11 @@ async def _preview(
 async def decide(
     session: AsyncSession, powers: Powers, *, request: OperationRequest, plan: Plan
 ) -> PlanningResult:
-    """Apply the rules, then the advisor (which may only make the finding stricter)."""
+    """Apply the rules: the finding a planner agent may then only make stricter.
+
+    No agent is consulted here: this runs where a transaction may be open. The planner is
+    consulted by the worker, outside any transaction (``conclude_review``).
+    """
     misfit = rules.authority_misfit(request)
     if misfit:
         return PlanningResult(
@@ -159,13 +163,23 @@ async def decide(
         ),
         scheduling_recommendation=when.isoformat() if request.scheduled_time else "immediate",
     )
-    advice = await powers.plan_advisor.advise(request, plan, finding)
-    return _stricter(finding, advice)
+    return finding
 
 
-def _stricter(finding: PlanningResult, advice: PlanAdvice) -> PlanningResult:
-    """Apply advice that can only reject, raise risk or add approvals; never loosen."""
-    result = finding.model_copy(update={"advice": [*finding.advice, *advice.notes]})
+def stricter(finding: PlanningResult, advice: PlanAdvice) -> PlanningResult:
+    """Apply advice that can only reject, raise risk or add approvals; never loosen.
+
+    A planner that failed (timed out, errored, answered nonsense) sends the decision to a
+    person: the legislature's approval is required on top of what the rules require.
+    """
+    result = finding.model_copy(
+        update={"advice": [*finding.advice, *advice.notes], "agent": advice.report}
+    )
+    required = set(result.required_approvals)
+    if advice.failed:
+        required.add(Authority.LEGISLATIVE)
+        why = advice.report.error if advice.report and advice.report.error else "no answer"
+        result.advice.append(f"the planner agent gave no valid answer ({why}): a person decides")
     if advice.reject:
         result.approved = False
         result.rejection_reason = f"advisor: {advice.reason or 'rejected'}"
@@ -173,12 +187,11 @@ def _stricter(finding: PlanningResult, advice: PlanAdvice) -> PlanningResult:
     if advice.raise_risk_to and advice.raise_risk_to.rank > current.rank:
         result.risk_level = advice.raise_risk_to
         result.risk_reasons.append(f"advisor raised risk to {advice.raise_risk_to.value}")
-        stricter = rules.required_approvals(
-            advice.raise_risk_to, has_rollback_plan=False, in_window=False
+        required.update(
+            rules.required_approvals(advice.raise_risk_to, has_rollback_plan=False, in_window=False)
         )
-        result.required_approvals = sorted(
-            {*result.required_approvals, *stricter}, key=lambda a: a.value
-        )
+    required.update(advice.require)
+    result.required_approvals = sorted(required, key=lambda a: a.value)
     return result
 
 
@@ -294,6 +307,7 @@ def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) ->
         reviewed.plan,
         reviewed.finding,
         timeout_s=powers.settings.approval_timeout_s,
+        consult=powers.plan_advisor is not None,
     )
     return Stored(row, steps)
 
@@ -330,11 +344,14 @@ def _adopt_plan(
     finding: PlanningResult,
     *,
     timeout_s: float,
+    consult: bool = False,
 ) -> list[StepRow]:
     """Record a reviewed plan on the operation and move it to where the finding says.
 
     The ledger's ``plan`` entry names the plan's hash and its author, so verification can
-    prove that the stored plan and step rows still hash to what was reviewed.
+    prove that the stored plan and step rows still hash to what was reviewed. With
+    `consult`, a plan the rules accept stays in review, claimable, until a worker has
+    consulted the planner agent outside any transaction (``conclude_review``).
     """
     actor = RULES
     digest = plan_hash(plan.binding())
@@ -370,6 +387,26 @@ def _adopt_plan(
             "required_approvals": [a.value for a in finding.required_approvals],
         },
     )
+    if consult and finding.approved:
+        row.status_reason = AWAITING_PLANNER
+    else:
+        _conclude(session, row, finding, actor=actor, timeout_s=timeout_s)
+    return steps
+
+
+AWAITING_PLANNER = "the rules accept the plan; awaiting the planner agent"
+
+
+def _conclude(
+    session: AsyncSession,
+    row: OperationRow,
+    finding: PlanningResult,
+    *,
+    actor: str,
+    timeout_s: float,
+    approved_by: str = "approved by the rules",
+) -> None:
+    """Move a reviewed operation where its finding says: rejected, awaiting or scheduled."""
     if not finding.approved:
         lifecycle.transition(session, row, S.REJECTED, actor=actor, reason=finding.rejection_reason)
     elif finding.required_approvals:
@@ -384,8 +421,32 @@ def _adopt_plan(
             details={"deadline": iso(row.approval_deadline)},
         )
     else:
-        approve_and_schedule(session, row, actor=actor, reason="approved by the rules")
-    return steps
+        approve_and_schedule(session, row, actor=actor, reason=approved_by)
+
+
+async def conclude_review(
+    session: AsyncSession, powers: Powers, row: OperationRow, advice: PlanAdvice
+) -> bool:
+    """Apply the planner's advice to the stored finding and decide; True when scheduled.
+
+    Called in the commit that follows the consultation (made outside any transaction).
+    The advice can only tighten the rules' finding; a planner that failed leaves the
+    decision to a person. The consultation lands in the ledger in the same transaction.
+    """
+    finding = stricter(PlanningResult.model_validate(row.planning_result), advice)
+    row.planning_result = finding.model_dump(mode="json")
+    if advice.report is not None:
+        await consultations.record(session, advice.report, operation_id=row.id)
+    agreed = "approved by the rules; the planner agent found nothing against it"
+    _conclude(
+        session,
+        row,
+        finding,
+        actor=RULES,
+        timeout_s=powers.settings.approval_timeout_s,
+        approved_by=agreed,
+    )
+    return row.status == S.SCHEDULED.value
 
 
 def approve_and_schedule(
@@ -476,5 +537,12 @@ async def amend_operation(
         reason="plan amended; earlier approvals are void",
         details={"old_plan_hash": row.plan_hash},
     )
-    _adopt_plan(session, row, plan, finding, timeout_s=powers.settings.approval_timeout_s)
+    _adopt_plan(
+        session,
+        row,
+        plan,
+        finding,
+        timeout_s=powers.settings.approval_timeout_s,
+        consult=powers.plan_advisor is not None,
+    )
     return row

@@ -1,0 +1,249 @@
+"""One agent's consultations: its model, its limits, and what is kept of each call.
+
+Every call runs outside any database transaction, under a deadline covering retries and
+queueing, with usage limits per operation and a concurrency cap shared by every agent on
+the same model. A call that fails for any reason returns no output and a report saying
+why, and raises a warning alert: the caller then fails closed. Keys never leave the
+environment: errors are described by their kind and status, never their bodies.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import structlog
+from pydantic import BaseModel
+from pydantic_ai import Agent, capture_run_messages
+from pydantic_ai.concurrency import ConcurrencyLimiter
+from pydantic_ai.exceptions import (
+    ModelAPIError,
+    ModelHTTPError,
+    UnexpectedModelBehavior,
+    UsageLimitExceeded,
+)
+from pydantic_ai.messages import ModelMessage
+from pydantic_ai.models import Model, infer_model
+from pydantic_ai.models.concurrency import limit_model_concurrency
+from pydantic_ai.settings import ModelSettings
+from pydantic_ai.toolsets import AbstractToolset
+from pydantic_ai.usage import RunUsage, UsageLimits
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from triadops import tracing
+from triadops.agents import alarms
+from triadops.domain.agents import AgentName, AgentReport
+from triadops.domain.operations import utcnow
+from triadops.settings import Settings
+
+log = structlog.stdlib.get_logger(__name__)
+Out = TypeVar("Out", bound=BaseModel)
+KEY_VARIABLES = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GOOGLE_API_KEY",
+    "GEMINI_API_KEY",
+    "GROQ_API_KEY",
+    "MISTRAL_API_KEY",
+    "OPENROUTER_API_KEY",
+    "OLLAMA_API_KEY",
+    "LOGFIRE_TOKEN",
+)
+
+
+def display_name(spec: str, settings: Settings) -> str:
+    """The model as people read it: ``provider:model``, or the served model at its URL."""
+    if spec.startswith(("http://", "https://")):
+        return f"{settings.agents.model_name} at {spec}"
+    return spec
+
+
+def build_model(spec: str, settings: Settings) -> Model:
+    """Build the pydantic-ai model a spec names; the provider reads its key from the env.
+
+    An http(s) spec is an OpenAI-compatible server (Ollama, vLLM, LM Studio) spoken to
+    with Chat Completions; ``OPENAI_API_KEY`` is sent when set (local servers ignore it).
+    """
+    if spec.startswith(("http://", "https://")):
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        key = os.environ.get("OPENAI_API_KEY") or "not-needed"
+        name = settings.agents.model_name or "default"
+        return OpenAIChatModel(name, provider=OpenAIProvider(base_url=spec, api_key=key))
+    return infer_model(spec)
+
+
+def scrub(text: str) -> str:
+    """Remove any key held in the environment from `text`."""
+    for name in KEY_VARIABLES:
+        value = os.environ.get(name)
+        if value and len(value) >= 6:
+            text = text.replace(value, "***")
+    return text
+
+
+def describe(exc: BaseException, *, timeout_s: float) -> str:
+    """Say in one line what went wrong: its kind and status, never a body or a key."""
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout_s:g} s"
+    if isinstance(exc, UsageLimitExceeded):
+        return f"usage limit reached: {exc.message}"
+    if isinstance(exc, ModelHTTPError):
+        return f"{type(exc).__name__}: HTTP {exc.status_code} from the model's API"
+    if isinstance(exc, ModelAPIError):
+        return f"{type(exc).__name__}: the model's API failed"
+    if isinstance(exc, UnexpectedModelBehavior):
+        return f"invalid answer: {exc.message.splitlines()[0][:200]}"
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+@dataclass
+class Answer(Generic[Out]):
+    """What one consultation gave: the output (None when it failed) and its report."""
+
+    output: Out | None
+    report: AgentReport
+    messages: list[ModelMessage] = field(default_factory=list)
+    usage: RunUsage = field(default_factory=RunUsage)
+
+
+class Limiters:
+    """One concurrency cap per model, shared by the agents that consult it."""
+
+    def __init__(self, per_model: int) -> None:
+        self.per_model = per_model
+        self._by_model: dict[str, ConcurrencyLimiter] = {}
+
+    def of(self, spec: str) -> ConcurrencyLimiter:
+        limiter = self._by_model.get(spec)
+        if limiter is None:
+            limiter = ConcurrencyLimiter(self.per_model, name=f"triad:{spec}")
+            self._by_model[spec] = limiter
+        return limiter
+
+
+class Consultant:
+    """Consults one agent's model for one branch; never raises for the model's failure."""
+
+    def __init__(
+        self,
+        name: AgentName,
+        *,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        limiters: Limiters,
+        model: Model | None = None,
+        spec: str | None = None,
+    ) -> None:
+        """Consult `model` (tests) or the model the settings give `name`."""
+        self.name = name
+        self.settings = settings
+        self.sessions = sessions
+        self.spec = spec or settings.agent_model(name.value)
+        self.display = model.model_name if model is not None else display_name(self.spec, settings)
+        self._limiter = limiters.of(self.spec)
+        self._model = None if model is None else limit_model_concurrency(model, self._limiter)
+
+    def model(self) -> Model:
+        """The model, built on first use (a missing key is then a failed consultation)."""
+        if self._model is None:
+            self._model = limit_model_concurrency(
+                build_model(self.spec, self.settings), self._limiter
+            )
+        return self._model
+
+    def model_settings(self) -> ModelSettings:
+        """Per-request settings: the deadline and the provider client's transient retries."""
+        agents = self.settings.agents
+        return ModelSettings(timeout=agents.timeout_s, max_retries=agents.max_retries)
+
+    def limits(self) -> UsageLimits:
+        """Requests and tokens one agent may spend on one operation."""
+        agents = self.settings.agents
+        return UsageLimits(
+            request_limit=agents.request_limit, total_tokens_limit=agents.total_tokens_limit
+        )
+
+    async def ask(
+        self,
+        agent: Agent[None, Out],
+        prompt: str,
+        *,
+        operation_id: str | None,
+        timeout_s: float | None = None,
+        toolsets: Sequence[AbstractToolset[None]] | None = None,
+        usage: RunUsage | None = None,
+        alert: bool = True,
+    ) -> Answer[Out]:
+        """Run `agent` once on `prompt`; a failure is an Answer without output, and alerts.
+
+        `usage` carries what earlier calls for the same operation spent (the executor's
+        steps), so the usage limits hold per operation.
+        """
+        budget = timeout_s or self.settings.agents.timeout_s
+        started = time.perf_counter()
+        run_usage = usage or RunUsage()
+        output: Out | None = None
+        error: str | None = None
+        messages: list[ModelMessage] = []
+        with (
+            tracing.span(f"agent {self.name.value}", model=self.display, operation_id=operation_id),
+            capture_run_messages() as captured,
+        ):
+            try:
+                result = await agent.run(
+                    prompt,
+                    model=self.model(),
+                    model_settings=self.model_settings(),
+                    usage_limits=self.limits(),
+                    usage=copy.copy(usage) if usage else None,
+                    timeout=budget,
+                    toolsets=toolsets,
+                )
+                output = result.output
+                run_usage = result.usage()
+            except Exception as exc:
+                error = scrub(describe(exc, timeout_s=budget))
+            messages = list(captured)
+        report = AgentReport(
+            agent=self.name,
+            model=self.display,
+            ok=output is not None,
+            output=output.model_dump(mode="json") if output is not None else {},
+            error=error,
+            latency_s=round(time.perf_counter() - started, 6),
+            requests=run_usage.requests - (usage.requests if usage else 0),
+            input_tokens=run_usage.input_tokens - (usage.input_tokens if usage else 0),
+            output_tokens=run_usage.output_tokens - (usage.output_tokens if usage else 0),
+            at=utcnow(),
+        )
+        if error is not None:
+            log.warning(
+                "agent consultation failed",
+                agent=self.name.value,
+                model=self.display,
+                operation_id=operation_id,
+                error=error,
+            )
+            if alert:
+                await self.alarm_failed(report, operation_id=operation_id)
+        return Answer(output, report, messages, run_usage)
+
+    async def alarm_failed(self, report: AgentReport, *, operation_id: str | None) -> None:
+        """Raise the warning alert that says this agent gave no valid answer."""
+        window = self.settings.agents.window_s
+        alert = alarms.failed(report, operation_id=operation_id, window_s=window)
+        await alarms.raise_alert(self.sessions, self.settings, alert)
+
+
+def as_data(value: Any) -> str:
+    """Render data for a prompt, fenced: whatever it says is data, never an instruction."""
+    text = json.dumps(value, indent=1, default=str, ensure_ascii=False)
+    return f"<data>\n{text}\n</data>"
