@@ -119,5 +119,7 @@ class Runtime:
     async def close(self) -> None:
         """Stop the submission committer and dispose of every engine."""
         await self.submissions.stop()
+        if self.agents is not None:
+            await self.agents.aclose()
         await self.databases.dispose()
         await self.engine.dispose()

@@ -340,6 +340,16 @@ class Settings(BaseSettings):
         own: str | None = getattr(self.agents, agent)
         return own or self.model
 
+    def agent_model_display(self, agent: str) -> str:
+        """The model `agent` consults as people read it: never a key or a credential.
+
+        ``provider:model``, ``rules``, or the served model at an OpenAI-compatible URL.
+        """
+        spec = self.agent_model(agent)
+        if spec.startswith(("http://", "https://")):
+            return f"{self.agents.model_name} at {spec}"
+        return spec
+
     @property
     def consults_models(self) -> bool:
         """True when any agent consults a model."""

@@ -23,6 +23,8 @@ async def submit_with(rt: Runtime, powers: Powers, req: OperationRequest) -> Ope
         await lifecycle.commit(session)
     if powers.plan_advisor is not None:
         waiting = await load(rt, req.operation_id)
+        if waiting.status is OperationStatus.REJECTED:  # the rules refused: nothing to ask
+            return waiting
         assert waiting.status is OperationStatus.REVIEWING  # nothing consulted in the commit
         await drive_once(powers, owner="w", only=req.operation_id)
     return await load(rt, req.operation_id)

@@ -56,13 +56,6 @@ KEY_VARIABLES = (
 )
 
 
-def display_name(spec: str, settings: Settings) -> str:
-    """The model as people read it: ``provider:model``, or the served model at its URL."""
-    if spec.startswith(("http://", "https://")):
-        return f"{settings.agents.model_name} at {spec}"
-    return spec
-
-
 def build_model(spec: str, settings: Settings) -> Model:
     """Build the pydantic-ai model a spec names; the provider reads its key from the env.
 
@@ -147,17 +140,30 @@ class Consultant:
         self.settings = settings
         self.sessions = sessions
         self.spec = spec or settings.agent_model(name.value)
-        self.display = model.model_name if model is not None else display_name(self.spec, settings)
+        self.display = (
+            model.model_name if model is not None else settings.agent_model_display(name.value)
+        )
         self._limiter = limiters.of(self.spec)
         self._model = None if model is None else limit_model_concurrency(model, self._limiter)
+        self._entered: Model | None = None
 
-    def model(self) -> Model:
-        """The model, built on first use (a missing key is then a failed consultation)."""
+    async def model(self) -> Model:
+        """The model, built and entered on first use (a missing key is a failed call).
+
+        Entering it lets its provider's HTTP client be closed with ``aclose``.
+        """
         if self._model is None:
-            self._model = limit_model_concurrency(
-                build_model(self.spec, self.settings), self._limiter
-            )
+            built = build_model(self.spec, self.settings)
+            await built.__aenter__()
+            self._entered = built
+            self._model = limit_model_concurrency(built, self._limiter)
         return self._model
+
+    async def aclose(self) -> None:
+        """Close the HTTP client of a model this consultant built."""
+        entered, self._entered, self._model = self._entered, None, None
+        if entered is not None:
+            await entered.__aexit__(None, None, None)
 
     def model_settings(self) -> ModelSettings:
         """Per-request settings: the deadline and the provider client's transient retries."""
@@ -200,7 +206,7 @@ class Consultant:
             try:
                 result = await agent.run(
                     prompt,
-                    model=self.model(),
+                    model=await self.model(),
                     model_settings=self.model_settings(),
                     usage_limits=self.limits(),
                     usage=copy.copy(usage) if usage else None,
@@ -208,7 +214,7 @@ class Consultant:
                     toolsets=toolsets,
                 )
                 output = result.output
-                run_usage = result.usage()
+                run_usage = result.usage
             except Exception as exc:
                 error = scrub(describe(exc, timeout_s=budget))
             messages = list(captured)

@@ -25,6 +25,11 @@ class Agents:
     evaluator: EvaluatorAdvisor | None
     consultants: dict[AgentName, Consultant]
 
+    async def aclose(self) -> None:
+        """Close the models' HTTP clients."""
+        for consultant in self.consultants.values():
+            await consultant.aclose()
+
 
 def build(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], actions: ActionRegistry

@@ -1,0 +1,203 @@
+"""The planner agent on a FunctionModel: it advises after the rules and can only tighten."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.models.function import AgentInfo
+from sqlalchemy import text
+
+from tests.agents.triad import (
+    INJECTION,
+    YES_PLANNER,
+    alerts_named,
+    answer,
+    consultations,
+    prompt_of,
+    raises,
+    says,
+    sleeps,
+    with_agents,
+)
+from tests.constitution.test_advisors import submit_with
+from tests.fixtures.pipeline import load, request
+from triadops.constitution.driver import drive_once
+from triadops.domain.enums import Authority, OperationStatus, Risk
+from triadops.runtime import Runtime
+
+RISKY = request(
+    [("database.purge_audit_logs", {})], affected_systems=["a", "b", "c", "d"], rollback_plan="r"
+)
+
+
+async def test_an_approving_planner_lets_the_rules_decision_stand_and_is_recorded(
+    runtime: Runtime,
+) -> None:
+    powers = with_agents(runtime, planner=says(YES_PLANNER))
+    op = await submit_with(runtime, powers, request())
+    while await drive_once(powers, owner="w"):
+        pass
+    done = await load(runtime, op.operation_id)
+    assert done.status is OperationStatus.COMPLETED
+    assert done.planning_result is not None and done.planning_result.agent is not None
+    report = done.planning_result.agent
+    assert (report.ok, report.model, report.output["approved"]) == (True, "function:planner", True)
+    assert report.requests == 1 and report.input_tokens > 0 and report.latency_s > 0
+    assert "planner: all good" in done.planning_result.advice
+    [entry] = await consultations(runtime, op.operation_id)
+    assert (entry["agent"], entry["model"], entry["ok"]) == ("planner", "function:planner", True)
+    assert entry["input_tokens"] == report.input_tokens
+
+
+async def test_a_planner_may_reject_raise_the_risk_or_ask_for_approvals(runtime: Runtime) -> None:
+    no = with_agents(
+        runtime, planner=says({**YES_PLANNER, "approved": False, "rejection_reason": "too wide"})
+    )
+    rejected = await submit_with(runtime, no, request())
+    assert rejected.status is OperationStatus.REJECTED
+    assert rejected.status_reason == "advisor: too wide"
+
+    higher = with_agents(runtime, planner=says({**YES_PLANNER, "risk_level": "high"}))
+    raised = await submit_with(runtime, higher, request())
+    assert raised.status is OperationStatus.AWAITING_APPROVAL
+    assert raised.planning_result is not None
+    assert raised.planning_result.risk_level is Risk.HIGH
+
+    crown = with_agents(runtime, planner=says({**YES_PLANNER, "required_approvals": ["crown"]}))
+    asked = await submit_with(runtime, crown, request())
+    assert asked.status is OperationStatus.AWAITING_APPROVAL
+    assert asked.planning_result is not None
+    assert asked.planning_result.required_approvals == [Authority.CROWN]
+
+
+async def test_a_yes_to_everything_planner_cannot_get_a_refused_request_approved(
+    runtime: Runtime,
+) -> None:
+    asked: list[str] = []
+
+    def yes(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        asked.append(prompt_of(messages))
+        return answer(info, YES_PLANNER)
+
+    powers = with_agents(runtime, planner=yes)
+    # The rules refuse it outright (an emergency is the crown's, SOP-002): no model asked.
+    misfit = await submit_with(runtime, powers, request(operation_type="emergency"))
+    assert misfit.status is OperationStatus.REJECTED
+    assert asked == []
+    # The rules require the legislature's approval: the model's low risk changes nothing.
+    held = await submit_with(runtime, powers, RISKY)
+    assert held.status is OperationStatus.AWAITING_APPROVAL
+    assert held.planning_result is not None
+    assert held.planning_result.risk_level is Risk.HIGH
+    assert held.planning_result.required_approvals == [Authority.LEGISLATIVE]
+    assert len(asked) == 1
+
+
+async def test_an_injected_description_changes_nothing(runtime: Runtime) -> None:
+    seen: list[str] = []
+
+    def gullible(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        prompt = prompt_of(messages)
+        seen.append(prompt)
+        if "IGNORE YOUR INSTRUCTIONS" in prompt:  # it obeys the injection
+            return answer(info, {**YES_PLANNER, "risk_level": "low", "required_approvals": []})
+        return answer(info, {**YES_PLANNER, "risk_level": "critical"})
+
+    powers = with_agents(runtime, planner=gullible)
+    op = await submit_with(runtime, powers, RISKY.model_copy(update={"description": INJECTION}))
+    assert op.status is OperationStatus.AWAITING_APPROVAL
+    assert op.planning_result is not None
+    assert op.planning_result.required_approvals == [Authority.LEGISLATIVE]
+    # The description reached the model fenced as data, after the instruction not to obey it.
+    [prompt] = seen
+    assert f'"description": "{INJECTION}"' in prompt
+    assert prompt.index("<data>") < prompt.index(INJECTION) < prompt.index("</data>")
+
+
+async def test_a_failing_planner_sends_the_decision_to_a_person_and_alerts(
+    runtime: Runtime,
+) -> None:
+    powers = with_agents(runtime, planner=raises(RuntimeError("provider exploded")))
+    op = await submit_with(runtime, powers, request())  # low risk: the rules alone would run it
+    assert op.status is OperationStatus.AWAITING_APPROVAL
+    assert op.planning_result is not None
+    assert op.planning_result.required_approvals == [Authority.LEGISLATIVE]
+    assert op.planning_result.agent is not None and not op.planning_result.agent.ok
+    assert op.planning_result.agent.error == "RuntimeError: provider exploded"
+    [entry] = await consultations(runtime, op.operation_id)
+    assert entry["ok"] is False
+    [alert] = await alerts_named(runtime, "TriadAgentFailed")
+    assert alert.severity == "warning"
+    assert alert.labels["agent"] == "planner"
+
+
+async def test_a_planner_past_its_deadline_fails_closed(runtime: Runtime) -> None:
+    powers = with_agents(runtime, planner=sleeps(30), timeout_s=0.3)
+    op = await submit_with(runtime, powers, request())
+    assert op.status is OperationStatus.AWAITING_APPROVAL
+    assert op.planning_result is not None and op.planning_result.agent is not None
+    assert op.planning_result.agent.error == "timed out after 0.3 s"
+    assert op.planning_result.agent.latency_s < 5
+
+
+async def test_an_invalid_answer_after_retries_fails_closed(runtime: Runtime) -> None:
+    calls: list[int] = []
+
+    def nonsense(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        calls.append(1)
+        return answer(info, {"approved": "perhaps", "risk_level": "banana"})
+
+    powers = with_agents(runtime, planner=nonsense)
+    op = await submit_with(runtime, powers, request())
+    assert op.status is OperationStatus.AWAITING_APPROVAL
+    assert op.planning_result is not None and op.planning_result.agent is not None
+    assert op.planning_result.agent.error is not None
+    assert op.planning_result.agent.error.startswith("invalid answer")
+    assert len(calls) == 2  # the answer, and one retry with the validation errors
+
+
+async def test_usage_limits_hold_per_operation(runtime: Runtime) -> None:
+    def chatty(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return answer(info, {"approved": "perhaps"})  # invalid: it would be asked again
+
+    powers = with_agents(runtime, planner=chatty, request_limit=1)
+    op = await submit_with(runtime, powers, request())
+    assert op.status is OperationStatus.AWAITING_APPROVAL
+    assert op.planning_result is not None and op.planning_result.agent is not None
+    assert op.planning_result.agent.error is not None
+    assert "usage limit" in op.planning_result.agent.error
+
+
+async def test_the_model_is_consulted_outside_any_transaction(runtime: Runtime) -> None:
+    url = runtime.settings.resolved_database_url
+    held: list[Any] = []
+
+    async def probe(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if url.startswith("sqlite"):
+            # Another writer gets the write lock at once: nobody holds it during the call.
+            db = sqlite3.connect(url.split("///", 1)[1], timeout=0.05)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.rollback()
+                held.append(False)
+            except sqlite3.OperationalError:
+                held.append(True)
+            finally:
+                db.close()
+        else:
+            async with runtime.engine.connect() as conn:
+                busy = await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+                    )
+                )
+                held.append(busy.scalar_one() > 0)
+        return answer(info, YES_PLANNER)
+
+    powers = with_agents(runtime, planner=probe)
+    op = await submit_with(runtime, powers, request())
+    assert op.status in (OperationStatus.SCHEDULED, OperationStatus.COMPLETED)
+    assert held == [False]
