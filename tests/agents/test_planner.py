@@ -201,3 +201,82 @@ async def test_the_model_is_consulted_outside_any_transaction(runtime: Runtime) 
     op = await submit_with(runtime, powers, request())
     assert op.status in (OperationStatus.SCHEDULED, OperationStatus.COMPLETED)
     assert held == [False]
+
+
+def drafts(steps: list[dict[str, Any]], **fields: Any) -> Any:
+    """A planner that drafts `steps` when the plan it is shown has none."""
+    seen: list[str] = []
+
+    def reply(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        seen.append(prompt_of(messages))
+        return answer(info, {**YES_PLANNER, "steps": steps, **fields})
+
+    reply.seen = seen  # type: ignore[attr-defined]
+    return reply
+
+
+def described(**fields: Any) -> Any:
+    return request(**fields).model_copy(update={"steps": []})
+
+
+async def test_a_description_alone_gets_a_drafted_plan_a_person_must_approve(
+    runtime: Runtime,
+) -> None:
+    from tests.constitution.test_approvals import approve
+    from tests.fixtures.pipeline import BOB
+
+    planner = drafts([{"action": "noop", "params": {"marker": "drafted"}}])
+    powers = with_agents(runtime, planner=planner)
+    op = await submit_with(runtime, powers, described(description="tidy the drill folder"))
+    assert op.status is OperationStatus.AWAITING_APPROVAL  # low risk, but nobody wrote it
+    assert op.plan is not None
+    [step] = op.plan.steps
+    assert (step.action, step.params["marker"], step.params["sleep_s"]) == ("noop", "drafted", 0)
+    assert op.planning_result is not None
+    assert op.planning_result.required_approvals == [Authority.LEGISLATIVE]
+    assert "the plan was drafted by the planner agent: a person approves it" in (
+        op.planning_result.advice
+    )
+    assert '"action": "noop"' in planner.seen[0]  # the catalogue was offered, as data
+    async with runtime.session(read_only=True) as session:
+        from sqlalchemy import select
+
+        from triadops.storage.tables import LedgerRow
+
+        plans = (
+            await session.execute(
+                select(LedgerRow.details).where(
+                    LedgerRow.operation_id == op.operation_id, LedgerRow.event == "plan"
+                )
+            )
+        ).scalars()
+        assert [p.get("drafted_by") for p in plans] == [None, "function:planner"]
+    # A legislator approves the drafted plan; then it runs like any other.
+    assert await approve(runtime, op.operation_id, BOB, Authority.LEGISLATIVE) == "scheduled"
+    while await drive_once(powers, owner="w"):
+        pass
+    assert (await load(runtime, op.operation_id)).status is OperationStatus.COMPLETED
+    assert (runtime.settings.home / "drills" / "drafted").exists()
+
+
+async def test_a_drafted_plan_outside_the_catalogue_is_rejected_with_the_reason(
+    runtime: Runtime,
+) -> None:
+    cases = {
+        "rm": "drafted steps[0]: unknown action 'rm'",
+        "noop": "sleep_s",
+    }
+    for action, reason in cases.items():
+        params = {"sleep_s": "forever"} if action == "noop" else {}
+        powers = with_agents(runtime, planner=drafts([{"action": action, "params": params}]))
+        op = await submit_with(runtime, powers, described())
+        assert op.status is OperationStatus.REJECTED
+        assert op.status_reason is not None and reason in op.status_reason, op.status_reason
+        assert op.plan is not None and op.plan.steps == []
+
+
+async def test_a_failed_draft_rejects_the_request(runtime: Runtime) -> None:
+    powers = with_agents(runtime, planner=raises(RuntimeError("quota")))
+    op = await submit_with(runtime, powers, described())
+    assert op.status is OperationStatus.REJECTED
+    assert op.status_reason == "the planner agent drafted no plan (RuntimeError: quota)"

@@ -100,7 +100,8 @@ def test_what_is_stored_is_described_as_it_is(spec: dict[str, Any]) -> None:
 def test_which_fields_go_together_is_stated(spec: dict[str, Any]) -> None:
     together = spec["components"]["schemas"]["OperationSubmission"]["allOf"]
     one_of = next(part["oneOf"] for part in together if "oneOf" in part)
-    assert [branch["required"] for branch in one_of] == [["procedure"], ["steps"]]
+    assert [branch.get("required") for branch in one_of] == [["procedure"], ["steps"], None]
+    assert one_of[2]["properties"] == {"procedure": {"type": "null"}, "steps": {"maxItems": 0}}
     emergency = next(part["anyOf"] for part in together if "anyOf" in part)
     assert {"emergency_priority": {"const": False}} in [b["properties"] for b in emergency]
     assert {"constitutional_authority": {"const": "crown"}} in [b["properties"] for b in emergency]

@@ -21,7 +21,7 @@ INVALID: dict[str, tuple[dict[str, Any], str | None]] = {
     ),
     "bad enum": (noop_request(operation_type="demolition"), "operation_type"),
     "procedure and steps": (noop_request(procedure="database_optimization"), None),
-    "neither procedure nor steps": (noop_request(steps=[]), None),
+    "neither procedure nor steps, and no planner": (noop_request(steps=[]), "steps"),
     "unknown field": (noop_request(colour="red"), "colour"),
     "unknown action": (noop_request(steps=[{"action": "rm -rf /"}]), "steps[0].action"),
     "params not an object": (

@@ -118,6 +118,22 @@ class Journey:
                 self.log.warning("planner failed", error=type(exc).__name__)
                 advice = PlanAdvice(failed=True)
 
+        if view.plan is not None and not view.plan.steps:
+            # A description only: the planner drafted the steps; dry-run them here, outside
+            # any transaction, and let a person approve whatever it drafted.
+            drafted = await self._with_heartbeat(
+                legislative.draft_from_advice(self.powers, self.c.row, advice)
+            )
+
+            async def adopt(session: AsyncSession, tick: Tick) -> bool:
+                await legislative.conclude_drafted(
+                    session, self.powers, self.c.row, advice, drafted
+                )
+                self._release()
+                return False
+
+            return await self._commit(adopt)
+
         async def apply(session: AsyncSession, tick: Tick) -> bool:
             scheduled = await legislative.conclude_review(session, self.powers, self.c.row, advice)
             if not scheduled:

@@ -132,9 +132,14 @@ ONE_WAY_TO_SAY_WHAT: dict[str, JsonValue] = {
             "required": ["steps"],
             "properties": {"steps": {"minItems": 1}, "procedure": {"type": "null"}},
         },
+        {
+            "title": "by description (a planner agent drafts the steps)",
+            "properties": {"procedure": {"type": "null"}, "steps": {"maxItems": 0}},
+        },
     ]
 }
-"""Exactly one of ``procedure`` and ``steps`` (non-empty), as `_one_way_to_say_what` checks."""
+"""At most one of ``procedure`` and ``steps`` (non-empty), as `_one_way_to_say_what` checks;
+with neither, a planner agent drafts the steps from the description (``drafts``)."""
 EMERGENCY_NEEDS_CROWN: dict[str, JsonValue] = {
     "anyOf": [
         {"title": "no emergency", "properties": {"emergency_priority": {"const": False}}},
@@ -200,9 +205,12 @@ class OperationRequest(BaseModel):
     def _one_way_to_say_what(self) -> OperationRequest:
         if self.procedure and self.steps:
             raise ValueError("give either 'procedure' or 'steps', not both")
-        if not self.procedure and not self.steps:
-            raise ValueError("give a 'procedure' or at least one step in 'steps'")
         return self
+
+    @property
+    def drafts(self) -> bool:
+        """True when the request gives only a description: a planner agent drafts the steps."""
+        return not self.procedure and not self.steps
 
     @property
     def is_emergency(self) -> bool:

@@ -73,9 +73,16 @@ def assess_risk(
     recent_failures: int,
     recent_failure_threshold: int,
 ) -> tuple[Risk, list[str]]:
-    """Score a plan: the riskiest step, raised by blast radius, irreversibility and history."""
-    riskiest = max(steps, key=lambda s: s.risk.rank)
-    risk, reasons = riskiest.risk, [f"riskiest step: {riskiest.action} ({riskiest.risk.value})"]
+    """Score a plan: the riskiest step, raised by blast radius, irreversibility and history.
+
+    A plan still to be drafted (a description only) scores low until its steps exist.
+    """
+    if steps:
+        riskiest = max(steps, key=lambda s: s.risk.rank)
+        risk = riskiest.risk
+        reasons = [f"riskiest step: {riskiest.action} ({riskiest.risk.value})"]
+    else:
+        risk, reasons = Risk.LOW, ["no steps yet: the planner agent drafts them"]
     if len(request.affected_systems) > blast_radius_threshold:
         risk = risk.raised()
         reasons.append(

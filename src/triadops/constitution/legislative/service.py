@@ -18,6 +18,7 @@ from triadops.constitution.advisors import PlanAdvice
 from triadops.constitution.guards import Rule, enforce
 from triadops.constitution.legislative import rules
 from triadops.constitution.powers import Powers, action_context
+from triadops.domain.agents import AgentReport
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import Authority, OperationStatus, Risk, StepStatus
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, TriadError
@@ -244,6 +245,12 @@ async def review_request(
             field="constitutional_authority",
         )
     _refuse_emergency_without_crown(request)
+    if request.drafts and powers.plan_advisor is None:
+        raise InvalidRequest(
+            "give a 'procedure' or at least one step in 'steps': only a planner agent drafts "
+            "steps from a description, and none is configured (model = rules)",
+            field="steps",
+        )
     expanded = expand(request)
     plan = await draft_plan(powers, expanded)
     finding = await decide(session, powers, request=expanded, plan=plan)
@@ -345,6 +352,7 @@ def _adopt_plan(
     *,
     timeout_s: float,
     consult: bool = False,
+    drafted_by: AgentReport | None = None,
 ) -> list[StepRow]:
     """Record a reviewed plan on the operation and move it to where the finding says.
 
@@ -385,6 +393,7 @@ def _adopt_plan(
             "risk": finding.risk_level.value if finding.risk_level else None,
             "steps": len(plan.steps),
             "required_approvals": [a.value for a in finding.required_approvals],
+            **({"drafted_by": drafted_by.model} if drafted_by else {}),
         },
     )
     if consult and finding.approved:
@@ -422,6 +431,59 @@ def _conclude(
         )
     else:
         approve_and_schedule(session, row, actor=actor, reason=approved_by)
+
+
+async def draft_from_advice(
+    powers: Powers, row: OperationRow, advice: PlanAdvice
+) -> tuple[OperationRequest, Plan] | str:
+    """Dry-run the steps a planner drafted; return the request and plan, or why not.
+
+    Called outside any transaction: the dry runs may reach the targets.
+    """
+    if not advice.steps:
+        why = advice.reason or (
+            advice.report.error if advice.report and advice.report.error else "no answer"
+        )
+        return f"the planner agent drafted no plan ({why})"
+    asked = OperationRequest.model_validate(row.request)
+    request = asked.model_copy(update={"steps": advice.steps})
+    try:
+        return request, await draft_plan(powers, request)
+    except TriadError as exc:
+        return f"the drafted plan was refused: {exc.message}"
+
+
+async def conclude_drafted(
+    session: AsyncSession,
+    powers: Powers,
+    row: OperationRow,
+    advice: PlanAdvice,
+    drafted: tuple[OperationRequest, Plan] | str,
+) -> None:
+    """Adopt a plan the planner drafted, or reject the request; a person approves any draft.
+
+    The rules assess the drafted plan as they would any other; the planner's advice can only
+    tighten that; and the legislature's approval is always required, since no person wrote
+    the plan. A request whose drafting failed is rejected: there is nothing to approve.
+    """
+    if advice.report is not None:
+        await consultations.record(session, advice.report, operation_id=row.id)
+    timeout_s = powers.settings.approval_timeout_s
+    if isinstance(drafted, str) or advice.reject:
+        reason = drafted if isinstance(drafted, str) else f"advisor: {advice.reason}"
+        finding = PlanningResult.model_validate(row.planning_result)
+        row.planning_result = finding.model_copy(
+            update={"approved": False, "rejection_reason": reason, "agent": advice.report}
+        ).model_dump(mode="json")
+        lifecycle.transition(session, row, S.REJECTED, actor=RULES, reason=reason)
+        return
+    request, plan = drafted
+    finding = stricter(await decide(session, powers, request=request, plan=plan), advice)
+    finding.required_approvals = sorted(
+        {*finding.required_approvals, Authority.LEGISLATIVE}, key=lambda a: a.value
+    )
+    finding.advice.append("the plan was drafted by the planner agent: a person approves it")
+    _adopt_plan(session, row, plan, finding, timeout_s=timeout_s, drafted_by=advice.report)
 
 
 async def conclude_review(
