@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from triadops.domain.agents import AgentReport
 from triadops.domain.enums import OperationStatus
 from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import Operation, Plan, PlanningResult, StepPreview
@@ -213,7 +214,51 @@ def render_operation(op: Operation, timeline: Sequence[LedgerEntry]) -> None:
             mark = "pass" if finding.passed else "FAIL"
             out.print(f"  {mark} {finding.name}: {finding.detail}")
     out.print(f"constitutional compliance: {op.constitutional_compliance}")
+    reports = _agent_reports(op)
+    if reports:
+        out.print(_agents_table(reports))
     out.print(_timeline_table(timeline, title="timeline"))
+
+
+def _agent_reports(op: Operation) -> list[AgentReport]:
+    """The agents' consultations, in the order the branches made them."""
+    reports = []
+    if op.planning_result and op.planning_result.agent:
+        reports.append(op.planning_result.agent)
+    if op.implementation_result:
+        reports += op.implementation_result.agent
+    if op.validation_result and op.validation_result.agent:
+        reports.append(op.validation_result.agent)
+    return reports
+
+
+def _said(report: AgentReport) -> str:
+    """What an agent said, in one compact line: its verdict fields, then its notes."""
+    if not report.ok:
+        return f"no valid answer: {report.error or 'unknown'}"
+    parts = []
+    for key, value in report.output.items():
+        if value in (None, [], {}, ""):
+            continue
+        if isinstance(value, list):
+            parts.append(f"{key}: {'; '.join(str(v) for v in value)}")
+        else:
+            parts.append(f"{key}={json.dumps(value) if isinstance(value, dict) else value}")
+    return ", ".join(parts)
+
+
+def _agents_table(reports: Sequence[AgentReport]) -> Table:
+    table = _table("agent", "model", "ok", "latency", "tokens in/out", "said", title="agents")
+    for r in reports:
+        table.add_row(
+            r.agent.value,
+            Text(visible(r.model)),
+            "yes" if r.ok else "NO",
+            f"{r.latency_s:.2f}s",
+            f"{r.input_tokens}/{r.output_tokens}",
+            Text(visible(_said(r), multiline=True)),
+        )
+    return table
 
 
 def _steps_table(op: Operation) -> Table:

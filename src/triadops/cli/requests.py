@@ -184,8 +184,11 @@ def request_from_flags(flags: RequestFlags, requester: Identity) -> OperationReq
     """Build the request from flags; the requester is the local identity."""
     if flags.procedure and flags.steps:
         raise BadInput("give either --procedure or --step, not both")
-    if not flags.procedure and not flags.steps:
-        raise BadInput("give --procedure NAME, --step ACTION or --file request.json")
+    if not flags.procedure and not flags.steps and not flags.description:
+        raise BadInput(
+            "give --procedure NAME, --step ACTION or --file request.json "
+            "(or only --description, for a planner agent to draft the steps)"
+        )
     fields: dict[str, object] = {
         "operation_type": flags.operation_type or "maintenance",
         "constitutional_authority": flags.authority or "executive",
