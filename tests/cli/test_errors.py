@@ -185,3 +185,21 @@ def test_an_unopenable_database_is_one_line_for_serve_and_worker(
     result = triad(command)
     assert result.exit_code == 1
     assert "cannot open the database" in one_error_line(result)
+
+
+def test_a_model_setting_that_names_no_model_is_one_line(
+    triad: Triad, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIAD_MODEL", "gpt-5")
+    result = triad("ops", "list")
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "model" in line and "is not 'rules', 'provider:model'" in line
+
+    monkeypatch.setenv("TRIAD_MODEL", "http://user:sk-in-url@127.0.0.1:11434/v1")
+    line = one_error_line(triad("ops", "list"))
+    assert "must not carry credentials" in line and "sk-in-url" not in line
+
+    monkeypatch.setenv("TRIAD_MODEL", "http://127.0.0.1:11434/v1")
+    line = one_error_line(triad("ops", "list"))
+    assert "set agents.model_name (TRIAD_AGENTS__MODEL_NAME)" in line
