@@ -232,18 +232,29 @@ def _agent_reports(op: Operation) -> list[AgentReport]:
     return reports
 
 
+_UNREMARKABLE: dict[str, object] = {
+    "rollback_triggered": False,
+    "rollback_required": False,
+    "constitutional_compliance": True,
+    "scheduling_recommendation": "immediate",
+}
+"""Answers that only say all is as usual: left out of the summary."""
+
+
 def _said(report: AgentReport) -> str:
-    """What an agent said, in one compact line: its verdict fields, then its notes."""
+    """What an agent said, in one compact line: its verdict, then what it remarked on."""
     if not report.ok:
         return f"no valid answer: {report.error or 'unknown'}"
     parts = []
     for key, value in report.output.items():
-        if value in (None, [], {}, ""):
+        if value in (None, [], {}, "") or _UNREMARKABLE.get(key, ...) == value:
             continue
         if isinstance(value, list):
             parts.append(f"{key}: {'; '.join(str(v) for v in value)}")
+        elif isinstance(value, dict):
+            parts.append(f"{key}: " + ", ".join(f"{k} {v}" for k, v in value.items()))
         else:
-            parts.append(f"{key}={json.dumps(value) if isinstance(value, dict) else value}")
+            parts.append(f"{key}={value}")
     return ", ".join(parts)
 
 
