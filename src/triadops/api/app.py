@@ -14,7 +14,16 @@ from fastapi import FastAPI
 from triadops.api import openapi, problems
 from triadops.api.metrics import PipelineMetrics, RequestMetrics
 from triadops.api.middleware import BodyGuard, RequestIds, ServerErrors
-from triadops.api.routes import alerts, audit, crown, decisions, health, monitoring, operations
+from triadops.api.routes import (
+    agents,
+    alerts,
+    audit,
+    crown,
+    decisions,
+    health,
+    monitoring,
+    operations,
+)
 from triadops.logconfig import configure_logging
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.runtime import Runtime
@@ -83,7 +92,7 @@ def create_app(
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrors)
     app.add_middleware(RequestIds)
-    for module in (health, monitoring, operations, decisions, audit, crown, alerts):
+    for module in (health, monitoring, operations, decisions, audit, crown, alerts, agents):
         app.include_router(module.router)
     return app
 

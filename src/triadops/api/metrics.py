@@ -1,11 +1,12 @@
 """``/metrics``: the Prometheus text format, ``triad_`` prefix, Prometheus naming.
 
 Where the figures come from, so that several processes never contradict each other:
-- Everything about the pipeline, the health report, alerts and notifications is read from
-  the database at scrape time (the database is the one truth all workers share), from
-  grouped counts over indexed columns and from small folded totals (stage durations, folded
-  from the ledger by the monitoring loop), so its cost does not grow with history. Any API
-  replica answers the same figures.
+- Everything about the pipeline, the health report, alerts, notifications and the agents'
+  calls is read from the database at scrape time (the database is the one truth all
+  workers share), from grouped counts over indexed columns and from small running totals
+  (stage durations, folded from the ledger by the monitoring loop; agent calls, added to
+  as each is recorded), so its cost does not grow with history. Any API replica answers
+  the same figures.
 - HTTP requests are counted by the process that served them, as every Prometheus client
   does: each replica is its own scrape target and Prometheus sums them by ``instance``.
 
@@ -37,6 +38,7 @@ from triadops.constitution.crown.service import is_frozen
 from triadops.domain.alerts import ACTIVE_STATES, Severity
 from triadops.domain.enums import Authority, OperationStatus, OperationType
 from triadops.ops.health.api_errors import RequestCounts
+from triadops.storage import agent_calls
 from triadops.storage import metrics as store
 from triadops.storage.ledger import head
 from triadops.storage.stages import BUCKETS, StageTotal, read_totals
@@ -44,6 +46,19 @@ from triadops.storage.stages import BUCKETS, StageTotal, read_totals
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "<unmatched>"
 """The route label of a request no route matched, so scanners cannot mint label values."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTotal:
+    """One agent's running totals on one model with one outcome (``ok`` or ``failed``)."""
+
+    agent: str
+    model: str
+    outcome: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
 
 
 @dataclass
@@ -60,6 +75,7 @@ class Snapshot:
     last_success: dict[str, float] = field(default_factory=dict)
     """Seconds since the epoch of each routine's last success, by task (backups and
     maintenance report here when they land)."""
+    agents: list[AgentTotal] = field(default_factory=list)
 
 
 class StoredFigures(Collector):
@@ -146,6 +162,7 @@ class StoredFigures(Collector):
         for task, at in sorted(s.last_success.items()):
             last.add_metric([task], at)
         yield last
+        yield from _agent_families(s.agents)
 
 
 def _bound(seconds: float) -> str:
@@ -170,6 +187,36 @@ def _health_families(report: dict[str, Any] | None) -> Iterator[Metric]:
             checked.add_metric([], datetime.fromisoformat(at).timestamp())
     yield score
     yield checked
+
+
+def _agent_families(totals: list[AgentTotal]) -> Iterator[Metric]:
+    calls = CounterMetricFamily(
+        "triad_agent_calls",
+        "Calls to the agents' models, by agent, model and outcome (ok, failed).",
+        labels=["agent", "model", "outcome"],
+    )
+    tokens = CounterMetricFamily(
+        "triad_agent_tokens",
+        "Tokens the agents' calls used, by agent, model and kind (input, output).",
+        labels=["agent", "model", "kind"],
+    )
+    latency = CounterMetricFamily(
+        "triad_agent_latency_seconds",
+        "Time the agents' calls took, summed, by agent and model.",
+        labels=["agent", "model"],
+    )
+    # Tokens and time are summed over outcomes: a failed call costs too.
+    by_model: dict[tuple[str, str], list[AgentTotal]] = {}
+    for total in sorted(totals, key=lambda t: (t.agent, t.model, t.outcome)):
+        calls.add_metric([total.agent, total.model, total.outcome], total.calls)
+        by_model.setdefault((total.agent, total.model), []).append(total)
+    for (agent, model), mine in by_model.items():
+        tokens.add_metric([agent, model, "input"], sum(t.input_tokens for t in mine))
+        tokens.add_metric([agent, model, "output"], sum(t.output_tokens for t in mine))
+        latency.add_metric([agent, model], sum(t.latency_s for t in mine))
+    yield calls
+    yield tokens
+    yield latency
 
 
 class PipelineMetrics:
@@ -206,6 +253,18 @@ class PipelineMetrics:
             health=await store.latest_health_report(session),
             alerts=await store.alerts_by_severity(session, [s.value for s in ACTIVE_STATES]),
             notifications=await store.notifications_by_channel(session),
+            agents=[
+                AgentTotal(
+                    agent=row.agent,
+                    model=row.model,
+                    outcome=row.outcome,
+                    calls=row.calls,
+                    input_tokens=row.input_tokens,
+                    output_tokens=row.output_tokens,
+                    latency_s=row.latency_s,
+                )
+                for row in await agent_calls.totals(session)
+            ],
         )
         async with self._scraping:  # one snapshot rendered at a time
             self.stored.snapshot = snapshot

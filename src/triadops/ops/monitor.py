@@ -31,7 +31,7 @@ from triadops.ops.alerts import dispatch, service, silences
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.health.collectors import Collector
 from triadops.ops.health.service import check_health, default_collectors, save_report
-from triadops.storage import change_silences, leases, workers
+from triadops.storage import agent_calls, change_silences, leases, workers
 
 log = structlog.stdlib.get_logger(__name__)
 T = TypeVar("T")
@@ -202,6 +202,7 @@ class Monitor:
                         session, reported, source=MONITOR, now=now, settings=settings
                     )
             await service.housekeep(session, now=now)
+            await agent_calls.prune_calls(session, keep=self.powers.settings.agents.keep_calls)
             # Change-linked silences open without looking at alerts: mute what they cover.
             await silences.mute_audible(session, now=now)
             await lifecycle.commit(session)
