@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer._click.core import Context as ClickContext  # Typer vendors click: its Context
 from typer.core import TyperGroup
 
-from triadops.cli import alerts, audit, crown, health, ops, serve, tokens
+from triadops.cli import agents, alerts, audit, crown, health, ops, serve, tokens
 from triadops.cli.context import BadInput, describe_validation
 from triadops.cli.output import visible
 from triadops.domain.errors import TriadError
@@ -66,6 +66,7 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(health.app, name="health")
 app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(alerts.silences_app, name="silences")
+app.add_typer(agents.app, name="agents")
 app.command("freeze")(crown.freeze_command)
 app.command("unfreeze")(crown.unfreeze_command)
 app.command("serve")(serve.serve)
