@@ -112,6 +112,7 @@ def test_branch_and_agent_spans_reach_an_otlp_endpoint(settings: Settings) -> No
         assert "tracing: True" in child.stdout
     names, dump = span_names(bodies)
     for expected in (
+        "legislative: review",
         "legislative: reviewing",
         "executive: scheduled",
         "executive: executing",

@@ -33,6 +33,7 @@ OPERATION_IDS = {
     ("post", "/alerts"): "post_alerts",
     ("post", "/alerts/alertmanager"): "post_alertmanager_alerts",
     ("get", "/alerts"): "list_alerts",
+    ("get", "/agents/health"): "read_agents_health",
     ("get", "/alerts/{alert_id}"): "read_alert",
     ("post", "/alerts/{alert_id}/ack"): "acknowledge_alert",
     ("post", "/alerts/{alert_id}/resolve"): "resolve_alert",

@@ -15,6 +15,7 @@ import uuid
 
 import structlog
 
+from triadops import tracing
 from triadops.constitution.crown import checkpoints
 from triadops.constitution.driver import drive_once, keep_house
 from triadops.constitution.powers import Powers
@@ -68,6 +69,11 @@ async def checkpoint_once(powers: Powers) -> None:
 
     Reads the head in a read-only session (no write lock); key and log I/O run in threads.
     """
+    with tracing.span("crown: checkpoint"):
+        await _checkpoint(powers)
+
+
+async def _checkpoint(powers: Powers) -> None:
     try:
         key = await asyncio.to_thread(checkpoints.signing_key, powers.settings)
         if key is None:

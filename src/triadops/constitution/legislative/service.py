@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops import tracing
 from triadops.actions.base import ActionContext
 from triadops.actions.procedures import get_procedure
 from triadops.actions.registry import AnyAction
@@ -244,6 +245,11 @@ async def review_request(
             "the request invokes",
             field="constitutional_authority",
         )
+    with tracing.span("legislative: review", operation_id=request.operation_id):
+        return await _review(session, powers, request)
+
+
+async def _review(session: AsyncSession, powers: Powers, request: OperationRequest) -> Reviewed:
     _refuse_emergency_without_crown(request)
     if request.drafts and powers.plan_advisor is None:
         raise InvalidRequest(
