@@ -16,7 +16,7 @@ import time
 
 from table import Row, markdown
 
-SHAPES = ["pipeline", "lone", "api", "health", "checks", "verify", "workers", "alerts"]
+SHAPES = ["pipeline", "lone", "api", "health", "checks", "verify", "workers", "alerts", "agents"]
 """Module names under bench/, in the table's order."""
 
 
