@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.agents.triad import run_child
 from triadops.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -40,19 +36,7 @@ asyncio.run(main())
 
 
 def test_the_rules_path_loads_no_agent_framework(settings: Settings) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAD_", "OTEL_"))} | {
-        "TRIAD_HOME": str(settings.home),
-        "TRIAD_DATABASE_URL": settings.resolved_database_url,
-    }
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        env=env,
-        cwd=Path(__file__).parents[2],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    child = run_child(settings, CHILD)
     assert child.returncode == 0, child.stderr
     assert "agents: None" in child.stdout
     assert "loaded: []" in child.stdout, child.stdout

@@ -6,18 +6,15 @@ keep the untraced path.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tests.agents.triad import run_child
 from triadops.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -76,23 +73,6 @@ def otlp_receiver() -> Iterator[tuple[str, list[bytes]]]:
         thread.join(timeout=5)
 
 
-def run_child(settings: Settings, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LOGFIRE_"))} | {
-        "TRIAD_HOME": str(settings.home),
-        "TRIAD_DATABASE_URL": settings.resolved_database_url,
-        **extra,
-    }
-    return subprocess.run(
-        [sys.executable, "-c", CHILD],
-        env=env,
-        cwd=Path(__file__).parents[2],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def span_names(bodies: list[bytes]) -> tuple[list[str], str]:
     names, dump = [], ""
     for body in bodies:
@@ -107,7 +87,7 @@ def span_names(bodies: list[bytes]) -> tuple[list[str], str]:
 
 def test_branch_and_agent_spans_reach_an_otlp_endpoint(settings: Settings) -> None:
     with otlp_receiver() as (endpoint, bodies):
-        child = run_child(settings, {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+        child = run_child(settings, CHILD, {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
         assert child.returncode == 0, child.stderr
         assert "tracing: True" in child.stdout
     names, dump = span_names(bodies)
@@ -126,6 +106,6 @@ def test_branch_and_agent_spans_reach_an_otlp_endpoint(settings: Settings) -> No
 
 
 def test_without_an_endpoint_nothing_is_set_up(settings: Settings) -> None:
-    child = run_child(settings, {})
+    child = run_child(settings, CHILD, {})
     assert child.returncode == 0, child.stderr
     assert "tracing: False" in child.stdout

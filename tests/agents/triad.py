@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from pydantic_ai.messages import (
@@ -27,6 +31,7 @@ from triadops.agents.planner import PlannerAdvisor
 from triadops.constitution.powers import Powers
 from triadops.domain.agents import AgentName
 from triadops.runtime import Runtime
+from triadops.settings import Settings
 from triadops.storage.tables import AlertRow, LedgerRow
 
 Reply = Callable[[list[ModelMessage], AgentInfo], Awaitable[ModelResponse] | ModelResponse]
@@ -169,3 +174,24 @@ async def alerts_named(rt: Runtime, name: str) -> list[AlertRow]:
     async with rt.session(read_only=True) as session:
         stmt = select(AlertRow).where(AlertRow.alertname == name)
         return list((await session.execute(stmt)).scalars())
+
+
+def run_child(
+    settings: Settings, script: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `script` in a fresh Python over the settings' database, without this run's
+    TRIAD_, OTEL_ and LOGFIRE_ variables (a child starts as a user's process would)."""
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TRIAD_", "OTEL_", "LOGFIRE_"))
+    }
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env=inherited
+        | {"TRIAD_HOME": str(settings.home), "TRIAD_DATABASE_URL": settings.resolved_database_url}
+        | (env or {}),
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
