@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from typing import Any
 
 _ENABLED = False
@@ -50,13 +49,13 @@ def configure(*, service: str = "triadops") -> bool:
     return True
 
 
-@contextlib.contextmanager
-def span(name: str, **attributes: Any) -> Iterator[None]:
-    """Open a span named `name` when tracing is on; do nothing otherwise."""
+_OFF: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+
+
+def span(name: str, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
+    """Open a span named `name` when tracing is on; otherwise a shared do-nothing context."""
     if not _ENABLED:
-        yield
-        return
+        return _OFF
     import logfire
 
-    with logfire.span(name, _span_name=name, **attributes):
-        yield
+    return logfire.span(name, _span_name=name, **attributes)
