@@ -113,7 +113,7 @@ async def test_calling_a_tool_outside_the_plan_is_a_violation(runtime: Runtime) 
 async def test_calling_the_handed_step_twice_runs_it_once(runtime: Runtime) -> None:
     def twice(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         if len(tool_returns(messages)) < 2:
-            return ModelResponse(parts=[ToolCallPart(the_handed_tool(info), {})])
+            return ModelResponse(parts=[ToolCallPart(the_handed_tool(messages, info), {})])
         return answer(info, GOOD_STEP)
 
     done = await run_all(runtime, with_agents(runtime, executor=twice), steps=[TWO_STEPS[0]])
@@ -164,7 +164,7 @@ async def test_an_injected_step_output_cannot_widen_the_executor(
     def gullible(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         returns = tool_returns(messages)
         if not returns:
-            return ModelResponse(parts=[ToolCallPart(the_handed_tool(info), {})])
+            return ModelResponse(parts=[ToolCallPart(the_handed_tool(messages, info), {})])
         if len(returns) == 1 and "IGNORE YOUR INSTRUCTIONS" in str(returns[0].content):
             return ModelResponse(parts=[ToolCallPart("step_1_noop", {})])  # it obeys
         return answer(info, GOOD_STEP)
@@ -177,3 +177,14 @@ async def test_an_injected_step_output_cannot_widen_the_executor(
     assert marks(runtime, "two") == []  # the injected call never ran
     assert done.status is OperationStatus.ROLLED_BACK
     assert not done.constitutional_compliance
+
+
+async def test_usage_limits_hold_across_an_operations_steps(runtime: Runtime) -> None:
+    report = calls_then_reports(the_handed_tool, GOOD_STEP)  # two requests a step
+    done = await run_all(runtime, with_agents(runtime, executor=report, request_limit=3))
+    # Step 0 spends two requests; step 1 may make only one more: its report is refused.
+    assert done.status is OperationStatus.ROLLED_BACK
+    assert done.implementation_result is not None
+    first, second = done.implementation_result.agent
+    assert (first.ok, first.requests) == (True, 2)
+    assert not second.ok and second.error is not None and "usage limit" in second.error

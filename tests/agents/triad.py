@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -86,7 +87,9 @@ def tool_returns(messages: list[ModelMessage]) -> list[ToolReturnPart]:
     ]
 
 
-def calls_then_reports(tool: str | Callable[[AgentInfo], str], report: dict[str, Any]) -> Reply:
+def calls_then_reports(
+    tool: str | Callable[[list[ModelMessage], AgentInfo], str], report: dict[str, Any]
+) -> Reply:
     """An executor that calls one tool first, then reports `report`."""
 
     def reply(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
@@ -95,16 +98,19 @@ def calls_then_reports(tool: str | Callable[[AgentInfo], str], report: dict[str,
             and any(getattr(p, "part_kind", "") == "retry-prompt" for p in m.parts)
             for m in messages
         ):
-            name = tool(info) if callable(tool) else tool
+            name = tool(messages, info) if callable(tool) else tool
             return ModelResponse(parts=[ToolCallPart(name, {})])
         return answer(info, report)
 
     return reply
 
 
-def the_handed_tool(info: AgentInfo) -> str:
+def the_handed_tool(messages: list[ModelMessage], info: AgentInfo) -> str:
     """The tool the prompt hands over (the executor's prompt names it)."""
-    return next(t.name for t in info.function_tools if t.name.startswith("step_"))
+    handed = re.search(r"call (step_\d+_\w+) once", prompt_of(messages))
+    assert handed is not None
+    assert handed.group(1) in {t.name for t in info.function_tools}
+    return handed.group(1)
 
 
 def raises(exc: Exception) -> Reply:

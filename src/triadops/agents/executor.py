@@ -9,8 +9,6 @@ fail a step that ran; a step the agent never ran fails without having run.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from pydantic import BaseModel, Field, JsonValue
 from pydantic_ai import Agent, Tool
 from pydantic_ai.messages import ModelResponse, ToolCallPart
@@ -32,7 +30,6 @@ INSTRUCTIONS = (
     "result looks wrong. " + DATA_RULE
 )
 OUTPUT_TOOL_PREFIX = "final_result"
-REMEMBERED_OPERATIONS = 256
 
 
 class StepReport(BaseModel):
@@ -51,6 +48,22 @@ class Violation(Exception):
     """The agent called a tool outside the approved plan, or out of order; the run stops."""
 
 
+def spent(operation: Operation) -> RunUsage | None:
+    """What the executor spent on this operation's earlier steps, from their stored reports.
+
+    The usage limits hold per operation, across steps and across workers: a worker that
+    takes over counts what the one before it spent.
+    """
+    kept = operation.implementation_result.agent if operation.implementation_result else []
+    if not kept:
+        return None
+    return RunUsage(
+        requests=sum(r.requests for r in kept),
+        input_tokens=sum(r.input_tokens for r in kept),
+        output_tokens=sum(r.output_tokens for r in kept),
+    )
+
+
 def tool_name(step: PlannedStep) -> str:
     """The tool that runs a planned step: ``step_<index>_<action>``."""
     return f"step_{step.index}_{step.action.replace('.', '_')}"
@@ -65,8 +78,6 @@ class StepExecutorAgent:
         self.agent: Agent[None, StepReport] = Agent(
             output_type=StepReport, instructions=INSTRUCTIONS, name="triad-executor"
         )
-        # What each operation's earlier steps spent: the usage limits hold per operation.
-        self._spent: OrderedDict[str, RunUsage] = OrderedDict()
 
     async def execute(self, operation: Operation, step: PlannedStep, run: RunStep) -> StepAdvice:
         """Hand `step` to the agent with the plan's tools; judge what it called."""
@@ -97,17 +108,15 @@ class StepExecutorAgent:
             )
 
         tools = FunctionToolset([tool_for(s) for s in operation.plan.steps])
-        spent = self._spent.get(operation.operation_id)
         answer = await self.consultant.ask(
             self.agent,
             self.prompt(operation, step),
             operation_id=operation.operation_id,
             timeout_s=self.consultant.settings.agents.timeout_s + step.timeout_s,
             toolsets=[tools],
-            usage=spent,
+            usage=spent(operation),
             alert=False,
         )
-        self._remember(operation.operation_id, answer.usage, last=step is operation.plan.steps[-1])
         allowed = {tool_name(s) for s in operation.plan.steps}
         for message in answer.messages:
             if not isinstance(message, ModelResponse):
@@ -138,13 +147,6 @@ class StepExecutorAgent:
             issues = "; ".join(out.issues_encountered) or "no detail"
             trouble = f"{'rollback asked' if out.rollback_triggered else 'failure'}: {issues}"
         return StepAdvice(trouble=trouble, report=answer.report)
-
-    def _remember(self, operation_id: str, usage: RunUsage, *, last: bool) -> None:
-        self._spent.pop(operation_id, None)
-        if not last:
-            self._spent[operation_id] = usage
-            while len(self._spent) > REMEMBERED_OPERATIONS:
-                self._spent.popitem(last=False)
 
     def prompt(self, operation: Operation, step: PlannedStep) -> str:
         """The operation, the plan and the one step handed, as data."""
