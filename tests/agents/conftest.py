@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pydantic_ai.models import override_allow_model_requests
 
 from tests.agents.openai_server import ScriptedOpenAIServer
 
@@ -15,7 +16,7 @@ def openai_server() -> Iterator[ScriptedOpenAIServer]:
 
     A test that means the script to fail (to see the 500 it causes) clears `script_errors`.
     """
-    with ScriptedOpenAIServer() as server:
+    with ScriptedOpenAIServer() as server, override_allow_model_requests(True):
         yield server
         errors = list(server.script_errors)
     if errors:

@@ -119,3 +119,19 @@ async def test_a_missing_key_is_a_failed_consultation_that_says_which_variable(
     got = await consultant.ask(Agent(output_type=Pong), "ping", operation_id="op-x")
     assert got.output is None
     assert got.report.error is not None and "OPENAI_API_KEY" in got.report.error
+
+
+async def test_the_suite_never_reaches_a_real_provider(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    settings = runtime.settings.model_copy(update={"model": "openai-chat:gpt-6.1-terra"})
+    consultant = Consultant(
+        AgentName.PLANNER, settings=settings, sessions=runtime.sessions, limiters=Limiters(1)
+    )
+    try:
+        got = await consultant.ask(Agent(output_type=Pong), "ping", operation_id=None, alert=False)
+    finally:
+        await consultant.aclose()
+    assert got.report.error is not None and "not allowed" in got.report.error
