@@ -280,3 +280,35 @@ async def test_a_failed_draft_rejects_the_request(runtime: Runtime) -> None:
     op = await submit_with(runtime, powers, described())
     assert op.status is OperationStatus.REJECTED
     assert op.status_reason == "the planner agent drafted no plan (RuntimeError: quota)"
+
+
+async def test_an_emergency_does_not_wait_for_the_planner(runtime: Runtime) -> None:
+    import pytest
+
+    from tests.fixtures.pipeline import CAROL
+    from triadops.constitution import lifecycle
+    from triadops.constitution.legislative.service import submit_operation
+    from triadops.domain.errors import InvalidRequest
+
+    asked: list[str] = []
+
+    def planner(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        asked.append(prompt_of(messages))
+        return answer(info, YES_PLANNER)
+
+    powers = with_agents(runtime, planner=planner)
+    fix = request(
+        operation_type="emergency", constitutional_authority="crown", requested_by="carol"
+    )
+    async with runtime.session() as session:
+        await submit_operation(session, powers, request=fix, requester=CAROL)
+        await lifecycle.commit(session)
+    assert (await load(runtime, fix.operation_id)).status is OperationStatus.SCHEDULED
+    while await drive_once(powers, owner="w"):
+        pass
+    assert (await load(runtime, fix.operation_id)).status is OperationStatus.COMPLETED
+    assert asked == []
+    undrafted = fix.model_copy(update={"operation_id": "op-undrafted", "steps": []})
+    async with runtime.session() as session:
+        with pytest.raises(InvalidRequest, match="an emergency names its steps"):
+            await submit_operation(session, powers, request=undrafted, requester=CAROL)

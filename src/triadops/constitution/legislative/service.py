@@ -257,6 +257,12 @@ async def _review(session: AsyncSession, powers: Powers, request: OperationReque
             "steps from a description, and none is configured (model = rules)",
             field="steps",
         )
+    if request.drafts and request.is_emergency:
+        raise InvalidRequest(
+            "an emergency names its steps or procedure: it does not wait for a planner to "
+            "draft them",
+            field="steps",
+        )
     expanded = expand(request)
     plan = await draft_plan(powers, expanded)
     finding = await decide(session, powers, request=expanded, plan=plan)
@@ -320,9 +326,18 @@ def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) ->
         reviewed.plan,
         reviewed.finding,
         timeout_s=powers.settings.approval_timeout_s,
-        consult=powers.plan_advisor is not None,
+        consult=consults_planner(powers, request),
     )
     return Stored(row, steps)
+
+
+def consults_planner(powers: Powers, request: OperationRequest) -> bool:
+    """Whether a reviewed request waits for the planner agent before it is decided.
+
+    Not an emergency: the crown invoked it, its acknowledgement is the person who looks,
+    and an incident's fix must not wait on a model (or on a person when the model is down).
+    """
+    return powers.plan_advisor is not None and not request.is_emergency
 
 
 async def commit_new_operation(session: AsyncSession, operation_id: str) -> None:
@@ -611,6 +626,6 @@ async def amend_operation(
         plan,
         finding,
         timeout_s=powers.settings.approval_timeout_s,
-        consult=powers.plan_advisor is not None,
+        consult=consults_planner(powers, request),
     )
     return row
