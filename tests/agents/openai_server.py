@@ -1,8 +1,20 @@
-"""A real OpenAI-compatible Chat Completions server that answers from a script.
+"""A real OpenAI-compatible server that answers from a script, over both OpenAI APIs.
 
 It runs uvicorn in a thread of its own on a free port of 127.0.0.1, so a test (sync or
 async, or a CLI it drives with its own event loop) can point a real OpenAI client at
-`base_url`. Every chat request's JSON body and headers are kept, in order.
+`base_url`. It serves Chat Completions (``POST /v1/chat/completions``, streamed or not)
+and the Responses API (``POST /v1/responses``, not streamed: pydantic-ai's
+`OpenAIResponsesModel` streams only for `run_stream`, an `event_stream_handler`, its
+WebSocket transport or a stream-only profile such as Codex's, none of which triadops uses).
+
+Every request of either API lands in `requests`, in order, as a Chat Completions body:
+a Responses request is normalised into one (`instructions` and system/developer items
+become system/developer messages, `function_call` items an assistant message's
+`tool_calls`, `function_call_output` items `tool` messages, tools and `text.format` their
+chat forms) with the body as sent kept under ``"_responses"`` (see `responses_body`). So
+responders and the helpers below (`system_text`, `user_text`, `offered_tools`,
+`output_tool_name`, `tool_returns`) read both APIs alike. `headers` holds each request's
+headers, at the same index.
 
 Replies come from a `responder` callable when one is set (it may return None to defer to
 the queue), else from a queue consumed in order:
@@ -10,9 +22,14 @@ the queue), else from a queue consumed in order:
     server.script(final_output({"answer": 42}))
     server.responder = lambda body: text("hi") if "hello" in user_text(body) else None
 
+A reply is given in the shape of the API asked: a chat completion, or a Responses
+`response` whose `output` holds a `message` item (`output_text`) and/or `function_call`
+items. Errors, hangs and malformed bodies are the same on both paths.
+
 When neither has a reply, or the script itself fails (e.g. `final_output` for a request
-offering no output tool), the server answers 500 with ``x-should-retry: false`` (so the
-OpenAI SDK does not retry it) and records the problem in `script_errors`.
+offering no output tool, or a streamed Responses request), the server answers 500 with
+``x-should-retry: false`` (so the OpenAI SDK does not retry it) and records the problem
+in `script_errors`.
 """
 
 from __future__ import annotations
@@ -26,7 +43,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import httpx
 import uvicorn
@@ -275,8 +292,105 @@ def _computed_usage(body: dict[str, Any], completion: str) -> Usage:
     return Usage(max(prompt, 1), max(_word_count(completion), 1))
 
 
+RESPONSES_KEY = "_responses"
+"""Where a normalised Responses request keeps the body as it was sent."""
+
+
+def responses_body(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The Responses API body a request was normalised from; None for a chat request."""
+    return body.get(RESPONSES_KEY)
+
+
+def _chat_content(content: Any) -> Any:
+    """Responses message content in chat form: text parts become ``{"type": "text"}``."""
+    if not isinstance(content, list):
+        return content
+    parts: list[Any] = []
+    for part in content:
+        if isinstance(part, dict) and part.get("type") in ("input_text", "output_text", "text"):
+            parts.append({"type": "text", "text": part.get("text", "")})
+        else:
+            parts.append(part)
+    return parts
+
+
+def _chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A Responses tool in chat form; a non-function (native) tool is kept as is."""
+    if tool.get("type") != "function":
+        return tool
+    function = {k: tool[k] for k in ("name", "description", "parameters", "strict") if k in tool}
+    return {"type": "function", "function": function}
+
+
+def _chat_response_format(text_config: Any) -> dict[str, Any] | None:
+    """`text.format` in chat's `response_format` form; None for plain text."""
+    fmt = (text_config or {}).get("format") if isinstance(text_config, dict) else None
+    if not isinstance(fmt, dict) or fmt.get("type") in (None, "text"):
+        return None
+    if fmt["type"] == "json_schema":
+        schema = {k: v for k, v in fmt.items() if k != "type"}
+        return {"type": "json_schema", "json_schema": schema}
+    return {"type": fmt["type"]}
+
+
+def chat_body(responses: dict[str, Any]) -> dict[str, Any]:
+    """The Chat Completions body a Responses API request amounts to (see the module doc).
+
+    Consecutive `function_call` items join one assistant message, after any assistant
+    text just before them, as Chat Completions sends them; reasoning and other items the
+    chat form has no place for are only in the body kept under `RESPONSES_KEY`.
+    """
+    messages: list[dict[str, Any]] = []
+    instructions = responses.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        messages.append({"role": "system", "content": instructions})
+    items = responses.get("input", [])
+    if isinstance(items, str):
+        items = [{"role": "user", "content": items}]
+    joinable = False  # whether a function call may join the last (assistant) message
+    for item in items:
+        kind = item.get("type", "message")
+        if kind == "message":
+            message = {"role": item["role"], "content": _chat_content(item.get("content"))}
+            messages.append(message)
+            joinable = item["role"] == "assistant"
+        elif kind == "function_call":
+            call = {
+                "id": item["call_id"],
+                "type": "function",
+                "function": {"name": item["name"], "arguments": item.get("arguments", "")},
+            }
+            if not joinable:
+                messages.append({"role": "assistant", "content": None})
+            messages[-1].setdefault("tool_calls", []).append(call)
+            joinable = True
+        elif kind == "function_call_output":
+            output = _chat_content(item.get("output"))
+            messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": output})
+            joinable = False
+        else:
+            joinable = False
+    body: dict[str, Any] = {"model": responses.get("model"), "messages": messages}
+    if responses.get("tools"):
+        body["tools"] = [_chat_tool(t) for t in responses["tools"]]
+    choice = responses.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        body["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
+    elif choice is not None:
+        body["tool_choice"] = choice
+    if (response_format := _chat_response_format(responses.get("text"))) is not None:
+        body["response_format"] = response_format
+    for key in ("temperature", "top_p", "parallel_tool_calls"):
+        if key in responses:
+            body[key] = responses[key]
+    if "max_output_tokens" in responses:
+        body["max_completion_tokens"] = responses["max_output_tokens"]
+    body[RESPONSES_KEY] = responses
+    return body
+
+
 class ScriptedOpenAIServer:
-    """An OpenAI-compatible chat server on 127.0.0.1 that answers from a script.
+    """An OpenAI-compatible server on 127.0.0.1 that answers from a script, over both APIs.
 
     Use it as a context manager (or `start()` / `stop()`); `base_url` ends in ``/v1``.
     """
@@ -284,7 +398,10 @@ class ScriptedOpenAIServer:
     def __init__(self, *, models: tuple[str, ...] = ("scripted",)) -> None:
         self.models = models
         self.requests: list[dict[str, Any]] = []
-        """Every chat completion request body, in the order received."""
+        """Every request body of either API, in the order received, in chat form.
+
+        A Responses API request is its `chat_body`: the body as sent is under `"_responses"`.
+        """
         self.headers: list[dict[str, str]] = []
         """The headers of each request in `requests`, names lower-cased."""
         self.queue: deque[Reply] = deque()
@@ -296,6 +413,8 @@ class ScriptedOpenAIServer:
         self._lock = threading.Lock()
         self._completion_ids = itertools.count(1)
         self._call_ids = itertools.count(1)
+        self._response_ids = itertools.count(1)
+        self._item_ids = itertools.count(1)
         self._stopping = threading.Event()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -330,6 +449,7 @@ class ScriptedOpenAIServer:
         app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/responses", self._responses, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
@@ -398,17 +518,33 @@ class ScriptedOpenAIServer:
         return JSONResponse({"object": "list", "data": data})
 
     async def _chat(self, request: Request) -> Response:
+        return await self._serve(request, "chat")
+
+    async def _responses(self, request: Request) -> Response:
+        return await self._serve(request, "responses")
+
+    async def _serve(self, request: Request, api: Literal["chat", "responses"]) -> Response:
         raw = await request.body()
         try:
-            body = json.loads(raw)
+            sent = json.loads(raw)
         except ValueError:
             return _error_response(HttpError(400, "the request body is not JSON", "invalid_json"))
-        if not isinstance(body, dict):
+        if not isinstance(sent, dict):
             return _error_response(HttpError(400, "the request body is not an object", "invalid"))
+        body, problem = sent, None
+        if api == "responses":
+            try:
+                body = chat_body(sent)
+            except Exception as e:
+                body, problem = {RESPONSES_KEY: sent}, f"cannot read the Responses request: {e!r}"
+            if sent.get("stream"):
+                problem = "the scripted server does not stream Responses API answers"
         with self._lock:
             self.requests.append(body)
             self.headers.append({k.lower(): v for k, v in request.headers.items()})
         try:
+            if problem is not None:
+                raise ScriptError(problem)
             reply = self._next_reply(body)
             while isinstance(reply, Hang):
                 if await self._wait(reply.seconds):
@@ -417,6 +553,8 @@ class ScriptedOpenAIServer:
                         HttpError(503, stopping, "server_error", None, _NO_RETRY)
                     )
                 reply = reply.then if reply.then is not None else self._next_reply(body)
+            if api == "responses":
+                return self._answer_responses(body, reply)
             return self._answer(body, reply)
         except Exception as e:
             problem = str(e) if isinstance(e, ScriptError) else f"the script failed: {e!r}"
@@ -483,6 +621,82 @@ class ScriptedOpenAIServer:
                     }
                 ],
                 "usage": usage.as_json(),
+            }
+        )
+
+    def _answer_responses(self, body: dict[str, Any], reply: Reply) -> Response:
+        """Answer a Responses API request (normalised to `body`) with a `response` object."""
+        if isinstance(reply, HttpError):
+            return _error_response(reply)
+        if isinstance(reply, Malformed):
+            return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
+        if isinstance(reply, Hang):  # resolved by the caller
+            raise ScriptError("a hang cannot be answered directly")
+        message, _, usage = self._message(body, reply)
+        output: list[dict[str, Any]] = []
+        if message.get("content") or not message.get("tool_calls"):
+            content = {
+                "type": "output_text",
+                "text": message.get("content") or "",
+                "annotations": [],
+                "logprobs": [],
+            }
+            output.append(
+                {
+                    "id": f"msg_scripted_{next(self._item_ids)}",
+                    "type": "message",
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [content],
+                }
+            )
+        for call in message.get("tool_calls", []):
+            output.append(
+                {
+                    "id": f"fc_scripted_{next(self._item_ids)}",
+                    "type": "function_call",
+                    "status": "completed",
+                    "call_id": call["id"],
+                    "name": call["function"]["name"],
+                    "arguments": call["function"]["arguments"],
+                }
+            )
+        sent = responses_body(body) or {}
+        now = int(time.time())
+        return JSONResponse(
+            {
+                "id": f"resp_scripted_{next(self._response_ids)}",
+                "object": "response",
+                "created_at": now,
+                "completed_at": now,
+                "status": "completed",
+                "background": False,
+                "error": None,
+                "incomplete_details": None,
+                "instructions": sent.get("instructions"),
+                "max_output_tokens": sent.get("max_output_tokens"),
+                "metadata": sent.get("metadata") or {},
+                "model": str(sent.get("model", "")),
+                "output": output,
+                "parallel_tool_calls": sent.get("parallel_tool_calls", True),
+                "previous_response_id": sent.get("previous_response_id"),
+                "reasoning": {"effort": None, "summary": None},
+                "service_tier": "default",
+                "store": sent.get("store", True),
+                "temperature": sent.get("temperature", 1.0),
+                "text": sent.get("text") or {"format": {"type": "text"}},
+                "tool_choice": sent.get("tool_choice", "auto"),
+                "tools": sent.get("tools", []),
+                "top_p": sent.get("top_p", 1.0),
+                "truncation": sent.get("truncation", "disabled"),
+                "usage": {
+                    "input_tokens": usage.prompt_tokens,
+                    "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                    "output_tokens": usage.completion_tokens,
+                    "output_tokens_details": {"reasoning_tokens": 0},
+                    "total_tokens": usage.total_tokens,
+                },
+                "user": None,
             }
         )
 

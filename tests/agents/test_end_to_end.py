@@ -2,6 +2,8 @@
 
 The scripted server stands in for the paid model only; everything else is real: the
 provider's own client, the API, the worker, both databases, the CLI that shows the result.
+Both ways of reaching an OpenAI model are run: a base URL (Chat Completions, as for Ollama
+or vLLM) and ``openai:NAME`` (the Responses API) with ``OPENAI_BASE_URL`` pointing at it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tests.agents.openai_server import (
     Reply,
     ScriptedOpenAIServer,
     final_output,
+    responses_body,
     system_text,
     tool_call,
     user_text,
@@ -66,15 +69,25 @@ def the_triad(body: dict[str, Any]) -> Reply:
     return tool_call(handed.group(1))
 
 
+def model_env(api: str, base_url: str) -> tuple[dict[str, str], str]:
+    """The environment that points the triad at the scripted server, and its model display.
+
+    ``chat``: the server's base URL and the model it serves (Chat Completions).
+    ``responses``: ``openai:scripted``, the SDK sent to the server by ``OPENAI_BASE_URL``.
+    """
+    if api == "chat":
+        env = {"TRIAD_MODEL": base_url, "TRIAD_AGENTS__MODEL_NAME": "scripted"}
+        return env, f"scripted at {base_url}"
+    return {"TRIAD_MODEL": "openai:scripted", "OPENAI_BASE_URL": base_url}, "openai:scripted"
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
 async def test_an_operation_runs_through_the_four_branches_with_a_real_provider_client(
-    settings: Settings, tmp_path: Path, openai_server: ScriptedOpenAIServer
+    settings: Settings, tmp_path: Path, openai_server: ScriptedOpenAIServer, api: str
 ) -> None:
     openai_server.responder = the_triad
-    env = {
-        "TRIAD_MODEL": openai_server.base_url,
-        "TRIAD_AGENTS__MODEL_NAME": "scripted",
-        "OPENAI_API_KEY": KEY,
-    }
+    model_vars, model = model_env(api, openai_server.base_url)
+    env = {**model_vars, "OPENAI_API_KEY": KEY}
     token = await issue_token(settings)
     body = {
         "operation_type": "maintenance",
@@ -105,10 +118,11 @@ async def test_an_operation_runs_through_the_four_branches_with_a_real_provider_
         ["You are the planner", *["You are the executor"] * 4, "You are the evaluator"]
     )
     assert len(openai_server.requests) == 6
+    sent_as = {"responses" if responses_body(b) else "chat" for b in openai_server.requests}
+    assert sent_as == {api}
     assert all(h["authorization"] == f"Bearer {KEY}" for h in openai_server.headers)
     assert any(name.startswith("x-stainless") for name in openai_server.headers[0])  # OpenAI SDK
 
-    model = f"scripted at {openai_server.base_url}"
     assert op["planning_result"]["agent"]["model"] == model
     assert [r["agent"] for r in op["implementation_result"]["agent"]] == ["executor", "executor"]
     assert op["validation_result"]["agent"]["ok"] is True

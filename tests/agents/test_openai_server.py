@@ -1,4 +1,8 @@
-"""The scripted OpenAI server against the real pydantic-ai OpenAI chat client, no mocks."""
+"""The scripted OpenAI server against pydantic-ai's real OpenAI clients, no mocks.
+
+Chat Completions (`OpenAIChatModel`) and the Responses API (`OpenAIResponsesModel`, what
+``openai:NAME`` builds).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import BaseModel
-from pydantic_ai import Agent
+from pydantic_ai import Agent, NativeOutput
 from pydantic_ai.exceptions import (
     ModelAPIError,
     ModelAuthenticationError,
@@ -23,22 +27,26 @@ from pydantic_ai.exceptions import (
     RunTimedOut,
     UnexpectedModelBehavior,
 )
-from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.settings import ModelSettings
 
 from tests.agents.openai_server import (
     Reply,
     ScriptedOpenAIServer,
+    ToolCall,
     Usage,
+    chat_body,
     final_output,
     hang,
     http_error,
     malformed,
     offered_tools,
+    responses_body,
     system_text,
     text,
     tool_call,
+    tool_calls,
     tool_returns,
     user_text,
 )
@@ -54,6 +62,11 @@ class Verdict(BaseModel):
 def chat_model(server: ScriptedOpenAIServer) -> OpenAIChatModel:
     provider = OpenAIProvider(base_url=server.base_url, api_key=API_KEY)
     return OpenAIChatModel("scripted", provider=provider)
+
+
+def responses_model(server: ScriptedOpenAIServer) -> OpenAIResponsesModel:
+    provider = OpenAIProvider(base_url=server.base_url, api_key=API_KEY)
+    return OpenAIResponsesModel("scripted", provider=provider)
 
 
 async def test_structured_output_comes_through_the_output_tool(
@@ -309,3 +322,214 @@ def test_the_models_endpoint_lists_the_scripted_model(
     listing = httpx.get(f"{openai_server.base_url}/models").json()
     assert [m["id"] for m in listing["data"]] == ["scripted"]
     assert openai_server.requests == []
+
+
+# -- the Responses API ------------------------------------------------------------------
+
+
+async def test_responses_structured_output_comes_through_the_output_tool(
+    openai_server: ScriptedOpenAIServer,
+) -> None:
+    openai_server.script(final_output({"risk": "low", "score": 3}, usage=Usage(120, 17)))
+    agent = Agent(responses_model(openai_server), output_type=Verdict, instructions="Be fair.")
+    async with agent:
+        result = await agent.run("Judge this change.")
+
+    assert result.output == Verdict(risk="low", score=3)
+    usage = result.usage
+    assert (usage.input_tokens, usage.output_tokens, usage.requests) == (120, 17, 1)
+    assert result.response.model_name == "scripted"
+    assert result.response.provider_response_id == "resp_scripted_1"
+    assert result.response.finish_reason == "stop"
+    [body] = openai_server.requests
+    assert body["model"] == "scripted"
+    assert offered_tools(body) == ["final_result"]
+    assert system_text(body) == "Be fair."
+    assert user_text(body) == "Judge this change."
+    sent = responses_body(body)
+    assert sent is not None
+    assert (sent["instructions"], sent["input"]) == (
+        "Be fair.",
+        [{"role": "user", "content": "Judge this change."}],
+    )
+    assert [t["name"] for t in sent["tools"]] == ["final_result"]
+    sent_key = openai_server.headers[0].get("authorization") == f"Bearer {API_KEY}"
+    assert sent_key, "the server did not see the API key as a bearer token"
+
+
+async def test_responses_a_tool_call_runs_the_tool_then_the_output(
+    openai_server: ScriptedOpenAIServer,
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def service_health(service: str, window_min: int) -> str:
+        """Report a service's health over the last minutes."""
+        seen.append((service, window_min))
+        return f"{service}: 99.9% over {window_min} min"
+
+    openai_server.script(
+        tool_call("service_health", {"service": "billing", "window_min": 15}),
+        final_output({"risk": "medium", "score": 5}),
+    )
+    agent = Agent(responses_model(openai_server), output_type=Verdict, tools=[service_health])
+    async with agent:
+        result = await agent.run("Is billing healthy?")
+
+    assert result.output == Verdict(risk="medium", score=5)
+    assert seen == [("billing", 15)]
+    first, second = openai_server.requests
+    assert sorted(offered_tools(first)) == ["final_result", "service_health"]
+    [call] = second["messages"][-2]["tool_calls"]
+    assert call["function"]["name"] == "service_health"
+    [returned] = tool_returns(second)
+    assert returned["tool_call_id"] == call["id"]
+    assert returned["content"] == "billing: 99.9% over 15 min"
+    sent = responses_body(second)
+    assert sent is not None
+    assert [item.get("type", "message") for item in sent["input"]] == [
+        "message",
+        "function_call",
+        "function_call_output",
+    ]
+    assert sent["input"][-1]["call_id"] == call["id"]
+    assert result.usage.requests == 2
+
+
+async def test_responses_text_several_calls_and_native_output(
+    openai_server: ScriptedOpenAIServer,
+) -> None:
+    def service_health(service: str) -> str:
+        """Report a service's health."""
+        return f"{service}: ok"
+
+    openai_server.script(
+        tool_calls(
+            ToolCall("service_health", {"service": "a"}),
+            ToolCall("service_health", {"service": "b"}),
+            content="checking both",
+        ),
+        text("both are fine"),
+        final_output({"risk": "low", "score": 1}),
+    )
+    model = responses_model(openai_server)
+    async with (
+        Agent(model, tools=[service_health]) as chatter,
+        Agent(model, output_type=NativeOutput(Verdict)) as judge,
+    ):
+        chatted = await chatter.run("Check a and b.")
+        judged = await judge.run("Judge.")
+
+    assert chatted.output == "both are fine"
+    assert judged.output == Verdict(risk="low", score=1)
+    second = openai_server.requests[1]
+    [assistant] = [m for m in second["messages"] if m["role"] == "assistant"]
+    assert assistant["content"] == "checking both"
+    assert [c["id"] for c in assistant["tool_calls"]] == [
+        r["tool_call_id"] for r in tool_returns(second)
+    ]
+    native = openai_server.requests[2]
+    assert offered_tools(native) == []
+    assert native["response_format"]["type"] == "json_schema"
+
+
+async def test_responses_a_503_is_retried_by_the_sdk(openai_server: ScriptedOpenAIServer) -> None:
+    openai_server.script(http_error(503), final_output({"risk": "low", "score": 1}))
+    settings = ModelSettings(max_retries=1)
+    async with Agent(responses_model(openai_server), output_type=Verdict) as agent:
+        result = await agent.run("Judge.", model_settings=settings)
+
+    assert result.output.score == 1
+    assert len(openai_server.requests) == 2
+    assert openai_server.requests[0] == openai_server.requests[1]
+
+
+async def test_responses_a_400_is_not_retried(openai_server: ScriptedOpenAIServer) -> None:
+    openai_server.script(http_error(400, "tools[0] is invalid"), final_output({}))
+    async with Agent(responses_model(openai_server), output_type=Verdict) as agent:
+        with pytest.raises(ModelHTTPError) as caught:
+            await agent.run("Judge.")
+
+    assert caught.value.status_code == 400
+    assert isinstance(caught.value, ModelRequestRejectedError)
+    assert caught.value.body == {
+        "message": "tools[0] is invalid",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    assert len(openai_server.requests) == 1
+
+
+async def test_responses_a_malformed_body_and_a_hang_fail_the_run(
+    openai_server: ScriptedOpenAIServer,
+) -> None:
+    openai_server.script(malformed(), hang(30))
+    async with Agent(responses_model(openai_server), output_type=Verdict) as agent:
+        with pytest.raises(ModelAPIError, match="decode"):
+            await agent.run("Judge.")
+        started = time.monotonic()
+        with pytest.raises(ModelTimeoutError):
+            await agent.run("Judge.", model_settings=ModelSettings(timeout=0.3, max_retries=0))
+        assert time.monotonic() - started < 1.5
+
+    assert len(openai_server.requests) == 2
+
+
+async def test_responses_streaming_is_refused_loudly(openai_server: ScriptedOpenAIServer) -> None:
+    openai_server.script(text("never sent"))
+    async with Agent(responses_model(openai_server)) as agent:
+        with pytest.raises(ModelHTTPError) as caught:
+            async with agent.run_stream("Say it."):
+                pass
+
+    assert caught.value.status_code == 500
+    assert openai_server.script_errors == [
+        "the scripted server does not stream Responses API answers"
+    ]
+    openai_server.script_errors.clear()
+    assert len(openai_server.queue) == 1  # the script was left alone
+
+
+def test_chat_body_reads_every_responses_item_kind() -> None:
+    sent = {
+        "model": "m",
+        "instructions": "Rules.",
+        "input": [
+            {
+                "type": "message",
+                "role": "developer",
+                "content": [{"type": "input_text", "text": "Dev."}],
+            },
+            {"role": "user", "content": [{"type": "input_text", "text": "Hi"}]},
+            {"type": "reasoning", "id": "rs_1", "summary": []},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "done"},
+        ],
+        "tools": [{"type": "function", "name": "f", "parameters": {}, "strict": False}],
+        "tool_choice": {"type": "function", "name": "f"},
+        "text": {"format": {"type": "json_object"}},
+    }
+    body = chat_body(sent)
+
+    assert body["messages"] == [
+        {"role": "system", "content": "Rules."},
+        {"role": "developer", "content": [{"type": "text", "text": "Dev."}]},
+        {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "done"},
+    ]
+    assert system_text(body) == "Rules.\nDev."
+    assert user_text(body) == "Hi"
+    assert body["tools"] == [
+        {"type": "function", "function": {"name": "f", "parameters": {}, "strict": False}}
+    ]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "f"}}
+    assert body["response_format"] == {"type": "json_object"}
+    assert responses_body(body) is sent
+    assert responses_body({"messages": []}) is None
