@@ -312,3 +312,19 @@ async def test_an_emergency_does_not_wait_for_the_planner(runtime: Runtime) -> N
     async with runtime.session() as session:
         with pytest.raises(InvalidRequest, match="an emergency names its steps"):
             await submit_operation(session, powers, request=undrafted, requester=CAROL)
+
+
+async def test_an_answer_that_cannot_be_stored_fails_closed_alone(runtime: Runtime) -> None:
+    unstorable = [
+        {**YES_PLANNER, "findings": ["fine\x00"]},  # PostgreSQL refuses NUL
+        {**YES_PLANNER, "findings": ["x"] * 51},
+        {**YES_PLANNER, "rejection_reason": "y" * 2001},
+        {**YES_PLANNER, "steps": [{"action": "noop", "params": {"marker": "a\x00"}}]},
+    ]
+    for args in unstorable:
+        powers = with_agents(runtime, planner=says(args))
+        op = await submit_with(runtime, powers, request())
+        assert op.status is OperationStatus.AWAITING_APPROVAL, args
+        assert op.planning_result is not None and op.planning_result.agent is not None
+        assert op.planning_result.agent.error is not None
+        assert op.planning_result.agent.error.startswith("invalid answer")

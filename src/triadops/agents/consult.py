@@ -73,7 +73,8 @@ def build_model(spec: str, settings: Settings) -> Model:
 
 
 def scrub(text: str) -> str:
-    """Remove any key held in the environment from `text`."""
+    """Remove any key held in the environment from `text`, and NUL characters."""
+    text = text.replace("\x00", "")
     for name in KEY_VARIABLES:
         value = os.environ.get(name)
         if value and len(value) >= 6:

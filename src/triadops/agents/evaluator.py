@@ -5,11 +5,11 @@ Its answer can only fail a verdict (``judicial.service.stricter``), never pass a
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, FiniteFloat
 from pydantic_ai import Agent
 
+from triadops.agents.answers import DATA_RULE, Notes
 from triadops.agents.consult import Consultant, as_data
-from triadops.agents.planner import DATA_RULE
 from triadops.constitution.advisors import VerdictAdvice
 from triadops.domain.operations import Operation, ValidationResult
 
@@ -26,9 +26,9 @@ class EvaluatorOutput(BaseModel):
     """The evaluator's verdict, in the seed's shape."""
 
     passed: bool
-    score: float = Field(ge=0, le=1)
-    findings: list[str] = Field(default_factory=list)
-    recommendations: list[str] = Field(default_factory=list)
+    score: FiniteFloat = Field(ge=0, le=1)
+    findings: Notes
+    recommendations: Notes
     constitutional_compliance: bool = True
     rollback_required: bool = False
 

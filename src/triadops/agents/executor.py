@@ -9,15 +9,15 @@ fail a step that ran; a step the agent never ran fails without having run.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, Field, FiniteFloat, JsonValue
 from pydantic_ai import Agent, Tool
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.toolsets import FunctionToolset
 from pydantic_ai.usage import RunUsage
 
 from triadops.agents import alarms
+from triadops.agents.answers import DATA_RULE, Notes, Short
 from triadops.agents.consult import Consultant, as_data
-from triadops.agents.planner import DATA_RULE
 from triadops.constitution.advisors import RunStep, StepAdvice
 from triadops.domain.operations import Operation, PlannedStep
 
@@ -36,11 +36,11 @@ class StepReport(BaseModel):
     """The executor's report on the step it was handed, in the seed's shape."""
 
     success: bool
-    changes_made: list[str] = Field(default_factory=list)
-    execution_time: float = Field(default=0.0, ge=0)
+    changes_made: Notes
+    execution_time: FiniteFloat = Field(default=0.0, ge=0)
     """Seconds, as the agent read them from the tool's result."""
-    resource_usage: dict[str, JsonValue] = Field(default_factory=dict)
-    issues_encountered: list[str] = Field(default_factory=list)
+    resource_usage: dict[Short, FiniteFloat | Short] = Field(default_factory=dict, max_length=20)
+    issues_encountered: Notes
     rollback_triggered: bool = False
 
 
