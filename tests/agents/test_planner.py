@@ -328,3 +328,38 @@ async def test_an_answer_that_cannot_be_stored_fails_closed_alone(runtime: Runti
         assert op.planning_result is not None and op.planning_result.agent is not None
         assert op.planning_result.agent.error is not None
         assert op.planning_result.agent.error.startswith("invalid answer")
+
+
+async def test_an_amended_plan_is_put_to_the_planner_again(runtime: Runtime) -> None:
+    from tests.fixtures.pipeline import ALICE
+    from triadops.constitution import lifecycle
+    from triadops.constitution.legislative.service import amend_operation
+    from triadops.domain.operations import StepSpec
+
+    asked: list[str] = []
+
+    def planner(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        asked.append(prompt_of(messages))
+        return answer(info, YES_PLANNER)
+
+    powers = with_agents(runtime, planner=planner)
+    held = await submit_with(runtime, powers, RISKY)
+    assert held.status is OperationStatus.AWAITING_APPROVAL
+    async with runtime.session() as session:
+        await amend_operation(
+            session,
+            powers,
+            operation_id=held.operation_id,
+            steps=[StepSpec(action="noop", params={"marker": "amended"})],
+            by=ALICE,
+        )
+        await lifecycle.commit(session)
+    assert (await load(runtime, held.operation_id)).status is OperationStatus.REVIEWING
+    while await drive_once(powers, owner="w"):
+        pass
+    done = await load(runtime, held.operation_id)
+    assert len(asked) == 2 and '"marker": "amended"' in asked[1]
+    # The amended plan is reviewed afresh: medium now (four systems), still a person's call.
+    assert done.status is OperationStatus.AWAITING_APPROVAL
+    assert done.planning_result is not None and done.planning_result.risk_level is Risk.MEDIUM
+    assert done.planning_result.agent is not None and done.planning_result.agent.ok
