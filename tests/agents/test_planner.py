@@ -363,3 +363,23 @@ async def test_an_amended_plan_is_put_to_the_planner_again(runtime: Runtime) -> 
     assert done.status is OperationStatus.AWAITING_APPROVAL
     assert done.planning_result is not None and done.planning_result.risk_level is Risk.MEDIUM
     assert done.planning_result.agent is not None and done.planning_result.agent.ok
+
+
+async def test_the_failure_alert_resolves_when_the_planner_answers_again(runtime: Runtime) -> None:
+    calls: list[int] = []
+
+    def flaky(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("provider down")
+        return answer(info, YES_PLANNER)
+
+    powers = with_agents(runtime, planner=flaky)
+    first = await submit_with(runtime, powers, request())
+    assert first.status is OperationStatus.AWAITING_APPROVAL
+    [alert] = await alerts_named(runtime, "TriadAgentFailed")
+    assert alert.state == "firing"
+    second = await submit_with(runtime, powers, request())
+    assert second.status in (OperationStatus.SCHEDULED, OperationStatus.COMPLETED)
+    [alert] = await alerts_named(runtime, "TriadAgentFailed")
+    assert alert.state == "resolved"

@@ -55,6 +55,11 @@ def failed(report: AgentReport, *, operation_id: str | None, window_s: float) ->
     )
 
 
+def recovered(agent: str, model: str) -> AlertIn:
+    """The agent answers again: its failure alert resolves."""
+    return AlertIn(labels={"alertname": FAILED, "agent": agent, "model": model}, status="resolved")
+
+
 def violation(report: AgentReport | None, *, operation_id: str, detail: str) -> AlertIn:
     """The executor tried to act outside the approved plan: a person must look."""
     return AlertIn(

@@ -147,6 +147,8 @@ class Consultant:
         self._limiter = limiters.of(self.spec)
         self._model = None if model is None else limit_model_concurrency(model, self._limiter)
         self._entered: Model | None = None
+        self._failing = False
+        """Whether this process raised a failure alert that a good answer should resolve."""
 
     async def model(self) -> Model:
         """The model, built and entered on first use (a missing key is a failed call).
@@ -241,13 +243,22 @@ class Consultant:
             )
             if alert:
                 await self.alarm_failed(report, operation_id=operation_id)
+        elif self._failing:
+            self._failing = False
+            recovered = alarms.recovered(self.name.value, self.display)
+            await alarms.raise_alert(self.sessions, self.settings, recovered)
         return Answer(output, report, messages, run_usage)
 
     async def alarm_failed(self, report: AgentReport, *, operation_id: str | None) -> None:
-        """Raise the warning alert that says this agent gave no valid answer."""
+        """Raise the warning alert that says this agent gave no valid answer.
+
+        It lapses `agents.window_s` after its last repeat, or resolves at this process's
+        next good answer.
+        """
         window = self.settings.agents.window_s
         alert = alarms.failed(report, operation_id=operation_id, window_s=window)
         await alarms.raise_alert(self.sessions, self.settings, alert)
+        self._failing = True
 
 
 def as_data(value: Any) -> str:
