@@ -284,9 +284,12 @@ class Stored:
 def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) -> Stored:
     """Store a reviewed request and move it where its finding says; no I/O but the database.
 
-    A duplicate operation id is refused by the primary key when the caller flushes.
+    A duplicate operation id is refused by the primary key when the caller flushes, or at
+    once when the session already holds it (the same id twice in one group commit).
     """
     request = reviewed.request
+    if _held(session, request.operation_id):
+        raise Conflict(f"operation {request.operation_id!r} already exists", field="operation_id")
     now = utcnow()
     row = OperationRow(
         id=request.operation_id,
@@ -338,6 +341,13 @@ def consults_planner(powers: Powers, request: OperationRequest) -> bool:
     and an incident's fix must not wait on a model (or on a person when the model is down).
     """
     return powers.plan_advisor is not None and not request.is_emergency
+
+
+def _held(session: AsyncSession, operation_id: str) -> bool:
+    """Whether this session already holds an operation with this id, stored or to be."""
+    if session.identity_key(OperationRow, operation_id) in session.identity_map:
+        return True
+    return any(isinstance(o, OperationRow) and o.id == operation_id for o in session.new)
 
 
 async def commit_new_operation(session: AsyncSession, operation_id: str) -> None:
