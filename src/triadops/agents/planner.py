@@ -1,6 +1,6 @@
 """The planner (legislative): assesses a reviewed plan, or drafts one from a description.
 
-Its answer can only tighten the rules' finding (``legislative.service.stricter``): reject,
+Its answer can only tighten the rules' finding (``legislative.advice.stricter``): reject,
 raise the risk, ask for more approvals. A drafted plan uses registered actions only, with
 parameters each action's own model accepts; anything else is a rejection with the reason.
 """

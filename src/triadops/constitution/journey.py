@@ -25,8 +25,8 @@ from triadops.constitution.advisors import PlanAdvice, StepAdvice
 from triadops.constitution.commits import GroupCommitter, LeaseLost, Tick
 from triadops.constitution.executive import service as executive
 from triadops.constitution.judicial import service as judicial
+from triadops.constitution.legislative import advice as legislative
 from triadops.constitution.legislative import rules
-from triadops.constitution.legislative import service as legislative
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus
