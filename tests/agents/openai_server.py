@@ -590,12 +590,9 @@ class ScriptedOpenAIServer:
         return self._stopping.is_set()
 
     def _answer(self, body: dict[str, Any], reply: Reply) -> Response:
-        if isinstance(reply, HttpError):
-            return _error_response(reply)
-        if isinstance(reply, Malformed):
-            return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
-        if isinstance(reply, Hang):  # resolved by the caller
-            raise ScriptError("a hang cannot be answered directly")
+        early = _not_a_message(reply)
+        if early is not None:
+            return early
         message, finish_reason, usage = self._message(body, reply)
         completion_id = f"chatcmpl-scripted-{next(self._completion_ids)}"
         model = str(body.get("model", ""))
@@ -626,12 +623,9 @@ class ScriptedOpenAIServer:
 
     def _answer_responses(self, body: dict[str, Any], reply: Reply) -> Response:
         """Answer a Responses API request (normalised to `body`) with a `response` object."""
-        if isinstance(reply, HttpError):
-            return _error_response(reply)
-        if isinstance(reply, Malformed):
-            return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
-        if isinstance(reply, Hang):  # resolved by the caller
-            raise ScriptError("a hang cannot be answered directly")
+        early = _not_a_message(reply)
+        if early is not None:
+            return early
         message, _, usage = self._message(body, reply)
         output: list[dict[str, Any]] = []
         if message.get("content") or not message.get("tool_calls"):
@@ -738,6 +732,17 @@ class ScriptedOpenAIServer:
 
 _NO_RETRY = (("x-should-retry", "false"),)
 """The header that tells the OpenAI SDK not to retry an answer."""
+
+
+def _not_a_message(reply: Reply) -> Response | None:
+    """The answer to an error or a malformed reply, the same on both APIs; None otherwise."""
+    if isinstance(reply, HttpError):
+        return _error_response(reply)
+    if isinstance(reply, Malformed):
+        return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
+    if isinstance(reply, Hang):  # resolved by the caller
+        raise ScriptError("a hang cannot be answered directly")
+    return None
 
 
 def _error_response(error: HttpError) -> JSONResponse:

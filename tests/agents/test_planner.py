@@ -343,7 +343,8 @@ async def test_an_amended_plan_is_put_to_the_planner_again(runtime: Runtime) -> 
         return answer(info, YES_PLANNER)
 
     powers = with_agents(runtime, planner=planner)
-    held = await submit_with(runtime, powers, RISKY)
+    # No rollback plan: medium risk needs a person at any hour, in a window or not.
+    held = await submit_with(runtime, powers, RISKY.model_copy(update={"rollback_plan": None}))
     assert held.status is OperationStatus.AWAITING_APPROVAL
     async with runtime.session() as session:
         await amend_operation(
