@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests.constitution.test_core_paths import plain_day_at
 from tests.fixtures.api import Api, drive, high_risk_request, noop_request
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.tokens import create_token
@@ -97,8 +98,14 @@ async def test_only_the_crown_may_ask_for_emergency_treatment(api: Api, rt: Runt
     assert emergency["acknowledgement_deadline"] is not None
 
 
+def outside_any_window() -> dict[str, str]:
+    """A noon run on a plain day: the amended plan's medium risk then needs a person at any
+    hour (inside the daily 02:00 window the rules would approve it themselves)."""
+    return {"scheduled_time": plain_day_at(12, 0).isoformat()}
+
+
 async def test_an_approval_names_the_plan_its_approver_reviewed(api: Api, rt: Runtime) -> None:
-    op = await api.submit(high_risk_request())
+    op = await api.submit(high_risk_request(**outside_any_window()))
     path = f"/operations/{op['operation_id']}"
     reviewed = op["plan_hash"]
     amended = await api.put(
@@ -126,7 +133,7 @@ async def test_approve_and_amend_races_never_approve_an_unseen_plan(api: Api, rt
     """Approve (of the reviewed plan) and amend (to a cache wipe) race, fifteen times."""
     wipe = {"steps": [{"action": "cache.cleanup", "params": {"max_age_s": 0}}]}
     for _ in range(15):
-        op = await api.submit(high_risk_request())
+        op = await api.submit(high_risk_request(**outside_any_window()))
         path = f"/operations/{op['operation_id']}"
         approve, amend = await asyncio.gather(
             api.post(f"{path}/approve", as_="bob", json={"plan_hash": op["plan_hash"]}),
