@@ -8,14 +8,18 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from tests.fixtures.api import drive
+from tests.fixtures.fakes import GatedAction
 from tests.fixtures.pipeline import JUDGE, load, request, submit
+from triadops.constitution import lifecycle
 from triadops.constitution.change_silences import matchers_for
 from triadops.constitution.crown import audit
-from triadops.domain.alerts import Matcher, silenced_by
+from triadops.domain.alerts import AlertIn, Matcher, Severity, silenced_by
 from triadops.domain.enums import OperationStatus
+from triadops.domain.operations import utcnow
+from triadops.ops.alerts import service, silences
 from triadops.runtime import Runtime
 from triadops.storage.ledger import select_operation_entries
-from triadops.storage.tables import SilenceRow
+from triadops.storage.tables import AlertRow, LedgerRow, SilenceRow
 
 
 async def silences_of(rt: Runtime, operation_id: str) -> list[SilenceRow]:
@@ -84,7 +88,8 @@ async def test_a_change_without_affected_systems_mutes_nothing(runtime: Runtime)
 
 
 def test_system_names_are_matched_literally() -> None:
-    [matcher] = [Matcher.model_validate(m) for m in matchers_for(["a.b", "c|d", "(x)"])]
+    matcher, spare = [Matcher.model_validate(m) for m in matchers_for(["a.b", "c|d", "(x)"])]
+    assert str(spare) == "severity!~(critical|emergency)"
     assert matcher.matches({"system": "c|d"})
     assert matcher.matches({"system": "(x)"})
     assert not matcher.matches({"system": "c"})
@@ -105,3 +110,115 @@ async def test_a_judicial_change_cannot_mute_what_a_judge_may_not(runtime: Runti
     await drive(runtime)
     assert (await load(runtime, req.operation_id)).status == OperationStatus.COMPLETED
     assert await silences_of(runtime, req.operation_id) == []
+
+
+def loud(
+    name: str,
+    system: str,
+    *,
+    labels: dict[str, str] | None = None,
+    severity: Severity | None = None,
+) -> AlertIn:
+    """An alert on `system`; its severity given however the test says."""
+    return AlertIn(
+        labels={"alertname": name, "system": system, **(labels or {})}, severity=severity
+    )
+
+
+async def raise_alerts(rt: Runtime, *alerts: AlertIn) -> None:
+    async with rt.session() as session:
+        await service.ingest(
+            session, list(alerts), source="api", now=utcnow(), settings=rt.settings.alerts, by="mon"
+        )
+        await lifecycle.commit(session)
+
+
+async def alert_states(rt: Runtime) -> dict[str, str]:
+    async with rt.session(read_only=True) as session:
+        return {a.alertname: a.state for a in (await session.scalars(select(AlertRow))).all()}
+
+
+async def test_a_change_silence_never_mutes_a_critical_or_an_emergency(runtime: Runtime) -> None:
+    # The attacker's request: an auto-approved change naming the system where an emergency
+    # and a critical are firing, hoping its silence hides them for hours. Some of them fire
+    # before the change (the monitoring loop mutes those), some while it runs (ingest mutes
+    # those); one emergency is given beside labels that call it a warning.
+    gate = GatedAction()
+    runtime.actions.register(gate)
+    await raise_alerts(
+        runtime,
+        loud("OldCritical", "db", labels={"severity": "critical"}),
+        loud("OldEmergency", "db", severity=Severity.EMERGENCY),
+        loud("OldWarning", "db", labels={"severity": "warning"}),
+    )
+    req = request([("test.gated", {})], affected_systems=["db"], requested_by="alice")
+    op = await submit(runtime, req)
+    assert op.status is OperationStatus.SCHEDULED  # nobody had to approve it
+    driving = asyncio.create_task(drive(runtime))
+    await gate.running.wait()
+    await raise_alerts(
+        runtime,
+        loud("NewEmergency", "db", labels={"severity": "warning"}, severity=Severity.EMERGENCY),
+        loud("NewCritical", "db", labels={"severity": "critical"}),
+        loud("NewWarning", "db"),
+        loud("NewInfo", "db", severity=Severity.INFO),
+    )
+    async with runtime.session() as session:
+        await silences.mute_audible(session, now=utcnow())
+        await lifecycle.commit(session)
+
+    assert await alert_states(runtime) == {
+        "OldCritical": "firing",
+        "OldEmergency": "firing",
+        "OldWarning": "silenced",
+        "NewEmergency": "firing",
+        "NewCritical": "firing",
+        "NewWarning": "silenced",
+        "NewInfo": "silenced",
+    }
+    # Filed under the requester, on whose word it mutes, not the worker that opened it.
+    [silence] = await silences_of(runtime, req.operation_id)
+    assert silence.created_by == "alice"
+    async with runtime.session(read_only=True) as session:
+        [opened] = (
+            await session.scalars(
+                select(LedgerRow).where(LedgerRow.event == "change_silence_opened")
+            )
+        ).all()
+    assert opened.actor == "alice"
+    assert opened.details["opened_by"] != "alice"
+
+    gate.release.set()
+    await driving
+    assert await verified(runtime) == []
+
+
+async def test_a_change_silence_ends_when_validation_starts(runtime: Runtime) -> None:
+    req = request([("noop", {})], affected_systems=["api"])
+    await submit(runtime, req)
+    await drive(runtime)
+    assert (await load(runtime, req.operation_id)).status == OperationStatus.COMPLETED
+    async with runtime.session(read_only=True) as session:
+        entries = await select_operation_entries(session, req.operation_id)
+    trail = [(e.event, e.to_status or e.details.get("status")) for e in entries]
+    ended = trail.index(("change_silence_ended", "validating"))
+    assert trail[ended - 1] == ("transition", "validating")
+    assert ended < trail.index(("transition", "completed"))
+    assert await verified(runtime) == []
+
+
+async def test_the_audit_sees_a_change_silence_that_no_longer_spares_loud_alerts(
+    runtime: Runtime,
+) -> None:
+    # A database writer drops the matcher that spares critical and emergency alerts.
+    req = request([("noop", {})], affected_systems=["api"])
+    await submit(runtime, req)
+    await drive(runtime)
+    [silence] = await silences_of(runtime, req.operation_id)
+    assert await verified(runtime) == []
+    async with runtime.session() as session:
+        row = await session.get(SilenceRow, silence.id)
+        assert row is not None
+        row.matchers = matchers_for(["api"], spare_loud=False)
+        await session.commit()
+    assert await verified(runtime) != []

@@ -1,23 +1,27 @@
 """Change-linked silences: a change's own alerts are expected, so they are muted while it runs.
 
 When an approved operation starts executing, a silence scoped to its affected systems (the
-``system`` label) opens, tagged with the operation's id; it ends when the judiciary passes
-the operation, or when the operation ends any other way (rolled back, failed with nothing to
-undo, cancelled). Both happen in the commit that records the transition, read from the
-ledger entries the commit links, so no path can skip them. Every such silence also has a
-hard end, and the monitoring loop closes and reports any that outlives its operation.
+``system`` label) opens, tagged with the operation's id and filed under its requester: the
+change mutes only what its requester could have muted by hand, and never a critical or an
+emergency (a matcher excludes them, and silences judge an alert by its own severity however
+it was given). It ends when execution ends and the judiciary starts measuring, or when the
+operation ends any other way (failed, cancelled). Both happen in the commit that records the
+transition, read from the ledger entries the commit links, so no path can skip them. Every
+such silence also has a hard end, and the monitoring loop closes and reports any that
+outlives its operation.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger
-from triadops.domain.alerts import SILENCERS
+from triadops.domain.alerts import SILENCERS, Severity
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.operations import utcnow
 from triadops.storage import change_silences as store
@@ -27,14 +31,33 @@ LAST_S = 6 * 3600.0
 """The longest a change-linked silence lasts, whatever its operation does; the monitoring
 loop holds it to ``alerts.change_silence_max_s`` when that is shorter."""
 SYSTEM_LABEL = "system"
-ENDS = frozenset({S.COMPLETED, S.ROLLED_BACK, S.CANCELLED, S.REJECTED})
-"""States in which the change is over. Failed is over too unless a rollback follows it."""
+"""The label that names the system an alert is about: what a change silences, and what the
+judiciary reads as evidence against a change (see `names_system`)."""
+SPARED = (Severity.CRITICAL, Severity.EMERGENCY)
+"""Severities a change never mutes: they reach their people whatever is being changed."""
+ENDS = frozenset({S.VALIDATING, S.COMPLETED, S.ROLLED_BACK, S.CANCELLED, S.REJECTED})
+"""States in which the change's own noise is over: execution ended (validating measures the
+system as it now is), or the operation did. Failed too, whether or not a rollback follows."""
 
 
-def matchers_for(systems: list[str]) -> list[dict[str, Any]]:
-    """Return the matchers of a silence over `systems`: one anchored regex on ``system``."""
+def matchers_for(systems: list[str], *, spare_loud: bool = True) -> list[dict[str, Any]]:
+    """Return the matchers of a silence over `systems`: an anchored regex on ``system``.
+
+    With `spare_loud` (every silence opened since critical alerts were spared), a second
+    matcher leaves critical and emergency alerts sounding; without it, the matchers that
+    silences opened before stored, which the audit replays.
+    """
     pattern = "|".join(re.escape(s) for s in sorted(set(systems)))
-    return [{"name": SYSTEM_LABEL, "op": "=~", "value": f"({pattern})"}]
+    matchers: list[dict[str, Any]] = [{"name": SYSTEM_LABEL, "op": "=~", "value": f"({pattern})"}]
+    if spare_loud:
+        loud = "|".join(s.value for s in SPARED)
+        matchers.append({"name": "severity", "op": "!~", "value": f"({loud})"})
+    return matchers
+
+
+def names_system(labels: Mapping[str, Any], systems: Collection[str]) -> bool:
+    """True when an alert's `labels` name one of `systems` (the label a change silences)."""
+    return str(labels.get(SYSTEM_LABEL, "")) in set(systems)
 
 
 async def apply(session: AsyncSession) -> None:
@@ -50,9 +73,7 @@ async def apply(session: AsyncSession) -> None:
     involved = [
         op_id
         for op_id, (source, to, _) in last.items()
-        if to in ENDS
-        or to == S.FAILED.value
-        or (to == S.EXECUTING.value and source == S.SCHEDULED.value)
+        if to in ENDS or to == S.FAILED.value or _starts(source, to)
     ]
     rows = {op_id: await session.get(OperationRow, op_id) for op_id in involved}
     # Only a change with affected systems ever has a silence: the others cost no statement.
@@ -72,27 +93,40 @@ async def apply(session: AsyncSession) -> None:
                 at=now,
             )
     for op_id, (source, target, actor) in last.items():
-        if target != S.EXECUTING.value or source != S.SCHEDULED.value:
+        row = rows.get(op_id)
+        if row is None or not _starts(source, target):
             continue
-        systems = _systems(rows.get(op_id))
+        systems = _systems(row)
         if not systems or await store.has_open_silence(session, op_id, now=now):
             continue
+        matchers = matchers_for(systems)
+        # Filed under the requester, on whose word it mutes; the worker only opened it.
         silence = store.open_silence(
             session,
             operation_id=op_id,
-            matchers=matchers_for(systems),
-            by=actor,
+            matchers=matchers,
+            by=row.requested_by,
             now=now,
             last_s=LAST_S,
         )
         ledger.record(
             session,
-            actor=actor,
+            actor=row.requested_by,
             event="change_silence_opened",
             operation_id=op_id,
-            details={"silence": silence.id, "systems": list[JsonValue](sorted(set(systems)))},
+            details={
+                "silence": silence.id,
+                "systems": list[JsonValue](sorted(set(systems))),
+                "matchers": list[JsonValue](matchers),
+                "opened_by": actor,
+            },
             at=now,
         )
+
+
+def _starts(source: str | None, target: str | None) -> bool:
+    """True for the transition that starts a change executing."""
+    return target == S.EXECUTING.value and source == S.SCHEDULED.value
 
 
 def _systems(row: OperationRow | None) -> list[str]:

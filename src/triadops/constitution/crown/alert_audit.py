@@ -131,7 +131,10 @@ class AlertReplay:
             silence.created, silence.created_by = True, actor
             systems = details.get("systems")
             if isinstance(systems, list) and all(isinstance(s, str) for s in systems):
-                silence.matchers = canonical_json(matchers_for(systems))
+                # Entries that record their matchers spare critical and emergency alerts;
+                # older ones opened on the systems alone. Either way derived, not trusted.
+                spare = "matchers" in details
+                silence.matchers = canonical_json(matchers_for(systems, spare_loud=spare))
             silence.operation_id = operation_id
         elif event == SILENCE_EXPIRED:
             silence.expired, silence.expired_by = True, actor

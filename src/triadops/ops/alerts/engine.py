@@ -57,6 +57,15 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def judged_labels(labels: Mapping[str, str], severity: Severity | str) -> dict[str, str]:
+    """Return the labels a silence judges: ``severity`` is the alert's own, however given.
+
+    A source may give the severity beside the labels (or none, meaning warning); a silence
+    that spares critical alerts by their ``severity`` label must still see them as critical.
+    """
+    return {**labels, "severity": Severity(severity).value}
+
+
 LabelTest = Callable[[Mapping[str, str]], bool]
 
 
@@ -274,7 +283,8 @@ class AlertBook:
     def _new(self, alert: AlertIn, ends_at: datetime | None, now: datetime) -> Tracked:
         labels = alert.labels
         severity = alert.resolved_severity
-        silence = self.silences.match(labels, now) if self.silences.ids else None
+        judged = judged_labels(labels, severity)
+        silence = self.silences.match(judged, now) if self.silences.ids else None
         authorities, channels = self._routes[severity]
         tracked = Tracked(
             fingerprint=alert.fingerprint,
@@ -307,7 +317,8 @@ class AlertBook:
         silence = current.silence_id
         if silence is not None and self.silences.covers(silence, now):
             return Change.of(ChangeKind.REPEATED, current, previous)
-        found = self.silences.match(current.labels, now) if self.silences.ids else None
+        judged = judged_labels(current.labels, current.severity)
+        found = self.silences.match(judged, now) if self.silences.ids else None
         if found is not None:
             current.silence_id, current.state = found, AlertState.SILENCED
             return Change.of(ChangeKind.SILENCED, current, previous)

@@ -17,7 +17,13 @@ from triadops.domain.alerts import SILENCERS, AlertState, Matcher, new_silence_i
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import events
-from triadops.ops.alerts.engine import SilenceSet, SilenceSpec, as_utc, compile_silences
+from triadops.ops.alerts.engine import (
+    SilenceSet,
+    SilenceSpec,
+    as_utc,
+    compile_silences,
+    judged_labels,
+)
 from triadops.storage import alerts as store
 from triadops.storage.tables import AlertRow, SilenceRow
 
@@ -140,7 +146,7 @@ async def add_silence(
     )
     audible = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
     for alert in await store.unresolved_alerts(session, states=audible, for_update=True):
-        if silenced_by(list(matchers), alert.labels):
+        if silenced_by(list(matchers), judged_labels(alert.labels, alert.severity)):
             _mute(session, alert, row.id, actor=actor, now=now)
     return row
 
@@ -209,7 +215,7 @@ async def expire(
             session, states=(AlertState.SILENCED.value,), silence_id=row.id, for_update=True
         )
         for alert in muted:
-            other = remaining.match(alert.labels, now)
+            other = remaining.match(judged_labels(alert.labels, alert.severity), now)
             if other is not None:
                 _mute(session, alert, other, actor=actor, now=now)
                 continue
@@ -251,7 +257,7 @@ async def mute_audible(session: AsyncSession, *, now: datetime) -> int:
     muted = 0
     await store.lock_silences(session)
     for alert in await store.unresolved_alerts(session, states=audible, for_update=True):
-        found = silences.match(alert.labels, now)
+        found = silences.match(judged_labels(alert.labels, alert.severity), now)
         if found is not None:
             _mute(session, alert, found, actor=events.MONITOR, now=now)
             muted += 1
