@@ -15,6 +15,7 @@ from triadops.checks.base import CheckContext, Measurement
 from triadops.constitution import lifecycle
 from triadops.constitution.advisors import VerdictAdvice
 from triadops.constitution.guards import Rule, enforce
+from triadops.constitution.judicial import evidence
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.enums import Authority, OperationStatus, StepStatus
 from triadops.domain.errors import Conflict, Forbidden
@@ -108,6 +109,9 @@ async def validate(
             findings.append(
                 CheckResult(name=name, passed=False, detail=f"could not measure: {_describe(exc)}")
             )
+    alerts = await _alert_evidence(ctx)
+    if alerts is not None:
+        findings.append(alerts)
     passed = all(f.passed for f in findings)
     verdict = ValidationResult(
         passed=passed,
@@ -115,6 +119,8 @@ async def validate(
         findings=findings,
         rollback_required=not passed,
     )
+    if alerts is not None and not alerts.passed:
+        verdict.recommendations.extend(_held_for_a_person(powers, operation))
     if powers.verdict_advisor is None:
         return verdict
     try:
@@ -123,6 +129,27 @@ async def validate(
         log.warning("evaluator failed", operation_id=operation.operation_id, error=_describe(exc))
         advice = VerdictAdvice(failed=True)
     return stricter(verdict, advice)
+
+
+async def _alert_evidence(ctx: CheckContext) -> CheckResult | None:
+    """Judge the loud alerts on the changed systems; unreadable evidence fails the verdict."""
+    try:
+        return await evidence.loud_alerts_during(ctx)
+    except Exception as exc:  # the alerts could not be read: nobody can vouch for the change
+        return CheckResult(
+            name=evidence.FINDING, passed=False, detail=f"could not read alerts: {_describe(exc)}"
+        )
+
+
+def _held_for_a_person(powers: Powers, operation: Operation) -> list[str]:
+    """Name the steps a rollback cannot undo: what the alert found stays for a person."""
+    systems = ", ".join(evidence.changed_systems(operation))
+    return [
+        f"step {step.index} ({step.action}) cannot be undone by a rollback: a person must "
+        f"check {systems} by hand"
+        for step in operation.steps
+        if step.status is StepStatus.SUCCEEDED and not powers.actions.get(step.action).reversible
+    ]
 
 
 def stricter(verdict: ValidationResult, advice: VerdictAdvice) -> ValidationResult:
