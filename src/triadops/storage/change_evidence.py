@@ -70,4 +70,14 @@ async def alerts_fired_since(
         .order_by(AlertRow.starts_at, AlertRow.id)
         .limit(MAX_EVIDENCE)
     )
-    return [FiredAlert(*row) for row in (await session.execute(stmt)).all()]
+    return [
+        FiredAlert(
+            id=r.id,
+            alertname=r.alertname,
+            severity=r.severity,
+            labels=dict(r.labels),
+            starts_at=r.starts_at,
+            state=r.state,
+        )
+        for r in (await session.execute(stmt)).all()
+    ]
