@@ -18,6 +18,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from triadops.api.problems import MEDIA_TYPE
+from triadops.domain.acknowledgements import Acknowledgement, acknowledgement_of
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.identity import Identity
@@ -102,6 +103,8 @@ class OperationView(BaseModel):
     approval_deadline: datetime | None
     acknowledged_by: str | None
     acknowledgement_deadline: datetime | None
+    acknowledgement: Acknowledgement | None = None
+    """An emergency's acknowledgement from the ledger: who, when, and how late."""
     created_at: datetime
     updated_at: datetime
     timeline: list[LedgerEntry]
@@ -115,6 +118,7 @@ class OperationView(BaseModel):
                 **dict(operation),
                 "constitutional_compliance": operation.constitutional_compliance,
                 "timeline": timeline,
+                "acknowledgement": acknowledgement_of(operation.acknowledgement_deadline, timeline),
             }
         )
 

@@ -35,6 +35,7 @@ from triadops.constitution.legislative.service import (
     review_request,
     store_reviewed,
 )
+from triadops.domain.acknowledgements import acknowledgement_of
 from triadops.domain.enums import OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.ledger import LedgerEntry
@@ -245,6 +246,8 @@ def show(operation_id: str, as_json: JsonFlag = False) -> None:
         data = op.model_dump(mode="json")
         data["constitutional_compliance"] = op.constitutional_compliance
         data["timeline"] = [entry.model_dump(mode="json") for entry in timeline]
+        ack = acknowledgement_of(op.acknowledgement_deadline, timeline)
+        data["acknowledgement"] = None if ack is None else ack.model_dump(mode="json")
         emit_json(data)
     else:
         render_operation(op, timeline)

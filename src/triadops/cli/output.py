@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from triadops.domain.acknowledgements import acknowledgement_of
 from triadops.domain.agents import AgentReport
 from triadops.domain.enums import OperationStatus
 from triadops.domain.ledger import LedgerEntry
@@ -170,6 +171,16 @@ def render_review(op: Operation) -> None:
     out.print(f"plan hash: {op.plan_hash or '-'}")
 
 
+def _acknowledgement_line(op: Operation, timeline: Sequence[LedgerEntry]) -> str:
+    """Say who acknowledged the emergency and when, or by when somebody must."""
+    ack = acknowledgement_of(op.acknowledgement_deadline, timeline)
+    if ack is not None:
+        return ack.describe()
+    if op.acknowledgement_deadline is None:
+        return "acknowledged by nobody yet"
+    return f"acknowledged by nobody yet (due by {_when(op.acknowledgement_deadline)})"
+
+
 def render_operation(op: Operation, timeline: Sequence[LedgerEntry]) -> None:
     """Show everything about one operation, ending with its timeline from the ledger."""
     out = console()
@@ -184,8 +195,8 @@ def render_operation(op: Operation, timeline: Sequence[LedgerEntry]) -> None:
     out.print(f"description: {request.description}")
     if request.procedure:
         out.print(f"procedure: {request.procedure}")
-    if request.emergency_priority:
-        out.print(f"emergency; acknowledged by {op.acknowledged_by or 'nobody yet'}")
+    if request.emergency_priority or op.acknowledgement_deadline is not None:
+        out.print(f"emergency; {_acknowledgement_line(op, timeline)}")
     if op.plan:
         out.print(f"affected systems: {', '.join(op.plan.affected_systems) or '-'}")
         out.print(f"rollback plan: {op.plan.rollback_plan or '-'}")

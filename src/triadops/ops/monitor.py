@@ -26,7 +26,7 @@ from triadops.domain.alerts import AlertIn, Severity
 from triadops.domain.enums import OperationStatus
 from triadops.domain.health import HealthReport
 from triadops.domain.operations import utcnow
-from triadops.ops import stages
+from triadops.ops import stages, unacknowledged
 from triadops.ops.alerts import dispatch, service, silences
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.health.collectors import Collector
@@ -54,6 +54,8 @@ class TickResult:
     alerts_cycle: bool = False
     delivered: int = 0
     closed_silences: list[str] = field(default_factory=list)
+    paged: int = 0
+    """Pages raised to the crown for emergencies nobody acknowledged in time."""
 
 
 class Monitor:
@@ -106,6 +108,9 @@ class Monitor:
             self.next_alerts = now + timedelta(seconds=self.powers.settings.alerts.every_s)
             result.closed_silences = await self._guarded(
                 "alert coordination", self.coordinate(now), []
+            )
+            result.paged = await self._guarded(
+                "unacknowledged emergencies", self.page_unacknowledged(now), 0
             )
             result.alerts_cycle = True
         cycle = await self._guarded(
@@ -207,6 +212,18 @@ class Monitor:
             await silences.mute_audible(session, now=now)
             await lifecycle.commit(session)
         return closed
+
+    async def page_unacknowledged(self, now: datetime) -> int:
+        """Page the crown for overdue emergency acknowledgements; resolve answered pages."""
+        async with self.powers.reading() as session:
+            if not await unacknowledged.pages_due(session, now=now):
+                return 0
+        async with self.powers.sessions() as session:
+            raised, _ = await unacknowledged.page_unacknowledged(
+                session, now=now, settings=self.powers.settings.alerts
+            )
+            await lifecycle.commit(session)
+        return raised
 
     async def _beat(self, now: datetime) -> bool:
         async with self.powers.sessions() as session:
