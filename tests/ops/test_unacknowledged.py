@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.fixtures.api import Api, drive, noop_request
+from triadops.constitution.crown import audit
 from triadops.domain.clock import FakeClock
 from triadops.ops.monitor import Monitor
 from triadops.ops.unacknowledged import ALERTNAME, SOURCE
@@ -63,6 +64,9 @@ async def test_an_overdue_emergency_pages_the_crown_until_it_is_acknowledged(
         stmt = select(LedgerRow.event).where(LedgerRow.event.like("alert_%"))
         trail = list((await session.scalars(stmt)).all())
     assert trail == ["alert_fired", "alert_resolved"]
+    async with rt.session(read_only=True) as session:
+        report = await audit.verify(session)
+    assert report.chain_intact and report.discrepancies == [], report.discrepancies
 
 
 async def test_a_page_the_crown_resolves_without_acknowledging_comes_back(
