@@ -48,12 +48,18 @@ def evidence(op: Operation) -> CheckResult:
 
 
 async def run_with_alert(
-    rt: Runtime, *, system: str, severity: Severity, action: str = "test.gated"
+    rt: Runtime,
+    *,
+    system: str,
+    severity: Severity,
+    action: str = "test.gated",
+    then: tuple[tuple[str, dict[str, object]], ...] = (),
 ) -> tuple[Operation, int]:
-    """Run a one-step change on ``db`` and raise the alert while its step runs."""
+    """Run a change on ``db`` and raise the alert while its first step runs."""
     gate = GatedAction() if action == "test.gated" else ProbedAction()
     rt.actions.register(gate)
-    req = request([(action, {})], affected_systems=["db"], rollback_plan="by hand")
+    steps = [(action, {}), *then]
+    req = request(steps, affected_systems=["db"], rollback_plan="by hand")
     await submit(rt, req)
     driving = asyncio.create_task(drive(rt))
     await gate.running.wait()
@@ -135,3 +141,18 @@ async def test_a_change_that_cannot_be_undone_is_failed_and_left_to_a_person(
     assert any(
         "step 0 (test.probed) cannot be undone" in r for r in op.validation_result.recommendations
     )
+
+
+async def test_an_emergency_stops_the_change_before_its_next_step(runtime: Runtime) -> None:
+    op, alert_id = await run_with_alert(
+        runtime, system="db", severity=Severity.EMERGENCY, then=(("noop", {}), ("noop", {}))
+    )
+    assert op.status is OperationStatus.ROLLED_BACK
+    assert [s.status for s in op.steps] == [
+        StepStatus.ROLLED_BACK,
+        StepStatus.PENDING,
+        StepStatus.PENDING,
+    ]
+    assert op.status_reason == f"stopped before step 1: {FINDING}"
+    assert f"alert {alert_id} HostEmergency (emergency) on db" in evidence(op).detail
+    await verified(runtime)

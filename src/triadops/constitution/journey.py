@@ -30,7 +30,7 @@ from triadops.constitution.legislative import rules
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus
-from triadops.domain.operations import Operation, PlanningResult, utcnow
+from triadops.domain.operations import Operation, PlanningResult, ValidationResult, utcnow
 from triadops.storage.records import approval, operation_view
 from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
 
@@ -258,15 +258,17 @@ class Journey:
             return await self._interrupted(running)
         if self.powers.step_executor is None:
             outcome = await self._with_heartbeat(executive.run_step(self.powers, running))
+            halt = await self._halting(outcome)
             return await self._commit(
-                lambda session, tick: self._record(session, tick, running, outcome)
+                lambda session, tick: self._record(session, tick, running, outcome, halt)
             )
         outcome, advice = await self._with_heartbeat(
             executive.run_with_agent(self.powers, self.powers.step_executor, self.c.view(), running)
         )
+        halt = await self._halting(outcome)
 
         async def record(session: AsyncSession, tick: Tick) -> bool:
-            return await self._record_advised(session, tick, running, outcome, advice)
+            return await self._record_advised(session, tick, running, outcome, advice, halt)
 
         return await self._commit(record)
 
@@ -277,6 +279,7 @@ class Journey:
         step: StepRow,
         outcome: executive.StepOutcome,
         advice: StepAdvice,
+        halt: ValidationResult | None,
     ) -> bool:
         """Record a step the executor agent was handed; its report can only fail the operation.
 
@@ -294,7 +297,7 @@ class Journey:
         if refusal is None and advice.trouble and outcome.ok:
             refusal = f"the executor agent reported trouble: {advice.trouble}"
         if refusal is None:
-            return self._record(session, tick, step, outcome)
+            return self._record(session, tick, step, outcome, halt)
         if outcome.ok:
             # The step ran and took effect: record that, then fail so it is undone.
             self._record_step(session, step, outcome)
@@ -331,7 +334,12 @@ class Journey:
         )
 
     def _record(
-        self, session: AsyncSession, tick: Tick, step: StepRow, outcome: executive.StepOutcome
+        self,
+        session: AsyncSession,
+        tick: Tick,
+        step: StepRow,
+        outcome: executive.StepOutcome,
+        halt: ValidationResult | None = None,
     ) -> bool:
         self._record_step(session, step, outcome)
         if not outcome.ok:
@@ -344,9 +352,25 @@ class Journey:
             return self._fail(
                 session, f"cancelled by {tick.cancel_requested_by}", actor=tick.cancel_requested_by
             )
-        if self._next_pending() is None:
+        following = self._next_pending()
+        if following is None:
             return self._after_last_step(session, tick)
+        if halt is not None:
+            # A loud alert on a changed system: the judiciary's verdict, before the next step.
+            self.c.row.validation_result = halt.model_dump(mode="json")
+            failed = ", ".join(f.name for f in halt.findings if not f.passed)
+            return self._fail(
+                session,
+                f"stopped before step {following.index}: {failed}",
+                actor=judicial.JUDGE,
+            )
         return self._start_pending(session, tick)
+
+    async def _halting(self, outcome: executive.StepOutcome) -> ValidationResult | None:
+        """Read, before another step starts, whether a loud alert should stop the change."""
+        if not outcome.ok or self._next_pending() is None:
+            return None
+        return await self._with_heartbeat(judicial.halting_evidence(self.powers, self.c.view()))
 
     def _fail(self, session: AsyncSession, reason: str, *, actor: str) -> bool:
         row = self.c.row

@@ -131,6 +131,28 @@ async def validate(
     return stricter(verdict, advice)
 
 
+async def halting_evidence(powers: Powers, operation: Operation) -> ValidationResult | None:
+    """Return a failed verdict when a loud alert on a changed system should stop the change.
+
+    Read between steps, outside any transaction. A failure to read lets the next step run:
+    validation reads again, and there an unreadable record fails the change.
+    """
+    if not evidence.changed_systems(operation):
+        return None
+    try:
+        found = await evidence.loud_alerts_during(_context(powers, operation))
+    except Exception as exc:
+        log.warning("alerts unreadable", operation_id=operation.operation_id, error=_describe(exc))
+        return None
+    if found is None or found.passed:
+        return None
+    verdict = ValidationResult(
+        passed=False, validation_score=0.0, findings=[found], rollback_required=True
+    )
+    verdict.recommendations.extend(_held_for_a_person(powers, operation))
+    return verdict
+
+
 async def _alert_evidence(ctx: CheckContext) -> CheckResult | None:
     """Judge the loud alerts on the changed systems; unreadable evidence fails the verdict."""
     try:
