@@ -32,6 +32,7 @@ from tests.agents.openai_server import (
 from tests.agents.triad import YES_EVALUATOR, YES_PLANNER
 from tests.fixtures.api import Api, drive, noop_request
 from triadops.agents.consult import Consultant, Limiters
+from triadops.agents.keys import scrub
 from triadops.cli.main import app as cli
 from triadops.domain.agents import AgentName
 from triadops.runtime import Runtime
@@ -190,3 +191,32 @@ async def test_an_answer_under_the_cap_is_read(
         await consultant.aclose()
     assert got.output == Pong(ok=True)
     assert openai_server.headers[0]["accept-encoding"] == "identity"
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("Authorization: Bearer abc.def-ghi", "Authorization: ***"),
+        ("sent with Bearer eyJhbGciOi.x.y", "sent with Bearer ***"),
+        ("found sk-ant-api03-0123456789abcdefABCD, ok", "found ***, ok"),
+        ("google AIzaSyA1234567890abcdefghijklmnopqrstu", "google ***"),
+        ("api_key=abc123def456ghi789", "api_key=***"),
+        ("x-api-key: Ab12Cd34Ef56Gh78Ij90", "x-api-key: ***"),
+        ("the token is 9f8e7d6c5b4a39281706", "the token is ***"),
+        ('{"password": "Zx9vQ2mN8pL4kR7t"}', '{"password": "***"}'),
+        ("a secret keyboard layout", "a secret keyboard layout"),
+        (
+            "plan hash 0123456789abcdef0123456789abcdef",
+            "plan hash 0123456789abcdef0123456789abcdef",
+        ),
+    ],
+)
+def test_key_shaped_text_is_masked_and_ordinary_text_kept(said: str, kept: str) -> None:
+    assert scrub(said) == kept
+
+
+def test_configured_keys_are_masked_whatever_their_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "plainwordsnodigits")
+    monkeypatch.setenv("MY_VENDOR_TOKEN", "anotherplainvalue")
+    said = "gemini plainwordsnodigits vendor anotherplainvalue settings hunter2hunter2"
+    assert scrub(said, ["hunter2hunter2"]) == "gemini *** vendor *** settings ***"

@@ -11,6 +11,7 @@ body over ``agents.max_response_bytes`` is refused as it arrives (`bounded_http`
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import inspect
 import json
@@ -272,7 +273,8 @@ class Consultant:
             messages = list(captured)
         if output is not None:
             try:
-                output = self.cleaned(output)
+                # Up to 50 texts of 2000 characters each: off the event loop.
+                output = await asyncio.to_thread(self.cleaned, output)
             except ValidationError:
                 output = None
                 error = "invalid answer: it no longer fits its type once its keys are masked"

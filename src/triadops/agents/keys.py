@@ -53,10 +53,11 @@ _PREFIXED = re.compile(
 )
 """Keys recognisable by their provider's prefix, wherever they appear."""
 _AFTER_A_KEY_WORD = re.compile(
-    r"(?i)\b([\w.-]*(?:key|token|secret|password|passwd|credential)s?\b[\"']?"
-    r"\s*(?:[:=]|\bis\b)?\s*[\"']?)([A-Za-z0-9+/_.=~-]{16,})"
+    r"(?i)((?:key|token|secret|password|passwd|credential)s?[\"']?[ \t]{0,3}"
+    r"(?:[:=]|is)?[ \t]{0,3}[\"']?)([A-Za-z0-9+/_.=~-]{16,})"
 )
-"""A long token right after a word such as key, token, secret or password."""
+"""A long token right after a word such as key, token, secret or password (``api_key=…``,
+``x-api-key: …``, ``the token is …``). No open-ended prefix: linear in the text's length."""
 
 
 def _looks_random(token: str) -> bool:
