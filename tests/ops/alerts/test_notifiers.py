@@ -12,10 +12,14 @@ from pydantic import SecretStr, ValidationError
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
+from tests.fixtures.api import Api
 from tests.fixtures.receivers import http_receiver, smtp_receiver
+from tests.ops.alerts.test_dispatch import QUICK
+from tests.ops.alerts.test_escalation import T0, at, raise_alert
 from triadops.cli.main import app as cli
 from triadops.domain.alerts import AlertState, Severity
 from triadops.domain.enums import Authority
+from triadops.ops.alerts.dispatch import run_cycle
 from triadops.ops.alerts.escalation import build_payload
 from triadops.ops.alerts.notifiers import (
     AlertBrief,
@@ -30,7 +34,14 @@ from triadops.ops.alerts.notifiers import (
     sign,
     verify_signature,
 )
-from triadops.settings import EmailChannel, Settings, SlackChannel, WebhookChannel
+from triadops.runtime import Runtime
+from triadops.settings import (
+    AlertSettings,
+    EmailChannel,
+    Settings,
+    SlackChannel,
+    WebhookChannel,
+)
 
 SECRET = "whsec-do-not-print-7f3a-9c41e0b25d86"
 NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
@@ -420,3 +431,30 @@ async def test_an_alert_named_with_a_line_separator_does_not_stop_its_groups_ema
     assert "HighCPU — critical, firing" in body
     assert "Disk Bcc: evil@x — critical, firing" in body
     assert "host=db Bcc: evil@y" in body
+
+
+async def test_a_viewer_never_reads_the_slack_path_a_receiver_echoed_into_last_error(
+    api: Api, rt: Runtime
+) -> None:
+    async with http_receiver() as receiver:
+        receiver.echo = True
+        url = receiver.url(SLACK_PATH)
+        settings = AlertSettings(
+            channels={"chat": SlackChannel(url=url, timeout_s=2)},
+            routes={a: ["chat"] for a in Authority},
+            fallback=["chat"],
+            delivery_attempts=1,
+        )
+        alert_id = await raise_alert(rt, settings, "DiskFull", now=T0, severity=Severity.INFO)
+        receiver.fail_next(10, status=500)
+        done = await run_cycle(rt.sessions, now=at(30), settings=settings, owner="w", policy=QUICK)
+    assert done.queued == 1 and receiver.received
+    assert all(SLACK_PATH in r.path for r in receiver.received)
+    shown = await api.get(f"/alerts/{alert_id}")
+    assert shown.status_code == 200, shown.text
+    [delivery] = shown.json()["notifications"]
+    assert delivery["status"] == "failed"
+    assert delivery["last_error"].startswith(f"slack webhook at 127.0.0.1:{receiver.port}")
+    assert "no hook at http://127.0.0.1" in delivery["last_error"]
+    for part in ("T0A1B2C3D", "B9Z8Y7X6W", "Xq7Lm2Pv9Rt4Ks8Jn3Hd5Fb1", "/services"):
+        assert part not in shown.text
