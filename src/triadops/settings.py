@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AfterValidator,
@@ -82,6 +83,10 @@ class HealthSettings(BaseModel):
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
 
+MIN_SECRET_BYTES = 32
+"""The shortest webhook signing secret accepted: a guessable one signs nothing."""
+
+
 class WebhookChannel(BaseModel):
     """A generic webhook: JSON body, signed with HMAC-SHA256 over the timestamp and body."""
 
@@ -90,8 +95,18 @@ class WebhookChannel(BaseModel):
     kind: Literal["webhook"] = "webhook"
     url: AnyHttpUrl
     secret: SecretStr | None = None
-    """Signs ``X-Triad-Signature``; without it the body goes unsigned."""
+    """Signs ``X-Triad-Signature`` (at least 32 bytes); without it the body goes unsigned."""
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"a webhook signing secret must be at least {MIN_SECRET_BYTES} bytes "
+                "(`openssl rand -hex 32` makes one)"
+            )
+        return value
 
 
 class SlackChannel(BaseModel):
@@ -207,7 +222,8 @@ MODEL_PROVIDERS = (
 def check_model(value: str) -> str:
     """Accept ``rules``, ``provider:model`` or an OpenAI-compatible base URL; refuse the rest.
 
-    A base URL must carry no credentials: keys come from the environment only.
+    A base URL must carry no credentials, in its authority or in a query string (or a
+    fragment): keys come from the environment only.
     """
     value = value.strip()
     if value == "rules":
@@ -215,6 +231,11 @@ def check_model(value: str) -> str:
     if value.startswith(("http://", "https://")):
         if "@" in value.split("://", 1)[1].split("/", 1)[0]:
             raise ValueError("a model URL must not carry credentials; set OPENAI_API_KEY instead")
+        if "?" in value or "#" in value:
+            raise ValueError(
+                "a model URL must not carry a query string or a fragment (they may hold "
+                "credentials); set OPENAI_API_KEY instead"
+            )
         return value.rstrip("/")
     provider, _, name = value.partition(":")
     if provider not in MODEL_PROVIDERS or not name:
@@ -223,6 +244,23 @@ def check_model(value: str) -> str:
             f"{', '.join(MODEL_PROVIDERS)}) or an http(s) base URL"
         )
     return value
+
+
+def model_url_display(url: str) -> str:
+    """Return a model URL as people may read it: scheme, host, port and path only.
+
+    User, password, query string and fragment are dropped, whatever they hold.
+    """
+    parsed = urlsplit(url)
+    host = parsed.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parsed.scheme, netloc, parsed.path, "", ""))
 
 
 ModelSetting = Annotated[str, AfterValidator(check_model)]
@@ -247,6 +285,9 @@ class AgentSettings(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=10)
     """Retries of a transient failure (connection, 408, 409, 429, 5xx), with the provider
     client's exponential backoff; other errors are not retried."""
+    max_response_bytes: int = Field(default=1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    """The largest answer body read from a model's API, in bytes; a larger one is refused
+    as it arrives (never read whole) and the consultation fails closed."""
     request_limit: int = Field(default=6, ge=1, le=100)
     """Model requests one agent may make for one operation."""
     total_tokens_limit: int = Field(default=50_000, ge=100)
@@ -347,7 +388,7 @@ class Settings(BaseSettings):
         """
         spec = self.agent_model(agent)
         if spec.startswith(("http://", "https://")):
-            return f"{self.agents.model_name} at {spec}"
+            return f"{self.agents.model_name} at {model_url_display(spec)}"
         return spec
 
     @property

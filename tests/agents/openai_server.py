@@ -35,6 +35,7 @@ in `script_errors`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import threading
@@ -146,7 +147,21 @@ class Malformed:
     content_type: str = "application/json"
 
 
-Reply: TypeAlias = Text | ToolCalls | FinalOutput | HttpError | Hang | Malformed
+@dataclass(frozen=True)
+class Huge:
+    """A 200 whose body is `size` bytes, sent in chunks as the client reads them.
+
+    With `announce`, the body's length is sent first (``Content-Length``); without, it is
+    streamed chunked and the client learns its size only by reading. The server counts
+    what it managed to send in `ScriptedOpenAIServer.huge_bytes_sent`.
+    """
+
+    size: int
+    announce: bool = False
+    chunk: int = 64 * 1024
+
+
+Reply: TypeAlias = Text | ToolCalls | FinalOutput | HttpError | Hang | Malformed | Huge
 Responder: TypeAlias = Callable[[dict[str, Any]], Reply | None]
 
 
@@ -213,6 +228,41 @@ def http_error(
         code if code is not None else default_code,
         tuple(all_headers.items()),
     )
+
+
+AUTHORIZATION = "<<authorization>>"
+"""In a reply's text or arguments, replaced by the request's ``Authorization`` header, as an
+endpoint that echoes what it was sent would answer."""
+
+
+def _echoed(value: Any, authorization: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(AUTHORIZATION, authorization)
+    if isinstance(value, dict):
+        return {k: _echoed(v, authorization) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_echoed(v, authorization) for v in value)
+    return value
+
+
+def with_headers_echoed(reply: Reply, headers: dict[str, str]) -> Reply:
+    """`reply` with `AUTHORIZATION` replaced by the request's header wherever it appears."""
+    said = headers.get("authorization", "")
+    if isinstance(reply, Text):
+        return dataclasses.replace(reply, content=_echoed(reply.content, said))
+    if isinstance(reply, FinalOutput):
+        return dataclasses.replace(reply, args=_echoed(reply.args, said))
+    if isinstance(reply, ToolCalls):
+        calls = tuple(
+            dataclasses.replace(c, arguments=_echoed(c.arguments, said)) for c in reply.calls
+        )
+        return dataclasses.replace(reply, calls=calls, content=_echoed(reply.content, said))
+    return reply
+
+
+def huge(size: int, *, announce: bool = False) -> Huge:
+    """A 200 of `size` bytes (announced by ``Content-Length``, or streamed chunked)."""
+    return Huge(size, announce)
 
 
 def hang(seconds: float, then: Reply | None = None) -> Hang:
@@ -408,6 +458,9 @@ class ScriptedOpenAIServer:
         """Replies still to give, in order (when no responder answers)."""
         self.responder: Responder | None = None
         """Decides the reply from the request body; wins over the queue unless it returns None."""
+        self.huge_bytes_sent = 0
+        """Bytes of `Huge` bodies handed to the connection so far (the client read at most
+        these, plus what the sockets buffer)."""
         self.script_errors: list[str] = []
         """Why the script failed to answer a request (the server answered 500 each time)."""
         self._lock = threading.Lock()
@@ -539,9 +592,10 @@ class ScriptedOpenAIServer:
                 body, problem = {RESPONSES_KEY: sent}, f"cannot read the Responses request: {e!r}"
             if sent.get("stream"):
                 problem = "the scripted server does not stream Responses API answers"
+        headers = {k.lower(): v for k, v in request.headers.items()}
         with self._lock:
             self.requests.append(body)
-            self.headers.append({k.lower(): v for k, v in request.headers.items()})
+            self.headers.append(headers)
         try:
             if problem is not None:
                 raise ScriptError(problem)
@@ -553,6 +607,9 @@ class ScriptedOpenAIServer:
                         HttpError(503, stopping, "server_error", None, _NO_RETRY)
                     )
                 reply = reply.then if reply.then is not None else self._next_reply(body)
+            reply = with_headers_echoed(reply, headers)
+            if isinstance(reply, Huge):
+                return self._huge(reply, request)
             if api == "responses":
                 return self._answer_responses(body, reply)
             return self._answer(body, reply)
@@ -561,6 +618,26 @@ class ScriptedOpenAIServer:
             with self._lock:
                 self.script_errors.append(problem)
             return _error_response(HttpError(500, problem, "script_error", headers=_NO_RETRY))
+
+    def _huge(self, reply: Huge, request: Request) -> Response:
+        head = b'{"id": "chatcmpl-huge", "object": "chat.completion", "choices": [{"text": "'
+        filler = b"x" * reply.chunk
+
+        async def body() -> AsyncIterator[bytes]:
+            left = reply.size - len(head)
+            yield head
+            self.huge_bytes_sent += len(head)
+            while left > 0:
+                # Once the client hangs up, uvicorn drops what it is handed: stop counting.
+                if await request.is_disconnected():
+                    return
+                piece = filler[: min(left, reply.chunk)]
+                yield piece
+                self.huge_bytes_sent += len(piece)
+                left -= len(piece)
+
+        headers = {"content-length": str(reply.size)} if reply.announce else None
+        return StreamingResponse(body(), media_type="application/json", headers=headers)
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         if self.responder is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo
 from sqlalchemy import select
@@ -188,3 +189,20 @@ async def test_usage_limits_hold_across_an_operations_steps(runtime: Runtime) ->
     first, second = done.implementation_result.agent
     assert (first.ok, first.requests) == (True, 2)
     assert not second.ok and second.error is not None and "usage limit" in second.error
+
+
+async def test_a_tool_named_after_a_key_is_recorded_without_the_key(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "sk-exec-0123456789abcdefABCDEF"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    leaky = calls_then_reports(f"use_{key}", GOOD_STEP)
+    done = await run_all(runtime, with_agents(runtime, executor=leaky))
+    assert done.status is OperationStatus.FAILED
+    [entry] = await violations(runtime, done.operation_id)
+    assert (
+        entry["violation"]
+        == "refused: the executor agent called 'use_***', which is not in the plan"
+    )
+    [alert] = await alerts_named(runtime, "TriadAgentViolation")
+    assert key not in str(entry) and key not in str(alert.annotations)

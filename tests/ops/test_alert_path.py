@@ -21,7 +21,7 @@ from triadops.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-SECRET = "s3cret-for-the-test"
+SECRET = "s3cret-for-the-test-at-least-32-bytes"
 
 
 def alertmanager(status: str) -> dict[str, Any]:

@@ -4,12 +4,16 @@ Every call runs outside any database transaction, under a deadline covering retr
 queueing, with usage limits per operation and a concurrency cap shared by every agent on
 the same model. A call that fails for any reason returns no output and a report saying
 why, and raises a warning alert: the caller then fails closed. Keys never leave the
-environment: errors are described by their kind and status, never their bodies.
+environment: errors are described by their kind and status, never their bodies, and both
+errors and answers are scrubbed of keys (`keys.scrub`) before anyone keeps them. An answer
+body over ``agents.max_response_bytes`` is refused as it arrives (`bounded_http`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import inspect
 import json
 import os
 import time
@@ -17,8 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import httpx2
 import structlog
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_ai import Agent, capture_run_messages
 from pydantic_ai.concurrency import ConcurrencyLimiter
 from pydantic_ai.exceptions import (
@@ -30,6 +35,7 @@ from pydantic_ai.exceptions import (
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model, infer_model
 from pydantic_ai.models.concurrency import limit_model_concurrency
+from pydantic_ai.providers import Provider, infer_provider, infer_provider_class
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.toolsets import AbstractToolset
 from pydantic_ai.usage import RunUsage, UsageLimits
@@ -37,30 +43,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from triadops import tracing
 from triadops.agents import alarms
+from triadops.agents.bounded_http import AnswerTooLarge, bounded_client
+from triadops.agents.keys import scrub, scrub_value, settings_secrets
 from triadops.domain.agents import AgentName, AgentReport
 from triadops.domain.operations import utcnow
 from triadops.settings import Settings
 
 log = structlog.stdlib.get_logger(__name__)
 Out = TypeVar("Out", bound=BaseModel)
-KEY_VARIABLES = (
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "GOOGLE_API_KEY",
-    "GEMINI_API_KEY",
-    "GROQ_API_KEY",
-    "MISTRAL_API_KEY",
-    "OPENROUTER_API_KEY",
-    "OLLAMA_API_KEY",
-    "LOGFIRE_TOKEN",
-)
 
 
-def build_model(spec: str, settings: Settings) -> Model:
+def build_model(spec: str, settings: Settings, http_client: httpx2.AsyncClient) -> Model:
     """Build the pydantic-ai model a spec names; the provider reads its key from the env.
 
     An http(s) spec is an OpenAI-compatible server (Ollama, vLLM, LM Studio) spoken to
     with Chat Completions; ``OPENAI_API_KEY`` is sent when set (local servers ignore it).
+    Every provider that speaks HTTP through httpx is given `http_client` (the bounded one);
+    the caller closes it.
     """
     if spec.startswith(("http://", "https://")):
         from pydantic_ai.models.openai import OpenAIChatModel
@@ -68,22 +67,45 @@ def build_model(spec: str, settings: Settings) -> Model:
 
         key = os.environ.get("OPENAI_API_KEY") or "not-needed"
         name = settings.agents.model_name or "default"
-        return OpenAIChatModel(name, provider=OpenAIProvider(base_url=spec, api_key=key))
-    return infer_model(spec)
+        openai = OpenAIProvider(base_url=spec, api_key=key, http_client=http_client)
+        return OpenAIChatModel(name, provider=openai)
+
+    def provider(name: str) -> Provider[Any]:
+        kind = infer_provider_class(name)
+        if "http_client" in inspect.signature(kind.__init__).parameters:
+            return kind(http_client=http_client)  # type: ignore[call-arg]
+        return infer_provider(name)  # its SDK does not speak httpx (Bedrock's boto3)
+
+    return infer_model(spec, provider_factory=provider)
 
 
-def scrub(text: str) -> str:
-    """Remove any key held in the environment from `text`, and NUL characters."""
-    text = text.replace("\x00", "")
-    for name in KEY_VARIABLES:
-        value = os.environ.get(name)
-        if value and len(value) >= 6:
-            text = text.replace(value, "***")
-    return text
+def too_large(exc: BaseException) -> AnswerTooLarge | None:
+    """The `AnswerTooLarge` behind `exc` (its cause, context or group), if any."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, AnswerTooLarge):
+            return current
+        linked = [current.__cause__, current.__context__]
+        if isinstance(current, BaseExceptionGroup):
+            linked.extend(current.exceptions)
+        pending.extend(e for e in linked if e is not None)
+    return None
+
+
+def _first_line(text: str) -> str:
+    lines = scrub(text).splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def describe(exc: BaseException, *, timeout_s: float) -> str:
     """Say in one line what went wrong: its kind and status, never a body or a key."""
+    if (big := too_large(exc)) is not None:
+        return f"answer too large: {big}"
     if isinstance(exc, TimeoutError):
         return f"timed out after {timeout_s:g} s"
     if isinstance(exc, UsageLimitExceeded):
@@ -93,8 +115,8 @@ def describe(exc: BaseException, *, timeout_s: float) -> str:
     if isinstance(exc, ModelAPIError):
         return f"{type(exc).__name__}: the model's API failed"
     if isinstance(exc, UnexpectedModelBehavior):
-        return f"invalid answer: {exc.message.splitlines()[0][:200]}"
-    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return f"invalid answer: {_first_line(exc.message)}"
+    first = _first_line(str(exc))
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
@@ -115,10 +137,11 @@ class Limiters:
         self.per_model = per_model
         self._by_model: dict[str, ConcurrencyLimiter] = {}
 
-    def of(self, spec: str) -> ConcurrencyLimiter:
+    def of(self, spec: str, *, display: str) -> ConcurrencyLimiter:
+        """The cap for `spec`, named by its `display` (a spec is never shown)."""
         limiter = self._by_model.get(spec)
         if limiter is None:
-            limiter = ConcurrencyLimiter(self.per_model, name=f"triad:{spec}")
+            limiter = ConcurrencyLimiter(self.per_model, name=f"triad:{display}")
             self._by_model[spec] = limiter
         return limiter
 
@@ -144,9 +167,12 @@ class Consultant:
         self.display = (
             model.model_name if model is not None else settings.agent_model_display(name.value)
         )
-        self._limiter = limiters.of(self.spec)
+        self._limiter = limiters.of(self.spec, display=self.display)
         self._model = None if model is None else limit_model_concurrency(model, self._limiter)
         self._entered: Model | None = None
+        self._client: httpx2.AsyncClient | None = None
+        self._secrets = settings_secrets(settings)
+        """The settings' own secrets, never to be kept in an answer or an error."""
         self._failing = False
         """Whether this process raised a failure alert that a good answer should resolve."""
 
@@ -156,17 +182,41 @@ class Consultant:
         Entering it lets its provider's HTTP client be closed with ``aclose``.
         """
         if self._model is None:
-            built = build_model(self.spec, self.settings)
-            await built.__aenter__()
-            self._entered = built
+            client = bounded_client(self.settings.agents.max_response_bytes)
+            try:
+                built = build_model(self.spec, self.settings, client)
+                await built.__aenter__()
+            except BaseException:
+                await client.aclose()
+                raise
+            self._client, self._entered = client, built
             self._model = limit_model_concurrency(built, self._limiter)
         return self._model
 
     async def aclose(self) -> None:
-        """Close the HTTP client of a model this consultant built."""
+        """Close the model this consultant built, and its HTTP client."""
         entered, self._entered, self._model = self._entered, None, None
-        if entered is not None:
-            await entered.__aexit__(None, None, None)
+        client, self._client = self._client, None
+        try:
+            if entered is not None:
+                await entered.__aexit__(None, None, None)
+        finally:
+            if client is not None:
+                await client.aclose()
+
+    def scrubbed(self, text: str) -> str:
+        """Return `text` (something the model said) scrubbed of keys (`keys.scrub`)."""
+        return scrub(text, self._secrets)
+
+    def cleaned(self, output: Out) -> Out:
+        """Return `output` with every text in it scrubbed of keys (`keys.scrub`).
+
+        A cleaned answer that no longer fits its type (a key where a choice was asked)
+        raises ValidationError: a failed consultation.
+        """
+        said = output.model_dump(mode="json")
+        clean = scrub_value(said, self._secrets)
+        return output if clean == said else type(output).model_validate(clean)
 
     def model_settings(self) -> ModelSettings:
         """Per-request settings: the deadline and the provider client's transient retries."""
@@ -219,8 +269,15 @@ class Consultant:
                 output = result.output
                 run_usage = result.usage
             except Exception as exc:
-                error = scrub(describe(exc, timeout_s=budget))
+                error = scrub(describe(exc, timeout_s=budget), self._secrets)
             messages = list(captured)
+        if output is not None:
+            try:
+                # Up to 50 texts of 2000 characters each: off the event loop.
+                output = await asyncio.to_thread(self.cleaned, output)
+            except ValidationError:
+                output = None
+                error = "invalid answer: it no longer fits its type once its keys are masked"
         report = AgentReport(
             agent=self.name,
             model=self.display,

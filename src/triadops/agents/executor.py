@@ -129,7 +129,7 @@ class StepExecutorAgent:
                 ):
                     violations.append(f"called {part.tool_name!r}, which is not in the plan")
         if violations:
-            detail = "; ".join(dict.fromkeys(violations))
+            detail = self.consultant.scrubbed("; ".join(dict.fromkeys(violations)))
             await alarms.raise_alert(
                 self.consultant.sessions,
                 self.consultant.settings,

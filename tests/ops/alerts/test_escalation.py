@@ -21,7 +21,7 @@ from triadops.settings import AlertSettings, LogChannel, WebhookChannel
 from triadops.storage.tables import AlertGroupRow, AlertRow, LedgerRow, NotificationRow
 
 T0 = datetime(2030, 3, 1, 9, 0, tzinfo=UTC)
-SECRET = "escalation-secret"
+SECRET = "escalation-secret-at-least-32-bytes"
 QUICK = SendPolicy(first_wait_s=0.01, max_wait_s=0.01)
 
 L, E, J, C = Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN

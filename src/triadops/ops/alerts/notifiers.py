@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import hmac
 import smtplib
 import ssl
 import time
@@ -31,14 +29,20 @@ from triadops.domain.alerts import AlertState, Severity
 from triadops.domain.enums import Authority
 from triadops.domain.errors import TriadError
 from triadops.logconfig import redact
+from triadops.ops.alerts.channel_text import one_line, receiver_said
+from triadops.ops.alerts.signatures import SIGNATURE_TOLERANCE_S as SIGNATURE_TOLERANCE_S
+from triadops.ops.alerts.signatures import sign as sign
+from triadops.ops.alerts.signatures import verify_signature as verify_signature
 from triadops.settings import Channel, EmailChannel, LogChannel, SlackChannel, WebhookChannel
 
 USER_AGENT = "triadops-notifier/1"
-SIGNATURE_TOLERANCE_S = 300.0
-"""How far a signed timestamp may be from the receiver's clock before it is a replay."""
 LOG_TIMEOUT_S = 5.0
 MAX_LISTED = 20
 """Alerts listed one by one in a chat message or an email; the rest are counted."""
+MAX_SUBJECT_CHARS = 250
+"""The longest email subject; a longer summary is cut with an ellipsis."""
+MAX_ERROR_BODY_BYTES = 4096
+"""The most of a receiver's error answer that is read."""
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -75,7 +79,9 @@ class NotificationPayload(BaseModel):
     """The JSON document every channel is sent (a webhook gets it whole). No secrets."""
 
     id: str
-    """The delivery's key, the same on every retry: a receiver drops what it has seen."""
+    """The delivery's key, the same on every retry: a receiver drops what it has seen.
+
+    It is part of the signed body; ``X-Triad-Delivery`` repeats it for logs, unsigned."""
     version: Literal[1] = 1
     group_key: str
     group_labels: dict[str, str]
@@ -105,36 +111,6 @@ class DeliveryFailed(TriadError):
 def payload_body(payload: NotificationPayload) -> bytes:
     """Return the payload as the bytes a webhook sends (and signs)."""
     return orjson.dumps(payload.model_dump(mode="json"))
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """Return ``sha256=<hex>``: HMAC-SHA256 with `secret` over ``f"{timestamp}."`` + `body`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def verify_signature(
-    secret: str,
-    timestamp: str,
-    body: bytes,
-    signature: str,
-    *,
-    now: float,
-    tolerance_s: float = SIGNATURE_TOLERANCE_S,
-) -> bool:
-    """True when `signature` signs `body` at `timestamp`, within `tolerance_s` of `now`.
-
-    For receivers: reject a false result. The timestamp is part of what is signed, so an
-    old request replayed later, or with its timestamp changed, fails. `now` is in Unix
-    seconds; the comparison takes the same time whatever the signature is.
-    """
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        return False
-    if abs(now - sent) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
 class Notifier(ABC):
@@ -244,23 +220,41 @@ async def _post(
         async with (
             asyncio.timeout(timeout_s),
             httpx.AsyncClient(timeout=timeout_s, verify=_tls(), follow_redirects=False) as client,
+            client.stream("POST", url, content=body, headers=sent) as response,
         ):
-            response = await client.post(url, content=body, headers=sent)
+            said = "" if response.is_success else await _error_text(response, url)
     except (TimeoutError, httpx.TimeoutException):
         raise DeliveryFailed(
             f"{what} at {where} did not answer within {timeout_s:g} s", transient=True
         ) from None
     except httpx.HTTPError as exc:
-        reason = redact(str(exc).replace(url, where))[:200] or type(exc).__name__
+        reason = receiver_said(str(exc), url) or type(exc).__name__
         raise DeliveryFailed(f"{what} at {where} unreachable: {reason}", transient=True) from None
     if not response.is_success:
-        said = redact(" ".join(response.text.split()))[:200]
+        text = receiver_said(said, url)
         status = response.status_code
+        phrase = receiver_said(response.reason_phrase, url)
         raise DeliveryFailed(
-            f"{what} at {where} answered {status} {response.reason_phrase}"
-            + (f": {said}" if said else ""),
+            f"{what} at {where} answered {status} {phrase}" + (f": {text}" if text else ""),
             transient=status >= 500 or status in (408, 425, 429),
         )
+
+
+async def _error_text(response: httpx.Response, url: str) -> str:
+    """Read the start of an error answer (never the whole of a big one) as text.
+
+    Where the read stops, a URL the receiver echoed may be cut in two, and half a secret
+    is not recognised as one: the text is cut again, a URL's length (and its encodings')
+    earlier, so any part of the URL left in it is whole.
+    """
+    margin = 4 * len(url)
+    kept = b""
+    async for chunk in response.aiter_raw():
+        kept += chunk
+        if len(kept) >= MAX_ERROR_BODY_BYTES + margin:
+            text = kept.decode(response.encoding or "utf-8", errors="replace")
+            return text[: max(len(text) - margin, 0)]
+    return kept.decode(response.encoding or "utf-8", errors="replace")
 
 
 def _where(url: str) -> str:
@@ -323,28 +317,40 @@ class EmailNotifier(Notifier):
         return redact(" ".join(text.split()))[:200]
 
 
+def _email_paragraph(alert: AlertBrief) -> str:
+    """Render one alert for an email body; any failure renders as a line saying so."""
+    try:
+        lines = [
+            f"{one_line(alert.alertname)} — {alert.severity}, {alert.state}, since "
+            f"{alert.starts_at.isoformat()} ({alert.count} times)",
+            *(f"  {one_line(k)}: {one_line(v)}" for k, v in sorted(alert.annotations.items())),
+            "  labels: "
+            + ", ".join(f"{one_line(k)}={one_line(v)}" for k, v in sorted(alert.labels.items())),
+        ]
+        return "\n".join(lines)
+    except Exception as exc:  # one alert's text never fails its group's email
+        return f"alert {alert.id}: could not be shown ({type(exc).__name__})"
+
+
 def email_message(payload: NotificationPayload, channel: EmailChannel) -> EmailMessage:
-    """Return the email: the summary as subject, one paragraph per alert as body."""
+    """Return the email: the summary as subject, one paragraph per alert as body.
+
+    Every header is one line of text (`one_line`), and every alert is rendered on its
+    own: nothing an alert says can add a header or stop the email of its group.
+    """
     message = EmailMessage()
-    message["Subject"] = payload.summary
+    message["Subject"] = one_line(payload.summary, limit=MAX_SUBJECT_CHARS)
     message["From"] = channel.sender
     message["To"] = ", ".join(channel.to)
     # The same id on every retry lets mail clients fold a duplicate into the first.
     message["Message-ID"] = f"<{payload.id}@triadops>"
-    message["X-Triad-Delivery"] = payload.id
+    message["X-Triad-Delivery"] = one_line(payload.id)
     paragraphs = [
-        payload.summary,
-        f"Group {payload.group_key}; reason {payload.reason}; for "
+        one_line(payload.summary),
+        f"Group {one_line(payload.group_key)}; reason {payload.reason}; for "
         + ", ".join(a.value for a in payload.authorities),
     ]
-    for alert in payload.alerts[:MAX_LISTED]:
-        lines = [
-            f"{alert.alertname} — {alert.severity}, {alert.state}, since "
-            f"{alert.starts_at.isoformat()} ({alert.count} times)",
-            *(f"  {k}: {v}" for k, v in sorted(alert.annotations.items())),
-            "  labels: " + ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())),
-        ]
-        paragraphs.append("\n".join(lines))
+    paragraphs += [_email_paragraph(alert) for alert in payload.alerts[:MAX_LISTED]]
     if len(payload.alerts) > MAX_LISTED:
         paragraphs.append(f"…and {len(payload.alerts) - MAX_LISTED} more")
     message.set_content("\n\n".join(paragraphs) + "\n")
