@@ -38,6 +38,9 @@ class TokenBuckets:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 
+    def __len__(self) -> int:
+        return len(self._buckets)
+
     def take(self, key: str, cost: int = 1) -> float:
         """Take `cost` tokens from `key`'s bucket; return 0, or the seconds until they are there.
 
