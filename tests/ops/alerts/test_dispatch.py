@@ -7,8 +7,9 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.fixtures.receivers import http_receiver, smtp_receiver
 from tests.ops.alerts.test_escalation import SECRET, T0, at, get_alert, raise_alert
@@ -437,3 +438,17 @@ async def test_a_floods_unacknowledged_reminders_are_one_notification(runtime: R
     async with runtime.session() as session:
         escalated = select(func.count()).where(LedgerRow.event == "alert_escalated")
         assert (await session.execute(escalated)).scalar() == 30, "each alert's own entry"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_claim_walks_one_index_range_per_priority(runtime: Runtime) -> None:
+    query = (
+        "SELECT id FROM notifications WHERE status = 'pending' AND priority = 0"
+        " AND next_attempt_at <= '2030-03-01' AND (claimed_until IS NULL"
+        " OR claimed_until < '2030-03-01') ORDER BY next_attempt_at, id LIMIT 100"
+    )
+    async with runtime.engine.connect() as conn:
+        plan = (await conn.execute(text(f"EXPLAIN QUERY PLAN {query}"))).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "ix_notifications_status_priority_next_attempt_at" in details, details
+    assert "TEMP B-TREE" not in details, "read in order from the index, not sorted"
