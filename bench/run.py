@@ -16,7 +16,18 @@ import time
 
 from table import Row, markdown
 
-SHAPES = ["pipeline", "lone", "api", "health", "checks", "verify", "workers", "alerts", "agents"]
+SHAPES = [
+    "pipeline",
+    "lone",
+    "api",
+    "health",
+    "checks",
+    "verify",
+    "workers",
+    "alerts",
+    "flood",
+    "agents",
+]
 """Module names under bench/, in the table's order."""
 
 

@@ -190,6 +190,14 @@ class AlertSettings(BaseModel):
     """Tries per delivery (with backoff) before it is marked failed."""
     delivery_backoff_s: float = Field(default=2.0, gt=0)
     """The first pause between tries; it doubles each time, up to ten minutes."""
+    rate_limit_per_s: float = Field(default=20.0, gt=0)
+    """Alerts one principal may post per second to ``POST /alerts``, sustained (its token
+    bucket refills at this rate; each alert of a batch takes one token)."""
+    rate_limit_burst: int = Field(default=1000, ge=1)
+    """The bucket's size: what a quiet principal may post at once (one full batch)."""
+    flood_threshold: int = Field(default=20, ge=1)
+    """More alerts than this from one principal in one flush are told as one notification
+    per channel ("N alerts from P"), queued behind the other deliveries of their severity."""
 
     @model_validator(mode="after")
     def _routes_name_channels(self) -> AlertSettings:

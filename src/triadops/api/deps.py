@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.api.metrics import PipelineMetrics
+from triadops.api.ratelimit import AlertRateLimit
 from triadops.constitution.crown.tokens import authenticate
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import Role
@@ -38,6 +39,23 @@ async def get_metrics(request: Request) -> PipelineMetrics:
 
 
 MetricsDep = Annotated[PipelineMetrics, Depends(get_metrics)]
+
+
+async def get_alert_rate_limit(request: Request, runtime: RuntimeDep) -> AlertRateLimit:
+    """Return the app's rate limit on raised alerts, made from the settings on first use."""
+    limit: AlertRateLimit | None = getattr(request.app.state, "alert_rate_limit", None)
+    if limit is None:
+        settings = runtime.settings.alerts
+        limit = AlertRateLimit(
+            rate_per_s=settings.rate_limit_per_s,
+            burst=settings.rate_limit_burst,
+            registry=request.app.state.metrics.registry,
+        )
+        request.app.state.alert_rate_limit = limit
+    return limit
+
+
+AlertRateLimitDep = Annotated[AlertRateLimit, Depends(get_alert_rate_limit)]
 
 
 async def get_powers(runtime: RuntimeDep) -> Powers:

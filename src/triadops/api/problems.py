@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import record_refusal
-from triadops.domain.errors import Forbidden, TriadError, Unauthenticated
+from triadops.domain.errors import Forbidden, RateLimited, TriadError, Unauthenticated
 from triadops.domain.identity import Identity
 from triadops.logconfig import format_traceback
 from triadops.storage.engine import storage_full
@@ -62,6 +62,8 @@ async def triad_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, Forbidden) and request.method not in ("GET", "HEAD", "OPTIONS"):
         await _record_refusal(request, exc)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return problem(
         exc.status_code,
         title=exc.title,

@@ -318,6 +318,7 @@ PROBLEM_CAUSES: dict[int, str] = {
     409: "The operation (or the crown) is not in a state that allows this",
     413: "The request body is larger than the server accepts",
     422: "The input does not parse or does not fit; ``field`` names the first culprit",
+    429: "Over the principal's rate limit; ``Retry-After`` says when to try again",
 }
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 """Where the served spec keeps `Problem`; `api.openapi` puts it there."""

@@ -66,3 +66,14 @@ class StorageUnavailable(TriadError):
 
     status_code = 503
     title = "Storage unavailable"
+
+
+class RateLimited(TriadError):
+    """A principal sends faster than its rate limit; it may retry after `retry_after_s`."""
+
+    status_code = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s

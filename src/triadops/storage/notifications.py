@@ -3,16 +3,16 @@
 Every read a coordination cycle makes goes through an index, so its cost follows the alerts
 that are active or due, never the history: groups by ``next_flush_at``, a group's alerts by
 ``(group_key, state)`` and ``(group_key, resolved_at)``, escalation by ``(state, severity)``,
-deliveries by ``(status, next_attempt_at)``.
+deliveries by ``(status, priority, next_attempt_at)``, one priority at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.storage.tables import AlertGroupRow, AlertRow, NotificationRow
@@ -20,6 +20,13 @@ from triadops.storage.tables import AlertGroupRow, AlertRow, NotificationRow
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 FIRING, ACKNOWLEDGED, SILENCED, RESOLVED = "firing", "acknowledged", "silenced", "resolved"
 EMERGENCY = "emergency"
+UNRESOLVED = (FIRING, ACKNOWLEDGED, SILENCED)
+CHUNK = 500
+"""Keys per ``IN`` list: well under every driver's limit on bound parameters."""
+
+
+def _chunks(keys: Sequence[str]) -> list[Sequence[str]]:
+    return [keys[i : i + CHUNK] for i in range(0, len(keys), CHUNK)]
 
 
 def _postgres(session: AsyncSession) -> bool:
@@ -59,16 +66,51 @@ async def any_alert_work(session: AsyncSession, *, now: datetime, quiet_before: 
     return False
 
 
+def _raised_by() -> ColumnElement[str]:
+    return func.coalesce(AlertRow.raised_by, AlertRow.source)
+
+
 async def due_groups(session: AsyncSession, *, now: datetime, limit: int) -> list[AlertGroupRow]:
     """Return (and lock, on PostgreSQL) up to `limit` groups whose flush time has come.
 
+    Taken in turns by who raised their alerts: every principal's first due group, then
+    every one's second, and so on, each turn oldest first; so one principal's thousands of
+    due groups never hold another's back. Groups with only resolved news fill what is left.
     Rows another coordinator is flushing are skipped; once it commits their
     ``next_flush_at`` has moved on, so nobody flushes a group twice.
     """
-    stmt = _due_groups(now).order_by(AlertGroupRow.next_flush_at).limit(limit)
-    if _postgres(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list((await session.execute(stmt)).scalars().all())
+    turn = func.row_number().over(
+        partition_by=_raised_by(), order_by=(AlertGroupRow.next_flush_at, AlertRow.id)
+    )
+    ranked = (
+        select(
+            AlertRow.group_key.label("key"),
+            AlertGroupRow.next_flush_at.label("due"),
+            turn.label("turn"),
+        )
+        .join(AlertGroupRow, AlertGroupRow.key == AlertRow.group_key)
+        .where(AlertGroupRow.next_flush_at <= now, AlertRow.state.in_(UNRESOLVED))
+        .subquery()
+    )
+    fair = (
+        select(ranked.c.key)
+        .group_by(ranked.c.key)
+        .order_by(func.min(ranked.c.turn), func.min(ranked.c.due), ranked.c.key)
+        .limit(limit)
+    )
+    keys: list[str] = list((await session.execute(fair)).scalars())
+    if len(keys) < limit:
+        oldest = _due_groups(now).with_only_columns(AlertGroupRow.key)
+        taken = set(keys)
+        found = await session.execute(oldest.order_by(AlertGroupRow.next_flush_at).limit(limit))
+        keys += [key for key in found.scalars() if key not in taken][: limit - len(keys)]
+    groups: dict[str, AlertGroupRow] = {}
+    for chunk in _chunks(keys):
+        stmt = _due_groups(now).where(AlertGroupRow.key.in_(chunk))
+        if _postgres(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        groups.update((g.key, g) for g in (await session.execute(stmt)).scalars())
+    return [groups[key] for key in keys if key in groups]
 
 
 async def get_group(session: AsyncSession, key: str) -> AlertGroupRow | None:
@@ -85,27 +127,35 @@ async def end_group(session: AsyncSession, group: AlertGroupRow) -> None:
     await session.delete(group)
 
 
-async def group_alerts(
-    session: AsyncSession, *, key: str, resolved_since: datetime | None
-) -> list[AlertRow]:
-    """Return a group's unresolved alerts, and those resolved after `resolved_since`.
+async def groups_alerts(
+    session: AsyncSession, groups: Sequence[AlertGroupRow]
+) -> dict[str, list[AlertRow]]:
+    """Return each group's unresolved alerts, and those resolved since it last notified.
 
     Only resolved alerts that were notified while firing are returned: a resolution is news
-    only to someone who heard of the alert.
+    only to someone who heard of the alert. A few statements for all the groups, by key.
     """
-    unresolved = select(AlertRow).where(
-        AlertRow.group_key == key, AlertRow.state.in_([FIRING, ACKNOWLEDGED, SILENCED])
-    )
-    rows = list((await session.execute(unresolved.order_by(AlertRow.id))).scalars().all())
-    if resolved_since is not None:
-        resolved = select(AlertRow).where(
-            AlertRow.group_key == key,
-            AlertRow.resolved_at > resolved_since,
-            AlertRow.state == RESOLVED,
-            AlertRow.notified_at.is_not(None),
+    found: dict[str, list[AlertRow]] = {g.key: [] for g in groups}
+    for chunk in _chunks(list(found)):
+        unresolved = select(AlertRow).where(
+            AlertRow.group_key.in_(chunk), AlertRow.state.in_(UNRESOLVED)
         )
-        rows += (await session.execute(resolved.order_by(AlertRow.id))).scalars().all()
-    return rows
+        for row in (await session.execute(unresolved.order_by(AlertRow.id))).scalars():
+            found[row.group_key].append(row)
+    since = {g.key: g.last_notified_at for g in groups if g.last_notified_at is not None}
+    if since:
+        earliest = min(since.values())
+        for chunk in _chunks(list(since)):
+            resolved = select(AlertRow).where(
+                AlertRow.group_key.in_(chunk),
+                AlertRow.resolved_at > earliest,
+                AlertRow.state == RESOLVED,
+                AlertRow.notified_at.is_not(None),
+            )
+            for row in (await session.execute(resolved.order_by(AlertRow.id))).scalars():
+                if row.resolved_at is not None and row.resolved_at > since[row.group_key]:
+                    found[row.group_key].append(row)
+    return found
 
 
 async def overdue_emergencies(
@@ -137,10 +187,12 @@ async def queue_notification(
     reason: str,
     payload: Mapping[str, Any],
     now: datetime,
+    priority: int = 0,
 ) -> NotificationRow:
     """Add a pending delivery to one channel, due at once; the caller commits."""
     row = NotificationRow(
         channel=channel,
+        priority=priority,
         authority=authority,
         group_key=group_key,
         reason=reason,
@@ -168,32 +220,46 @@ async def any_due_notifications(session: AsyncSession, *, now: datetime) -> bool
 
 
 async def claim_notifications(
-    session: AsyncSession, *, owner: str, now: datetime, lease_s: float, limit: int
+    session: AsyncSession,
+    *,
+    owner: str,
+    now: datetime,
+    lease_s: float,
+    limit: int,
+    priorities: Sequence[int] = (0,),
 ) -> list[NotificationRow]:
     """Lease up to `limit` due deliveries to `owner` and count the attempt; the caller commits.
 
-    A delivery whose lease ran out (its sender died before recording) is due again. On
-    PostgreSQL the rows another sender is claiming are skipped (FOR UPDATE SKIP LOCKED), and
-    once it commits their lease excludes them, so one delivery has one sender at a time;
-    SQLite has one writer at a time anyway.
+    The lowest of `priorities` first, each oldest first: one index range per priority, so
+    the claim's cost follows what it takes, not how long the queue is. Returned in the order
+    to send them. A delivery whose lease ran out (its sender died before recording) is due
+    again. On PostgreSQL the rows another sender is claiming are skipped (FOR UPDATE SKIP
+    LOCKED), and once it commits their lease excludes them, so one delivery has one sender
+    at a time; SQLite has one writer at a time anyway.
     """
-    due = _claimable(now).order_by(NotificationRow.next_attempt_at, NotificationRow.id)
-    due = due.limit(limit)
-    if _postgres(session):
-        due = due.with_for_update(skip_locked=True)
-    stmt = (
-        update(NotificationRow)
-        .where(NotificationRow.id.in_(due.scalar_subquery()))
-        .values(
-            claimed_by=owner,
-            claimed_until=now + timedelta(seconds=lease_s),
-            attempts=NotificationRow.attempts + 1,
+    rows: list[NotificationRow] = []
+    for priority in priorities:
+        if len(rows) >= limit:
+            break
+        due = _claimable(now).where(NotificationRow.priority == priority)
+        due = due.order_by(NotificationRow.next_attempt_at, NotificationRow.id)
+        due = due.limit(limit - len(rows))
+        if _postgres(session):
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            update(NotificationRow)
+            .where(NotificationRow.id.in_(due.scalar_subquery()))
+            .values(
+                claimed_by=owner,
+                claimed_until=now + timedelta(seconds=lease_s),
+                attempts=NotificationRow.attempts + 1,
+            )
+            .returning(NotificationRow)
+            .execution_options(synchronize_session=False)
         )
-        .returning(NotificationRow)
-        .execution_options(synchronize_session=False)
-    )
-    rows = list((await session.execute(stmt)).scalars().all())
-    return sorted(rows, key=lambda r: r.id)
+        taken = (await session.execute(stmt)).scalars().all()
+        rows += sorted(taken, key=lambda r: (r.next_attempt_at, r.id))
+    return rows
 
 
 def _held(notification_id: int, owner: str) -> Any:

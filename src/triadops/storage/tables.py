@@ -218,6 +218,9 @@ class AlertRow(Base):
     annotations: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     source: Mapped[str] = mapped_column(String(32))
     """Who raised it: ``health``, ``api`` (POST /alerts), ``alertmanager``, ``triad``."""
+    raised_by: Mapped[str | None] = mapped_column(String(100))
+    """The principal that raised it (the actor of its ``alert_fired`` entry): a flood of
+    one principal's alerts is notified as one, never mixed with another principal's."""
     group_key: Mapped[str] = mapped_column(String(500))
     count: Mapped[int] = mapped_column(Integer, default=1)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -300,6 +303,9 @@ class NotificationRow(Base):
     group_key: Mapped[str | None] = mapped_column(String(500))
     reason: Mapped[str] = mapped_column(String(32))
     """``firing``, ``resolved``, ``repeat``, ``reminder`` (no acknowledgement) or ``fallback``."""
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Claimed lowest first: severity first (emergency 0 … info 6), a flood's digest one later
+    than its severity's own deliveries; then age."""
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
     status: Mapped[str] = mapped_column(String(16))
     """``pending``, ``sent`` or ``failed`` (out of attempts)."""
@@ -313,6 +319,8 @@ class NotificationRow(Base):
 
     __table_args__ = (
         Index(None, "status", "next_attempt_at"),
+        # The claim walks one priority at a time, oldest due first, through this index.
+        Index(None, "status", "priority", "next_attempt_at"),
         # An alert's page reads its group's deliveries, newest first, however many there are.
         Index(None, "group_key", "created_at"),
     )

@@ -7,21 +7,24 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from tests.fixtures.receivers import http_receiver, smtp_receiver
 from tests.ops.alerts.test_escalation import SECRET, T0, at, get_alert, raise_alert
-from triadops.domain.alerts import Severity
+from triadops.constitution import lifecycle
+from triadops.domain.alerts import AlertIn, Severity
 from triadops.domain.enums import Authority
 from triadops.ops.alerts.dispatch import DeliveryResult, SendPolicy, deliver_due, run_cycle
 from triadops.ops.alerts.escalation import retry_at
 from triadops.ops.alerts.notifiers import DeliveryFailed, NotificationPayload, Notifier
+from triadops.ops.alerts.service import ingest
 from triadops.runtime import Runtime
 from triadops.settings import AlertSettings, EmailChannel, Settings, SlackChannel, WebhookChannel
 from triadops.storage import notifications as store
 from triadops.storage.engine import create_engine, session_factory
-from triadops.storage.tables import NotificationRow
+from triadops.storage.tables import AlertRow, LedgerRow, NotificationRow
 
 QUICK = SendPolicy(first_wait_s=0.01, max_wait_s=0.01)
 
@@ -344,3 +347,108 @@ async def test_slack_and_email_channels_are_delivered_by_the_cycle(runtime: Runt
     assert message["Subject"] == "[FIRING:1] QueueBacklog (warning)"
     [posted] = chat.received
     assert posted.json()["text"].startswith("*[FIRING:1] QueueBacklog (warning)*")
+
+
+async def test_deliveries_go_out_by_severity_first_then_age(runtime: Runtime) -> None:
+    async with http_receiver(SECRET) as receiver:
+        settings = webhook_settings(receiver.url())
+        order = [
+            ("Chatty", Severity.INFO),
+            ("Slow", Severity.WARNING),
+            ("OldFire", Severity.EMERGENCY),
+            ("Broken", Severity.CRITICAL),
+            ("NewFire", Severity.EMERGENCY),
+        ]
+        for n, (name, severity) in enumerate(order):
+            await raise_alert(runtime, settings, name, now=at(n), severity=severity)
+        flushed = await run_cycle(
+            runtime.sessions, now=at(60), settings=settings, owner="w", policy=QUICK, limit=0
+        )
+        assert flushed.queued == len(order)
+        for _ in order:  # one at a time, so the order sent is the order claimed
+            sent = await deliver_due(
+                runtime.sessions, now=at(60), owner="w", settings=settings, limit=1
+            )
+            assert sent == DeliveryResult(claimed=1, sent=1)
+    told = [r.json()["alerts"][0]["alertname"] for r in receiver.accepted]
+    assert told == ["OldFire", "NewFire", "Broken", "Slow", "Chatty"]
+
+
+async def test_a_flood_sharing_a_real_alerts_group_is_told_apart_and_after_it(
+    runtime: Runtime,
+) -> None:
+    settings = webhook_settings("http://127.0.0.1:9/hook")
+    flood = [
+        AlertIn(labels={"alertname": "DatabaseDown", "instance": f"junk-{i}"}, severity="emergency")
+        for i in range(50)
+    ]
+    real = AlertIn(
+        labels={"alertname": "DatabaseDown", "instance": "db-main"}, severity="emergency"
+    )
+    async with runtime.session() as session:
+        await ingest(session, flood, source="api", now=T0, settings=settings, by="judge")
+        await ingest(session, [real], source="api", now=T0, settings=settings, by="carol")
+        await lifecycle.commit(session)
+    async with http_receiver(SECRET) as receiver:
+        settings = webhook_settings(receiver.url())
+        due = T0 + timedelta(seconds=settings.group_wait_s)
+        flushed = await run_cycle(
+            runtime.sessions, now=due, settings=settings, owner="w", policy=QUICK, limit=0
+        )
+        assert flushed.queued == 2, "the group's own notification and the flood's, no more"
+        for _ in range(2):
+            await deliver_due(runtime.sessions, now=due, owner="w", settings=settings, limit=1)
+    first, second = (r.json() for r in receiver.accepted)
+    assert [a["labels"]["instance"] for a in first["alerts"]] == ["db-main"]
+    assert first["summary"].startswith("[FIRING:1] DatabaseDown (emergency)")
+    assert second["summary"] == (
+        "[FIRING:50] 50 alerts from judge (emergency), the first 20 listed"
+    )
+    assert second["group_labels"] == {"raised_by": "judge"}
+    assert len(second["alerts"]) == 20
+    assert {a["labels"]["instance"] for a in second["alerts"]} <= {f"junk-{i}" for i in range(50)}
+    notified = await rows(runtime)
+    assert [r.priority for r in notified] == [0, 1], "emergency, then the flood's emergency"
+    async with runtime.session() as session:
+        stamped = select(func.count()).where(AlertRow.notified_at == due)
+        assert (await session.execute(stamped)).scalar() == 51, "every alert was told"
+
+
+async def test_a_floods_unacknowledged_reminders_are_one_notification(runtime: Runtime) -> None:
+    async with http_receiver(SECRET) as receiver:
+        settings = webhook_settings(receiver.url(), flood_threshold=5)
+        flood = [
+            AlertIn(labels={"alertname": f"Junk{i}"}, severity=Severity.EMERGENCY)
+            for i in range(30)
+        ]
+        async with runtime.session() as session:
+            await ingest(session, flood, source="api", now=T0, settings=settings, by="judge")
+            await lifecycle.commit(session)
+        told = T0 + timedelta(seconds=settings.group_wait_s)
+        first = await run_cycle(runtime.sessions, now=told, settings=settings, owner="w")
+        assert (first.queued, first.delivery.sent) == (1, 1)
+        overdue = told + timedelta(seconds=settings.ack_timeout_s)
+        reminded = await run_cycle(runtime.sessions, now=overdue, settings=settings, owner="w")
+        assert reminded.escalated == 30
+        assert reminded.delivery.sent == 1, "one reminder for the flood, not thirty"
+    summaries = [r.json()["summary"] for r in receiver.accepted]
+    assert summaries[1] == (
+        "[FIRING:30] 30 alerts from judge (emergency), the first 20 listed — reminder"
+    )
+    async with runtime.session() as session:
+        escalated = select(func.count()).where(LedgerRow.event == "alert_escalated")
+        assert (await session.execute(escalated)).scalar() == 30, "each alert's own entry"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_claim_walks_one_index_range_per_priority(runtime: Runtime) -> None:
+    query = (
+        "SELECT id FROM notifications WHERE status = 'pending' AND priority = 0"
+        " AND next_attempt_at <= '2030-03-01' AND (claimed_until IS NULL"
+        " OR claimed_until < '2030-03-01') ORDER BY next_attempt_at, id LIMIT 100"
+    )
+    async with runtime.engine.connect() as conn:
+        plan = (await conn.execute(text(f"EXPLAIN QUERY PLAN {query}"))).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "ix_notifications_status_priority_next_attempt_at" in details, details
+    assert "TEMP B-TREE" not in details, "read in order from the index, not sorted"

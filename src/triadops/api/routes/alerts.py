@@ -19,7 +19,15 @@ from triadops.api.alert_schemas import (
     SilenceList,
     SilenceView,
 )
-from triadops.api.deps import Operator, ReadSessionDep, RuntimeDep, SessionDep, Viewer, holding
+from triadops.api.deps import (
+    AlertRateLimitDep,
+    Operator,
+    ReadSessionDep,
+    RuntimeDep,
+    SessionDep,
+    Viewer,
+    holding,
+)
 from triadops.api.schemas import problems
 from triadops.constitution import ledger, lifecycle
 from triadops.domain.alerts import AlertIn
@@ -52,16 +60,23 @@ async def _ingest(
     return IngestAnswer.of(result)
 
 
-@router.post("/alerts", operation_id="post_alerts", responses=WRITES)
+@router.post("/alerts", operation_id="post_alerts", responses=WRITES | problems(429))
 async def post_alerts(
-    body: AlertPost, identity: Operator, session: SessionDep, runtime: RuntimeDep
+    body: AlertPost,
+    identity: Operator,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    rate_limit: AlertRateLimitDep,
 ) -> IngestAnswer:
     """Raise alerts in triad's format: one alert, or ``{"alerts": [...]}`` (up to 1000).
 
     A repeat of an unresolved alert (same labels) raises its count; ``status: resolved``
-    resolves it. The batch is stored in one transaction.
+    resolves it. The batch is stored in one transaction. Each principal may post
+    ``alerts.rate_limit_per_s`` alerts a second (burst ``alerts.rate_limit_burst``); past
+    that, 429 with ``Retry-After``.
     """
     alerts = posted_alerts(body)
+    rate_limit.check(identity.name, len(alerts))  # one token per alert, per principal
     return await _ingest(alerts, source="api", identity=identity, session=session, rt=runtime)
 
 

@@ -26,9 +26,10 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from triadops.constitution import lifecycle
 from triadops.domain.alerts import AlertState, Severity
 from triadops.domain.enums import Authority
-from triadops.ops.alerts import events
+from triadops.ops.alerts import events, floods
 from triadops.ops.alerts.escalation import (
     ESCALATION_PATH,
+    Flush,
     authorities_for,
     build_payload,
     decide_flush,
@@ -47,7 +48,7 @@ from triadops.ops.alerts.notifiers import (
 )
 from triadops.settings import AlertSettings
 from triadops.storage import notifications as store
-from triadops.storage.tables import AlertRow, NotificationRow
+from triadops.storage.tables import AlertGroupRow, AlertRow, NotificationRow
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -126,6 +127,11 @@ def alert_brief(row: AlertRow) -> AlertBrief:
     )
 
 
+def raised_by(row: AlertRow) -> str:
+    """Return the principal that raised an alert (its source, for rows from before that)."""
+    return row.raised_by or row.source
+
+
 async def _queue(
     session: AsyncSession,
     alerts: Sequence[AlertBrief],
@@ -137,27 +143,44 @@ async def _queue(
     now: datetime,
     settings: AlertSettings,
     level: int = 0,
+    flood: str | None = None,
 ) -> int:
-    """Queue one delivery per channel; each payload names the authorities it speaks for."""
+    """Queue one delivery per channel; each payload names the authorities it speaks for.
+
+    With `flood` (a principal), the alerts are that principal's flood: one payload says how
+    many, and the deliveries queue behind every other of their severity.
+    """
     for channel, served in channels.items():
-        payload = build_payload(
-            alerts,
-            group_key=group_key,
-            group_labels=group_labels,
-            reason=reason,
-            authorities=served or ESCALATION_PATH,
-            now=now,
-            level=level,
-            settings=settings,
-        )
+        authorities = served or ESCALATION_PATH
+        if flood is None:
+            payload = build_payload(
+                alerts,
+                group_key=group_key,
+                group_labels=group_labels,
+                reason=reason,
+                authorities=authorities,
+                now=now,
+                level=level,
+                settings=settings,
+            )
+        else:
+            payload = floods.flood_payload(
+                alerts,
+                source=flood,
+                reason=reason,
+                authorities=authorities,
+                now=now,
+                settings=settings,
+            )
         await store.queue_notification(
             session,
             channel=channel,
             authority=served[-1].value if served else None,
-            group_key=group_key,
+            group_key=payload.group_key,
             reason=reason.value,
             payload=payload.model_dump(mode="json"),
             now=now,
+            priority=floods.priority(payload.severity, flood=flood is not None),
         )
     return len(channels)
 
@@ -171,13 +194,16 @@ async def flush_groups(
     queued to every channel its highest severity reaches, an unchanged firing group
     repeats after the repeat interval, and the group's next look is scheduled. A notified
     emergency gets its acknowledgement deadline. A group with no unresolved alert and
-    nothing left to tell is dropped. The caller commits.
+    nothing left to tell is dropped. More than ``flood_threshold`` alerts of one principal
+    in one flush are told as one notification per channel (`floods`), apart from any other
+    principal's alerts of the same groups. The caller commits.
     """
     queued = 0
-    for group in await store.due_groups(session, now=now, limit=limit):
-        rows = await store.group_alerts(
-            session, key=group.key, resolved_since=group.last_notified_at
-        )
+    groups = await store.due_groups(session, now=now, limit=limit)
+    found = await store.groups_alerts(session, groups)
+    telling: list[tuple[AlertGroupRow, list[AlertRow], Flush]] = []
+    for group in groups:
+        rows = found[group.key]
         decision = decide_flush(
             [alert_brief(r) for r in rows],
             last_digest=group.last_digest,
@@ -189,32 +215,62 @@ async def flush_groups(
             await store.end_group(session, group)
             continue
         group.next_flush_at = decision.next_flush_at
-        if decision.reason is None:
-            continue
-        path = authorities_for(highest_severity(decision.told))
+        if decision.reason is not None:
+            telling.append((group, rows, decision))
+    # One principal's many alerts in this flush are told once, apart from everyone else's.
+    source_of = {row.id: raised_by(row) for _, rows, _ in telling for row in rows}
+    loud = floods.flooding(
+        (source_of[a.id] for _, _, d in telling for a in d.told),
+        threshold=settings.flood_threshold,
+    )
+    flooded: dict[tuple[str, NotificationReason], list[AlertBrief]] = {}
+    for group, rows, decision in telling:
+        assert decision.reason is not None
+        own, flood = floods.split(decision.told, source_of=source_of, loud=loud)
+        if own:
+            queued += await _queue(
+                session,
+                own,
+                channels=recipients(authorities_for(highest_severity(own)), settings.routes),
+                group_key=group.key,
+                group_labels={str(k): str(v) for k, v in group.labels.items()},
+                reason=decision.reason,
+                now=now,
+                settings=settings,
+            )
+        for source, alerts in flood.items():
+            flooded.setdefault((source, decision.reason), []).extend(alerts)
+        group.last_digest, group.last_notified_at = decision.digest, now
+        _mark_told(rows, {a.id for a in decision.told}, now=now, settings=settings)
+    for (source, reason), alerts in flooded.items():
         queued += await _queue(
             session,
-            decision.told,
-            channels=recipients(path, settings.routes),
-            group_key=group.key,
-            group_labels={str(k): str(v) for k, v in group.labels.items()},
-            reason=decision.reason,
+            alerts,
+            channels=recipients(authorities_for(highest_severity(alerts)), settings.routes),
+            group_key=floods.flood_key(source),
+            group_labels={floods.FLOOD_LABEL: source},
+            reason=reason,
             now=now,
             settings=settings,
+            flood=source,
         )
-        group.last_digest, group.last_notified_at = decision.digest, now
-        told = {a.id for a in decision.told}
-        for row in rows:
-            if row.id not in told:
-                continue
-            row.notified_at = now
-            if (
-                row.severity == Severity.EMERGENCY.value
-                and row.state == AlertState.FIRING.value
-                and row.ack_deadline is None
-            ):
-                row.ack_deadline = now + timedelta(seconds=settings.ack_timeout_s)
     return queued
+
+
+def _mark_told(
+    rows: Sequence[AlertRow], told: set[int], *, now: datetime, settings: AlertSettings
+) -> None:
+    """Stamp the alerts a notification told; a told firing emergency gets its ack deadline."""
+    for row in rows:
+        if row.id not in told:
+            continue
+        row.notified_at = now
+        if (
+            row.severity == Severity.EMERGENCY.value
+            and row.state == AlertState.FIRING.value
+            and row.ack_deadline is None
+        ):
+            row.ack_deadline = now + timedelta(seconds=settings.ack_timeout_s)
 
 
 async def escalate(
@@ -259,22 +315,29 @@ async def escalate(
         if group is not None:
             group.next_flush_at = now
         done += 1
-    for alert in await store.overdue_emergencies(session, now=now, limit=limit):
+    overdue = await store.overdue_emergencies(session, now=now, limit=limit)
+    # A flood's reminders are told once per principal and level, behind everyone else's.
+    loud = floods.flooding(map(raised_by, overdue), threshold=settings.flood_threshold)
+    reminders: dict[tuple[str, int], list[AlertBrief]] = {}
+    for alert in overdue:
         level = alert.escalation_level + 1
         reason, channels = escalation_step(level, settings)
-        group = await store.get_group(session, alert.group_key)
-        labels = group.labels if group is not None else {}
-        await _queue(
-            session,
-            [alert_brief(alert)],
-            channels=channels,
-            group_key=alert.group_key,
-            group_labels={str(k): str(v) for k, v in labels.items()},
-            reason=reason,
-            now=now,
-            settings=settings,
-            level=level,
-        )
+        if raised_by(alert) in loud:
+            reminders.setdefault((raised_by(alert), level), []).append(alert_brief(alert))
+        else:
+            group = await store.get_group(session, alert.group_key)
+            labels = group.labels if group is not None else {}
+            await _queue(
+                session,
+                [alert_brief(alert)],
+                channels=channels,
+                group_key=alert.group_key,
+                group_labels={str(k): str(v) for k, v in labels.items()},
+                reason=reason,
+                now=now,
+                settings=settings,
+                level=level,
+            )
         alert.escalation_level, alert.notified_at = level, now
         alert.ack_deadline = now + timedelta(seconds=settings.ack_timeout_s)
         events.record_alert(
@@ -293,6 +356,20 @@ async def escalate(
             at=now,
         )
         done += 1
+    for (source, level), alerts in reminders.items():
+        reason, channels = escalation_step(level, settings)
+        await _queue(
+            session,
+            alerts,
+            channels=channels,
+            group_key=floods.flood_key(source),
+            group_labels={floods.FLOOD_LABEL: source},
+            reason=reason,
+            now=now,
+            settings=settings,
+            level=level,
+            flood=source,
+        )
     return done
 
 
@@ -377,7 +454,12 @@ async def deliver_due(
             return DeliveryResult()
     async with sessions() as session:
         claimed = await store.claim_notifications(
-            session, owner=owner, now=now, lease_s=_lease_s(senders, limit, policy), limit=limit
+            session,
+            owner=owner,
+            now=now,
+            lease_s=_lease_s(senders, limit, policy),
+            limit=limit,
+            priorities=floods.PRIORITIES,
         )
         await session.commit()
     result = DeliveryResult(claimed=len(claimed))

@@ -168,6 +168,7 @@ class _Writing:
             "labels": t.labels,
             "annotations": t.annotations,
             "source": self.source,
+            "raised_by": self.by,
             "group_key": t.group_key,
             "count": t.count,
             "starts_at": t.starts_at,
