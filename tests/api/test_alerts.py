@@ -174,7 +174,11 @@ async def test_acknowledge_and_resolve_with_their_gates(api: Api, rt: Runtime) -
 async def test_silences_mute_list_and_expire(api: Api, clock: FakeClock) -> None:
     await post(api, {"alerts": [alert(labels={"host": "db1"}), alert("Cpu")]})
     body = {
-        "matchers": ["alertname=DiskFull", {"name": "host", "op": "=~", "value": "db[0-9]+"}],
+        "matchers": [
+            "alertname=DiskFull",
+            {"name": "host", "op": "=~", "value": "db[0-9]+"},
+            'severity!~"critical|emergency"',
+        ],
         "duration_s": 7200,
         "comment": "replacing the disk",
     }
@@ -186,6 +190,7 @@ async def test_silences_mute_list_and_expire(api: Api, clock: FakeClock) -> None
     assert silence["matchers"] == [
         {"name": "alertname", "op": "=", "value": "DiskFull"},
         {"name": "host", "op": "=~", "value": "db[0-9]+"},
+        {"name": "severity", "op": "!~", "value": "critical|emergency"},
     ]
     assert (silence["created_by"], silence["active"]) == ("eve", True)
     states = {a["alertname"]: a["state"] for a in (await api.get("/alerts")).json()["items"]}

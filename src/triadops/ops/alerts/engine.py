@@ -8,15 +8,25 @@ what changed. A benchmark drives the same book with nothing around it.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 
-from triadops.domain.alerts import AlertIn, AlertState, Matcher, MatchOp, Severity, group_key
+from triadops.constitution.guards import Rule
+from triadops.domain.alerts import (
+    AlertIn,
+    AlertState,
+    Matcher,
+    MatchOp,
+    Severity,
+    compile_regex,
+    group_key,
+    silence_labels,
+)
 from triadops.domain.enums import Authority
+from triadops.domain.errors import Forbidden, TriadError
 
 L, E, J, C = Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN
 ESCALATION: dict[Severity, tuple[Authority, ...]] = {
@@ -69,10 +79,10 @@ def _test(matcher: Matcher) -> LabelTest:
         case MatchOp.NOT_EQUAL:
             return lambda labels: labels.get(name, "") != value
         case MatchOp.REGEX:
-            fullmatch = re.compile(value).fullmatch
+            fullmatch = compile_regex(value).fullmatch
             return lambda labels: fullmatch(labels.get(name, "")) is not None
         case MatchOp.NOT_REGEX:
-            fullmatch = re.compile(value).fullmatch
+            fullmatch = compile_regex(value).fullmatch
             return lambda labels: fullmatch(labels.get(name, "")) is None
 
 
@@ -171,6 +181,8 @@ class ChangeKind(StrEnum):
     """A repeat whose silence ended, with no other silence covering it."""
     IGNORED = "ignored"
     """A resolution of an alert the book does not hold: nothing to resolve."""
+    REFUSED = "refused"
+    """A resolution its poster may not make (`POSTED_RESOLUTION_RULES`): nothing changed."""
 
 
 @dataclass(slots=True, eq=False)
@@ -192,6 +204,8 @@ class Tracked:
     ends_at: datetime | None = None
     generator_url: str | None = None
     resolved_at: datetime | None = None
+    raised_by: str | None = None
+    """The principal that raised it (None: not known, for alerts stored before it was)."""
     authorities: tuple[Authority, ...] = ()
     channels: tuple[str, ...] = ()
 
@@ -214,11 +228,70 @@ class Change:
     """Its state right after this change (a later change in the batch may move it on)."""
     silence_id: str | None = None
     """The silence muting it right after this change."""
+    annotated: bool = False
+    """Its source changed its annotations or graph link with this repeat."""
 
     @classmethod
-    def of(cls, kind: ChangeKind, alert: Tracked, previous: AlertState | None) -> Change:
+    def of(
+        cls,
+        kind: ChangeKind,
+        alert: Tracked,
+        previous: AlertState | None,
+        *,
+        annotated: bool = False,
+    ) -> Change:
         """Record `alert` as it stands now."""
-        return cls(kind, alert, previous, alert.state, alert.silence_id)
+        return cls(kind, alert, previous, alert.state, alert.silence_id, annotated)
+
+
+@dataclass(frozen=True, slots=True)
+class Poster:
+    """Who posts a batch: the principal, and whether it holds the crown."""
+
+    name: str
+    crown: bool = False
+
+
+Resolving = tuple[Tracked, Poster]
+
+
+def resolved_by_its_source(a: Resolving) -> Forbidden | None:
+    """Only the source that raised an alert can tell it cleared; another's word is not enough."""
+    alert, poster = a
+    if alert.raised_by is not None and alert.raised_by == poster.name:
+        return None
+    return Forbidden(
+        f"{poster.name} did not raise alert {alert.id}: only its source "
+        f"({alert.raised_by or 'unknown'}) may resolve it by posting"
+    )
+
+
+def emergency_ends_with_the_crown(a: Resolving) -> Forbidden | None:
+    """An emergency escalates until the crown answers: its source alone cannot end it."""
+    alert, poster = a
+    if alert.severity is not Severity.EMERGENCY or poster.crown:
+        return None
+    return Forbidden(f"alert {alert.id} is an emergency: only the crown may resolve it")
+
+
+POSTED_RESOLUTION_RULES: tuple[Rule[Resolving], ...] = (
+    resolved_by_its_source,
+    emergency_ends_with_the_crown,
+)
+"""Who may resolve an alert by posting it resolved (or with an ``ends_at`` past)."""
+
+
+def refusal(rules: Sequence[Rule[Resolving]], attempt: Resolving) -> TriadError | None:
+    """Return the first refusal of `rules` for `attempt`, or None (a batch goes on past it)."""
+    for rule in rules:
+        refused = rule(attempt)
+        if refused is not None:
+            return refused
+    return None
+
+
+UNNAMED = Poster("")
+"""The poster of a book given none (the benchmark's): it resolves only what it raised."""
 
 
 class AlertBook:
@@ -228,6 +301,9 @@ class AlertBook:
     ``ends_at`` already past) resolves it and removes it from the book, so the same labels
     firing later open a new instance. A new alert is silenced by the first active silence
     that matches it; a repeat is looked at again, since its silence may have ended.
+
+    The book's `poster` posts every batch: it resolves an alert only by the
+    `POSTED_RESOLUTION_RULES`, and changes what an alert says only if it raised it.
     """
 
     def __init__(
@@ -237,8 +313,12 @@ class AlertBook:
         routes: Mapping[Authority, Sequence[str]],
         known: Iterable[Tracked] = (),
         silences: SilenceSet | None = None,
+        poster: Poster = UNNAMED,
     ) -> None:
         self.group_by = tuple(group_by)
+        self.poster = poster
+        self.refusals: list[str] = []
+        """Why each refused resolution of the batches applied was refused, in order."""
         self.active: dict[str, Tracked] = {t.fingerprint: t for t in known}
         self.silences = silences or SilenceSet(())
         self._routes = {severity: route(severity, routes) for severity in Severity}
@@ -258,6 +338,11 @@ class AlertBook:
                 if current is None:
                     append(Change(ChangeKind.IGNORED, None))
                     continue
+                refused = refusal(POSTED_RESOLUTION_RULES, (current, self.poster))
+                if refused is not None:
+                    self.refusals.append(refused.message)
+                    append(Change(ChangeKind.REFUSED, None))
+                    continue
                 previous = current.state
                 current.state = AlertState.RESOLVED
                 current.resolved_at = now if ends_at is None else min(ends_at, now)
@@ -274,7 +359,11 @@ class AlertBook:
     def _new(self, alert: AlertIn, ends_at: datetime | None, now: datetime) -> Tracked:
         labels = alert.labels
         severity = alert.resolved_severity
-        silence = self.silences.match(labels, now) if self.silences.ids else None
+        silence = (
+            self.silences.match(silence_labels(labels, severity), now)
+            if self.silences.ids
+            else None
+        )
         authorities, channels = self._routes[severity]
         tracked = Tracked(
             fingerprint=alert.fingerprint,
@@ -288,6 +377,7 @@ class AlertBook:
             annotations=dict(alert.annotations),
             ends_at=ends_at,
             generator_url=alert.generator_url,
+            raised_by=self.poster.name,
             authorities=authorities,
             channels=channels,
         )
@@ -299,20 +389,30 @@ class AlertBook:
     ) -> Change:
         current.count += 1
         current.last_seen = max(current.last_seen, now)
-        current.ends_at = ends_at
-        if alert.annotations:
-            current.annotations = dict(alert.annotations)
-        current.generator_url = alert.generator_url or current.generator_url
+        annotated = False
+        # What the alert says (summary, runbook, graph link, end) is its source's to say: a
+        # repeat from anyone else is only counted.
+        if current.raised_by is not None and current.raised_by == self.poster.name:
+            current.ends_at = ends_at
+            before = (current.annotations, current.generator_url)
+            if alert.annotations:
+                current.annotations = dict(alert.annotations)
+            current.generator_url = alert.generator_url or current.generator_url
+            annotated = (current.annotations, current.generator_url) != before
         previous = current.state
         silence = current.silence_id
         if silence is not None and self.silences.covers(silence, now):
-            return Change.of(ChangeKind.REPEATED, current, previous)
-        found = self.silences.match(current.labels, now) if self.silences.ids else None
+            return Change.of(ChangeKind.REPEATED, current, previous, annotated=annotated)
+        found = (
+            self.silences.match(silence_labels(current.labels, current.severity), now)
+            if self.silences.ids
+            else None
+        )
         if found is not None:
             current.silence_id, current.state = found, AlertState.SILENCED
-            return Change.of(ChangeKind.SILENCED, current, previous)
+            return Change.of(ChangeKind.SILENCED, current, previous, annotated=annotated)
         if silence is None:
-            return Change.of(ChangeKind.REPEATED, current, previous)
+            return Change.of(ChangeKind.REPEATED, current, previous, annotated=annotated)
         current.silence_id = None
         current.state = AlertState.ACKNOWLEDGED if current.acknowledged else AlertState.FIRING
-        return Change.of(ChangeKind.UNSILENCED, current, previous)
+        return Change.of(ChangeKind.UNSILENCED, current, previous, annotated=annotated)
