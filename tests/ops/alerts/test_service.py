@@ -400,6 +400,19 @@ async def test_verify_names_a_tampered_alert_or_silence(runtime: Runtime) -> Non
     )
 
 
+async def test_verify_names_an_alert_whose_source_was_rewritten(runtime: Runtime) -> None:
+    # Who raised an alert decides who may resolve it by posting: an edit is a finding.
+    await ingest(runtime, alert(), by="alice")
+    [row] = await rows(runtime)
+    assert row.raised_by == "alice"
+    await tamper(runtime, update(AlertRow).where(AlertRow.id == row.id).values(raised_by="mallory"))
+    assert await findings(runtime) == [
+        f"alert {row.id}: stored as raised by mallory but the ledger says alice"
+    ]
+    refused = await ingest(runtime, alert(status="resolved"), by="alice")
+    assert (refused.refused, refused.resolved) == (1, 0)
+
+
 async def test_a_ledger_without_the_alert_entries_is_caught(runtime: Runtime) -> None:
     await ingest(runtime, alert())
     [row] = await rows(runtime)

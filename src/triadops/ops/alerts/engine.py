@@ -261,7 +261,7 @@ def resolved_by_its_source(a: Resolving) -> Forbidden | None:
     if alert.raised_by is not None and alert.raised_by == poster.name:
         return None
     return Forbidden(
-        f"{poster.name} did not raise alert {alert.id}: only its source "
+        f"{poster.name} did not raise {_named(alert)}: only its source "
         f"({alert.raised_by or 'unknown'}) may resolve it by posting"
     )
 
@@ -271,7 +271,11 @@ def emergency_ends_with_the_crown(a: Resolving) -> Forbidden | None:
     alert, poster = a
     if alert.severity is not Severity.EMERGENCY or poster.crown:
         return None
-    return Forbidden(f"alert {alert.id} is an emergency: only the crown may resolve it")
+    return Forbidden(f"{_named(alert)} is an emergency: only the crown may resolve it")
+
+
+def _named(alert: Tracked) -> str:
+    return f"alert {alert.id} ({alert.alertname})" if alert.id is not None else alert.alertname
 
 
 POSTED_RESOLUTION_RULES: tuple[Rule[Resolving], ...] = (
