@@ -280,7 +280,8 @@ async def test_an_ends_at_that_passes_resolves_the_alert(runtime: Runtime) -> No
 
 async def test_auto_resolve_closes_what_a_source_no_longer_raises(runtime: Runtime) -> None:
     cpu, disk = alert("HighCpu"), alert("DiskFull")
-    await ingest(runtime, cpu, disk, source="health", by=events.MONITOR)
+    fire = alert("Meltdown", severity="emergency")
+    await ingest(runtime, cpu, disk, fire, source="health", by=events.MONITOR)
     await ingest(runtime, alert("Posted"), source="api")
     async with runtime.session() as session:
         resolved = await service.auto_resolve(
@@ -288,7 +289,13 @@ async def test_auto_resolve_closes_what_a_source_no_longer_raises(runtime: Runti
         )
         await lifecycle.commit(session)
     states = {r.alertname: r.state for r in await rows(runtime)}
-    assert states == {"HighCpu": "resolved", "DiskFull": "firing", "Posted": "firing"}
+    # An emergency waits for the crown, even when its own source stops raising it.
+    assert states == {
+        "HighCpu": "resolved",
+        "DiskFull": "firing",
+        "Meltdown": "firing",
+        "Posted": "firing",
+    }
     assert len(resolved) == 1
     assert await entries(runtime, resolved[0]) == [
         ("alert_fired", events.MONITOR, "firing"),
