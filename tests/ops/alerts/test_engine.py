@@ -23,13 +23,13 @@ from triadops.ops.alerts.engine import (
     MAX_GROUP_KEY,
     AlertBook,
     ChangeKind,
-    Poster,
     SilenceSet,
     SilenceSpec,
     bounded_group_key,
     compile_silences,
     route,
 )
+from triadops.ops.alerts.policy import Poster
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ROUTES = {

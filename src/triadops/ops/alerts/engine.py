@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 
-from triadops.constitution.guards import Rule
 from triadops.domain.alerts import (
     AlertIn,
     AlertState,
@@ -26,7 +25,7 @@ from triadops.domain.alerts import (
     silence_labels,
 )
 from triadops.domain.enums import Authority
-from triadops.domain.errors import Forbidden, TriadError
+from triadops.ops.alerts.policy import POSTED_RESOLUTION_RULES, UNNAMED, Poster, refusal
 
 L, E, J, C = Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN
 ESCALATION: dict[Severity, tuple[Authority, ...]] = {
@@ -182,7 +181,7 @@ class ChangeKind(StrEnum):
     IGNORED = "ignored"
     """A resolution of an alert the book does not hold: nothing to resolve."""
     REFUSED = "refused"
-    """A resolution its poster may not make (`POSTED_RESOLUTION_RULES`): nothing changed."""
+    """A resolution its poster may not make (`policy.POSTED_RESOLUTION_RULES`): no change."""
 
 
 @dataclass(slots=True, eq=False)
@@ -244,60 +243,6 @@ class Change:
         return cls(kind, alert, previous, alert.state, alert.silence_id, annotated)
 
 
-@dataclass(frozen=True, slots=True)
-class Poster:
-    """Who posts a batch: the principal, and whether it holds the crown."""
-
-    name: str
-    crown: bool = False
-
-
-Resolving = tuple[Tracked, Poster]
-
-
-def resolved_by_its_source(a: Resolving) -> Forbidden | None:
-    """Only the source that raised an alert can tell it cleared; another's word is not enough."""
-    alert, poster = a
-    if alert.raised_by is not None and alert.raised_by == poster.name:
-        return None
-    return Forbidden(
-        f"{poster.name} did not raise {_named(alert)}: only its source "
-        f"({alert.raised_by or 'unknown'}) may resolve it by posting"
-    )
-
-
-def emergency_ends_with_the_crown(a: Resolving) -> Forbidden | None:
-    """An emergency escalates until the crown answers: its source alone cannot end it."""
-    alert, poster = a
-    if alert.severity is not Severity.EMERGENCY or poster.crown:
-        return None
-    return Forbidden(f"{_named(alert)} is an emergency: only the crown may resolve it")
-
-
-def _named(alert: Tracked) -> str:
-    return f"alert {alert.id} ({alert.alertname})" if alert.id is not None else alert.alertname
-
-
-POSTED_RESOLUTION_RULES: tuple[Rule[Resolving], ...] = (
-    resolved_by_its_source,
-    emergency_ends_with_the_crown,
-)
-"""Who may resolve an alert by posting it resolved (or with an ``ends_at`` past)."""
-
-
-def refusal(rules: Sequence[Rule[Resolving]], attempt: Resolving) -> TriadError | None:
-    """Return the first refusal of `rules` for `attempt`, or None (a batch goes on past it)."""
-    for rule in rules:
-        refused = rule(attempt)
-        if refused is not None:
-            return refused
-    return None
-
-
-UNNAMED = Poster("")
-"""The poster of a book given none (the benchmark's): it resolves only what it raised."""
-
-
 class AlertBook:
     """The active alerts by fingerprint, and what each raised alert does to them.
 
@@ -307,7 +252,7 @@ class AlertBook:
     that matches it; a repeat is looked at again, since its silence may have ended.
 
     The book's `poster` posts every batch: it resolves an alert only by the
-    `POSTED_RESOLUTION_RULES`, and changes what an alert says only if it raised it.
+    `policy.POSTED_RESOLUTION_RULES`, and changes what an alert says only if it raised it.
     """
 
     def __init__(

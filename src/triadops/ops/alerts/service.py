@@ -17,13 +17,13 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution.guards import Rule, enforce
+from triadops.constitution.guards import enforce
 from triadops.domain.alerts import AlertIn, AlertState, Severity
-from triadops.domain.enums import Authority
-from triadops.domain.errors import Conflict, Forbidden
+from triadops.domain.errors import Conflict
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import events
-from triadops.ops.alerts.engine import AlertBook, Change, ChangeKind, Poster, Tracked, as_utc
+from triadops.ops.alerts.engine import AlertBook, Change, ChangeKind, Tracked, as_utc
+from triadops.ops.alerts.policy import ACKNOWLEDGE_RULES, RESOLVE_RULES, Poster
 from triadops.ops.alerts.silences import active_set, expire_ended_silences
 from triadops.settings import AlertSettings
 from triadops.storage import alerts as store
@@ -32,7 +32,6 @@ from triadops.storage.tables import AlertRow
 RACE_ATTEMPTS = 3
 """Ingests of a batch that lost a race for a new fingerprint to another replica: the batch
 is decided again with that replica's alert in view."""
-HANDLERS = (Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +72,7 @@ async def ingest(
     principal that posted them, the ledger's actor and the source of the alerts it raises;
     `crown` says whether it holds the crown. Only an alert's source may resolve it or change
     what it says by posting, and an emergency it resolves only with the crown
-    (`engine.POSTED_RESOLUTION_RULES`). Reads only the batch's fingerprints and the active
+    (`policy.POSTED_RESOLUTION_RULES`). Reads only the batch's fingerprints and the active
     silences, through indexes. Two replicas raising the same new alert store one row: the
     second insert meets the partial unique index and the batch is decided again.
     """
@@ -314,64 +313,6 @@ def _count(changes: Sequence[Change], failed: set[int], refusals: tuple[str, ...
         refused=counts[ChangeKind.REFUSED],
         refusals=refusals,
     )
-
-
-Handling = tuple[AlertRow, Identity]
-
-
-def holds_an_authority(a: Handling) -> Forbidden | None:
-    """Viewers read; taking or closing an alert is for the four authorities."""
-    _, by = a
-    if any(by.holds(authority) for authority in HANDLERS):
-        return None
-    return Forbidden(f"{by.name} holds no authority: viewers may read alerts, not handle them")
-
-
-def emergency_waits_for_the_crown(a: Handling) -> Forbidden | None:
-    """An emergency escalates until the crown answers: only its acknowledgement stops that."""
-    row, by = a
-    if row.severity != Severity.EMERGENCY.value or by.holds(Authority.CROWN):
-        return None
-    return Forbidden(f"alert {row.id} is an emergency: only the crown may acknowledge it")
-
-
-def unresolved(a: Handling) -> Conflict | None:
-    """A resolved alert is history; the same labels firing again open a new alert."""
-    row, _ = a
-    if row.state != AlertState.RESOLVED.value:
-        return None
-    return Conflict(f"alert {row.id} was resolved by {row.resolved_by}", field="alert_id")
-
-
-def not_acknowledged(a: Handling) -> Conflict | None:
-    """A second acknowledgement would hide who took the alert first."""
-    row, _ = a
-    if row.acknowledged_by is None:
-        return None
-    return Conflict(
-        f"alert {row.id} was already acknowledged by {row.acknowledged_by}", field="alert_id"
-    )
-
-
-def emergency_ends_with_the_crown(a: Handling) -> Forbidden | None:
-    """An emergency escalates until the crown answers: no one else may end it by hand."""
-    row, by = a
-    if row.severity != Severity.EMERGENCY.value or by.holds(Authority.CROWN):
-        return None
-    return Forbidden(f"alert {row.id} is an emergency: only the crown may resolve it")
-
-
-ACKNOWLEDGE_RULES: tuple[Rule[Handling], ...] = (
-    holds_an_authority,
-    emergency_waits_for_the_crown,
-    unresolved,
-    not_acknowledged,
-)
-RESOLVE_RULES: tuple[Rule[Handling], ...] = (
-    holds_an_authority,
-    emergency_ends_with_the_crown,
-    unresolved,
-)
 
 
 async def acknowledge(
