@@ -39,8 +39,8 @@ SilenceIdPath = Annotated[
 class IngestAnswer(BaseModel):
     """What a batch of posted alerts did.
 
-    Each received alert is counted once among new, repeated, resolved, ignored and failed;
-    ``silenced`` counts again those of them that a silence mutes.
+    Each received alert is counted once among new, repeated, resolved, ignored, refused and
+    failed; ``silenced`` counts again those of them that a silence mutes.
     """
 
     model_config = ConfigDict(use_attribute_docstrings=True)

@@ -36,7 +36,7 @@ is decided again with that replica's alert in view."""
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """What a batch did: each received alert is new, repeated, resolved, ignored or failed."""
+    """What a batch did: each alert is new, repeated, resolved, ignored, refused or failed."""
 
     received: int
     new: int
