@@ -29,7 +29,7 @@ from triadops.runtime import Runtime
 from triadops.settings import AlertSettings, WebhookChannel
 from triadops.storage.tables import AlertRow, NotificationRow
 
-SECRET = "flood-receiver-secret"
+SECRET = "flood-receiver-secret-of-at-least-32-bytes"
 QUICK = SendPolicy(first_wait_s=0.01, max_wait_s=0.01)
 JUNK = 10_000
 BATCH = 1000

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.fixtures.api import Api
+from triadops.constitution.crown import audit
 from triadops.domain.clock import FakeClock
 from triadops.runtime import Runtime
 from triadops.storage.tables import LedgerRow
@@ -174,7 +175,11 @@ async def test_acknowledge_and_resolve_with_their_gates(api: Api, rt: Runtime) -
 async def test_silences_mute_list_and_expire(api: Api, clock: FakeClock) -> None:
     await post(api, {"alerts": [alert(labels={"host": "db1"}), alert("Cpu")]})
     body = {
-        "matchers": ["alertname=DiskFull", {"name": "host", "op": "=~", "value": "db[0-9]+"}],
+        "matchers": [
+            "alertname=DiskFull",
+            {"name": "host", "op": "=~", "value": "db[0-9]+"},
+            'severity!~"critical|emergency"',
+        ],
         "duration_s": 7200,
         "comment": "replacing the disk",
     }
@@ -186,6 +191,7 @@ async def test_silences_mute_list_and_expire(api: Api, clock: FakeClock) -> None
     assert silence["matchers"] == [
         {"name": "alertname", "op": "=", "value": "DiskFull"},
         {"name": "host", "op": "=~", "value": "db[0-9]+"},
+        {"name": "severity", "op": "!~", "value": "critical|emergency"},
     ]
     assert (silence["created_by"], silence["active"]) == ("eve", True)
     states = {a["alertname"]: a["state"] for a in (await api.get("/alerts")).json()["items"]}
@@ -247,3 +253,100 @@ async def test_a_bad_silence_is_422_and_stores_nothing(
     assert response.status_code == 422, response.text
     assert response.json()["field"] == (field or "duration_s")
     assert (await api.get("/silences", params={"active": "false"})).json()["items"] == []
+
+
+async def test_a_repeat_from_another_principal_cannot_rewrite_an_alert(
+    api: Api, rt: Runtime, clock: FakeClock
+) -> None:
+    real = alert(
+        "Meltdown",
+        severity="emergency",
+        annotations={"summary": "db1 is down", "runbook": "https://runbooks/db"},
+        generator_url="https://prometheus/graph?g0.expr=up",
+    )
+    await post(api, real, as_="eve")
+    forged = {
+        **real,
+        "annotations": {"summary": "false alarm, ignore", "runbook": "https://evil"},
+        "generator_url": "https://evil/graph",
+        "ends_at": (clock.now() + timedelta(minutes=1)).isoformat(),
+    }
+    answer = await post(api, forged, as_="judge")
+    assert (answer["repeated"], answer["refused"]) == (1, 0)
+    [shown] = (await api.get("/alerts")).json()["items"]
+    assert shown["annotations"] == real["annotations"]
+    assert shown["generator_url"] == real["generator_url"]
+    assert (shown["ends_at"], shown["count"], shown["state"]) == (None, 2, "firing")
+
+    # Its source may say more; the change is on the record, under the source's name.
+    await post(api, {**real, "annotations": {"summary": "db1 and db2 are down"}}, as_="eve")
+    detail = (await api.get(f"/alerts/{shown['id']}")).json()
+    assert detail["annotations"] == {"summary": "db1 and db2 are down"}
+    assert [(e["event"], e["actor"]) for e in detail["timeline"]] == [
+        ("alert_fired", "eve"),
+        ("alert_annotated", "eve"),
+    ]
+    assert detail["timeline"][1]["details"]["annotations"] == {"summary": "db1 and db2 are down"}
+    async with rt.session(read_only=True) as session:
+        report = await audit.verify(session)
+    assert report.chain_intact and report.discrepancies == []
+
+
+async def test_a_backtracking_regex_is_linear_and_a_deep_one_is_422(api: Api) -> None:
+    # The attacker's silence and alert: with Python's engine each match took ~15 s.
+    await post(api, alert(labels={"host": "a" * 36 + "!"}))
+    evil = {"matchers": ["alertname=DiskFull", 'host=~"(a+)+b"'], "duration_s": 600}
+    created = await api.post("/silences", as_="carol", json=evil)
+    assert created.status_code == 201, created.text
+    again = await post(api, alert(labels={"host": "a" * 36 + "!"}))
+    assert (again["repeated"], again["silenced"]) == (1, 0)
+    muted = await post(api, alert(labels={"host": "aaab"}))
+    assert (muted["new"], muted["silenced"]) == (1, 1)
+
+    for value in ["(" * 500 + ")" * 500, "(?=a)b", r"(a)\1", "a" * 1001]:
+        body = {"matchers": [{"name": "host", "op": "=~", "value": value}], "duration_s": 60}
+        for path in ("/silences", "/silences/preview"):
+            refused = await api.post(path, as_="carol", json=body)
+            assert refused.status_code == 422, (value[:20], refused.text)
+            assert refused.json()["field"].startswith("matchers"), refused.json()
+    listed = (await api.get("/silences", params={"active": "false"})).json()["items"]
+    assert len(listed) == 1
+
+
+async def test_a_preview_lists_what_a_silence_would_mute_and_who_may_add_it(api: Api) -> None:
+    await post(
+        api,
+        {
+            "alerts": [
+                alert("Meltdown", severity="emergency", labels={"host": "db1"}),
+                alert("Cpu", severity="critical", labels={"host": "db1"}),
+                alert("Disk", labels={"host": "db1"}),
+                alert("Disk", labels={"host": "web1"}),
+            ]
+        },
+    )
+    cases = [
+        (["host=db1"], ["crown"], 3, ["info", "warning", "critical", "emergency"]),
+        (["host=db1", 'severity!="emergency"'], ["legislative", "crown"], 2, None),
+        (
+            ['host=~"db.*"', 'severity=~"info|warning"'],
+            ["legislative", "executive", "crown"],
+            1,
+            None,
+        ),
+    ]
+    for matchers, requires, matched, severities in cases:
+        shown = await api.post("/silences/preview", as_="eve", json={"matchers": matchers})
+        assert shown.status_code == 200, shown.text
+        preview = shown.json()
+        assert sorted(preview["requires"]) == sorted(requires)
+        assert preview["matched"] == len(preview["alerts"]) == matched
+        assert preview["allowed"] == ("executive" in requires)
+        assert all(a["labels"]["host"] == "db1" for a in preview["alerts"])
+        if severities is not None:
+            assert preview["severities"] == severities
+    assert (await api.get("/silences", params={"active": "false"})).json()["items"] == []
+    states = {a["state"] for a in (await api.get("/alerts")).json()["items"]}
+    assert states == {"firing"}, "a preview mutes nothing"
+    bad = await api.post("/silences/preview", as_="eve", json={"matchers": ["host=~.*"]})
+    assert (bad.status_code, bad.json()["field"]) == (422, "matchers")

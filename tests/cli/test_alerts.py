@@ -112,6 +112,27 @@ def test_silences_add_list_and_expire(triad: Triad, two_alerts: None) -> None:
     assert triad("audit", "verify").exit_code == 0
 
 
+def test_silences_add_preview_says_what_it_would_mute_and_adds_nothing(
+    triad: Triad, two_alerts: None
+) -> None:
+    shown = data(triad("silences", "add", "host=~db.*", "--preview", "--json"))
+    assert (shown["matched"], shown["requires"], shown["allowed"]) == (1, ["crown"], True)
+    assert [a["alertname"] for a in shown["alerts"]] == ["DiskFull"]
+    emergency = data(triad("silences", "add", "severity=emergency", "--preview", "--json"))
+    assert [a["alertname"] for a in emergency["alerts"]] == ["Meltdown"]
+    quiet = data(triad("silences", "add", 'severity=~"info|warning"', "--preview", "--json"))
+    assert quiet["requires"] == ["executive", "legislative", "crown"]
+    assert quiet["severities"] == ["info", "warning"]
+    text = triad("silences", "add", "alertname=Meltdown", "--preview")
+    assert text.exit_code == 0, text.output
+    assert "would match 1 unresolved alert(s)" in text.stdout and "needs crown" in text.stdout
+    assert data(triad("silences", "list", "--all", "--json")) == []
+    assert {a["state"] for a in listed(triad).values()} == {"firing"}
+    assert "every alert" in one_error_line(triad("silences", "add", "host=~.*", "--preview"))
+    deep = "host=~" + "(" * 500 + ")" * 500
+    assert "nests groups" in one_error_line(triad("silences", "add", deep, "--preview"))
+
+
 @pytest.mark.parametrize(
     ("args", "code", "says"),
     [

@@ -18,12 +18,15 @@ from pydantic import (
 )
 
 from triadops.domain.alerts import AlertState, Matcher, Severity
+from triadops.domain.enums import Authority
 from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import Reason, Text
 from triadops.ops.alerts.service import IngestResult
-from triadops.ops.alerts.silences import MAX_MATCHERS
+from triadops.ops.alerts.silences import MAX_MATCHERS, Preview
 from triadops.storage.tables import AlertRow, NotificationRow, SilenceRow
 
+MAX_REFUSALS = 20
+"""The most refusal reasons an ingest answer lists (all are counted)."""
 MAX_ALERT_ID = 2**31 - 1
 """Alert ids are 32-bit on PostgreSQL; anything larger names no alert."""
 AlertIdPath = Annotated[int, Path(ge=1, le=MAX_ALERT_ID, description="An alert's id.")]
@@ -36,8 +39,8 @@ SilenceIdPath = Annotated[
 class IngestAnswer(BaseModel):
     """What a batch of posted alerts did.
 
-    Each received alert is counted once among new, repeated, resolved, ignored and failed;
-    ``silenced`` counts again those of them that a silence mutes.
+    Each received alert is counted once among new, repeated, resolved, ignored, refused and
+    failed; ``silenced`` counts again those of them that a silence mutes.
     """
 
     model_config = ConfigDict(use_attribute_docstrings=True)
@@ -53,6 +56,11 @@ class IngestAnswer(BaseModel):
     silenced: int
     failed: int
     """Alerts the database refused; the rest were stored."""
+    refused: int = 0
+    """Resolutions the poster may not make: another principal's alert, or an emergency
+    without the crown. They changed nothing; the rest were stored."""
+    refusals: list[str] = Field(default_factory=list)
+    """Why each refused resolution was refused (at most 20)."""
 
     @classmethod
     def of(cls, result: IngestResult) -> IngestAnswer:
@@ -65,6 +73,8 @@ class IngestAnswer(BaseModel):
             ignored=result.ignored,
             silenced=result.silenced,
             failed=result.failed,
+            refused=result.refused,
+            refusals=list(result.refusals[:MAX_REFUSALS]),
         )
 
 
@@ -220,6 +230,44 @@ class SilenceBody(BaseModel):
     ends_at: Annotated[AwareDatetime, AfterValidator(_utc)] | None = None
     """When it ends (ISO 8601 with a zone); or give ``duration_s``."""
     comment: Annotated[Text, StringConstraints(max_length=2000)] = ""
+
+
+class SilencePreviewBody(BaseModel):
+    """The matchers of a silence to preview; nothing is added."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    matchers: list[MatcherIn] = Field(min_length=1, max_length=MAX_MATCHERS)
+    """As for adding a silence: all must hold, and one must need a value."""
+
+
+class SilencePreview(BaseModel):
+    """What a silence would mute if added now, and who may add it."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    severities: list[Severity]
+    """The severities it can mute: all, unless a ``severity`` matcher leaves some out."""
+    requires: list[Authority]
+    """The authorities that may add it (any one): only the crown if it can mute an
+    emergency, the legislature or crown if a critical alert."""
+    allowed: bool
+    """Whether the caller may add it."""
+    matched: int
+    """How many unresolved alerts it matches now."""
+    alerts: list[AlertView]
+    """Those alerts, oldest first (at most 500); silenced ones keep the silence they have."""
+
+    @classmethod
+    def of(cls, preview: Preview) -> SilencePreview:
+        """Return the answer for `preview`."""
+        return cls(
+            severities=list(preview.severities),
+            requires=list(preview.requires),
+            allowed=preview.allowed,
+            matched=preview.matched,
+            alerts=[AlertView.of(row) for row in preview.alerts],
+        )
 
 
 class SilenceView(BaseModel):

@@ -25,6 +25,7 @@ from triadops.constitution import ledger, lifecycle
 from triadops.domain.alerts import AlertState, Matcher, Severity
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import InvalidRequest
+from triadops.domain.identity import Identity
 from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import as_utc
 from triadops.ops.alerts import service, silences
@@ -268,11 +269,25 @@ def add(
         str | None, typer.Option(help="When it ends, ISO 8601 (naive is UTC).")
     ] = None,
     comment: Annotated[str, typer.Option(help="Why; kept on the record.")] = "",
+    preview: Annotated[
+        bool,
+        typer.Option(
+            "--preview", help="Only say what it would mute now and who may add it; add nothing."
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
-    """Mute the alerts all MATCHERs select until the silence ends (every silence ends)."""
+    """Mute the alerts all MATCHERs select until the silence ends (every silence ends).
+
+    One that can mute an emergency needs the crown; a critical alert, the legislature or
+    crown. ``--preview`` lists what it would mute now and the authority it needs.
+    """
     by = local_identity(as_name)
     parsed = [_matcher(m) for m in matchers]
+    if preview:
+        _preview(parsed, by, as_json=as_json)
+        return
     if (duration is None) == (until is None):
         raise BadInput("give exactly one of --duration and --until")
     seconds = None if duration is None else duration_seconds(duration)
@@ -300,7 +315,41 @@ def add(
     except InvalidRequest as exc:
         flag = {"duration_s": "--duration", "ends_at": "--until"}.get(exc.field or "", "MATCHER")
         raise BadInput(f"{flag}: {exc.message.split(': ', 1)[-1]}") from None
+    if as_json:
+        emit_json(_silence_data(row, utcnow()))
+        return
     console().print(f"silence {row.id} until {row.ends_at.isoformat(timespec='seconds')}")
+
+
+def _preview(parsed: list[Matcher], by: Identity, *, as_json: bool) -> None:
+    async def work(rt: Runtime) -> dict[str, Any]:
+        async with rt.session(read_only=True) as session:
+            found = await silences.preview_silence(session, matchers=parsed, by=by)
+            return {
+                "severities": [s.value for s in found.severities],
+                "requires": [a.value for a in found.requires],
+                "allowed": found.allowed,
+                "matched": found.matched,
+                "alerts": [_alert_data(row) for row in found.alerts],
+            }
+
+    try:
+        shown = run(work)
+    except InvalidRequest as exc:
+        raise BadInput(f"MATCHER: {exc.message}") from None
+    if as_json:
+        emit_json(shown)
+        return
+    table = _table("id", "state", "severity", "alertname", "labels")
+    for a in shown["alerts"]:
+        table.add_row(str(a["id"]), a["state"], a["severity"], a["alertname"], _labels(a["labels"]))
+    if shown["alerts"]:
+        console().print(table)
+    requires = " or ".join(shown["requires"])
+    console().print(
+        f"would match {shown['matched']} unresolved alert(s); can mute "
+        f"{', '.join(shown['severities'])}; needs {requires}"
+    )
 
 
 @silences_app.command("list")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
+import re2
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from triadops.domain.enums import Authority
@@ -78,6 +80,59 @@ def group_key(labels: dict[str, str], group_by: list[str]) -> str:
     return "{" + ",".join(f"{name}={labels.get(name, '')!r}" for name in group_by) + "}"
 
 
+MAX_REGEX_DEPTH = 50
+"""How deeply a matcher's regex may nest groups; its length is capped by `LabelValue`."""
+_RE2 = re2.Options()
+_RE2.log_errors = False
+
+
+class Pattern(Protocol):
+    """A compiled matcher regex: RE2, so a match takes time linear in the text."""
+
+    def fullmatch(self, text: str) -> object | None:
+        """Return a match when all of `text` matches, else None."""
+        ...
+
+
+def compile_regex(value: str) -> Pattern:
+    """Compile a matcher's regex with RE2; ValueError when RE2 refuses it or it nests too deep.
+
+    RE2 never backtracks: a pattern such as ``(a+)+b`` matches any label in linear time,
+    where Python's engine takes exponential time. RE2 refuses what needs backtracking
+    (backreferences, lookaround), as Alertmanager's Go engine does.
+    """
+    if _nesting(value) > MAX_REGEX_DEPTH:
+        raise ValueError(f"value nests groups deeper than {MAX_REGEX_DEPTH}")
+    try:
+        compiled: Pattern = re2.compile(value, _RE2)
+    except re2.error as exc:
+        why = exc.args[0] if exc.args else ""
+        text = why.decode(errors="replace") if isinstance(why, bytes) else str(why)
+        raise ValueError(f"value is not a regular expression RE2 accepts: {text}") from None
+    return compiled
+
+
+def _nesting(pattern: str) -> int:
+    """Return how deeply `pattern` nests parentheses (outside classes and escapes)."""
+    depth = deepest = 0
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth = max(0, depth - 1)
+    return deepest
+
+
 class MatchOp(StrEnum):
     """Alertmanager's matcher operators."""
 
@@ -99,17 +154,14 @@ class Matcher(BaseModel):
     @model_validator(mode="after")
     def _regex_compiles(self) -> Matcher:
         if self.op in (MatchOp.REGEX, MatchOp.NOT_REGEX):
-            try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"value is not a regular expression: {exc}") from exc
+            compile_regex(self.value)
         return self
 
     @cached_property
-    def _pattern(self) -> re.Pattern[str]:
-        return re.compile(self.value)
+    def _pattern(self) -> Pattern:
+        return compile_regex(self.value)
 
-    def matches(self, labels: dict[str, str]) -> bool:
+    def matches(self, labels: Mapping[str, str]) -> bool:
         """True when `labels` meet this condition (a missing label reads as empty)."""
         value = labels.get(self.name, "")
         match self.op:
@@ -139,9 +191,45 @@ class Matcher(BaseModel):
         return f"{self.name}{self.op.value}{self.value}"
 
 
-def silenced_by(matchers: list[Matcher], labels: dict[str, str]) -> bool:
+def silenced_by(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
     """True when every matcher holds for `labels` (a silence's matchers are ANDed)."""
     return all(m.matches(labels) for m in matchers)
+
+
+def silence_labels(labels: Mapping[str, str], severity: Severity) -> Mapping[str, str]:
+    """Return the labels a silence sees: the alert's own, with ``severity`` its severity.
+
+    An alert's severity may be given apart from its labels (`AlertIn.resolved_severity`),
+    so a silence matches the severity the alert escalates with, never a label that
+    disagrees with it or is missing.
+    """
+    if labels.get("severity") == severity.value:
+        return labels
+    return {**labels, "severity": severity.value}
+
+
+def severities_matched(matchers: Sequence[Matcher]) -> list[Severity]:
+    """Return the severities an alert may have and still be muted by `matchers`.
+
+    Only matchers on ``severity`` decide it: every other label may take any value, so a
+    silence without one can match every severity.
+    """
+    on_severity = [m for m in matchers if m.name == "severity"]
+    return [s for s in Severity if all(m.matches({"severity": s.value}) for m in on_severity)]
+
+
+def silencers_for(matchers: Sequence[Matcher]) -> tuple[Authority, ...]:
+    """Return the authorities that may add a silence with `matchers`.
+
+    Muting an emergency stops it reaching the crown, so only the crown may; muting a
+    critical alert is the legislature's (or the crown's); anything quieter any silencer's.
+    """
+    can = severities_matched(matchers)
+    if Severity.EMERGENCY in can:
+        return (Authority.CROWN,)
+    if Severity.CRITICAL in can:
+        return (Authority.LEGISLATIVE, Authority.CROWN)
+    return SILENCERS
 
 
 class AlertIn(BaseModel):

@@ -3,8 +3,9 @@
 Emergency treatment runs before the crown looks (SOP-002) and owes it an acknowledgement by
 a deadline. Past the deadline, the monitoring loop raises an emergency alert naming the
 operation, which routes to the crown and escalates like any emergency; once the crown
-acknowledges the operation, the next pass resolves it. The alert is raised and resolved by
-triad itself (source ``triad``), never by a token.
+acknowledges the operation, the next pass resolves it in the name of the crown principal who
+acknowledged (only the crown ends an emergency). The alert is raised by triad itself
+(source ``triad``), never by a token.
 """
 
 from __future__ import annotations
@@ -50,19 +51,32 @@ async def page_unacknowledged(
     new = [page for fingerprint, page in overdue.items() if fingerprint not in paged]
     if new:
         await service.ingest(session, new, source=SOURCE, now=now, settings=settings)
-    resolved = await service.auto_resolve(session, source=SOURCE, present=set(overdue), now=now)
+    answered = await _answered(session, {f: op for f, op in paged.items() if f not in overdue})
+    resolved = await service.resolve_answered(session, source=SOURCE, answered=answered, now=now)
     return len(new), len(resolved)
 
 
 async def pages_due(session: AsyncSession, *, now: datetime) -> bool:
     """True when a page is to be raised or resolved: read first, write only then."""
     overdue, paged = await _standing(session, now)
-    return set(overdue) != paged
+    if any(fingerprint not in paged for fingerprint in overdue):
+        return True
+    return bool(await _answered(session, {f: op for f, op in paged.items() if f not in overdue}))
 
 
-async def _standing(session: AsyncSession, now: datetime) -> tuple[dict[str, AlertIn], set[str]]:
-    """Return the pages the overdue emergencies call for (by fingerprint), and those raised."""
+async def _standing(
+    session: AsyncSession, now: datetime
+) -> tuple[dict[str, AlertIn], dict[str, str]]:
+    """Return the pages the overdue emergencies call for, and the raised ones' operations."""
     owed = await acknowledgements.unacknowledged_emergencies(session, now=now)
     overdue = {page.fingerprint: page for page in map(page_for, owed)}
     raised = await alert_store.unresolved_alerts(session, source=SOURCE)
-    return overdue, {row.fingerprint for row in raised}
+    return overdue, {row.fingerprint: row.labels.get("operation_id", "") for row in raised}
+
+
+async def _answered(session: AsyncSession, pages: dict[str, str]) -> dict[str, str]:
+    """Return the pages (by fingerprint) whose operation the crown has acknowledged, and who."""
+    if not pages:
+        return {}
+    by = await acknowledgements.acknowledged_by(session, set(pages.values()))
+    return {f: by[op] for f, op in pages.items() if op in by}

@@ -43,3 +43,11 @@ async def unacknowledged_emergencies(
         for r in (await session.execute(stmt)).all()
         if (deadline := r.acknowledgement_deadline) is not None
     ]
+
+
+async def acknowledged_by(session: AsyncSession, operation_ids: set[str]) -> dict[str, str]:
+    """Return who acknowledged each of `operation_ids` that has been acknowledged."""
+    stmt = select(OperationRow.id, OperationRow.acknowledged_by).where(
+        OperationRow.id.in_(sorted(operation_ids)), OperationRow.acknowledged_by.is_not(None)
+    )
+    return {r.id: r.acknowledged_by for r in (await session.execute(stmt)).all()}

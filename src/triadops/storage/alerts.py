@@ -23,6 +23,7 @@ from triadops.storage.tables import AlertGroupRow, AlertRow, LedgerRow, Notifica
 
 ACTIVE = tuple(sorted(s.value for s in AlertState if s is not AlertState.RESOLVED))
 RESOLVED = AlertState.RESOLVED.value
+_EMERGENCY = Severity.EMERGENCY.value
 _UNRESOLVED = "state != 'resolved'"
 """The partial unique index's predicate, as text: SQLite uses a partial index only for a
 query whose WHERE states its predicate literally, never through a bound parameter."""
@@ -74,6 +75,7 @@ class ActiveAlert(NamedTuple):
     annotations: dict[str, str]
     ends_at: datetime | None
     generator_url: str | None
+    raised_by: str | None
 
 
 _ACTIVE_COLUMNS = tuple(
@@ -218,8 +220,9 @@ async def unresolved_alerts(
 ) -> list[AlertRow]:
     """Return (and lock, on PostgreSQL) unresolved alerts in `states`, narrowed further.
 
-    `source`: raised by it; `silence_id`: muted by it; `ended_by`: their ``ends_at`` passed.
-    The walk is over the states' index, so it costs what is active, not what is history.
+    `source`: raised by it; `silence_id`: muted by it; `ended_by`: their ``ends_at`` passed,
+    emergencies left out (only the crown ends one). The walk is over the states' index, so
+    it costs what is active, not what is history.
     """
     stmt = select(AlertRow).where(AlertRow.state.in_(states))
     if source is not None:
@@ -227,7 +230,7 @@ async def unresolved_alerts(
     if silence_id is not None:
         stmt = stmt.where(AlertRow.silence_id == silence_id)
     if ended_by is not None:
-        stmt = stmt.where(AlertRow.ends_at <= ended_by)
+        stmt = stmt.where(AlertRow.ends_at <= ended_by, AlertRow.severity != _EMERGENCY)
     stmt = stmt.order_by(AlertRow.id)
     if for_update and _postgres(session):
         stmt = stmt.with_for_update()
@@ -239,7 +242,9 @@ async def housekeeping_due(session: AsyncSession, *, now: datetime) -> bool:
 
     Two probes of one row each, so an idle pass reads without taking the write lock.
     """
-    ended = select(AlertRow.id).where(AlertRow.state.in_(ACTIVE), AlertRow.ends_at <= now)
+    ended = select(AlertRow.id).where(
+        AlertRow.state.in_(ACTIVE), AlertRow.ends_at <= now, AlertRow.severity != _EMERGENCY
+    )
     if (await session.execute(ended.limit(1))).first() is not None:
         return True
     over = select(SilenceRow.id).where(SilenceRow.expired_at.is_(None), SilenceRow.ends_at <= now)
@@ -376,6 +381,7 @@ class StoredAlert(NamedTuple):
     acknowledged_by: str | None
     resolved_by: str | None
     silence_id: str | None
+    raised_by: str | None
 
 
 class StoredSilence(NamedTuple):

@@ -217,10 +217,11 @@ class AlertRow(Base):
     labels: Mapped[dict[str, Any]] = mapped_column(Json)
     annotations: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     source: Mapped[str] = mapped_column(String(32))
-    """Who raised it: ``health``, ``api`` (POST /alerts), ``alertmanager``, ``triad``."""
+    """How it came: ``health``, ``api`` (POST /alerts), ``alertmanager``, ``triad``."""
     raised_by: Mapped[str | None] = mapped_column(String(100))
-    """The principal that raised it (the actor of its ``alert_fired`` entry): a flood of
-    one principal's alerts is notified as one, never mixed with another principal's."""
+    """The principal that raised it: only it may resolve it or change what it says by posting.
+    A flood of one principal's alerts is notified as one, never mixed with another's.
+    None for alerts stored before this was kept (only resolved by hand)."""
     group_key: Mapped[str] = mapped_column(String(500))
     count: Mapped[int] = mapped_column(Integer, default=1)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)

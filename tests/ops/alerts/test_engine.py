@@ -7,7 +7,17 @@ from typing import Any
 
 import pytest
 
-from triadops.domain.alerts import AlertIn, AlertState, Matcher, Severity, fingerprint
+from triadops.domain.alerts import (
+    SILENCERS,
+    AlertIn,
+    AlertState,
+    Matcher,
+    MatchOp,
+    Severity,
+    fingerprint,
+    severities_matched,
+    silencers_for,
+)
 from triadops.domain.enums import Authority
 from triadops.ops.alerts.engine import (
     MAX_GROUP_KEY,
@@ -19,6 +29,7 @@ from triadops.ops.alerts.engine import (
     compile_silences,
     route,
 )
+from triadops.ops.alerts.policy import Poster
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ROUTES = {
@@ -241,3 +252,113 @@ def test_the_same_silences_are_compiled_once() -> None:
     specs = (silence("host=db1"), silence("host=~db.*", sid="s2"))
     assert compile_silences(specs) is compile_silences(tuple(specs))
     assert len(compile_silences(specs)) == 2
+
+
+def test_a_backtracking_regex_matches_a_huge_label_in_linear_time() -> None:
+    # `(a+)+b` against a's ending in "!" takes Python's engine exponential time; RE2 is
+    # linear, so these return (and return the right answer) on a 100,000-character label.
+    evil = Matcher.parse('host=~"(a+)+b"')
+    huge = "a" * 100_000 + "!"
+    assert evil.matches({"host": huge}) is False
+    assert evil.matches({"host": "a" * 100_000 + "b"}) is True
+    silences = SilenceSet([silence("alertname=DiskFull", 'host=~"(a+)+b"')])
+    assert silences.match({"alertname": "DiskFull", "host": huge}, NOW) is None
+    assert silences.match({"alertname": "DiskFull", "host": "aab"}, NOW) == "s1"
+    assert Matcher.parse('host!~"(a+)+b"').matches({"host": huge}) is True
+
+
+@pytest.mark.parametrize(
+    "value", ["(" * 500 + ")" * 500, "(?=a)b", r"(a)\1", "(?<!a)b", "a{1001}", "db[("]
+)
+def test_a_regex_re2_refuses_or_too_deep_is_a_validation_error(value: str) -> None:
+    with pytest.raises(ValueError, match=r"nests groups|RE2"):
+        Matcher(name="host", op=MatchOp.REGEX, value=value)
+    # A parenthesis inside a class or escaped is no group.
+    Matcher(name="host", op=MatchOp.REGEX, value="[(]" * 60 + r"\(" * 60)
+
+
+def test_a_silence_sees_the_severity_the_alert_escalates_with() -> None:
+    b = book(silence("alertname=Meltdown", "severity=info"), silence("severity=warning", sid="w"))
+    loud, quiet = b.apply(
+        [
+            alert("Meltdown", severity="emergency", labels={"severity": "info"}),
+            alert("Health"),  # no severity label: a warning
+        ],
+        NOW,
+    )
+    assert (loud.state, loud.silence_id) == (AlertState.FIRING, None)
+    assert (quiet.state, quiet.silence_id) == (AlertState.SILENCED, "w")
+
+
+def test_severities_a_silence_can_match_decide_who_may_add_it() -> None:
+    def needs(*matchers: str) -> tuple[Authority, ...]:
+        return silencers_for([Matcher.parse(m) for m in matchers])
+
+    crown, legislature = (Authority.CROWN,), (Authority.LEGISLATIVE, Authority.CROWN)
+    assert needs("alertname=Disk") == crown
+    assert needs("severity=~.*", "host=a") == crown
+    assert needs("severity!=critical", "host=a") == crown
+    assert needs('severity!="emergency"', "host=a") == legislature
+    assert needs('severity=~"critical"', "host=a") == legislature
+    assert needs('severity=~"info|warning"') == SILENCERS
+    assert needs("severity=info", 'severity!~"w.*"') == SILENCERS
+    assert severities_matched([Matcher.parse('severity!~"crit.*"')]) == [
+        Severity.INFO,
+        Severity.WARNING,
+        Severity.EMERGENCY,
+    ]
+
+
+def test_only_the_source_resolves_or_rewrites_by_posting() -> None:
+    eve = AlertBook(group_by=["alertname"], routes=ROUTES, poster=Poster("eve"))
+    eve.apply([alert(annotations={"summary": "full"}), alert("Fire", severity="emergency")], NOW)
+    judge = AlertBook(
+        group_by=["alertname"], routes=ROUTES, known=eve.active.values(), poster=Poster("judge")
+    )
+    later = NOW + timedelta(minutes=1)
+    changes = judge.apply(
+        [
+            alert(annotations={"summary": "ignore me"}, ends_at=later + timedelta(hours=1)),
+            alert(status="resolved"),
+            alert("Fire", status="resolved"),
+        ],
+        later,
+    )
+    assert [c.kind for c in changes] == [
+        ChangeKind.REPEATED,
+        ChangeKind.REFUSED,
+        ChangeKind.REFUSED,
+    ]
+    disk = judge.active[alert().fingerprint]
+    assert (disk.annotations, disk.ends_at, disk.count, changes[0].annotated) == (
+        {"summary": "full"},
+        None,
+        2,
+        False,
+    )
+    assert judge.refusals == [
+        "judge did not raise DiskFull: only its source (eve) may resolve it by posting",
+        "judge did not raise Fire: only its source (eve) may resolve it by posting",
+    ]
+
+    again = AlertBook(
+        group_by=["alertname"],
+        routes=ROUTES,
+        known=judge.active.values(),
+        poster=Poster("eve", crown=False),
+    )
+    kinds = [
+        c.kind
+        for c in again.apply([alert(status="resolved"), alert("Fire", status="resolved")], later)
+    ]
+    assert kinds == [ChangeKind.RESOLVED, ChangeKind.REFUSED]
+    assert again.refusals == ["Fire is an emergency: only the crown may resolve it"]
+    crowned = AlertBook(
+        group_by=["alertname"],
+        routes=ROUTES,
+        known=again.active.values(),
+        poster=Poster("eve", crown=True),
+    )
+    assert [c.kind for c in crowned.apply([alert("Fire", status="resolved")], later)] == [
+        ChangeKind.RESOLVED
+    ]

@@ -101,6 +101,8 @@ async def test_alertmanager_firing_then_resolved_is_deduplicated_and_resolved(ap
         "ignored": 0,
         "silenced": 0,
         "failed": 0,
+        "refused": 0,
+        "refusals": [],
     }
     # Alertmanager resends a firing group every repeat_interval: a repeat, not new alerts.
     again = await api.post("/alerts/alertmanager", as_="eve", json=alertmanager_firing())

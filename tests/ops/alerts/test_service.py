@@ -27,6 +27,8 @@ from triadops.storage.tables import AlertGroupRow, AlertRow, LedgerRow, SilenceR
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 VIEWER = Identity(name="vera", roles=frozenset({Role.VIEWER}))
 EVE = Identity(name="eve", roles=frozenset({Role.EXECUTIVE}))
+QUIET = 'severity=~"info|warning"'
+"""A matcher that leaves critical and emergency alerts out: any silencer may add it."""
 
 
 def at(minutes: float) -> datetime:
@@ -102,8 +104,12 @@ async def test_a_repeat_raises_count_and_last_seen_not_a_new_row(runtime: Runtim
     assert (disk.count, disk.state, disk.source) == (3, "firing", "api")
     assert (disk.starts_at, disk.last_seen) == (NOW, at(5))
     assert disk.annotations == {"summary": "99%"}
-    # Only the firing is a ledger event; repeats are not.
-    assert await entries(runtime, disk.id) == [("alert_fired", "alice", "firing")]
+    # The firing is a ledger event, and so is its source's change of what it says; a mere
+    # repeat is not.
+    assert await entries(runtime, disk.id) == [
+        ("alert_fired", "alice", "firing"),
+        ("alert_annotated", "alice", "firing"),
+    ]
     async with runtime.session(read_only=True) as session:
         group = await session.get(AlertGroupRow, disk.group_key)
     assert group is not None and group.labels == {"alertname": "DiskFull"}
@@ -184,7 +190,7 @@ async def test_a_silence_mutes_at_once_and_its_expiry_unmutes(runtime: Runtime) 
         await service.acknowledge(session, alert_id=db1.id, by=ALICE, now=NOW)
         await lifecycle.commit(session)
 
-    sil = await add_silence(runtime, "host=~db.*")
+    sil = await add_silence(runtime, "host=~db.*", QUIET)
     db1, web1 = await rows(runtime)
     assert (db1.state, db1.silence_id, web1.state) == ("silenced", sil.id, "firing")
     # A new alert the silence matches is muted as it arrives.
@@ -215,8 +221,8 @@ async def test_an_expired_silence_hands_its_alerts_to_another_that_covers_them(
     runtime: Runtime,
 ) -> None:
     await ingest(runtime, alert(labels={"host": "db1"}))
-    short = await add_silence(runtime, "host=db1", duration_s=600)
-    long = await add_silence(runtime, "alertname=DiskFull", duration_s=7200)
+    short = await add_silence(runtime, "host=db1", QUIET, duration_s=600)
+    long = await add_silence(runtime, "alertname=DiskFull", QUIET, duration_s=7200)
     [row] = await rows(runtime)
     assert row.silence_id == short.id, "a muted alert keeps its silence"
 
@@ -274,7 +280,8 @@ async def test_an_ends_at_that_passes_resolves_the_alert(runtime: Runtime) -> No
 
 async def test_auto_resolve_closes_what_a_source_no_longer_raises(runtime: Runtime) -> None:
     cpu, disk = alert("HighCpu"), alert("DiskFull")
-    await ingest(runtime, cpu, disk, source="health", by=events.MONITOR)
+    fire = alert("Meltdown", severity="emergency")
+    await ingest(runtime, cpu, disk, fire, source="health", by=events.MONITOR)
     await ingest(runtime, alert("Posted"), source="api")
     async with runtime.session() as session:
         resolved = await service.auto_resolve(
@@ -282,7 +289,13 @@ async def test_auto_resolve_closes_what_a_source_no_longer_raises(runtime: Runti
         )
         await lifecycle.commit(session)
     states = {r.alertname: r.state for r in await rows(runtime)}
-    assert states == {"HighCpu": "resolved", "DiskFull": "firing", "Posted": "firing"}
+    # An emergency waits for the crown, even when its own source stops raising it.
+    assert states == {
+        "HighCpu": "resolved",
+        "DiskFull": "firing",
+        "Meltdown": "firing",
+        "Posted": "firing",
+    }
     assert len(resolved) == 1
     assert await entries(runtime, resolved[0]) == [
         ("alert_fired", events.MONITOR, "firing"),
@@ -352,7 +365,7 @@ async def test_verify_names_a_tampered_alert_or_silence(runtime: Runtime) -> Non
     await ingest(runtime, alert(), alert("Cpu"), alert("Mem"), alert("Net"))
     cpu, disk, mem, net = await rows(runtime)
     await _handle(runtime, "ack", cpu.id, EVE)
-    sil = await add_silence(runtime, "alertname=Net")
+    sil = await add_silence(runtime, "alertname=Net", QUIET)
     assert await findings(runtime) == []
 
     await tamper(
@@ -392,6 +405,19 @@ async def test_verify_names_a_tampered_alert_or_silence(runtime: Runtime) -> Non
             f"{sil.ends_at}",
         ]
     )
+
+
+async def test_verify_names_an_alert_whose_source_was_rewritten(runtime: Runtime) -> None:
+    # Who raised an alert decides who may resolve it by posting: an edit is a finding.
+    await ingest(runtime, alert(), by="alice")
+    [row] = await rows(runtime)
+    assert row.raised_by == "alice"
+    await tamper(runtime, update(AlertRow).where(AlertRow.id == row.id).values(raised_by="mallory"))
+    assert await findings(runtime) == [
+        f"alert {row.id}: stored as raised by mallory but the ledger says alice"
+    ]
+    refused = await ingest(runtime, alert(status="resolved"), by="alice")
+    assert (refused.refused, refused.resolved) == (1, 0)
 
 
 async def test_a_ledger_without_the_alert_entries_is_caught(runtime: Runtime) -> None:

@@ -17,6 +17,8 @@ from triadops.api.alert_schemas import (
     SilenceBody,
     SilenceIdPath,
     SilenceList,
+    SilencePreview,
+    SilencePreviewBody,
     SilenceView,
 )
 from triadops.api.deps import (
@@ -32,7 +34,7 @@ from triadops.api.schemas import problems
 from triadops.constitution import ledger, lifecycle
 from triadops.domain.alerts import AlertIn
 from triadops.domain.clock import utcnow
-from triadops.domain.enums import Role
+from triadops.domain.enums import Authority, Role
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import service, silences
 from triadops.ops.alerts.inbound import AlertmanagerPayload, AlertPost, posted_alerts
@@ -55,6 +57,7 @@ async def _ingest(
         now=utcnow(),
         settings=rt.settings.alerts,
         by=identity.name,
+        crown=identity.holds(Authority.CROWN),
     )
     await lifecycle.commit(session)
     return IngestAnswer.of(result)
@@ -70,10 +73,12 @@ async def post_alerts(
 ) -> IngestAnswer:
     """Raise alerts in triad's format: one alert, or ``{"alerts": [...]}`` (up to 1000).
 
-    A repeat of an unresolved alert (same labels) raises its count; ``status: resolved``
-    resolves it. The batch is stored in one transaction. Each principal may post
-    ``alerts.rate_limit_per_s`` alerts a second (burst ``alerts.rate_limit_burst``); past
-    that, 429 with ``Retry-After``.
+    A repeat of an unresolved alert (same labels) raises its count; only the principal that
+    raised an alert may change its annotations or end, or resolve it (``status: resolved``,
+    or an ``ends_at`` past), and an emergency only with the crown: a refused resolution
+    changes nothing and is counted in ``refused``. The batch is stored in one transaction.
+    Each principal may post ``alerts.rate_limit_per_s`` alerts a second (burst
+    ``alerts.rate_limit_burst``); past that, 429 with ``Retry-After``.
     """
     alerts = posted_alerts(body)
     rate_limit.check(identity.name, len(alerts))  # one token per alert, per principal
@@ -87,7 +92,8 @@ async def post_alertmanager(
     """Take Alertmanager's webhook (version 4): firing and resolved alerts, up to 1000.
 
     Point an Alertmanager receiver's ``webhook_configs`` here, with this token as its
-    ``http_config.authorization.credentials``.
+    ``http_config.authorization.credentials``. Alertmanager's resolutions end only the alerts
+    this token's principal raised, and an emergency only if it holds the crown.
     """
     alerts = body.to_alerts()
     return await _ingest(
@@ -189,7 +195,11 @@ async def list_silences(
 async def create_silence(
     body: SilenceBody, identity: Silencer, session: SessionDep, runtime: RuntimeDep
 ) -> SilenceView:
-    """Mute the alerts the matchers select, until it ends (at most ``alerts.max_silence_s``)."""
+    """Mute the alerts the matchers select, until it ends (at most ``alerts.max_silence_s``).
+
+    One that can mute an emergency needs the crown; one that can mute a critical alert,
+    the legislature or crown (``POST /silences/preview`` says which, and what it mutes).
+    """
     now = utcnow()
     row = await silences.add_silence(
         session,
@@ -203,6 +213,20 @@ async def create_silence(
     )
     await lifecycle.commit(session)
     return SilenceView.of(row, now=now)
+
+
+@router.post(
+    "/silences/preview",
+    operation_id="preview_silence",
+    tags=["silences"],
+    responses=problems(413, 422),
+)
+async def preview_silence(
+    body: SilencePreviewBody, identity: Viewer, session: ReadSessionDep
+) -> SilencePreview:
+    """Say what a silence would mute now and which authority may add it; add nothing."""
+    preview = await silences.preview_silence(session, matchers=body.matchers, by=identity)
+    return SilencePreview.of(preview)
 
 
 @router.post(

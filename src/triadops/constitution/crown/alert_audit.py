@@ -7,6 +7,9 @@ resolved it, the silence muting it, and the fingerprint and severity it fired wi
 each silence, who made it, its matchers and end, and who expired it. Then every stored
 alert and silence is compared, in id order and in batches, and each that differs is named.
 
+Who raised an alert is the actor of its ``alert_fired`` entry. A change of its annotations
+by its source is an ``alert_annotated`` entry that leaves its state as it was.
+
 Not compared: counts, last_seen, annotations and times (a repeat is not a ledger event),
 escalation's bookkeeping (level, deadlines, notified_at), and the end of a change-linked
 silence, which moves with its operation. Stored labels are held to the
@@ -32,6 +35,8 @@ from triadops.storage import alerts as store
 SILENCE_CREATED = "silence_created"
 CHANGE_SILENCE_OPENED = "change_silence_opened"
 SILENCE_EXPIRED = "silence_expired"
+ANNOTATED = "alert_annotated"
+"""Its source changed its annotations or graph link (``ops.alerts.events``): no state."""
 REESCALATED = "alert_reescalated"
 """Escalation's entry for a quiet acknowledgement fired again (``ops.alerts.dispatch``)."""
 BATCH = 500
@@ -51,6 +56,8 @@ class _Alert:
     acknowledged_by: str | None = None
     resolved_by: str | None = None
     silence_id: str | None = None
+    raised_by: str | None = None
+    """The actor of its ``alert_fired`` entry: the only poster that may resolve it."""
     stored: bool = False
 
 
@@ -101,6 +108,7 @@ class AlertReplay:
             alert.fingerprint = _text(details.get("fingerprint"))
             alert.severity = _text(details.get("severity"))
             alert.acknowledged_by = alert.resolved_by = None
+            alert.raised_by = actor
         if "state" in details:
             alert.state = _text(details["state"])
         if "silence" in details:
@@ -203,6 +211,8 @@ def _alert_problems(row: store.StoredAlert, said: _Alert) -> list[str]:
                 f"stored {what} by {stored or 'nobody'} but the ledger records one by "
                 f"{recorded or 'nobody'}"
             )
+    if row.raised_by is not None and row.raised_by != said.raised_by:
+        problems.append(f"stored as raised by {row.raised_by} but the ledger says {said.raised_by}")
     if row.silence_id != said.silence_id:
         problems.append(
             f"stored as muted by silence {row.silence_id or 'none'} but the ledger says "

@@ -8,15 +8,24 @@ what changed. A benchmark drives the same book with nothing around it.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 
-from triadops.domain.alerts import AlertIn, AlertState, Matcher, MatchOp, Severity, group_key
+from triadops.domain.alerts import (
+    AlertIn,
+    AlertState,
+    Matcher,
+    MatchOp,
+    Severity,
+    compile_regex,
+    group_key,
+    silence_labels,
+)
 from triadops.domain.enums import Authority
+from triadops.ops.alerts.policy import POSTED_RESOLUTION_RULES, UNNAMED, Poster, refusal
 
 L, E, J, C = Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN
 ESCALATION: dict[Severity, tuple[Authority, ...]] = {
@@ -57,15 +66,6 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def judged_labels(labels: Mapping[str, str], severity: Severity | str) -> dict[str, str]:
-    """Return the labels a silence judges: ``severity`` is the alert's own, however given.
-
-    A source may give the severity beside the labels (or none, meaning warning); a silence
-    that spares critical alerts by their ``severity`` label must still see them as critical.
-    """
-    return {**labels, "severity": Severity(severity).value}
-
-
 LabelTest = Callable[[Mapping[str, str]], bool]
 
 
@@ -78,10 +78,10 @@ def _test(matcher: Matcher) -> LabelTest:
         case MatchOp.NOT_EQUAL:
             return lambda labels: labels.get(name, "") != value
         case MatchOp.REGEX:
-            fullmatch = re.compile(value).fullmatch
+            fullmatch = compile_regex(value).fullmatch
             return lambda labels: fullmatch(labels.get(name, "")) is not None
         case MatchOp.NOT_REGEX:
-            fullmatch = re.compile(value).fullmatch
+            fullmatch = compile_regex(value).fullmatch
             return lambda labels: fullmatch(labels.get(name, "")) is None
 
 
@@ -180,6 +180,8 @@ class ChangeKind(StrEnum):
     """A repeat whose silence ended, with no other silence covering it."""
     IGNORED = "ignored"
     """A resolution of an alert the book does not hold: nothing to resolve."""
+    REFUSED = "refused"
+    """A resolution its poster may not make (`policy.POSTED_RESOLUTION_RULES`): no change."""
 
 
 @dataclass(slots=True, eq=False)
@@ -201,6 +203,8 @@ class Tracked:
     ends_at: datetime | None = None
     generator_url: str | None = None
     resolved_at: datetime | None = None
+    raised_by: str | None = None
+    """The principal that raised it (None: not known, for alerts stored before it was)."""
     authorities: tuple[Authority, ...] = ()
     channels: tuple[str, ...] = ()
 
@@ -223,11 +227,20 @@ class Change:
     """Its state right after this change (a later change in the batch may move it on)."""
     silence_id: str | None = None
     """The silence muting it right after this change."""
+    annotated: bool = False
+    """Its source changed its annotations or graph link with this repeat."""
 
     @classmethod
-    def of(cls, kind: ChangeKind, alert: Tracked, previous: AlertState | None) -> Change:
+    def of(
+        cls,
+        kind: ChangeKind,
+        alert: Tracked,
+        previous: AlertState | None,
+        *,
+        annotated: bool = False,
+    ) -> Change:
         """Record `alert` as it stands now."""
-        return cls(kind, alert, previous, alert.state, alert.silence_id)
+        return cls(kind, alert, previous, alert.state, alert.silence_id, annotated)
 
 
 class AlertBook:
@@ -237,6 +250,9 @@ class AlertBook:
     ``ends_at`` already past) resolves it and removes it from the book, so the same labels
     firing later open a new instance. A new alert is silenced by the first active silence
     that matches it; a repeat is looked at again, since its silence may have ended.
+
+    The book's `poster` posts every batch: it resolves an alert only by the
+    `policy.POSTED_RESOLUTION_RULES`, and changes what an alert says only if it raised it.
     """
 
     def __init__(
@@ -246,8 +262,12 @@ class AlertBook:
         routes: Mapping[Authority, Sequence[str]],
         known: Iterable[Tracked] = (),
         silences: SilenceSet | None = None,
+        poster: Poster = UNNAMED,
     ) -> None:
         self.group_by = tuple(group_by)
+        self.poster = poster
+        self.refusals: list[str] = []
+        """Why each refused resolution of the batches applied was refused, in order."""
         self.active: dict[str, Tracked] = {t.fingerprint: t for t in known}
         self.silences = silences or SilenceSet(())
         self._routes = {severity: route(severity, routes) for severity in Severity}
@@ -267,6 +287,11 @@ class AlertBook:
                 if current is None:
                     append(Change(ChangeKind.IGNORED, None))
                     continue
+                refused = refusal(POSTED_RESOLUTION_RULES, (current, self.poster))
+                if refused is not None:
+                    self.refusals.append(refused.message)
+                    append(Change(ChangeKind.REFUSED, None))
+                    continue
                 previous = current.state
                 current.state = AlertState.RESOLVED
                 current.resolved_at = now if ends_at is None else min(ends_at, now)
@@ -283,8 +308,11 @@ class AlertBook:
     def _new(self, alert: AlertIn, ends_at: datetime | None, now: datetime) -> Tracked:
         labels = alert.labels
         severity = alert.resolved_severity
-        judged = judged_labels(labels, severity)
-        silence = self.silences.match(judged, now) if self.silences.ids else None
+        silence = (
+            self.silences.match(silence_labels(labels, severity), now)
+            if self.silences.ids
+            else None
+        )
         authorities, channels = self._routes[severity]
         tracked = Tracked(
             fingerprint=alert.fingerprint,
@@ -298,6 +326,7 @@ class AlertBook:
             annotations=dict(alert.annotations),
             ends_at=ends_at,
             generator_url=alert.generator_url,
+            raised_by=self.poster.name,
             authorities=authorities,
             channels=channels,
         )
@@ -309,21 +338,30 @@ class AlertBook:
     ) -> Change:
         current.count += 1
         current.last_seen = max(current.last_seen, now)
-        current.ends_at = ends_at
-        if alert.annotations:
-            current.annotations = dict(alert.annotations)
-        current.generator_url = alert.generator_url or current.generator_url
+        annotated = False
+        # What the alert says (summary, runbook, graph link, end) is its source's to say: a
+        # repeat from anyone else is only counted.
+        if current.raised_by is not None and current.raised_by == self.poster.name:
+            current.ends_at = ends_at
+            before = (current.annotations, current.generator_url)
+            if alert.annotations:
+                current.annotations = dict(alert.annotations)
+            current.generator_url = alert.generator_url or current.generator_url
+            annotated = (current.annotations, current.generator_url) != before
         previous = current.state
         silence = current.silence_id
         if silence is not None and self.silences.covers(silence, now):
-            return Change.of(ChangeKind.REPEATED, current, previous)
-        judged = judged_labels(current.labels, current.severity)
-        found = self.silences.match(judged, now) if self.silences.ids else None
+            return Change.of(ChangeKind.REPEATED, current, previous, annotated=annotated)
+        found = (
+            self.silences.match(silence_labels(current.labels, current.severity), now)
+            if self.silences.ids
+            else None
+        )
         if found is not None:
             current.silence_id, current.state = found, AlertState.SILENCED
-            return Change.of(ChangeKind.SILENCED, current, previous)
+            return Change.of(ChangeKind.SILENCED, current, previous, annotated=annotated)
         if silence is None:
-            return Change.of(ChangeKind.REPEATED, current, previous)
+            return Change.of(ChangeKind.REPEATED, current, previous, annotated=annotated)
         current.silence_id = None
         current.state = AlertState.ACKNOWLEDGED if current.acknowledged else AlertState.FIRING
-        return Change.of(ChangeKind.UNSILENCED, current, previous)
+        return Change.of(ChangeKind.UNSILENCED, current, previous, annotated=annotated)

@@ -25,6 +25,8 @@ ALERT_RESOLVED = "alert_resolved"
 ALERT_SILENCED = "alert_silenced"
 """A silence mutes the alert (or it moves to another silence when its own ends)."""
 ALERT_UNSILENCED = "alert_unsilenced"
+ALERT_ANNOTATED = "alert_annotated"
+"""Its source changed what it says (annotations, graph link); details hold the new ones."""
 SILENCE_CREATED = "silence_created"
 SILENCE_EXPIRED = "silence_expired"
 

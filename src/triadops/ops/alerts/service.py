@@ -9,7 +9,7 @@ write the ledger at its own rate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,13 +17,13 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution.guards import Rule, enforce
+from triadops.constitution.guards import enforce
 from triadops.domain.alerts import AlertIn, AlertState, Severity
-from triadops.domain.enums import Authority
-from triadops.domain.errors import Conflict, Forbidden
+from triadops.domain.errors import Conflict
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import events
 from triadops.ops.alerts.engine import AlertBook, Change, ChangeKind, Tracked, as_utc
+from triadops.ops.alerts.policy import ACKNOWLEDGE_RULES, RESOLVE_RULES, Poster
 from triadops.ops.alerts.silences import active_set, expire_ended_silences
 from triadops.settings import AlertSettings
 from triadops.storage import alerts as store
@@ -32,12 +32,11 @@ from triadops.storage.tables import AlertRow
 RACE_ATTEMPTS = 3
 """Ingests of a batch that lost a race for a new fingerprint to another replica: the batch
 is decided again with that replica's alert in view."""
-HANDLERS = (Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN)
 
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """What a batch did: each received alert is new, repeated, resolved, ignored or failed."""
+    """What a batch did: each alert is new, repeated, resolved, ignored, refused or failed."""
 
     received: int
     new: int
@@ -50,6 +49,11 @@ class IngestResult:
     """Received firing alerts that a silence mutes (counted among new or repeated too)."""
     failed: int = 0
     """Alerts whose rows the database refused; the rest of the batch was kept."""
+    refused: int = 0
+    """Resolutions the poster may not make (not its alert, or an emergency without the
+    crown): they changed nothing; the rest of the batch was kept."""
+    refusals: tuple[str, ...] = ()
+    """Why each refused resolution was refused, in order."""
 
 
 async def ingest(
@@ -60,13 +64,17 @@ async def ingest(
     now: datetime,
     settings: AlertSettings,
     by: str = events.MONITOR,
+    crown: bool = False,
 ) -> IngestResult:
     """Deduplicate, silence and store a batch of raised alerts; queue their ledger entries.
 
-    `source` says who raised them (``health``, ``api``, ``alertmanager``); `by` is the
-    principal that posted them, the ledger's actor. Reads only the batch's fingerprints and
-    the active silences, through indexes. Two replicas raising the same new alert store one
-    row: the second insert meets the partial unique index and the batch is decided again.
+    `source` says how they came (``health``, ``api``, ``alertmanager``); `by` is the
+    principal that posted them, the ledger's actor and the source of the alerts it raises;
+    `crown` says whether it holds the crown. Only an alert's source may resolve it or change
+    what it says by posting, and an emergency it resolves only with the crown
+    (`policy.POSTED_RESOLUTION_RULES`). Reads only the batch's fingerprints and the active
+    silences, through indexes. Two replicas raising the same new alert store one row: the
+    second insert meets the partial unique index and the batch is decided again.
     """
     now = as_utc(now)
     if not alerts:
@@ -75,8 +83,8 @@ async def ingest(
     for _ in range(RACE_ATTEMPTS):
         savepoint = await session.begin_nested()
         try:
-            changes, failed, raced = await _decide_and_store(
-                session, alerts, source=source, now=now, settings=settings, by=by
+            changes, failed, raced, refusals = await _decide_and_store(
+                session, alerts, source=source, now=now, settings=settings, by=by, crown=crown
             )
         except BaseException:
             await savepoint.rollback()
@@ -86,7 +94,7 @@ async def ingest(
             continue
         await savepoint.commit()
         _record(session, changes, failed, source=source, by=by, now=now)
-        return _count(changes, failed)
+        return _count(changes, failed, refusals)
     raise Conflict("alerts kept being raised by another replica at the same time; try again")
 
 
@@ -98,7 +106,8 @@ async def _decide_and_store(
     now: datetime,
     settings: AlertSettings,
     by: str,
-) -> tuple[list[Change], set[int], bool]:
+    crown: bool,
+) -> tuple[list[Change], set[int], bool, tuple[str, ...]]:
     silences = await active_set(session, now=now)
     known = await store.lock_active_alerts(session, [a.fingerprint for a in alerts])
     book = AlertBook(
@@ -106,14 +115,16 @@ async def _decide_and_store(
         routes=settings.routes,
         known=[_tracked(row) for row in known],
         silences=silences,
+        poster=Poster(by, crown=crown),
     )
     changes = book.apply(alerts, now)
+    refusals = tuple(book.refusals)
     touched = list({id(c.alert): c.alert for c in changes if c.alert is not None}.values())
     writing = _Writing(source=source, now=now, by=by, settings=settings)
     try:
         async with session.begin_nested():
             raced = await writing.store(session, touched)
-        return changes, set(), raced
+        return changes, set(), raced, refusals
     except DBAPIError:
         pass
     # One row the database refuses must not cost the others: each in its own savepoint.
@@ -125,7 +136,7 @@ async def _decide_and_store(
                 raced = await writing.store(session, [tracked]) or raced
         except DBAPIError:
             failed.add(id(tracked))
-    return changes, failed, raced
+    return changes, failed, raced, refusals
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +224,7 @@ def _tracked(row: store.ActiveAlert) -> Tracked:
         annotations=row.annotations,
         ends_at=row.ends_at,
         generator_url=row.generator_url,
+        raised_by=row.raised_by,
     )
 
 
@@ -236,6 +248,20 @@ def _record(
         alert = change.alert
         if alert is None or alert.id is None or id(alert) in failed or change.state is None:
             continue
+        if change.annotated:
+            # Only its source can change what an alert says; the change is on the record.
+            events.record_alert(
+                session,
+                alert_id=alert.id,
+                event=events.ALERT_ANNOTATED,
+                actor=by,
+                state=change.state,
+                at=now,
+                details={
+                    "annotations": dict(alert.annotations),
+                    "generator_url": alert.generator_url,
+                },
+            )
         if change.kind is ChangeKind.FIRED:
             details: dict[str, Any] = {
                 "fingerprint": alert.fingerprint,
@@ -264,7 +290,7 @@ def _record(
         )
 
 
-def _count(changes: Sequence[Change], failed: set[int]) -> IngestResult:
+def _count(changes: Sequence[Change], failed: set[int], refusals: tuple[str, ...]) -> IngestResult:
     counts = dict.fromkeys(ChangeKind, 0)
     silenced = lost = 0
     for change in changes:
@@ -284,53 +310,9 @@ def _count(changes: Sequence[Change], failed: set[int]) -> IngestResult:
         ignored=counts[ChangeKind.IGNORED],
         silenced=silenced,
         failed=lost,
+        refused=counts[ChangeKind.REFUSED],
+        refusals=refusals,
     )
-
-
-Handling = tuple[AlertRow, Identity]
-
-
-def holds_an_authority(a: Handling) -> Forbidden | None:
-    """Viewers read; taking or closing an alert is for the four authorities."""
-    _, by = a
-    if any(by.holds(authority) for authority in HANDLERS):
-        return None
-    return Forbidden(f"{by.name} holds no authority: viewers may read alerts, not handle them")
-
-
-def emergency_waits_for_the_crown(a: Handling) -> Forbidden | None:
-    """An emergency escalates until the crown answers: only its acknowledgement stops that."""
-    row, by = a
-    if row.severity != Severity.EMERGENCY.value or by.holds(Authority.CROWN):
-        return None
-    return Forbidden(f"alert {row.id} is an emergency: only the crown may acknowledge it")
-
-
-def unresolved(a: Handling) -> Conflict | None:
-    """A resolved alert is history; the same labels firing again open a new alert."""
-    row, _ = a
-    if row.state != AlertState.RESOLVED.value:
-        return None
-    return Conflict(f"alert {row.id} was resolved by {row.resolved_by}", field="alert_id")
-
-
-def not_acknowledged(a: Handling) -> Conflict | None:
-    """A second acknowledgement would hide who took the alert first."""
-    row, _ = a
-    if row.acknowledged_by is None:
-        return None
-    return Conflict(
-        f"alert {row.id} was already acknowledged by {row.acknowledged_by}", field="alert_id"
-    )
-
-
-ACKNOWLEDGE_RULES: tuple[Rule[Handling], ...] = (
-    holds_an_authority,
-    emergency_waits_for_the_crown,
-    unresolved,
-    not_acknowledged,
-)
-RESOLVE_RULES: tuple[Rule[Handling], ...] = (holds_an_authority, unresolved)
 
 
 async def acknowledge(
@@ -403,13 +385,32 @@ async def auto_resolve(
     """Resolve `source`'s unresolved alerts whose fingerprints it did not raise this time.
 
     For a source that reports its whole picture each pass (the health loop): what it no
-    longer raises has cleared. Returns the ids resolved.
+    longer raises has cleared. An emergency waits for the crown. Returns the ids resolved.
     """
     now = as_utc(now)
     resolved = []
     for row in await store.unresolved_alerts(session, source=source, for_update=True):
-        if row.fingerprint not in present:
+        if row.fingerprint not in present and row.severity != Severity.EMERGENCY.value:
             _resolve(session, row, actor=by, now=now, reason=f"{source} no longer raises it")
+            resolved.append(row.id)
+    return resolved
+
+
+async def resolve_answered(
+    session: AsyncSession, *, source: str, answered: Mapping[str, str], now: datetime
+) -> list[int]:
+    """Resolve `source`'s alerts whose question the crown has answered, emergencies included.
+
+    `answered` maps a fingerprint to the crown principal whose act answered it (the
+    acknowledgement of the operation a page asked about). The resolution is recorded under
+    that principal: the crown ended the emergency, triad only noticed. Returns the ids.
+    """
+    now = as_utc(now)
+    resolved = []
+    for row in await store.unresolved_alerts(session, source=source, for_update=True):
+        by = answered.get(row.fingerprint)
+        if by is not None:
+            _resolve(session, row, actor=by, now=now, reason=f"answered by {by}")
             resolved.append(row.id)
     return resolved
 
@@ -419,7 +420,7 @@ class Housekeeping:
     """What a housekeeping pass did."""
 
     resolved: int
-    """Alerts whose ``ends_at`` passed."""
+    """Alerts whose ``ends_at`` passed (never an emergency)."""
     expired: int
     """Silences whose end passed."""
     unmuted: int
@@ -432,7 +433,11 @@ async def housekeeping_due(session: AsyncSession, *, now: datetime) -> bool:
 
 
 async def housekeep(session: AsyncSession, *, now: datetime) -> Housekeeping:
-    """Resolve alerts whose ``ends_at`` passed; expire silences whose end passed, unmuting."""
+    """Resolve alerts whose ``ends_at`` passed; expire silences whose end passed, unmuting.
+
+    An emergency's ``ends_at`` never ends it: only the crown does (`store.unresolved_alerts`
+    leaves emergencies out of `ended_by`).
+    """
     now = as_utc(now)
     # The silences' lock before any alert row, in the order ingest takes them, so that an
     # ingest and this pass never wait on each other in a circle.

@@ -3,33 +3,51 @@
 Every silence ends: a person's within ``max_silence_s``, a change-linked one within what
 its caller allows (``change_silence_max_s``). Muting and unmuting are ledger events of each
 alert; creating and expiring are events of the silence, with the acting principal.
+
+A silence sees an alert's labels with ``severity`` set to the severity it escalates with
+(`domain.alerts.silence_labels`), so whether it can mute an emergency or a critical alert
+is read from its matchers alone, and decides who may add it (`silencers_for`).
+Matchers are RE2 regexes: a match takes time linear in the label, compiled once per set of
+silences, so matching under the write lock stays cheap whatever a silence says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.guards import Rule, enforce
-from triadops.domain.alerts import SILENCERS, AlertState, Matcher, new_silence_id, silenced_by
+from triadops.domain.alerts import (
+    SILENCERS,
+    AlertState,
+    Matcher,
+    Severity,
+    new_silence_id,
+    severities_matched,
+    silence_labels,
+    silenced_by,
+    silencers_for,
+)
+from triadops.domain.enums import Authority
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import events
-from triadops.ops.alerts.engine import (
-    SilenceSet,
-    SilenceSpec,
-    as_utc,
-    compile_silences,
-    judged_labels,
-)
+from triadops.ops.alerts.engine import SilenceSet, SilenceSpec, as_utc, compile_silences
 from triadops.storage import alerts as store
 from triadops.storage.tables import AlertRow, SilenceRow
 
 MAX_SILENCE_S = 30 * 86400.0
 """The default cap on a silence's length (``alerts.max_silence_s``)."""
 MAX_MATCHERS = 50
+PREVIEW_LIMIT = 500
+"""The most alerts a preview lists (all that match are counted)."""
+
+log = structlog.stdlib.get_logger(__name__)
 
 Actor = Identity | str
 """A principal acting through a token or the CLI, or a system actor (``branch:name``) that
@@ -51,6 +69,31 @@ def may_silence(by: Actor) -> Forbidden | None:
 
 
 SILENCE_RULES: tuple[Rule[Actor], ...] = (may_silence,)
+
+Adding = tuple[Sequence[Matcher], Actor]
+
+
+def silences_no_louder_than_its_authority(a: Adding) -> Forbidden | None:
+    """Muting an emergency keeps it from the crown, a critical from the legislature: theirs."""
+    matchers, by = a
+    if isinstance(by, str):
+        return None
+    allowed = silencers_for(matchers)
+    if any(by.holds(authority) for authority in allowed):
+        return None
+    if allowed == (Authority.CROWN,):
+        what, hint = "an emergency", 'severity!="emergency"'
+    else:
+        what, hint = "a critical alert", 'severity=~"info|warning"'
+    names = " or ".join(a.value for a in allowed)
+    return Forbidden(
+        f"{by.name} may not add this silence: it can mute {what}, which needs {names}; "
+        f"a matcher such as {hint} leaves those out",
+        field="matchers",
+    )
+
+
+ADD_RULES: tuple[Rule[Adding], ...] = (silences_no_louder_than_its_authority,)
 
 
 def silence_end(
@@ -121,6 +164,7 @@ async def add_silence(
     end = silence_end(
         now=now, ends_at=ends_at, duration_s=duration_s, max_duration_s=max_duration_s
     )
+    enforce(ADD_RULES, (matchers, by))
     actor = actor_name(by)
     await store.lock_silences(session)
     stored = [m.model_dump(mode="json") for m in matchers]
@@ -146,9 +190,43 @@ async def add_silence(
     )
     audible = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
     for alert in await store.unresolved_alerts(session, states=audible, for_update=True):
-        if silenced_by(list(matchers), judged_labels(alert.labels, alert.severity)):
+        if silenced_by(matchers, _seen(alert)):
             _mute(session, alert, row.id, actor=actor, now=now)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What a silence would do if added now, and who may add it."""
+
+    severities: tuple[Severity, ...]
+    """The severities it can mute (all, unless a ``severity`` matcher leaves some out)."""
+    requires: tuple[Authority, ...]
+    """The authorities that may add it: any one of them."""
+    matched: int
+    """How many unresolved alerts it matches now."""
+    alerts: list[AlertRow]
+    """Those alerts, oldest first (at most `PREVIEW_LIMIT`): firing and acknowledged ones it
+    would mute; silenced ones keep the silence that mutes them."""
+    allowed: bool
+    """Whether the asker may add it."""
+
+
+async def preview_silence(
+    session: AsyncSession, *, matchers: Sequence[Matcher], by: Identity
+) -> Preview:
+    """Say what a silence with `matchers` would mute now and who may add it; add nothing."""
+    check_matchers(matchers)
+    unresolved = await store.unresolved_alerts(session)
+    matched = [alert for alert in unresolved if silenced_by(matchers, _seen(alert))]
+    requires = silencers_for(matchers)
+    return Preview(
+        severities=tuple(severities_matched(matchers)),
+        requires=requires,
+        matched=len(matched),
+        alerts=matched[:PREVIEW_LIMIT],
+        allowed=any(by.holds(authority) for authority in requires),
+    )
 
 
 async def expire_silence(
@@ -215,7 +293,7 @@ async def expire(
             session, states=(AlertState.SILENCED.value,), silence_id=row.id, for_update=True
         )
         for alert in muted:
-            other = remaining.match(judged_labels(alert.labels, alert.severity), now)
+            other = remaining.match(_seen(alert), now)
             if other is not None:
                 _mute(session, alert, other, actor=actor, now=now)
                 continue
@@ -239,7 +317,15 @@ async def expire(
 async def active_set(session: AsyncSession, *, now: datetime) -> SilenceSet:
     """Return the silences in force at `now`, compiled (once per distinct set)."""
     rows = await store.active_silences(session, now=now)
-    return compile_silences(tuple(spec(row) for row in rows))
+    specs = []
+    for row in rows:
+        try:
+            specs.append(spec(row))
+        except ValidationError:
+            # Stored before matchers were RE2 (a lookaround, a backreference): muting nothing
+            # is safer than failing every ingest, and it still ends when it was to.
+            log.warning("silence has a matcher RE2 refuses; it mutes nothing", silence=row.id)
+    return compile_silences(tuple(specs))
 
 
 async def mute_audible(session: AsyncSession, *, now: datetime) -> int:
@@ -257,7 +343,7 @@ async def mute_audible(session: AsyncSession, *, now: datetime) -> int:
     muted = 0
     await store.lock_silences(session)
     for alert in await store.unresolved_alerts(session, states=audible, for_update=True):
-        found = silences.match(judged_labels(alert.labels, alert.severity), now)
+        found = silences.match(_seen(alert), now)
         if found is not None:
             _mute(session, alert, found, actor=events.MONITOR, now=now)
             muted += 1
@@ -268,6 +354,11 @@ def spec(row: SilenceRow) -> SilenceSpec:
     """Return a stored silence as the engine takes it."""
     matchers = tuple(Matcher.model_validate(m) for m in row.matchers)
     return SilenceSpec(id=row.id, ends_at=row.ends_at, matchers=matchers)
+
+
+def _seen(alert: AlertRow) -> Mapping[str, str]:
+    """Return a stored alert's labels as silences see them (its severity included)."""
+    return silence_labels(alert.labels, Severity(alert.severity))
 
 
 def _mute(
