@@ -62,6 +62,46 @@ class Thresholds(BaseModel):
     """The least share of recent heartbeats a live worker must have beaten."""
 
 
+class AlertTiming(BaseModel):
+    """How long a health condition must hold before its alert fires, and be clear to resolve.
+
+    As a Prometheus rule's ``for`` and ``keep_firing_for``: a signal that flaps inside these
+    spans stays one alert, and a spike shorter than `for_s` opens none.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    for_s: float = Field(default=300.0, ge=0, le=86400)
+    """How long the condition must hold, seen at every check, before the alert fires."""
+    clear_s: float = Field(default=300.0, ge=0, le=86400)
+    """How long a firing alert's condition must be clear before it resolves."""
+
+
+class AlertTimings(BaseModel):
+    """Each health threshold's alert timing (its key in ``thresholds``), plus components'."""
+
+    model_config = {"extra": "forbid"}
+
+    cpu_percent: AlertTiming = Field(default_factory=AlertTiming)
+    memory_percent: AlertTiming = Field(default_factory=AlertTiming)
+    disk_percent: AlertTiming = Field(
+        default_factory=lambda: AlertTiming(for_s=300.0, clear_s=600.0)
+    )
+    response_time_s: AlertTiming = Field(
+        default_factory=lambda: AlertTiming(for_s=120.0, clear_s=180.0)
+    )
+    """Databases' and targets' answers: down or slow."""
+    error_rate: AlertTiming = Field(default_factory=AlertTiming)
+    component: AlertTiming = Field(default_factory=AlertTiming)
+    """A component's degraded or unhealthy alert (its checks are already read over
+    ``window_s``)."""
+
+    def of(self, threshold: str | None) -> AlertTiming:
+        """Return the timing of `threshold`; a condition that names none is a component's."""
+        found = getattr(self, threshold or "component", None)
+        return found if isinstance(found, AlertTiming) else self.component
+
+
 class HealthSettings(BaseModel):
     """The monitoring loop's health checks."""
 
@@ -80,6 +120,9 @@ class HealthSettings(BaseModel):
     disk_paths: list[Path] = Field(default_factory=list)
     """Filesystems whose usage is checked; the data folder's is always one."""
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    timing: AlertTimings = Field(default_factory=AlertTimings)
+    """Per threshold: how long a condition holds before its alert fires, and is clear
+    before it resolves."""
 
 
 class WebhookChannel(BaseModel):
