@@ -53,7 +53,11 @@ class Thresholds(BaseModel):
     memory_percent: float = Field(default=85.0, gt=0, le=100)
     disk_percent: float = Field(default=90.0, gt=0, le=100)
     response_time_s: float = Field(default=5.0, gt=0)
-    """Databases' round trips and HTTP targets' answers."""
+    """Databases' round trips, HTTP targets' answers, and each branch's mean decision time
+    (the time its own code took, not waits for steps or people)."""
+    slow_step_share: float = Field(default=0.8, gt=0, le=1)
+    """A step is slow when it takes more than this share of its action's ``timeout_s``; the
+    executive's share of slow steps is held to ``error_rate``. Judged as steps are folded."""
     error_rate: float = Field(default=0.01, ge=0, le=1)
     """The API's share of 5xx answers, and each branch's share of failed stages."""
     compliance: float = Field(default=0.95, ge=0, le=1)

@@ -38,6 +38,7 @@ from triadops.constitution.crown.service import is_frozen
 from triadops.domain.alerts import ACTIVE_STATES, Severity
 from triadops.domain.enums import Authority, OperationStatus, OperationType
 from triadops.ops.health.api_errors import RequestCounts
+from triadops.ops.stages import STEP_OUTCOMES
 from triadops.storage import agent_calls
 from triadops.storage import metrics as store
 from triadops.storage.ledger import head
@@ -118,7 +119,10 @@ class StoredFigures(Collector):
             labels=["branch"],
         )
         for branch in Authority:
-            mine = [t for t in s.stages if t.branch == branch.value]
+            # Steps run inside the executive's stages: their time is already there.
+            mine = [
+                t for t in s.stages if t.branch == branch.value and t.outcome not in STEP_OUTCOMES
+            ]
             count = sum(t.count for t in mine)
             cumulative = [sum(t.buckets[i] for t in mine) for i in range(len(BUCKETS))]
             buckets = [(_bound(b), float(n)) for b, n in zip(BUCKETS, cumulative, strict=True)]
