@@ -206,6 +206,9 @@ class AlertSettings(BaseModel):
     """An emergency alert not acknowledged within this is re-notified."""
     renotify_limit: int = Field(default=2, ge=0)
     """Re-notifications of an unacknowledged emergency before the fallback is called."""
+    max_repages: int = Field(default=3, ge=0, le=100)
+    """Re-pages of the fallback, one every ``ack_timeout_s``, after its first page; then a
+    last "still unacknowledged, stopping re-pages" notice, and the alert stays open."""
     ack_quiet_s: float = Field(default=3600.0, gt=0)
     """An acknowledged alert not resolved within this fires again and re-enters escalation."""
     change_silence_max_s: float = Field(default=6 * 3600.0, gt=0)
