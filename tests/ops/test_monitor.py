@@ -239,6 +239,36 @@ async def test_a_spike_shorter_than_for_opens_no_alert(runtime: Runtime) -> None
     assert "HostCpuHigh" not in {a.alertname for a in newest.alerts + newest.pending}
 
 
+async def test_an_open_alert_without_a_track_is_not_resolved_while_it_holds(
+    runtime: Runtime,
+) -> None:
+    """An alert a version without hysteresis raised: its condition holding keeps it open."""
+    clock = FakeClock()
+    collector, cpu = host(runtime)
+    monitor = Monitor(runtime.powers, owner="w1", clock=clock.now, collectors=[collector])
+    cpu.busy = 99
+    first = await monitor.check(clock.now())
+    [condition] = [a for a in first.pending if a.alertname == "HostCpuHigh"]
+    async with runtime.session() as session:
+        await service.ingest(
+            session,
+            [
+                AlertIn(
+                    labels={**condition.labels, "source": "health"},
+                    severity=condition.severity,
+                )
+            ],
+            source="health",
+            now=clock.now(),
+            settings=runtime.settings.alerts,
+        )
+        await lifecycle.commit(session)
+    for _ in range(6):
+        clock.advance(runtime.settings.health.every_s)
+        await monitor.check(clock.now())
+        assert [a.state for a in await cpu_alerts(runtime)] == ["firing"]
+
+
 async def test_a_new_leader_continues_what_the_last_one_saw(
     runtime: Runtime, second: Runtime
 ) -> None:

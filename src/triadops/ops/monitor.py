@@ -146,7 +146,9 @@ class Monitor:
         report, held = await hold_alerts(self.powers, report)
         stored = await save_report(self.powers, report)
         raised = [_alert_in(alert) for alert in held.raised]
-        still_open = {_alert_in(alert).fingerprint for alert in held.firing}
+        # A pending condition keeps an alert that is already open (raised before the tracks
+        # were kept, say): it is not resolved while its condition holds.
+        still_open = {_alert_in(alert).fingerprint for alert in held.firing + held.pending}
         async with self.powers.sessions() as session:
             if raised:
                 await service.ingest(
