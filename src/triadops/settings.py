@@ -54,13 +54,57 @@ class Thresholds(BaseModel):
     memory_percent: float = Field(default=85.0, gt=0, le=100)
     disk_percent: float = Field(default=90.0, gt=0, le=100)
     response_time_s: float = Field(default=5.0, gt=0)
-    """Databases' round trips and HTTP targets' answers."""
+    """Databases' round trips, HTTP targets' answers, and each branch's mean decision time
+    (the time its own code took, not waits for steps or people)."""
+    slow_step_share: float = Field(default=0.8, gt=0, le=1)
+    """A step is slow when it takes more than this share of its action's ``timeout_s``; the
+    executive's share of slow steps is held to ``error_rate``. Judged as steps are folded."""
     error_rate: float = Field(default=0.01, ge=0, le=1)
     """The API's share of 5xx answers, and each branch's share of failed stages."""
     compliance: float = Field(default=0.95, ge=0, le=1)
     """The least share of recent operations that met every validation criterion."""
     availability: float = Field(default=0.99, ge=0, le=1)
     """The least share of recent heartbeats a live worker must have beaten."""
+
+
+class AlertTiming(BaseModel):
+    """How long a health condition must hold before its alert fires, and be clear to resolve.
+
+    As a Prometheus rule's ``for`` and ``keep_firing_for``: a signal that flaps inside these
+    spans stays one alert, and a spike shorter than `for_s` opens none.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    for_s: float = Field(default=300.0, ge=0, le=86400)
+    """How long the condition must hold, seen at every check, before the alert fires."""
+    clear_s: float = Field(default=300.0, ge=0, le=86400)
+    """How long a firing alert's condition must be clear before it resolves."""
+
+
+class AlertTimings(BaseModel):
+    """Each health threshold's alert timing (its key in ``thresholds``), plus components'."""
+
+    model_config = {"extra": "forbid"}
+
+    cpu_percent: AlertTiming = Field(default_factory=AlertTiming)
+    memory_percent: AlertTiming = Field(default_factory=AlertTiming)
+    disk_percent: AlertTiming = Field(
+        default_factory=lambda: AlertTiming(for_s=300.0, clear_s=600.0)
+    )
+    response_time_s: AlertTiming = Field(
+        default_factory=lambda: AlertTiming(for_s=120.0, clear_s=180.0)
+    )
+    """Databases' and targets' answers: down or slow."""
+    error_rate: AlertTiming = Field(default_factory=AlertTiming)
+    component: AlertTiming = Field(default_factory=AlertTiming)
+    """A component's degraded or unhealthy alert (its checks are already read over
+    ``window_s``)."""
+
+    def of(self, threshold: str | None) -> AlertTiming:
+        """Return the timing of `threshold`; a condition that names none is a component's."""
+        found = getattr(self, threshold or "component", None)
+        return found if isinstance(found, AlertTiming) else self.component
 
 
 class HealthSettings(BaseModel):
@@ -81,6 +125,9 @@ class HealthSettings(BaseModel):
     disk_paths: list[Path] = Field(default_factory=list)
     """Filesystems whose usage is checked; the data folder's is always one."""
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    timing: AlertTimings = Field(default_factory=AlertTimings)
+    """Per threshold: how long a condition holds before its alert fires, and is clear
+    before it resolves."""
 
 
 MIN_SECRET_BYTES = 32
@@ -174,6 +221,9 @@ class AlertSettings(BaseModel):
     """An emergency alert not acknowledged within this is re-notified."""
     renotify_limit: int = Field(default=2, ge=0)
     """Re-notifications of an unacknowledged emergency before the fallback is called."""
+    max_repages: int = Field(default=3, ge=0, le=100)
+    """Re-pages of the fallback, one every ``ack_timeout_s``, after its first page; then a
+    last "still unacknowledged, stopping re-pages" notice, and the alert stays open."""
     ack_quiet_s: float = Field(default=3600.0, gt=0)
     """An acknowledged alert not resolved within this fires again and re-enters escalation."""
     change_silence_max_s: float = Field(default=6 * 3600.0, gt=0)

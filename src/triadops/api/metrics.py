@@ -38,12 +38,17 @@ from triadops.constitution.crown.service import is_frozen
 from triadops.domain.alerts import ACTIVE_STATES, Severity
 from triadops.domain.enums import Authority, OperationStatus, OperationType
 from triadops.ops.health.api_errors import RequestCounts
+from triadops.ops.stages import STEP_OUTCOMES
 from triadops.storage import agent_calls
 from triadops.storage import metrics as store
 from triadops.storage.ledger import head
 from triadops.storage.stages import BUCKETS, StageTotal, read_totals
 
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+FINISHED_DELIVERIES = ("sent", "failed")
+"""Delivery statuses that never change again: counted."""
+PENDING_DELIVERY = "pending"
+"""The status of a delivery still to send: a gauge."""
 UNMATCHED = "<unmatched>"
 """The route label of a request no route matched, so scanners cannot mint label values."""
 
@@ -114,7 +119,10 @@ class StoredFigures(Collector):
             labels=["branch"],
         )
         for branch in Authority:
-            mine = [t for t in s.stages if t.branch == branch.value]
+            # Steps run inside the executive's stages: their time is already there.
+            mine = [
+                t for t in s.stages if t.branch == branch.value and t.outcome not in STEP_OUTCOMES
+            ]
             count = sum(t.count for t in mine)
             cumulative = [sum(t.buckets[i] for t in mine) for i in range(len(BUCKETS))]
             buckets = [(_bound(b), float(n)) for b, n in zip(BUCKETS, cumulative, strict=True)]
@@ -145,23 +153,16 @@ class StoredFigures(Collector):
                 alerts.add_metric([severity.value, state.value], n)
         yield alerts
 
-        notifications = CounterMetricFamily(
-            "triad_notifications",
-            "Notification deliveries by channel and outcome (pending, sent, failed).",
-            labels=["channel", "status"],
-        )
-        for (channel, outcome), n in sorted(s.notifications.items()):
-            notifications.add_metric([channel, outcome], n)
-        yield notifications
-
-        last = GaugeMetricFamily(
-            "triad_last_success_timestamp_seconds",
-            "When each routine task (backups, maintenance) last succeeded.",
-            labels=["task"],
-        )
-        for task, at in sorted(s.last_success.items()):
-            last.add_metric([task], at)
-        yield last
+        yield from _notification_families(s.notifications)
+        if s.last_success:
+            last = GaugeMetricFamily(
+                "triad_last_success_timestamp_seconds",
+                "When each routine task (backups, maintenance) last succeeded.",
+                labels=["task"],
+            )
+            for task, at in sorted(s.last_success.items()):
+                last.add_metric([task], at)
+            yield last
         yield from _agent_families(s.agents)
 
 
@@ -169,24 +170,52 @@ def _bound(seconds: float) -> str:
     return repr(float(seconds))
 
 
+def _notification_families(counts: dict[tuple[str, str], int]) -> Iterator[Metric]:
+    """Deliveries done (a counter: rows are never deleted) apart from those waiting (a gauge).
+
+    A delivery moves from pending to sent or failed, so a count of pending ones goes down:
+    as a counter Prometheus would read each drop as a reset and invent increases.
+    """
+    channels = sorted({channel for channel, _ in counts})
+    done = CounterMetricFamily(
+        "triad_notifications",
+        "Notification deliveries finished, by channel and outcome (sent, failed).",
+        labels=["channel", "status"],
+    )
+    pending = GaugeMetricFamily(
+        "triad_notifications_pending",
+        "Notification deliveries waiting to be sent (queued or retrying), by channel.",
+        labels=["channel"],
+    )
+    for channel in channels:
+        for status in FINISHED_DELIVERIES:
+            done.add_metric([channel, status], counts.get((channel, status), 0))
+        pending.add_metric([channel], counts.get((channel, PENDING_DELIVERY), 0))
+    if channels:
+        yield done
+        yield pending
+
+
 def _health_families(report: dict[str, Any] | None) -> Iterator[Metric]:
+    """The newest report's scores and time; nothing before the first report is stored."""
+    if report is None:
+        return
     score = GaugeMetricFamily(
         "triad_health_score",
         "Share of each component's health checks passed in the newest report (0 to 1).",
         labels=["component"],
     )
-    checked = GaugeMetricFamily(
-        "triad_health_checked_timestamp_seconds", "When the newest health report was taken."
-    )
-    if report is not None:
-        score.add_metric(["overall"], float(report.get("score", 0.0)))
-        for component in report.get("components", []):
-            score.add_metric([str(component["name"])], float(component["score"]))
-        at = report.get("checked_at")
-        if isinstance(at, str):
-            checked.add_metric([], datetime.fromisoformat(at).timestamp())
+    score.add_metric(["overall"], float(report.get("score", 0.0)))
+    for component in report.get("components", []):
+        score.add_metric([str(component["name"])], float(component["score"]))
     yield score
-    yield checked
+    at = report.get("checked_at")
+    if isinstance(at, str):
+        checked = GaugeMetricFamily(
+            "triad_health_checked_timestamp_seconds", "When the newest health report was taken."
+        )
+        checked.add_metric([], datetime.fromisoformat(at).timestamp())
+        yield checked
 
 
 def _agent_families(totals: list[AgentTotal]) -> Iterator[Metric]:

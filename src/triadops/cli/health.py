@@ -1,8 +1,12 @@
 """``triad health``: run a health check now, or show stored reports.
 
-``triad health`` checks now, stores the report (keeping ``health.history`` of them) and
-exits 0 when the overall status is healthy or degraded, 1 when it is unhealthy, so a
-script or a cron job can act on it; ``--json`` prints the report and nothing else.
+``triad health`` checks now and shows the report; it never stores one. The monitoring
+loop of the server records reports (what ``/constitutional-health`` serves and what alerts
+are held against), so a check run here with ad-hoc thresholds or from another machine can
+never replace them. It exits 0 when the overall status is healthy or degraded, 1 when it is
+unhealthy, so a script or a cron job can act on it; ``--json`` prints the report and nothing
+else. Its ``alerts`` are the conditions that hold now: the loop raises them only once they
+have held for their ``health.timing``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from triadops.cli.output import console, emit_json
 from triadops.domain.health import CheckStatus, HealthCheck, HealthReport, HealthReportSummary
 from triadops.domain.health import HealthStatus as H
 from triadops.ops import stages
-from triadops.ops.health import check_health, history, save_report
+from triadops.ops.health import check_health, history
 from triadops.runtime import Runtime
 
 app = typer.Typer(help="Check the health of the host, databases, targets and branches.")
@@ -27,15 +31,14 @@ MAX_LIMIT = 1000
 
 @app.callback(invoke_without_command=True)
 def check(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Check health now and store the report; exit 1 when it is unhealthy."""
+    """Check health now and show the report (stored by the server only); exit 1 if unhealthy."""
     if ctx.invoked_subcommand is not None:
         return
 
     async def work(rt: Runtime) -> HealthReport:
         # Bring the branches' stage totals up to the ledger's head, then only read.
         await stages.fold_all(rt.powers)
-        report = await check_health(rt.powers)
-        return await save_report(rt.powers, report)
+        return await check_health(rt.powers)
 
     report = run(work)
     if as_json:
@@ -113,4 +116,4 @@ def render_report(report: HealthReport) -> None:
     out.print(parts)
     out.print(checks)
     for alert in report.alerts:
-        out.print(f"raises {alert.severity.value} {alert.alertname}: {alert.summary}")
+        out.print(f"holds: {alert.severity.value} {alert.alertname}: {alert.summary}")

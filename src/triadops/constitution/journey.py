@@ -538,7 +538,7 @@ class Journey:
                 target,
                 actor=self.executive,
                 event="step_rolled_back" if outcome.ok else "step_rollback_failed",
-                details={"error": outcome.error},
+                details={"error": outcome.error, "duration_s": round(outcome.duration_s, 6)},
             )
             return True
 

@@ -53,6 +53,9 @@ class HealthCheck(BaseModel):
     """What was measured: ``host``, a database's or target's configured name, a branch."""
     alertname: str | None = None
     """The alert this check raises when it fails; None: only its component's score speaks."""
+    threshold_key: str | None = None
+    """The ``health.thresholds`` key that judges it; its alert is timed by ``health.timing``
+    under the same key."""
 
 
 class ComponentHealth(BaseModel):
@@ -73,6 +76,27 @@ class RaisedAlert(BaseModel):
     summary: str
     labels: dict[str, str] = Field(default_factory=dict)
     """The alert's identity: ``alertname``, ``component`` and, for a check's, ``system``."""
+    threshold_key: str | None = None
+    """The threshold whose timing holds it (``health.timing``); None: a component's."""
+
+    @property
+    def key(self) -> str:
+        """Return the alert's identity as one string: its labels, sorted."""
+        return "\n".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+
+
+class AlertTrack(BaseModel):
+    """One health alert's hysteresis, carried from report to report.
+
+    Pending: its condition has held since `since`, not yet for its ``for``. Firing: it
+    fired at `since`; with `clear_since`, its condition has been clear since then.
+    """
+
+    alert: RaisedAlert
+    """The alert as last raised."""
+    firing: bool
+    since: datetime
+    clear_since: datetime | None = None
 
 
 class StageSample(BaseModel):
@@ -89,6 +113,9 @@ class HealthCounters(BaseModel):
 
     stage_totals: list[StageSample] | None = None
     """Every branch's stage totals; None when they could not be read in time."""
+    alert_tracks: list[AlertTrack] = Field(default_factory=list)
+    """The alerts pending or firing as of this report (hysteresis), for the next check,
+    whichever worker leads then."""
 
 
 class HealthReport(BaseModel):
@@ -101,6 +128,10 @@ class HealthReport(BaseModel):
     status: HealthStatus
     components: list[ComponentHealth]
     alerts: list[RaisedAlert] = Field(default_factory=list)
+    """The alerts this report raises: as the monitoring loop holds them, those that held past
+    their ``for`` and have not been clear for their clear-after."""
+    pending: list[RaisedAlert] = Field(default_factory=list)
+    """Conditions holding now that have not yet held for their ``for``: no alert yet."""
     counters: HealthCounters = Field(default_factory=HealthCounters, exclude=True)
     """Stored with the report, never shown: the totals the next report's figures start from."""
 

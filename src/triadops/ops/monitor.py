@@ -24,13 +24,18 @@ from triadops.constitution import lifecycle
 from triadops.constitution.powers import Powers
 from triadops.domain.alerts import AlertIn, Severity
 from triadops.domain.enums import OperationStatus
-from triadops.domain.health import HealthReport
+from triadops.domain.health import HealthReport, RaisedAlert
 from triadops.domain.operations import utcnow
 from triadops.ops import stages, unacknowledged
 from triadops.ops.alerts import dispatch, service, silences
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.health.collectors import Collector
-from triadops.ops.health.service import check_health, default_collectors, save_report
+from triadops.ops.health.service import (
+    check_health,
+    default_collectors,
+    hold_alerts,
+    save_report,
+)
 from triadops.storage import agent_calls, change_silences, leases, workers
 
 log = structlog.stdlib.get_logger(__name__)
@@ -136,17 +141,19 @@ class Monitor:
         await self._guarded("stop", self._stop(self.clock()), None)
 
     async def check(self, now: datetime) -> HealthReport:
-        """Run a full health check, store it, and raise or resolve the alerts it implies."""
+        """Run a full health check, hold its alerts, store it, and raise or resolve alerts.
+
+        Hysteresis (`hold_alerts`) continues the alert tracks stored with the newest report,
+        so a condition must hold for its ``for`` before it fires and be clear for its
+        clear-after before it resolves, whichever worker led the checks before.
+        """
         report = await check_health(self.powers, now=now, collectors=self.collectors)
+        report, held = await hold_alerts(self.powers, report)
         stored = await save_report(self.powers, report)
-        raised = [
-            AlertIn(
-                labels={**alert.labels, "alertname": alert.alertname, "source": HEALTH_SOURCE},
-                annotations={"summary": alert.summary},
-                severity=alert.severity,
-            )
-            for alert in report.alerts
-        ]
+        raised = [_alert_in(alert) for alert in held.raised]
+        # A pending condition keeps an alert that is already open (raised before the tracks
+        # were kept, say): it is not resolved while its condition holds.
+        still_open = {_alert_in(alert).fingerprint for alert in held.firing + held.pending}
         async with self.powers.sessions() as session:
             if raised:
                 await service.ingest(
@@ -156,12 +163,7 @@ class Monitor:
                     now=now,
                     settings=self.powers.settings.alerts,
                 )
-            await service.auto_resolve(
-                session,
-                source=HEALTH_SOURCE,
-                present={a.fingerprint for a in raised},
-                now=now,
-            )
+            await service.auto_resolve(session, source=HEALTH_SOURCE, present=still_open, now=now)
             await lifecycle.commit(session)
         return stored
 
@@ -263,3 +265,12 @@ class Monitor:
             # Not exc_info: frames would carry local variables (settings, URLs) into the log.
             log.warning("monitoring step failed", step=what, error=f"{type(exc).__name__}: {exc}")
             return fallback
+
+
+def _alert_in(alert: RaisedAlert) -> AlertIn:
+    """Return a health alert as the alerts service takes it, from the health source."""
+    return AlertIn(
+        labels={**alert.labels, "alertname": alert.alertname, "source": HEALTH_SOURCE},
+        annotations={"summary": alert.summary},
+        severity=alert.severity,
+    )

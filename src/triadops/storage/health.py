@@ -94,7 +94,8 @@ async def count_compliance(session: AsyncSession, *, since: datetime) -> tuple[i
     """Return how many operations created since `since` finished, and how many of them passed.
 
     Passed: the verdict in ``validation_result`` says ``passed``, which the judiciary sets
-    only when every criterion passed. Finished: completed, failed or rolled back. Read
+    only when every criterion passed. Finished: completed, failed or rolled back, and not
+    ended by a cancel (stopping a change is not a failure of it). Read
     through the ``(status, created_at)`` index: the cost follows the window, not the history.
     """
     passed = OperationRow.validation_result["passed"].as_boolean()
@@ -104,6 +105,7 @@ async def count_compliance(session: AsyncSession, *, since: datetime) -> tuple[i
     ).where(
         OperationRow.status.in_([s.value for s in FINISHED]),
         OperationRow.created_at >= since,
+        OperationRow.cancel_requested_by.is_(None),
     )
     finished, passed_count = (await session.execute(stmt)).one()
     return int(finished), int(passed_count)

@@ -23,7 +23,7 @@ STAGE_CURSOR = "stage_totals"
 
 @dataclass
 class StageTotal:
-    """One branch's stages with one outcome (``ok`` or ``error``), since the beginning."""
+    """One branch's stages (or steps) with one outcome, since the beginning (`ops.stages`)."""
 
     branch: str
     outcome: str
@@ -58,8 +58,8 @@ async def cursor(session: AsyncSession, name: str) -> int:
 
 async def links_after(
     session: AsyncSession, seq: int, *, limit: int
-) -> Sequence[tuple[int, str, Any, Any, dict[str, Any]]]:
-    """Return up to `limit` links after `seq`: (seq, event, from_status, to_status, details)."""
+) -> Sequence[tuple[int, str, Any, Any, dict[str, Any], str]]:
+    """Return up to `limit` links after `seq`: (seq, event, from, to, details, actor)."""
     stmt = (
         select(
             LedgerRow.seq,
@@ -67,6 +67,7 @@ async def links_after(
             LedgerRow.from_status,
             LedgerRow.to_status,
             LedgerRow.details,
+            LedgerRow.actor,
         )
         .where(LedgerRow.seq > seq)
         .order_by(LedgerRow.seq)

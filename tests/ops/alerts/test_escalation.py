@@ -304,6 +304,7 @@ async def test_an_unacknowledged_emergency_is_reminded_then_reaches_the_fallback
     runtime: Runtime,
 ) -> None:
     settings = alert_settings(ack_timeout_s=900, renotify_limit=2)
+    assert settings.max_repages == 3
     alert = await raise_alert(
         runtime, settings, "DatabaseDown", now=T0, severity=Severity.EMERGENCY
     )
@@ -312,7 +313,8 @@ async def test_an_unacknowledged_emergency_is_reminded_then_reaches_the_fallback
     seen = (await notifications(runtime))[-1].id
     assert await escalate_at(runtime, settings, at(929)) == 0
     steps = []
-    for deadline in (930, 1830, 2730, 3630):
+    deadlines = [930 + 900 * i for i in range(7)]
+    for deadline in deadlines:
         assert await escalate_at(runtime, settings, at(deadline)) == 1
         rows = await notifications(runtime, seen)
         seen = rows[-1].id
@@ -322,24 +324,37 @@ async def test_an_unacknowledged_emergency_is_reminded_then_reaches_the_fallback
     assert steps == [
         (path, {"reminder"}),
         (path, {"reminder"}),
-        (["pager"], {"fallback"}),
-        (["pager"], {"fallback"}),
+        *[(["pager"], {"fallback"})] * 5,  # the fallback, 3 re-pages, the last notice
     ]
     row = await get_alert(runtime, alert)
-    assert (row.escalation_level, row.ack_deadline, row.state) == (4, at(4530), "firing")
+    # Re-pages stopped: still firing and visible, nothing more is due.
+    assert (row.escalation_level, row.ack_deadline, row.state) == (7, None, "firing")
+    assert await escalate_at(runtime, settings, at(deadlines[-1] + 900 * 20)) == 0
+    assert (await notifications(runtime))[-1].id == seen
     escalated = await entries(runtime, "alert_escalated")
     assert [(e.actor, e.details["level"], e.details["reason"]) for e in escalated] == [
         (MONITOR, 1, "reminder"),
         (MONITOR, 2, "reminder"),
         (MONITOR, 3, "fallback"),
         (MONITOR, 4, "fallback"),
+        (MONITOR, 5, "fallback"),
+        (MONITOR, 6, "fallback"),
+        (MONITOR, 7, "repages_stopped"),
     ]
     assert escalated[2].details["channels"] == ["pager"]
     assert escalated[0].details["alert"] == alert
+    summaries = [r.payload["summary"] for r in await notifications(runtime) if r.channel == "pager"]
+    assert summaries == [
+        "[FIRING:1] DatabaseDown (emergency) — not acknowledged after 2 reminders, fallback",
+        *(
+            f"[FIRING:1] DatabaseDown (emergency) — not acknowledged after 2 reminders, "
+            f"fallback re-page {n}/3"
+            for n in (1, 2, 3)
+        ),
+        "[FIRING:1] DatabaseDown (emergency) — still unacknowledged after 4 fallback pages, "
+        "stopping re-pages",
+    ]
     fallback = (await notifications(runtime))[-1]
-    assert fallback.payload["summary"] == (
-        "[FIRING:1] DatabaseDown (emergency) — not acknowledged after 2 reminders, fallback"
-    )
     assert fallback.authority is None
     async with runtime.session() as session:
         assert (await ledger.verify(session)).ok
@@ -362,6 +377,23 @@ async def test_an_acknowledgement_stops_the_reminders(runtime: Runtime) -> None:
     assert len(await entries(runtime, "alert_escalated")) == 1
 
 
+async def test_an_acknowledgement_is_told_as_one_not_as_a_new_firing(runtime: Runtime) -> None:
+    settings = alert_settings(ack_timeout_s=900)
+    alert = await raise_alert(
+        runtime, settings, "DatabaseDown", now=T0, severity=Severity.EMERGENCY
+    )
+    await flush(runtime, settings, at(30))
+    seen = (await notifications(runtime))[-1].id
+    await change_alert(
+        runtime, alert, state="acknowledged", acknowledged_at=at(100), acknowledged_by="queen"
+    )
+    assert await flush(runtime, settings, at(330)) == 5, "the acknowledgement is news"
+    told = await notifications(runtime, seen)
+    assert {r.payload["summary"] for r in told} == {
+        "[ACKNOWLEDGED:1] DatabaseDown (emergency) — acknowledged by queen"
+    }
+
+
 async def test_an_acknowledgement_that_goes_quiet_re_enters_escalation(runtime: Runtime) -> None:
     settings = alert_settings(ack_timeout_s=900, ack_quiet_s=3600)
     alert = await raise_alert(
@@ -381,14 +413,19 @@ async def test_an_acknowledgement_that_goes_quiet_re_enters_escalation(runtime: 
     assert entry.actor == MONITOR
     assert entry.details["alert"] == alert
     assert entry.details["acknowledged_by"] == "queen"
-    async with runtime.session() as session:
-        group = await session.get(AlertGroupRow, row.group_key)
-        assert group is not None and group.next_flush_at == at(3700)
-    assert await flush(runtime, settings, at(3700)) == 5
+    # Its path hears at once that it is still firing, and when it was acknowledged: not a
+    # new alert, and not told a second time by the group's flush.
     again = await notifications(runtime, seen)
-    assert {r.reason for r in again} == {"firing"}
+    assert sorted(r.channel for r in again) == ["crown", "exe", "jud", "leg", "log"]
+    assert {r.reason for r in again} == {"repeat"}
+    assert {r.payload["summary"] for r in again} == {
+        "[FIRING:1] DatabaseDown (emergency) — acknowledged by queen 60 min ago, still firing"
+    }
+    assert await flush(runtime, settings, at(3700)) == 0
     assert (await get_alert(runtime, alert)).ack_deadline == at(3700 + 900)
     assert await escalate_at(runtime, settings, at(3700 + 900)) == 1, "reminded again"
+    async with runtime.session() as session:
+        assert (await ledger.verify(session)).ok
 
 
 async def test_a_cycle_delivers_an_emergency_along_its_path_once(runtime: Runtime) -> None:

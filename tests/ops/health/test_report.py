@@ -115,8 +115,8 @@ def test_a_failed_check_that_names_an_alert_raises_a_warning_with_its_system() -
     ]  # fmt: skip
     built = report.build_report(checks, checked_at=NOW, duration_s=0.0)
     by_name = {a.alertname: a for a in built.alerts}
-    # 1/3 passed: the component is unhealthy; only the failed check raises its own alert
-    # (an unknown one is not known to be slow).
+    # The failed check raises its own alert; the component's alert is judged on the other
+    # two, 1 of 2 passed (an unknown one is not known to be slow, nor well): unhealthy.
     assert set(by_name) == {"TriadComponentUnhealthy", "DatabaseSlow"}
     slow = by_name["DatabaseSlow"]
     assert slow.severity is Severity.WARNING
@@ -136,3 +136,14 @@ def test_a_failed_branch_check_speaks_only_through_its_component() -> None:
     )
     assert [a.alertname for a in built.alerts] == ["TriadComponentDegraded"]
     assert "error_rate" in built.alerts[0].summary
+
+
+def test_a_busy_cpu_is_one_alert_not_also_a_degraded_host() -> None:
+    checks = [
+        check(F, component="host", name="cpu_percent", alertname="HostCpuHigh", system="host"),
+        check(P, component="host", name="memory_percent", alertname="HostMemoryHigh"),
+        check(P, component="host", name="disk_percent:data", alertname="HostDiskFull"),
+    ]
+    built = report.build_report(checks, checked_at=NOW, duration_s=0.0)
+    assert built.components[0].status is HealthStatus.DEGRADED  # 2/3: shown as it is
+    assert [(a.alertname, a.severity) for a in built.alerts] == [("HostCpuHigh", Severity.WARNING)]

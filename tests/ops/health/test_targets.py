@@ -152,3 +152,14 @@ async def test_a_database_that_refuses_is_down_and_its_url_stays_hidden(runtime:
     # A database that answers, but slower than its threshold.
     assert (slowpoke.status, slowpoke.alertname) == (CheckStatus.FAIL, "DatabaseSlow")
     assert slowpoke.value is not None and slowpoke.value > 0
+
+
+async def test_one_dead_target_is_one_alert_at_its_rules_severity(runtime: Runtime) -> None:
+    runtime.settings.health.http_targets = {"gone": AnyHttpUrl(f"http://127.0.0.1:{free_port()}/")}
+    report = await check_health(runtime.powers, now=NOW)
+    targets = next(c for c in report.components if c.name == "targets")
+    assert (targets.score, targets.status.value) == (0.0, "unhealthy")  # shown as it is
+    # The target rule owns the dead target: TargetDown, a warning, and no component alert
+    # counting the same failure again.
+    raised = [(a.alertname, a.severity.value) for a in report.alerts if a.component == "targets"]
+    assert raised == [("TargetDown", "warning")]

@@ -29,12 +29,15 @@ from triadops.domain.enums import Authority
 from triadops.ops.alerts import events, floods
 from triadops.ops.alerts.escalation import (
     ESCALATION_PATH,
+    TOLD_STATES,
     Flush,
+    alerts_digest,
     authorities_for,
     build_payload,
     decide_flush,
     escalation_step,
     highest_severity,
+    last_level,
     recipients,
     retry_at,
 )
@@ -124,6 +127,8 @@ def alert_brief(row: AlertRow) -> AlertBrief:
         starts_at=row.starts_at,
         count=row.count,
         resolved_at=row.resolved_at,
+        acknowledged_by=row.acknowledged_by,
+        acknowledged_at=row.acknowledged_at,
     )
 
 
@@ -279,41 +284,18 @@ async def escalate(
     """Re-fire quiet acknowledgements and remind overdue emergencies; return how many alerts.
 
     An acknowledged alert left unresolved for ``ack_quiet_s`` fires again (its group is
-    flushed at once) with an ``alert_reescalated`` ledger entry. A firing emergency past its
-    acknowledgement deadline is reminded on its whole path, then after ``renotify_limit``
-    reminders sent to the fallback at every deadline, each step an ``alert_escalated``
-    entry. The caller commits with ``lifecycle.commit``.
+    told at once, `_refire`) with an ``alert_reescalated`` ledger entry. A firing emergency
+    past its acknowledgement deadline is reminded on its whole path, then after
+    ``renotify_limit`` reminders sent to the fallback at each deadline, at most
+    ``max_repages`` times again, then told once that re-pages stop; each step an
+    ``alert_escalated`` entry. The caller commits with ``lifecycle.commit``.
     """
     done = 0
     quiet_before = now - timedelta(seconds=settings.ack_quiet_s)
     for alert in await store.quiet_acknowledgements(
         session, acknowledged_before=quiet_before, limit=limit
     ):
-        events.record_alert(
-            session,
-            alert_id=alert.id,
-            event="alert_reescalated",
-            actor=MONITOR,
-            state=AlertState.FIRING,
-            details={
-                "fingerprint": alert.fingerprint,
-                "alertname": alert.alertname,
-                "severity": alert.severity,
-                "acknowledged_by": alert.acknowledged_by,
-                "acknowledged_at": alert.acknowledged_at.isoformat()
-                if alert.acknowledged_at
-                else None,
-                "quiet_s": settings.ack_quiet_s,
-            },
-            at=now,
-        )
-        alert.state = AlertState.FIRING.value
-        alert.acknowledged_by = alert.acknowledged_at = None
-        # A fresh round: the flush tells the whole path again and sets a new deadline.
-        alert.escalation_level, alert.ack_deadline = 0, None
-        group = await store.get_group(session, alert.group_key)
-        if group is not None:
-            group.next_flush_at = now
+        await _refire(session, alert, now=now, settings=settings)
         done += 1
     overdue = await store.overdue_emergencies(session, now=now, limit=limit)
     # A flood's reminders are told once per principal and level, behind everyone else's.
@@ -321,7 +303,11 @@ async def escalate(
     reminders: dict[tuple[str, int], list[AlertBrief]] = {}
     for alert in overdue:
         level = alert.escalation_level + 1
+        if level > last_level(settings) + 1:
+            alert.ack_deadline = None  # re-pages stopped: it stays open, paged no more
+            continue
         reason, channels = escalation_step(level, settings)
+        stopping = level > last_level(settings)
         if raised_by(alert) in loud:
             reminders.setdefault((raised_by(alert), level), []).append(alert_brief(alert))
         else:
@@ -339,7 +325,7 @@ async def escalate(
                 level=level,
             )
         alert.escalation_level, alert.notified_at = level, now
-        alert.ack_deadline = now + timedelta(seconds=settings.ack_timeout_s)
+        alert.ack_deadline = None if stopping else now + timedelta(seconds=settings.ack_timeout_s)
         events.record_alert(
             session,
             alert_id=alert.id,
@@ -350,7 +336,7 @@ async def escalate(
                 "fingerprint": alert.fingerprint,
                 "alertname": alert.alertname,
                 "level": level,
-                "reason": reason.value,
+                "reason": REPAGES_STOPPED if stopping else reason.value,
                 "channels": list(channels),
             },
             at=now,
@@ -371,6 +357,74 @@ async def escalate(
             flood=source,
         )
     return done
+
+
+REPAGES_STOPPED = "repages_stopped"
+"""The reason of the last escalation entry: still unacknowledged, the fallback told that
+re-pages stop. The alert stays open and visible; nothing more pages for it."""
+
+
+async def _told_digest(session: AsyncSession, group: AlertGroupRow) -> str:
+    """Return the digest a flush of `group` would compare with what it last told."""
+    rows = (await store.groups_alerts(session, [group]))[group.key]
+    return alerts_digest(b for b in map(alert_brief, rows) if b.state in TOLD_STATES)
+
+
+async def _refire(
+    session: AsyncSession, alert: AlertRow, *, now: datetime, settings: AlertSettings
+) -> None:
+    """Fire a quiet acknowledgement again, telling its path it was acknowledged, still firing.
+
+    The notice goes out at once to the channels its severity reaches, saying who
+    acknowledged it and how long ago (a flush would tell it as a new firing). When nothing
+    else in its group changed since the group's last notification, the group's digest is
+    brought up to date so no flush tells it again; otherwise the group is flushed now.
+    """
+    acknowledged = alert_brief(alert)
+    events.record_alert(
+        session,
+        alert_id=alert.id,
+        event="alert_reescalated",
+        actor=MONITOR,
+        state=AlertState.FIRING,
+        details={
+            "fingerprint": alert.fingerprint,
+            "alertname": alert.alertname,
+            "severity": alert.severity,
+            "acknowledged_by": alert.acknowledged_by,
+            "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+            "quiet_s": settings.ack_quiet_s,
+        },
+        at=now,
+    )
+    group = await store.get_group(session, alert.group_key)
+    in_step = group is not None and await _told_digest(session, group) == group.last_digest
+    alert.state = AlertState.FIRING.value
+    alert.acknowledged_by = alert.acknowledged_at = None
+    # A fresh round: its path hears of it now and an emergency gets a new deadline.
+    alert.escalation_level, alert.notified_at = 0, now
+    alert.ack_deadline = (
+        now + timedelta(seconds=settings.ack_timeout_s)
+        if alert.severity == Severity.EMERGENCY.value
+        else None
+    )
+    labels = group.labels if group is not None else {}
+    await _queue(
+        session,
+        [acknowledged.model_copy(update={"state": AlertState.FIRING})],
+        channels=recipients(authorities_for(Severity(alert.severity)), settings.routes),
+        group_key=alert.group_key,
+        group_labels={str(k): str(v) for k, v in labels.items()},
+        reason=NotificationReason.REPEAT,
+        now=now,
+        settings=settings,
+    )
+    if group is None:
+        return
+    if in_step:
+        group.last_digest = await _told_digest(session, group)
+    else:
+        group.next_flush_at = now
 
 
 @asynccontextmanager

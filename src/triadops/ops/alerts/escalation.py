@@ -5,7 +5,9 @@ warning → + executive; critical → + judicial; emergency → + crown). When a
 follows Alertmanager: wait ``group_wait_s`` for a new group to fill, then tell what changed
 at most every ``group_interval_s``, and repeat an unchanged, still firing group every
 ``repeat_interval_s``. An emergency waits ``ack_timeout_s`` for an acknowledgement, is
-reminded ``renotify_limit`` times, then goes to the fallback channels.
+reminded ``renotify_limit`` times, then goes to the fallback channels, re-paged every
+``ack_timeout_s`` at most ``max_repages`` times, then told once that re-pages stop (the
+alert stays open).
 """
 
 from __future__ import annotations
@@ -129,10 +131,18 @@ def summary_line(
     reason: NotificationReason,
     level: int = 0,
     settings: AlertSettings | None = None,
+    now: datetime | None = None,
 ) -> str:
-    """Return the one line a human reads first: status, count, names, severity, reason."""
+    """Return the one line a human reads first: status, count, names, severity, reason.
+
+    An acknowledgement reads ``[ACKNOWLEDGED]`` with who took it, never as a new firing; a
+    re-fire of an acknowledgement gone quiet says how long ago it was acknowledged.
+    """
     firing = [a for a in alerts if a.state is not AlertState.RESOLVED]
+    taken = [a for a in firing if a.state is AlertState.ACKNOWLEDGED]
     status = "FIRING" if firing else "RESOLVED"
+    if firing and len(taken) == len(firing):
+        status = "ACKNOWLEDGED"
     names = sorted({a.alertname for a in alerts})
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     line = f"[{status}:{len(firing) or len(alerts)}] {shown} ({highest_severity(alerts)})"
@@ -140,11 +150,40 @@ def summary_line(
     if reason is NotificationReason.REMINDER:
         line += f" — not acknowledged, reminder {level}" + (f"/{limit}" if limit else "")
     elif reason is NotificationReason.FALLBACK:
-        after = f" after {limit} reminders" if limit is not None else ""
-        line += f" — not acknowledged{after}, fallback"
+        line += _fallback(level, settings)
     elif reason is NotificationReason.REPEAT:
-        line += " — still firing"
+        line += _still_firing(firing, now)
+    elif taken:
+        who = ", ".join(sorted({a.acknowledged_by or "someone" for a in taken}))
+        part = "" if len(taken) == len(firing) else f"{len(taken)} of {len(firing)} "
+        line += f" — {part}acknowledged by {who}"
     return line
+
+
+def _fallback(level: int, settings: AlertSettings | None) -> str:
+    if settings is None:
+        return " — not acknowledged, fallback"
+    after = f" after {settings.renotify_limit} reminders"
+    first = settings.renotify_limit + 1
+    if level > last_level(settings):
+        pages = last_level(settings) - settings.renotify_limit
+        return f" — still unacknowledged after {pages} fallback pages, stopping re-pages"
+    if level > first:
+        return (
+            f" — not acknowledged{after}, fallback re-page {level - first}/{settings.max_repages}"
+        )
+    return f" — not acknowledged{after}, fallback"
+
+
+def _still_firing(firing: Sequence[AlertBrief], now: datetime | None) -> str:
+    acknowledged = [a for a in firing if a.acknowledged_at is not None]
+    if not acknowledged or now is None:
+        return " — still firing"
+    latest = max(acknowledged, key=lambda a: a.acknowledged_at or now)
+    assert latest.acknowledged_at is not None
+    minutes = max(round((now - latest.acknowledged_at).total_seconds() / 60), 0)
+    who = f" by {latest.acknowledged_by}" if latest.acknowledged_by else ""
+    return f" — acknowledged{who} {minutes} min ago, still firing"
 
 
 def build_payload(
@@ -168,10 +207,15 @@ def build_payload(
         reason=reason,
         authorities=list(authorities),
         severity=highest_severity(alerts),
-        summary=summary_line(alerts, reason=reason, level=level, settings=settings),
+        summary=summary_line(alerts, reason=reason, level=level, settings=settings, now=now),
         alerts=list(alerts),
         created_at=now,
     )
+
+
+def last_level(settings: AlertSettings) -> int:
+    """Return the last escalation level that pages: the reminders, the fallback, its re-pages."""
+    return settings.renotify_limit + 1 + settings.max_repages
 
 
 def escalation_step(
@@ -180,11 +224,15 @@ def escalation_step(
     """Return how an unacknowledged emergency at escalation `level` (1 = first) is told.
 
     Up to ``renotify_limit`` reminders go to its whole path (channels with the authorities
-    they serve); past it, the fallback channels, which serve no authority of their own.
+    they serve); past it, the fallback channels, which serve no authority of their own, are
+    paged and re-paged ``max_repages`` times. The level after `last_level` is the last notice
+    to the fallback (re-pages stop there); past that, nothing more is sent.
     """
     if level <= settings.renotify_limit:
         path = authorities_for(Severity.EMERGENCY)
         return NotificationReason.REMINDER, recipients(path, settings.routes)
+    if level > last_level(settings) + 1:
+        return NotificationReason.FALLBACK, {}
     return NotificationReason.FALLBACK, {channel: [] for channel in settings.fallback}
 
 

@@ -73,6 +73,9 @@ class AlertBrief(BaseModel):
     starts_at: datetime
     count: int
     resolved_at: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    """When it was acknowledged; kept on a re-fire's notice ("acknowledged N min ago")."""
 
 
 class NotificationPayload(BaseModel):

@@ -60,6 +60,7 @@ class ApiErrorsCollector(Collector):
                 threshold=self.threshold,
                 system=COMPONENT,
                 alertname="TriadApiErrorRateHigh",
+                threshold_key="error_rate",
             )
         ]
 

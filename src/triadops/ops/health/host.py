@@ -77,6 +77,7 @@ class HostCollector(Collector):
         self.cpu = CpuSampler()
 
     def _check(self, name: str, threshold: float, alertname: str) -> HealthCheck:
+        key = name.split(":", 1)[0]
         return HealthCheck(
             name=name,
             component=COMPONENT,
@@ -85,6 +86,7 @@ class HostCollector(Collector):
             unit="%",
             system=COMPONENT,
             alertname=alertname,
+            threshold_key=key,
         )
 
     def planned(self) -> list[HealthCheck]:

@@ -6,9 +6,9 @@ Pure: no I/O, no clock. The choices, in one place:
   not passed: a component that cannot be measured is not known to be healthy.
 - The overall score is the mean of the components' scores, so a host with five disks
   weighs no more than one branch.
-- Alerts follow the status, so the two never disagree: a degraded component (score at
-  most 0.8) raises a warning, an unhealthy one (at most 0.6) a critical alert. Each failed
-  check that names an alert (host, databases, targets, the API) raises a warning of its own.
+- One cause, one alert. Each failed check that names an alert (host, databases, targets,
+  the API) raises a warning of its own; a component's alert follows the status of its
+  other checks (degraded, score at most 0.8: a warning; unhealthy, at most 0.6: critical).
 """
 
 from __future__ import annotations
@@ -72,28 +72,32 @@ def components(checks: Sequence[HealthCheck]) -> list[ComponentHealth]:
 
 
 def raised_alerts(parts: Sequence[ComponentHealth]) -> list[RaisedAlert]:
-    """Return the alerts a report with these components raises."""
+    """Return the alerts a report with these components raises: one per cause.
+
+    A failed check that names an alert raises it, at that rule's severity; its component's
+    alert is judged on the other checks only, so one dead target or one busy CPU is one
+    alert, never also a component's degraded or unhealthy one.
+    """
     alerts: list[RaisedAlert] = []
     for part in parts:
-        if part.status is not HealthStatus.HEALTHY:
-            unhealthy = part.status is HealthStatus.UNHEALTHY
+        owned = [c for c in part.checks if c.status is CheckStatus.FAIL and c.alertname]
+        rest = [c for c in part.checks if not (c.status is CheckStatus.FAIL and c.alertname)]
+        judged = component(part.name, rest) if rest else None
+        if judged is not None and judged.status is not HealthStatus.HEALTHY:
+            unhealthy = judged.status is HealthStatus.UNHEALTHY
             alertname = UNHEALTHY_ALERT if unhealthy else DEGRADED_ALERT
-            failing = [c.name for c in part.checks if c.status is not CheckStatus.PASS]
+            failing = [c.name for c in rest if c.status is not CheckStatus.PASS]
             alerts.append(
                 RaisedAlert(
                     alertname=alertname,
                     severity=Severity.CRITICAL if unhealthy else Severity.WARNING,
                     component=part.name,
-                    summary=f"{part.name} is {part.status.value} (score {part.score:g}): "
+                    summary=f"{part.name} is {judged.status.value} (score {judged.score:g}): "
                     f"not passed: {', '.join(failing)}",
                     labels={"alertname": alertname, "component": part.name},
                 )
             )
-        alerts += [
-            _check_alert(c, c.alertname)
-            for c in part.checks
-            if c.status is CheckStatus.FAIL and c.alertname
-        ]
+        alerts += [_check_alert(c, c.alertname) for c in owned if c.alertname]
     return alerts
 
 
@@ -105,6 +109,7 @@ def _check_alert(check: HealthCheck, alertname: str) -> RaisedAlert:
         component=check.component,
         summary=describe(check),
         labels=labels,
+        threshold_key=check.threshold_key,
     )
 
 

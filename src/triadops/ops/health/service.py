@@ -20,6 +20,7 @@ from triadops.ops.health.api_errors import ApiErrorsCollector, RequestCounts
 from triadops.ops.health.branches import BranchCollector
 from triadops.ops.health.collectors import Collector, Reading, run_collectors
 from triadops.ops.health.host import HostCollector
+from triadops.ops.health.hysteresis import Held, hold
 from triadops.ops.health.report import build_report
 from triadops.ops.health.targets import DatabaseCollector, HttpTargetCollector
 from triadops.storage import health as store
@@ -82,6 +83,32 @@ async def check_health(
         checked_at=reading.now,
         duration_s=time.perf_counter() - started,
         counters=reading.counters,
+    )
+
+
+async def hold_alerts(powers: Powers, report: HealthReport) -> tuple[HealthReport, Held]:
+    """Hold `report`'s conditions against the newest stored report's alert tracks.
+
+    Returns the report as the monitoring loop stores it (its alerts those held firing, its
+    pending conditions, its tracks for the next check) and what the hold decided.
+    """
+    health = powers.settings.health
+    async with powers.reading() as session:
+        previous = await latest(session)
+    held = hold(
+        report.alerts,
+        previous.counters.alert_tracks if previous is not None else [],
+        now=report.checked_at,
+        previous_at=previous.checked_at if previous is not None else None,
+        timings=health.timing,
+        grace_s=2 * health.every_s + health.collector_timeout_s,
+    )
+    counters = report.counters.model_copy(update={"alert_tracks": held.tracks})
+    return (
+        report.model_copy(
+            update={"alerts": held.firing, "pending": held.pending, "counters": counters}
+        ),
+        held,
     )
 
 

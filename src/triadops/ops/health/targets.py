@@ -49,6 +49,7 @@ class DatabaseCollector(Collector):
                 unit="s",
                 system=self.target,
                 alertname="DatabaseSlow",
+                threshold_key="response_time_s",
             )
         ]
 
@@ -101,6 +102,7 @@ class HttpTargetCollector(Collector):
                 unit="s",
                 system=self.target,
                 alertname="TargetDown",
+                threshold_key="response_time_s",
             )
         ]
 
