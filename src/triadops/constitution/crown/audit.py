@@ -31,12 +31,13 @@ from collections.abc import Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.crown import alert_audit
+from triadops.constitution.crown.checkpoints import CHECKPOINT_SIGNED
 from triadops.constitution.crown.tokens import fingerprint
 from triadops.constitution.ledger import ChainWalk, Pacer
 from triadops.domain.chain import canonical_json, plan_hash
@@ -130,6 +131,8 @@ class Replay:
         self.frozen_by: str | None = None
         self.found: list[Discrepancy] = []
         self.alerts = alert_audit.AlertReplay()
+        self.checkpoints: dict[str, dict[int, int]] = {}
+        """Checkpoints the ledger records, by key id: checkpoint seq → recording entry."""
 
     def feed(self, link: StoredLink, details: Any) -> None:
         """Apply one entry, its details decoded, to the state it changes."""
@@ -183,6 +186,10 @@ class Replay:
                 token.revoked = True
         elif event in ("freeze", "unfreeze"):
             self.freeze_said, self.frozen_by = event, actor if event == "freeze" else None
+        elif event == CHECKPOINT_SIGNED:
+            seq, key = details.get("seq"), details.get("key_id")
+            if isinstance(seq, int) and isinstance(key, str):
+                self.checkpoints.setdefault(key, {})[seq] = link[0]
 
     @staticmethod
     def _plan(op: _Operation, details: dict[str, Any]) -> None:
@@ -472,12 +479,25 @@ def _binding(plan: Any) -> dict[str, Any] | None:
         return None
 
 
+class Verified(NamedTuple):
+    """The report, and what the checkpoint log must hold: the checkpoints the ledger records."""
+
+    report: VerifyReport
+    checkpoints: dict[str, dict[int, int]]
+    """By key id: each recorded checkpoint's seq → the entry that records it."""
+
+
 async def verify(session: AsyncSession) -> VerifyReport:
     """Walk the chain once, replaying it, and name every stored record that disagrees.
 
     Reads only; call it on a fresh (read-only) session: it asks PostgreSQL for one
     snapshot for the whole walk, so a worker committing meanwhile causes no finding.
     """
+    return (await verify_with_checkpoints(session)).report
+
+
+async def verify_with_checkpoints(session: AsyncSession) -> Verified:
+    """Verify as :func:`verify` does; also return the checkpoints the ledger records."""
     await store.read_snapshot(session)
     walk, replay, pacer = ChainWalk(), Replay(), Pacer()
     async with aclosing(iterate_link_batches(session)) as batches:
@@ -497,7 +517,7 @@ async def verify(session: AsyncSession) -> VerifyReport:
     replay.compare_freeze(await store.select_freeze(session))
     await alert_audit.compare_stored(session, replay.alerts, pacer)
     found = replay.found + replay.alerts.found
-    return VerifyReport(
+    report = VerifyReport(
         ok=walk.problem is None and not found,
         entries_checked=walk.checked,
         first_bad_seq=walk.first_bad_seq,
@@ -506,3 +526,4 @@ async def verify(session: AsyncSession) -> VerifyReport:
         operations_checked=operations,
         tokens_checked=len(tokens),
     )
+    return Verified(report, replay.checkpoints)
