@@ -5,8 +5,10 @@ it once, checking each link with the same ``ChainWalk`` as :func:`ledger.verify`
 every entry into what the ledger says each operation, step, approval and token, and the
 crown's freeze, must be now. Then it reads the stored rows and names each one that differs.
 
-What it proves: every stored operation was submitted in the ledger and is in the state its
-last transition says, with the plan (document, hash, author) and approved plan hash the
+What it proves: every transition the ledger records is one the lifecycle allows
+(``lifecycle.TRANSITIONS`` and ``STEP_TRANSITIONS``, the tables the services move by) and
+starts where the operation's, or the step's, previous one ended; every stored operation was
+submitted in the ledger and is in the state its last transition says, with the plan (document, hash, author) and approved plan hash the
 ledger recorded; its step rows hash to that plan and are in the state of their last ledger
 entry; every approval and token row was recorded, with the same approver, authority, plan
 hash, roles, principal, revocation and hash fingerprint; nothing the ledger recorded is
@@ -27,11 +29,11 @@ baselines and the access log.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,11 +42,15 @@ from triadops.constitution.crown import alert_audit
 from triadops.constitution.crown.checkpoints import CHECKPOINT_SIGNED
 from triadops.constitution.crown.tokens import fingerprint
 from triadops.constitution.ledger import ChainWalk, Pacer
+from triadops.constitution.lifecycle import STEP_TRANSITIONS, TRANSITIONS
 from triadops.domain.chain import canonical_json, plan_hash
+from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.ledger import Discrepancy, DiscrepancyKind, VerifyReport
 from triadops.domain.operations import Plan
 from triadops.storage import audit as store
 from triadops.storage.ledger import StoredLink, head, iterate_link_batches
+
+StatusT = TypeVar("StatusT", OperationStatus, StepStatus)
 
 
 class _Unknown(Enum):
@@ -137,6 +143,7 @@ class Replay:
     def feed(self, link: StoredLink, details: Any) -> None:
         """Apply one entry, its details decoded, to the state it changes."""
         actor, event, operation_id, to_status = link[2], link[3], link[4], link[6]  # see StoredLink
+        seq, from_status = link[0], link[5]
         if not isinstance(details, dict):
             details = {}
         if self.alerts.feed(actor, event, operation_id, details):
@@ -146,6 +153,7 @@ class Replay:
             if op is None:
                 op = self.operations[operation_id] = _Operation()
             if event == "transition":
+                self._check_transition(operation_id, op, seq, from_status, to_status)
                 op.status = to_status
                 if to_status == "reviewing":
                     op.approved_plan_hash = None  # a new plan, or approvals that no longer count
@@ -154,7 +162,9 @@ class Replay:
             elif event in STEP_EVENTS:
                 index = details.get("step")
                 if isinstance(index, int):
-                    op.steps[index] = _known(details.get("status"))
+                    status = _known(details.get("status"))
+                    self._check_step(operation_id, op, seq, index, status)
+                    op.steps[index] = status
             elif event == "plan":
                 self._plan(op, details)
             elif event == "approval":
@@ -190,6 +200,41 @@ class Replay:
             seq, key = details.get("seq"), details.get("key_id")
             if isinstance(seq, int) and isinstance(key, str):
                 self.checkpoints.setdefault(key, {})[seq] = link[0]
+
+    def _check_transition(
+        self, operation_id: str, op: _Operation, seq: int, source: Any, target: Any
+    ) -> None:
+        """Name a transition the lifecycle forbids, or one not starting where the last ended."""
+        said = f"entry {seq}: transition {source} → {target}"
+        if not op.submitted:
+            self._say("operation", f"operation {operation_id}", f"{said} before its submission")
+        elif source != op.status:
+            self._say(
+                "operation",
+                f"operation {operation_id}",
+                f"{said} does not follow on: the previous transition ended at {op.status} "
+                "(discontinuous)",
+            )
+        if not _legal(OperationStatus, TRANSITIONS, source, target):
+            self._say(
+                "operation",
+                f"operation {operation_id}",
+                f"{said} is not a legal transition (forged)",
+            )
+
+    def _check_step(
+        self, operation_id: str, op: _Operation, seq: int, index: int, target: str | _Unknown
+    ) -> None:
+        """Name a step entry the step lifecycle forbids from the step's last recorded status."""
+        source = op.steps.get(index)
+        if not isinstance(source, str) or not isinstance(target, str):
+            return  # no plan saying the step exists, or an entry older than step statuses
+        if not _legal(StepStatus, STEP_TRANSITIONS, source, target):
+            self._say(
+                "step",
+                f"step {index} of {operation_id}",
+                f"entry {seq}: {source} → {target} is not a legal step transition (forged)",
+            )
 
     @staticmethod
     def _plan(op: _Operation, details: dict[str, Any]) -> None:
@@ -423,6 +468,16 @@ class Replay:
 
 _ORPHAN = "stored but its operation is not"
 _INSERTED_STEP = "stored but not in the ledger's plan (inserted)"
+
+
+def _legal(
+    kind: type[StatusT], allowed: Mapping[StatusT, frozenset[StatusT]], source: Any, target: Any
+) -> bool:
+    """True when the lifecycle's own table allows `source` → `target` (both its statuses)."""
+    try:
+        return kind(target) in allowed[kind(source)]
+    except (ValueError, TypeError):
+        return False
 
 
 def _flag(value: bool) -> str:
