@@ -25,6 +25,7 @@ from triadops.constitution.crown.service import record_refusal
 from triadops.domain.errors import Forbidden, StorageUnavailable
 from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.domain.operations import Reason
+from triadops.domain.principals import local_operator
 from triadops.logconfig import logging_configured
 from triadops.runtime import Runtime
 from triadops.settings import Settings, config_file
@@ -106,16 +107,22 @@ def _describe_settings_error(exc: SettingsError) -> str:
 
 
 def local_identity(name: str | None) -> Identity:
-    """Return the local operator: `name` or the OS user, trusted with every role.
+    """Return the local operator: `name`, or ``<os-user>@local``, trusted with every role.
 
     Separation of duties still holds: the services refuse, for instance, an approval of
     one's own request.
     """
     if name is None:
         try:
-            name = getpass.getuser()
+            user = getpass.getuser()
         except (OSError, KeyError):
-            name = "operator"
+            user = "operator"
+        # ``<user>@local``: a name no token's principal may take, so the ledger never
+        # confuses the machine's operator with a token called ``root``.
+        try:
+            name = local_operator(user)
+        except ValueError:
+            name = local_operator("operator")
     try:
         identity = Identity(name=name, roles=ALL_ROLES)
     except ValidationError as exc:
@@ -193,7 +200,7 @@ AsName = Annotated[
     typer.Option(
         "--as",
         metavar="NAME",
-        help="Act as NAME (default: the OS user); the local operator holds every role.",
+        help="Act as NAME (default: <os-user>@local); the local operator holds every role.",
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, nothing else.")]

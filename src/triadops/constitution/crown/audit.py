@@ -8,12 +8,13 @@ crown's freeze, must be now. Then it reads the stored rows and names each one th
 What it proves: every transition the ledger records is one the lifecycle allows
 (``lifecycle.TRANSITIONS`` and ``STEP_TRANSITIONS``, the tables the services move by) and
 starts where the operation's, or the step's, previous one ended; every stored operation was
-submitted in the ledger and is in the state its last transition says, with the plan (document, hash, author) and approved plan hash the
-ledger recorded; its step rows hash to that plan and are in the state of their last ledger
-entry; every approval and token row was recorded, with the same approver, authority, plan
-hash, roles, principal, revocation and hash fingerprint; nothing the ledger recorded is
-missing; the freeze is where the ledger left it. State ahead of the ledger (a tail cut off
-with the head moved back) shows up as records the ledger does not explain.
+submitted in the ledger and is in the state its last transition says, with the plan (document,
+hash, author) and approved plan hash the ledger recorded; its step rows hash to that plan and
+are in the state of their last ledger entry; every approval and token row was recorded, with
+the same approver, authority, plan hash, roles, principal, revocation and hash fingerprint;
+nothing the ledger recorded is missing; the freeze is where the ledger left it. State ahead of
+the ledger (a tail cut off with the head moved back) shows up as records the ledger does not
+explain.
 
 What it cannot prove: someone who can write the database can also write the ledger, so a
 state change accompanied by forged entries that explain it (appended at the tail, or an
