@@ -45,7 +45,7 @@ def verify(as_json: JsonFlag = False) -> None:
 
     async def work(rt: Runtime) -> tuple[VerifyReport, CheckpointReport]:
         async with rt.session(read_only=True) as session:
-            report, recorded = await audit.verify_with_checkpoints(session)
+            report, recorded = await audit.verify_with_checkpoints(session, alerts=settings.alerts)
             if public_key is None:
                 return report, CheckpointReport(
                     checked=False,

@@ -102,8 +102,11 @@ async def test_a_repeat_raises_count_and_last_seen_not_a_new_row(runtime: Runtim
     assert (disk.count, disk.state, disk.source) == (3, "firing", "api")
     assert (disk.starts_at, disk.last_seen) == (NOW, at(5))
     assert disk.annotations == {"summary": "99%"}
-    # Only the firing is a ledger event; repeats are not.
-    assert await entries(runtime, disk.id) == [("alert_fired", "alice", "firing")]
+    # The firing is a ledger event; a repeat only when it changes the annotations.
+    assert await entries(runtime, disk.id) == [
+        ("alert_fired", "alice", "firing"),
+        ("alert_annotations_changed", "alice", "firing"),
+    ]
     async with runtime.session(read_only=True) as session:
         group = await session.get(AlertGroupRow, disk.group_key)
     assert group is not None and group.labels == {"alertname": "DiskFull"}

@@ -48,6 +48,7 @@ from triadops.domain.chain import canonical_json, plan_hash
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.ledger import Discrepancy, DiscrepancyKind, VerifyReport
 from triadops.domain.operations import Plan
+from triadops.settings import AlertSettings
 from triadops.storage import audit as store
 from triadops.storage.ledger import StoredLink, head, iterate_link_batches
 
@@ -131,13 +132,13 @@ class _Token:
 class Replay:
     """Fold ledger entries into the state they imply, then compare it with stored rows."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, group_wait_s: float | None = None) -> None:
         self.operations: dict[str, _Operation] = {}
         self.tokens: dict[str, _Token] = {}
         self.freeze_said: str | None = None
         self.frozen_by: str | None = None
         self.found: list[Discrepancy] = []
-        self.alerts = alert_audit.AlertReplay()
+        self.alerts = alert_audit.AlertReplay(group_wait_s=group_wait_s)
         self.checkpoints: dict[str, dict[int, int]] = {}
         """Checkpoints the ledger records, by key id: checkpoint seq → recording entry."""
 
@@ -147,7 +148,7 @@ class Replay:
         seq, from_status = link[0], link[5]
         if not isinstance(details, dict):
             details = {}
-        if self.alerts.feed(actor, event, operation_id, details):
+        if self.alerts.feed(actor, event, operation_id, details, link[1]):
             return  # an alert's or a silence's (filed under alert:<id>, or its operation)
         if operation_id is not None:
             op = self.operations.get(operation_id)
@@ -543,19 +544,24 @@ class Verified(NamedTuple):
     """By key id: each recorded checkpoint's seq → the entry that records it."""
 
 
-async def verify(session: AsyncSession) -> VerifyReport:
+async def verify(session: AsyncSession, *, alerts: AlertSettings | None = None) -> VerifyReport:
     """Walk the chain once, replaying it, and name every stored record that disagrees.
 
     Reads only; call it on a fresh (read-only) session: it asks PostgreSQL for one
     snapshot for the whole walk, so a worker committing meanwhile causes no finding.
+    With the alert settings, a notification group no flush has recorded yet is held to
+    its group wait too.
     """
-    return (await verify_with_checkpoints(session)).report
+    return (await verify_with_checkpoints(session, alerts=alerts)).report
 
 
-async def verify_with_checkpoints(session: AsyncSession) -> Verified:
+async def verify_with_checkpoints(
+    session: AsyncSession, *, alerts: AlertSettings | None = None
+) -> Verified:
     """Verify as :func:`verify` does; also return the checkpoints the ledger records."""
     await store.read_snapshot(session)
-    walk, replay, pacer = ChainWalk(), Replay(), Pacer()
+    group_wait_s = alerts.group_wait_s if alerts is not None else None
+    walk, replay, pacer = ChainWalk(), Replay(group_wait_s=group_wait_s), Pacer()
     async with aclosing(iterate_link_batches(session)) as batches:
         async for links in batches:
             for link, details in zip(links, walk.check(links), strict=True):

@@ -137,8 +137,12 @@ async def _queue(
     now: datetime,
     settings: AlertSettings,
     level: int = 0,
+    into: list[NotificationRow] | None = None,
 ) -> int:
-    """Queue one delivery per channel; each payload names the authorities it speaks for."""
+    """Queue one delivery per channel; each payload names the authorities it speaks for.
+
+    The rows queued are added to `into`, for the ledger entry that records them.
+    """
     for channel, served in channels.items():
         payload = build_payload(
             alerts,
@@ -150,7 +154,7 @@ async def _queue(
             level=level,
             settings=settings,
         )
-        await store.queue_notification(
+        row = await store.queue_notification(
             session,
             channel=channel,
             authority=served[-1].value if served else None,
@@ -159,6 +163,8 @@ async def _queue(
             payload=payload.model_dump(mode="json"),
             now=now,
         )
+        if into is not None:
+            into.append(row)
     return len(channels)
 
 
@@ -187,11 +193,16 @@ async def flush_groups(
         )
         if decision.reason is None and decision.next_flush_at is None:
             await store.end_group(session, group)
+            await events.record_group_flush(session, group=group.key, next_flush_at=None, at=now)
             continue
         group.next_flush_at = decision.next_flush_at
         if decision.reason is None:
+            await events.record_group_flush(
+                session, group=group.key, next_flush_at=group.next_flush_at, at=now
+            )
             continue
         path = authorities_for(highest_severity(decision.told))
+        deliveries: list[NotificationRow] = []
         queued += await _queue(
             session,
             decision.told,
@@ -201,8 +212,11 @@ async def flush_groups(
             reason=decision.reason,
             now=now,
             settings=settings,
+            into=deliveries,
         )
         group.last_digest, group.last_notified_at = decision.digest, now
+        deadline = now + timedelta(seconds=settings.ack_timeout_s)
+        deadlines: list[int] = []
         told = {a.id for a in decision.told}
         for row in rows:
             if row.id not in told:
@@ -213,7 +227,18 @@ async def flush_groups(
                 and row.state == AlertState.FIRING.value
                 and row.ack_deadline is None
             ):
-                row.ack_deadline = now + timedelta(seconds=settings.ack_timeout_s)
+                row.ack_deadline = deadline
+                deadlines.append(row.id)
+        await events.record_group_flush(
+            session,
+            group=group.key,
+            next_flush_at=group.next_flush_at,
+            at=now,
+            reason=decision.reason.value,
+            deliveries=deliveries,
+            deadlines=deadlines,
+            ack_deadline=deadline,
+        )
     return queued
 
 
@@ -248,6 +273,11 @@ async def escalate(
                 if alert.acknowledged_at
                 else None,
                 "quiet_s": settings.ack_quiet_s,
+                # The replay's: level and deadline start again, its group is due now.
+                "level": 0,
+                "ack_deadline": None,
+                "group": alert.group_key,
+                "next_flush_at": now.isoformat(),
             },
             at=now,
         )
@@ -264,6 +294,7 @@ async def escalate(
         reason, channels = escalation_step(level, settings)
         group = await store.get_group(session, alert.group_key)
         labels = group.labels if group is not None else {}
+        deliveries: list[NotificationRow] = []
         await _queue(
             session,
             [alert_brief(alert)],
@@ -274,9 +305,11 @@ async def escalate(
             now=now,
             settings=settings,
             level=level,
+            into=deliveries,
         )
         alert.escalation_level, alert.notified_at = level, now
         alert.ack_deadline = now + timedelta(seconds=settings.ack_timeout_s)
+        await session.flush()  # the deliveries' ids, for the entry
         events.record_alert(
             session,
             alert_id=alert.id,
@@ -289,6 +322,8 @@ async def escalate(
                 "level": level,
                 "reason": reason.value,
                 "channels": list(channels),
+                "ack_deadline": alert.ack_deadline.isoformat(),
+                "deliveries": events.delivery_ids(deliveries),
             },
             at=now,
         )
@@ -399,7 +434,9 @@ async def deliver_due(
                     session, notification_id=row.id, owner=owner, error=error, retry_at=again
                 )
                 outcome = "retrying" if again is not None else "failed"
-            await session.commit()
+            if held and outcome != "retrying":
+                events.record_delivery(session, row, outcome=outcome, at=now)
+            await lifecycle.commit(session)
         result.count(outcome if held else "lost_claim")
         if error is not None:
             log.warning(

@@ -194,6 +194,8 @@ class Tracked:
     resolved_at: datetime | None = None
     authorities: tuple[Authority, ...] = ()
     channels: tuple[str, ...] = ()
+    annotations_changed: bool = False
+    """A repeat brought other annotations: the ledger records them (``alert_audit``)."""
 
     @property
     def alertname(self) -> str:
@@ -301,6 +303,8 @@ class AlertBook:
         current.last_seen = max(current.last_seen, now)
         current.ends_at = ends_at
         if alert.annotations:
+            if dict(alert.annotations) != current.annotations:
+                current.annotations_changed = True
             current.annotations = dict(alert.annotations)
         current.generator_url = alert.generator_url or current.generator_url
         previous = current.state

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import JsonValue
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.constitution.crown.alert_audit import annotations_digest
 from triadops.constitution.guards import Rule, enforce
 from triadops.domain.alerts import AlertIn, AlertState, Severity
 from triadops.domain.enums import Authority
@@ -243,6 +245,7 @@ def _record(
                 "source": source,
                 "group": alert.group_key,
                 "silence": change.silence_id,
+                "annotations_sha256": annotations_digest(alert.annotations),
             }
             event = events.ALERT_FIRED
         elif change.kind in _EVENTS:
@@ -261,6 +264,18 @@ def _record(
             at=now,
             details=details,
         )
+    for alert in {id(c.alert): c.alert for c in changes if c.alert is not None}.values():
+        if alert.annotations_changed and alert.id is not None and id(alert) not in failed:
+            events.record_alert(
+                session,
+                alert_id=alert.id,
+                event=events.ALERT_ANNOTATIONS_CHANGED,
+                actor=by,
+                state=alert.state,
+                at=now,
+                details={"annotations": dict[str, JsonValue](alert.annotations)},
+            )
+        alert.annotations_changed = False
 
 
 def _count(changes: Sequence[Change], failed: set[int]) -> IngestResult:
