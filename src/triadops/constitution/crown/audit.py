@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,14 +45,11 @@ from triadops.constitution.crown.tokens import fingerprint
 from triadops.constitution.ledger import ChainWalk, Pacer
 from triadops.constitution.lifecycle import STEP_TRANSITIONS, TRANSITIONS
 from triadops.domain.chain import canonical_json, plan_hash
-from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.ledger import Discrepancy, DiscrepancyKind, VerifyReport
 from triadops.domain.operations import Plan
 from triadops.settings import AlertSettings
 from triadops.storage import audit as store
 from triadops.storage.ledger import StoredLink, head, iterate_link_batches
-
-StatusT = TypeVar("StatusT", OperationStatus, StepStatus)
 
 
 class _Unknown(Enum):
@@ -217,7 +214,7 @@ class Replay:
                 f"{said} does not follow on: the previous transition ended at {op.status} "
                 "(discontinuous)",
             )
-        if not _legal(OperationStatus, TRANSITIONS, source, target):
+        if (source, target) not in LEGAL_TRANSITIONS:
             self._say(
                 "operation",
                 f"operation {operation_id}",
@@ -231,7 +228,7 @@ class Replay:
         source = op.steps.get(index)
         if not isinstance(source, str) or not isinstance(target, str):
             return  # no plan saying the step exists, or an entry older than step statuses
-        if not _legal(StepStatus, STEP_TRANSITIONS, source, target):
+        if (source, target) not in LEGAL_STEP_TRANSITIONS:
             self._say(
                 "step",
                 f"step {index} of {operation_id}",
@@ -472,14 +469,16 @@ _ORPHAN = "stored but its operation is not"
 _INSERTED_STEP = "stored but not in the ledger's plan (inserted)"
 
 
-def _legal(
-    kind: type[StatusT], allowed: Mapping[StatusT, frozenset[StatusT]], source: Any, target: Any
-) -> bool:
-    """True when the lifecycle's own table allows `source` → `target` (both its statuses)."""
-    try:
-        return kind(target) in allowed[kind(source)]
-    except (ValueError, TypeError):
-        return False
+def _pairs(table: Mapping[Any, frozenset[Any]]) -> frozenset[tuple[str, str]]:
+    """Return a lifecycle table's allowed moves as (from, to) status values."""
+    return frozenset(
+        (source.value, target.value) for source, moves in table.items() for target in moves
+    )
+
+
+LEGAL_TRANSITIONS = _pairs(TRANSITIONS)
+"""Read from ``lifecycle.TRANSITIONS`` itself: one source of truth, as text for the walk."""
+LEGAL_STEP_TRANSITIONS = _pairs(STEP_TRANSITIONS)
 
 
 def _flag(value: bool) -> str:
