@@ -253,3 +253,17 @@ async def test_an_edited_silence_start_and_an_extended_change_silence_are_named(
     [extended] = [f for f in found if f.startswith(f"silence {made['change_silence']}: ")]
     assert extended.startswith(f"silence {made['change_silence']}: stored ends_at ")
     assert extended.endswith("it mutes past its change")
+
+
+async def test_a_new_group_held_past_its_group_wait_is_named(runtime: Runtime) -> None:
+    await ingest(runtime, AlertIn(labels={"alertname": "DiskFull"}, severity="critical"), T0)
+    assert await findings(runtime) == []
+    async with runtime.session() as session:
+        key = (await session.scalars(select(AlertGroupRow.key))).one()
+    await tamper(runtime, update(AlertGroupRow).values(next_flush_at=at(86400)))
+
+    allowed = at(SETTINGS.group_wait_s).isoformat()
+    assert await findings(runtime) == [
+        f"alert group {key}: stored next_flush_at {at(86400).isoformat()} is later than the "
+        f"ledger allows ({allowed}): its alerts are held back"
+    ]

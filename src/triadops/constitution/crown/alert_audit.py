@@ -175,7 +175,9 @@ class AlertReplay:
             alert.ack_deadline = _when(details["ack_deadline"])
         if alert.group is None:
             return
-        self.notifications.alert_seen(alert.group, at)
+        if alert.tracked:
+            # An older release's alert says nothing of its group's unrecorded flushes.
+            self.notifications.alert_seen(alert.group, at)
         if event == REESCALATED and "next_flush_at" in details:
             moved = _when(details["next_flush_at"])
             self.notifications.group_moved(alert.group, moved, ended=False)
