@@ -48,3 +48,12 @@ def test_the_local_operator_is_never_a_token_principal(triad: Triad) -> None:
         "token", "create", "--name", "ops", "--principal", f"{user}@local", "--role", "viewer"
     )
     assert "reserved: names ending in @local" in one_error_line(token)
+
+
+@pytest.mark.parametrize("name", ["alice.", "legislative-rules", "root", "triad-monitor"])
+def test_acting_as_a_name_that_passes_for_another_is_refused(triad: Triad, name: str) -> None:
+    refused = triad("ops", "submit", "--step", "noop", "--as", name)
+
+    assert refused.exit_code == 2
+    assert one_error_line(refused).startswith(f"error: --as: '{name}'")
+    assert data(triad("ops", "list", "--json")) == [], "nothing was submitted"

@@ -25,7 +25,7 @@ from triadops.constitution.crown.service import record_refusal
 from triadops.domain.errors import Forbidden, StorageUnavailable
 from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.domain.operations import Reason
-from triadops.domain.principals import local_operator
+from triadops.domain.principals import LOCAL_SUFFIX, local_operator, new_principal_problem
 from triadops.logconfig import logging_configured
 from triadops.runtime import Runtime
 from triadops.settings import Settings, config_file
@@ -112,6 +112,7 @@ def local_identity(name: str | None) -> Identity:
     Separation of duties still holds: the services refuse, for instance, an approval of
     one's own request.
     """
+    chosen = name is not None
     if name is None:
         try:
             user = getpass.getuser()
@@ -127,6 +128,10 @@ def local_identity(name: str | None) -> Identity:
         identity = Identity(name=name, roles=ALL_ROLES)
     except ValidationError as exc:
         raise BadInput(describe_validation(exc, prefix="--as: ").replace("name: ", "")) from None
+    # A chosen name is a person's: none that passes for another or for triadops itself.
+    problem = new_principal_problem(identity.name) if chosen else None
+    if problem is not None and not identity.name.endswith(LOCAL_SUFFIX):
+        raise BadInput(f"--as: {problem}")
     _acting.set(identity)
     return identity
 
