@@ -69,7 +69,12 @@ class NotificationReplay:
         if not isinstance(deliveries, dict):
             return
         for key, channel in deliveries.items():
-            if isinstance(key, str) and key.isdigit() and isinstance(channel, str):
+            if (
+                isinstance(key, str)
+                and key.isascii()
+                and key.isdigit()
+                and isinstance(channel, str)
+            ):
                 self.deliveries[int(key)] = _Delivery(channel=channel)
 
     def outcome(self, event: str, details: dict[str, Any]) -> None:
