@@ -48,7 +48,6 @@ SYSTEM = [
     "r00t",
     "admin",
     "adrnin",
-    "operator",
 ]
 
 

@@ -77,7 +77,6 @@ RESERVED_NAMES = frozenset(
         "admin",
         "administrator",
         "superuser",
-        "operator",
         "local",
         "localhost",
         "cli",
