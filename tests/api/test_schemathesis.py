@@ -18,6 +18,8 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase
+from hypothesis.internal.conjecture import providers
+from hypothesis.internal.constants_ast import Constants
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
@@ -76,6 +78,18 @@ async def _issue_token(settings: Settings, who: str) -> str:
 
 def _bearer(settings: Settings, who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {asyncio.run(_issue_token(settings, who))}"}
+
+
+@pytest.fixture(autouse=True)
+def only_hypothesis_constants(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep Hypothesis from drawing string constants mined from our own modules.
+
+    It mines the source of every loaded local module and caches the result per draw kind
+    for the process, so a new string anywhere in triadops (or another test loaded first)
+    would change what the seeded scenarios generate.
+    """
+    monkeypatch.setattr(providers, "_get_local_constants", Constants)
+    monkeypatch.setattr(providers, "CONSTANTS_CACHE", type(providers.CONSTANTS_CACHE)(1024))
 
 
 @pytest.fixture

@@ -6,10 +6,13 @@ import asyncio
 import sqlite3
 
 import pytest
-from sqlalchemy import TextClause, text
+from sqlalchemy import TextClause, select, text, update
 
 from tests.cli.conftest import Triad, data
-from triadops.storage.engine import create_engine
+from triadops.domain.chain import link_hash
+from triadops.storage.engine import create_engine, session_factory
+from triadops.storage.ledger import entry_body
+from triadops.storage.tables import LedgerHeadRow, LedgerRow
 
 
 def tamper(database_url: str, *statements: str | TextClause) -> None:
@@ -113,3 +116,46 @@ def test_verify_never_waits_for_the_write_lock(triad: Triad, database_url: str) 
 
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("ledger intact: ")
+
+
+def test_a_forged_transition_with_the_chain_recomputed_fails_verify(
+    triad: Triad, database_url: str
+) -> None:
+    history(triad)
+
+    async def forge() -> int:
+        """Say op-a was cancelled while scheduled, then ran on; return where it runs on."""
+        engine = create_engine(database_url)
+        async with session_factory(engine)() as session:
+            stmt = select(LedgerRow).where(
+                LedgerRow.operation_id == "op-a",
+                LedgerRow.event == "transition",
+                LedgerRow.from_status == "scheduled",
+            )
+            victim = (await session.scalars(stmt)).one().seq
+            rows = (
+                await session.scalars(
+                    select(LedgerRow).where(LedgerRow.seq >= victim).order_by(LedgerRow.seq)
+                )
+            ).all()
+            rows[0].to_status = "cancelled"
+            onward = next(r.seq for r in rows if r.from_status == "executing")
+            prev = rows[0].prev_hash
+            for row in rows:
+                row.prev_hash = prev
+                row.hash = prev = link_hash(prev, entry_body(row))
+            await session.execute(update(LedgerHeadRow).values(seq=rows[-1].seq, hash=prev))
+            await session.commit()
+        await engine.dispose()
+        return onward
+
+    onward = asyncio.run(forge())
+    result = triad("audit", "verify")
+
+    assert result.exit_code == 1
+    assert result.stdout.startswith("ledger intact: "), "the forger recomputed every hash"
+    report = data(triad("audit", "verify", "--json"), exit_code=1)
+    assert [d["problem"] for d in report["discrepancies"]] == [
+        f"entry {onward}: transition executing → validating does not follow on: the "
+        "previous transition ended at cancelled (discontinuous)"
+    ]

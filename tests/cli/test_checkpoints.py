@@ -102,11 +102,12 @@ def test_checkpoint_then_a_truncated_tail_fails_verify(
     assert signed.stdout.splitlines()[0].startswith("checkpoint 20 at ")
     assert f"key id: {key_id}" in signed.stdout.splitlines()
     head = data(triad("audit", "checkpoint", "--json"))
-    assert (head["seq"], head["key_id"]) == (20, key_id) and len(head["hash"]) == 64
+    # Entry 21 records the first checkpoint, so the second covers it.
+    assert (head["seq"], head["key_id"]) == (21, key_id) and len(head["hash"]) == 64
     ok = triad("audit", "verify")
     assert ok.exit_code == 0, ok.output
     assert ok.stdout.splitlines() == [
-        "ledger intact: 20 entries checked",
+        "ledger intact: 22 entries checked",
         "checkpoints consistent: 2 checked against the ledger",
     ]
 
@@ -119,19 +120,19 @@ def test_checkpoint_then_a_truncated_tail_fails_verify(
     assert lines[1] == "checkpoints broken: 3 finding(s)"
     assert lines[2].startswith("  - ledger truncated below checkpoint 20 (at ")
     assert lines[2].endswith("log line 1): entry 20 is missing")
-    assert lines[3].startswith("  - ledger truncated below checkpoint 20 (at ")
-    assert lines[4].startswith("  - ledger head 13 is below checkpoint 20 (at ")
+    assert lines[3].startswith("  - ledger truncated below checkpoint 21 (at ")
+    assert lines[4].startswith("  - ledger head 13 is below checkpoint 21 (at ")
     report = data(triad("audit", "verify", "--json"), exit_code=1)
     assert report["ok"] is False and report["entries_checked"] == 13
     assert report["checkpoints"]["checked"] is True
     assert report["checkpoints"]["count"] == 2
     assert [p[:37] for p in report["checkpoints"]["problems"]] == [
         "ledger truncated below checkpoint 20 ",
-        "ledger truncated below checkpoint 20 ",
-        "ledger head 13 is below checkpoint 20",
+        "ledger truncated below checkpoint 21 ",
+        "ledger head 13 is below checkpoint 21",
     ]
     refused = triad("audit", "checkpoint")
-    assert "the ledger head 13 is below the last checkpoint 20" in one_error_line(refused)
+    assert "the ledger head 13 is below the last checkpoint 21" in one_error_line(refused)
     for secret in private_key_texts(key_file):
         assert secret not in printed(shown, signed, ok, broken, refused)
 
@@ -157,7 +158,7 @@ def test_a_verifier_with_only_the_public_key_finds_a_recomputed_rewrite(
     result = triad("audit", "verify")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert lines[0] == "ledger intact: 20 entries checked", "the rewrite is self-consistent"
+    assert lines[0] == "ledger intact: 21 entries checked", "the rewrite is self-consistent"
     assert lines[2].startswith(
         f"  - entry {signed['seq']} was rewritten since the checkpoint at "
         f"{signed['at'].replace('Z', '+00:00')} (checkpoint {signed['seq']}, log line 1): "
@@ -204,10 +205,12 @@ def test_verify_says_when_checkpoints_were_not_checked(
     keygen(triad, tmp_path / "checkpoint.pem")
     monkeypatch.setenv("TRIAD_CHECKPOINT_KEY_FILE", str(tmp_path / "checkpoint.pem"))
     no_log = triad("audit", "verify")
-    assert no_log.exit_code == 0, no_log.output
-    assert no_log.stdout.splitlines()[1] == (
-        f"checkpoints not checked: no checkpoint log at {tmp_path / 'home' / 'checkpoints.jsonl'}"
-    )
+    assert no_log.exit_code == 1, "with a key, a log never written is no pass"
+    assert no_log.stdout.splitlines()[1] == "checkpoints broken: 1 finding(s)"
+    assert data(triad("audit", "verify", "--json"), exit_code=1)["checkpoints"]["problems"] == [
+        f"checkpoint log {tmp_path / 'home' / 'checkpoints.jsonl'} is missing: required with a "
+        "checkpoint key; none written yet (triad audit checkpoint, or a worker, writes one)"
+    ]
 
 
 def test_a_key_in_the_environment_never_reaches_the_output(
@@ -239,3 +242,63 @@ def test_a_key_in_the_environment_never_reaches_the_output(
 
     for secret in [*secrets, raw[:-4] + "AAA=", raw[:-8]]:
         assert secret not in printed(*results)
+
+
+def signing(triad: Triad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Configure a checkpoint key and a log on another disk; return the log's path."""
+    keygen(triad, tmp_path / "checkpoint.pem")
+    monkeypatch.setenv("TRIAD_CHECKPOINT_KEY_FILE", str(tmp_path / "checkpoint.pem"))
+    log = tmp_path / "elsewhere" / "checkpoints.jsonl"
+    monkeypatch.setenv("TRIAD_CHECKPOINT_LOG", str(log))
+    return log
+
+
+@pytest.mark.parametrize("attack", ["deleted", "emptied"])
+def test_a_deleted_or_emptied_log_fails_verify(
+    triad: Triad, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attack: str
+) -> None:
+    log = signing(triad, tmp_path, monkeypatch)
+    triad("ops", "submit", "--step", "noop", "--wait")
+    assert data(triad("audit", "checkpoint", "--json"))["seq"] == 10
+    triad("ops", "submit", "--step", "noop", "--wait")
+    assert triad("audit", "verify").exit_code == 0
+    # The attacker rewrites the ledger past the checkpoint, then gets rid of the log.
+    rewrite(database_url, victim=4)
+    if attack == "deleted":
+        log.unlink()
+    else:
+        log.write_text("")
+
+    result = triad("audit", "verify")
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[1] == "checkpoints broken: 1 finding(s)"
+    report = data(triad("audit", "verify", "--json"), exit_code=1)
+    assert report["ok"] is False and report["checkpoints"]["checked"] is True
+    assert report["checkpoints"]["problems"] == [
+        f"checkpoint log {log} is {'missing' if attack == 'deleted' else 'empty'}: required "
+        "with a checkpoint key; the ledger records 1 checkpoint(s), the newest 10"
+    ]
+
+
+def test_a_log_cut_short_of_a_recorded_checkpoint_names_the_missing_seq(
+    triad: Triad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = signing(triad, tmp_path, monkeypatch)
+    signed = []
+    for _ in range(3):
+        triad("ops", "submit", "--step", "noop", "--wait")
+        signed.append(data(triad("audit", "checkpoint", "--json"))["seq"])
+    assert signed == [10, 21, 32]
+    assert triad("audit", "verify").exit_code == 0
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(lines[:-1]) + "\n")  # the newest line cut off
+
+    result = triad("audit", "verify")
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[1] == "checkpoints broken: 1 finding(s)"
+    assert data(triad("audit", "verify", "--json"), exit_code=1)["checkpoints"]["problems"] == [
+        f"checkpoint 32 is recorded in the ledger (entry 33) but missing from the log {log}: "
+        "the log was cut or edited"
+    ]

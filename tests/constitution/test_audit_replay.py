@@ -30,7 +30,7 @@ from triadops.constitution.driver import drive_once
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
 from triadops.constitution.legislative.service import amend_operation
-from triadops.domain.chain import plan_hash
+from triadops.domain.chain import link_hash, plan_hash
 from triadops.domain.clock import FakeClock, using
 from triadops.domain.enums import Authority, OperationStatus, Risk, Role, StepStatus
 from triadops.domain.identity import Identity
@@ -45,6 +45,7 @@ from triadops.domain.operations import (
 )
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.storage import ledger as ledger_store
 from triadops.storage.operations import get_operation
 from triadops.storage.tables import (
     ApprovalRow,
@@ -526,6 +527,93 @@ async def test_truncated_tail_with_the_head_moved_back(runtime: Runtime) -> None
         "to validating",
         "operation op-stop: stored but never submitted in the ledger (inserted)",
         "crown: stored frozen=true but the ledger's last word is unfreeze",
+    ]
+
+
+async def rewrite_ledger(rt: Runtime, edits: dict[int, dict[str, Any]]) -> None:
+    """Edit entries in place, then recompute every later hash and the head, as a forger would."""
+    async with rt.session() as session:
+        stmt = select(LedgerRow).where(LedgerRow.seq >= min(edits)).order_by(LedgerRow.seq)
+        rows = (await session.execute(stmt)).scalars().all()
+        prev = rows[0].prev_hash
+        for row in rows:
+            for column, value in edits.get(row.seq, {}).items():
+                setattr(row, column, value)
+            row.prev_hash = prev
+            row.hash = prev = link_hash(prev, ledger_store.entry_body(row))
+        await session.execute(update(LedgerHeadRow).values(seq=rows[-1].seq, hash=prev))
+        await session.commit()
+
+
+async def transition_seq(rt: Runtime, operation_id: str, source: str, target: str) -> int:
+    async with rt.session() as session:
+        seq = await session.scalar(
+            select(LedgerRow.seq).where(
+                LedgerRow.operation_id == operation_id,
+                LedgerRow.event == "transition",
+                LedgerRow.from_status == source,
+                LedgerRow.to_status == target,
+            )
+        )
+    assert seq is not None
+    return seq
+
+
+async def test_a_forged_illegal_transition_with_the_chain_recomputed_is_named(
+    runtime: Runtime,
+) -> None:
+    # The forger's story for op-done: cancelled while scheduled, and then it ran to completion
+    # anyway. Once as a break in the story (the next entry still starts at executing), once
+    # told seamlessly (cancelled → validating, which the lifecycle never allows).
+    broken = await transition_seq(runtime, "op-done", "scheduled", "executing")
+    seamless = await transition_seq(runtime, "op-done-2", "scheduled", "executing")
+    onward = await transition_seq(runtime, "op-done-2", "executing", "validating")
+    resumed = await transition_seq(runtime, "op-done", "executing", "validating")
+    await rewrite_ledger(
+        runtime,
+        {
+            broken: {"to_status": "cancelled"},
+            seamless: {"to_status": "cancelled"},
+            onward: {"from_status": "cancelled"},
+        },
+    )
+
+    report = await verify(runtime)
+
+    assert report.chain_intact, "the forger recomputed every hash"
+    assert found(report) == [
+        f"operation op-done: entry {resumed}: transition executing → validating does not "
+        "follow on: the previous transition ended at cancelled (discontinuous)",
+        f"operation op-done-2: entry {onward}: transition cancelled → validating is not a "
+        "legal transition (forged)",
+    ]
+
+
+async def test_a_forged_step_transition_with_the_chain_recomputed_is_named(
+    runtime: Runtime,
+) -> None:
+    async with runtime.session() as session:
+        entry = (
+            await session.execute(
+                select(LedgerRow.seq, LedgerRow.details).where(
+                    LedgerRow.operation_id == "op-failed", LedgerRow.event == "step_failed"
+                )
+            )
+        ).one()
+    # The forger says the failed step was skipped (what only a rollback does, to a step
+    # that succeeded), and makes the stored row agree.
+    await rewrite_ledger(runtime, {entry.seq: {"details": {**entry.details, "status": "skipped"}}})
+    await tamper(
+        runtime,
+        update(StepRow).where(StepRow.operation_id == "op-failed").values(status="skipped"),
+    )
+
+    report = await verify(runtime)
+
+    assert report.chain_intact
+    assert found(report) == [
+        f"step 0 of op-failed: entry {entry.seq}: running → skipped is not a legal step "
+        "transition (forged)"
     ]
 
 

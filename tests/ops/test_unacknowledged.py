@@ -62,7 +62,7 @@ async def test_an_overdue_emergency_pages_the_crown_until_it_is_acknowledged(
     # Only the crown ends an emergency: the page ends in the name of who acknowledged.
     assert (resolved.state, resolved.resolved_by) == ("resolved", "edward")
     async with rt.session(read_only=True) as session:
-        stmt = select(LedgerRow.event).where(LedgerRow.event.like("alert_%"))
+        stmt = select(LedgerRow.event).where(LedgerRow.operation_id == f"alert:{page.id}")
         trail = list((await session.scalars(stmt)).all())
     assert trail == ["alert_fired", "alert_resolved"]
     async with rt.session(read_only=True) as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -11,7 +10,7 @@ import typer
 
 from triadops.cli.context import BadInput, JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json, render_entries
-from triadops.constitution import ledger
+from triadops.constitution import ledger, lifecycle
 from triadops.constitution.crown import audit, checkpoints
 from triadops.domain.checkpoints import Checkpoint, CheckpointReport, iso_utc
 from triadops.domain.errors import InvalidRequest
@@ -46,23 +45,18 @@ def verify(as_json: JsonFlag = False) -> None:
 
     async def work(rt: Runtime) -> tuple[VerifyReport, CheckpointReport]:
         async with rt.session(read_only=True) as session:
-            report = await audit.verify(session)
+            report, recorded = await audit.verify_with_checkpoints(session, alerts=settings.alerts)
             if public_key is None:
                 return report, CheckpointReport(
                     checked=False,
                     reason="no checkpoint key configured (checkpoint_public_key_file, "
                     "checkpoint_key_file or checkpoint_key)",
                 )
-            lines = await asyncio.to_thread(checkpoints.read_log, log_path)
-            if not lines:
-                return report, CheckpointReport(
-                    checked=False, reason=f"no checkpoint log at {log_path}"
-                )
-            problems = await checkpoints.verify_checkpoints(
-                session, log_path=log_path, public_key=public_key
+            mine = recorded.get(checkpoints.public_key_id(public_key), {})
+            checked = await checkpoints.check_log(
+                session, log_path=log_path, public_key=public_key, recorded=mine
             )
-        count = sum(1 for line in lines if line.strip())
-        return report, CheckpointReport(checked=True, count=count, problems=problems)
+        return report, checked
 
     report, checked = run(work)
     ok = report.ok and not checked.problems
@@ -103,7 +97,13 @@ def checkpoint(as_json: JsonFlag = False) -> None:
 
     async def work(rt: Runtime) -> Checkpoint:
         async with rt.session(read_only=True) as session:
-            return await checkpoints.write_checkpoint(session, key=key, log_path=log_path)
+            signed = await checkpoints.write_checkpoint(session, key=key, log_path=log_path)
+        # Recorded after the line is on disk, in a write of its own: the log's I/O never
+        # runs under the database's write lock.
+        async with rt.session() as session:
+            checkpoints.record_checkpoint(session, signed)
+            await lifecycle.commit(session)
+        return signed
 
     signed = run(work)
     if as_json:

@@ -25,6 +25,7 @@ from triadops.constitution.crown.service import record_refusal
 from triadops.domain.errors import Forbidden, StorageUnavailable
 from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.domain.operations import Reason
+from triadops.domain.principals import LOCAL_SUFFIX, local_operator, new_principal_problem
 from triadops.logconfig import logging_configured
 from triadops.runtime import Runtime
 from triadops.settings import Settings, config_file
@@ -106,20 +107,31 @@ def _describe_settings_error(exc: SettingsError) -> str:
 
 
 def local_identity(name: str | None) -> Identity:
-    """Return the local operator: `name` or the OS user, trusted with every role.
+    """Return the local operator: `name`, or ``<os-user>@local``, trusted with every role.
 
     Separation of duties still holds: the services refuse, for instance, an approval of
     one's own request.
     """
+    chosen = name is not None
     if name is None:
         try:
-            name = getpass.getuser()
+            user = getpass.getuser()
         except (OSError, KeyError):
-            name = "operator"
+            user = "operator"
+        # ``<user>@local``: a name no token's principal may take, so the ledger never
+        # confuses the machine's operator with a token called ``root``.
+        try:
+            name = local_operator(user)
+        except ValueError:
+            name = local_operator("operator")
     try:
         identity = Identity(name=name, roles=ALL_ROLES)
     except ValidationError as exc:
         raise BadInput(describe_validation(exc, prefix="--as: ").replace("name: ", "")) from None
+    # A chosen name is a person's: none that passes for another or for triadops itself.
+    problem = new_principal_problem(identity.name) if chosen else None
+    if problem is not None and not identity.name.endswith(LOCAL_SUFFIX):
+        raise BadInput(f"--as: {problem}")
     _acting.set(identity)
     return identity
 
@@ -193,7 +205,7 @@ AsName = Annotated[
     typer.Option(
         "--as",
         metavar="NAME",
-        help="Act as NAME (default: the OS user); the local operator holds every role.",
+        help="Act as NAME (default: <os-user>@local); the local operator holds every role.",
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, nothing else.")]

@@ -38,7 +38,10 @@ def create(
         typer.Option(
             metavar="NAME",
             help="Who the token belongs to (default: the token's name). Give every token "
-            "of one person the same principal: separation of duties counts principals.",
+            "of one person the same principal: separation of duties counts principals. A new "
+            "principal may not read as triadops' own (legislative*, executive*, judicial*, "
+            "crown*, triad*, system*, the-crown, root, admin, worker, monitor, *@local) nor "
+            "look like an existing one (a1ice beside alice).",
         ),
     ] = None,
     kind: Annotated[str, typer.Option(help="person, service or agent.")] = "person",

@@ -16,6 +16,7 @@ import uuid
 import structlog
 
 from triadops import tracing
+from triadops.constitution import lifecycle
 from triadops.constitution.crown import checkpoints
 from triadops.constitution.driver import drive_once, keep_house
 from triadops.constitution.powers import Powers
@@ -78,12 +79,20 @@ async def _checkpoint(powers: Powers) -> None:
         key = await asyncio.to_thread(checkpoints.signing_key, powers.settings)
         if key is None:
             return
+        log_path = powers.settings.resolved_checkpoint_log
         async with powers.sessions() as session:
             # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
             await session.connection(execution_options={"triad_read_only": True})
-            checkpoint = await checkpoints.write_checkpoint(
-                session, key=key, log_path=powers.settings.resolved_checkpoint_log
-            )
+            if not await checkpoints.checkpoint_due(
+                session, public_key=key.public_key(), log_path=log_path
+            ):
+                return  # only the last checkpoint's own record is new
+            checkpoint = await checkpoints.write_checkpoint(session, key=key, log_path=log_path)
+        # The ledger records it, so a log cut short of it shows (after the log I/O, never
+        # under the write lock).
+        async with powers.sessions() as session:
+            checkpoints.record_checkpoint(session, checkpoint)
+            await lifecycle.commit(session)
     except TriadError as exc:
         log.warning("checkpoint not written", reason=exc.message)
     except Exception as exc:

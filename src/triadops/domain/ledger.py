@@ -24,7 +24,17 @@ class LedgerEntry(BaseModel):
     hash: str
 
 
-DiscrepancyKind = Literal["operation", "step", "approval", "token", "crown", "alert", "silence"]
+DiscrepancyKind = Literal[
+    "operation",
+    "step",
+    "approval",
+    "token",
+    "crown",
+    "alert",
+    "silence",
+    "alert_group",
+    "notification",
+]
 
 
 class Discrepancy(BaseModel):

@@ -2,12 +2,22 @@
 
 A token belongs to a principal; separation of duties counts principals, never tokens, so
 ``Alice``, ``alice `` and ``alice`` are one person and two tokens of one person are still one.
+
+A name that is read (a token's principal, ``--as``) only has to be well formed
+(:func:`normalise_principal`), so rows from older releases keep working. A name that is
+created (a new principal) must also be unmistakable (:func:`new_principal_problem`): letters
+and digits joined by single separators, not one of triadops' own names, and not confusable
+with an existing principal. Names are ASCII after NFKC, so Unicode homoglyphs (a Cyrillic
+``a``, U+0430) are refused by the pattern; what is left to confuse is ASCII alone (``1``/``l``,
+``0``/``o``, ``rn``/``m``) and separators, which :func:`skeleton` folds away, in the spirit
+of Unicode TR39's skeleton.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated
 
@@ -49,6 +59,78 @@ def normalise_principal(raw: str) -> str:
     if name in RESERVED:
         raise ValueError(f"{name!r} is reserved for triadops itself")
     return name
+
+
+NEW_PATTERN = re.compile(r"^[a-z0-9]+(?:[._@-][a-z0-9]+)*$")
+"""A new principal: letters and digits, single separators between them, none at either end."""
+RESERVED_PREFIXES = ("legislative", "executive", "judicial", "crown", "triad", "system")
+"""The branches and triadops itself: ``legislative-rules`` or ``triad-monitor`` would read as
+one of its own actors."""
+RESERVED_NAMES = frozenset(
+    {
+        "the-crown",
+        "rules",
+        "monitor",
+        "worker",
+        "scheduler",
+        "root",
+        "admin",
+        "administrator",
+        "superuser",
+        "local",
+        "localhost",
+        "cli",
+        "api",
+        "anonymous",
+        "nobody",
+    }
+)
+"""System actors and the names a machine's own operator goes by."""
+LOCAL_SUFFIX = "@local"
+"""The local CLI operator's names (``<os-user>@local``): never a token's principal."""
+_CONFUSABLE = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("0", "o"), ("1", "l"), ("|", "l"))
+_SEPARATORS = str.maketrans("", "", "._@-")
+
+
+def skeleton(name: str) -> str:
+    """Return what `name` looks like: confusable letters and digits folded, separators gone."""
+    folded = unicodedata.normalize("NFKC", name).casefold().translate(_SEPARATORS)
+    for lookalike, letter in _CONFUSABLE:
+        folded = folded.replace(lookalike, letter)
+    return folded
+
+
+def new_principal_problem(name: str, existing: Iterable[str] = ()) -> str | None:
+    """Return why normalised `name` cannot be a new principal, or None when it can.
+
+    `existing` are the principals there are: a new name must not look like one of them.
+    """
+    if not NEW_PATTERN.fullmatch(name):
+        return (
+            f"{name!r} cannot be a new principal: use letters and digits joined by single "
+            "'.', '_', '@' or '-', with none at the start or end"
+        )
+    if name.endswith(LOCAL_SUFFIX):
+        return f"{name!r} is reserved: names ending in {LOCAL_SUFFIX} are local CLI operators"
+    shape = skeleton(name)
+    if shape in _RESERVED_SKELETONS or shape.startswith(_RESERVED_PREFIX_SKELETONS):
+        return (
+            f"{name!r} is reserved: it reads as one of triadops' own actors (a branch, "
+            "triad or system, a worker, monitor or root)"
+        )
+    for other in existing:
+        if other != name and skeleton(other) == shape:
+            return f"{name!r} looks like the existing principal {other!r} (confusable)"
+    return None
+
+
+_RESERVED_SKELETONS = frozenset(skeleton(n) for n in RESERVED_NAMES | RESERVED)
+_RESERVED_PREFIX_SKELETONS = tuple(skeleton(p) for p in RESERVED_PREFIXES)
+
+
+def local_operator(os_user: str) -> str:
+    """Return the local CLI operator's principal for an OS user: ``<user>@local``."""
+    return f"{normalise_principal(os_user)}{LOCAL_SUFFIX}"
 
 
 def _text(value: object) -> object:

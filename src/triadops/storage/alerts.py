@@ -382,6 +382,10 @@ class StoredAlert(NamedTuple):
     resolved_by: str | None
     silence_id: str | None
     raised_by: str | None
+    group_key: str
+    escalation_level: int
+    ack_deadline: datetime | None
+    annotations: Any
 
 
 class StoredSilence(NamedTuple):
@@ -394,6 +398,7 @@ class StoredSilence(NamedTuple):
     expired_by: str | None
     expired: bool
     operation_id: str | None
+    starts_at: datetime
 
 
 async def iterate_stored_alerts(
@@ -431,6 +436,7 @@ async def iterate_stored_silences(
                 SilenceRow.expired_by,
                 SilenceRow.expired_at.is_not(None),
                 SilenceRow.operation_id,
+                SilenceRow.starts_at,
             )
             .order_by(SilenceRow.id)
             .limit(batch)

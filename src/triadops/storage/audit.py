@@ -7,12 +7,21 @@ so these queries read only the columns it compares, as tuples, never whole ORM o
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.storage.tables import ApprovalRow, CrownStateRow, OperationRow, StepRow, TokenRow
+from triadops.storage.tables import (
+    AlertGroupRow,
+    ApprovalRow,
+    CrownStateRow,
+    NotificationRow,
+    OperationRow,
+    StepRow,
+    TokenRow,
+)
 
 
 class StoredOperation(NamedTuple):
@@ -164,3 +173,46 @@ async def select_freeze(session: AsyncSession) -> tuple[bool, str | None] | None
     stmt = select(CrownStateRow.frozen, CrownStateRow.frozen_by).where(CrownStateRow.id == 1)
     row = (await session.execute(stmt)).one_or_none()
     return None if row is None else (bool(row[0]), row[1])
+
+
+class StoredGroup(NamedTuple):
+    """A notification group's key and when the dispatcher next looks at it."""
+
+    key: str
+    next_flush_at: datetime | None
+
+
+class StoredDelivery(NamedTuple):
+    """A delivery's columns that the ledger vouches for."""
+
+    id: int
+    channel: str
+    status: str
+
+
+async def select_groups(session: AsyncSession) -> list[StoredGroup]:
+    """Return every notification group (there are as many as distinct label groups firing)."""
+    stmt = select(AlertGroupRow.key, AlertGroupRow.next_flush_at).order_by(AlertGroupRow.key)
+    return [StoredGroup._make(r) for r in (await session.execute(stmt)).all()]
+
+
+async def iterate_deliveries(
+    session: AsyncSession, *, batch: int = 500
+) -> AsyncIterator[list[StoredDelivery]]:
+    """Yield every delivery in id order, a batch at a time, as plain tuples."""
+    conn = await session.connection()
+    low: int | None = None
+    while True:
+        stmt = (
+            select(NotificationRow.id, NotificationRow.channel, NotificationRow.status)
+            .order_by(NotificationRow.id)
+            .limit(batch)
+        )
+        if low is not None:
+            stmt = stmt.where(NotificationRow.id > low)
+        rows = [StoredDelivery._make(r) for r in (await conn.execute(stmt)).all()]
+        if rows:
+            yield rows
+        if len(rows) < batch:
+            return
+        low = rows[-1].id

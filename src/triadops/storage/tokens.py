@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.storage.tables import TokenRow
+from triadops.storage.tables import PrincipalRow, TokenRow
 
 
 async def token_named(session: AsyncSession, name: str) -> TokenRow | None:
@@ -24,3 +24,8 @@ async def token_with_hash(session: AsyncSession, token_hash: str) -> TokenRow | 
 async def all_tokens(session: AsyncSession) -> list[TokenRow]:
     """Return every token, revoked ones included, oldest first."""
     return list((await session.execute(select(TokenRow).order_by(TokenRow.id))).scalars().all())
+
+
+async def principal_names(session: AsyncSession) -> list[str]:
+    """Return every principal's name."""
+    return list((await session.execute(select(PrincipalRow.name))).scalars().all())

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from triadops.api.deps import ReadSessionDep, Viewer
+from triadops.api.deps import ReadSessionDep, RuntimeDep, Viewer
 from triadops.api.schemas import PROBLEMS, LedgerPage, OperationIdQuery
 from triadops.constitution.crown import audit
 from triadops.constitution.ledger import to_entry
@@ -17,13 +17,15 @@ router = APIRouter(prefix="/audit", tags=["audit"], responses=PROBLEMS)
 
 
 @router.get("/verify")
-async def verify_chain(identity: Viewer, session: ReadSessionDep) -> VerifyReport:
+async def verify_chain(
+    identity: Viewer, session: ReadSessionDep, runtime: RuntimeDep
+) -> VerifyReport:
     """Replay the chain against the stored state; findings (ok=false) are not errors.
 
     Names the first entry that breaks the chain, and every operation, step, approval,
     token and crown switch whose stored state disagrees with the replay.
     """
-    return await audit.verify(session)
+    return await audit.verify(session, alerts=runtime.settings.alerts)
 
 
 @router.get("/log")

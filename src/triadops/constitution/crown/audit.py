@@ -5,13 +5,16 @@ it once, checking each link with the same ``ChainWalk`` as :func:`ledger.verify`
 every entry into what the ledger says each operation, step, approval and token, and the
 crown's freeze, must be now. Then it reads the stored rows and names each one that differs.
 
-What it proves: every stored operation was submitted in the ledger and is in the state its
-last transition says, with the plan (document, hash, author) and approved plan hash the
-ledger recorded; its step rows hash to that plan and are in the state of their last ledger
-entry; every approval and token row was recorded, with the same approver, authority, plan
-hash, roles, principal, revocation and hash fingerprint; nothing the ledger recorded is
-missing; the freeze is where the ledger left it. State ahead of the ledger (a tail cut off
-with the head moved back) shows up as records the ledger does not explain.
+What it proves: every transition the ledger records is one the lifecycle allows
+(``lifecycle.TRANSITIONS`` and ``STEP_TRANSITIONS``, the tables the services move by) and
+starts where the operation's, or the step's, previous one ended; every stored operation was
+submitted in the ledger and is in the state its last transition says, with the plan (document,
+hash, author) and approved plan hash the ledger recorded; its step rows hash to that plan and
+are in the state of their last ledger entry; every approval and token row was recorded, with
+the same approver, authority, plan hash, roles, principal, revocation and hash fingerprint;
+nothing the ledger recorded is missing; the freeze is where the ledger left it. State ahead of
+the ledger (a tail cut off with the head moved back) shows up as records the ledger does not
+explain.
 
 What it cannot prove: someone who can write the database can also write the ledger, so a
 state change accompanied by forged entries that explain it (appended at the tail, or an
@@ -27,21 +30,24 @@ baselines and the access log.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.crown import alert_audit
+from triadops.constitution.crown.checkpoints import CHECKPOINT_SIGNED
 from triadops.constitution.crown.tokens import fingerprint
 from triadops.constitution.ledger import ChainWalk, Pacer
+from triadops.constitution.lifecycle import STEP_TRANSITIONS, TRANSITIONS
 from triadops.domain.chain import canonical_json, plan_hash
 from triadops.domain.ledger import Discrepancy, DiscrepancyKind, VerifyReport
 from triadops.domain.operations import Plan
+from triadops.settings import AlertSettings
 from triadops.storage import audit as store
 from triadops.storage.ledger import StoredLink, head, iterate_link_batches
 
@@ -123,26 +129,30 @@ class _Token:
 class Replay:
     """Fold ledger entries into the state they imply, then compare it with stored rows."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, group_wait_s: float | None = None) -> None:
         self.operations: dict[str, _Operation] = {}
         self.tokens: dict[str, _Token] = {}
         self.freeze_said: str | None = None
         self.frozen_by: str | None = None
         self.found: list[Discrepancy] = []
-        self.alerts = alert_audit.AlertReplay()
+        self.alerts = alert_audit.AlertReplay(group_wait_s=group_wait_s)
+        self.checkpoints: dict[str, dict[int, int]] = {}
+        """Checkpoints the ledger records, by key id: checkpoint seq → recording entry."""
 
     def feed(self, link: StoredLink, details: Any) -> None:
         """Apply one entry, its details decoded, to the state it changes."""
         actor, event, operation_id, to_status = link[2], link[3], link[4], link[6]  # see StoredLink
+        seq, from_status = link[0], link[5]
         if not isinstance(details, dict):
             details = {}
-        if self.alerts.feed(actor, event, operation_id, details):
+        if self.alerts.feed(actor, event, operation_id, details, link[1]):
             return  # an alert's or a silence's (filed under alert:<id>, or its operation)
         if operation_id is not None:
             op = self.operations.get(operation_id)
             if op is None:
                 op = self.operations[operation_id] = _Operation()
             if event == "transition":
+                self._check_transition(operation_id, op, seq, from_status, to_status)
                 op.status = to_status
                 if to_status == "reviewing":
                     op.approved_plan_hash = None  # a new plan, or approvals that no longer count
@@ -151,7 +161,9 @@ class Replay:
             elif event in STEP_EVENTS:
                 index = details.get("step")
                 if isinstance(index, int):
-                    op.steps[index] = _known(details.get("status"))
+                    status = _known(details.get("status"))
+                    self._check_step(operation_id, op, seq, index, status)
+                    op.steps[index] = status
             elif event == "plan":
                 self._plan(op, details)
             elif event == "approval":
@@ -183,6 +195,45 @@ class Replay:
                 token.revoked = True
         elif event in ("freeze", "unfreeze"):
             self.freeze_said, self.frozen_by = event, actor if event == "freeze" else None
+        elif event == CHECKPOINT_SIGNED:
+            seq, key = details.get("seq"), details.get("key_id")
+            if isinstance(seq, int) and isinstance(key, str):
+                self.checkpoints.setdefault(key, {})[seq] = link[0]
+
+    def _check_transition(
+        self, operation_id: str, op: _Operation, seq: int, source: Any, target: Any
+    ) -> None:
+        """Name a transition the lifecycle forbids, or one not starting where the last ended."""
+        said = f"entry {seq}: transition {source} → {target}"
+        if not op.submitted:
+            self._say("operation", f"operation {operation_id}", f"{said} before its submission")
+        elif source != op.status:
+            self._say(
+                "operation",
+                f"operation {operation_id}",
+                f"{said} does not follow on: the previous transition ended at {op.status} "
+                "(discontinuous)",
+            )
+        if (source, target) not in LEGAL_TRANSITIONS:
+            self._say(
+                "operation",
+                f"operation {operation_id}",
+                f"{said} is not a legal transition (forged)",
+            )
+
+    def _check_step(
+        self, operation_id: str, op: _Operation, seq: int, index: int, target: str | _Unknown
+    ) -> None:
+        """Name a step entry the step lifecycle forbids from the step's last recorded status."""
+        source = op.steps.get(index)
+        if not isinstance(source, str) or not isinstance(target, str):
+            return  # no plan saying the step exists, or an entry older than step statuses
+        if (source, target) not in LEGAL_STEP_TRANSITIONS:
+            self._say(
+                "step",
+                f"step {index} of {operation_id}",
+                f"entry {seq}: {source} → {target} is not a legal step transition (forged)",
+            )
 
     @staticmethod
     def _plan(op: _Operation, details: dict[str, Any]) -> None:
@@ -418,6 +469,18 @@ _ORPHAN = "stored but its operation is not"
 _INSERTED_STEP = "stored but not in the ledger's plan (inserted)"
 
 
+def _pairs(table: Mapping[Any, frozenset[Any]]) -> frozenset[tuple[str, str]]:
+    """Return a lifecycle table's allowed moves as (from, to) status values."""
+    return frozenset(
+        (source.value, target.value) for source, moves in table.items() for target in moves
+    )
+
+
+LEGAL_TRANSITIONS = _pairs(TRANSITIONS)
+"""Read from ``lifecycle.TRANSITIONS`` itself: one source of truth, as text for the walk."""
+LEGAL_STEP_TRANSITIONS = _pairs(STEP_TRANSITIONS)
+
+
 def _flag(value: bool) -> str:
     return "true" if value else "false"
 
@@ -472,14 +535,32 @@ def _binding(plan: Any) -> dict[str, Any] | None:
         return None
 
 
-async def verify(session: AsyncSession) -> VerifyReport:
+class Verified(NamedTuple):
+    """The report, and what the checkpoint log must hold: the checkpoints the ledger records."""
+
+    report: VerifyReport
+    checkpoints: dict[str, dict[int, int]]
+    """By key id: each recorded checkpoint's seq → the entry that records it."""
+
+
+async def verify(session: AsyncSession, *, alerts: AlertSettings | None = None) -> VerifyReport:
     """Walk the chain once, replaying it, and name every stored record that disagrees.
 
     Reads only; call it on a fresh (read-only) session: it asks PostgreSQL for one
     snapshot for the whole walk, so a worker committing meanwhile causes no finding.
+    With the alert settings, a notification group no flush has recorded yet is held to
+    its group wait too.
     """
+    return (await verify_with_checkpoints(session, alerts=alerts)).report
+
+
+async def verify_with_checkpoints(
+    session: AsyncSession, *, alerts: AlertSettings | None = None
+) -> Verified:
+    """Verify as :func:`verify` does; also return the checkpoints the ledger records."""
     await store.read_snapshot(session)
-    walk, replay, pacer = ChainWalk(), Replay(), Pacer()
+    group_wait_s = alerts.group_wait_s if alerts is not None else None
+    walk, replay, pacer = ChainWalk(), Replay(group_wait_s=group_wait_s), Pacer()
     async with aclosing(iterate_link_batches(session)) as batches:
         async for links in batches:
             for link, details in zip(links, walk.check(links), strict=True):
@@ -497,7 +578,7 @@ async def verify(session: AsyncSession) -> VerifyReport:
     replay.compare_freeze(await store.select_freeze(session))
     await alert_audit.compare_stored(session, replay.alerts, pacer)
     found = replay.found + replay.alerts.found
-    return VerifyReport(
+    report = VerifyReport(
         ok=walk.problem is None and not found,
         entries_checked=walk.checked,
         first_bad_seq=walk.first_bad_seq,
@@ -506,3 +587,4 @@ async def verify(session: AsyncSession) -> VerifyReport:
         operations_checked=operations,
         tokens_checked=len(tokens),
     )
+    return Verified(report, replay.checkpoints)

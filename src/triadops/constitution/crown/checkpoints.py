@@ -13,12 +13,15 @@ Merkle tree: a hash chain needs one lookup per checkpoint, not a proof.
 What they cannot prove.
 - Anything after the last checkpoint: newer entries can be rewritten or cut off unseen until
   a checkpoint covers them (hence the worker's cadence, ``checkpoint_every_s``).
-- Anything against someone who can also rewrite the log: they delete the lines that would
-  betray them, and lines cut from the end leave no trace. With the private key too, they
-  sign any head they like (the worker's host holds that key). So a verifier keeps the public
-  key, and the log or a copy of it, where the database's writers cannot reach them: another
-  machine, append-only or write-once storage. The default log in ``$TRIAD_HOME`` sits beside
-  the SQLite file: it guards against writers of the database, not of the data folder.
+- Anything against someone who can rewrite both the log and the ledger's tail. Each checkpoint
+  written is also recorded in the ledger (a ``checkpoint_signed`` entry naming its seq), so a
+  log deleted, emptied or cut short of a recorded checkpoint is a finding, and with a key
+  configured a missing or empty log is never a pass. The record of the newest checkpoint sits
+  after it, though, beyond every checkpoint's reach. With the private key too, they sign any
+  head they like (the worker's host holds that key). So a verifier keeps the public key, and
+  the log or a copy of it, where the database's writers cannot reach them: another machine,
+  append-only or write-once storage. The default log in ``$TRIAD_HOME`` sits beside the
+  SQLite file: it guards against writers of the database, not of the data folder.
 - That operations, steps, approvals and tokens agree with the ledger: that is the replay's job.
 
 One log holds one key's checkpoints: to rotate the key, start a new log and keep the old log
@@ -32,6 +35,7 @@ import base64
 import binascii
 import fcntl
 import os
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -42,8 +46,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.constitution import ledger
 from triadops.domain.chain import GENESIS_HASH
-from triadops.domain.checkpoints import Checkpoint, iso_utc, key_id, signed_message
+from triadops.domain.checkpoints import (
+    Checkpoint,
+    CheckpointReport,
+    iso_utc,
+    key_id,
+    signed_message,
+)
 from triadops.domain.errors import Conflict, InvalidRequest
 from triadops.domain.operations import utcnow
 from triadops.settings import Settings
@@ -54,6 +65,9 @@ KEY_FORMS = "an Ed25519 key in PEM or as its 32 raw bytes in base64"
 MAX_KEY_FILE_BYTES = 64 * 1024
 TAIL_BYTES = 64 * 1024
 """How much of the log's end the writer reads to find the last checkpoint."""
+CHECKPOINT_SIGNED = "checkpoint_signed"
+"""The ledger entry that records a checkpoint written to the log (its seq, hash, key id)."""
+CHECKPOINT_ACTOR = "crown:checkpoints"
 
 
 def parse_private_key(data: bytes, *, source: str) -> Ed25519PrivateKey:
@@ -229,19 +243,89 @@ async def write_checkpoint(
     return checkpoint
 
 
+def record_checkpoint(session: AsyncSession, checkpoint: Checkpoint) -> None:
+    """Queue the ledger entry that records `checkpoint` as written to the log.
+
+    The log can then no longer lose it unseen: verification holds the log to every
+    checkpoint the ledger records for its key.
+    """
+    ledger.record(
+        session,
+        actor=CHECKPOINT_ACTOR,
+        event=CHECKPOINT_SIGNED,
+        details={"seq": checkpoint.seq, "hash": checkpoint.hash, "key_id": checkpoint.key_id},
+    )
+
+
+async def checkpoint_due(
+    session: AsyncSession, *, public_key: Ed25519PublicKey, log_path: Path
+) -> bool:
+    """False when the log's last checkpoint covers every entry but its own record."""
+    last = await asyncio.to_thread(_last_in_file, log_path, public_key)
+    if last is None:
+        return True
+    seq, _ = await store.head(session)
+    if seq == last.seq:
+        return True  # signed, but its record never committed: sign (and record) again
+    if seq != last.seq + 1:
+        return True
+    row = await session.get(LedgerRow, seq)
+    return not (
+        row is not None
+        and row.event == CHECKPOINT_SIGNED
+        and isinstance(row.details, dict)
+        and row.details.get("seq") == last.seq
+    )
+
+
+async def check_log(
+    session: AsyncSession,
+    *,
+    log_path: Path,
+    public_key: Ed25519PublicKey,
+    recorded: Mapping[int, int],
+) -> CheckpointReport:
+    """Check the log against the ledger; with a key, a missing or empty log is a finding.
+
+    `recorded` maps each checkpoint seq the ledger records for this key to the entry that
+    records it (``audit.Verified.checkpoints``).
+    """
+    lines = await asyncio.to_thread(_read_log_if_present, log_path)
+    if lines is None or not any(line.strip() for line in lines):
+        state = "missing" if lines is None else "empty"
+        said = (
+            f"the ledger records {len(recorded)} checkpoint(s), the newest {max(recorded)}"
+            if recorded
+            else "none written yet (triad audit checkpoint, or a worker, writes one)"
+        )
+        problem = f"checkpoint log {log_path} is {state}: required with a checkpoint key; {said}"
+        return CheckpointReport(checked=True, count=0, problems=[problem])
+    problems = await verify_checkpoints(
+        session, log_path=log_path, public_key=public_key, recorded=recorded
+    )
+    count = sum(1 for line in lines if line.strip())
+    return CheckpointReport(checked=True, count=count, problems=problems)
+
+
 async def verify_checkpoints(
-    session: AsyncSession, *, log_path: Path, public_key: Ed25519PublicKey
+    session: AsyncSession,
+    *,
+    log_path: Path,
+    public_key: Ed25519PublicKey,
+    recorded: Mapping[int, int] | None = None,
 ) -> list[str]:
     """Check every checkpoint in the log against the ledger; return one line per finding.
 
     Each line names the checkpoint (its seq, time and log line). A log that does not exist
-    has nothing to check. Cost: one lookup by seq per distinct checkpointed seq, never a
-    walk of the chain.
+    has nothing to check (:func:`check_log` refuses one). Every checkpoint in `recorded`
+    (seq to its recording entry) must be in the log. Cost: one lookup by seq per distinct
+    checkpointed seq, never a walk of the chain.
     """
     lines = await asyncio.to_thread(read_log, log_path)
     problems: list[str] = []
     hashes: dict[int, str | None] = {}
     highest: tuple[Checkpoint, str] | None = None
+    signed: set[int] = set()
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -256,6 +340,7 @@ async def verify_checkpoints(
         if bad_signature:
             problems.append(f"{named}: {bad_signature}")
             continue
+        signed.add(seq)
         if highest is not None and seq < highest[0].seq:
             problems.append(f"{named}: seq went down, below {highest[1]}")
         if seq not in hashes:
@@ -278,15 +363,33 @@ async def verify_checkpoints(
         head_seq, _ = await store.head(session)
         if head_seq < highest[0].seq:
             problems.append(f"ledger head {head_seq} is below {highest[1]}: the tail was truncated")
+    for seq, entry in sorted((recorded or {}).items()):
+        if seq not in signed:
+            problems.append(
+                f"checkpoint {seq} is recorded in the ledger (entry {entry}) but missing "
+                f"from the log {log_path}: the log was cut or edited"
+            )
     return problems
 
 
 def read_log(log_path: Path) -> list[str]:
     """Return the log's lines; none when it does not exist."""
+    return _read_log_if_present(log_path) or []
+
+
+def _read_log_if_present(log_path: Path) -> list[str] | None:
     try:
         return log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
-        return []
+        return None
+
+
+def _last_in_file(log_path: Path, public_key: Ed25519PublicKey) -> Checkpoint | None:
+    try:
+        with log_path.open("rb") as log:
+            return _last_checkpoint(log, public_key)
+    except FileNotFoundError:
+        return None
 
 
 async def _hash_at(session: AsyncSession, seq: int) -> str | None:

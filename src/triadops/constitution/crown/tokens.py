@@ -18,7 +18,12 @@ from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
-from triadops.domain.principals import PrincipalKind, normalise_principal
+from triadops.domain.principals import (
+    NEW_PATTERN,
+    PrincipalKind,
+    new_principal_problem,
+    normalise_principal,
+)
 from triadops.storage import tokens as store
 from triadops.storage.tables import PrincipalRow, TokenRow
 
@@ -42,12 +47,19 @@ def _name(raw: str, field: str) -> str:
 
 
 async def ensure_principal(
-    session: AsyncSession, name: str, *, kind: PrincipalKind, by: str
+    session: AsyncSession, name: str, *, kind: PrincipalKind, by: str, field: str = "principal"
 ) -> PrincipalRow:
-    """Return the principal called `name`, creating it (a ledger event) if it is new."""
+    """Return the principal called `name`, creating it (a ledger event) if it is new.
+
+    Only a new name is held to the rules for new names (a principal from an older release
+    that is now reserved keeps working); `field` is what a refusal names.
+    """
     row = await session.get(PrincipalRow, name)
     if row is not None:
         return row
+    problem = new_principal_problem(name, await store.principal_names(session))
+    if problem is not None:
+        raise InvalidRequest(f"{field}: {problem}", field=field)
     row = PrincipalRow(name=name, kind=kind.value, created_at=utcnow())
     session.add(row)
     ledger.record(
@@ -79,7 +91,15 @@ async def create_token(
         raise InvalidRequest("a token needs at least one role", field="role")
     if await store.token_named(session, token_name) is not None:
         raise Conflict(f"a token named {token_name!r} already exists", field="name")
-    await ensure_principal(session, owner, kind=kind, by=by)
+    if not NEW_PATTERN.fullmatch(token_name):
+        raise InvalidRequest(
+            f"name: {token_name!r} cannot be a new token's name: use letters and digits "
+            "joined by single '.', '_', '@' or '-', with none at the start or end",
+            field="name",
+        )
+    await ensure_principal(
+        session, owner, kind=kind, by=by, field="principal" if principal is not None else "name"
+    )
     secret = PREFIX + secrets.token_urlsafe(32)
     row = TokenRow(
         name=token_name,

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import structlog
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -149,11 +149,13 @@ async def _queue(
     settings: AlertSettings,
     level: int = 0,
     flood: str | None = None,
+    into: list[NotificationRow] | None = None,
 ) -> int:
     """Queue one delivery per channel; each payload names the authorities it speaks for.
 
     With `flood` (a principal), the alerts are that principal's flood: one payload says how
-    many, and the deliveries queue behind every other of their severity.
+    many, and the deliveries queue behind every other of their severity. The rows queued
+    are added to `into`, for the ledger entry that records them.
     """
     for channel, served in channels.items():
         authorities = served or ESCALATION_PATH
@@ -177,7 +179,7 @@ async def _queue(
                 now=now,
                 settings=settings,
             )
-        await store.queue_notification(
+        row = await store.queue_notification(
             session,
             channel=channel,
             authority=served[-1].value if served else None,
@@ -187,6 +189,8 @@ async def _queue(
             now=now,
             priority=floods.priority(payload.severity, flood=flood is not None),
         )
+        if into is not None:
+            into.append(row)
     return len(channels)
 
 
@@ -201,7 +205,9 @@ async def flush_groups(
     emergency gets its acknowledgement deadline. A group with no unresolved alert and
     nothing left to tell is dropped. More than ``flood_threshold`` alerts of one principal
     in one flush are told as one notification per channel (`floods`), apart from any other
-    principal's alerts of the same groups. The caller commits.
+    principal's alerts of the same groups. Each group's flush is one ledger entry (its next
+    flush, its deliveries, the deadlines it set), and so is each flood's notification.
+    The caller commits.
     """
     queued = 0
     groups = await store.due_groups(session, now=now, limit=limit)
@@ -218,10 +224,15 @@ async def flush_groups(
         )
         if decision.reason is None and decision.next_flush_at is None:
             await store.end_group(session, group)
+            await events.record_group_flush(session, group=group.key, next_flush_at=None, at=now)
             continue
         group.next_flush_at = decision.next_flush_at
-        if decision.reason is not None:
-            telling.append((group, rows, decision))
+        if decision.reason is None:
+            await events.record_group_flush(
+                session, group=group.key, next_flush_at=group.next_flush_at, at=now
+            )
+            continue
+        telling.append((group, rows, decision))
     # One principal's many alerts in this flush are told once, apart from everyone else's.
     source_of = {row.id: raised_by(row) for _, rows, _ in telling for row in rows}
     loud = floods.flooding(
@@ -229,9 +240,11 @@ async def flush_groups(
         threshold=settings.flood_threshold,
     )
     flooded: dict[tuple[str, NotificationReason], list[AlertBrief]] = {}
+    deadline = now + timedelta(seconds=settings.ack_timeout_s)
     for group, rows, decision in telling:
         assert decision.reason is not None
         own, flood = floods.split(decision.told, source_of=source_of, loud=loud)
+        deliveries: list[NotificationRow] = []
         if own:
             queued += await _queue(
                 session,
@@ -242,12 +255,24 @@ async def flush_groups(
                 reason=decision.reason,
                 now=now,
                 settings=settings,
+                into=deliveries,
             )
         for source, alerts in flood.items():
             flooded.setdefault((source, decision.reason), []).extend(alerts)
         group.last_digest, group.last_notified_at = decision.digest, now
-        _mark_told(rows, {a.id for a in decision.told}, now=now, settings=settings)
+        deadlines = _mark_told(rows, {a.id for a in decision.told}, now=now, deadline=deadline)
+        await events.record_group_flush(
+            session,
+            group=group.key,
+            next_flush_at=group.next_flush_at,
+            at=now,
+            reason=decision.reason.value,
+            deliveries=deliveries,
+            deadlines=deadlines,
+            ack_deadline=deadline,
+        )
     for (source, reason), alerts in flooded.items():
+        deliveries = []
         queued += await _queue(
             session,
             alerts,
@@ -258,14 +283,28 @@ async def flush_groups(
             now=now,
             settings=settings,
             flood=source,
+            into=deliveries,
+        )
+        # The flood's notification belongs to no stored group: recorded as one that ends.
+        await events.record_group_flush(
+            session,
+            group=floods.flood_key(source),
+            next_flush_at=None,
+            at=now,
+            reason=reason.value,
+            deliveries=deliveries,
         )
     return queued
 
 
 def _mark_told(
-    rows: Sequence[AlertRow], told: set[int], *, now: datetime, settings: AlertSettings
-) -> None:
-    """Stamp the alerts a notification told; a told firing emergency gets its ack deadline."""
+    rows: Sequence[AlertRow], told: set[int], *, now: datetime, deadline: datetime
+) -> list[int]:
+    """Stamp the alerts a notification told; a told firing emergency gets its ack deadline.
+
+    Returns the ids given `deadline`, for the flush's ledger entry.
+    """
+    given = []
     for row in rows:
         if row.id not in told:
             continue
@@ -275,7 +314,9 @@ def _mark_told(
             and row.state == AlertState.FIRING.value
             and row.ack_deadline is None
         ):
-            row.ack_deadline = now + timedelta(seconds=settings.ack_timeout_s)
+            row.ack_deadline = deadline
+            given.append(row.id)
+    return given
 
 
 async def escalate(
@@ -288,7 +329,9 @@ async def escalate(
     past its acknowledgement deadline is reminded on its whole path, then after
     ``renotify_limit`` reminders sent to the fallback at each deadline, at most
     ``max_repages`` times again, then told once that re-pages stop; each step an
-    ``alert_escalated`` entry. The caller commits with ``lifecycle.commit``.
+    ``alert_escalated`` entry naming its deliveries and the deadline it set. A flood's
+    reminders are one notification per principal and level. The caller commits with
+    ``lifecycle.commit``.
     """
     done = 0
     quiet_before = now - timedelta(seconds=settings.ack_quiet_s)
@@ -300,16 +343,20 @@ async def escalate(
     overdue = await store.overdue_emergencies(session, now=now, limit=limit)
     # A flood's reminders are told once per principal and level, behind everyone else's.
     loud = floods.flooding(map(raised_by, overdue), threshold=settings.flood_threshold)
-    reminders: dict[tuple[str, int], list[AlertBrief]] = {}
+    reminders: dict[tuple[str, int], list[AlertRow]] = {}
+    steps: list[tuple[AlertRow, str, tuple[str, ...], list[NotificationRow]]] = []
     for alert in overdue:
         level = alert.escalation_level + 1
         if level > last_level(settings) + 1:
-            alert.ack_deadline = None  # re-pages stopped: it stays open, paged no more
+            # Re-pages stopped already (a row from before the deadline was cleared).
+            alert.ack_deadline = None
+            steps.append((alert, REPAGES_STOPPED, (), []))
             continue
         reason, channels = escalation_step(level, settings)
         stopping = level > last_level(settings)
+        deliveries: list[NotificationRow] = []
         if raised_by(alert) in loud:
-            reminders.setdefault((raised_by(alert), level), []).append(alert_brief(alert))
+            reminders.setdefault((raised_by(alert), level), []).append(alert)
         else:
             group = await store.get_group(session, alert.group_key)
             labels = group.labels if group is not None else {}
@@ -323,9 +370,33 @@ async def escalate(
                 now=now,
                 settings=settings,
                 level=level,
+                into=deliveries,
             )
         alert.escalation_level, alert.notified_at = level, now
         alert.ack_deadline = None if stopping else now + timedelta(seconds=settings.ack_timeout_s)
+        said = REPAGES_STOPPED if stopping else reason.value
+        steps.append((alert, said, tuple(channels), deliveries))
+    shared: dict[int, list[NotificationRow]] = {}
+    for (source, level), alerts in reminders.items():
+        reason, channels = escalation_step(level, settings)
+        deliveries = []  # shared by the flood's alerts
+        await _queue(
+            session,
+            [alert_brief(a) for a in alerts],
+            channels=channels,
+            group_key=floods.flood_key(source),
+            group_labels={floods.FLOOD_LABEL: source},
+            reason=reason,
+            now=now,
+            settings=settings,
+            level=level,
+            flood=source,
+            into=deliveries,
+        )
+        for alert in alerts:
+            shared[alert.id] = deliveries
+    await session.flush()  # the deliveries' ids, for the entries
+    for alert, said, names, deliveries in steps:
         events.record_alert(
             session,
             alert_id=alert.id,
@@ -335,27 +406,15 @@ async def escalate(
             details={
                 "fingerprint": alert.fingerprint,
                 "alertname": alert.alertname,
-                "level": level,
-                "reason": REPAGES_STOPPED if stopping else reason.value,
-                "channels": list(channels),
+                "level": alert.escalation_level,
+                "reason": said,
+                "channels": list(names),
+                "ack_deadline": alert.ack_deadline.isoformat() if alert.ack_deadline else None,
+                "deliveries": events.delivery_ids(shared.get(alert.id, deliveries)),
             },
             at=now,
         )
         done += 1
-    for (source, level), alerts in reminders.items():
-        reason, channels = escalation_step(level, settings)
-        await _queue(
-            session,
-            alerts,
-            channels=channels,
-            group_key=floods.flood_key(source),
-            group_labels={floods.FLOOD_LABEL: source},
-            reason=reason,
-            now=now,
-            settings=settings,
-            level=level,
-            flood=source,
-        )
     return done
 
 
@@ -379,24 +438,10 @@ async def _refire(
     acknowledged it and how long ago (a flush would tell it as a new firing). When nothing
     else in its group changed since the group's last notification, the group's digest is
     brought up to date so no flush tells it again; otherwise the group is flushed now.
+    The ``alert_reescalated`` entry records the level, deadline, deliveries and group move.
     """
     acknowledged = alert_brief(alert)
-    events.record_alert(
-        session,
-        alert_id=alert.id,
-        event="alert_reescalated",
-        actor=MONITOR,
-        state=AlertState.FIRING,
-        details={
-            "fingerprint": alert.fingerprint,
-            "alertname": alert.alertname,
-            "severity": alert.severity,
-            "acknowledged_by": alert.acknowledged_by,
-            "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
-            "quiet_s": settings.ack_quiet_s,
-        },
-        at=now,
-    )
+    acknowledged_by, acknowledged_at = alert.acknowledged_by, alert.acknowledged_at
     group = await store.get_group(session, alert.group_key)
     in_step = group is not None and await _told_digest(session, group) == group.last_digest
     alert.state = AlertState.FIRING.value
@@ -409,6 +454,7 @@ async def _refire(
         else None
     )
     labels = group.labels if group is not None else {}
+    deliveries: list[NotificationRow] = []
     await _queue(
         session,
         [acknowledged.model_copy(update={"state": AlertState.FIRING})],
@@ -418,13 +464,38 @@ async def _refire(
         reason=NotificationReason.REPEAT,
         now=now,
         settings=settings,
+        into=deliveries,
     )
-    if group is None:
-        return
-    if in_step:
-        group.last_digest = await _told_digest(session, group)
-    else:
-        group.next_flush_at = now
+    if group is not None:
+        if in_step:
+            group.last_digest = await _told_digest(session, group)
+        else:
+            group.next_flush_at = now
+    await session.flush()  # the deliveries' ids, for the entry
+    details: dict[str, JsonValue] = {
+        "fingerprint": alert.fingerprint,
+        "alertname": alert.alertname,
+        "severity": alert.severity,
+        "acknowledged_by": acknowledged_by,
+        "acknowledged_at": acknowledged_at.isoformat() if acknowledged_at else None,
+        "quiet_s": settings.ack_quiet_s,
+        # The replay's: the level starts again, with this deadline and these deliveries.
+        "level": 0,
+        "ack_deadline": alert.ack_deadline.isoformat() if alert.ack_deadline else None,
+        "group": alert.group_key,
+        "deliveries": events.delivery_ids(deliveries),
+    }
+    if group is not None and not in_step:
+        details["next_flush_at"] = now.isoformat()
+    events.record_alert(
+        session,
+        alert_id=alert.id,
+        event="alert_reescalated",
+        actor=MONITOR,
+        state=AlertState.FIRING,
+        details=details,
+        at=now,
+    )
 
 
 @asynccontextmanager
@@ -535,7 +606,9 @@ async def deliver_due(
                     session, notification_id=row.id, owner=owner, error=error, retry_at=again
                 )
                 outcome = "retrying" if again is not None else "failed"
-            await session.commit()
+            if held and outcome != "retrying":
+                events.record_delivery(session, row, outcome=outcome, at=now)
+            await lifecycle.commit(session)
         result.count(outcome if held else "lost_claim")
         if error is not None:
             log.warning(

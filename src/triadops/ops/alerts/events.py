@@ -10,6 +10,7 @@ through :func:`record_alert` too, so it is filed under the alert and replayed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import JsonValue
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.constitution import ledger
 from triadops.domain.alerts import AlertState
 from triadops.storage.alerts import alert_subject
+from triadops.storage.tables import NotificationRow
 
 ALERT_FIRED = "alert_fired"
 ALERT_ACKNOWLEDGED = "alert_acknowledged"
@@ -29,6 +31,11 @@ ALERT_ANNOTATED = "alert_annotated"
 """Its source changed what it says (annotations, graph link); details hold the new ones."""
 SILENCE_CREATED = "silence_created"
 SILENCE_EXPIRED = "silence_expired"
+GROUP_FLUSHED = "alert_group_flushed"
+"""A group's flush: its next flush, the deliveries it queued, the deadlines it set."""
+NOTIFICATION_SENT = "notification_sent"
+NOTIFICATION_FAILED = "notification_failed"
+"""A delivery's final outcome (a try that will be retried is not one)."""
 
 MONITOR = "triad:monitor"
 """The actor of automatic changes (an ``ends_at`` passed, a source stopped raising an alert,
@@ -80,3 +87,48 @@ def record_silence(
         details={"silence": silence_id, **(details or {})},
         at=at,
     )
+
+
+def delivery_ids(rows: Sequence[NotificationRow]) -> dict[str, JsonValue]:
+    """Return queued deliveries as the ledger records them: id → channel (ids flushed)."""
+    return {str(row.id): row.channel for row in rows}
+
+
+async def record_group_flush(
+    session: AsyncSession,
+    *,
+    group: str,
+    next_flush_at: datetime | None,
+    at: datetime,
+    reason: str | None = None,
+    deliveries: Sequence[NotificationRow] = (),
+    deadlines: Sequence[int] = (),
+    ack_deadline: datetime | None = None,
+) -> None:
+    """Queue a group's flush entry: one per group and flush, however many alerts it tells.
+
+    `next_flush_at` None: the group ended. `deadlines` are the alerts given `ack_deadline`.
+    """
+    if deliveries:
+        await session.flush()  # the deliveries' ids
+    details: dict[str, JsonValue] = {
+        "group": group,
+        "next_flush_at": next_flush_at.isoformat() if next_flush_at else None,
+    }
+    if reason is not None:
+        details["reason"] = reason
+    if deliveries:
+        details["deliveries"] = delivery_ids(deliveries)
+    if deadlines and ack_deadline is not None:
+        details["deadlines"] = list[JsonValue](deadlines)
+        details["ack_deadline"] = ack_deadline.isoformat()
+    ledger.record(session, actor=MONITOR, event=GROUP_FLUSHED, details=details, at=at)
+
+
+def record_delivery(
+    session: AsyncSession, row: NotificationRow, *, outcome: str, at: datetime
+) -> None:
+    """Queue a delivery's final outcome: ``sent``, or ``failed`` once out of attempts."""
+    event = NOTIFICATION_SENT if outcome == "sent" else NOTIFICATION_FAILED
+    details: dict[str, JsonValue] = {"notification": row.id, "channel": row.channel}
+    ledger.record(session, actor=MONITOR, event=event, details=details, at=at)

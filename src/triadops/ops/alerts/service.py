@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.constitution.crown.alert_audit import annotations_digest
 from triadops.constitution.guards import enforce
 from triadops.domain.alerts import AlertIn, AlertState, Severity
 from triadops.domain.errors import Conflict
@@ -270,6 +271,7 @@ def _record(
                 "source": source,
                 "group": alert.group_key,
                 "silence": change.silence_id,
+                "annotations_sha256": annotations_digest(alert.annotations),
             }
             event = events.ALERT_FIRED
         elif change.kind in _EVENTS:
