@@ -26,9 +26,57 @@ from triadops.domain.enums import Authority
 from triadops.domain.windows import DEFAULT_WINDOWS, MaintenanceWindow
 
 
-def config_file() -> Path:
-    """Return the settings file: ``$TRIAD_CONFIG``, by default ``triad.toml`` here."""
-    return Path(os.environ.get("TRIAD_CONFIG", "triad.toml"))
+HOME_DIR = ".triad"
+"""The data folder's name, looked for from the working folder up (as git looks for ``.git``)."""
+CONFIG_NAME = "triad.toml"
+
+
+class ConfigFileMissing(FileNotFoundError):
+    """``TRIAD_CONFIG`` names a file that is not there."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"TRIAD_CONFIG names {path}, which does not exist")
+        self.path = path
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """Return the nearest folder, from `start` (the working folder) up, holding triad's files.
+
+    A folder holds them when it has a ``.triad`` data folder or a ``triad.toml``; None when
+    no folder up to the root does.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / HOME_DIR).is_dir() or (folder / CONFIG_NAME).is_file():
+            return folder
+    return None
+
+
+def config_file() -> Path | None:
+    """Return the settings file to read, or None for none.
+
+    ``$TRIAD_CONFIG`` when set (empty: no file); otherwise ``triad.toml`` in the project
+    root (`project_root`), or in the working folder when there is no root.
+    """
+    named = os.environ.get("TRIAD_CONFIG")
+    if named is not None:
+        return Path(named) if named else None
+    root = project_root()
+    return (root or Path.cwd()) / CONFIG_NAME
+
+
+def required_config_file() -> Path | None:
+    """Return `config_file`, raising ConfigFileMissing when ``TRIAD_CONFIG`` names no file."""
+    path = config_file()
+    if path is not None and os.environ.get("TRIAD_CONFIG") and not path.is_file():
+        raise ConfigFileMissing(path)
+    return path
+
+
+def default_home() -> Path:
+    """Return ``.triad`` in the project root, else ``.triad`` in the working folder."""
+    root = project_root()
+    return root / HOME_DIR if root else Path(HOME_DIR)
 
 
 def async_database_url(url: str) -> str:
@@ -266,8 +314,9 @@ class Settings(BaseSettings):
         env_prefix="TRIAD_", extra="forbid", env_nested_delimiter="__"
     )
 
-    home: Path = Path(".triad")
-    """Data folder: the SQLite database, logs, cache and backups live here."""
+    home: Path = Field(default_factory=default_home)
+    """Data folder: the SQLite database, logs, cache and backups live here. By default the
+    ``.triad`` folder found from the working folder up, as git finds ``.git``."""
     database_url: str | None = None
     """SQLAlchemy async URL; default ``sqlite+aiosqlite:///$TRIAD_HOME/triad.db``."""
     database_targets: dict[str, str] = Field(default_factory=dict)
@@ -375,7 +424,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Read, by precedence: arguments, environment, then ``triad.toml``."""
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        path = required_config_file()
+        if path is None:
+            return (init_settings, env_settings)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
         return (init_settings, env_settings, toml)
 
     @field_validator("database_url")
@@ -392,6 +444,15 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file in the data folder."""
         return self.database_url or f"sqlite+aiosqlite:///{self.home / 'triad.db'}"
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file the database lives in; None for a server database or memory."""
+        url = self.resolved_database_url
+        if not url.startswith("sqlite"):
+            return None
+        path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+        return Path(path) if path and path != ":memory:" else None
 
     @property
     def log_dir(self) -> Path:

@@ -340,7 +340,7 @@ def triad(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             monkeypatch.delenv(name)
     monkeypatch.setenv("TRIAD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRIAD_DATABASE_URL", database_url)
-    monkeypatch.setenv("TRIAD_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("TRIAD_CONFIG", "")  # no configuration file
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
@@ -451,7 +451,7 @@ def test_the_rules_never_load_the_agent_framework(tmp_path: Path) -> None:
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("TRIAD_", "OPENAI_"))
     }
-    env |= {"TRIAD_HOME": str(tmp_path / "home"), "TRIAD_CONFIG": str(tmp_path / "absent.toml")}
+    env |= {"TRIAD_HOME": str(tmp_path / "home"), "TRIAD_CONFIG": ""}
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
     )

@@ -109,7 +109,7 @@ def check(as_json: JsonFlag = False) -> None:
         return await check_agents(rt.agents.consultants, rt.sessions)
 
     # A failure is reported below, once; the consultant's warning would repeat it.
-    checks = run(work, log_level=logging.ERROR)
+    checks = run(work, creates=True, log_level=logging.ERROR)
     failed = [c for c in checks if not c.ok]
     if as_json:
         emit_json({"ok": not failed, "agents": checks})

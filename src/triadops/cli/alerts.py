@@ -296,7 +296,7 @@ def add(
             return row
 
     try:
-        row = run(work)
+        row = run(work, creates=True)
     except InvalidRequest as exc:
         flag = {"duration_s": "--duration", "ends_at": "--until"}.get(exc.field or "", "MATCHER")
         raise BadInput(f"{flag}: {exc.message.split(': ', 1)[-1]}") from None

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import os
 import re
 import tomllib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -27,7 +29,7 @@ from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.domain.operations import Reason
 from triadops.logconfig import logging_configured
 from triadops.runtime import Runtime
-from triadops.settings import Settings, config_file
+from triadops.settings import HOME_DIR, ConfigFileMissing, Settings, config_file
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -82,14 +84,20 @@ def load_settings() -> Settings:
     """
     try:
         return Settings()
+    except ConfigFileMissing as exc:
+        raise BadInput(f"TRIAD_CONFIG: {exc.path}: no such file") from None
     except ValidationError as exc:
         raise BadInput(
-            f"invalid setting (TRIAD_* variable or {config_file()}): " + describe_validation(exc)
+            f"invalid setting (TRIAD_* variable or {_config_label()}): " + describe_validation(exc)
         ) from None
     except tomllib.TOMLDecodeError as exc:  # its message ends "(at line L, column C)"
-        raise BadInput(f"{config_file()}: not valid TOML: {exc}") from None
+        raise BadInput(f"{_config_label()}: not valid TOML: {exc}") from None
     except SettingsError as exc:
         raise BadInput(_describe_settings_error(exc)) from None
+
+
+def _config_label() -> str:
+    return str(config_file() or "TRIAD_CONFIG")
 
 
 _UNPARSED = re.compile(r'field "(?P<key>\w+)" from source "(?P<source>\w+)"')
@@ -102,7 +110,7 @@ def _describe_settings_error(exc: SettingsError) -> str:
     if found and found["source"] == "EnvSettingsSource":
         return f"invalid setting TRIAD_{found['key'].upper()}: cannot parse its value{why}"
     key = found["key"] if found else "?"
-    return f"invalid setting {key} (TRIAD_* variable or {config_file()}): cannot parse it{why}"
+    return f"invalid setting {key} (TRIAD_* variable or {_config_label()}): cannot parse it{why}"
 
 
 def local_identity(name: str | None) -> Identity:
@@ -147,6 +155,23 @@ def _database_label(settings: Settings) -> str:
         return "(unparseable database_url)"
 
 
+def require_database(settings: Settings) -> None:
+    """Refuse, as StorageUnavailable, to go on when the SQLite database is not there yet.
+
+    A command that only reads (or decides on what must already exist) never creates a
+    database: from the wrong folder it would list an empty one and say nothing was found.
+    """
+    found = settings.sqlite_file
+    if found is None or found.exists():
+        return
+    where = f"no triad database at {found}"
+    if "TRIAD_HOME" not in os.environ and "TRIAD_DATABASE_URL" not in os.environ:
+        where += f" (no {HOME_DIR} folder in {Path.cwd()} or above)"
+    raise StorageUnavailable(
+        f"{where}: run this where `triad serve` keeps its data, or set TRIAD_HOME or TRIAD_URL"
+    )
+
+
 async def open_runtime(settings: Settings) -> Runtime:
     """Open a Runtime (migrating); a database that cannot be reached is StorageUnavailable."""
     try:
@@ -170,9 +195,20 @@ def cli_logging(level: int) -> Iterator[None]:
         yield
 
 
-def run(work: Callable[[Runtime], Awaitable[T]], *, log_level: int = logging.WARNING) -> T:
-    """Open a Runtime from the settings, run `work` with it in a fresh event loop, close it."""
+def run(
+    work: Callable[[Runtime], Awaitable[T]],
+    *,
+    creates: bool = False,
+    log_level: int = logging.WARNING,
+) -> T:
+    """Open a Runtime from the settings, run `work` with it in a fresh event loop, close it.
+
+    Only a command that `creates` (serve, worker, submit, token create, ...) may make a
+    database that is not there yet; any other refuses in one line (`require_database`).
+    """
     settings = load_settings()
+    if not creates:
+        require_database(settings)
 
     async def within() -> T:
         rt = await open_runtime(settings)

@@ -26,7 +26,7 @@ def freeze_command(
             await freeze(session, by=by, reason=reason)
             await lifecycle.commit(session)
 
-    run(work)
+    run(work, creates=True)
     console().print(f"frozen by {by.name}: {reason}")
 
 

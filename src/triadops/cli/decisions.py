@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.cli.context import AsName, BadInput, checked_reason, choice, local_identity, run
 from triadops.cli.outcome import Wait, finish, settle
-from triadops.cli.output import render_outcome, render_review
+from triadops.cli.output import render_cancel, render_outcome, render_review
 from triadops.cli.requests import Params, Steps, step_specs, validated_steps
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import acknowledge, cancel_operation
@@ -76,7 +76,11 @@ def approve(
 Decision = Callable[[AsyncSession, Runtime], Awaitable[object]]
 
 
-def _decide(operation_id: str, decision: Decision) -> None:
+def _decide(
+    operation_id: str,
+    decision: Decision,
+    render: Callable[..., None] = render_outcome,
+) -> None:
     """Apply one decision in its own transaction and show where the operation stands."""
 
     async def work(rt: Runtime) -> tuple[Operation, bool]:
@@ -86,7 +90,7 @@ def _decide(operation_id: str, decision: Decision) -> None:
         return await settle(rt, operation_id, wait=False)
 
     op, frozen = run(work)
-    render_outcome(op, frozen=frozen)
+    render(op, frozen=frozen)
 
 
 def reject(
@@ -115,6 +119,7 @@ def cancel(
     _decide(
         operation_id,
         lambda s, rt: cancel_operation(s, operation_id=operation_id, by=by, reason=reason),
+        render_cancel,
     )
 
 

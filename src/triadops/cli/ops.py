@@ -136,7 +136,7 @@ def submit(
             else:
                 render_preview(plan, finding)
 
-        return run(preview)
+        return run(preview, creates=True)
 
     async def work(rt: Runtime) -> tuple[Operation, bool]:
         # Reviewed (previews may reach targets) before the write lock is taken.
@@ -147,7 +147,7 @@ def submit(
             await commit_new_operation(session, request.operation_id)
         return await settle(rt, request.operation_id, wait=wait, quiet=as_json)
 
-    op, frozen = run(work)
+    op, frozen = run(work, creates=True)
     finish(op, frozen, as_json=as_json)
 
 

@@ -142,6 +142,26 @@ def render_outcome(op: Operation, *, frozen: bool = False) -> None:
         out.print(f"  note: {note}")
 
 
+def render_cancel(op: Operation, *, frozen: bool = False, interruptible: bool | None = None) -> None:
+    """Say where a cancelled operation stands and what happens next."""
+    render_outcome(op, frozen=frozen)
+    console().print(f"  next: {cancel_note(op, interruptible=interruptible)}")
+
+
+def cancel_note(op: Operation, *, interruptible: bool | None = None) -> str:
+    """Say what a cancel does next: nothing (stopped), or a stop at the step's end or sooner.
+
+    `interruptible` is the running step's own word, when the answer carries it.
+    """
+    if op.status is OperationStatus.CANCELLED:
+        return "stopped; it will not run"
+    if interruptible:
+        return "cancel requested; the running step is interrupted and its effects rolled back"
+    if interruptible is False:
+        return "cancel requested; the running step cannot be interrupted: it stops after it"
+    return "cancel requested; stops after the current step"
+
+
 def _waiting_note(op: Operation, *, frozen: bool) -> str | None:
     if op.status is OperationStatus.AWAITING_APPROVAL:
         needed = op.planning_result.required_approvals if op.planning_result else []

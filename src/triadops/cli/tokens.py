@@ -63,7 +63,7 @@ def create(
             await lifecycle.commit(session)
             return _public(row), secret
 
-    public, secret = run(work)
+    public, secret = run(work, creates=True)
     warning = "store this token now: it will not be shown again"
     if as_json:
         emit_json({**public, "token": secret})
