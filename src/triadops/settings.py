@@ -25,7 +25,6 @@ from pydantic_settings import (
 from triadops.domain.enums import Authority
 from triadops.domain.windows import DEFAULT_WINDOWS, MaintenanceWindow
 
-
 HOME_DIR = ".triad"
 """The data folder's name, looked for from the working folder up (as git looks for ``.git``)."""
 CONFIG_NAME = "triad.toml"

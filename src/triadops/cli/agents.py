@@ -14,10 +14,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from triadops.cli.context import JsonFlag, load_settings, run
-from triadops.cli.output import console, emit_json
+from triadops.cli.output import console, emit_json, fitted_table
 from triadops.domain.clock import utcnow
 from triadops.ops.agents_health import AgentsHealth, agents_health
 from triadops.runtime import Runtime
@@ -42,13 +41,6 @@ def _answering(value: bool | None) -> str:
     return {True: "yes", False: "NO", None: "-"}[value]
 
 
-def _table(*columns: str, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
-
-
 @app.command("health")
 def health(as_json: JsonFlag = False) -> None:
     """Show each agent's model, and its calls, errors, latency and tokens in the window."""
@@ -61,7 +53,7 @@ def health(as_json: JsonFlag = False) -> None:
     if as_json:
         emit_json(found)
         return
-    table = _table(
+    table = fitted_table(
         "agent",
         "model",
         "answering",
@@ -121,7 +113,7 @@ def check(as_json: JsonFlag = False) -> None:
 
 def _render_checks(checks: list[AgentCheck]) -> None:
     """Print the table on stdout, then each failure as one ``error:`` line on stderr."""
-    table = _table("agent", "model", "ok", "latency", "tokens in/out")
+    table = fitted_table("agent", "model", "ok", "latency", "tokens in/out")
     for c in checks:
         table.add_row(
             c.agent.value,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import closing
 from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 
 from triadops.cli.context import (
     AsName,
@@ -18,9 +18,12 @@ from triadops.cli.context import (
     checked_reason,
     choice,
     local_identity,
+    refuse_as,
     run,
 )
-from triadops.cli.output import console, emit_json, render_entries
+from triadops.cli.output import console, emit_json, fitted_table, render_entries
+from triadops.cli.remote import remote
+from triadops.cli.views import AlertLine
 from triadops.constitution import ledger, lifecycle
 from triadops.domain.alerts import AlertState, Matcher, Severity
 from triadops.domain.clock import utcnow
@@ -99,13 +102,6 @@ def _labels(labels: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in labels.items() if k != "alertname")
 
 
-def _table(*columns: str) -> Table:
-    table = Table()
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
-
-
 @alerts_app.command("list")
 def list_alerts(
     state: Annotated[
@@ -121,28 +117,38 @@ def list_alerts(
     states = [choice(AlertState, s, "--state") for s in state or []]
     severities = [choice(Severity, s, "--severity") for s in severity or []]
 
-    async def work(rt: Runtime) -> list[dict[str, Any]]:
-        async with rt.session(read_only=True) as session:
-            found = await store.list_alerts(
-                session, states=states, severities=severities, limit=limit
+    client = remote()
+    if client is not None:
+        with closing(client):
+            listed = client.alerts(
+                states=[s.value for s in states],
+                severities=[s.value for s in severities],
+                limit=limit,
             )
-            return [_alert_data(row) for row in found]
+    else:
 
-    listed = run(work)
+        async def work(rt: Runtime) -> list[AlertLine]:
+            async with rt.session(read_only=True) as session:
+                found = await store.list_alerts(
+                    session, states=states, severities=severities, limit=limit
+                )
+                return [AlertLine.of(row) for row in found]
+
+        listed = run(work)
     if as_json:
         emit_json(listed)
         return
-    table = _table("id", "state", "severity", "alert", "labels", "count", "last seen", "by")
+    table = fitted_table("id", "state", "severity", "alert", "labels", "count", "last seen", "by")
     for a in listed:
         table.add_row(
-            str(a["id"]),
-            a["state"],
-            a["severity"],
-            a["alertname"],
-            _labels(a["labels"]),
-            str(a["count"]),
-            a["last_seen"][:19],
-            a["acknowledged_by"] or a["resolved_by"] or "",
+            str(a.id),
+            a.state.value,
+            a.severity.value,
+            a.alertname,
+            _labels(a.labels),
+            str(a.count),
+            a.last_seen.isoformat(timespec="seconds")[:19],
+            a.acknowledged_by or a.resolved_by or "",
         )
     console().print(table if listed else "no alerts")
 
@@ -193,38 +199,65 @@ def show(alert_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFl
 
 
 @alerts_app.command()
-def ack(alert_id: Annotated[str, typer.Argument(metavar="ID")], as_name: AsName = None) -> None:
+def ack(
+    alert_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
+) -> None:
     """Acknowledge an alert: its escalation stops waiting on it."""
     wanted, by = _alert_id(alert_id), local_identity(as_name)
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            alert = client.alert(wanted, "ack")
+    else:
 
-    async def work(rt: Runtime) -> AlertRow:
-        async with rt.session() as session:
-            row = await service.acknowledge(session, alert_id=wanted, by=by, now=utcnow())
-            await lifecycle.commit(session)
-            return row
+        async def work(rt: Runtime) -> AlertLine:
+            async with rt.session() as session:
+                row = await service.acknowledge(session, alert_id=wanted, by=by, now=utcnow())
+                await lifecycle.commit(session)
+                return AlertLine.of(row)
 
-    row = run(work)
-    console().print(f"alert {row.id}: {row.state}, acknowledged by {by.name}")
+        alert = run(work)
+    if as_json:
+        emit_json(alert)
+        return
+    console().print(
+        f"alert {alert.id}: {alert.state.value}, acknowledged by {alert.acknowledged_by}"
+    )
 
 
 @alerts_app.command()
 def resolve(
     alert_id: Annotated[str, typer.Argument(metavar="ID")],
     reason: Annotated[str | None, typer.Option(help="Why; kept on the record.")] = None,
+    as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
     """Resolve an alert by hand; raised again, it opens a new alert."""
     wanted, by = _alert_id(alert_id), local_identity(as_name)
     why = None if reason is None else checked_reason(reason)
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            alert = client.alert(wanted, "resolve", {"reason": why} if why else None)
+    else:
 
-    async def work(rt: Runtime) -> AlertRow:
-        async with rt.session() as session:
-            row = await service.resolve(session, alert_id=wanted, by=by, now=utcnow(), reason=why)
-            await lifecycle.commit(session)
-            return row
+        async def work(rt: Runtime) -> AlertLine:
+            async with rt.session() as session:
+                row = await service.resolve(
+                    session, alert_id=wanted, by=by, now=utcnow(), reason=why
+                )
+                await lifecycle.commit(session)
+                return AlertLine.of(row)
 
-    row = run(work)
-    console().print(f"alert {row.id}: resolved by {by.name}")
+        alert = run(work)
+    if as_json:
+        emit_json(alert)
+        return
+    console().print(f"alert {alert.id}: resolved by {alert.resolved_by}")
 
 
 def _matcher(text: str) -> Matcher:
@@ -268,6 +301,7 @@ def add(
         str | None, typer.Option(help="When it ends, ISO 8601 (naive is UTC).")
     ] = None,
     comment: Annotated[str, typer.Option(help="Why; kept on the record.")] = "",
+    as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
     """Mute the alerts all MATCHERs select until the silence ends (every silence ends)."""
@@ -300,6 +334,9 @@ def add(
     except InvalidRequest as exc:
         flag = {"duration_s": "--duration", "ends_at": "--until"}.get(exc.field or "", "MATCHER")
         raise BadInput(f"{flag}: {exc.message.split(': ', 1)[-1]}") from None
+    if as_json:
+        emit_json(_silence_data(row, utcnow()))
+        return
     console().print(f"silence {row.id} until {row.ends_at.isoformat(timespec='seconds')}")
 
 
@@ -323,7 +360,7 @@ def list_silences(
     if as_json:
         emit_json(listed)
         return
-    table = _table("id", "matchers", "ends", "by", "state", "comment")
+    table = fitted_table("id", "matchers", "ends", "by", "state", "comment")
     for s in listed:
         state = "active" if s["active"] else ("expired" if s["expired_at"] else "ended")
         table.add_row(
@@ -339,7 +376,9 @@ def list_silences(
 
 @silences_app.command("expire")
 def expire(
-    silence_id: Annotated[str, typer.Argument(metavar="ID")], as_name: AsName = None
+    silence_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
 ) -> None:
     """End a silence now; what it muted sounds again unless another silence covers it."""
     by = local_identity(as_name)
@@ -353,4 +392,7 @@ def expire(
             return row
 
     row = run(work)
+    if as_json:
+        emit_json(_silence_data(row, utcnow()))
+        return
     console().print(f"silence {row.id}: expired by {by.name}")

@@ -24,7 +24,7 @@ from typer._click.globals import get_current_context  # Typer vendors click
 
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import record_refusal
-from triadops.domain.errors import Forbidden, StorageUnavailable
+from triadops.domain.errors import Forbidden, StorageUnavailable, TriadError
 from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.domain.operations import Reason
 from triadops.logconfig import logging_configured
@@ -195,17 +195,46 @@ def cli_logging(level: int) -> Iterator[None]:
         yield
 
 
+def refuse_remotely() -> None:
+    """Refuse a command that works on the database only while a server is configured.
+
+    It must never quietly work on a local database while the user meant the server.
+    """
+    from triadops.cli.hosts import remote_target  # here: hosts needs BadInput from here
+
+    target = remote_target()
+    if target is None:
+        return
+    click_ctx = get_current_context(silent=True)
+    command = click_ctx.command_path if click_ctx else "this command"
+    raise TriadError(
+        f"{command} is not available remotely yet ({target.url}, from TRIAD_URL or triad "
+        "login): run it where the database is, with TRIAD_URL= set empty"
+    )
+
+
+def refuse_as(as_name: str | None) -> None:
+    """Refuse ``--as`` remotely: the token decides who acts, not a flag."""
+    if as_name is not None:
+        raise BadInput("--as: remotely the token decides who acts; use that person's token")
+
+
 def run(
     work: Callable[[Runtime], Awaitable[T]],
     *,
     creates: bool = False,
+    serves: bool = False,
     log_level: int = logging.WARNING,
 ) -> T:
     """Open a Runtime from the settings, run `work` with it in a fresh event loop, close it.
 
     Only a command that `creates` (serve, worker, submit, token create, ...) may make a
     database that is not there yet; any other refuses in one line (`require_database`).
+    Unless it `serves` (serve, worker: they run where the database is), a command that
+    reaches here while a server is configured is refused (`refuse_remotely`).
     """
+    if not serves:
+        refuse_remotely()
     settings = load_settings()
     if not creates:
         require_database(settings)

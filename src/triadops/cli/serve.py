@@ -28,7 +28,7 @@ def serve(
     async def reachable(rt: Runtime) -> None:
         """Opening the runtime (and migrating) is the check: a failure is one line, exit 1."""
 
-    run(reachable, creates=True)
+    run(reachable, creates=True, serves=True)
     configure_logging()
     uvicorn.run(
         # By name: the entry points never import each other.
@@ -57,5 +57,5 @@ def worker() -> None:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
-    run(work, creates=True, log_level=logging.INFO)
+    run(work, creates=True, serves=True, log_level=logging.INFO)
     console(stderr=True).print(f"worker {owner} stopped")
