@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
     BaseModel,
     Field,
+    JsonValue,
     SecretStr,
     field_validator,
     model_validator,
@@ -306,6 +307,33 @@ class AgentSettings(BaseModel):
     """How many recorded calls are kept (the totals in /metrics keep counting)."""
 
 
+GOVERNANCE: dict[str, Any] = {
+    "model": True,
+    "agents": {"planner": True, "executor": True, "evaluator": True, "model_name": True},
+    "maintenance_windows": True,
+    "health": {"thresholds": True},
+    "approval_timeout_s": True,
+    "acknowledgement_timeout_s": True,
+    "blast_radius_threshold": True,
+    "recent_failure_threshold": True,
+    "performance_tolerance": True,
+    "check_timeout_s": True,
+    "alerts": {"ack_timeout_s": True, "max_silence_s": True, "change_silence_max_s": True},
+}
+"""The settings that decide governance (``include`` for `Settings.model_dump`): how an
+operation is planned, judged and approved, and how long an alert may be muted."""
+
+
+def _flattened(data: dict[str, Any], prefix: str = "") -> dict[str, JsonValue]:
+    flat: dict[str, JsonValue] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat |= _flattened(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 class Settings(BaseSettings):
     """Everything an operator can configure; each key names what it controls."""
 
@@ -402,6 +430,18 @@ class Settings(BaseSettings):
     def consults_models(self) -> bool:
         """True when any agent consults a model."""
         return any(self.agent_model(a) != "rules" for a in ("planner", "executor", "evaluator"))
+
+    def governance(self) -> dict[str, JsonValue]:
+        """Return the settings that decide governance, flattened to dotted keys.
+
+        Every process that writes to one database must apply the same ones (`GOVERNANCE`):
+        which model each agent consults, the maintenance windows, the health thresholds,
+        and the approval, risk and silence rules.
+        """
+        data = self.model_dump(mode="json", include=GOVERNANCE)
+        for agent in ("planner", "executor", "evaluator"):  # what each one really consults
+            data["agents"][agent] = self.agent_model(agent)
+        return _flattened(data)
 
     @model_validator(mode="after")
     def _base_url_names_its_model(self) -> Settings:

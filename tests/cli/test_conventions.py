@@ -63,7 +63,7 @@ def test_token_create_help_lists_the_roles() -> None:
 
 
 def test_a_table_fits_a_narrow_piped_terminal(triad: Triad) -> None:
-    triad("ops", "submit", "--step", "noop", "--id", "op-narrow-" + "x" * 30)
+    triad("ops", "submit", "--step", "noop", "--id", "op-narrow-" + "x" * 8)
     runner = CliRunner()
 
     wide = runner.invoke(app, ["ops", "list"], env={"COLUMNS": "60"})

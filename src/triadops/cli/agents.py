@@ -14,15 +14,24 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import typer
+from rich.table import Table
 
 from triadops.cli.context import JsonFlag, load_settings, run
-from triadops.cli.output import console, emit_json, fitted_table
+from triadops.cli.output import console, emit_json
 from triadops.domain.clock import utcnow
 from triadops.ops.agents_health import AgentsHealth, agents_health
 from triadops.runtime import Runtime
 
 if TYPE_CHECKING:
     from triadops.agents.check import AgentCheck
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
 
 app = typer.Typer(help="See whether the AI triad's models answer.", no_args_is_help=True)
 
@@ -53,7 +62,7 @@ def health(as_json: JsonFlag = False) -> None:
     if as_json:
         emit_json(found)
         return
-    table = fitted_table(
+    table = _table(
         "agent",
         "model",
         "answering",
@@ -113,7 +122,7 @@ def check(as_json: JsonFlag = False) -> None:
 
 def _render_checks(checks: list[AgentCheck]) -> None:
     """Print the table on stdout, then each failure as one ``error:`` line on stderr."""
-    table = fitted_table("agent", "model", "ok", "latency", "tokens in/out")
+    table = _table("agent", "model", "ok", "latency", "tokens in/out")
     for c in checks:
         table.add_row(
             c.agent.value,

@@ -219,7 +219,7 @@ def ack(
                 await lifecycle.commit(session)
                 return AlertLine.of(row)
 
-        alert = run(work)
+        alert = run(work, writes=True)
     if as_json:
         emit_json(alert)
         return
@@ -253,7 +253,7 @@ def resolve(
                 await lifecycle.commit(session)
                 return AlertLine.of(row)
 
-        alert = run(work)
+        alert = run(work, writes=True)
     if as_json:
         emit_json(alert)
         return
@@ -330,7 +330,7 @@ def add(
             return row
 
     try:
-        row = run(work, creates=True)
+        row = run(work, creates=True, writes=True)
     except InvalidRequest as exc:
         flag = {"duration_s": "--duration", "ends_at": "--until"}.get(exc.field or "", "MATCHER")
         raise BadInput(f"{flag}: {exc.message.split(': ', 1)[-1]}") from None
@@ -391,7 +391,7 @@ def expire(
             await lifecycle.commit(session)
             return row
 
-    row = run(work)
+    row = run(work, writes=True)
     if as_json:
         emit_json(_silence_data(row, utcnow()))
         return

@@ -7,6 +7,7 @@ import getpass
 import logging
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -213,6 +214,21 @@ def refuse_remotely() -> None:
     )
 
 
+def _writer() -> str:
+    """Name this process as a writer: the command, the user and the host."""
+    click_ctx = get_current_context(silent=True)
+    command = click_ctx.command_path if click_ctx else "triad"
+    return f"{command} ({local_name()} on {socket.gethostname()})"
+
+
+def local_name() -> str:
+    """Return the OS user's name, or ``operator`` when it cannot be found."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "operator"
+
+
 def refuse_as(as_name: str | None) -> None:
     """Refuse ``--as`` remotely: the token decides who acts, not a flag."""
     if as_name is not None:
@@ -223,6 +239,7 @@ def run(
     work: Callable[[Runtime], Awaitable[T]],
     *,
     creates: bool = False,
+    writes: bool = False,
     serves: bool = False,
     log_level: int = logging.WARNING,
 ) -> T:
@@ -231,7 +248,9 @@ def run(
     Only a command that `creates` (serve, worker, submit, token create, ...) may make a
     database that is not there yet; any other refuses in one line (`require_database`).
     Unless it `serves` (serve, worker: they run where the database is), a command that
-    reaches here while a server is configured is refused (`refuse_remotely`).
+    reaches here while a server is configured is refused (`refuse_remotely`). A command
+    that `writes` first checks that this process governs as the database says
+    (`Runtime.check_governance`); one that only reads may run under other settings.
     """
     if not serves:
         refuse_remotely()
@@ -242,6 +261,8 @@ def run(
     async def within() -> T:
         rt = await open_runtime(settings)
         try:
+            if writes:
+                await rt.check_governance(writer=_writer())
             return await work(rt)
         except Forbidden as exc:
             await _record_refusal(rt, exc)

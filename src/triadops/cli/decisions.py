@@ -100,7 +100,7 @@ def approve(
             await lifecycle.commit(session)
         return await settle(rt, operation_id, wait=wait, quiet=as_json)
 
-    op, frozen = run(work)
+    op, frozen = run(work, writes=True)
     finish(op, frozen, as_json=as_json)
 
 
@@ -145,7 +145,7 @@ def _decide(
                 await lifecycle.commit(session)
             return await settle(rt, operation_id, wait=False)
 
-        op, frozen = run(work)
+        op, frozen = run(work, writes=True)
     if as_json:
         # The view's derived fields are left out, so both modes print the same object.
         said = {k: v for k, v in extra.items() if k not in _DERIVED}

@@ -37,7 +37,7 @@ def check(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         report = await check_health(rt.powers)
         return await save_report(rt.powers, report)
 
-    report = run(work, creates=True)
+    report = run(work, creates=True, writes=True)
     if as_json:
         emit_json(report)
     else:

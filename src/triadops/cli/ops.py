@@ -165,7 +165,7 @@ def submit(
             await commit_new_operation(session, request.operation_id)
         return await settle(rt, request.operation_id, wait=wait, quiet=as_json)
 
-    op, frozen = run(work, creates=True)
+    op, frozen = run(work, creates=True, writes=True)
     finish(op, frozen, as_json=as_json)
 
 

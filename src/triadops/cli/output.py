@@ -11,7 +11,6 @@ from typing import Any, TextIO
 
 import typer
 from pydantic import BaseModel
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -87,11 +86,11 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def fitted_table(*columns: str, title: str | None = None) -> Table:
-    """Return a table that fits a narrow terminal: light rules, cells that fold.
+    """Return a table that fits a narrow terminal: its cells fold rather than being cut.
 
     The first column (an id, mostly) never wraps, so it can be copied and grepped whole.
     """
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=title, title_justify="left")
     for number, column in enumerate(columns):
         table.add_column(column, overflow="fold", no_wrap=number == 0)
     return table

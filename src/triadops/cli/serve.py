@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from typing import Annotated
 
 import typer
@@ -26,7 +27,16 @@ def serve(
     settings = load_settings()  # a bad setting is one line here, before the server starts
 
     async def reachable(rt: Runtime) -> None:
-        """Opening the runtime (and migrating) is the check: a failure is one line, exit 1."""
+        """Open the runtime (and migrate), and make this server's settings the governing ones.
+
+        A failure is one line, exit 1. The server owns the governing settings: every other
+        writer of the database (workers, a local CLI) must then apply the same.
+        """
+        said = await rt.check_governance(
+            writer=f"triad serve on {socket.gethostname()}", adopt=True
+        )
+        if said:
+            console(stderr=True).print(said)
 
     run(reachable, creates=True, serves=True)
     configure_logging()
@@ -50,6 +60,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        await rt.check_governance(writer=f"triad worker {owner}")
         console(stderr=True).print(f"worker {owner} started; Ctrl-C to stop")
         try:
             await rt.work(stop=stop, owner=owner)
