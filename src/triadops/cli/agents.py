@@ -94,7 +94,7 @@ def health(as_json: JsonFlag = False) -> None:
 
 @app.command("check")
 def check(as_json: JsonFlag = False) -> None:
-    """Ask each configured agent's model one tiny question now; exit 1 if any failed."""
+    """Hold each configured agent to its contract on a drill now; exit 1 if any broke it."""
     if not load_settings().consults_models:
         if as_json:
             emit_json({"ok": True, "agents": []})
@@ -107,7 +107,7 @@ def check(as_json: JsonFlag = False) -> None:
         from triadops.agents.check import check_agents
 
         assert rt.agents is not None, "a model is configured, so the runtime built agents"
-        return await check_agents(rt.agents.consultants, rt.sessions)
+        return await check_agents(rt.agents)
 
     # A failure is reported below, once; the consultant's warning would repeat it.
     checks = run(work, creates=True, log_level=logging.ERROR)
