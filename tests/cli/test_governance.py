@@ -82,3 +82,17 @@ def test_the_server_adopts_its_settings_and_the_same_settings_write(triad: Triad
     the_server_governs()
 
     assert triad("ops", "submit", "--step", "noop").exit_code == 0
+
+
+def test_a_worker_under_other_settings_refuses_to_start(
+    triad: Triad, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    the_server_governs()
+    monkeypatch.setenv("TRIAD_BLAST_RADIUS_THRESHOLD", "9")
+
+    refused = triad("worker")
+
+    assert refused.exit_code == 1
+    [line] = [line for line in refused.stderr.splitlines() if line.startswith("error: ")]
+    assert "this process's blast_radius_threshold is 9 but the database's governance says 3" in line
+    assert "started; Ctrl-C to stop" not in refused.stderr

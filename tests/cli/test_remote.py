@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tests.cli.conftest import data, one_error_line
+from tests.cli.test_decisions import SYSTEMS
 from tests.fixtures.servers import free_port, issue_token
 from triadops.cli.main import app
 from triadops.settings import Settings
@@ -231,3 +232,29 @@ def test_login_keeps_the_token_0600_and_logout_forgets_it(
     assert not hosts.exists()
     after = runner.invoke(app, ["ops", "list"], env=nothing_local)
     assert "no triad database at" in one_error_line(after)
+
+
+def test_a_remote_approval_shows_the_plan_and_names_its_hash(
+    both: tuple[CliRunner, dict[str, str], dict[str, str]],
+) -> None:
+    runner, local, remote = both
+    risky = ["--step", "database.purge_audit_logs", *SYSTEMS]
+    for op_id in ("op-a", "op-b"):
+        submitted = _run(runner, local, "ops", "submit", "--id", op_id, *risky, "--as", "alice")
+        assert "awaiting_approval" in submitted.stdout, submitted.output
+
+    approved = _run(runner, remote, "ops", "approve", "op-a")
+    rejected = _run(runner, remote, "ops", "reject", "op-b", "--reason", "not today", "--json")
+
+    assert approved.exit_code == 0, approved.output
+    plan_hash = data(_run(runner, local, "ops", "show", "op-a", "--json"))["plan_hash"]
+    assert f"plan hash: {plan_hash}" in approved.stdout
+    assert "op-a: awaiting_approval" in approved.stdout  # critical: the crown approves too
+    shown = data(_run(runner, local, "ops", "show", "op-a", "--json"))
+    assert [(a["approver"], a["plan_hash"]) for a in shown["approvals"]] == [("ops", plan_hash)]
+    assert data(rejected)["status"] == "rejected"
+    own = _run(runner, remote, "ops", "submit", "--id", "op-own", *risky)
+    assert "awaiting_approval" in own.stdout
+    refused = _run(runner, remote, "ops", "approve", "op-own")
+    assert refused.exit_code == 1
+    assert "own" in one_error_line(refused) or "requester" in one_error_line(refused)

@@ -56,11 +56,11 @@ def worker() -> None:
     owner = worker_name()
 
     async def work(rt: Runtime) -> None:
+        await rt.check_governance(writer=f"triad worker {owner}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await rt.check_governance(writer=f"triad worker {owner}")
         console(stderr=True).print(f"worker {owner} started; Ctrl-C to stop")
         try:
             await rt.work(stop=stop, owner=owner)
