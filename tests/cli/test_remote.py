@@ -124,6 +124,7 @@ def test_the_same_commands_print_the_same_locally_and_remotely(
         ["ops", "list", "--status", "completed", "--json"],
         ["alerts", "list", "--json"],
         ["audit", "log", "--operation", "op-r", "--json"],
+        ["agents", "health"],
     ):
         here, there = _run(runner, local, *args), _run(runner, remote, *args)
         assert here.exit_code == there.exit_code == 0, (args, here.output, there.output)

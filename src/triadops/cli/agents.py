@@ -10,6 +10,7 @@ framework, and only when a model is configured.
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from triadops.cli.context import JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json
+from triadops.cli.remote import remote
 from triadops.domain.clock import utcnow
 from triadops.ops.agents_health import AgentsHealth, agents_health
 from triadops.runtime import Runtime
@@ -52,13 +54,21 @@ def _answering(value: bool | None) -> str:
 
 @app.command("health")
 def health(as_json: JsonFlag = False) -> None:
-    """Show each agent's model, and its calls, errors, latency and tokens in the window."""
+    """Show each agent's model, and its calls, errors, latency and tokens in the window.
 
-    async def work(rt: Runtime) -> AgentsHealth:
-        async with rt.session(read_only=True) as session:
-            return await agents_health(session, rt.settings, now=utcnow())
+    Remotely, the server's agents: the models it consults and the calls it recorded.
+    """
+    client = remote()
+    if client is not None:
+        with closing(client):
+            found = client.agents_health()
+    else:
 
-    found = run(work)
+        async def work(rt: Runtime) -> AgentsHealth:
+            async with rt.session(read_only=True) as session:
+                return await agents_health(session, rt.settings, now=utcnow())
+
+        found = run(work)
     if as_json:
         emit_json(found)
         return

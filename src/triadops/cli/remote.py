@@ -21,6 +21,7 @@ from triadops.cli.views import AlertLine, OperationLine
 from triadops.domain.errors import Conflict, Forbidden, NotFound, TriadError, Unauthenticated
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operations import Operation, OperationRequest, Plan, PlanningResult
+from triadops.ops.agents_health import AgentsHealth
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """A slow server is an error after this, never a hang (submissions review before answering)."""
@@ -145,6 +146,10 @@ class Remote:
     def alert(self, alert_id: int, verb: str, body: dict[str, Any] | None = None) -> AlertLine:
         """Acknowledge or resolve an alert; the alert after."""
         return AlertLine.model_validate(self.call("POST", f"/alerts/{alert_id}/{verb}", json=body))
+
+    def agents_health(self) -> AgentsHealth:
+        """Return the server's agents: their models and their recorded calls."""
+        return AgentsHealth.model_validate(self.call("GET", "/agents/health"))
 
     # The crown's ledger.
 
