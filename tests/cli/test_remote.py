@@ -130,6 +130,17 @@ def test_the_same_commands_print_the_same_locally_and_remotely(
         assert here.exit_code == there.exit_code == 0, (args, here.output, there.output)
         assert here.stdout == there.stdout, args
 
+    made = data(
+        _run(runner, remote, "silences", "add", "alertname=Drill", "--duration", "1h", "--json")
+    )
+    assert made["created_by"] == "ops" and made["active"] is True
+    for args in (["silences", "list"], ["silences", "list", "--all", "--json"]):
+        here, there = _run(runner, local, *args), _run(runner, remote, *args)
+        assert here.exit_code == there.exit_code == 0, (args, here.output, there.output)
+        assert here.stdout == there.stdout, args
+    expired = _run(runner, remote, "silences", "expire", made["id"])
+    assert expired.stdout == f"silence {made['id']}: expired by ops\n"
+
     verified = data(_run(runner, remote, "audit", "verify", "--json"))
     assert verified["ok"] is True and verified["entries_checked"] > 0
     assert "checked by the server" in verified["checkpoints"]["reason"]

@@ -23,7 +23,7 @@ from triadops.cli.context import (
 )
 from triadops.cli.output import console, emit_json, fitted_table, render_entries
 from triadops.cli.remote import remote
-from triadops.cli.views import AlertLine
+from triadops.cli.views import AlertLine, SilenceLine
 from triadops.constitution import ledger, lifecycle
 from triadops.domain.alerts import AlertState, Matcher, Severity
 from triadops.domain.clock import utcnow
@@ -33,7 +33,7 @@ from triadops.domain.operations import as_utc
 from triadops.ops.alerts import service, silences
 from triadops.runtime import Runtime
 from triadops.storage import alerts as store
-from triadops.storage.tables import AlertRow, NotificationRow, SilenceRow
+from triadops.storage.tables import AlertRow, NotificationRow
 
 alerts_app = typer.Typer(help="List, show, acknowledge and resolve alerts.", no_args_is_help=True)
 silences_app = typer.Typer(help="Add, list and expire silences.", no_args_is_help=True)
@@ -62,18 +62,6 @@ _ALERT_FIELDS = (
     "notified_at",
     "generator_url",
 )
-_SILENCE_FIELDS = (
-    "id",
-    "matchers",
-    "comment",
-    "created_by",
-    "created_at",
-    "starts_at",
-    "ends_at",
-    "expired_at",
-    "expired_by",
-    "operation_id",
-)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+|\d+(?:\.\d+)?")
 
@@ -84,12 +72,6 @@ def _plain(value: Any) -> Any:
 
 def _alert_data(row: AlertRow) -> dict[str, Any]:
     return {name: _plain(getattr(row, name)) for name in _ALERT_FIELDS}
-
-
-def _silence_data(row: SilenceRow, now: datetime) -> dict[str, Any]:
-    data = {name: _plain(getattr(row, name)) for name in _SILENCE_FIELDS}
-    data["active"] = row.expired_at is None and row.starts_at <= now < row.ends_at
-    return data
 
 
 def _alert_id(text: str) -> int:
@@ -314,30 +296,44 @@ def add(
     if "\x00" in comment or len(comment) > 2000:
         raise BadInput("--comment: at most 2000 characters, no NUL")
 
-    async def work(rt: Runtime) -> SilenceRow:
-        async with rt.session() as session:
-            row = await silences.add_silence(
-                session,
-                matchers=parsed,
-                comment=comment,
-                by=by,
-                now=utcnow(),
-                ends_at=ends_at,
-                duration_s=seconds,
-                max_duration_s=rt.settings.alerts.max_silence_s,
-            )
-            await lifecycle.commit(session)
-            return row
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        body: dict[str, Any] = {"matchers": [str(m) for m in parsed], "comment": comment}
+        if seconds is not None:
+            body["duration_s"] = seconds
+        if ends_at is not None:
+            body["ends_at"] = ends_at.isoformat()
+        with closing(client):
+            made = client.silence(body)
+    else:
 
-    try:
-        row = run(work, creates=True, writes=True)
-    except InvalidRequest as exc:
-        flag = {"duration_s": "--duration", "ends_at": "--until"}.get(exc.field or "", "MATCHER")
-        raise BadInput(f"{flag}: {exc.message.split(': ', 1)[-1]}") from None
+        async def work(rt: Runtime) -> SilenceLine:
+            async with rt.session() as session:
+                row = await silences.add_silence(
+                    session,
+                    matchers=parsed,
+                    comment=comment,
+                    by=by,
+                    now=utcnow(),
+                    ends_at=ends_at,
+                    duration_s=seconds,
+                    max_duration_s=rt.settings.alerts.max_silence_s,
+                )
+                await lifecycle.commit(session)
+                return SilenceLine.of(row, now=utcnow())
+
+        try:
+            made = run(work, creates=True, writes=True)
+        except InvalidRequest as exc:
+            flag = {"duration_s": "--duration", "ends_at": "--until"}.get(
+                exc.field or "", "MATCHER"
+            )
+            raise BadInput(f"{flag}: {exc.message.split(': ', 1)[-1]}") from None
     if as_json:
-        emit_json(_silence_data(row, utcnow()))
+        emit_json(made)
         return
-    console().print(f"silence {row.id} until {row.ends_at.isoformat(timespec='seconds')}")
+    console().print(f"silence {made.id} until {made.ends_at.isoformat(timespec='seconds')}")
 
 
 @silences_app.command("list")
@@ -347,29 +343,33 @@ def list_silences(
     as_json: JsonFlag = False,
 ) -> None:
     """List silences in force (or all), newest first."""
+    client = remote()
+    if client is not None:
+        with closing(client):
+            listed = client.silences(active=not show_all, limit=limit)
+    else:
 
-    async def work(rt: Runtime) -> list[dict[str, Any]]:
-        now = utcnow()
-        async with rt.session(read_only=True) as session:
-            found = await store.list_silences(
-                session, now=now, active_only=not show_all, limit=limit
-            )
-            return [_silence_data(row, now) for row in found]
+        async def work(rt: Runtime) -> list[SilenceLine]:
+            now = utcnow()
+            async with rt.session(read_only=True) as session:
+                found = await store.list_silences(
+                    session, now=now, active_only=not show_all, limit=limit
+                )
+                return [SilenceLine.of(row, now=now) for row in found]
 
-    listed = run(work)
+        listed = run(work)
     if as_json:
         emit_json(listed)
         return
     table = fitted_table("id", "matchers", "ends", "by", "state", "comment")
     for s in listed:
-        state = "active" if s["active"] else ("expired" if s["expired_at"] else "ended")
         table.add_row(
-            s["id"],
-            ", ".join(str(Matcher.model_validate(m)) for m in s["matchers"]),
-            s["ends_at"][:19],
-            s["created_by"],
-            state,
-            s["comment"],
+            s.id,
+            ", ".join(str(m) for m in s.matchers),
+            s.ends_at.isoformat(timespec="seconds")[:19],
+            s.created_by,
+            s.state,
+            s.comment,
         )
     console().print(table if listed else "no silences")
 
@@ -385,14 +385,23 @@ def expire(
     if not re.fullmatch(r"[0-9A-Fa-f-]{1,36}", silence_id):
         raise BadInput(f"ID: {silence_id!r} is not a silence id (a UUID)")
 
-    async def work(rt: Runtime) -> SilenceRow:
-        async with rt.session() as session:
-            row = await silences.expire_silence(session, silence_id=silence_id, by=by, now=utcnow())
-            await lifecycle.commit(session)
-            return row
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            ended = client.expire_silence(silence_id)
+    else:
 
-    row = run(work, writes=True)
+        async def work(rt: Runtime) -> SilenceLine:
+            async with rt.session() as session:
+                row = await silences.expire_silence(
+                    session, silence_id=silence_id, by=by, now=utcnow()
+                )
+                await lifecycle.commit(session)
+                return SilenceLine.of(row, now=utcnow())
+
+        ended = run(work, writes=True)
     if as_json:
-        emit_json(_silence_data(row, utcnow()))
+        emit_json(ended)
         return
-    console().print(f"silence {row.id}: expired by {by.name}")
+    console().print(f"silence {ended.id}: expired by {ended.expired_by}")

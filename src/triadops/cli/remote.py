@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from triadops.cli.context import BadInput
 from triadops.cli.hosts import Target, remote_target
-from triadops.cli.views import AlertLine, OperationLine
+from triadops.cli.views import AlertLine, OperationLine, SilenceLine
 from triadops.domain.errors import Conflict, Forbidden, NotFound, TriadError, Unauthenticated
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operations import Operation, OperationRequest, Plan, PlanningResult
@@ -25,6 +25,8 @@ from triadops.ops.agents_health import AgentsHealth
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """A slow server is an error after this, never a hang (submissions review before answering)."""
+MAX_SILENCES = 500
+"""The most silences ``GET /silences`` lists at once."""
 MAX_ENTRIES = 1000
 """The most ledger entries ``GET /audit/log`` gives at once."""
 _ENTRIES: TypeAdapter[list[LedgerEntry]] = TypeAdapter(list[LedgerEntry])
@@ -146,6 +148,23 @@ class Remote:
     def alert(self, alert_id: int, verb: str, body: dict[str, Any] | None = None) -> AlertLine:
         """Acknowledge or resolve an alert; the alert after."""
         return AlertLine.model_validate(self.call("POST", f"/alerts/{alert_id}/{verb}", json=body))
+
+    def silences(self, *, active: bool, limit: int) -> list[SilenceLine]:
+        """Return silences in force (or all), newest first."""
+        if limit > MAX_SILENCES:
+            raise BadInput(f"--limit: the server lists at most {MAX_SILENCES} silences at once")
+        params = {"active": "true" if active else "false", "limit": limit}
+        found = self.call("GET", "/silences", params=params)
+        return [SilenceLine.model_validate(item) for item in found["items"]]
+
+    def silence(self, body: dict[str, Any]) -> SilenceLine:
+        """Add a silence; the silence as stored."""
+        return SilenceLine.model_validate(self.call("POST", "/silences", json=body))
+
+    def expire_silence(self, silence_id: str) -> SilenceLine:
+        """End a silence now; the silence after."""
+        path = f"/silences/{_segment(silence_id)}/expire"
+        return SilenceLine.model_validate(self.call("POST", path))
 
     def agents_health(self) -> AgentsHealth:
         """Return the server's agents: their models and their recorded calls."""

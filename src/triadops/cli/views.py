@@ -10,9 +10,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from triadops.domain.alerts import AlertState, Severity
+from triadops.domain.alerts import AlertState, Matcher, Severity
 from triadops.domain.enums import OperationStatus, OperationType, Risk
-from triadops.storage.tables import AlertRow, OperationRow
+from triadops.storage.tables import AlertRow, OperationRow, SilenceRow
 
 
 class OperationLine(BaseModel):
@@ -80,3 +80,32 @@ class AlertLine(BaseModel):
     def of(cls, row: AlertRow) -> AlertLine:
         """Return the line of a stored alert."""
         return cls.model_validate(row)
+
+
+class SilenceLine(BaseModel):
+    """One silence as stored, and whether it is in force (the API's ``SilenceView``)."""
+
+    id: str
+    matchers: list[Matcher]
+    comment: str
+    created_by: str
+    created_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    expired_at: datetime | None
+    expired_by: str | None
+    operation_id: str | None
+    active: bool
+    """In force when read: started, not ended, not expired."""
+
+    @classmethod
+    def of(cls, row: SilenceRow, *, now: datetime) -> SilenceLine:
+        """Return the line of a stored silence as it stands at `now`."""
+        active = row.expired_at is None and row.starts_at <= now < row.ends_at
+        fields = {name: getattr(row, name) for name in cls.model_fields if name != "active"}
+        return cls.model_validate({**fields, "active": active})
+
+    @property
+    def state(self) -> str:
+        """``active``, ``expired`` (ended by hand) or ``ended``."""
+        return "active" if self.active else ("expired" if self.expired_at else "ended")
