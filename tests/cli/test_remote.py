@@ -130,6 +130,25 @@ def test_the_same_commands_print_the_same_locally_and_remotely(
         assert here.exit_code == there.exit_code == 0, (args, here.output, there.output)
         assert here.stdout == there.stdout, args
 
+    raised = httpx.post(
+        f"{remote['TRIAD_URL']}/alerts",
+        headers={"Authorization": f"Bearer {remote['TRIAD_TOKEN']}"},
+        json={"labels": {"alertname": "DiskFilling", "instance": "db-1"}, "severity": "warning"},
+        timeout=10,
+    )
+    assert raised.status_code == 200, raised.text
+    [alert] = data(_run(runner, local, "alerts", "list", "--json"))
+    acked = _run(runner, remote, "alerts", "ack", str(alert["id"]))
+    assert acked.stdout == f"alert {alert['id']}: acknowledged, acknowledged by ops\n"
+    for args in (
+        ["alerts", "list"],
+        ["alerts", "show", str(alert["id"])],
+        ["alerts", "show", str(alert["id"]), "--json"],
+    ):
+        here, there = _run(runner, local, *args), _run(runner, remote, *args)
+        assert here.exit_code == there.exit_code == 0, (args, here.output, there.output)
+        assert here.stdout == there.stdout, args
+
     made = data(
         _run(runner, remote, "silences", "add", "alertname=Drill", "--duration", "1h", "--json")
     )

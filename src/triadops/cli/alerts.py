@@ -23,17 +23,15 @@ from triadops.cli.context import (
 )
 from triadops.cli.output import console, emit_json, fitted_table, render_entries
 from triadops.cli.remote import remote
-from triadops.cli.views import AlertLine, SilenceLine
+from triadops.cli.views import AlertLine, AlertStory, SilenceLine
 from triadops.constitution import ledger, lifecycle
 from triadops.domain.alerts import AlertState, Matcher, Severity
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import InvalidRequest
-from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import as_utc
 from triadops.ops.alerts import service, silences
 from triadops.runtime import Runtime
 from triadops.storage import alerts as store
-from triadops.storage.tables import AlertRow, NotificationRow
 
 alerts_app = typer.Typer(help="List, show, acknowledge and resolve alerts.", no_args_is_help=True)
 silences_app = typer.Typer(help="Add, list and expire silences.", no_args_is_help=True)
@@ -64,14 +62,6 @@ _ALERT_FIELDS = (
 )
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+|\d+(?:\.\d+)?")
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _alert_data(row: AlertRow) -> dict[str, Any]:
-    return {name: _plain(getattr(row, name)) for name in _ALERT_FIELDS}
 
 
 def _alert_id(text: str) -> int:
@@ -140,44 +130,39 @@ def show(alert_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFl
     """Show an alert: labels, state, its group's deliveries and its ledger entries."""
     wanted = _alert_id(alert_id)
 
-    async def work(rt: Runtime) -> tuple[AlertRow, list[NotificationRow], list[LedgerEntry]]:
-        async with rt.session(read_only=True) as session:
-            row = await store.get_alert(session, wanted)
-            sent = await store.group_notifications(
-                session, group_key=row.group_key, since=row.starts_at
-            )
-            entries = await store.alert_entries(session, wanted)
-            timeline = [ledger.to_entry(e) for e in entries if e.event.startswith("alert_")]
-            return row, sent, timeline
+    client = remote()
+    if client is not None:
+        with closing(client):
+            story = client.alert_story(wanted)
+    else:
 
-    row, sent, timeline = run(work)
-    data = _alert_data(row)
-    deliveries = [
-        {
-            "channel": n.channel,
-            "reason": n.reason,
-            "status": n.status,
-            "attempts": n.attempts,
-            "created_at": n.created_at.isoformat(),
-            "sent_at": _plain(n.sent_at),
-        }
-        for n in sent
-    ]
+        async def work(rt: Runtime) -> AlertStory:
+            async with rt.session(read_only=True) as session:
+                row = await store.get_alert(session, wanted)
+                sent = await store.group_notifications(
+                    session, group_key=row.group_key, since=row.starts_at
+                )
+                entries = await store.alert_entries(session, wanted)
+                timeline = [ledger.to_entry(e) for e in entries if e.event.startswith("alert_")]
+                return AlertStory.told(row, sent, timeline)
+
+        story = run(work)
     if as_json:
-        timeline_data = [entry.model_dump(mode="json") for entry in timeline]
-        emit_json({**data, "notifications": deliveries, "timeline": timeline_data})
+        emit_json(story)
         return
+    data = AlertLine.model_validate(story.model_dump()).model_dump(mode="json")
     out = console()
-    out.print(f"alert {row.id}: {row.alertname} ({row.severity}), {row.state}")
+    out.print(f"alert {story.id}: {story.alertname} ({story.severity}), {story.state}")
     for name in ("labels", "annotations"):
         if data[name]:
             out.print(f"{name}: {json.dumps(data[name], ensure_ascii=False)}")
     for name in _ALERT_FIELDS[9:]:
         if data[name] not in (None, 0):
             out.print(f"{name}: {data[name]}")
-    for n in deliveries:
-        out.print(f"notified {n['channel']} ({n['reason']}): {n['status']} at {n['created_at']}")
-    render_entries(timeline)
+    for n in story.notifications:
+        at = n.created_at.isoformat()
+        out.print(f"notified {n.channel} ({n.reason}): {n.status} at {at}")
+    render_entries(story.timeline)
 
 
 @alerts_app.command()

@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from triadops.cli.context import BadInput
 from triadops.cli.hosts import Target, remote_target
-from triadops.cli.views import AlertLine, OperationLine, SilenceLine
+from triadops.cli.views import AlertLine, AlertStory, OperationLine, SilenceLine
 from triadops.domain.errors import Conflict, Forbidden, NotFound, TriadError, Unauthenticated
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operations import Operation, OperationRequest, Plan, PlanningResult
@@ -144,6 +144,10 @@ class Remote:
         params = {"state": states, "severity": severities, "limit": limit}
         page = self.call("GET", "/alerts", params=params)
         return [AlertLine.model_validate(item) for item in page["items"]]
+
+    def alert_story(self, alert_id: int) -> AlertStory:
+        """Read one alert with its group's deliveries and its ledger entries."""
+        return AlertStory.model_validate(self.call("GET", f"/alerts/{alert_id}"))
 
     def alert(self, alert_id: int, verb: str, body: dict[str, Any] | None = None) -> AlertLine:
         """Acknowledge or resolve an alert; the alert after."""

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from triadops.domain.alerts import AlertState, Matcher, Severity
 from triadops.domain.enums import OperationStatus, OperationType, Risk
-from triadops.storage.tables import AlertRow, OperationRow, SilenceRow
+from triadops.domain.ledger import LedgerEntry
+from triadops.storage.tables import AlertRow, NotificationRow, OperationRow, SilenceRow
 
 
 class OperationLine(BaseModel):
@@ -109,3 +110,36 @@ class SilenceLine(BaseModel):
     def state(self) -> str:
         """``active``, ``expired`` (ended by hand) or ``ended``."""
         return "active" if self.active else ("expired" if self.expired_at else "ended")
+
+
+class Delivery(BaseModel):
+    """One notification about an alert's group to one channel."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    channel: str
+    reason: str
+    status: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class AlertStory(AlertLine):
+    """An alert with its group's deliveries and its ledger entries (the API's ``AlertDetail``)."""
+
+    notifications: list[Delivery]
+    timeline: list[LedgerEntry]
+
+    @classmethod
+    def told(
+        cls, row: AlertRow, sent: list[NotificationRow], timeline: list[LedgerEntry]
+    ) -> AlertStory:
+        """Combine a stored alert with its deliveries and entries."""
+        return cls.model_validate(
+            {
+                **AlertLine.of(row).model_dump(),
+                "notifications": [Delivery.model_validate(n) for n in sent],
+                "timeline": timeline,
+            }
+        )
