@@ -22,7 +22,7 @@ def _no_outside_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     for name in list(os.environ):
         if name.startswith("TRIAD_") and name != "TRIAD_TEST_PG":
             monkeypatch.delenv(name)
-    monkeypatch.setenv("TRIAD_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("TRIAD_CONFIG", "")  # no configuration file
 
 
 @pytest.fixture

@@ -17,9 +17,12 @@ from triadops.checks.registry import CheckRegistry, load_entry_point_checks
 from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
 from triadops.constitution.worker import run_worker, worker_name
+from triadops.domain.clock import utcnow
+from triadops.domain.errors import Conflict
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.monitor import Monitor
 from triadops.settings import Settings
+from triadops.storage import governance
 from triadops.storage.engine import create_engine, session_factory
 from triadops.storage.migrate import upgrade
 from triadops.storage.targets import DatabaseTargets
@@ -96,6 +99,39 @@ class Runtime:
                 # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
                 await session.connection(execution_options={"triad_read_only": True})
             yield session
+
+    async def check_governance(self, *, writer: str, adopt: bool = False) -> str | None:
+        """Refuse (Conflict) to write under other governing settings than the database's.
+
+        Every writer of one database must apply the same `Settings.governance`. The first
+        writer stores its own. With `adopt` (the server, which owns them) a difference
+        replaces the stored settings instead. Returns what to say on start, if anything.
+        """
+        mine = self.settings.governance()
+        async with self.session() as session:
+            row = await governance.read_governance(session)
+            if row is not None and row.hash == governance.governance_hash(mine):
+                return None
+            if row is None or adopt:
+                changed = [] if row is None else governance.differences(row.settings, mine)
+                await governance.store_governance(
+                    session, settings=mine, set_by=writer, now=utcnow()
+                )
+                await session.commit()
+                if not changed:
+                    return (
+                        "governing settings stored: every writer of this database must share them"
+                    )
+                return f"governing settings changed ({', '.join(changed)}), set by {writer}"
+        differ = governance.differences(row.settings, mine)
+        first = differ[0]
+        more = f" (and {len(differ) - 1} more: {', '.join(differ[1:])})" if len(differ) > 1 else ""
+        set_at = row.set_at.isoformat(timespec="seconds")
+        raise Conflict(
+            f"refusing to write: this process's {first} is {mine.get(first)!r} but the "
+            f"database's governance says {row.settings.get(first)!r} (set by {row.set_by} at "
+            f"{set_at}){more}; run remotely with TRIAD_URL or use the same settings"
+        )
 
     async def work(
         self,

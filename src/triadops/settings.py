@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
@@ -12,6 +12,7 @@ from pydantic import (
     AnyHttpUrl,
     BaseModel,
     Field,
+    JsonValue,
     SecretStr,
     field_validator,
     model_validator,
@@ -26,10 +27,57 @@ from pydantic_settings import (
 from triadops.domain.enums import Authority
 from triadops.domain.windows import DEFAULT_WINDOWS, MaintenanceWindow
 
+HOME_DIR = ".triad"
+"""The data folder's name, looked for from the working folder up (as git looks for ``.git``)."""
+CONFIG_NAME = "triad.toml"
 
-def config_file() -> Path:
-    """Return the settings file: ``$TRIAD_CONFIG``, by default ``triad.toml`` here."""
-    return Path(os.environ.get("TRIAD_CONFIG", "triad.toml"))
+
+class ConfigFileMissing(FileNotFoundError):
+    """``TRIAD_CONFIG`` names a file that is not there."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"TRIAD_CONFIG names {path}, which does not exist")
+        self.path = path
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """Return the nearest folder, from `start` (the working folder) up, holding triad's files.
+
+    A folder holds them when it has a ``.triad`` data folder or a ``triad.toml``; None when
+    no folder up to the root does.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / HOME_DIR).is_dir() or (folder / CONFIG_NAME).is_file():
+            return folder
+    return None
+
+
+def config_file() -> Path | None:
+    """Return the settings file to read, or None for none.
+
+    ``$TRIAD_CONFIG`` when set (empty: no file); otherwise ``triad.toml`` in the project
+    root (`project_root`), or in the working folder when there is no root.
+    """
+    named = os.environ.get("TRIAD_CONFIG")
+    if named is not None:
+        return Path(named) if named else None
+    root = project_root()
+    return (root or Path.cwd()) / CONFIG_NAME
+
+
+def required_config_file() -> Path | None:
+    """Return `config_file`, raising ConfigFileMissing when ``TRIAD_CONFIG`` names no file."""
+    path = config_file()
+    if path is not None and os.environ.get("TRIAD_CONFIG") and not path.is_file():
+        raise ConfigFileMissing(path)
+    return path
+
+
+def default_home() -> Path:
+    """Return ``.triad`` in the project root, else ``.triad`` in the working folder."""
+    root = project_root()
+    return root / HOME_DIR if root else Path(HOME_DIR)
 
 
 def async_database_url(url: str) -> str:
@@ -358,6 +406,33 @@ class AgentSettings(BaseModel):
     """How many recorded calls are kept (the totals in /metrics keep counting)."""
 
 
+GOVERNANCE: dict[str, Any] = {
+    "model": True,
+    "agents": {"planner": True, "executor": True, "evaluator": True, "model_name": True},
+    "maintenance_windows": True,
+    "health": {"thresholds": True},
+    "approval_timeout_s": True,
+    "acknowledgement_timeout_s": True,
+    "blast_radius_threshold": True,
+    "recent_failure_threshold": True,
+    "performance_tolerance": True,
+    "check_timeout_s": True,
+    "alerts": {"ack_timeout_s": True, "max_silence_s": True, "change_silence_max_s": True},
+}
+"""The settings that decide governance (``include`` for `Settings.model_dump`): how an
+operation is planned, judged and approved, and how long an alert may be muted."""
+
+
+def _flattened(data: dict[str, Any], prefix: str = "") -> dict[str, JsonValue]:
+    flat: dict[str, JsonValue] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat |= _flattened(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 class Settings(BaseSettings):
     """Everything an operator can configure; each key names what it controls."""
 
@@ -365,8 +440,9 @@ class Settings(BaseSettings):
         env_prefix="TRIAD_", extra="forbid", env_nested_delimiter="__"
     )
 
-    home: Path = Path(".triad")
-    """Data folder: the SQLite database, logs, cache and backups live here."""
+    home: Path = Field(default_factory=default_home)
+    """Data folder: the SQLite database, logs, cache and backups live here. By default the
+    ``.triad`` folder found from the working folder up, as git finds ``.git``."""
     database_url: str | None = None
     """SQLAlchemy async URL; default ``sqlite+aiosqlite:///$TRIAD_HOME/triad.db``."""
     database_targets: dict[str, str] = Field(default_factory=dict)
@@ -454,6 +530,18 @@ class Settings(BaseSettings):
         """True when any agent consults a model."""
         return any(self.agent_model(a) != "rules" for a in ("planner", "executor", "evaluator"))
 
+    def governance(self) -> dict[str, JsonValue]:
+        """Return the settings that decide governance, flattened to dotted keys.
+
+        Every process that writes to one database must apply the same ones (`GOVERNANCE`):
+        which model each agent consults, the maintenance windows, the health thresholds,
+        and the approval, risk and silence rules.
+        """
+        data = self.model_dump(mode="json", include=GOVERNANCE)
+        for agent in ("planner", "executor", "evaluator"):  # what each one really consults
+            data["agents"][agent] = self.agent_model(agent)
+        return _flattened(data)
+
     @model_validator(mode="after")
     def _base_url_names_its_model(self) -> Settings:
         for agent in ("planner", "executor", "evaluator"):
@@ -474,7 +562,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Read, by precedence: arguments, environment, then ``triad.toml``."""
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        path = required_config_file()
+        if path is None:
+            return (init_settings, env_settings)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
         return (init_settings, env_settings, toml)
 
     @field_validator("database_url")
@@ -491,6 +582,15 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file in the data folder."""
         return self.database_url or f"sqlite+aiosqlite:///{self.home / 'triad.db'}"
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file the database lives in; None for a server database or memory."""
+        url = self.resolved_database_url
+        if not url.startswith("sqlite"):
+            return None
+        path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+        return Path(path) if path and path != ":memory:" else None
 
     @property
     def log_dir(self) -> Path:

@@ -96,7 +96,7 @@ def ops_show(settings: Settings, operation_id: str, *flags: str) -> str:
     env = {
         "TRIAD_HOME": str(settings.home),
         "TRIAD_DATABASE_URL": settings.resolved_database_url,
-        "TRIAD_CONFIG": str(settings.home / "absent.toml"),
+        "TRIAD_CONFIG": "",  # no configuration file
     }
     result = CliRunner().invoke(cli, ["ops", "show", operation_id, *flags], env=env)
     assert result.exit_code == 0, result.output

@@ -24,13 +24,10 @@ from typer.testing import CliRunner, Result
 
 from tests.agents.openai_server import (
     ScriptedOpenAIServer,
-    Usage,
-    final_output,
     http_error,
-    system_text,
 )
+from tests.agents.test_check_contract import agent_of, keeping_the_contract
 from tests.fixtures.api import Api
-from triadops.agents.check import INSTRUCTIONS
 from triadops.cli.agents import RULES_ONLY
 from triadops.cli.main import app as cli_app
 from triadops.constitution import lifecycle
@@ -340,7 +337,7 @@ def triad(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             monkeypatch.delenv(name)
     monkeypatch.setenv("TRIAD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRIAD_DATABASE_URL", database_url)
-    monkeypatch.setenv("TRIAD_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("TRIAD_CONFIG", "")  # no configuration file
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
@@ -370,16 +367,22 @@ def health_json(triad: Triad) -> list[dict[str, Any]]:
 def test_check_asks_every_agent_once_and_records_the_calls(
     triad: Triad, scripted: ScriptedOpenAIServer
 ) -> None:
-    scripted.responder = lambda body: final_output({"ok": True}, usage=Usage(12, 3))
+    scripted.responder = keeping_the_contract  # 12 tokens in, 3 out a reply
 
     result = triad("agents", "check")
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if "openai-chat:scripted" in line]
     assert [row.split()[1] for row in rows] == ["planner", "executor", "evaluator"]
-    assert all(" ok " in row and "12/3" in row for row in rows)
+    assert all(" ok " in row for row in rows)
+    # The executor runs its step's tool, then reports: two replies.
+    assert ["12/3" in rows[0], "24/6" in rows[1], "12/3" in rows[2]] == [True] * 3
     assert result.stderr == ""
-    assert len(scripted.requests) == 3
-    assert all(INSTRUCTIONS in system_text(body) for body in scripted.requests)
+    assert sorted(agent_of(body) for body in scripted.requests) == [
+        "evaluator",
+        "executor",
+        "executor",
+        "planner",
+    ]
     assert all(h["authorization"] == f"Bearer {KEY}" for h in scripted.headers)
     assert KEY not in result.stdout + result.stderr
 
@@ -388,7 +391,11 @@ def test_check_asks_every_agent_once_and_records_the_calls(
     assert [(c["agent"], c["model"], c["ok"], c["error"]) for c in checked["agents"]] == [
         (name.value, "openai-chat:scripted", True, None) for name in AgentName
     ]
-    assert {(c["input_tokens"], c["output_tokens"]) for c in checked["agents"]} == {(12, 3)}
+    assert [(c["input_tokens"], c["output_tokens"]) for c in checked["agents"]] == [
+        (12, 3),
+        (24, 6),
+        (12, 3),
+    ]
     assert all(c["latency_s"] > 0 for c in checked["agents"])
 
     for agent in health_json(triad):
@@ -397,7 +404,8 @@ def test_check_asks_every_agent_once_and_records_the_calls(
             True,
             True,
         )
-        assert (agent["calls"], agent["errors"], agent["tokens"]) == (2, 0, 30)
+        tokens = 60 if agent["agent"] == "executor" else 30
+        assert (agent["calls"], agent["errors"], agent["tokens"]) == (2, 0, tokens)
         assert agent["latency_p95_s"] > 0 and agent["last_error"] is None
     table = triad("agents", "health")
     assert table.exit_code == 0 and "openai-chat:scripted" in table.stdout
@@ -442,7 +450,8 @@ def test_the_rules_never_load_the_agent_framework(tmp_path: Path) -> None:
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from triadops.cli.main import app\n"
-        "for args in (['agents', 'check'], ['agents', 'health', '--json']):\n"
+        "home = (['ops', 'submit', '--dry-run', '--step', 'noop'],)\n"
+        "for args in (*home, ['agents', 'check'], ['agents', 'health', '--json']):\n"
         "    result = CliRunner().invoke(app, args)\n"
         "    assert result.exit_code == 0, result.output\n"
         "framework = ('pydantic_ai', 'triadops.agents')\n"
@@ -451,7 +460,7 @@ def test_the_rules_never_load_the_agent_framework(tmp_path: Path) -> None:
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("TRIAD_", "OPENAI_"))
     }
-    env |= {"TRIAD_HOME": str(tmp_path / "home"), "TRIAD_CONFIG": str(tmp_path / "absent.toml")}
+    env |= {"TRIAD_HOME": str(tmp_path / "home"), "TRIAD_CONFIG": ""}
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
     )

@@ -31,7 +31,7 @@ def triad(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[int, str, st
     base = {
         "TRIAD_HOME": str(tmp_path / "home"),
         "TRIAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'triad.db'}",
-        "TRIAD_CONFIG": str(tmp_path / "absent.toml"),
+        "TRIAD_CONFIG": "",  # no configuration file
         "TRIAD_AGENTS__MODEL_NAME": "scripted",
     }
     result = CliRunner().invoke(cli, list(args), env={**base, **env})

@@ -18,14 +18,21 @@ Triad = Callable[..., Result]
 
 @pytest.fixture
 def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Point TRIAD_* at a private home and the fresh database, and no triad.toml."""
+    """Point TRIAD_* at a private home, the fresh database and an empty triad.toml.
+
+    The user's config folder is private too, so a login on this machine never sends a test
+    to a server.
+    """
     for name in list(os.environ):
         if name.startswith("TRIAD_") and name != "TRIAD_TEST_PG":
             monkeypatch.delenv(name)
+    config = tmp_path / "triad.toml"
+    config.touch()
     env = {
         "TRIAD_HOME": str(tmp_path / "home"),
         "TRIAD_DATABASE_URL": database_url,
-        "TRIAD_CONFIG": str(tmp_path / "absent.toml"),
+        "TRIAD_CONFIG": str(config),
+        "XDG_CONFIG_HOME": str(tmp_path / "user-config"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -1,40 +1,129 @@
-"""``triad agents check``: ask each configured agent's model one tiny question, now.
+"""``triad agents check``: hold each configured agent to its real contract, once, now.
 
-Each agent's model is asked through its own `Consultant` (its limits, deadline and retries),
-all at once, outside any transaction; each call is then recorded in a short transaction of
-its own, so ``triad agents health`` and ``/metrics`` count it like any other. A failed
-check raises no alert: the person who ran it is reading the answer.
+Each agent is asked as its branch asks it (its own instructions and answer type, through its
+own `Consultant`) about a harmless drill, all at once and outside any transaction:
+
+- the planner and the evaluator must give one structured answer (no second reply), and the
+  drill must pass (a planner that rejects, or an evaluator that fails, a clean noop would
+  stop every real operation);
+- the executor is handed step 0 of a two-step drill plan and must call that step's tool once,
+  no other tool and not a second time (the executive refuses that and rolls the operation
+  back), then report the step a success.
+
+Nothing real runs: the drill's tools only count their calls. Each call is then recorded in a
+short transaction of its own, so ``triad agents health`` and ``/metrics`` count it like any
+other. A failed check raises no alert: the person who ran it is reading the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic_ai import Agent
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic_ai import Agent, Tool
+from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
+from pydantic_ai.toolsets import FunctionToolset
 
-from triadops.agents.consult import Answer, Consultant
+from triadops.agents.consult import Answer, Consultant, as_data
+from triadops.agents.evaluator import EvaluatorOutput
+from triadops.agents.executor import OUTPUT_TOOL_PREFIX, StepReport
+from triadops.agents.planner import PlannerOutput
 from triadops.constitution import lifecycle
 from triadops.domain.agents import AgentName
 from triadops.storage import agent_calls
 
-INSTRUCTIONS = (
-    "You are being checked by triadops, an operations control plane, to see that you "
-    "answer. Reply with ok set to true, and nothing else."
+if TYPE_CHECKING:
+    from triadops.agents.wiring import Agents
+
+DRILL = "a drill by `triad agents check`: nothing here runs on any system"
+HANDED = "step_0_noop"
+PLAN_TOOLS = (HANDED, "step_1_noop")
+PLANNER_PROMPT = "\n".join(
+    [
+        "The request:",
+        as_data(
+            {
+                "operation_type": "maintenance",
+                "authority": "executive",
+                "description": f"Do nothing for a moment ({DRILL})",
+                "affected_systems": [],
+                "rollback_plan": "nothing to undo",
+                "validation_criteria": [],
+                "emergency": False,
+            }
+        ),
+        "The plan (each step's dry run included):",
+        as_data(
+            [
+                {
+                    "index": 0,
+                    "action": "noop",
+                    "params": {},
+                    "risk": "low",
+                    "reversible": True,
+                    "dry_run": {"summary": "would do nothing", "touches": []},
+                }
+            ]
+        ),
+        "The rules' finding:",
+        as_data({"approved": True, "risk_level": "low", "required_approvals": []}),
+    ]
 )
-PROMPT = "Are you there?"
-
-
-class Pong(BaseModel):
-    """The one answer a check asks for."""
-
-    ok: bool
+EXECUTOR_PROMPT = "\n".join(
+    [
+        "The operation:",
+        as_data({"description": f"Do nothing, twice ({DRILL})"}),
+        "The approved plan:",
+        as_data(
+            [
+                {"index": i, "action": "noop", "params": {}, "tool": tool}
+                for i, tool in enumerate(PLAN_TOOLS)
+            ]
+        ),
+        f"You are handed step 0 only: call {HANDED} once, then report.",
+    ]
+)
+EVALUATOR_PROMPT = "\n".join(
+    [
+        "The request:",
+        as_data(
+            {
+                "description": f"Do nothing for a moment ({DRILL})",
+                "operation_type": "maintenance",
+                "affected_systems": [],
+            }
+        ),
+        "The steps as they ran:",
+        as_data(
+            [
+                {
+                    "index": 0,
+                    "action": "noop",
+                    "status": "succeeded",
+                    "duration_s": 0.001,
+                    "output": {"slept_s": 0.0},
+                    "error": None,
+                }
+            ]
+        ),
+        "The measured verdict:",
+        as_data(
+            {
+                "passed": True,
+                "validation_score": 1.0,
+                "findings": [
+                    {"name": "system_functionality_maintained", "passed": True, "detail": "ok"}
+                ],
+            }
+        ),
+    ]
+)
 
 
 class AgentCheck(BaseModel):
-    """How one agent's model answered the check."""
+    """How one agent's model held to its contract."""
 
     model_config = ConfigDict(use_attribute_docstrings=True)
 
@@ -42,19 +131,88 @@ class AgentCheck(BaseModel):
     model: str
     """The model as people read it (``provider:model``), never a key."""
     ok: bool
-    """True when the model gave a valid answer saying ok."""
+    """True when the model kept its agent's contract on the drill."""
     latency_s: float
     input_tokens: int
     output_tokens: int
     error: str | None
-    """What went wrong, in one line, without the request or any key."""
+    """How it failed or broke the contract, in one line, without the request or any key."""
 
 
-def _result(answer: Answer[Pong]) -> AgentCheck:
+def _replies(messages: list[ModelMessage]) -> int:
+    return sum(isinstance(m, ModelResponse) for m in messages)
+
+
+def _tool_calls(messages: list[ModelMessage]) -> list[str]:
+    return [
+        part.tool_name
+        for m in messages
+        if isinstance(m, ModelResponse)
+        for part in m.parts
+        if isinstance(part, ToolCallPart) and not part.tool_name.startswith(OUTPUT_TOOL_PREFIX)
+    ]
+
+
+def _said(notes: list[str]) -> str:
+    return "; ".join(notes) or "no reason given"
+
+
+def planner_breach(answer: Answer[PlannerOutput]) -> str | None:
+    """Say how the planner broke its contract on the drill, or None when it kept it."""
+    out = answer.output
+    if out is None:
+        return None
+    if _replies(answer.messages) != 1:
+        return f"gave its answer in {_replies(answer.messages)} replies, not one structured answer"
+    if not out.approved:
+        why = out.rejection_reason or _said(out.findings)
+        return f"rejected a harmless drill, so it would reject real work: it said {why!r}"
+    return None
+
+
+def evaluator_breach(answer: Answer[EvaluatorOutput]) -> str | None:
+    """Say how the evaluator broke its contract on the drill, or None when it kept it."""
+    out = answer.output
+    if out is None:
+        return None
+    if _replies(answer.messages) != 1:
+        return f"gave its answer in {_replies(answer.messages)} replies, not one structured answer"
+    if not out.passed or out.rollback_required or not out.constitutional_compliance:
+        return (
+            "failed a clean drill, so every real operation would be rolled back "
+            f"(validation failed: evaluator): it said {_said(out.findings)!r}"
+        )
+    return None
+
+
+def executor_breach(answer: Answer[StepReport], ran: list[str]) -> str | None:
+    """Say how the executor broke its contract on the drill, or None when it kept it."""
+    called = _tool_calls(answer.messages)
+    others = [name for name in called if name != HANDED]
+    if others:
+        return (
+            f"called {others[0]!r} while handed {HANDED} only: the executive refuses that and "
+            "rolls the operation back"
+        )
+    if len(ran) > 1 or len(called) > 1:
+        return (
+            f"called {HANDED} a second time: the executive refuses that, so every real "
+            "operation would be rolled back"
+        )
+    out = answer.output
+    if out is None:
+        return None
+    if not ran:
+        return f"answered without calling {HANDED}: no real step would ever run"
+    if not out.success or out.rollback_triggered:
+        asked = "asked for a rollback" if out.rollback_triggered else "reported a failure"
+        return f"{asked} of a step that succeeded: it said {_said(out.issues_encountered)!r}"
+    return None
+
+
+def _result(answer: Answer[Any], breach: str | None) -> AgentCheck:
     report = answer.report
-    error = report.error
-    if answer.output is not None and not answer.output.ok:
-        error = "the model answered, but not ok"
+    error = breach or report.error  # a breach also ends a run in error: say the breach
     return AgentCheck(
         agent=report.agent,
         model=report.model,
@@ -66,19 +224,57 @@ def _result(answer: Answer[Pong]) -> AgentCheck:
     )
 
 
-async def check_agents(
-    consultants: Mapping[AgentName, Consultant], sessions: async_sessionmaker[AsyncSession]
-) -> list[AgentCheck]:
-    """Ask every consultant's model at once; record each call; return them in agent order."""
-    pinger: Agent[None, Pong] = Agent(
-        output_type=Pong, instructions=INSTRUCTIONS, name="triad-check"
+async def _check_planner(consultant: Consultant, agent: Agent[None, PlannerOutput]) -> AgentCheck:
+    answer = await consultant.ask(agent, PLANNER_PROMPT, operation_id=None, alert=False)
+    return await _recorded(consultant, answer, planner_breach(answer))
+
+
+async def _check_evaluator(
+    consultant: Consultant, agent: Agent[None, EvaluatorOutput]
+) -> AgentCheck:
+    answer = await consultant.ask(agent, EVALUATOR_PROMPT, operation_id=None, alert=False)
+    return await _recorded(consultant, answer, evaluator_breach(answer))
+
+
+async def _check_executor(consultant: Consultant, agent: Agent[None, StepReport]) -> AgentCheck:
+    ran: list[str] = []
+
+    def tool(index: int, name: str) -> Tool[None]:
+        async def call() -> dict[str, JsonValue]:
+            ran.append(name)
+            if name != HANDED or len(ran) > 1:
+                raise RuntimeError(f"refused: {name} is not the handed step, or ran already")
+            return {"succeeded": True, "output": {"slept_s": 0.0}, "duration_s": 0.001}
+
+        return Tool(
+            call,
+            name=name,
+            description=f"Run step {index} of the approved plan: noop. Takes no arguments.",
+        )
+
+    tools = FunctionToolset([tool(i, name) for i, name in enumerate(PLAN_TOOLS)])
+    answer = await consultant.ask(
+        agent, EXECUTOR_PROMPT, operation_id=None, toolsets=[tools], alert=False
     )
-    names = [name for name in AgentName if name in consultants]
-    answers = await asyncio.gather(
-        *(consultants[name].ask(pinger, PROMPT, operation_id=None, alert=False) for name in names)
-    )
-    for answer in answers:
-        async with sessions() as session:
-            await agent_calls.record_call(session, answer.report, operation_id=None)
-            await lifecycle.commit(session)
-    return [_result(answer) for answer in answers]
+    return await _recorded(consultant, answer, executor_breach(answer, ran))
+
+
+async def _recorded(consultant: Consultant, answer: Answer[Any], breach: str | None) -> AgentCheck:
+    """Record the call as any other, in a transaction of its own; return the check."""
+    async with consultant.sessions() as session:
+        await agent_calls.record_call(session, answer.report, operation_id=None)
+        await lifecycle.commit(session)
+    return _result(answer, breach)
+
+
+async def check_agents(agents: Agents) -> list[AgentCheck]:
+    """Hold every configured agent to its contract at once; return them in agent order."""
+    consultants: Mapping[AgentName, Consultant] = agents.consultants
+    checks = []
+    if agents.planner is not None:
+        checks.append(_check_planner(consultants[AgentName.PLANNER], agents.planner.agent))
+    if agents.executor is not None:
+        checks.append(_check_executor(consultants[AgentName.EXECUTOR], agents.executor.agent))
+    if agents.evaluator is not None:
+        checks.append(_check_evaluator(consultants[AgentName.EVALUATOR], agents.evaluator.agent))
+    return list(await asyncio.gather(*checks))

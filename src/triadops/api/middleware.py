@@ -12,6 +12,7 @@ import uuid
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from triadops.api import problems
@@ -96,7 +97,9 @@ class BodyGuard:
 
     A request that may carry a body (POST, PUT, PATCH, DELETE) needs a valid token before a
     byte of it is read, so an anonymous caller cannot make the server take in a large body;
-    the identity found is left in the request's state for `deps.get_identity`. Then a body
+    the identity found is left in the request's state for `deps.get_identity`. A path no
+    route serves is routed first and answered 404 (or 405) by the app, token or not: the
+    caller learns nothing more, and the body stays unread. Then a body
     declared larger than `max_body_bytes` is refused with 413 unread, and one of unknown
     length (chunked) is cut off with 413 as soon as it passes the cap.
     """
@@ -109,7 +112,11 @@ class BodyGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] in BODY_METHODS and scope["path"] not in OPEN_WITH_BODY:
+        if (
+            scope["method"] in BODY_METHODS
+            and scope["path"] not in OPEN_WITH_BODY
+            and _routed(scope)
+        ):
             runtime: Runtime = scope["app"].state.runtime
             try:
                 identity = await identify(runtime, _bearer_token(scope))
@@ -169,6 +176,12 @@ class BodyGuard:
             detail=f"the request body is larger than {self.max_body_bytes} bytes",
             kind="payload-too-large",
         )
+
+
+def _routed(scope: Scope) -> bool:
+    """Return True when a route serves this path and method (so a token is asked for)."""
+    routes = getattr(scope["app"], "routes", ())
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
 
 
 def _bearer_token(scope: Scope) -> str | None:

@@ -10,6 +10,7 @@ framework, and only when a model is configured.
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,21 @@ from rich.table import Table
 
 from triadops.cli.context import JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json
+from triadops.cli.remote import remote
 from triadops.domain.clock import utcnow
 from triadops.ops.agents_health import AgentsHealth, agents_health
 from triadops.runtime import Runtime
 
 if TYPE_CHECKING:
     from triadops.agents.check import AgentCheck
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
 
 app = typer.Typer(help="See whether the AI triad's models answer.", no_args_is_help=True)
 
@@ -42,22 +52,23 @@ def _answering(value: bool | None) -> str:
     return {True: "yes", False: "NO", None: "-"}[value]
 
 
-def _table(*columns: str, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
-
-
 @app.command("health")
 def health(as_json: JsonFlag = False) -> None:
-    """Show each agent's model, and its calls, errors, latency and tokens in the window."""
+    """Show each agent's model, and its calls, errors, latency and tokens in the window.
 
-    async def work(rt: Runtime) -> AgentsHealth:
-        async with rt.session(read_only=True) as session:
-            return await agents_health(session, rt.settings, now=utcnow())
+    Remotely, the server's agents: the models it consults and the calls it recorded.
+    """
+    client = remote()
+    if client is not None:
+        with closing(client):
+            found = client.agents_health()
+    else:
 
-    found = run(work)
+        async def work(rt: Runtime) -> AgentsHealth:
+            async with rt.session(read_only=True) as session:
+                return await agents_health(session, rt.settings, now=utcnow())
+
+        found = run(work)
     if as_json:
         emit_json(found)
         return
@@ -93,7 +104,7 @@ def health(as_json: JsonFlag = False) -> None:
 
 @app.command("check")
 def check(as_json: JsonFlag = False) -> None:
-    """Ask each configured agent's model one tiny question now; exit 1 if any failed."""
+    """Hold each configured agent to its contract on a drill now; exit 1 if any broke it."""
     if not load_settings().consults_models:
         if as_json:
             emit_json({"ok": True, "agents": []})
@@ -106,10 +117,10 @@ def check(as_json: JsonFlag = False) -> None:
         from triadops.agents.check import check_agents
 
         assert rt.agents is not None, "a model is configured, so the runtime built agents"
-        return await check_agents(rt.agents.consultants, rt.sessions)
+        return await check_agents(rt.agents)
 
     # A failure is reported below, once; the consultant's warning would repeat it.
-    checks = run(work, log_level=logging.ERROR)
+    checks = run(work, creates=True, log_level=logging.ERROR)
     failed = [c for c in checks if not c.ok]
     if as_json:
         emit_json({"ok": not failed, "agents": checks})

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import closing
 from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.table import Table
+from pydantic import BaseModel, ValidationError
 
 from triadops.cli.context import (
     AsName,
@@ -18,20 +18,22 @@ from triadops.cli.context import (
     checked_reason,
     choice,
     local_identity,
+    refuse_as,
     run,
 )
-from triadops.cli.output import console, emit_json, render_entries
+from triadops.cli.output import console, emit_json, fitted_table, render_entries
+from triadops.cli.remote import remote
+from triadops.cli.views import AlertLine, AlertStory, SilenceLine
 from triadops.constitution import ledger, lifecycle
 from triadops.domain.alerts import AlertState, Matcher, Severity
 from triadops.domain.clock import utcnow
+from triadops.domain.enums import Authority
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.identity import Identity
-from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import as_utc
 from triadops.ops.alerts import service, silences
 from triadops.runtime import Runtime
 from triadops.storage import alerts as store
-from triadops.storage.tables import AlertRow, NotificationRow, SilenceRow
 
 alerts_app = typer.Typer(help="List, show, acknowledge and resolve alerts.", no_args_is_help=True)
 silences_app = typer.Typer(help="Add, list and expire silences.", no_args_is_help=True)
@@ -60,34 +62,8 @@ _ALERT_FIELDS = (
     "notified_at",
     "generator_url",
 )
-_SILENCE_FIELDS = (
-    "id",
-    "matchers",
-    "comment",
-    "created_by",
-    "created_at",
-    "starts_at",
-    "ends_at",
-    "expired_at",
-    "expired_by",
-    "operation_id",
-)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+|\d+(?:\.\d+)?")
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _alert_data(row: AlertRow) -> dict[str, Any]:
-    return {name: _plain(getattr(row, name)) for name in _ALERT_FIELDS}
-
-
-def _silence_data(row: SilenceRow, now: datetime) -> dict[str, Any]:
-    data = {name: _plain(getattr(row, name)) for name in _SILENCE_FIELDS}
-    data["active"] = row.expired_at is None and row.starts_at <= now < row.ends_at
-    return data
 
 
 def _alert_id(text: str) -> int:
@@ -98,13 +74,6 @@ def _alert_id(text: str) -> int:
 
 def _labels(labels: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in labels.items() if k != "alertname")
-
-
-def _table(*columns: str) -> Table:
-    table = Table()
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
 
 
 @alerts_app.command("list")
@@ -122,28 +91,38 @@ def list_alerts(
     states = [choice(AlertState, s, "--state") for s in state or []]
     severities = [choice(Severity, s, "--severity") for s in severity or []]
 
-    async def work(rt: Runtime) -> list[dict[str, Any]]:
-        async with rt.session(read_only=True) as session:
-            found = await store.list_alerts(
-                session, states=states, severities=severities, limit=limit
+    client = remote()
+    if client is not None:
+        with closing(client):
+            listed = client.alerts(
+                states=[s.value for s in states],
+                severities=[s.value for s in severities],
+                limit=limit,
             )
-            return [_alert_data(row) for row in found]
+    else:
 
-    listed = run(work)
+        async def work(rt: Runtime) -> list[AlertLine]:
+            async with rt.session(read_only=True) as session:
+                found = await store.list_alerts(
+                    session, states=states, severities=severities, limit=limit
+                )
+                return [AlertLine.of(row) for row in found]
+
+        listed = run(work)
     if as_json:
         emit_json(listed)
         return
-    table = _table("id", "state", "severity", "alert", "labels", "count", "last seen", "by")
+    table = fitted_table("id", "state", "severity", "alert", "labels", "count", "last seen", "by")
     for a in listed:
         table.add_row(
-            str(a["id"]),
-            a["state"],
-            a["severity"],
-            a["alertname"],
-            _labels(a["labels"]),
-            str(a["count"]),
-            a["last_seen"][:19],
-            a["acknowledged_by"] or a["resolved_by"] or "",
+            str(a.id),
+            a.state.value,
+            a.severity.value,
+            a.alertname,
+            _labels(a.labels),
+            str(a.count),
+            a.last_seen.isoformat(timespec="seconds")[:19],
+            a.acknowledged_by or a.resolved_by or "",
         )
     console().print(table if listed else "no alerts")
 
@@ -153,79 +132,101 @@ def show(alert_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFl
     """Show an alert: labels, state, its group's deliveries and its ledger entries."""
     wanted = _alert_id(alert_id)
 
-    async def work(rt: Runtime) -> tuple[AlertRow, list[NotificationRow], list[LedgerEntry]]:
-        async with rt.session(read_only=True) as session:
-            row = await store.get_alert(session, wanted)
-            sent = await store.group_notifications(
-                session, group_key=row.group_key, since=row.starts_at
-            )
-            entries = await store.alert_entries(session, wanted)
-            timeline = [ledger.to_entry(e) for e in entries if e.event.startswith("alert_")]
-            return row, sent, timeline
+    client = remote()
+    if client is not None:
+        with closing(client):
+            story = client.alert_story(wanted)
+    else:
 
-    row, sent, timeline = run(work)
-    data = _alert_data(row)
-    deliveries = [
-        {
-            "channel": n.channel,
-            "reason": n.reason,
-            "status": n.status,
-            "attempts": n.attempts,
-            "created_at": n.created_at.isoformat(),
-            "sent_at": _plain(n.sent_at),
-        }
-        for n in sent
-    ]
+        async def work(rt: Runtime) -> AlertStory:
+            async with rt.session(read_only=True) as session:
+                row = await store.get_alert(session, wanted)
+                sent = await store.group_notifications(
+                    session, group_key=row.group_key, since=row.starts_at
+                )
+                entries = await store.alert_entries(session, wanted)
+                timeline = [ledger.to_entry(e) for e in entries if e.event.startswith("alert_")]
+                return AlertStory.told(row, sent, timeline)
+
+        story = run(work)
     if as_json:
-        timeline_data = [entry.model_dump(mode="json") for entry in timeline]
-        emit_json({**data, "notifications": deliveries, "timeline": timeline_data})
+        emit_json(story)
         return
+    data = AlertLine.model_validate(story.model_dump()).model_dump(mode="json")
     out = console()
-    out.print(f"alert {row.id}: {row.alertname} ({row.severity}), {row.state}")
+    out.print(f"alert {story.id}: {story.alertname} ({story.severity}), {story.state}")
     for name in ("labels", "annotations"):
         if data[name]:
             out.print(f"{name}: {json.dumps(data[name], ensure_ascii=False)}")
     for name in _ALERT_FIELDS[9:]:
         if data[name] not in (None, 0):
             out.print(f"{name}: {data[name]}")
-    for n in deliveries:
-        out.print(f"notified {n['channel']} ({n['reason']}): {n['status']} at {n['created_at']}")
-    render_entries(timeline)
+    for n in story.notifications:
+        at = n.created_at.isoformat()
+        out.print(f"notified {n.channel} ({n.reason}): {n.status} at {at}")
+    render_entries(story.timeline)
 
 
 @alerts_app.command()
-def ack(alert_id: Annotated[str, typer.Argument(metavar="ID")], as_name: AsName = None) -> None:
+def ack(
+    alert_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
+) -> None:
     """Acknowledge an alert: its escalation stops waiting on it."""
     wanted, by = _alert_id(alert_id), local_identity(as_name)
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            alert = client.alert(wanted, "ack")
+    else:
 
-    async def work(rt: Runtime) -> AlertRow:
-        async with rt.session() as session:
-            row = await service.acknowledge(session, alert_id=wanted, by=by, now=utcnow())
-            await lifecycle.commit(session)
-            return row
+        async def work(rt: Runtime) -> AlertLine:
+            async with rt.session() as session:
+                row = await service.acknowledge(session, alert_id=wanted, by=by, now=utcnow())
+                await lifecycle.commit(session)
+                return AlertLine.of(row)
 
-    row = run(work)
-    console().print(f"alert {row.id}: {row.state}, acknowledged by {by.name}")
+        alert = run(work, writes=True)
+    if as_json:
+        emit_json(alert)
+        return
+    console().print(
+        f"alert {alert.id}: {alert.state.value}, acknowledged by {alert.acknowledged_by}"
+    )
 
 
 @alerts_app.command()
 def resolve(
     alert_id: Annotated[str, typer.Argument(metavar="ID")],
     reason: Annotated[str | None, typer.Option(help="Why; kept on the record.")] = None,
+    as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
     """Resolve an alert by hand; raised again, it opens a new alert."""
     wanted, by = _alert_id(alert_id), local_identity(as_name)
     why = None if reason is None else checked_reason(reason)
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            alert = client.alert(wanted, "resolve", {"reason": why} if why else None)
+    else:
 
-    async def work(rt: Runtime) -> AlertRow:
-        async with rt.session() as session:
-            row = await service.resolve(session, alert_id=wanted, by=by, now=utcnow(), reason=why)
-            await lifecycle.commit(session)
-            return row
+        async def work(rt: Runtime) -> AlertLine:
+            async with rt.session() as session:
+                row = await service.resolve(
+                    session, alert_id=wanted, by=by, now=utcnow(), reason=why
+                )
+                await lifecycle.commit(session)
+                return AlertLine.of(row)
 
-    row = run(work)
-    console().print(f"alert {row.id}: resolved by {by.name}")
+        alert = run(work, writes=True)
+    if as_json:
+        emit_json(alert)
+        return
+    console().print(f"alert {alert.id}: resolved by {alert.resolved_by}")
 
 
 def _matcher(text: str) -> Matcher:
@@ -295,60 +296,93 @@ def add(
     if "\x00" in comment or len(comment) > 2000:
         raise BadInput("--comment: at most 2000 characters, no NUL")
 
-    async def work(rt: Runtime) -> SilenceRow:
-        async with rt.session() as session:
-            row = await silences.add_silence(
-                session,
-                matchers=parsed,
-                comment=comment,
-                by=by,
-                now=utcnow(),
-                ends_at=ends_at,
-                duration_s=seconds,
-                max_duration_s=rt.settings.alerts.max_silence_s,
-            )
-            await lifecycle.commit(session)
-            return row
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        body: dict[str, Any] = {"matchers": [str(m) for m in parsed], "comment": comment}
+        if seconds is not None:
+            body["duration_s"] = seconds
+        if ends_at is not None:
+            body["ends_at"] = ends_at.isoformat()
+        with closing(client):
+            made = client.silence(body)
+    else:
 
-    try:
-        row = run(work)
-    except InvalidRequest as exc:
-        flag = {"duration_s": "--duration", "ends_at": "--until"}.get(exc.field or "", "MATCHER")
-        raise BadInput(f"{flag}: {exc.message.split(': ', 1)[-1]}") from None
+        async def work(rt: Runtime) -> SilenceLine:
+            async with rt.session() as session:
+                row = await silences.add_silence(
+                    session,
+                    matchers=parsed,
+                    comment=comment,
+                    by=by,
+                    now=utcnow(),
+                    ends_at=ends_at,
+                    duration_s=seconds,
+                    max_duration_s=rt.settings.alerts.max_silence_s,
+                )
+                await lifecycle.commit(session)
+                return SilenceLine.of(row, now=utcnow())
+
+        try:
+            made = run(work, creates=True, writes=True)
+        except InvalidRequest as exc:
+            flag = {"duration_s": "--duration", "ends_at": "--until"}.get(
+                exc.field or "", "MATCHER"
+            )
+            raise BadInput(f"{flag}: {exc.message.split(': ', 1)[-1]}") from None
     if as_json:
-        emit_json(_silence_data(row, utcnow()))
+        emit_json(made)
         return
-    console().print(f"silence {row.id} until {row.ends_at.isoformat(timespec='seconds')}")
+    console().print(f"silence {made.id} until {made.ends_at.isoformat(timespec='seconds')}")
+
+
+class SilencePreviewLine(BaseModel):
+    """What a silence would mute now and who may add it (the API's ``SilencePreview``)."""
+
+    severities: list[Severity]
+    requires: list[Authority]
+    allowed: bool
+    matched: int
+    alerts: list[AlertLine]
 
 
 def _preview(parsed: list[Matcher], by: Identity, *, as_json: bool) -> None:
-    async def work(rt: Runtime) -> dict[str, Any]:
-        async with rt.session(read_only=True) as session:
-            found = await silences.preview_silence(session, matchers=parsed, by=by)
-            return {
-                "severities": [s.value for s in found.severities],
-                "requires": [a.value for a in found.requires],
-                "allowed": found.allowed,
-                "matched": found.matched,
-                "alerts": [_alert_data(row) for row in found.alerts],
-            }
+    client = remote()
+    if client is not None:
+        with closing(client):
+            answer = client.call(
+                "POST", "/silences/preview", json={"matchers": [str(m) for m in parsed]}
+            )
+        shown = SilencePreviewLine.model_validate(answer)
+    else:
 
-    try:
-        shown = run(work)
-    except InvalidRequest as exc:
-        raise BadInput(f"MATCHER: {exc.message}") from None
+        async def work(rt: Runtime) -> SilencePreviewLine:
+            async with rt.session(read_only=True) as session:
+                found = await silences.preview_silence(session, matchers=parsed, by=by)
+                return SilencePreviewLine(
+                    severities=list(found.severities),
+                    requires=list(found.requires),
+                    allowed=found.allowed,
+                    matched=found.matched,
+                    alerts=[AlertLine.of(row) for row in found.alerts],
+                )
+
+        try:
+            shown = run(work)
+        except InvalidRequest as exc:
+            raise BadInput(f"MATCHER: {exc.message}") from None
     if as_json:
         emit_json(shown)
         return
-    table = _table("id", "state", "severity", "alertname", "labels")
-    for a in shown["alerts"]:
-        table.add_row(str(a["id"]), a["state"], a["severity"], a["alertname"], _labels(a["labels"]))
-    if shown["alerts"]:
+    table = fitted_table("id", "state", "severity", "alertname", "labels")
+    for a in shown.alerts:
+        table.add_row(str(a.id), a.state.value, a.severity.value, a.alertname, _labels(a.labels))
+    if shown.alerts:
         console().print(table)
-    requires = " or ".join(shown["requires"])
+    requires = " or ".join(a.value for a in shown.requires)
     console().print(
-        f"would match {shown['matched']} unresolved alert(s); can mute "
-        f"{', '.join(shown['severities'])}; needs {requires}"
+        f"would match {shown.matched} unresolved alert(s); can mute "
+        f"{', '.join(s.value for s in shown.severities)}; needs {requires}"
     )
 
 
@@ -359,47 +393,65 @@ def list_silences(
     as_json: JsonFlag = False,
 ) -> None:
     """List silences in force (or all), newest first."""
+    client = remote()
+    if client is not None:
+        with closing(client):
+            listed = client.silences(active=not show_all, limit=limit)
+    else:
 
-    async def work(rt: Runtime) -> list[dict[str, Any]]:
-        now = utcnow()
-        async with rt.session(read_only=True) as session:
-            found = await store.list_silences(
-                session, now=now, active_only=not show_all, limit=limit
-            )
-            return [_silence_data(row, now) for row in found]
+        async def work(rt: Runtime) -> list[SilenceLine]:
+            now = utcnow()
+            async with rt.session(read_only=True) as session:
+                found = await store.list_silences(
+                    session, now=now, active_only=not show_all, limit=limit
+                )
+                return [SilenceLine.of(row, now=now) for row in found]
 
-    listed = run(work)
+        listed = run(work)
     if as_json:
         emit_json(listed)
         return
-    table = _table("id", "matchers", "ends", "by", "state", "comment")
+    table = fitted_table("id", "matchers", "ends", "by", "state", "comment")
     for s in listed:
-        state = "active" if s["active"] else ("expired" if s["expired_at"] else "ended")
         table.add_row(
-            s["id"],
-            ", ".join(str(Matcher.model_validate(m)) for m in s["matchers"]),
-            s["ends_at"][:19],
-            s["created_by"],
-            state,
-            s["comment"],
+            s.id,
+            ", ".join(str(m) for m in s.matchers),
+            s.ends_at.isoformat(timespec="seconds")[:19],
+            s.created_by,
+            s.state,
+            s.comment,
         )
     console().print(table if listed else "no silences")
 
 
 @silences_app.command("expire")
 def expire(
-    silence_id: Annotated[str, typer.Argument(metavar="ID")], as_name: AsName = None
+    silence_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
 ) -> None:
     """End a silence now; what it muted sounds again unless another silence covers it."""
     by = local_identity(as_name)
     if not re.fullmatch(r"[0-9A-Fa-f-]{1,36}", silence_id):
         raise BadInput(f"ID: {silence_id!r} is not a silence id (a UUID)")
 
-    async def work(rt: Runtime) -> SilenceRow:
-        async with rt.session() as session:
-            row = await silences.expire_silence(session, silence_id=silence_id, by=by, now=utcnow())
-            await lifecycle.commit(session)
-            return row
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            ended = client.expire_silence(silence_id)
+    else:
 
-    row = run(work)
-    console().print(f"silence {row.id}: expired by {by.name}")
+        async def work(rt: Runtime) -> SilenceLine:
+            async with rt.session() as session:
+                row = await silences.expire_silence(
+                    session, silence_id=silence_id, by=by, now=utcnow()
+                )
+                await lifecycle.commit(session)
+                return SilenceLine.of(row, now=utcnow())
+
+        ended = run(work, writes=True)
+    if as_json:
+        emit_json(ended)
+        return
+    console().print(f"silence {ended.id}: expired by {ended.expired_by}")

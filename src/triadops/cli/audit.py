@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -10,6 +11,7 @@ import typer
 
 from triadops.cli.context import BadInput, JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json, render_entries
+from triadops.cli.remote import remote
 from triadops.constitution import ledger, lifecycle
 from triadops.constitution.crown import audit, checkpoints
 from triadops.domain.checkpoints import Checkpoint, CheckpointReport, iso_utc
@@ -38,7 +40,20 @@ def _setting(load: Callable[[], T]) -> T:
 
 @app.command()
 def verify(as_json: JsonFlag = False) -> None:
-    """Replay the chain against the stored state, check its checkpoints; exit 1 on any finding."""
+    """Replay the chain against the stored state, check its checkpoints; exit 1 on any finding.
+
+    Remotely the server replays the chain; the checkpoints are checked where their log is.
+    """
+    client = remote()
+    if client is not None:
+        with closing(client):
+            report = client.verify()
+        unchecked = CheckpointReport(
+            checked=False,
+            reason=f"checked by the server {client.target.url} without its checkpoint log: "
+            "run triad audit verify where the log is",
+        )
+        return _report(report, unchecked, as_json=as_json)
     settings = load_settings()
     public_key = _setting(lambda: checkpoints.verifying_key(settings))
     log_path = settings.resolved_checkpoint_log
@@ -58,7 +73,11 @@ def verify(as_json: JsonFlag = False) -> None:
             )
         return report, checked
 
-    report, checked = run(work)
+    _report(*run(work), as_json=as_json)
+
+
+def _report(report: VerifyReport, checked: CheckpointReport, *, as_json: bool) -> None:
+    """Print what the replay and the checkpoints found; exit 1 on any finding."""
     ok = report.ok and not checked.problems
     if as_json:
         emit_json({**report.model_dump(mode="json"), "ok": ok, "checkpoints": checked})
@@ -154,13 +173,20 @@ def log(
     as_json: JsonFlag = False,
 ) -> None:
     """Show the newest ledger entries, oldest first."""
+    client = remote()
+    if client is not None:
+        with closing(client):
+            entries = client.entries(operation_id=operation, limit=limit)
+    else:
 
-    async def work(rt: Runtime) -> list[LedgerEntry]:
-        async with rt.session(read_only=True) as session:
-            rows = await ledger_store.select_entries(session, operation_id=operation, limit=limit)
-            return [ledger.to_entry(row) for row in rows]
+        async def work(rt: Runtime) -> list[LedgerEntry]:
+            async with rt.session(read_only=True) as session:
+                rows = await ledger_store.select_entries(
+                    session, operation_id=operation, limit=limit
+                )
+                return [ledger.to_entry(row) for row in rows]
 
-    entries = run(work)
+        entries = run(work)
     if as_json:
         emit_json(entries)
     else:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import os
 import re
+import socket
 import tomllib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -22,13 +25,13 @@ from typer._click.globals import get_current_context  # Typer vendors click
 
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import record_refusal
-from triadops.domain.errors import Forbidden, StorageUnavailable
+from triadops.domain.errors import Forbidden, StorageUnavailable, TriadError
 from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.domain.operations import Reason
 from triadops.domain.principals import LOCAL_SUFFIX, local_operator, new_principal_problem
 from triadops.logconfig import logging_configured
 from triadops.runtime import Runtime
-from triadops.settings import Settings, config_file
+from triadops.settings import HOME_DIR, ConfigFileMissing, Settings, config_file
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -83,14 +86,20 @@ def load_settings() -> Settings:
     """
     try:
         return Settings()
+    except ConfigFileMissing as exc:
+        raise BadInput(f"TRIAD_CONFIG: {exc.path}: no such file") from None
     except ValidationError as exc:
         raise BadInput(
-            f"invalid setting (TRIAD_* variable or {config_file()}): " + describe_validation(exc)
+            f"invalid setting (TRIAD_* variable or {_config_label()}): " + describe_validation(exc)
         ) from None
     except tomllib.TOMLDecodeError as exc:  # its message ends "(at line L, column C)"
-        raise BadInput(f"{config_file()}: not valid TOML: {exc}") from None
+        raise BadInput(f"{_config_label()}: not valid TOML: {exc}") from None
     except SettingsError as exc:
         raise BadInput(_describe_settings_error(exc)) from None
+
+
+def _config_label() -> str:
+    return str(config_file() or "TRIAD_CONFIG")
 
 
 _UNPARSED = re.compile(r'field "(?P<key>\w+)" from source "(?P<source>\w+)"')
@@ -103,7 +112,7 @@ def _describe_settings_error(exc: SettingsError) -> str:
     if found and found["source"] == "EnvSettingsSource":
         return f"invalid setting TRIAD_{found['key'].upper()}: cannot parse its value{why}"
     key = found["key"] if found else "?"
-    return f"invalid setting {key} (TRIAD_* variable or {config_file()}): cannot parse it{why}"
+    return f"invalid setting {key} (TRIAD_* variable or {_config_label()}): cannot parse it{why}"
 
 
 def local_identity(name: str | None) -> Identity:
@@ -159,6 +168,23 @@ def _database_label(settings: Settings) -> str:
         return "(unparseable database_url)"
 
 
+def require_database(settings: Settings) -> None:
+    """Refuse, as StorageUnavailable, to go on when the SQLite database is not there yet.
+
+    A command that only reads (or decides on what must already exist) never creates a
+    database: from the wrong folder it would list an empty one and say nothing was found.
+    """
+    found = settings.sqlite_file
+    if found is None or found.exists():
+        return
+    where = f"no triad database at {found}"
+    if "TRIAD_HOME" not in os.environ and "TRIAD_DATABASE_URL" not in os.environ:
+        where += f" (no {HOME_DIR} folder in {Path.cwd()} or above)"
+    raise StorageUnavailable(
+        f"{where}: run this where `triad serve` keeps its data, or set TRIAD_HOME or TRIAD_URL"
+    )
+
+
 async def open_runtime(settings: Settings) -> Runtime:
     """Open a Runtime (migrating); a database that cannot be reached is StorageUnavailable."""
     try:
@@ -182,13 +208,73 @@ def cli_logging(level: int) -> Iterator[None]:
         yield
 
 
-def run(work: Callable[[Runtime], Awaitable[T]], *, log_level: int = logging.WARNING) -> T:
-    """Open a Runtime from the settings, run `work` with it in a fresh event loop, close it."""
+def refuse_remotely() -> None:
+    """Refuse a command that works on the database only while a server is configured.
+
+    It must never quietly work on a local database while the user meant the server.
+    """
+    from triadops.cli.hosts import remote_target  # here: hosts needs BadInput from here
+
+    target = remote_target()
+    if target is None:
+        return
+    click_ctx = get_current_context(silent=True)
+    command = click_ctx.command_path if click_ctx else "this command"
+    raise TriadError(
+        f"{command} is not available remotely yet ({target.url}, from TRIAD_URL or triad "
+        "login): run it where the database is, with TRIAD_URL= set empty"
+    )
+
+
+def _writer() -> str:
+    """Name this process as a writer: the command, the user and the host."""
+    click_ctx = get_current_context(silent=True)
+    command = click_ctx.command_path if click_ctx else "triad"
+    return f"{command} ({local_name()} on {socket.gethostname()})"
+
+
+def local_name() -> str:
+    """Return the OS user's name, or ``operator`` when it cannot be found."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "operator"
+
+
+def refuse_as(as_name: str | None) -> None:
+    """Refuse ``--as`` remotely: the token decides who acts, not a flag."""
+    if as_name is not None:
+        raise BadInput("--as: remotely the token decides who acts; use that person's token")
+
+
+def run(
+    work: Callable[[Runtime], Awaitable[T]],
+    *,
+    creates: bool = False,
+    writes: bool = False,
+    serves: bool = False,
+    log_level: int = logging.WARNING,
+) -> T:
+    """Open a Runtime from the settings, run `work` with it in a fresh event loop, close it.
+
+    Only a command that `creates` (serve, worker, submit, token create, ...) may make a
+    database that is not there yet; any other refuses in one line (`require_database`).
+    Unless it `serves` (serve, worker: they run where the database is), a command that
+    reaches here while a server is configured is refused (`refuse_remotely`). A command
+    that `writes` first checks that this process governs as the database says
+    (`Runtime.check_governance`); one that only reads may run under other settings.
+    """
+    if not serves:
+        refuse_remotely()
     settings = load_settings()
+    if not creates:
+        require_database(settings)
 
     async def within() -> T:
         rt = await open_runtime(settings)
         try:
+            if writes:
+                await rt.check_governance(writer=_writer())
             return await work(rt)
         except Forbidden as exc:
             await _record_refusal(rt, exc)

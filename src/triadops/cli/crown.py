@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from triadops.cli.context import AsName, checked_reason, local_identity, run
-from triadops.cli.output import console
+from triadops.cli.context import AsName, JsonFlag, checked_reason, local_identity, run
+from triadops.cli.output import console, emit_json
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import freeze, unfreeze
 from triadops.runtime import Runtime
@@ -15,6 +15,7 @@ from triadops.runtime import Runtime
 
 def freeze_command(
     reason: Annotated[str, typer.Option(help="Why; kept on the record.")],
+    as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
     """Freeze: queued operations wait, running ones stop after their current step."""
@@ -26,11 +27,14 @@ def freeze_command(
             await freeze(session, by=by, reason=reason)
             await lifecycle.commit(session)
 
-    run(work)
+    run(work, creates=True)
+    if as_json:
+        emit_json({"frozen": True, "by": by.name, "reason": reason})
+        return
     console().print(f"frozen by {by.name}: {reason}")
 
 
-def unfreeze_command(as_name: AsName = None) -> None:
+def unfreeze_command(as_json: JsonFlag = False, as_name: AsName = None) -> None:
     """Lift the freeze; held operations go on."""
     by = local_identity(as_name)
 
@@ -40,4 +44,7 @@ def unfreeze_command(as_name: AsName = None) -> None:
             await lifecycle.commit(session)
 
     run(work)
+    if as_json:
+        emit_json({"frozen": False, "by": by.name})
+        return
     console().print(f"unfrozen by {by.name}")

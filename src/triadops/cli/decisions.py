@@ -1,17 +1,32 @@
-"""``triad ops`` decisions on existing operations: approve, reject, cancel, amend, rule, ack."""
+"""``triad ops`` decisions on existing operations: approve, reject, cancel, amend, rule, ack.
+
+Each works on the database here, or through the server's API in remote mode (`remote`),
+and prints the same thing either way.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from contextlib import closing
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.cli.context import AsName, BadInput, checked_reason, choice, local_identity, run
-from triadops.cli.outcome import Wait, finish, settle
-from triadops.cli.output import render_outcome, render_review
+from triadops.cli.context import (
+    AsName,
+    BadInput,
+    JsonFlag,
+    checked_reason,
+    choice,
+    local_identity,
+    refuse_as,
+    run,
+)
+from triadops.cli.outcome import Wait, finish, settle, settle_remotely
+from triadops.cli.output import emit_json, render_cancel, render_outcome, render_review
+from triadops.cli.remote import Remote, remote
 from triadops.cli.requests import Params, Steps, step_specs, validated_steps
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import acknowledge, cancel_operation
@@ -38,24 +53,40 @@ def approve(
         ),
     ] = None,
     wait: Wait = False,
+    as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
     """Approve the plan of a pending operation under an authority (not your own request).
 
     The approval names the plan's hash: if the plan changed since it was shown, nothing
-    is approved and the command fails, asking for a new review.
+    is approved and the command fails, asking for a new review. With --json the plan is
+    shown on stderr.
     """
     identity = local_identity(as_name)
     power = choice(Authority, authority, "--authority")
     if plan_hash is not None and not PLAN_HASH.fullmatch(plan_hash):
         raise BadInput(f"--plan-hash: {plan_hash!r} is not a sha256 hex digest")
 
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            reviewed = plan_hash
+            if reviewed is None:
+                shown = client.operation(operation_id).operation
+                render_review(shown, stderr=as_json)
+                reviewed = shown.plan_hash or ""
+            body = {"plan_hash": reviewed, "authority": power.value}
+            answer = client.decide(operation_id, "approve", body)
+            op, frozen = settle_remotely(client, answer.operation, wait=wait, quiet=as_json)
+        return finish(op, frozen, as_json=as_json)
+
     async def work(rt: Runtime) -> tuple[Operation, bool]:
         reviewed = plan_hash
         if reviewed is None:
             async with rt.session(read_only=True) as session:
                 shown = await load_operation(session, operation_id)
-            render_review(shown)
+            render_review(shown, stderr=as_json)
             reviewed = shown.plan_hash or ""
         async with rt.session() as session:
             await approve_operation(
@@ -67,31 +98,66 @@ def approve(
                 plan_hash=reviewed,
             )
             await lifecycle.commit(session)
-        return await settle(rt, operation_id, wait=wait)
+        return await settle(rt, operation_id, wait=wait, quiet=as_json)
 
-    op, frozen = run(work)
-    finish(op, frozen)
+    op, frozen = run(work, writes=True)
+    finish(op, frozen, as_json=as_json)
 
 
+_DERIVED = frozenset({"constitutional_compliance", "acknowledgement"})
 Decision = Callable[[AsyncSession, Runtime], Awaitable[object]]
+Rendering = Callable[[Operation, bool, dict[str, Any]], None]
 
 
-def _decide(operation_id: str, decision: Decision) -> None:
-    """Apply one decision in its own transaction and show where the operation stands."""
-
-    async def work(rt: Runtime) -> tuple[Operation, bool]:
-        async with rt.session() as session:
-            await decision(session, rt)
-            await lifecycle.commit(session)
-        return await settle(rt, operation_id, wait=False)
-
-    op, frozen = run(work)
+def _show(op: Operation, frozen: bool, extra: dict[str, Any]) -> None:
     render_outcome(op, frozen=frozen)
+
+
+def _show_cancel(op: Operation, frozen: bool, extra: dict[str, Any]) -> None:
+    interruptible = extra.get("interruptible")
+    render_cancel(
+        op, frozen=frozen, interruptible=interruptible if isinstance(interruptible, bool) else None
+    )
+
+
+def _decide(
+    operation_id: str,
+    decision: Decision,
+    *,
+    as_json: bool,
+    remotely: Callable[[Remote], Any] | None = None,
+    render: Rendering = _show,
+) -> None:
+    """Apply one decision (here in its own transaction, or on the server) and show the result."""
+    client = remote()
+    extra: dict[str, Any] = {}
+    if client is not None:
+        assert remotely is not None, "every decision has its API call"
+        with closing(client):
+            answer = remotely(client)
+            op, frozen = answer.operation, client.frozen()
+            extra = answer.extra
+    else:
+
+        async def work(rt: Runtime) -> tuple[Operation, bool]:
+            async with rt.session() as session:
+                await decision(session, rt)
+                await lifecycle.commit(session)
+            return await settle(rt, operation_id, wait=False)
+
+        op, frozen = run(work, writes=True)
+    if as_json:
+        # The view's derived fields are left out, so both modes print the same object.
+        said = {k: v for k, v in extra.items() if k not in _DERIVED}
+        emit_json(op.model_dump(mode="json") | said)
+    else:
+        render(op, frozen, extra)
 
 
 def reject(
     operation_id: str,
     reason: Annotated[str, typer.Option(help="Why; kept on the record.")],
+    as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
     """Reject an operation that awaits approval."""
@@ -100,21 +166,27 @@ def reject(
     _decide(
         operation_id,
         lambda s, rt: reject_operation(s, operation_id=operation_id, by=by, reason=reason),
+        as_json=as_json,
+        remotely=_remotely(as_name, operation_id, "reject", {"reason": reason}),
     )
 
 
 def cancel(
     operation_id: str,
     reason: Annotated[str | None, typer.Option(help="Why; kept on the record.")] = None,
+    as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
-    """Cancel an operation; a running one stops at its next step."""
+    """Cancel an operation: a queued one stops now, a running one after its current step."""
     by = local_identity(as_name)
     if reason is not None:
         reason = checked_reason(reason)
     _decide(
         operation_id,
         lambda s, rt: cancel_operation(s, operation_id=operation_id, by=by, reason=reason),
+        as_json=as_json,
+        remotely=_remotely(as_name, operation_id, "cancel", {"reason": reason} if reason else None),
+        render=_show_cancel,
     )
 
 
@@ -123,6 +195,7 @@ def amend(
     operation_id: str,
     steps: Steps = None,
     params: Params = None,
+    as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
     """Replace the steps of a plan that has not started; earlier approvals become void."""
@@ -130,9 +203,17 @@ def amend(
     if not steps:
         raise BadInput("give at least one --step ACTION")
     specs = validated_steps(step_specs(ctx, steps, params or []))
+
+    def remotely(client: Remote) -> Any:
+        refuse_as(as_name)
+        body = {"steps": [s.model_dump(mode="json") for s in specs]}
+        return client.amend(operation_id, body)
+
     _decide(
         operation_id,
         lambda s, rt: amend_operation(s, rt.powers, operation_id=operation_id, steps=specs, by=by),
+        as_json=as_json,
+        remotely=remotely,
     )
 
 
@@ -141,6 +222,7 @@ def resolve(
     succeeded: Annotated[
         bool, typer.Option("--succeeded/--failed", help="Did the interrupted step take effect?")
     ],
+    as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
     """Rule on an in-doubt operation's interrupted step (judicial)."""
@@ -150,10 +232,29 @@ def resolve(
         lambda s, rt: resolve_in_doubt(
             s, operation_id=operation_id, step_succeeded=succeeded, by=by
         ),
+        as_json=as_json,
+        remotely=_remotely(as_name, operation_id, "resolve", {"step_succeeded": succeeded}),
     )
 
 
-def ack(operation_id: str, as_name: AsName = None) -> None:
+def ack(operation_id: str, as_json: JsonFlag = False, as_name: AsName = None) -> None:
     """Acknowledge an emergency operation (crown; not its requester)."""
     by = local_identity(as_name)
-    _decide(operation_id, lambda s, rt: acknowledge(s, operation_id=operation_id, by=by))
+    _decide(
+        operation_id,
+        lambda s, rt: acknowledge(s, operation_id=operation_id, by=by),
+        as_json=as_json,
+        remotely=_remotely(as_name, operation_id, "acknowledge", None),
+    )
+
+
+def _remotely(
+    as_name: str | None, operation_id: str, verb: str, body: dict[str, Any] | None
+) -> Callable[[Remote], Any]:
+    """Return the API call that makes this decision on the server."""
+
+    def call(client: Remote) -> Any:
+        refuse_as(as_name)
+        return client.decide(operation_id, verb, body)
+
+    return call

@@ -40,7 +40,7 @@ def check(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         await stages.fold_all(rt.powers)
         return await check_health(rt.powers)
 
-    report = run(work)
+    report = run(work, creates=True, writes=True)
     if as_json:
         emit_json(report)
     else:

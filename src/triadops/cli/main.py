@@ -7,7 +7,8 @@ database that cannot be reached); 2 bad input (flags, JSON, files, settings); 13
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from importlib.metadata import version
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -15,9 +16,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer._click.core import Context as ClickContext  # Typer vendors click: its Context
 from typer.core import TyperGroup
 
-from triadops.cli import agents, alerts, audit, crown, health, ops, serve, tokens
+from triadops.cli import agents, alerts, audit, crown, health, login, ops, serve, tokens
 from triadops.cli.context import BadInput, describe_validation
 from triadops.cli.output import visible
+from triadops.cli.placeholders import give_placeholders
 from triadops.domain.errors import TriadError
 
 
@@ -28,7 +30,14 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 class TriadGroup(TyperGroup):
-    """The root group: turns every expected error into one line on stderr, never a traceback."""
+    """The root group: turns every expected error into one line on stderr, never a traceback.
+
+    Built, it gives every command under it placeholders a person reads (`placeholders`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        give_placeholders(self)
 
     def invoke(self, ctx: ClickContext) -> Any:
         """Run the command; map errors to a line and an exit code."""
@@ -69,8 +78,35 @@ app.add_typer(alerts.silences_app, name="silences")
 app.add_typer(agents.app, name="agents")
 app.command("freeze")(crown.freeze_command)
 app.command("unfreeze")(crown.unfreeze_command)
+app.command("login")(login.login)
+app.command("logout")(login.logout)
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"triad {version('triadops')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Govern changes to running systems through four separated powers.
+
+    Commands work on the database found from here (a .triad folder, as git finds .git),
+    or, with TRIAD_URL and TRIAD_TOKEN set or after triad login, through a server's API.
+    """
 
 
 def main() -> None:

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import shlex
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from triadops.cli import decisions
-from triadops.cli.context import AsName, BadInput, JsonFlag, choice, local_identity, run
-from triadops.cli.outcome import Wait, finish, settle
+from triadops.cli.context import (
+    AsName,
+    BadInput,
+    JsonFlag,
+    choice,
+    local_identity,
+    refuse_as,
+    run,
+)
+from triadops.cli.outcome import Wait, finish, settle, settle_remotely
 from triadops.cli.output import (
     console,
     emit_json,
@@ -19,6 +28,7 @@ from triadops.cli.output import (
     render_operations,
     render_preview,
 )
+from triadops.cli.remote import remote
 from triadops.cli.requests import (
     Params,
     RequestFlags,
@@ -28,6 +38,7 @@ from triadops.cli.requests import (
     request_from_flags,
     step_specs,
 )
+from triadops.cli.views import OperationLine
 from triadops.constitution import ledger
 from triadops.constitution.legislative.service import (
     commit_new_operation,
@@ -39,7 +50,7 @@ from triadops.domain.acknowledgements import acknowledgement_of
 from triadops.domain.enums import OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.ledger import LedgerEntry
-from triadops.domain.operations import Operation, as_utc
+from triadops.domain.operations import Operation, Plan, PlanningResult, as_utc
 from triadops.runtime import Runtime
 from triadops.storage import ledger as ledger_store
 from triadops.storage.listing import (
@@ -126,17 +137,24 @@ def submit(
         flags.steps = step_specs(ctx, steps or [], params or [])
         request = request_from_flags(flags, identity)
 
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            if dry_run:
+                plan, finding = client.preview(request)
+                return _show_preview(plan, finding, as_json=as_json)
+            answer = client.submit(request)
+            op, frozen = settle_remotely(client, answer.operation, wait=wait, quiet=as_json)
+        return finish(op, frozen, as_json=as_json)
+
     if dry_run:
 
-        async def preview(rt: Runtime) -> None:
+        async def preview(rt: Runtime) -> tuple[Plan, PlanningResult]:
             async with rt.session(read_only=True) as session:
-                plan, finding = await preview_operation(session, rt.powers, request=request)
-            if as_json:
-                emit_json({"plan": plan, "planning_result": finding})
-            else:
-                render_preview(plan, finding)
+                return await preview_operation(session, rt.powers, request=request)
 
-        return run(preview)
+        return _show_preview(*run(preview, creates=True), as_json=as_json)
 
     async def work(rt: Runtime) -> tuple[Operation, bool]:
         # Reviewed (previews may reach targets) before the write lock is taken.
@@ -147,23 +165,15 @@ def submit(
             await commit_new_operation(session, request.operation_id)
         return await settle(rt, request.operation_id, wait=wait, quiet=as_json)
 
-    op, frozen = run(work)
+    op, frozen = run(work, creates=True, writes=True)
     finish(op, frozen, as_json=as_json)
 
 
-def _summary(row: OperationRow) -> dict[str, Any]:
-    steps = row.request.get("steps") or []
-    return {
-        "operation_id": row.id,
-        "status": row.status,
-        "operation_type": row.operation_type,
-        "what": row.procedure or ", ".join(str(s.get("action")) for s in steps),
-        "requested_by": row.requested_by,
-        "description": row.request.get("description"),
-        "status_reason": row.status_reason,
-        "created_at": row.created_at.isoformat(timespec="seconds"),
-        "updated_at": row.updated_at.isoformat(timespec="seconds"),
-    }
+def _show_preview(plan: Plan, finding: PlanningResult, *, as_json: bool) -> None:
+    if as_json:
+        emit_json({"plan": plan, "planning_result": finding})
+    else:
+        render_preview(plan, finding)
 
 
 @app.command("list")
@@ -200,12 +210,29 @@ def list_(
     except InvalidRequest as exc:
         raise BadInput(f"--cursor: {exc.message.removeprefix('cursor: ')}") from None
 
-    async def work(rt: Runtime) -> list[dict[str, Any]]:
-        async with rt.session(read_only=True) as session:
-            rows = await list_operations(session, **filters, after=after, limit=limit)
-            return [_summary(row) | {"cursor": listing_cursor(row, **filters)} for row in rows]
+    client = remote()
+    if client is not None:
+        with closing(client):
+            summaries, _ = client.operations(
+                statuses=[s.value for s in filters["statuses"]],
+                types=[t.value for t in filters["types"]],
+                since=None if filters["since"] is None else filters["since"].isoformat(),
+                cursor=cursor,
+                limit=limit,
+            )
+        for line in summaries:
+            # The cursor is the line's own position under the filters, as locally.
+            line.cursor = listing_cursor(
+                OperationRow(id=line.operation_id, created_at=line.created_at), **filters
+            )
+    else:
 
-    summaries = run(work)
+        async def work(rt: Runtime) -> list[OperationLine]:
+            async with rt.session(read_only=True) as session:
+                rows = await list_operations(session, **filters, after=after, limit=limit)
+                return [OperationLine.of(row, listing_cursor(row, **filters)) for row in rows]
+
+        summaries = run(work)
     if as_json:
         emit_json(summaries)
         return
@@ -215,7 +242,7 @@ def list_(
         again += [f"--type {t}" for t in filters["types"]]
         again += [f"--since {shlex.quote(since)}"] if since is not None else []
         again += [f"--limit {limit}"] if limit != 50 else []
-        again += [f"--cursor {summaries[-1]['cursor']}"]
+        again += [f"--cursor {summaries[-1].cursor}"]
         console().print(f"more: triad ops list {' '.join(again)}", soft_wrap=True)
 
 
@@ -234,14 +261,20 @@ def _since(value: str) -> datetime:
 @app.command()
 def show(operation_id: str, as_json: JsonFlag = False) -> None:
     """Show an operation: request, plan, approvals, steps, results and its timeline."""
+    client = remote()
+    if client is not None:
+        with closing(client):
+            answer = client.operation(operation_id)
+        op, timeline = answer.operation, answer.timeline
+    else:
 
-    async def work(rt: Runtime) -> tuple[Operation, list[LedgerEntry]]:
-        async with rt.session(read_only=True) as session:
-            op = await load_operation(session, operation_id)
-            rows = await ledger_store.select_operation_entries(session, operation_id)
-            return op, [ledger.to_entry(row) for row in rows]
+        async def work(rt: Runtime) -> tuple[Operation, list[LedgerEntry]]:
+            async with rt.session(read_only=True) as session:
+                op = await load_operation(session, operation_id)
+                rows = await ledger_store.select_operation_entries(session, operation_id)
+                return op, [ledger.to_entry(row) for row in rows]
 
-    op, timeline = run(work)
+        op, timeline = run(work)
     if as_json:
         data = op.model_dump(mode="json")
         data["constitutional_compliance"] = op.constitutional_compliance

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 import typer
 from pydantic import BaseModel
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from triadops.cli.views import OperationLine
 from triadops.domain.acknowledgements import acknowledgement_of
 from triadops.domain.agents import AgentReport
 from triadops.domain.enums import OperationStatus
@@ -52,21 +54,45 @@ class _VisibleConsole(Console):
         return super().render_str(visible(text), **options)
 
 
-def console(*, stderr: bool = False) -> Console:
-    """Return a console that prints text as given (no markup), control characters escaped.
+PIPED_WIDTH = 200
+"""The width of output that goes to no terminal at all (a file, a log): long lines kept."""
 
-    Piped output gets a wide fixed width, so ids and reasons are never cut for grep.
+
+def output_width(stream: TextIO) -> int | None:
+    """Return the width to render at; None lets Rich ask the terminal.
+
+    ``COLUMNS`` wins (Rich reads it); a terminal is asked; output piped from a terminal
+    (``triad ops list | less``) fits the terminal stderr still shows; only output that
+    reaches no terminal gets the wide `PIPED_WIDTH`.
     """
+    if os.environ.get("COLUMNS") or stream.isatty():
+        return None
+    try:
+        return os.get_terminal_size(sys.__stderr__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, OSError, ValueError):
+        return PIPED_WIDTH
+
+
+def console(*, stderr: bool = False) -> Console:
+    """Return a console that prints text as given (no markup), control characters escaped."""
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 200
-    return _VisibleConsole(stderr=stderr, markup=False, highlight=False, emoji=False, width=width)
+    return _VisibleConsole(
+        stderr=stderr,
+        markup=False,
+        highlight=False,
+        emoji=False,
+        width=output_width(stream),
+    )
 
 
-def _table(*columns: str, title: str | None = None) -> Table:
-    """Return a table whose cells fold rather than being cut short."""
+def fitted_table(*columns: str, title: str | None = None) -> Table:
+    """Return a table that fits a narrow terminal: its cells fold rather than being cut.
+
+    The first column (an id, mostly) never wraps, so it can be copied and grepped whole.
+    """
     table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for number, column in enumerate(columns):
+        table.add_column(column, overflow="fold", no_wrap=number == 0)
     return table
 
 
@@ -97,7 +123,7 @@ def _preview(preview: StepPreview) -> str:
 
 
 def _plan_table(plan: Plan) -> Table:
-    table = _table("#", "action", "params", "risk", "reversible", "preview", title="plan")
+    table = fitted_table("#", "action", "params", "risk", "reversible", "preview", title="plan")
     for step in plan.steps:
         table.add_row(
             str(step.index),
@@ -142,6 +168,28 @@ def render_outcome(op: Operation, *, frozen: bool = False) -> None:
         out.print(f"  note: {note}")
 
 
+def render_cancel(
+    op: Operation, *, frozen: bool = False, interruptible: bool | None = None
+) -> None:
+    """Say where a cancelled operation stands and what happens next."""
+    render_outcome(op, frozen=frozen)
+    console().print(f"  next: {cancel_note(op, interruptible=interruptible)}")
+
+
+def cancel_note(op: Operation, *, interruptible: bool | None = None) -> str:
+    """Say what a cancel does next: nothing (stopped), or a stop at the step's end or sooner.
+
+    `interruptible` is the running step's own word, when the answer carries it.
+    """
+    if op.status is OperationStatus.CANCELLED:
+        return "stopped; it will not run"
+    if interruptible:
+        return "cancel requested; the running step is interrupted and its effects rolled back"
+    if interruptible is False:
+        return "cancel requested; the running step cannot be interrupted: it stops after it"
+    return "cancel requested; stops after the current step"
+
+
 def _waiting_note(op: Operation, *, frozen: bool) -> str | None:
     if op.status is OperationStatus.AWAITING_APPROVAL:
         needed = op.planning_result.required_approvals if op.planning_result else []
@@ -158,9 +206,9 @@ def _waiting_note(op: Operation, *, frozen: bool) -> str | None:
     return None
 
 
-def render_review(op: Operation) -> None:
+def render_review(op: Operation, *, stderr: bool = False) -> None:
     """Show the plan an approver is about to approve, with the hash the approval will name."""
-    out = console()
+    out = console(stderr=stderr)
     out.print(f"{op.operation_id}: {op.status.value}, requested by {op.request.requested_by}")
     out.print(f"description: {op.request.description}")
     if op.plan:
@@ -270,7 +318,7 @@ def _said(report: AgentReport) -> str:
 
 
 def _agents_table(reports: Sequence[AgentReport]) -> Table:
-    table = _table("agent", "model", "ok", "latency", "tokens in/out", "said", title="agents")
+    table = fitted_table("agent", "model", "ok", "latency", "tokens in/out", "said", title="agents")
     for r in reports:
         table.add_row(
             r.agent.value,
@@ -284,7 +332,7 @@ def _agents_table(reports: Sequence[AgentReport]) -> Table:
 
 
 def _steps_table(op: Operation) -> Table:
-    table = _table(
+    table = fitted_table(
         "#", "action", "status", "started", "ended", "duration", "output / error", title="steps"
     )
     for s in op.steps:
@@ -305,7 +353,9 @@ def _steps_table(op: Operation) -> Table:
 
 
 def _timeline_table(entries: Sequence[LedgerEntry], *, title: str | None = None) -> Table:
-    table = _table("seq", "at", "actor", "event", "operation", "change", "details", title=title)
+    table = fitted_table(
+        "seq", "at", "actor", "event", "operation", "change", "details", title=title
+    )
     for e in entries:
         change = f"{e.from_status or ''} -> {e.to_status}" if e.to_status else ""
         table.add_row(
@@ -325,24 +375,24 @@ def render_entries(entries: Sequence[LedgerEntry]) -> None:
     console().print(_timeline_table(entries))
 
 
-def render_operations(rows: Sequence[dict[str, Any]]) -> None:
+def render_operations(rows: Sequence[OperationLine]) -> None:
     """Show a list of operation summaries, newest first."""
-    table = _table("id", "status", "type", "what", "requested by", "created")
+    table = fitted_table("id", "status", "type", "description", "requested by", "created")
     for r in rows:
         table.add_row(
-            r["operation_id"],
-            r["status"],
-            r["operation_type"],
-            r["what"],
-            r["requested_by"],
-            r["created_at"],
+            r.operation_id,
+            r.status.value,
+            r.operation_type.value,
+            r.description,
+            r.requested_by,
+            _when(r.created_at),
         )
     console().print(table if rows else "no operations")
 
 
 def render_tokens(rows: Sequence[dict[str, Any]]) -> None:
     """Show tokens by name, principal, roles and dates; never a secret or a hash."""
-    table = _table("name", "principal", "roles", "created", "revoked")
+    table = fitted_table("name", "principal", "roles", "created", "revoked")
     for r in rows:
         table.add_row(
             r["name"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from typing import Annotated
 
 import typer
@@ -26,9 +27,18 @@ def serve(
     settings = load_settings()  # a bad setting is one line here, before the server starts
 
     async def reachable(rt: Runtime) -> None:
-        """Opening the runtime (and migrating) is the check: a failure is one line, exit 1."""
+        """Open the runtime (and migrate), and make this server's settings the governing ones.
 
-    run(reachable)
+        A failure is one line, exit 1. The server owns the governing settings: every other
+        writer of the database (workers, a local CLI) must then apply the same.
+        """
+        said = await rt.check_governance(
+            writer=f"triad serve on {socket.gethostname()}", adopt=True
+        )
+        if said:
+            console(stderr=True).print(said)
+
+    run(reachable, creates=True, serves=True)
     configure_logging()
     uvicorn.run(
         # By name: the entry points never import each other.
@@ -46,6 +56,7 @@ def worker() -> None:
     owner = worker_name()
 
     async def work(rt: Runtime) -> None:
+        await rt.check_governance(writer=f"triad worker {owner}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -57,5 +68,5 @@ def worker() -> None:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
-    run(work, log_level=logging.INFO)
+    run(work, creates=True, serves=True, log_level=logging.INFO)
     console(stderr=True).print(f"worker {owner} stopped")

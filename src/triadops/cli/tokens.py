@@ -32,7 +32,14 @@ def _public(row: TokenRow) -> dict[str, Any]:
 @app.command()
 def create(
     name: Annotated[str, typer.Option(help="A unique name for the token.")],
-    role: Annotated[list[str], typer.Option("--role", help="A role; repeatable.")],
+    role: Annotated[
+        list[str],
+        typer.Option(
+            "--role",
+            metavar="ROLE",
+            help="A role, repeatable: " + ", ".join(r.value for r in Role) + ".",
+        ),
+    ],
     principal: Annotated[
         str | None,
         typer.Option(
@@ -44,7 +51,10 @@ def create(
             "look like an existing one (a1ice beside alice).",
         ),
     ] = None,
-    kind: Annotated[str, typer.Option(help="person, service or agent.")] = "person",
+    kind: Annotated[
+        str,
+        typer.Option(help=", ".join(k.value for k in PrincipalKind) + "."),
+    ] = "person",
     as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
@@ -66,7 +76,7 @@ def create(
             await lifecycle.commit(session)
             return _public(row), secret
 
-    public, secret = run(work)
+    public, secret = run(work, creates=True)
     warning = "store this token now: it will not be shown again"
     if as_json:
         emit_json({**public, "token": secret})
@@ -95,7 +105,7 @@ def list_(as_json: JsonFlag = False) -> None:
 
 
 @app.command()
-def revoke(name: str, as_name: AsName = None) -> None:
+def revoke(name: str, as_json: JsonFlag = False, as_name: AsName = None) -> None:
     """Revoke a token by name; it stops working at once."""
     by = local_identity(as_name)
 
@@ -105,4 +115,7 @@ def revoke(name: str, as_name: AsName = None) -> None:
             await lifecycle.commit(session)
 
     run(work)
+    if as_json:
+        emit_json({"name": name, "revoked": True})
+        return
     console().print(f"token {name} revoked")

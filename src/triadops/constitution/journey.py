@@ -463,7 +463,12 @@ class Journey:
                     details={"score": verdict.validation_score},
                 )
                 return False
-            failed = ", ".join(f.name for f in verdict.findings if not f.passed)
+            # The evaluator's finding ("advisor") says who failed it and what it said.
+            failed = ", ".join(
+                f.detail if f.name == "advisor" else f.name
+                for f in verdict.findings
+                if not f.passed
+            )
             return self._fail(session, f"validation failed: {failed}", actor=judicial.JUDGE)
 
         return await self._commit(apply)

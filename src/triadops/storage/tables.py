@@ -420,3 +420,19 @@ class AgentTotalRow(Base):
     input_tokens: Mapped[int] = mapped_column(Integer)
     output_tokens: Mapped[int] = mapped_column(Integer)
     latency_s: Mapped[float] = mapped_column(Float)
+
+
+class GovernanceRow(Base):
+    """The settings that decide governance, as the database's writers must all apply them."""
+
+    __tablename__ = "governance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    """Always 1: one governance per database."""
+    settings: Mapped[dict[str, Any]] = mapped_column(Json)
+    """The governing settings (`Settings.governance`), flattened to dotted keys."""
+    hash: Mapped[str] = mapped_column(String(64))
+    """sha256 of their canonical JSON."""
+    set_by: Mapped[str] = mapped_column(String(200))
+    """Which process stored them (``triad serve on host``)."""
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)

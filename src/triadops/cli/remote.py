@@ -1,0 +1,233 @@
+"""The CLI's HTTP client: each call of the API answered as the domain models the CLI renders.
+
+The CLI never imports the API (an import-linter contract): the API's JSON is parsed here
+into the domain's models (an operation, ledger entries, a verify report) or the CLI's own
+views (`triadops.cli.views`), so one output code renders what either mode found. Every
+error becomes the one line the local CLI would print: a problem body's ``detail``.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from triadops.cli.context import BadInput
+from triadops.cli.hosts import Target, remote_target
+from triadops.cli.views import AlertLine, AlertStory, OperationLine, SilenceLine
+from triadops.domain.errors import Conflict, Forbidden, NotFound, TriadError, Unauthenticated
+from triadops.domain.ledger import LedgerEntry, VerifyReport
+from triadops.domain.operations import Operation, OperationRequest, Plan, PlanningResult
+from triadops.ops.agents_health import AgentsHealth
+
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""A slow server is an error after this, never a hang (submissions review before answering)."""
+MAX_SILENCES = 500
+"""The most silences ``GET /silences`` lists at once."""
+MAX_ENTRIES = 1000
+"""The most ledger entries ``GET /audit/log`` gives at once."""
+_ENTRIES: TypeAdapter[list[LedgerEntry]] = TypeAdapter(list[LedgerEntry])
+_ERRORS: dict[int, type[TriadError]] = {
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+}
+
+
+class Answer(BaseModel):
+    """An operation as the API answers it: the operation and its ledger timeline."""
+
+    operation: Operation
+    timeline: list[LedgerEntry]
+    extra: dict[str, Any]
+    """The answer's other fields (such as a cancel's word on the running step)."""
+
+
+class Remote:
+    """A server the CLI speaks to, with the token it speaks with."""
+
+    def __init__(self, target: Target, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.target = target
+        self.http = httpx.Client(
+            base_url=target.url,
+            headers={
+                "Authorization": f"Bearer {target.token}",
+                "User-Agent": f"triad-cli/{version('triadops')}",
+            },
+            timeout=TIMEOUT,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.http.close()
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        """Send one request; return its JSON, or raise the error its problem body names."""
+        try:
+            response = self.http.request(method, path, **kw)
+        except httpx.TimeoutException:
+            raise TriadError(
+                f"{self.target.url} did not answer within {TIMEOUT.read:g} s"
+            ) from None
+        except httpx.TransportError as exc:
+            raise TriadError(
+                f"cannot reach {self.target.url}: {exc or type(exc).__name__}"
+            ) from None
+        if response.is_success:
+            return response.json()
+        raise _error(self.target.url, response)
+
+    def check(self) -> None:
+        """Ask the server something every valid token may read: a bad token raises."""
+        self.call("GET", "/crown")
+
+    # Operations.
+
+    def submit(self, request: OperationRequest) -> Answer:
+        """Submit an operation as the token's principal; its answer as stored."""
+        body = request.model_dump(mode="json", exclude={"requested_by"})
+        return _answer(self.call("POST", "/operations", json=body))
+
+    def preview(self, request: OperationRequest) -> tuple[Plan, PlanningResult]:
+        """Plan and decide a request without storing it."""
+        body = request.model_dump(mode="json", exclude={"requested_by"})
+        found = self.call("POST", "/operations", params={"dry_run": "true"}, json=body)
+        return Plan.model_validate(found["plan"]), PlanningResult.model_validate(
+            found["planning_result"]
+        )
+
+    def operations(
+        self,
+        *,
+        statuses: list[str],
+        types: list[str],
+        since: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[OperationLine], str | None]:
+        """Return a page of operations and the cursor after it (None when not full)."""
+        params: dict[str, Any] = {"limit": limit, "status": statuses, "operation_type": types}
+        if since is not None:
+            params["since"] = since
+        if cursor is not None:
+            params["cursor"] = cursor
+        page = self.call("GET", "/operations", params=params)
+        items = [OperationLine.model_validate(item) for item in page["items"]]
+        return items, page.get("next_cursor")
+
+    def operation(self, operation_id: str) -> Answer:
+        """Read one operation in full, with its timeline."""
+        return _answer(self.call("GET", f"/operations/{_segment(operation_id)}"))
+
+    def decide(self, operation_id: str, verb: str, body: dict[str, Any] | None = None) -> Answer:
+        """Post a decision (approve, reject, cancel, acknowledge, resolve); the operation after."""
+        path = f"/operations/{_segment(operation_id)}/{verb}"
+        return _answer(self.call("POST", path, json=body))
+
+    def amend(self, operation_id: str, body: dict[str, Any]) -> Answer:
+        """Replace the steps of a plan that has not started; the operation after."""
+        return _answer(self.call("PUT", f"/operations/{_segment(operation_id)}/steps", json=body))
+
+    def frozen(self) -> bool:
+        """True while the crown holds all forward work."""
+        return bool(self.call("GET", "/crown")["frozen"])
+
+    # Alerts.
+
+    def alerts(self, *, states: list[str], severities: list[str], limit: int) -> list[AlertLine]:
+        """Return alerts, newest first."""
+        params = {"state": states, "severity": severities, "limit": limit}
+        page = self.call("GET", "/alerts", params=params)
+        return [AlertLine.model_validate(item) for item in page["items"]]
+
+    def alert_story(self, alert_id: int) -> AlertStory:
+        """Read one alert with its group's deliveries and its ledger entries."""
+        return AlertStory.model_validate(self.call("GET", f"/alerts/{alert_id}"))
+
+    def alert(self, alert_id: int, verb: str, body: dict[str, Any] | None = None) -> AlertLine:
+        """Acknowledge or resolve an alert; the alert after."""
+        return AlertLine.model_validate(self.call("POST", f"/alerts/{alert_id}/{verb}", json=body))
+
+    def silences(self, *, active: bool, limit: int) -> list[SilenceLine]:
+        """Return silences in force (or all), newest first."""
+        if limit > MAX_SILENCES:
+            raise BadInput(f"--limit: the server lists at most {MAX_SILENCES} silences at once")
+        params = {"active": "true" if active else "false", "limit": limit}
+        found = self.call("GET", "/silences", params=params)
+        return [SilenceLine.model_validate(item) for item in found["items"]]
+
+    def silence(self, body: dict[str, Any]) -> SilenceLine:
+        """Add a silence; the silence as stored."""
+        return SilenceLine.model_validate(self.call("POST", "/silences", json=body))
+
+    def expire_silence(self, silence_id: str) -> SilenceLine:
+        """End a silence now; the silence after."""
+        path = f"/silences/{_segment(silence_id)}/expire"
+        return SilenceLine.model_validate(self.call("POST", path))
+
+    def agents_health(self) -> AgentsHealth:
+        """Return the server's agents: their models and their recorded calls."""
+        return AgentsHealth.model_validate(self.call("GET", "/agents/health"))
+
+    # The crown's ledger.
+
+    def entries(self, *, operation_id: str | None, limit: int) -> list[LedgerEntry]:
+        """Return the newest ledger entries (of one operation), oldest first."""
+        if limit > MAX_ENTRIES:
+            raise BadInput(f"--limit: the server gives at most {MAX_ENTRIES} entries at once")
+        params: dict[str, Any] = {"limit": limit}
+        if operation_id is not None:
+            params["operation_id"] = operation_id
+        return _ENTRIES.validate_python(self.call("GET", "/audit/log", params=params)["items"])
+
+    def verify(self) -> VerifyReport:
+        """Replay the ledger on the server."""
+        return VerifyReport.model_validate(self.call("GET", "/audit/verify"))
+
+
+def _segment(value: str) -> str:
+    """Quote a path segment (an id with a slash must not reach another route)."""
+    return quote(value, safe="")
+
+
+def _answer(data: Any) -> Answer:
+    try:
+        operation = Operation.model_validate(data)
+        timeline = _ENTRIES.validate_python(data.get("timeline", []))
+    except ValidationError as exc:
+        raise TriadError(f"the server's answer is not an operation: {exc.errors()[0]}") from None
+    known = set(Operation.model_fields) | {"timeline"}
+    return Answer(
+        operation=operation,
+        timeline=timeline,
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def _error(url: str, response: httpx.Response) -> Exception:
+    """Return the error a failed answer stands for, worded from its problem body."""
+    try:
+        problem = response.json()
+        detail = str(problem.get("detail") or problem.get("title"))
+        field = problem.get("field")
+    except (ValueError, AttributeError):
+        detail, field = response.reason_phrase or "no reason given", None
+    if response.status_code == 401:
+        return Unauthenticated(f"{url} refused the token (401): {detail}")
+    if response.status_code == 422:
+        return BadInput(f"{field}: {detail}" if field and field not in detail else detail)
+    kind = _ERRORS.get(response.status_code, TriadError)
+    return kind(
+        detail if response.status_code in _ERRORS else f"{url}: {response.status_code} {detail}"
+    )
+
+
+def remote() -> Remote | None:
+    """Return the client of the configured server, or None to work on the database."""
+    target = remote_target()
+    return None if target is None else Remote(target)

@@ -1,0 +1,145 @@
+"""What the CLI lists, one model each, read alike from the database's rows and the API's JSON.
+
+Both modes build these, so ``--json`` and the tables print the same thing whether the CLI
+reads the database or asks a server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from triadops.domain.alerts import AlertState, Matcher, Severity
+from triadops.domain.enums import OperationStatus, OperationType, Risk
+from triadops.domain.ledger import LedgerEntry
+from triadops.storage.tables import AlertRow, NotificationRow, OperationRow, SilenceRow
+
+
+class OperationLine(BaseModel):
+    """One operation of a listing (the API's ``OperationSummary``, plus its cursor)."""
+
+    operation_id: str
+    status: OperationStatus
+    status_reason: str | None
+    operation_type: OperationType
+    description: str
+    requested_by: str
+    risk_level: Risk | None
+    created_at: datetime
+    updated_at: datetime
+    cursor: str | None = None
+    """Continues the listing after this operation (with the same filters)."""
+
+    @classmethod
+    def of(cls, row: OperationRow, cursor: str) -> OperationLine:
+        """Return the listing line of a stored operation."""
+        risk = (row.planning_result or {}).get("risk_level")
+        return cls(
+            operation_id=row.id,
+            status=OperationStatus(row.status),
+            status_reason=row.status_reason,
+            operation_type=OperationType(row.operation_type),
+            description=str(row.request.get("description", "")),
+            requested_by=row.requested_by,
+            risk_level=Risk(risk) if isinstance(risk, str) else None,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            cursor=cursor,
+        )
+
+
+class AlertLine(BaseModel):
+    """One alert as stored (the API's ``AlertView``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    fingerprint: str
+    alertname: str
+    state: AlertState
+    severity: Severity
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    source: str
+    group_key: str
+    count: int
+    starts_at: datetime
+    last_seen: datetime
+    ends_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    silence_id: str | None
+    escalation_level: int
+    ack_deadline: datetime | None
+    notified_at: datetime | None
+    generator_url: str | None
+
+    @classmethod
+    def of(cls, row: AlertRow) -> AlertLine:
+        """Return the line of a stored alert."""
+        return cls.model_validate(row)
+
+
+class SilenceLine(BaseModel):
+    """One silence as stored, and whether it is in force (the API's ``SilenceView``)."""
+
+    id: str
+    matchers: list[Matcher]
+    comment: str
+    created_by: str
+    created_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    expired_at: datetime | None
+    expired_by: str | None
+    operation_id: str | None
+    active: bool
+    """In force when read: started, not ended, not expired."""
+
+    @classmethod
+    def of(cls, row: SilenceRow, *, now: datetime) -> SilenceLine:
+        """Return the line of a stored silence as it stands at `now`."""
+        active = row.expired_at is None and row.starts_at <= now < row.ends_at
+        fields = {name: getattr(row, name) for name in cls.model_fields if name != "active"}
+        return cls.model_validate({**fields, "active": active})
+
+    @property
+    def state(self) -> str:
+        """``active``, ``expired`` (ended by hand) or ``ended``."""
+        return "active" if self.active else ("expired" if self.expired_at else "ended")
+
+
+class Delivery(BaseModel):
+    """One notification about an alert's group to one channel."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    channel: str
+    reason: str
+    status: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class AlertStory(AlertLine):
+    """An alert with its group's deliveries and its ledger entries (the API's ``AlertDetail``)."""
+
+    notifications: list[Delivery]
+    timeline: list[LedgerEntry]
+
+    @classmethod
+    def told(
+        cls, row: AlertRow, sent: list[NotificationRow], timeline: list[LedgerEntry]
+    ) -> AlertStory:
+        """Combine a stored alert with its deliveries and entries."""
+        return cls.model_validate(
+            {
+                **AlertLine.of(row).model_dump(),
+                "notifications": [Delivery.model_validate(n) for n in sent],
+                "timeline": timeline,
+            }
+        )
