@@ -18,6 +18,7 @@ from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.crown.service import cancel_operation
 from triadops.constitution.driver import claim, drive_once
 from triadops.constitution.journey import Claimed, Journey
+from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.clock import FakeClock
 from triadops.domain.enums import OperationStatus
@@ -49,8 +50,11 @@ async def lapsed_claims(rt: Runtime, count: int, clock: FakeClock) -> list[Claim
 
 
 async def run_as_a(rt: Runtime, claimed: list[Claimed]) -> None:
-    async with GroupCommitter(rt.sessions, owner="A", lease_s=LEASE_S) as gc:
-        await asyncio.gather(*(Journey(rt.powers, gc, "A", c).run() for c in claimed))
+    async with (
+        LeaseKeeper(rt.sessions, owner="A", lease_s=LEASE_S) as leases,
+        GroupCommitter(rt.sessions, owner="A", lease_s=LEASE_S) as gc,
+    ):
+        await asyncio.gather(*(Journey(rt.powers, gc, "A", c, leases).run() for c in claimed))
 
 
 async def test_a_cancel_accepted_after_the_lease_lapsed_holds(

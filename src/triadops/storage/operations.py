@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    ColumnElement,
     ScalarSelect,
     Select,
     and_,
@@ -130,6 +131,11 @@ async def house_work_due(session: AsyncSession, *, now: datetime) -> bool:
     return (await session.execute(acknowledgements)).first() is not None
 
 
+def is_emergency() -> ColumnElement[bool]:
+    """Emergencies under the crown: the operations that owe it an acknowledgement."""
+    return OperationRow.acknowledgement_deadline.is_not(None)
+
+
 async def claim_operations(
     session: AsyncSession,
     *,
@@ -138,13 +144,18 @@ async def claim_operations(
     lease_s: float,
     limit: int,
     only: str | None = None,
+    emergencies_only: bool = False,
 ) -> list[OperationRow]:
     """Lease up to `limit` operations that are due and not leased by a live worker.
 
     PostgreSQL skips rows other workers are claiming (FOR UPDATE SKIP LOCKED), so two
     workers never lease the same operation; SQLite has one writer at a time anyway.
+    With `emergencies_only`, only emergencies under the crown are leased.
     """
-    due = _due(now, only=only).order_by(OperationRow.created_at).limit(limit)
+    due = _due(now, only=only)
+    if emergencies_only:
+        due = due.where(is_emergency())
+    due = due.order_by(OperationRow.created_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     stmt = (
@@ -212,6 +223,16 @@ async def renew_leases(
         )
         for r in rows
     }
+
+
+async def cancel_requests(session: AsyncSession, operation_ids: Sequence[str]) -> dict[str, str]:
+    """Return who asked to cancel each of these operations, for those where someone did."""
+    if not operation_ids:
+        return {}
+    stmt = select(OperationRow.id, OperationRow.cancel_requested_by).where(
+        OperationRow.id.in_(set(operation_ids)), OperationRow.cancel_requested_by.is_not(None)
+    )
+    return {r.id: r.cancel_requested_by for r in (await session.execute(stmt)).all()}
 
 
 async def get_steps_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[StepRow]]:
