@@ -9,6 +9,7 @@ environment: errors are described by their kind and status, never their bodies.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
@@ -147,6 +148,7 @@ class Consultant:
         self._limiter = limiters.of(self.spec)
         self._model = None if model is None else limit_model_concurrency(model, self._limiter)
         self._entered: Model | None = None
+        self._building = asyncio.Lock()
         self._failing = False
         """Whether this process raised a failure alert that a good answer should resolve."""
 
@@ -155,11 +157,15 @@ class Consultant:
 
         Entering it lets its provider's HTTP client be closed with ``aclose``.
         """
-        if self._model is None:
-            built = build_model(self.spec, self.settings)
-            await built.__aenter__()
-            self._entered = built
-            self._model = limit_model_concurrency(built, self._limiter)
+        async with self._building:
+            if self._model is None:
+                # In a thread: building imports the provider's SDK, seconds of CPU on a busy
+                # machine, which on the event loop would starve the lease keeper (the lease
+                # would lapse and the operation be claimed, and its model asked, again).
+                built = await asyncio.to_thread(build_model, self.spec, self.settings)
+                await built.__aenter__()
+                self._entered = built
+                self._model = limit_model_concurrency(built, self._limiter)
         return self._model
 
     async def aclose(self) -> None:
