@@ -17,6 +17,8 @@ from triadops.storage.targets import DatabaseTargets
 
 P = TypeVar("P", bound=BaseModel)
 Output = dict[str, JsonValue]
+RUNS_TO_ITS_END = "cannot be interrupted: a cancel stops the operation after this step"
+"""What a plan's preview says of a step whose action is not interruptible."""
 
 
 @dataclass(frozen=True, slots=True)

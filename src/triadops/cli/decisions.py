@@ -14,7 +14,7 @@ from triadops.cli.outcome import Wait, finish, settle
 from triadops.cli.output import render_outcome, render_review
 from triadops.cli.requests import Params, Steps, step_specs, validated_steps
 from triadops.constitution import lifecycle
-from triadops.constitution.crown.service import acknowledge, cancel_operation
+from triadops.constitution.crown.service import acknowledge, cancel_answer, cancel_operation
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
 from triadops.constitution.legislative.service import amend_operation
@@ -108,14 +108,18 @@ def cancel(
     reason: Annotated[str | None, typer.Option(help="Why; kept on the record.")] = None,
     as_name: AsName = None,
 ) -> None:
-    """Cancel an operation; a running one stops at its next step."""
+    """Cancel an operation; a running step stops now if it can, or else when it ends."""
     by = local_identity(as_name)
     if reason is not None:
         reason = checked_reason(reason)
-    _decide(
-        operation_id,
-        lambda s, rt: cancel_operation(s, operation_id=operation_id, by=by, reason=reason),
-    )
+    said: list[str] = []
+
+    async def decide(s: AsyncSession, rt: Runtime) -> None:
+        row = await cancel_operation(s, operation_id=operation_id, by=by, reason=reason)
+        said.append(await cancel_answer(s, row, actions=rt.powers.actions))
+
+    _decide(operation_id, decide)
+    typer.echo(f"{operation_id}: {said[0]}")
 
 
 def amend(
