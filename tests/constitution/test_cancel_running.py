@@ -117,7 +117,7 @@ async def test_a_lone_interrupted_step_fails_the_operation_with_nothing_to_undo(
 async def test_a_step_that_cannot_be_interrupted_says_so_and_finishes_first(
     runtime: Runtime, worker: None
 ) -> None:
-    op = await submit(runtime, request([("noop.once", {"sleep_s": 5}), ("noop", {})]))
+    op = await submit(runtime, request([("noop.once", {"sleep_s": 15}), ("noop", {})]))
     assert RUNS_TO_ITS_END in op.plan.steps[0].preview.summary  # type: ignore[union-attr]
     assert RUNS_TO_ITS_END not in op.plan.steps[1].preview.summary  # type: ignore[union-attr]
     await until(runtime, lambda: running(runtime, op.operation_id, 0))
@@ -132,8 +132,8 @@ async def test_a_step_that_cannot_be_interrupted_says_so_and_finishes_first(
     await until(runtime, stopped)
     after = await load(runtime, op.operation_id)
     assert after.status is OperationStatus.ROLLED_BACK
-    # The step ran to its end (it slept all 5 s), was undone, and the next never started.
-    assert after.steps[0].output == {"slept_s": 5.0}
+    # The step ran to its end (it slept all 15 s), was undone, and the next never started.
+    assert after.steps[0].output == {"slept_s": 15.0}
     assert [s.status for s in after.steps] == [StepStatus.ROLLED_BACK, StepStatus.PENDING]
     await verified(runtime)
 
