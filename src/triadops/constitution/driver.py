@@ -15,6 +15,7 @@ from triadops.domain.enums import OperationStatus as S
 from triadops.domain.operations import Operation, utcnow
 from triadops.storage import operations as store
 from triadops.storage.records import load_operation
+from triadops.storage.tables import OperationRow
 
 
 async def claim(
@@ -35,19 +36,23 @@ async def claim(
     if emergency_limit <= 0:
         return []
     async with powers.reading() as session:
-        if not await store.any_due(session, now=utcnow(), only=only):
+        now = utcnow()
+        emergencies = await store.any_due(session, now=now, only=only, emergencies_only=True)
+        if not emergencies and (limit <= 0 or not await store.any_due(session, now=now, only=only)):
             return []
     async with powers.sessions() as session:
         now, lease_s = utcnow(), powers.settings.lease_s
-        rows = await store.claim_operations(
-            session,
-            owner=owner,
-            now=now,
-            lease_s=lease_s,
-            limit=emergency_limit,
-            only=only,
-            emergencies_only=True,
-        )
+        rows: list[OperationRow] = []
+        if emergencies:  # one that became due since the read is claimed on the next wake-up
+            rows = await store.claim_operations(
+                session,
+                owner=owner,
+                now=now,
+                lease_s=lease_s,
+                limit=emergency_limit,
+                only=only,
+                emergencies_only=True,
+            )
         if len(rows) < limit:
             rows += await store.claim_operations(
                 session, owner=owner, now=now, lease_s=lease_s, limit=limit - len(rows), only=only

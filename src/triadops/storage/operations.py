@@ -101,9 +101,19 @@ def _due(now: datetime, *, only: str | None = None) -> Select[str]:
     )
 
 
-async def any_due(session: AsyncSession, *, now: datetime, only: str | None = None) -> bool:
-    """True when at least one operation (or the one named) could be claimed now."""
-    found = await session.execute(_due(now, only=only).limit(1))
+def is_emergency() -> ColumnElement[bool]:
+    """Emergencies under the crown: the operations that owe it an acknowledgement."""
+    return OperationRow.acknowledgement_deadline.is_not(None)
+
+
+async def any_due(
+    session: AsyncSession, *, now: datetime, only: str | None = None, emergencies_only: bool = False
+) -> bool:
+    """True when at least one operation (or the one named; or emergency) could be claimed now."""
+    due = _due(now, only=only)
+    if emergencies_only:
+        due = due.where(is_emergency())
+    found = await session.execute(due.limit(1))
     return found.first() is not None
 
 
@@ -129,11 +139,6 @@ async def house_work_due(session: AsyncSession, *, now: datetime) -> bool:
         .limit(1)
     )
     return (await session.execute(acknowledgements)).first() is not None
-
-
-def is_emergency() -> ColumnElement[bool]:
-    """Emergencies under the crown: the operations that owe it an acknowledgement."""
-    return OperationRow.acknowledgement_deadline.is_not(None)
 
 
 async def claim_operations(
