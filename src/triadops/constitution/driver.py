@@ -37,8 +37,10 @@ async def claim(
         return []
     async with powers.reading() as session:
         now = utcnow()
+        if not await store.any_due(session, now=now, only=only):
+            return []
         emergencies = await store.any_due(session, now=now, only=only, emergencies_only=True)
-        if not emergencies and (limit <= 0 or not await store.any_due(session, now=now, only=only)):
+        if not emergencies and limit <= 0:
             return []
     async with powers.sessions() as session:
         now, lease_s = utcnow(), powers.settings.lease_s
