@@ -25,27 +25,31 @@ async def claim(
     limit: int,
     only: str | None = None,
     emergency_limit: int = 0,
+    likely_due: bool = False,
 ) -> list[Claimed]:
     """Lease due operations (or only the one named) with their steps and approvals.
 
     Emergencies under the crown come first: up to `emergency_limit` of them (at least
     `limit`), then anything due up to `limit`, counting the emergencies taken. An idle poll
-    is a read: the write lock is taken only when something is due.
+    is a read: the write lock is taken only when something is due, or when the caller
+    says work is `likely_due` (its last claim took all it asked for).
     """
     emergency_limit = max(emergency_limit, limit)
     if emergency_limit <= 0:
         return []
-    async with powers.reading() as session:
-        now = utcnow()
-        if not await store.any_due(session, now=now, only=only):
-            return []
-        emergencies = await store.any_due(session, now=now, only=only, emergencies_only=True)
-        if not emergencies and limit <= 0:
-            return []
+    emergencies = True
+    if not likely_due:
+        async with powers.reading() as session:
+            now = utcnow()
+            if not await store.any_due(session, now=now, only=only):
+                return []
+            emergencies = await store.any_due(session, now=now, only=only, emergencies_only=True)
+            if not emergencies and limit <= 0:
+                return []
     async with powers.sessions() as session:
         now, lease_s = utcnow(), powers.settings.lease_s
         rows: list[OperationRow] = []
-        if emergencies:  # one that became due since the read is claimed on the next wake-up
+        if emergencies:  # one due since the read is claimed on the next wake-up or poll
             rows = await store.claim_operations(
                 session,
                 owner=owner,

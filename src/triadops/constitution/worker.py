@@ -89,6 +89,7 @@ class Slots:
         self._running: dict[asyncio.Task[None], bool] = {}
         """Each running journey, and whether it is an emergency's."""
         self._freed = asyncio.Event()
+        self._likely_due = False
 
     @property
     def free(self) -> int:
@@ -120,12 +121,17 @@ class Slots:
                 self._leases.poke()  # the wake-up may be a cancel for a running step
 
     async def _claim(self) -> int:
+        asked = self.free_for_any
         claimed = await claim(
             self._powers,
             owner=self._owner,
-            limit=self.free_for_any,
+            limit=asked,
             emergency_limit=self.free,
+            likely_due=self._likely_due,
         )
+        # A claim that took all it asked for left more behind, most likely: the next one
+        # goes straight to the UPDATE, without the read that spares idle polls the lock.
+        self._likely_due = asked > 0 and len(claimed) >= asked
         for c in claimed:
             self._start(c)
         return len(claimed)
