@@ -7,7 +7,9 @@ the sleep was interrupted. Waits are on conditions, never on guessed durations.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from triadops.actions.base import RUNS_TO_ITS_END
 from triadops.constitution import lifecycle
 from triadops.constitution.crown import audit
 from triadops.constitution.crown.service import cancel_answer, cancel_operation
+from triadops.constitution.driver import drive_once
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.identity import Identity
 from triadops.runtime import Runtime
@@ -142,3 +145,16 @@ async def test_a_cancel_before_the_start_answers_cancelled(runtime: Runtime) -> 
     op = await submit(runtime, request([("noop", {})]))
     assert await cancel(runtime, op.operation_id, CAROL) == "cancelled"
     assert (await load(runtime, op.operation_id)).status is OperationStatus.CANCELLED
+
+
+async def test_a_cancel_reaches_a_step_without_any_wake_up(runtime: Runtime) -> None:
+    """No worker listens here (another process's cancel on SQLite wakes nobody): the keeper's
+    own reading of the cancel stops the step, long before an hour-long lease is renewed."""
+    powers = replace(runtime.powers, settings=runtime.settings.model_copy(update={"lease_s": 3600}))
+    op = await submit(runtime, request([("noop", {"sleep_s": 3600})]))
+    driving = asyncio.create_task(drive_once(powers, owner="A"))
+    await until(runtime, lambda: running(runtime, op.operation_id, 0))
+    assert (await cancel(runtime, op.operation_id, CAROL)).startswith("stopping now")
+    await asyncio.wait_for(driving, timeout=120)
+    after = await load(runtime, op.operation_id)
+    assert (after.status, after.steps[0].status) == (OperationStatus.FAILED, StepStatus.CANCELLED)

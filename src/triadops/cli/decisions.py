@@ -119,7 +119,8 @@ def cancel(
         said.append(await cancel_answer(s, row, actions=rt.powers.actions))
 
     _decide(operation_id, decide)
-    typer.echo(f"{operation_id}: {said[0]}")
+    if said[0] != "cancelled":  # already shown as the status
+        typer.echo(f"  next: {said[0]}")
 
 
 def amend(

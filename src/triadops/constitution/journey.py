@@ -269,7 +269,7 @@ class Journey:
             return await self._interrupted(running)
         # While an interruptible step runs, the keeper reads the cancel request often and
         # sets `stop`, which cancels the action's run there and then.
-        self.hold.watched = self.powers.actions.get(running.action).interruptible
+        self.leases.watch(self.hold, self.powers.actions.get(running.action).interruptible)
         advice: StepAdvice | None = None
         try:
             if self.powers.step_executor is None:
@@ -287,7 +287,7 @@ class Journey:
                     )
                 )
         finally:
-            self.hold.watched = False
+            self.leases.watch(self.hold, False)
         halt = None if outcome.stopped else await self._halting(outcome)
 
         async def record(session: AsyncSession, tick: Tick) -> bool:

@@ -82,6 +82,12 @@ class LeaseKeeper:
         if self._holds.get(hold.operation_id) is hold:
             del self._holds[hold.operation_id]
 
+    def watch(self, hold: Hold, watched: bool) -> None:
+        """Read `hold`'s cancel request often (an interruptible step runs), or stop reading."""
+        hold.watched = watched
+        if watched:
+            self._poked.set()  # the keeper may be asleep until its next renewal
+
     def poke(self) -> None:
         """Read the watched steps' cancel requests now (a wake-up came)."""
         self._poked.set()

@@ -35,7 +35,7 @@ from triadops.storage.wakeups import Wakeups
 log = structlog.stdlib.get_logger()
 HOUSEKEEPING_EVERY_S = 5.0
 STOP_GRACE_S = 5.0
-"""On stop, how long running journeys may take to reach a commit before they are cancelled.
+"""On stop, how long running journeys may take to finish before they are cancelled.
 
 A cancelled journey loses nothing: its last commit stands, its lease expires, and another
 worker resumes it (an interrupted idempotent step runs again, another goes in doubt).
@@ -147,7 +147,7 @@ class Slots:
         self._freed.set()
 
     async def drain(self, grace_s: float) -> None:
-        """Let running journeys reach their next commit for `grace_s`, then cancel them."""
+        """Give running journeys `grace_s` to finish, then cancel those still running."""
         if not self._running:
             return
         _, pending = await asyncio.wait(set(self._running), timeout=grace_s)
