@@ -10,7 +10,7 @@ Neighbours' load on a small machine moves these figures a lot: the counts run in
 interleaved rounds, each count's best run is kept, and each shows the share of the
 machine other processes took meanwhile.
 
-    python bench/workers.py [--quick] [--counts 1 2 4] [--rounds 1] [--batch 64]
+    python bench/workers.py [--quick] [--counts 1 2 4] [--rounds 1] [--concurrency 64]
                             [--env TRIAD_LEASE_S=60 ...]
 """
 
@@ -167,7 +167,7 @@ class Run:
 
 
 async def run_workers(
-    template: str, n: int, count: int, home: Path, *, batch: int, extra_env: dict[str, str]
+    template: str, n: int, count: int, home: Path, *, concurrency: int, extra_env: dict[str, str]
 ) -> Run:
     """Copy the template, start `count` workers, unfreeze and time until all completed."""
     database = f"triad_bench_w{count}_{uuid.uuid4().hex[:6]}"
@@ -179,7 +179,7 @@ async def run_workers(
             **os.environ,
             "TRIAD_HOME": str(home),
             "TRIAD_DATABASE_URL": url_of(database),
-            "TRIAD_WORKER_BATCH": str(batch),
+            "TRIAD_WORKER_CONCURRENCY": str(concurrency),
             "TRIAD_WORKER_POLL_S": "0.5",
             "TRIAD_CONFIG": str(home / "absent.toml"),
             **extra_env,
@@ -248,7 +248,7 @@ async def measure(
     counts: list[int],
     *,
     rounds: int = 1,
-    batch: int = 64,
+    concurrency: int = 64,
     extra_env: dict[str, str] | None = None,
 ) -> list[Run]:
     n = 1000 if quick else 5000
@@ -265,7 +265,12 @@ async def measure(
                 for count in counts:
                     runs.append(
                         await run_workers(
-                            template, n, count, home, batch=batch, extra_env=extra_env or {}
+                            template,
+                            n,
+                            count,
+                            home,
+                            concurrency=concurrency,
+                            extra_env=extra_env or {},
                         )
                     )
     finally:
@@ -329,12 +334,12 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--counts", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--env", nargs="*", default=[], help="KEY=VALUE for the workers")
     args = parser.parse_args()
     extra = dict(kv.split("=", 1) for kv in args.env)
     runs = await measure(
-        args.quick, args.counts, rounds=args.rounds, batch=args.batch, extra_env=extra
+        args.quick, args.counts, rounds=args.rounds, concurrency=args.concurrency, extra_env=extra
     )
     for run in runs:
         print(f"x{run.workers}: {describe(run)}", flush=True)

@@ -459,7 +459,12 @@ class Settings(BaseSettings):
     """How long a worker's claim on an operation lasts without renewal."""
     worker_poll_s: float = Field(default=0.5, gt=0)
     worker_batch: int = Field(default=64, ge=1, le=1000)
-    """How many operations one worker drives together (their commits are grouped)."""
+    """How many operations one pass of ``drive_once`` (the CLI's ``--wait``) claims at once."""
+    worker_concurrency: int = Field(default=64, ge=2, le=1000)
+    """How many operations one worker drives at a time; a free slot claims at once, and one
+    slot is always kept for emergencies under the crown (so at least 2). A slot is a
+    coroutine, not a thread: the operations in flight share each group commit, so fewer
+    slots mean smaller commits (8 drove a quarter of 64's noops a second on 2 cores)."""
     blast_radius_threshold: int = Field(default=3, ge=1)
     """More affected systems than this raises an operation's risk by one level."""
     recent_failure_threshold: int = Field(default=2, ge=1)

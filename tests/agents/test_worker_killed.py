@@ -23,7 +23,15 @@ from triadops.storage.tables import LedgerRow
 pytestmark = pytest.mark.slow
 
 
-async def until(condition: object, *, timeout: float = 30) -> None:
+SUCCESSOR_LEASE_S = 30.0
+"""The successor's lease: long, so a busy machine's stalls never let it lapse mid-call.
+
+Only the killed worker's lease must be short (the successor waits for it to expire). A
+successor whose lease lapsed during its call would lose the operation and ask again: a
+third request the script does not hold (issue 16's failure on a busy machine)."""
+
+
+async def until(condition: object, *, timeout: float = 120) -> None:
     end = time.monotonic() + timeout
     while not callable(condition) or not await condition():  # type: ignore[operator]
         assert time.monotonic() < end, "timed out waiting"
@@ -69,7 +77,7 @@ async def test_a_worker_killed_mid_call_leaves_the_operation_in_review_never_app
         ).scalars()
         assert list(moves) == ["reviewing"]
 
-    successor = start_worker(settings, lease_s=LEASE_S)
+    successor = start_worker(settings, lease_s=SUCCESSOR_LEASE_S)
     try:
 
         async def settled() -> bool:

@@ -20,7 +20,7 @@ def test_cancelling_a_queued_operation_says_it_stopped(triad: Triad) -> None:
     assert "next: stopped; it will not run" in result.stdout
 
 
-def test_cancelling_a_claimed_operation_says_it_stops_after_the_current_step(
+def test_cancelling_a_claimed_operation_says_it_stops_before_its_next_step(
     triad: Triad, cli_env: dict[str, str]
 ) -> None:
     triad("ops", "submit", "--step", "noop", "--id", "op-run")
@@ -36,5 +36,5 @@ def test_cancelling_a_claimed_operation_says_it_stops_after_the_current_step(
     result = triad("ops", "cancel", "op-run")
 
     assert result.exit_code == 0, result.output
-    assert "next: cancel requested; stops after the current step" in result.stdout
+    assert "next: cancel requested; stops before its next step" in result.stdout
     assert data(triad("ops", "show", "op-run", "--json"))["status"] == "scheduled"

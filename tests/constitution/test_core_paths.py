@@ -12,6 +12,7 @@ from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.crown.service import cancel_operation, freeze
 from triadops.constitution.driver import claim, drive_once
 from triadops.constitution.journey import Journey
+from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.domain.enums import OperationStatus, Risk, StepStatus
 from triadops.runtime import Runtime
 from triadops.storage.operations import get_operation
@@ -96,8 +97,11 @@ async def test_a_cancel_that_meets_the_start_holds(runtime: Runtime) -> None:
     async with runtime.session() as session:  # leased: the cancel is a request
         await cancel_operation(session, operation_id=op.operation_id, by=CAROL)
         await lifecycle.commit(session)
-    async with GroupCommitter(runtime.sessions, owner="A", lease_s=30) as gc:
-        await Journey(runtime.powers, gc, "A", claimed).run()
+    async with (
+        LeaseKeeper(runtime.sessions, owner="A", lease_s=30) as leases,
+        GroupCommitter(runtime.sessions, owner="A", lease_s=30) as gc,
+    ):
+        await Journey(runtime.powers, gc, "A", claimed, leases).run()
     done = await load(runtime, op.operation_id)
     assert done.status is OperationStatus.CANCELLED
     assert done.steps[0].started_at is None
@@ -109,8 +113,11 @@ async def test_a_freeze_that_meets_the_start_holds_the_work(runtime: Runtime) ->
     async with runtime.session() as session:
         await freeze(session, by=CAROL, reason="incident")
         await lifecycle.commit(session)
-    async with GroupCommitter(runtime.sessions, owner="A", lease_s=30) as gc:
-        await Journey(runtime.powers, gc, "A", claimed).run()
+    async with (
+        LeaseKeeper(runtime.sessions, owner="A", lease_s=30) as leases,
+        GroupCommitter(runtime.sessions, owner="A", lease_s=30) as gc,
+    ):
+        await Journey(runtime.powers, gc, "A", claimed, leases).run()
     held = await load(runtime, op.operation_id)
     assert held.status is OperationStatus.SCHEDULED
     assert held.steps[0].started_at is None

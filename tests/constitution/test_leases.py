@@ -8,6 +8,7 @@ anyway and runs the superseded plan. Ten operations at once, as in the report.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,15 @@ from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.crown.service import cancel_operation
 from triadops.constitution.driver import claim, drive_once
 from triadops.constitution.journey import Claimed, Journey
+from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.clock import FakeClock
 from triadops.domain.enums import OperationStatus
 from triadops.domain.operations import StepSpec
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.storage.operations import get_operation
+from triadops.storage.tables import OperationRow
 
 LEASE_S = 0.3
 
@@ -49,8 +53,11 @@ async def lapsed_claims(rt: Runtime, count: int, clock: FakeClock) -> list[Claim
 
 
 async def run_as_a(rt: Runtime, claimed: list[Claimed]) -> None:
-    async with GroupCommitter(rt.sessions, owner="A", lease_s=LEASE_S) as gc:
-        await asyncio.gather(*(Journey(rt.powers, gc, "A", c).run() for c in claimed))
+    async with (
+        LeaseKeeper(rt.sessions, owner="A", lease_s=LEASE_S) as leases,
+        GroupCommitter(rt.sessions, owner="A", lease_s=LEASE_S) as gc,
+    ):
+        await asyncio.gather(*(Journey(rt.powers, gc, "A", c, leases).run() for c in claimed))
 
 
 async def test_a_cancel_accepted_after_the_lease_lapsed_holds(
@@ -104,3 +111,41 @@ async def test_an_amendment_accepted_after_the_lease_lapsed_holds(
         assert done.steps[0].params["marker"] == str(marker(runtime, f"new{i}"))
         assert not marker(runtime, f"old{i}").exists()
         assert len(marker(runtime, f"new{i}").read_text().splitlines()) == 1
+
+
+async def test_a_step_longer_than_many_leases_keeps_its_lease(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """The keeper renews on its own timer while a step runs, committing nothing itself.
+
+    The clock moves half a lease at a time, and each time the test waits for the renewal
+    it must bring: no lease can lapse while the test waits, so nothing here is timing.
+    """
+    op = await submit(runtime, request([("noop", {"sleep_s": 3600})]))
+    driving = asyncio.create_task(drive_once(runtime.powers, owner="A"))
+
+    async def stored() -> OperationRow:
+        async with runtime.session(read_only=True) as session:
+            return await get_operation(session, op.operation_id)
+
+    async def renewed_past(mark: datetime) -> None:
+        while True:
+            row = await stored()
+            if row.lease_expires_at is not None and row.lease_expires_at > mark:
+                return
+            assert not driving.done(), "the journey ended"
+            await asyncio.sleep(0.01)
+
+    await renewed_past(clock.now())
+    for _ in range(10):  # five leases' worth of time
+        clock.advance(LEASE_S / 2)
+        await renewed_past(clock.now() + timedelta(seconds=LEASE_S * 0.6))
+        assert await claim(runtime.powers, owner="B", limit=1) == []
+    row = await stored()
+    assert (row.status, row.lease_owner) == (OperationStatus.EXECUTING.value, "A")
+
+    async with runtime.session() as session:
+        await cancel_operation(session, operation_id=op.operation_id, by=CAROL)
+        await lifecycle.commit(session)
+    await asyncio.wait_for(driving, timeout=120)
+    assert (await load(runtime, op.operation_id)).status is OperationStatus.FAILED

@@ -31,7 +31,9 @@ async def test_workers_share_the_queue_without_running_anything_twice(
         await submit(runtime, request([("noop.once", {"sleep_s": 0.05, "marker": str(m)})]))
         for m in marks
     ]
-    workers = [start_worker(settings, lease_s=30, batch=4) for _ in range(3)]
+    # Four operations at a time each (a fifth slot is kept for emergencies), so one
+    # worker cannot take the whole queue at once.
+    workers = [start_worker(settings, lease_s=30, concurrency=5) for _ in range(3)]
     try:
         end = time.monotonic() + 60
         while True:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
 import structlog
@@ -16,6 +17,8 @@ from triadops.storage.targets import DatabaseTargets
 
 P = TypeVar("P", bound=BaseModel)
 Output = dict[str, JsonValue]
+RUNS_TO_ITS_END = "cannot be interrupted: a cancel stops the operation after this step"
+"""What a plan's preview says of a step whose action is not interruptible."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,12 @@ class ActionContext:
     idempotency_key: str
     """Stable for this step across retries; hand it to anything that deduplicates."""
     log: structlog.stdlib.BoundLogger
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the operation's cancel reaches this step while it runs.
+
+    An ``interruptible`` action's ``run`` is also cancelled at that moment (asyncio
+    cancellation); any action may read the flag between stages of its own work.
+    """
 
 
 class Action(ABC, Generic[P]):
@@ -48,6 +57,13 @@ class Action(ABC, Generic[P]):
     idempotent: ClassVar[bool]
     """True when running again after an interruption is safe (the step is resumed)."""
     timeout_s: ClassVar[float] = 300.0
+    interruptible: ClassVar[bool] = False
+    """True when a cancel may stop ``run`` midway: the executive cancels its task, and
+    ``run`` leaves nothing half done as it unwinds (it kills its process group, drops its
+    HTTP request, undoes a partial write) before the ``CancelledError`` goes on, exactly
+    as when it fails. The step is then recorded as cancelled, and the operation's earlier
+    steps are rolled back. False (the default, and the only honest answer for work that
+    runs in a thread): a cancel waits for the step to end and stops the operation there."""
 
     @abstractmethod
     async def preview(self, ctx: ActionContext, params: P) -> StepPreview:

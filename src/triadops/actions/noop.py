@@ -73,6 +73,7 @@ class NoopAction(Action[NoopParams]):
     reversible: ClassVar[bool] = True
     idempotent: ClassVar[bool] = True
     timeout_s: ClassVar[float] = 3700.0
+    interruptible: ClassVar[bool] = True
 
     async def preview(self, ctx: ActionContext, params: NoopParams) -> StepPreview:
         """Say how long the step would wait and whether it would fail."""
@@ -88,6 +89,7 @@ class NoopAction(Action[NoopParams]):
         # Marked before the wait: a worker killed mid-sleep still leaves its line, so a
         # second start after recovery shows up as a second line.
         _mark(ctx, params.marker, ctx.idempotency_key)
+        # A cancel interrupts the sleep (CancelledError); there is nothing to tidy up.
         await asyncio.sleep(params.sleep_s)
         if params.fail:
             raise ActionFailed(f"{self.name} asked to fail")
@@ -103,11 +105,17 @@ class NoopAction(Action[NoopParams]):
 
 
 class NoopOnceAction(NoopAction):
-    """The same wait, declared not safe to repeat: an interrupted run goes in doubt."""
+    """The same wait, declared neither safe to repeat nor to interrupt.
+
+    A run interrupted by a crash goes in doubt; a cancel waits for the run to end.
+    """
 
     name: ClassVar[str] = "noop.once"
-    description: ClassVar[str] = "Like noop, but declared non-idempotent (crash drills)"
+    description: ClassVar[str] = (
+        "Like noop, but declared non-idempotent and non-interruptible (crash drills)"
+    )
     idempotent: ClassVar[bool] = False
+    interruptible: ClassVar[bool] = False
 
     async def probe(self, ctx: ActionContext, params: NoopParams) -> bool | None:
         """Cannot tell whether an interrupted run took effect."""

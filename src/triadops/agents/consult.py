@@ -173,6 +173,7 @@ class Consultant:
         self._client: httpx2.AsyncClient | None = None
         self._secrets = settings_secrets(settings)
         """The settings' own secrets, never to be kept in an answer or an error."""
+        self._building = asyncio.Lock()
         self._failing = False
         """Whether this process raised a failure alert that a good answer should resolve."""
 
@@ -181,16 +182,20 @@ class Consultant:
 
         Entering it lets its provider's HTTP client be closed with ``aclose``.
         """
-        if self._model is None:
-            client = bounded_client(self.settings.agents.max_response_bytes)
-            try:
-                built = build_model(self.spec, self.settings, client)
-                await built.__aenter__()
-            except BaseException:
-                await client.aclose()
-                raise
-            self._client, self._entered = client, built
-            self._model = limit_model_concurrency(built, self._limiter)
+        async with self._building:
+            if self._model is None:
+                client = bounded_client(self.settings.agents.max_response_bytes)
+                try:
+                    # In a thread: building imports the provider's SDK, seconds of CPU on a
+                    # busy machine, which on the event loop would starve the lease keeper
+                    # (the lease would lapse and the operation be claimed, and asked, again).
+                    built = await asyncio.to_thread(build_model, self.spec, self.settings, client)
+                    await built.__aenter__()
+                except BaseException:
+                    await client.aclose()
+                    raise
+                self._client, self._entered = client, built
+                self._model = limit_model_concurrency(built, self._limiter)
         return self._model
 
     async def aclose(self) -> None:

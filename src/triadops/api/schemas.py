@@ -123,6 +123,15 @@ class OperationView(BaseModel):
         )
 
 
+class CancelView(OperationView):
+    """The operation after a cancel was accepted, and what happens next."""
+
+    cancel: str
+    """What the cancel does: ``cancelled`` (it had not started), ``stopping now: …`` (the
+    running step is interrupted) or ``cancel requested; stops after the current step: …``
+    (the running step cannot be interrupted) or ``…stops before its next step…``."""
+
+
 class OperationSummary(BaseModel):
     """One line of a listing."""
 

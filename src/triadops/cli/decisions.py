@@ -29,7 +29,7 @@ from triadops.cli.output import emit_json, render_cancel, render_outcome, render
 from triadops.cli.remote import Remote, remote
 from triadops.cli.requests import Params, Steps, step_specs, validated_steps
 from triadops.constitution import lifecycle
-from triadops.constitution.crown.service import acknowledge, cancel_operation
+from triadops.constitution.crown.service import acknowledge, cancel_answer, cancel_operation
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
 from triadops.constitution.legislative.service import amend_operation
@@ -114,10 +114,8 @@ def _show(op: Operation, frozen: bool, extra: dict[str, Any]) -> None:
 
 
 def _show_cancel(op: Operation, frozen: bool, extra: dict[str, Any]) -> None:
-    interruptible = extra.get("interruptible")
-    render_cancel(
-        op, frozen=frozen, interruptible=interruptible if isinstance(interruptible, bool) else None
-    )
+    note = extra.get("cancel")
+    render_cancel(op, frozen=frozen, note=note if isinstance(note, str) else None)
 
 
 def _decide(
@@ -127,8 +125,12 @@ def _decide(
     as_json: bool,
     remotely: Callable[[Remote], Any] | None = None,
     render: Rendering = _show,
+    said: dict[str, Any] | None = None,
 ) -> None:
-    """Apply one decision (here in its own transaction, or on the server) and show the result."""
+    """Apply one decision (here in its own transaction, or on the server) and show the result.
+
+    `said` is what a local decision adds to its answer (as the server's answer carries it).
+    """
     client = remote()
     extra: dict[str, Any] = {}
     if client is not None:
@@ -146,6 +148,7 @@ def _decide(
             return await settle(rt, operation_id, wait=False)
 
         op, frozen = run(work, writes=True)
+        extra = dict(said or {})
     if as_json:
         # The view's derived fields are left out, so both modes print the same object.
         said = {k: v for k, v in extra.items() if k not in _DERIVED}
@@ -177,16 +180,23 @@ def cancel(
     as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
-    """Cancel an operation: a queued one stops now, a running one after its current step."""
+    """Cancel an operation; a running step stops now if it can, or else when it ends."""
     by = local_identity(as_name)
     if reason is not None:
         reason = checked_reason(reason)
+    said: dict[str, Any] = {}
+
+    async def decide(s: AsyncSession, rt: Runtime) -> None:
+        row = await cancel_operation(s, operation_id=operation_id, by=by, reason=reason)
+        said["cancel"] = await cancel_answer(s, row, actions=rt.powers.actions)
+
     _decide(
         operation_id,
-        lambda s, rt: cancel_operation(s, operation_id=operation_id, by=by, reason=reason),
+        decide,
         as_json=as_json,
         remotely=_remotely(as_name, operation_id, "cancel", {"reason": reason} if reason else None),
         render=_show_cancel,
+        said=said,
     )
 
 

@@ -168,26 +168,20 @@ def render_outcome(op: Operation, *, frozen: bool = False) -> None:
         out.print(f"  note: {note}")
 
 
-def render_cancel(
-    op: Operation, *, frozen: bool = False, interruptible: bool | None = None
-) -> None:
+def render_cancel(op: Operation, *, frozen: bool = False, note: str | None = None) -> None:
     """Say where a cancelled operation stands and what happens next."""
     render_outcome(op, frozen=frozen)
-    console().print(f"  next: {cancel_note(op, interruptible=interruptible)}")
+    console().print(f"  next: {cancel_note(op, note=note)}")
 
 
-def cancel_note(op: Operation, *, interruptible: bool | None = None) -> str:
-    """Say what a cancel does next: nothing (stopped), or a stop at the step's end or sooner.
+def cancel_note(op: Operation, *, note: str | None = None) -> str:
+    """Say what a cancel does next: nothing (stopped), or a stop now or after the step.
 
-    `interruptible` is the running step's own word, when the answer carries it.
+    `note` is the cancel's own answer (``crown.service.cancel_answer``), when there is one.
     """
     if op.status is OperationStatus.CANCELLED:
         return "stopped; it will not run"
-    if interruptible:
-        return "cancel requested; the running step is interrupted and its effects rolled back"
-    if interruptible is False:
-        return "cancel requested; the running step cannot be interrupted: it stops after it"
-    return "cancel requested; stops after the current step"
+    return note or "cancel requested; stops after the current step"
 
 
 def _waiting_note(op: Operation, *, frozen: bool) -> str | None:

@@ -8,33 +8,61 @@ from triadops.constitution import lifecycle
 from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.crown.service import flag_overdue_acknowledgements, is_frozen
 from triadops.constitution.journey import Claimed, Journey
+from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.constitution.legislative.approvals import expire_approvals
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.operations import Operation, utcnow
 from triadops.storage import operations as store
 from triadops.storage.records import load_operation
+from triadops.storage.tables import OperationRow
 
 
 async def claim(
-    powers: Powers, *, owner: str, limit: int, only: str | None = None
+    powers: Powers,
+    *,
+    owner: str,
+    limit: int,
+    only: str | None = None,
+    emergency_limit: int = 0,
+    likely_due: bool = False,
 ) -> list[Claimed]:
     """Lease due operations (or only the one named) with their steps and approvals.
 
-    An idle poll is a read: the write lock is taken only when something is due.
+    Emergencies under the crown come first: up to `emergency_limit` of them (at least
+    `limit`), then anything due up to `limit`, counting the emergencies taken. An idle poll
+    is a read: the write lock is taken only when something is due, or when the caller
+    says work is `likely_due` (its last claim took all it asked for).
     """
-    async with powers.reading() as session:
-        if not await store.any_due(session, now=utcnow(), only=only):
-            return []
+    emergency_limit = max(emergency_limit, limit)
+    if emergency_limit <= 0:
+        return []
+    emergencies = True
+    if not likely_due:
+        async with powers.reading() as session:
+            now = utcnow()
+            if not await store.any_due(session, now=now, only=only):
+                return []
+            emergencies = await store.any_due(session, now=now, only=only, emergencies_only=True)
+            if not emergencies and limit <= 0:
+                return []
     async with powers.sessions() as session:
-        rows = await store.claim_operations(
-            session,
-            owner=owner,
-            now=utcnow(),
-            lease_s=powers.settings.lease_s,
-            limit=limit,
-            only=only,
-        )
+        now, lease_s = utcnow(), powers.settings.lease_s
+        rows: list[OperationRow] = []
+        if emergencies:  # one due since the read is claimed on the next wake-up or poll
+            rows = await store.claim_operations(
+                session,
+                owner=owner,
+                now=now,
+                lease_s=lease_s,
+                limit=emergency_limit,
+                only=only,
+                emergencies_only=True,
+            )
+        if len(rows) < limit:
+            rows += await store.claim_operations(
+                session, owner=owner, now=now, lease_s=lease_s, limit=limit - len(rows), only=only
+            )
         if not rows:
             await session.rollback()
             return []
@@ -53,8 +81,12 @@ async def drive_once(
     claimed = await claim(powers, owner=owner, limit=batch, only=only)
     if not claimed:
         return 0
-    async with GroupCommitter(powers.sessions, owner=owner, lease_s=powers.settings.lease_s) as gc:
-        runs = [Journey(powers, gc, owner, c).run() for c in claimed]
+    lease_s = powers.settings.lease_s
+    async with (
+        LeaseKeeper(powers.sessions, owner=owner, lease_s=lease_s) as leases,
+        GroupCommitter(powers.sessions, owner=owner, lease_s=lease_s) as gc,
+    ):
+        runs = [Journey(powers, gc, owner, c, leases).run() for c in claimed]
         await asyncio.gather(*runs)
     return len(claimed)
 

@@ -25,6 +25,7 @@ from triadops.constitution.advisors import PlanAdvice, StepAdvice
 from triadops.constitution.commits import GroupCommitter, LeaseLost, Tick
 from triadops.constitution.executive import service as executive
 from triadops.constitution.judicial import service as judicial
+from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.constitution.legislative import advice as legislative
 from triadops.constitution.legislative import rules
 from triadops.constitution.powers import Powers
@@ -53,12 +54,20 @@ class Claimed:
 class Journey:
     """One operation's journey within one claim."""
 
-    def __init__(self, powers: Powers, gc: GroupCommitter, owner: str, claimed: Claimed) -> None:
-        self.powers, self.gc, self.c = powers, gc, claimed
+    def __init__(
+        self,
+        powers: Powers,
+        gc: GroupCommitter,
+        owner: str,
+        claimed: Claimed,
+        leases: LeaseKeeper,
+    ) -> None:
+        self.powers, self.gc, self.c, self.leases = powers, gc, claimed, leases
         self.executive = f"executive:{owner}"
         self.started_here: set[int] = set()
         self.undone_here: set[int] = set()
         self.log = log.bind(operation_id=claimed.row.id)
+        self.hold = leases.hold(claimed.row.id)
 
     async def run(self) -> None:
         try:
@@ -69,6 +78,8 @@ class Journey:
         except Exception:
             # Whatever broke, the last commit stands and the lease will expire.
             self.log.exception("driving the operation failed; it will be recovered")
+        finally:
+            self.leases.release(self.hold)
 
     async def _advance(self) -> bool:
         status = S(self.c.row.status)
@@ -256,18 +267,37 @@ class Journey:
             )
         if running.index not in self.started_here:
             return await self._interrupted(running)
-        if self.powers.step_executor is None:
-            outcome = await self._with_heartbeat(executive.run_step(self.powers, running))
-            halt = await self._halting(outcome)
-            return await self._commit(
-                lambda session, tick: self._record(session, tick, running, outcome, halt)
-            )
-        outcome, advice = await self._with_heartbeat(
-            executive.run_with_agent(self.powers, self.powers.step_executor, self.c.view(), running)
-        )
-        halt = await self._halting(outcome)
+        # While an interruptible step runs, the keeper reads the cancel request often and
+        # sets `stop`, which cancels the action's run there and then.
+        self.leases.watch(self.hold, self.powers.actions.get(running.action).interruptible)
+        advice: StepAdvice | None = None
+        try:
+            if self.powers.step_executor is None:
+                outcome = await self._with_heartbeat(
+                    executive.run_step(self.powers, running, stop=self.hold.stop)
+                )
+            else:
+                outcome, advice = await self._with_heartbeat(
+                    executive.run_with_agent(
+                        self.powers,
+                        self.powers.step_executor,
+                        self.c.view(),
+                        running,
+                        stop=self.hold.stop,
+                    )
+                )
+        finally:
+            self.leases.watch(self.hold, False)
+        halt = None if outcome.stopped else await self._halting(outcome)
 
         async def record(session: AsyncSession, tick: Tick) -> bool:
+            if outcome.stopped:
+                if advice is not None and advice.report is not None:
+                    await consultations.record(session, advice.report, operation_id=self.c.row.id)
+                    executive.keep_report(self.c.row, advice.report)
+                return self._record_stopped(session, tick, running, outcome)
+            if advice is None:
+                return self._record(session, tick, running, outcome, halt)
             return await self._record_advised(session, tick, running, outcome, advice, halt)
 
         return await self._commit(record)
@@ -305,6 +335,24 @@ class Journey:
                 session, f"step {step.index} ({step.action}): {refusal}", actor=self.executive
             )
         return self._record(session, tick, step, outcome)
+
+    def _record_stopped(
+        self, session: AsyncSession, tick: Tick, step: StepRow, outcome: executive.StepOutcome
+    ) -> bool:
+        """Record a step the operation's cancel interrupted, and fail what ran before it."""
+        who = tick.cancel_requested_by or self.hold.cancelled_by or self.executive
+        executive.record_outcome(step, outcome)
+        lifecycle.step_transition(
+            session,
+            step,
+            StepStatus.CANCELLED,
+            actor=who,
+            event="step_cancelled",
+            details={"error": outcome.error, "duration_s": round(outcome.duration_s, 6)},
+        )
+        return self._fail(
+            session, f"cancelled by {who} during step {step.index} ({step.action})", actor=who
+        )
 
     def _start_pending(self, session: AsyncSession, tick: Tick) -> bool:
         if tick.frozen:
@@ -550,23 +598,23 @@ class Journey:
         await self._commit(record)
 
     async def _with_heartbeat(self, work: Coroutine[Any, Any, T]) -> T:
-        """Await `work`, renewing the lease meanwhile so no other worker takes over.
+        """Await `work` while the lease keeper renews the lease on its own timer.
 
         A lost lease cancels the work: what follows it could not be committed anyway.
         """
         task = asyncio.ensure_future(work)
-        every = self.powers.settings.lease_s / 3
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=every)
-            if done:
-                return task.result()
-            try:
-                await self.gc.commit(self.c.row.id, _renew_only)
-            except LeaseLost:
+        lost = asyncio.ensure_future(self.hold.lost.wait())
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-                raise
+        if task.cancelled():
+            raise LeaseLost(self.c.row.id)
+        return task.result()
 
 
 _ApplyFn = Callable[[AsyncSession, Tick], bool | Awaitable[bool]]
@@ -577,7 +625,3 @@ _STAGES: dict[S, tuple[str, Callable[[Journey], Awaitable[bool]]]] = {
     S.VALIDATING: ("judicial", Journey._validate),
     S.ROLLING_BACK: ("executive", Journey._rollback),
 }
-
-
-async def _renew_only(session: AsyncSession, tick: Tick) -> None:
-    """Do nothing: the committer renews the lease before every unit."""

@@ -37,8 +37,9 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 
 STEP_TRANSITIONS: dict[St, frozenset[St]] = {
     St.PENDING: frozenset({St.RUNNING}),
-    # Running again: an idempotent step resumed after its worker died.
-    St.RUNNING: frozenset({St.RUNNING, St.SUCCEEDED, St.FAILED}),
+    # Running again: an idempotent step resumed after its worker died. Cancelled: the
+    # operation's cancel interrupted it (its action unwinds what it began, as on failure).
+    St.RUNNING: frozenset({St.RUNNING, St.SUCCEEDED, St.FAILED, St.CANCELLED}),
     # Skipped: an irreversible step met during rollback stays as it is.
     St.SUCCEEDED: frozenset({St.ROLLING_BACK, St.SKIPPED}),
     St.ROLLING_BACK: frozenset({St.ROLLING_BACK, St.ROLLED_BACK, St.ROLLBACK_FAILED}),
@@ -46,6 +47,7 @@ STEP_TRANSITIONS: dict[St, frozenset[St]] = {
     St.ROLLED_BACK: frozenset(),
     St.ROLLBACK_FAILED: frozenset(),
     St.SKIPPED: frozenset(),
+    St.CANCELLED: frozenset(),
 }
 
 

@@ -102,3 +102,5 @@ class StepStatus(StrEnum):
     ROLLED_BACK = "rolled_back"
     ROLLBACK_FAILED = "rollback_failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    """The operation's cancel interrupted the step while it ran."""

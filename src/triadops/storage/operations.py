@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    ColumnElement,
     ScalarSelect,
     Select,
     and_,
@@ -100,9 +101,19 @@ def _due(now: datetime, *, only: str | None = None) -> Select[str]:
     )
 
 
-async def any_due(session: AsyncSession, *, now: datetime, only: str | None = None) -> bool:
-    """True when at least one operation (or the one named) could be claimed now."""
-    found = await session.execute(_due(now, only=only).limit(1))
+def is_emergency() -> ColumnElement[bool]:
+    """Emergencies under the crown: the operations that owe it an acknowledgement."""
+    return OperationRow.acknowledgement_deadline.is_not(None)
+
+
+async def any_due(
+    session: AsyncSession, *, now: datetime, only: str | None = None, emergencies_only: bool = False
+) -> bool:
+    """True when at least one operation (or the one named; or emergency) could be claimed now."""
+    due = _due(now, only=only)
+    if emergencies_only:
+        due = due.where(is_emergency())
+    found = await session.execute(due.limit(1))
     return found.first() is not None
 
 
@@ -138,13 +149,18 @@ async def claim_operations(
     lease_s: float,
     limit: int,
     only: str | None = None,
+    emergencies_only: bool = False,
 ) -> list[OperationRow]:
     """Lease up to `limit` operations that are due and not leased by a live worker.
 
     PostgreSQL skips rows other workers are claiming (FOR UPDATE SKIP LOCKED), so two
     workers never lease the same operation; SQLite has one writer at a time anyway.
+    With `emergencies_only`, only emergencies under the crown are leased.
     """
-    due = _due(now, only=only).order_by(OperationRow.created_at).limit(limit)
+    due = _due(now, only=only)
+    if emergencies_only:
+        due = due.where(is_emergency())
+    due = due.order_by(OperationRow.created_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     stmt = (
@@ -212,6 +228,16 @@ async def renew_leases(
         )
         for r in rows
     }
+
+
+async def cancel_requests(session: AsyncSession, operation_ids: Sequence[str]) -> dict[str, str]:
+    """Return who asked to cancel each of these operations, for those where someone did."""
+    if not operation_ids:
+        return {}
+    stmt = select(OperationRow.id, OperationRow.cancel_requested_by).where(
+        OperationRow.id.in_(set(operation_ids)), OperationRow.cancel_requested_by.is_not(None)
+    )
+    return {r.id: r.cancel_requested_by for r in (await session.execute(stmt)).all()}
 
 
 async def get_steps_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[StepRow]]:

@@ -68,6 +68,9 @@ class OperationRow(Base):
         Index(None, "operation_type", "created_at"),
         # /metrics counts by (status, type) from this index alone, never the rows.
         Index(None, "status", "operation_type"),
+        # Emergencies under the crown (the rows with a deadline) are claimed first: the
+        # worker's claim finds them, or that there are none, without a walk of the queue.
+        Index(None, "acknowledgement_deadline"),
     )
 
 

@@ -33,7 +33,7 @@ _waiters: weakref.WeakKeyDictionary[Engine, set[_Waiter]] = weakref.WeakKeyDicti
 
 
 def makes_work_due(entries: Iterable[Mapping[str, Any]]) -> bool:
-    """True when a transaction leaves an operation claimable that was not, or lifts a freeze.
+    """True when a transaction makes work claimable, lifts a freeze or asks for a cancel.
 
     Only operations that enter the claimable states count (a submission or an approval
     scheduling, a ruling sending work back), judged by where each starts and ends within
@@ -44,7 +44,8 @@ def makes_work_due(entries: Iterable[Mapping[str, Any]]) -> bool:
     first_from: dict[Any, Any] = {}
     last_to: dict[Any, Any] = {}
     for entry in entries:
-        if entry.get("event") == "unfreeze":
+        if entry.get("event") in ("unfreeze", "cancel_requested"):
+            # A cancel wakes the workers too: the one running the operation's step stops it.
             return True
         to = entry.get("to_status")
         if to is None:

@@ -9,6 +9,7 @@ from triadops.api.schemas import (
     AmendBody,
     ApproveBody,
     CancelBody,
+    CancelView,
     OperationIdPath,
     OperationView,
     RejectBody,
@@ -17,7 +18,7 @@ from triadops.api.schemas import (
 )
 from triadops.api.views import operation_view
 from triadops.constitution import lifecycle
-from triadops.constitution.crown.service import acknowledge, cancel_operation
+from triadops.constitution.crown.service import acknowledge, cancel_answer, cancel_operation
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
 from triadops.constitution.legislative.service import amend_operation
@@ -68,13 +69,16 @@ async def cancel(
     operation_id: OperationIdPath,
     identity: Operator,
     session: SessionDep,
+    powers: PowersDep,
     body: CancelBody | None = None,
-) -> OperationView:
-    """Cancel (the requester or the crown); a running operation stops at its next step."""
+) -> CancelView:
+    """Cancel (the requester or the crown); `cancel` says whether a running step stops now."""
     reason = body.reason if body else None
-    await cancel_operation(session, operation_id=operation_id, by=identity, reason=reason)
+    row = await cancel_operation(session, operation_id=operation_id, by=identity, reason=reason)
+    answer = await cancel_answer(session, row, actions=powers.actions)
     await lifecycle.commit(session)
-    return await operation_view(session, operation_id)
+    view = await operation_view(session, operation_id)
+    return CancelView.model_validate({**dict(view), "cancel": answer})
 
 
 @router.post("/acknowledge", operation_id="acknowledge_operation")

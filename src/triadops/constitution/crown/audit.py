@@ -72,6 +72,7 @@ STEP_EVENTS = frozenset(
         "step_resumed",
         "step_succeeded",
         "step_failed",
+        "step_cancelled",
         "step_ruled",
         "rollback_started",
         "step_rolled_back",

@@ -7,9 +7,10 @@ from datetime import datetime
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.actions.registry import ActionRegistry
 from triadops.constitution import ledger, lifecycle
 from triadops.constitution.guards import Rule, enforce
-from triadops.domain.enums import Authority, OperationStatus
+from triadops.domain.enums import Authority, OperationStatus, StepStatus
 from triadops.domain.errors import Conflict, Forbidden
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
@@ -63,9 +64,11 @@ UNFREEZE_RULES: tuple[Rule[Switching], ...] = (crown_holds_the_switch, frozen_no
 async def cancel_operation(
     session: AsyncSession, *, operation_id: str, by: Identity, reason: str | None = None
 ) -> OperationRow:
-    """Cancel an operation that has not started; a running one stops at its next step.
+    """Cancel an operation that has not started; ask a running one to stop.
 
-    The requester may cancel their own; anyone else needs the crown role.
+    A running step whose action is interruptible is stopped at once by the worker running
+    it; any other finishes first. ``cancel_answer`` says which. The requester may cancel
+    their own; anyone else needs the crown role.
     """
     row = await store.get_operation(session, operation_id, for_update=True)
     enforce(CANCEL_RULES, (row, by))
@@ -87,6 +90,27 @@ async def cancel_operation(
         )
         return row
     raise Conflict(f"operation {operation_id} is {row.status} and can no longer be cancelled")
+
+
+async def cancel_answer(
+    session: AsyncSession, row: OperationRow, *, actions: ActionRegistry
+) -> str:
+    """Say what a cancel just accepted does next: done, stopping now, or after the step."""
+    if row.status == S.CANCELLED.value:
+        return "cancelled"
+    steps = await store.get_steps(session, row.id)
+    running = next((s for s in steps if s.status == StepStatus.RUNNING.value), None)
+    if running is None:
+        return "cancel requested; stops before its next step, then what ran is rolled back"
+    if actions.get(running.action).interruptible:
+        return (
+            f"stopping now: step {running.index} ({running.action}) is interrupted, "
+            "then what ran is rolled back"
+        )
+    return (
+        f"cancel requested; stops after the current step: step {running.index} "
+        f"({running.action}) cannot be interrupted, then what ran is rolled back"
+    )
 
 
 async def is_frozen(session: AsyncSession) -> bool:

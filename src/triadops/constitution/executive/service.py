@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import structlog
 from pydantic import JsonValue
@@ -28,6 +28,7 @@ from triadops.domain.operations import ImplementationResult, Operation, Plan, ut
 from triadops.storage.tables import OperationRow, StepRow
 
 log = structlog.stdlib.get_logger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,16 +39,44 @@ class StepOutcome:
     output: dict[str, JsonValue] = field(default_factory=dict)
     error: str | None = None
     duration_s: float = 0.0
+    stopped: bool = False
+    """The operation's cancel interrupted the action midway (never with `ok`)."""
 
 
-def context(powers: Powers, step: StepRow) -> ActionContext:
-    """Build the context an action sees for this step."""
-    return action_context(
+def context(powers: Powers, step: StepRow, *, stop: asyncio.Event | None = None) -> ActionContext:
+    """Build the context an action sees for this step; `stop` is its cancellation signal."""
+    ctx = action_context(
         powers,
         operation_id=step.operation_id,
         step_index=step.index,
         idempotency_key=step.idempotency_key,
     )
+    return ctx if stop is None else replace(ctx, stop=stop)
+
+
+class Stopped(Exception):
+    """The operation's cancel interrupted an action while it ran."""
+
+
+async def until_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T:
+    """Await `work` unless `stop` is set first: then cancel it, let it unwind, raise Stopped.
+
+    Work that finishes as the signal comes keeps its result; work that swallows the
+    cancellation and returns has finished too.
+    """
+    task = asyncio.ensure_future(work)
+    signal = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, signal}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        signal.cancel()
+        if not task.done():
+            task.cancel()
+            # The action tidies up as it unwinds (a process group, a connection).
+            await asyncio.wait({task})
+    if task.cancelled():
+        raise Stopped
+    return task.result()
 
 
 def plan_tampering(row: OperationRow, steps: Sequence[StepRow]) -> str | None:
@@ -78,16 +107,33 @@ def mark_running(step: StepRow) -> None:
     step.error = None
 
 
-async def run_step(powers: Powers, step: StepRow) -> StepOutcome:
-    """Run one registered action with its timeout; never raises for the action's failure."""
+async def run_step(
+    powers: Powers, step: StepRow, *, stop: asyncio.Event | None = None
+) -> StepOutcome:
+    """Run one registered action with its timeout; never raises for the action's failure.
+
+    Setting `stop` (the operation's cancel) sets the action's own signal and, when the
+    action is interruptible, cancels its run at once: the outcome is then `stopped`.
+    """
     action = powers.actions.get(step.action)
     started = time.perf_counter()
     try:
         params = action.parse(step.params)
-        output = await asyncio.wait_for(
-            action.run(context(powers, step), params), timeout=action.timeout_s
+        work = asyncio.wait_for(
+            action.run(context(powers, step, stop=stop), params), timeout=action.timeout_s
         )
+        if stop is not None and action.interruptible:
+            output = await until_stopped(work, stop)
+        else:
+            output = await work
         return StepOutcome(ok=True, output=output, duration_s=time.perf_counter() - started)
+    except Stopped:
+        return StepOutcome(
+            ok=False,
+            error=f"{step.action} was stopped by the operation's cancel",
+            duration_s=time.perf_counter() - started,
+            stopped=True,
+        )
     except TimeoutError:
         error = f"{step.action} timed out after {action.timeout_s:g}s"
     except TriadError as exc:
@@ -192,13 +238,19 @@ def record_violation(
 
 
 async def run_with_agent(
-    powers: Powers, executor: StepExecutor, operation: Operation, step: StepRow
+    powers: Powers,
+    executor: StepExecutor,
+    operation: Operation,
+    step: StepRow,
+    *,
+    stop: asyncio.Event | None = None,
 ) -> tuple[StepOutcome, StepAdvice]:
     """Hand one step to the executor agent; its one tool runs the step's action, once.
 
     The action runs shielded from the agent's own deadline: once started, it finishes (or
     meets its own timeout) whatever the agent does, so its outcome is always known and
-    recorded. A step the agent never ran fails without having run.
+    recorded. A step the agent never ran fails without having run. `stop` is the
+    operation's cancel, as for ``run_step``.
     """
     assert operation.plan is not None
     planned = operation.plan.steps[step.index]
@@ -207,7 +259,7 @@ async def run_with_agent(
     async def run() -> dict[str, JsonValue]:
         if started:
             raise RuntimeError("the step was already run")  # the executor refuses this first
-        started.append(asyncio.ensure_future(run_step(powers, step)))
+        started.append(asyncio.ensure_future(run_step(powers, step, stop=stop)))
         outcome = await asyncio.shield(started[0])
         return {"ok": outcome.ok, "output": outcome.output, "error": outcome.error}
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops import tracing
-from triadops.actions.base import ActionContext
+from triadops.actions.base import RUNS_TO_ITS_END, ActionContext
 from triadops.actions.procedures import get_procedure
 from triadops.actions.registry import AnyAction
 from triadops.constitution import ledger, lifecycle
@@ -111,7 +111,10 @@ async def _preview(
     """Dry-run one step within the preview timeout; a refusal names the step and parameter."""
     budget = ctx.settings.preview_timeout_s
     try:
-        return await asyncio.wait_for(action.preview(ctx, params), timeout=budget)
+        preview = await asyncio.wait_for(action.preview(ctx, params), timeout=budget)
+        if action.interruptible:
+            return preview
+        return preview.model_copy(update={"summary": f"{preview.summary}; {RUNS_TO_ITS_END}"})
     except TimeoutError:
         raise InvalidRequest(
             f"{where}: {action.name}'s dry run took longer than {budget:g} s "

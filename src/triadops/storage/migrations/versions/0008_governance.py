@@ -1,6 +1,6 @@
 """the settings that decide governance, one for every writer of the database
 
-Revision ID: 0013
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-05 11:15:00.000000
 """
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 import triadops.storage.types
 
-revision: str = "0013"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
