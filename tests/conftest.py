@@ -12,3 +12,15 @@ pytest_plugins = [
 from pydantic_ai import models  # noqa: E402
 
 models.ALLOW_MODEL_REQUESTS = False
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render CLI tables as wide as output that reaches no terminal (`output.PIPED_WIDTH`).
+
+    pytest-xdist's workers inherit ``COLUMNS=80``, which would fold table cells in some runs
+    and not others; the tests of narrow terminals set their own width.
+    """
+    monkeypatch.setenv("COLUMNS", "200")

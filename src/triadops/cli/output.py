@@ -74,7 +74,11 @@ def output_width(stream: TextIO) -> int | None:
 
 
 def console(*, stderr: bool = False) -> Console:
-    """Return a console that prints text as given (no markup), control characters escaped."""
+    """Return a console that prints text as given (no markup), control characters escaped.
+
+    Lines of text are never broken (the terminal wraps them, and a pipe or grep sees each
+    whole); only tables are fitted to the width.
+    """
     stream = sys.stderr if stderr else sys.stdout
     return _VisibleConsole(
         stderr=stderr,
@@ -82,6 +86,7 @@ def console(*, stderr: bool = False) -> Console:
         highlight=False,
         emoji=False,
         width=output_width(stream),
+        soft_wrap=True,
     )
 
 

@@ -8,6 +8,7 @@ import signal
 import socket
 from typing import Annotated
 
+import structlog
 import typer
 
 from triadops.cli.context import load_settings, run
@@ -26,7 +27,7 @@ def serve(
 
     settings = load_settings()  # a bad setting is one line here, before the server starts
 
-    async def reachable(rt: Runtime) -> None:
+    async def reachable(rt: Runtime) -> str | None:
         """Open the runtime (and migrate), and make this server's settings the governing ones.
 
         A failure is one line, exit 1. The server owns the governing settings: every other
@@ -35,11 +36,13 @@ def serve(
         said = await rt.check_governance(
             writer=f"triad serve on {socket.gethostname()}", adopt=True
         )
-        if said:
-            console(stderr=True).print(said)
+        return said
 
-    run(reachable, creates=True, serves=True)
+    said = run(reachable, creates=True, serves=True)
     configure_logging()
+    if said:
+        # The server's output is its structured log: one JSON event a line.
+        structlog.stdlib.get_logger(__name__).info("governance", said=said)
     uvicorn.run(
         # By name: the entry points never import each other.
         "triadops.api.app:app_from_env",
