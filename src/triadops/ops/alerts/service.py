@@ -23,9 +23,24 @@ from triadops.domain.alerts import AlertIn, AlertState, Severity
 from triadops.domain.errors import Conflict
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import events
-from triadops.ops.alerts.engine import AlertBook, Change, ChangeKind, Tracked, as_utc
+from triadops.ops.alerts.engine import (
+    AlertBook,
+    Change,
+    ChangeKind,
+    Matches,
+    SilenceSet,
+    StaleMatches,
+    Tracked,
+    as_utc,
+    match_batch,
+)
 from triadops.ops.alerts.policy import ACKNOWLEDGE_RULES, RESOLVE_RULES, Poster
-from triadops.ops.alerts.silences import active_set, expire_ended_silences
+from triadops.ops.alerts.silences import (
+    Moves,
+    active_set,
+    expire_ended_silences,
+    plan_release,
+)
 from triadops.settings import AlertSettings
 from triadops.storage import alerts as store
 from triadops.storage.tables import AlertRow
@@ -57,6 +72,38 @@ class IngestResult:
     """Why each refused resolution was refused, in order."""
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a batch's silencing was decided on before the write lock: `prepare_ingest`."""
+
+    now: datetime
+    in_force: tuple[str, ...]
+    """The ids of the silences in force at `now` that the batch was matched against."""
+    silences: SilenceSet
+    matches: Matches
+    """The silence muting each (fingerprint, severity) the batch can need, or None."""
+
+
+async def prepare_ingest(
+    session: AsyncSession, alerts: Sequence[AlertIn], *, now: datetime
+) -> Prepared:
+    """Match a batch against the silences in force, in a read-only session (no write lock).
+
+    Each alert is matched with its own severity and, when an unresolved alert with its
+    fingerprint is stored, with that one's: what a new alert or a repeat will need.
+    """
+    now = as_utc(now)
+    silences = await active_set(session, now=now)
+    in_force = await store.silences_in_force(session, now=now)
+    wanted: list[tuple[str, Mapping[str, str], Severity]] = [
+        (a.fingerprint, a.labels, a.resolved_severity) for a in alerts
+    ]
+    if silences.ids:
+        stored = await store.active_severities(session, [a.fingerprint for a in alerts])
+        wanted += [(f, labels, Severity(severity)) for f, labels, severity in stored]
+    return Prepared(now, in_force, silences, match_batch(silences, wanted, now))
+
+
 async def ingest(
     session: AsyncSession,
     alerts: Sequence[AlertIn],
@@ -66,6 +113,7 @@ async def ingest(
     settings: AlertSettings,
     by: str = events.MONITOR,
     crown: bool = False,
+    prepared: Prepared | None = None,
 ) -> IngestResult:
     """Deduplicate, silence and store a batch of raised alerts; queue their ledger entries.
 
@@ -76,22 +124,56 @@ async def ingest(
     (`policy.POSTED_RESOLUTION_RULES`). Reads only the batch's fingerprints and the active
     silences, through indexes. Two replicas raising the same new alert store one row: the
     second insert meets the partial unique index and the batch is decided again.
+
+    Silences are matched before the write lock, never under it: given a session that has
+    not begun, ingest matches in a read-only session of its own, and when the silences in
+    force changed before it wrote, rolls back and matches again. A caller whose transaction
+    is already open passes what `prepare_ingest` found before it began (Conflict if stale).
     """
     now = as_utc(now)
     if not alerts:
         return IngestResult(0, 0, 0, 0, 0, 0)
-    await store.share_silences(session)
+    own = prepared is None
+    if own and session.in_transaction():
+        raise RuntimeError("ingest in an open transaction needs prepare_ingest's result")
     for _ in range(RACE_ATTEMPTS):
+        if own:
+            async with store.reading_beside(session) as reader:
+                prepared = await prepare_ingest(reader, alerts, now=now)
+        assert prepared is not None
+        await store.share_silences(session)
         savepoint = await session.begin_nested()
         try:
-            changes, failed, raced, refusals = await _decide_and_store(
-                session, alerts, source=source, now=now, settings=settings, by=by, crown=crown
+            fresh = prepared.now == now and prepared.in_force == (
+                await store.silences_in_force(session, now=now)
             )
+            if not fresh:
+                raise StaleMatches("silences in force")
+            changes, failed, raced, refusals = await _decide_and_store(
+                session,
+                alerts,
+                prepared,
+                source=source,
+                now=now,
+                settings=settings,
+                by=by,
+                crown=crown,
+            )
+        except StaleMatches:
+            await savepoint.rollback()
+            if not own:
+                raise Conflict(
+                    "silences changed while the alerts were being stored; try again"
+                ) from None
+            await session.rollback()  # the write lock goes: match again outside it
+            continue
         except BaseException:
             await savepoint.rollback()
             raise
         if raced:
             await savepoint.rollback()
+            if own:
+                await session.rollback()
             continue
         await savepoint.commit()
         _record(session, changes, failed, source=source, by=by, now=now)
@@ -102,6 +184,7 @@ async def ingest(
 async def _decide_and_store(
     session: AsyncSession,
     alerts: Sequence[AlertIn],
+    prepared: Prepared,
     *,
     source: str,
     now: datetime,
@@ -109,14 +192,14 @@ async def _decide_and_store(
     by: str,
     crown: bool,
 ) -> tuple[list[Change], set[int], bool, tuple[str, ...]]:
-    silences = await active_set(session, now=now)
     known = await store.lock_active_alerts(session, [a.fingerprint for a in alerts])
     book = AlertBook(
         group_by=settings.group_by,
         routes=settings.routes,
         known=[_tracked(row) for row in known],
-        silences=silences,
+        silences=prepared.silences,
         poster=Poster(by, crown=crown),
+        matches=prepared.matches,
     )
     changes = book.apply(alerts, now)
     refusals = tuple(book.refusals)
@@ -434,13 +517,22 @@ async def housekeeping_due(session: AsyncSession, *, now: datetime) -> bool:
     return await store.housekeeping_due(session, now=as_utc(now))
 
 
-async def housekeep(session: AsyncSession, *, now: datetime) -> Housekeeping:
+async def housekeep(
+    session: AsyncSession, *, now: datetime, moves: Moves | None = None
+) -> Housekeeping:
     """Resolve alerts whose ``ends_at`` passed; expire silences whose end passed, unmuting.
 
     An emergency's ``ends_at`` never ends it: only the crown does (`store.unresolved_alerts`
-    leaves emergencies out of `ended_by`).
+    leaves emergencies out of `ended_by`). Where the released alerts go was matched before
+    the write transaction: `moves` (`silences.plan_release`), or, when the session has not
+    begun, in a read-only session beside it.
     """
     now = as_utc(now)
+    if moves is None:
+        if session.in_transaction():
+            raise RuntimeError("housekeep in an open transaction needs plan_release's moves")
+        async with store.reading_beside(session) as reader:
+            moves = await plan_release(reader, now=now)
     # The silences' lock before any alert row, in the order ingest takes them, so that an
     # ingest and this pass never wait on each other in a circle.
     await store.lock_silences(session)
@@ -450,5 +542,5 @@ async def housekeep(session: AsyncSession, *, now: datetime) -> Housekeeping:
         _resolve(
             session, row, actor=events.MONITOR, now=now, reason="ends_at passed", resolved_at=when
         )
-    expired, unmuted = await expire_ended_silences(session, now=now)
+    expired, unmuted = await expire_ended_silences(session, now=now, moves=moves)
     return Housekeeping(resolved=len(ended), expired=expired, unmuted=unmuted)

@@ -8,13 +8,18 @@ A silence sees an alert's labels with ``severity`` set to the severity it escala
 (`domain.alerts.silence_labels`), so whether it can mute an emergency or a critical alert
 is read from its matchers alone, and decides who may add it (`silencers_for`).
 Matchers are RE2 regexes: a match takes time linear in the label, compiled once per set of
-silences, so matching under the write lock stays cheap whatever a silence says.
+silences. No regex runs under the write lock: what to mute or release is matched first in
+a read-only session (`plan_add`, `plan_release`, `plan_mute`), and the write transaction
+only checks that each alert found is still in the state it was matched in and that the
+silence it moves to is still in force. An alert raised in between is matched by ingest
+against the silences then in force; one the plan did not see is muted by the alert
+cycle's `mute_audible`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
@@ -166,6 +171,9 @@ async def add_silence(
     )
     enforce(ADD_RULES, (matchers, by))
     actor = actor_name(by)
+    _not_begun(session)
+    async with store.reading_beside(session) as reader:
+        planned = await plan_add(reader, matchers)
     await store.lock_silences(session)
     stored = [m.model_dump(mode="json") for m in matchers]
     row = store.add_silence_row(
@@ -188,11 +196,74 @@ async def add_silence(
         operation_id=operation_id,
         details={"matchers": list(stored), "ends_at": end.isoformat(), "comment": comment},
     )
-    audible = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
-    for alert in await store.unresolved_alerts(session, states=audible, for_update=True):
-        if silenced_by(matchers, _seen(alert)):
+    for alert in await store.lock_alerts(session, planned):
+        if alert.state in AUDIBLE:
             _mute(session, alert, row.id, actor=actor, now=now)
     return row
+
+
+AUDIBLE = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
+
+
+def _not_begun(session: AsyncSession) -> None:
+    """Refuse to plan while `session` holds a transaction (its write lock, on SQLite)."""
+    if session.in_transaction():
+        raise RuntimeError("silences are matched before the write transaction begins")
+
+
+async def plan_add(session: AsyncSession, matchers: Sequence[Matcher]) -> list[int]:
+    """Return the ids of the audible alerts a silence with `matchers` mutes (read only)."""
+    audible = await store.unresolved_alerts(session, states=AUDIBLE)
+    return [alert.id for alert in audible if silenced_by(matchers, _seen(alert))]
+
+
+@dataclass(frozen=True, slots=True)
+class Moves:
+    """Where each alert goes, matched in a read-only session: a silence, or None (sounds)."""
+
+    now: datetime
+    to: dict[int, str | None] = field(default_factory=dict)
+    from_state: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    """The state and silence of each alert when it was matched."""
+
+    def target(self, alert: AlertRow, in_force: Collection[str]) -> str | None:
+        """Return the silence `alert` moves to, if it is as matched and that one still holds."""
+        if self.from_state.get(alert.id) != (alert.state, alert.silence_id):
+            return None
+        found = self.to.get(alert.id)
+        return found if found in in_force else None
+
+
+async def plan_release(
+    session: AsyncSession, *, now: datetime, leaving: Collection[str] = ()
+) -> Moves:
+    """Match the alerts of silences ending by `now` (or `leaving`) to those staying on."""
+    now = as_utc(now)
+    staying = [r for r in await store.active_silences(session, now=now) if r.id not in leaving]
+    remaining = _compiled(staying)
+    ids = remaining.ids
+    moves = Moves(now)
+    silenced = await store.unresolved_alerts(session, states=(AlertState.SILENCED.value,))
+    for alert in silenced:
+        if alert.silence_id not in ids:
+            moves.to[alert.id] = remaining.match(_seen(alert), now) if ids else None
+            moves.from_state[alert.id] = (alert.state, alert.silence_id)
+    return moves
+
+
+async def plan_mute(session: AsyncSession, *, now: datetime) -> Moves:
+    """Match the audible alerts against the silences in force at `now` (read only)."""
+    now = as_utc(now)
+    silences = await active_set(session, now=now)
+    moves = Moves(now)
+    if not len(silences):
+        return moves
+    for alert in await store.unresolved_alerts(session, states=AUDIBLE):
+        found = silences.match(_seen(alert), now)
+        if found is not None:
+            moves.to[alert.id] = found
+            moves.from_state[alert.id] = (alert.state, alert.silence_id)
+    return moves
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,44 +306,70 @@ async def expire_silence(
     """End a silence now; the alerts it muted sound again unless another silence covers them."""
     enforce(SILENCE_RULES, by)
     now = as_utc(now)
+    _not_begun(session)
+    async with store.reading_beside(session) as reader:
+        moves = await plan_release(reader, now=now, leaving=(silence_id,))
     await store.lock_silences(session)
     row = await store.get_silence(session, silence_id, for_update=True)
     if row.expired_at is not None:
         raise Conflict(
             f"silence {silence_id} was already expired by {row.expired_by}", field="silence_id"
         )
-    await expire(session, [row], actor=actor_name(by), now=now, reason="expired")
+    await expire(session, [row], actor=actor_name(by), now=now, reason="expired", moves=moves)
     return row
 
 
 async def expire_operation_silences(
-    session: AsyncSession, *, operation_id: str, by: str, now: datetime
+    session: AsyncSession,
+    *,
+    operation_id: str,
+    by: str,
+    now: datetime,
+    moves: Moves | None = None,
 ) -> list[SilenceRow]:
-    """End the change-linked silences of an operation (it passed, or its rollback finished)."""
+    """End the change-linked silences of an operation (it passed, or its rollback finished).
+
+    `moves`: `plan_release` with the operation's silences leaving, made before the write
+    transaction; without it, their alerts sound again until the alert cycle mutes them.
+    """
     now = as_utc(now)
     await store.lock_silences(session)
     rows = await store.operation_silences(session, operation_id)
-    await expire(session, rows, actor=by, now=now, reason=f"operation {operation_id} ended")
+    reason = f"operation {operation_id} ended"
+    await expire(session, rows, actor=by, now=now, reason=reason, moves=moves)
     return rows
 
 
-async def expire_ended_silences(session: AsyncSession, *, now: datetime) -> tuple[int, int]:
+async def expire_ended_silences(
+    session: AsyncSession, *, now: datetime, moves: Moves | None = None
+) -> tuple[int, int]:
     """Expire the silences whose end has passed; return (silences expired, alerts unmuted)."""
     now = as_utc(now)
     rows = await store.ended_silences(session, now=now)
     if not rows:
         return 0, 0
     await store.lock_silences(session)
-    unmuted = await expire(session, rows, actor=events.MONITOR, now=now, reason="ended")
+    unmuted = await expire(
+        session, rows, actor=events.MONITOR, now=now, reason="ended", moves=moves
+    )
     return len(rows), unmuted
 
 
 async def expire(
-    session: AsyncSession, rows: Sequence[SilenceRow], *, actor: str, now: datetime, reason: str
+    session: AsyncSession,
+    rows: Sequence[SilenceRow],
+    *,
+    actor: str,
+    now: datetime,
+    reason: str,
+    moves: Moves | None = None,
 ) -> int:
     """Mark `rows` expired and give their alerts to another silence or back to the room.
 
-    Returns how many alerts sound again. The caller holds `store.lock_silences`.
+    Which other silence takes an alert was matched before the lock (`moves`, from
+    `plan_release`); an alert it did not see, or whose silence no longer holds, sounds
+    again, and the alert cycle's `mute_audible` mutes it if a silence covers it. Returns
+    how many alerts sound again. The caller holds `store.lock_silences`.
     """
     for row in rows:
         row.expired_at, row.expired_by = now, actor
@@ -286,14 +383,15 @@ async def expire(
             details={"reason": reason},
         )
     await session.flush()
-    remaining = await active_set(session, now=now)
+    in_force = await store.silences_in_force(session, now=now)
+    planned = moves if moves is not None and moves.now == now else Moves(now)
     unmuted = 0
     for row in rows:
         muted = await store.unresolved_alerts(
             session, states=(AlertState.SILENCED.value,), silence_id=row.id, for_update=True
         )
         for alert in muted:
-            other = remaining.match(_seen(alert), now)
+            other = planned.target(alert, in_force)
             if other is not None:
                 _mute(session, alert, other, actor=actor, now=now)
                 continue
@@ -316,7 +414,11 @@ async def expire(
 
 async def active_set(session: AsyncSession, *, now: datetime) -> SilenceSet:
     """Return the silences in force at `now`, compiled (once per distinct set)."""
-    rows = await store.active_silences(session, now=now)
+    return _compiled(await store.active_silences(session, now=now))
+
+
+def _compiled(rows: Sequence[SilenceRow]) -> SilenceSet:
+    """Compile stored silences; one with a matcher RE2 refuses mutes nothing."""
     specs = []
     for row in rows:
         try:
@@ -328,22 +430,27 @@ async def active_set(session: AsyncSession, *, now: datetime) -> SilenceSet:
     return compile_silences(tuple(specs))
 
 
-async def mute_audible(session: AsyncSession, *, now: datetime) -> int:
+async def mute_audible(session: AsyncSession, *, now: datetime, moves: Moves | None = None) -> int:
     """Mute the firing and acknowledged alerts a silence in force selects; return how many.
 
     People's silences mute at once when added; a change-linked silence is opened by the
     commit that starts its operation, which knows nothing of alerts, so the alert cycle
-    catches up here. Reads only what is audible and what is in force.
+    catches up here. `moves` is `plan_mute`'s, matched before the write transaction: only
+    the alerts it found are locked, and muted if still audible and their silence holds.
+    Without `moves` the session must not have begun: it is planned beside it first.
     """
     now = as_utc(now)
-    silences = await active_set(session, now=now)
-    if not len(silences):
+    if moves is None:
+        _not_begun(session)
+        async with store.reading_beside(session) as reader:
+            moves = await plan_mute(reader, now=now)
+    if not moves.to or moves.now != now:
         return 0
-    audible = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
     muted = 0
     await store.lock_silences(session)
-    for alert in await store.unresolved_alerts(session, states=audible, for_update=True):
-        found = silences.match(_seen(alert), now)
+    in_force = await store.silences_in_force(session, now=now)
+    for alert in await store.lock_alerts(session, moves.to):
+        found = moves.target(alert, in_force)
         if found is not None:
             _mute(session, alert, found, actor=events.MONITOR, now=now)
             muted += 1
