@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.domain.alerts import AlertState, Severity
 from triadops.domain.errors import NotFound
-from triadops.storage.engine import READ_ONLY
 from triadops.storage.tables import AlertGroupRow, AlertRow, LedgerRow, NotificationRow, SilenceRow
 
 ACTIVE = tuple(sorted(s.value for s in AlertState if s is not AlertState.RESOLVED))
@@ -57,7 +56,8 @@ async def share_silences(session: AsyncSession) -> None:
 async def reading_beside(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """Yield a read-only session on `session`'s database (SQLite: no write lock taken)."""
     async with AsyncSession(session.bind, expire_on_commit=False) as reader:
-        await reader.connection(execution_options={READ_ONLY: True})
+        # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
+        await reader.connection(execution_options={"triad_read_only": True})
         yield reader
 
 

@@ -26,7 +26,6 @@ from triadops.runtime import Runtime
 from triadops.storage.engine import READ_ONLY
 from triadops.storage.tables import AlertRow, SilenceRow
 
-
 QUIET = 'severity=~"info|warning"'
 """Leaves critical and emergency alerts out: any silencer may add the silence."""
 
