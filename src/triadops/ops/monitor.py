@@ -27,7 +27,7 @@ from triadops.domain.enums import OperationStatus
 from triadops.domain.health import HealthReport, RaisedAlert
 from triadops.domain.operations import utcnow
 from triadops.ops import stages, unacknowledged
-from triadops.ops.alerts import dispatch, service, silences
+from triadops.ops.alerts import dispatch, matching, service, silences
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.health.collectors import Collector
 from triadops.ops.health.service import (
@@ -184,8 +184,8 @@ class Monitor:
             ]
             # Silences are matched here, before the write transaction, never under its lock.
             leaving = [silence_id for silence_id, _ in stale]
-            releases = await silences.plan_release(session, now=now, leaving=leaving)
-            mutes = await silences.plan_mute(session, now=now)
+            releases = await matching.plan_release(session, now=now, leaving=leaving)
+            mutes = await matching.plan_mute(session, now=now)
         async with self.powers.sessions() as session:
             closed: list[str] = []
             ended: list[tuple[str, str]] = []
@@ -213,7 +213,7 @@ class Monitor:
             if not await unacknowledged.pages_due(session, now=now):
                 return 0
             pages = await unacknowledged.pages_to_raise(session, now=now)
-            prepared = await service.prepare_ingest(session, pages, now=now)
+            prepared = await matching.prepare_ingest(session, pages, now=now)
         async with self.powers.sessions() as session:
             raised, _ = await unacknowledged.page_unacknowledged(
                 session, now=now, settings=self.powers.settings.alerts, prepared=prepared

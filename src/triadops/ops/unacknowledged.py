@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.domain.alerts import AlertIn, Severity
-from triadops.ops.alerts import service
+from triadops.ops.alerts import matching, service
 from triadops.settings import AlertSettings
 from triadops.storage import acknowledgements
 from triadops.storage import alerts as alert_store
@@ -44,7 +44,7 @@ async def page_unacknowledged(
     *,
     now: datetime,
     settings: AlertSettings,
-    prepared: service.Prepared,
+    prepared: matching.Prepared,
 ) -> tuple[int, int]:
     """Raise a page for each overdue emergency not yet paged; resolve acknowledged ones.
 

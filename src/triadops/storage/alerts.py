@@ -73,6 +73,12 @@ async def silences_in_force(session: AsyncSession, *, now: datetime) -> tuple[st
     return tuple((await session.execute(stmt.order_by(SilenceRow.id))).scalars().all())
 
 
+async def ended_silence_ids(session: AsyncSession, *, now: datetime) -> list[str]:
+    """Return the ids of the unexpired silences whose end has passed (read, no lock)."""
+    stmt = select(SilenceRow.id).where(SilenceRow.expired_at.is_(None), SilenceRow.ends_at <= now)
+    return list((await session.execute(stmt)).scalars().all())
+
+
 async def active_severities(
     session: AsyncSession, fingerprints: Collection[str]
 ) -> list[tuple[str, dict[str, str], str]]:

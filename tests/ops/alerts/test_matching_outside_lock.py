@@ -20,7 +20,7 @@ from tests.fixtures.pipeline import ALICE
 from triadops.constitution import lifecycle
 from triadops.domain.alerts import AlertIn, Matcher
 from triadops.domain.clock import utcnow
-from triadops.ops.alerts import engine, service, silences
+from triadops.ops.alerts import engine, matching, service, silences
 from triadops.ops.monitor import Monitor
 from triadops.runtime import Runtime
 from triadops.storage.engine import READ_ONLY
@@ -53,7 +53,7 @@ class Spy:
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Spy]:
     found = Spy()
-    match, silenced_by = engine.SilenceSet.match, silences.silenced_by
+    match, silenced_by = engine.SilenceSet.match, matching.silenced_by
 
     def spied_match(self: engine.SilenceSet, labels: Mapping[str, str], now: datetime) -> Any:
         found.note()
@@ -64,6 +64,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Spy]:
         return silenced_by(matchers, labels)
 
     monkeypatch.setattr(engine.SilenceSet, "match", spied_match)
+    monkeypatch.setattr(matching, "silenced_by", spied_silenced_by)
     monkeypatch.setattr(silences, "silenced_by", spied_silenced_by)
     yield found
 
@@ -90,7 +91,9 @@ async def ingest(
     return result
 
 
-async def add_silence(rt: Runtime, *matchers: str, now: datetime | None = None) -> SilenceRow:
+async def add_silence(
+    rt: Runtime, *matchers: str, now: datetime | None = None, duration_s: float = 3600.0
+) -> SilenceRow:
     async with rt.session() as session:
         row = await silences.add_silence(
             session,
@@ -98,7 +101,7 @@ async def add_silence(rt: Runtime, *matchers: str, now: datetime | None = None) 
             comment="maintenance",
             by=ALICE,
             now=now or utcnow(),
-            duration_s=3600.0,
+            duration_s=duration_s,
         )
         await lifecycle.commit(session)
     return row
@@ -162,11 +165,11 @@ async def test_a_silence_added_while_a_batch_is_matched_makes_ingest_match_again
     runtime: Runtime, spy: Spy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     watch(spy, runtime)
-    prepare = service.prepare_ingest
+    prepare = matching.prepare_ingest
     added: list[SilenceRow] = []
     now = utcnow()
 
-    async def prepare_then_silence(*args: Any, **kw: Any) -> service.Prepared:
+    async def prepare_then_silence(*args: Any, **kw: Any) -> matching.Prepared:
         prepared = await prepare(*args, **kw)
         if not added:  # another principal adds a silence between matching and writing
             added.append(await add_silence(runtime, "alertname=Disk", now=now))
@@ -183,7 +186,7 @@ async def test_an_alert_raised_while_a_silence_is_added_is_muted_by_the_alert_cy
     runtime: Runtime, spy: Spy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     watch(spy, runtime)
-    plan = silences.plan_add
+    plan = matching.plan_add
 
     async def plan_then_raise(*args: Any, **kw: Any) -> list[int]:
         planned = await plan(*args, **kw)
@@ -201,4 +204,98 @@ async def test_an_alert_raised_while_a_silence_is_added_is_muted_by_the_alert_cy
     result = await ingest(runtime, alert("Disk", host="db9"), alert("Disk", host="db8"))
     assert (result.new, result.repeated, result.silenced) == (1, 1, 2)
     assert spy.matches > 0
+    assert spy.under_lock == 0
+
+
+async def test_the_spy_sees_a_match_made_under_the_write_lock(runtime: Runtime, spy: Spy) -> None:
+    # What the old ingest did: read in the write session, then match.
+    watch(spy, runtime)
+    async with runtime.session() as session:
+        await session.execute(select(SilenceRow.id).limit(1))
+        engine.SilenceSet(()).match({"alertname": "Disk"}, utcnow())
+    assert (spy.matches, spy.under_lock) == (1, 1)
+
+
+async def test_an_alert_that_changed_after_the_plan_is_left_as_it_is(
+    runtime: Runtime, spy: Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch(spy, runtime)
+    await ingest(runtime, alert("Disk", host="db1"), alert("Load", host="db2"))
+    plan = matching.plan_add
+
+    async def plan_then_resolve(*args: Any, **kw: Any) -> list[int]:
+        planned = await plan(*args, **kw)
+        resolved = AlertIn(labels={"alertname": "Load", "host": "db2"}, status="resolved")
+        await ingest(runtime, resolved)  # its source resolves it after the plan
+        return planned
+
+    monkeypatch.setattr(silences, "plan_add", plan_then_resolve)
+    row = await add_silence(runtime, 'host=~"db.*"')
+    assert (await states(runtime)) == {"Disk": ("silenced", row.id)}
+    async with runtime.session(read_only=True) as session:
+        load = (await session.scalars(select(AlertRow).where(AlertRow.alertname == "Load"))).one()
+    assert (load.state, load.silence_id) == ("resolved", None), "a resolved alert is not muted"
+    assert spy.under_lock == 0
+
+
+async def test_an_alert_muted_by_an_expiring_silence_after_the_plan_is_planned_again(
+    runtime: Runtime, spy: Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch(spy, runtime)
+    now = utcnow()
+    first = await add_silence(runtime, "alertname=Disk", now=now, duration_s=7200.0)
+    other = await add_silence(runtime, 'host=~"db.*"', now=now)
+    plan = matching.plan_release
+    plans = 0
+
+    async def plan_then_raise(*args: Any, **kw: Any) -> matching.Moves:
+        nonlocal plans
+        moves = await plan(*args, **kw)
+        plans += 1
+        if plans == 1:  # `first` ends last, so it mutes the new alert: the plan missed it
+            await ingest(runtime, alert("Disk", host="db1"), now=now)
+        return moves
+
+    monkeypatch.setattr(silences, "plan_release", plan_then_raise)
+    async with runtime.session() as session:
+        await silences.expire_silence(session, silence_id=first.id, by=ALICE, now=now)
+        await lifecycle.commit(session)
+    assert plans == 2
+    assert (await states(runtime))["Disk"] == ("silenced", other.id), "handed on at once"
+    assert spy.under_lock == 0
+
+
+async def test_when_every_plan_misses_one_it_sounds_and_the_alert_cycle_mutes_it(
+    runtime: Runtime, spy: Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch(spy, runtime)
+    now = utcnow()
+    first = await add_silence(runtime, "alertname=Disk", now=now, duration_s=7200.0)
+    other = await add_silence(runtime, 'host=~"db.*"', now=now)
+    plan = matching.plan_release
+    raised: list[str] = []
+
+    async def plan_then_raise(*args: Any, **kw: Any) -> matching.Moves:
+        moves = await plan(*args, **kw)
+        raised.append(f"db{len(raised)}")
+        await ingest(runtime, alert("Disk", host=raised[-1]), now=now)  # muted by `first`
+        return moves
+
+    monkeypatch.setattr(silences, "plan_release", plan_then_raise)
+    async with runtime.session() as session:
+        await silences.expire_silence(session, silence_id=first.id, by=ALICE, now=now)
+        await lifecycle.commit(session)
+    assert len(raised) == silences.PLAN_ATTEMPTS
+    async with runtime.session(read_only=True) as session:
+        rows = (await session.scalars(select(AlertRow).order_by(AlertRow.id))).all()
+        found = [(a.labels["host"], a.state, a.silence_id) for a in rows]
+    assert found == [
+        *[(host, "silenced", other.id) for host in raised[:-1]],  # the last plan saw them
+        (raised[-1], "firing", None),  # it missed this one: it sounds
+    ]
+    monitor = Monitor(runtime.powers, owner="w1", clock=utcnow, collectors=[])
+    await monitor.coordinate(utcnow())
+    async with runtime.session(read_only=True) as session:
+        rows = (await session.scalars(select(AlertRow))).all()
+        assert {(a.state, a.silence_id) for a in rows} == {("silenced", other.id)}
     assert spy.under_lock == 0

@@ -27,20 +27,13 @@ from triadops.ops.alerts.engine import (
     AlertBook,
     Change,
     ChangeKind,
-    Matches,
-    SilenceSet,
     StaleMatches,
     Tracked,
     as_utc,
-    match_batch,
 )
+from triadops.ops.alerts.matching import Moves, Prepared, plan_release, prepare_ingest
 from triadops.ops.alerts.policy import ACKNOWLEDGE_RULES, RESOLVE_RULES, Poster
-from triadops.ops.alerts.silences import (
-    Moves,
-    active_set,
-    expire_ended_silences,
-    plan_release,
-)
+from triadops.ops.alerts.silences import expire_ended_silences
 from triadops.settings import AlertSettings
 from triadops.storage import alerts as store
 from triadops.storage.tables import AlertRow
@@ -70,38 +63,6 @@ class IngestResult:
     crown): they changed nothing; the rest of the batch was kept."""
     refusals: tuple[str, ...] = ()
     """Why each refused resolution was refused, in order."""
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """What a batch's silencing was decided on before the write lock: `prepare_ingest`."""
-
-    now: datetime
-    in_force: tuple[str, ...]
-    """The ids of the silences in force at `now` that the batch was matched against."""
-    silences: SilenceSet
-    matches: Matches
-    """The silence muting each (fingerprint, severity) the batch can need, or None."""
-
-
-async def prepare_ingest(
-    session: AsyncSession, alerts: Sequence[AlertIn], *, now: datetime
-) -> Prepared:
-    """Match a batch against the silences in force, in a read-only session (no write lock).
-
-    Each alert is matched with its own severity and, when an unresolved alert with its
-    fingerprint is stored, with that one's: what a new alert or a repeat will need.
-    """
-    now = as_utc(now)
-    silences = await active_set(session, now=now)
-    in_force = await store.silences_in_force(session, now=now)
-    wanted: list[tuple[str, Mapping[str, str], Severity]] = [
-        (a.fingerprint, a.labels, a.resolved_severity) for a in alerts
-    ]
-    if silences.ids:
-        stored = await store.active_severities(session, [a.fingerprint for a in alerts])
-        wanted += [(f, labels, Severity(severity)) for f, labels, severity in stored]
-    return Prepared(now, in_force, silences, match_batch(silences, wanted, now))
 
 
 async def ingest(

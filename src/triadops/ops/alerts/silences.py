@@ -18,14 +18,14 @@ cycle's `mute_audible`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.constitution import ledger
 from triadops.constitution.guards import Rule, enforce
 from triadops.domain.alerts import (
     SILENCERS,
@@ -34,7 +34,6 @@ from triadops.domain.alerts import (
     Severity,
     new_silence_id,
     severities_matched,
-    silence_labels,
     silenced_by,
     silencers_for,
 )
@@ -42,7 +41,16 @@ from triadops.domain.enums import Authority
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import events
-from triadops.ops.alerts.engine import SilenceSet, SilenceSpec, as_utc, compile_silences
+from triadops.ops.alerts.engine import StaleMatches, as_utc
+from triadops.ops.alerts.matching import (
+    AUDIBLE,
+    Moves,
+    not_begun,
+    plan_add,
+    plan_mute,
+    plan_release,
+    seen,
+)
 from triadops.storage import alerts as store
 from triadops.storage.tables import AlertRow, SilenceRow
 
@@ -50,6 +58,8 @@ MAX_SILENCE_S = 30 * 86400.0
 """The default cap on a silence's length (``alerts.max_silence_s``)."""
 MAX_MATCHERS = 50
 PREVIEW_LIMIT = 500
+PLAN_ATTEMPTS = 3
+"""Plans made before expiring a silence; the last one's write lets what it missed sound."""
 """The most alerts a preview lists (all that match are counted)."""
 
 log = structlog.stdlib.get_logger(__name__)
@@ -171,7 +181,7 @@ async def add_silence(
     )
     enforce(ADD_RULES, (matchers, by))
     actor = actor_name(by)
-    _not_begun(session)
+    not_begun(session)
     async with store.reading_beside(session) as reader:
         planned = await plan_add(reader, matchers)
     await store.lock_silences(session)
@@ -202,70 +212,6 @@ async def add_silence(
     return row
 
 
-AUDIBLE = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
-
-
-def _not_begun(session: AsyncSession) -> None:
-    """Refuse to plan while `session` holds a transaction (its write lock, on SQLite)."""
-    if session.in_transaction():
-        raise RuntimeError("silences are matched before the write transaction begins")
-
-
-async def plan_add(session: AsyncSession, matchers: Sequence[Matcher]) -> list[int]:
-    """Return the ids of the audible alerts a silence with `matchers` mutes (read only)."""
-    audible = await store.unresolved_alerts(session, states=AUDIBLE)
-    return [alert.id for alert in audible if silenced_by(matchers, _seen(alert))]
-
-
-@dataclass(frozen=True, slots=True)
-class Moves:
-    """Where each alert goes, matched in a read-only session: a silence, or None (sounds)."""
-
-    now: datetime
-    to: dict[int, str | None] = field(default_factory=dict)
-    from_state: dict[int, tuple[str, str | None]] = field(default_factory=dict)
-    """The state and silence of each alert when it was matched."""
-
-    def target(self, alert: AlertRow, in_force: Collection[str]) -> str | None:
-        """Return the silence `alert` moves to, if it is as matched and that one still holds."""
-        if self.from_state.get(alert.id) != (alert.state, alert.silence_id):
-            return None
-        found = self.to.get(alert.id)
-        return found if found in in_force else None
-
-
-async def plan_release(
-    session: AsyncSession, *, now: datetime, leaving: Collection[str] = ()
-) -> Moves:
-    """Match the alerts of silences ending by `now` (or `leaving`) to those staying on."""
-    now = as_utc(now)
-    staying = [r for r in await store.active_silences(session, now=now) if r.id not in leaving]
-    remaining = _compiled(staying)
-    ids = remaining.ids
-    moves = Moves(now)
-    silenced = await store.unresolved_alerts(session, states=(AlertState.SILENCED.value,))
-    for alert in silenced:
-        if alert.silence_id not in ids:
-            moves.to[alert.id] = remaining.match(_seen(alert), now) if ids else None
-            moves.from_state[alert.id] = (alert.state, alert.silence_id)
-    return moves
-
-
-async def plan_mute(session: AsyncSession, *, now: datetime) -> Moves:
-    """Match the audible alerts against the silences in force at `now` (read only)."""
-    now = as_utc(now)
-    silences = await active_set(session, now=now)
-    moves = Moves(now)
-    if not len(silences):
-        return moves
-    for alert in await store.unresolved_alerts(session, states=AUDIBLE):
-        found = silences.match(_seen(alert), now)
-        if found is not None:
-            moves.to[alert.id] = found
-            moves.from_state[alert.id] = (alert.state, alert.silence_id)
-    return moves
-
-
 @dataclass(frozen=True, slots=True)
 class Preview:
     """What a silence would do if added now, and who may add it."""
@@ -289,7 +235,7 @@ async def preview_silence(
     """Say what a silence with `matchers` would mute now and who may add it; add nothing."""
     check_matchers(matchers)
     unresolved = await store.unresolved_alerts(session)
-    matched = [alert for alert in unresolved if silenced_by(matchers, _seen(alert))]
+    matched = [alert for alert in unresolved if silenced_by(matchers, seen(alert))]
     requires = silencers_for(matchers)
     return Preview(
         severities=tuple(severities_matched(matchers)),
@@ -306,17 +252,35 @@ async def expire_silence(
     """End a silence now; the alerts it muted sound again unless another silence covers them."""
     enforce(SILENCE_RULES, by)
     now = as_utc(now)
-    _not_begun(session)
-    async with store.reading_beside(session) as reader:
-        moves = await plan_release(reader, now=now, leaving=(silence_id,))
-    await store.lock_silences(session)
-    row = await store.get_silence(session, silence_id, for_update=True)
-    if row.expired_at is not None:
-        raise Conflict(
-            f"silence {silence_id} was already expired by {row.expired_by}", field="silence_id"
-        )
-    await expire(session, [row], actor=actor_name(by), now=now, reason="expired", moves=moves)
-    return row
+    not_begun(session)
+    mark = ledger.pending_mark(session)
+    for attempt in range(1, PLAN_ATTEMPTS + 1):
+        async with store.reading_beside(session) as reader:
+            moves = await plan_release(reader, now=now, leaving=(silence_id,))
+        await store.lock_silences(session)
+        row = await store.get_silence(session, silence_id, for_update=True)
+        if row.expired_at is not None:
+            raise Conflict(
+                f"silence {silence_id} was already expired by {row.expired_by}",
+                field="silence_id",
+            )
+        try:
+            await expire(
+                session,
+                [row],
+                actor=actor_name(by),
+                now=now,
+                reason="expired",
+                moves=moves,
+                strict=attempt < PLAN_ATTEMPTS,
+            )
+        except StaleMatches:
+            # Its alerts or the silences in force moved since the plan: plan again, unlocked.
+            await session.rollback()
+            ledger.discard_after(session, mark)
+            continue
+        return row
+    raise AssertionError("the last attempt is never strict")
 
 
 async def expire_operation_silences(
@@ -363,13 +327,16 @@ async def expire(
     now: datetime,
     reason: str,
     moves: Moves | None = None,
+    strict: bool = False,
 ) -> int:
     """Mark `rows` expired and give their alerts to another silence or back to the room.
 
     Which other silence takes an alert was matched before the lock (`moves`, from
-    `plan_release`); an alert it did not see, or whose silence no longer holds, sounds
-    again, and the alert cycle's `mute_audible` mutes it if a silence covers it. Returns
-    how many alerts sound again. The caller holds `store.lock_silences`.
+    `plan_release`). An alert it did not see, or matched against other silences than
+    those now in force, raises StaleMatches when `strict` (the caller plans again);
+    otherwise it goes to its planned silence if that still holds, else sounds again and
+    the alert cycle's `mute_audible` mutes it if a silence covers it. Returns how many
+    alerts sound again. The caller holds `store.lock_silences`.
     """
     for row in rows:
         row.expired_at, row.expired_by = now, actor
@@ -391,6 +358,8 @@ async def expire(
             session, states=(AlertState.SILENCED.value,), silence_id=row.id, for_update=True
         )
         for alert in muted:
+            if strict and not planned.holds(alert, in_force):
+                raise StaleMatches(f"alert {alert.id}")
             other = planned.target(alert, in_force)
             if other is not None:
                 _mute(session, alert, other, actor=actor, now=now)
@@ -412,24 +381,6 @@ async def expire(
     return unmuted
 
 
-async def active_set(session: AsyncSession, *, now: datetime) -> SilenceSet:
-    """Return the silences in force at `now`, compiled (once per distinct set)."""
-    return _compiled(await store.active_silences(session, now=now))
-
-
-def _compiled(rows: Sequence[SilenceRow]) -> SilenceSet:
-    """Compile stored silences; one with a matcher RE2 refuses mutes nothing."""
-    specs = []
-    for row in rows:
-        try:
-            specs.append(spec(row))
-        except ValidationError:
-            # Stored before matchers were RE2 (a lookaround, a backreference): muting nothing
-            # is safer than failing every ingest, and it still ends when it was to.
-            log.warning("silence has a matcher RE2 refuses; it mutes nothing", silence=row.id)
-    return compile_silences(tuple(specs))
-
-
 async def mute_audible(session: AsyncSession, *, now: datetime, moves: Moves | None = None) -> int:
     """Mute the firing and acknowledged alerts a silence in force selects; return how many.
 
@@ -441,7 +392,7 @@ async def mute_audible(session: AsyncSession, *, now: datetime, moves: Moves | N
     """
     now = as_utc(now)
     if moves is None:
-        _not_begun(session)
+        not_begun(session)
         async with store.reading_beside(session) as reader:
             moves = await plan_mute(reader, now=now)
     if not moves.to or moves.now != now:
@@ -455,17 +406,6 @@ async def mute_audible(session: AsyncSession, *, now: datetime, moves: Moves | N
             _mute(session, alert, found, actor=events.MONITOR, now=now)
             muted += 1
     return muted
-
-
-def spec(row: SilenceRow) -> SilenceSpec:
-    """Return a stored silence as the engine takes it."""
-    matchers = tuple(Matcher.model_validate(m) for m in row.matchers)
-    return SilenceSpec(id=row.id, ends_at=row.ends_at, matchers=matchers)
-
-
-def _seen(alert: AlertRow) -> Mapping[str, str]:
-    """Return a stored alert's labels as silences see them (its severity included)."""
-    return silence_labels(alert.labels, Severity(alert.severity))
 
 
 def _mute(
