@@ -17,9 +17,10 @@ from sqlalchemy import event, select
 
 from tests.fixtures.api import Api
 from tests.fixtures.pipeline import ALICE
+from tests.ops.test_monitor import Switch, timed
 from triadops.constitution import lifecycle
 from triadops.domain.alerts import AlertIn, Matcher
-from triadops.domain.clock import utcnow
+from triadops.domain.clock import FakeClock, utcnow
 from triadops.ops.alerts import engine, matching, service, silences
 from triadops.ops.monitor import Monitor
 from triadops.runtime import Runtime
@@ -298,4 +299,27 @@ async def test_when_every_plan_misses_one_it_sounds_and_the_alert_cycle_mutes_it
     async with runtime.session(read_only=True) as session:
         rows = (await session.scalars(select(AlertRow))).all()
         assert {(a.state, a.silence_id) for a in rows} == {("silenced", other.id)}
+    assert spy.under_lock == 0
+
+
+async def test_the_health_loop_raises_its_alerts_matched_outside_the_lock(
+    runtime: Runtime, spy: Spy
+) -> None:
+    watch(spy, runtime)
+    clock = FakeClock()
+    switch = Switch()
+    monitor = Monitor(
+        timed(runtime, for_s=0, clear_s=0), owner="w1", clock=clock.now, collectors=[switch]
+    )
+    row = await add_silence(runtime, "alertname=TargetDown", now=clock.now())
+    switch.failing = True
+    await monitor.tick()  # health check (new), then the alert cycle
+    clock.advance(runtime.settings.health.every_s)
+    await monitor.tick()  # a repeat
+    async with runtime.session(read_only=True) as session:
+        found = (await session.scalars(select(AlertRow))).all()
+    assert [(a.alertname, a.state, a.silence_id, a.count) for a in found] == [
+        ("TargetDown", "silenced", row.id, 2)
+    ]
+    assert spy.matches > 0
     assert spy.under_lock == 0
