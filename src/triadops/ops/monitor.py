@@ -27,7 +27,7 @@ from triadops.domain.enums import OperationStatus
 from triadops.domain.health import HealthReport, RaisedAlert
 from triadops.domain.operations import utcnow
 from triadops.ops import stages, unacknowledged
-from triadops.ops.alerts import dispatch, service, silences
+from triadops.ops.alerts import dispatch, matching, service, silences
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.health.collectors import Collector
 from triadops.ops.health.service import (
@@ -177,42 +177,34 @@ class Monitor:
         oldest = now - timedelta(seconds=settings.change_silence_max_s)
         async with self.powers.reading() as session:
             running = await change_silences.open_change_silences(session, now=now)
-        stale = [
-            (silence_id, op_id)
-            for silence_id, op_id, created_at, status in running
-            if status is None or OperationStatus(status).is_final or created_at < oldest
-        ]
+            stale = [
+                (silence_id, op_id)
+                for silence_id, op_id, created_at, status in running
+                if status is None or OperationStatus(status).is_final or created_at < oldest
+            ]
+            # Silences are matched here, before the write transaction, never under its lock.
+            leaving = [silence_id for silence_id, _ in stale]
+            releases = await matching.plan_release(session, now=now, leaving=leaving)
+            mutes = await matching.plan_mute(session, now=now)
         async with self.powers.sessions() as session:
             closed: list[str] = []
+            ended: list[tuple[str, str]] = []
             if stale:
                 ended = await change_silences.end_silences(
                     session, [op_id for _, op_id in stale], now=now
                 )
                 closed = [silence_id for silence_id, _ in ended]
-                reported = [
-                    AlertIn(
-                        labels={
-                            "alertname": "ChangeSilenceOutlivedOperation",
-                            "operation_id": op_id,
-                            "source": MONITOR,
-                        },
-                        annotations={
-                            "summary": f"the silence of operation {op_id} outlived it and "
-                            "was closed"
-                        },
-                        severity=Severity.WARNING,
-                    )
-                    for _, op_id in ended
-                ]
-                if reported:
-                    await service.ingest(
-                        session, reported, source=MONITOR, now=now, settings=settings
-                    )
-            await service.housekeep(session, now=now)
+            await service.housekeep(session, now=now, moves=releases)
             await agent_calls.prune_calls(session, keep=self.powers.settings.agents.keep_calls)
             # Change-linked silences open without looking at alerts: mute what they cover.
-            await silences.mute_audible(session, now=now)
+            await silences.mute_audible(session, now=now, moves=mutes)
             await lifecycle.commit(session)
+        if ended:
+            # Its own transaction, which ingest begins after matching the silences.
+            async with self.powers.sessions() as session:
+                reported = [_outlived(op_id) for _, op_id in ended]
+                await service.ingest(session, reported, source=MONITOR, now=now, settings=settings)
+                await lifecycle.commit(session)
         return closed
 
     async def page_unacknowledged(self, now: datetime) -> int:
@@ -220,9 +212,11 @@ class Monitor:
         async with self.powers.reading() as session:
             if not await unacknowledged.pages_due(session, now=now):
                 return 0
+            pages = await unacknowledged.pages_to_raise(session, now=now)
+            prepared = await matching.prepare_ingest(session, pages, now=now)
         async with self.powers.sessions() as session:
             raised, _ = await unacknowledged.page_unacknowledged(
-                session, now=now, settings=self.powers.settings.alerts
+                session, now=now, settings=self.powers.settings.alerts, prepared=prepared
             )
             await lifecycle.commit(session)
         return raised
@@ -273,4 +267,17 @@ def _alert_in(alert: RaisedAlert) -> AlertIn:
         labels={**alert.labels, "alertname": alert.alertname, "source": HEALTH_SOURCE},
         annotations={"summary": alert.summary},
         severity=alert.severity,
+    )
+
+
+def _outlived(op_id: str) -> AlertIn:
+    """The alert that says an operation's change-linked silence outlived it and was closed."""
+    return AlertIn(
+        labels={
+            "alertname": "ChangeSilenceOutlivedOperation",
+            "operation_id": op_id,
+            "source": MONITOR,
+        },
+        annotations={"summary": f"the silence of operation {op_id} outlived it and was closed"},
+        severity=Severity.WARNING,
     )

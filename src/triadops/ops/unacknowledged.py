@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.domain.alerts import AlertIn, Severity
-from triadops.ops.alerts import service
+from triadops.ops.alerts import matching, service
 from triadops.settings import AlertSettings
 from triadops.storage import acknowledgements
 from triadops.storage import alerts as alert_store
@@ -40,20 +40,33 @@ def page_for(op: acknowledgements.Unacknowledged) -> AlertIn:
 
 
 async def page_unacknowledged(
-    session: AsyncSession, *, now: datetime, settings: AlertSettings
+    session: AsyncSession,
+    *,
+    now: datetime,
+    settings: AlertSettings,
+    prepared: matching.Prepared,
 ) -> tuple[int, int]:
     """Raise a page for each overdue emergency not yet paged; resolve acknowledged ones.
 
     Returns (raised, resolved). A page the crown resolved without acknowledging the
-    operation is raised again: only the acknowledgement ends the debt.
+    operation is raised again: only the acknowledgement ends the debt. `prepared` matched
+    `pages_to_raise` against the silences before this transaction began.
     """
     overdue, paged = await _standing(session, now)
     new = [page for fingerprint, page in overdue.items() if fingerprint not in paged]
     if new:
-        await service.ingest(session, new, source=SOURCE, now=now, settings=settings)
+        await service.ingest(
+            session, new, source=SOURCE, now=now, settings=settings, prepared=prepared
+        )
     answered = await _answered(session, {f: op for f, op in paged.items() if f not in overdue})
     resolved = await service.resolve_answered(session, source=SOURCE, answered=answered, now=now)
     return len(new), len(resolved)
+
+
+async def pages_to_raise(session: AsyncSession, *, now: datetime) -> list[AlertIn]:
+    """Return the pages that overdue emergencies call for and that are not raised yet."""
+    overdue, paged = await _standing(session, now)
+    return [page for fingerprint, page in overdue.items() if fingerprint not in paged]
 
 
 async def pages_due(session: AsyncSession, *, now: datetime) -> bool:

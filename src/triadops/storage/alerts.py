@@ -8,7 +8,8 @@ time-ordered id. Writes only flush; the caller owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -49,6 +50,60 @@ async def share_silences(session: AsyncSession) -> None:
     """
     if _postgres(session):
         await session.execute(select(func.pg_advisory_xact_lock_shared(SILENCE_LOCK)))
+
+
+@asynccontextmanager
+async def reading_beside(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Yield a read-only session on `session`'s database (SQLite: no write lock taken)."""
+    async with AsyncSession(session.bind, expire_on_commit=False) as reader:
+        # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
+        await reader.connection(execution_options={"triad_read_only": True})
+        yield reader
+
+
+async def silences_in_force(session: AsyncSession, *, now: datetime) -> tuple[str, ...]:
+    """Return the ids of the silences in force at `now`, in order: cheap, no matchers read.
+
+    A silence's matchers never change and its end only moves when it is closed (then it is
+    no longer in force), so the ids say whether the set in force is the one matched against.
+    """
+    stmt = select(SilenceRow.id).where(
+        SilenceRow.expired_at.is_(None), SilenceRow.ends_at > now, SilenceRow.starts_at <= now
+    )
+    return tuple((await session.execute(stmt.order_by(SilenceRow.id))).scalars().all())
+
+
+async def ended_silence_ids(session: AsyncSession, *, now: datetime) -> list[str]:
+    """Return the ids of the unexpired silences whose end has passed (read, no lock)."""
+    stmt = select(SilenceRow.id).where(SilenceRow.expired_at.is_(None), SilenceRow.ends_at <= now)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def active_severities(
+    session: AsyncSession, fingerprints: Collection[str]
+) -> list[tuple[str, dict[str, str], str]]:
+    """Return (fingerprint, labels, severity) of the unresolved alerts with these fingerprints."""
+    found: list[tuple[str, dict[str, str], str]] = []
+    ordered = sorted(set(fingerprints))
+    for start in range(0, len(ordered), 500):
+        stmt = select(AlertRow.fingerprint, AlertRow.labels, AlertRow.severity).where(
+            AlertRow.fingerprint.in_(ordered[start : start + 500]), text(_UNRESOLVED)
+        )
+        found += [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
+    return found
+
+
+async def lock_alerts(session: AsyncSession, ids: Collection[int]) -> list[AlertRow]:
+    """Return (and lock, on PostgreSQL) the alerts with these ids, in id order."""
+    found: list[AlertRow] = []
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), 500):
+        stmt = select(AlertRow).where(AlertRow.id.in_(ordered[start : start + 500]))
+        stmt = stmt.order_by(AlertRow.id)
+        if _postgres(session):
+            stmt = stmt.with_for_update()
+        found += list((await session.execute(stmt)).scalars().all())
+    return found
 
 
 async def lock_silences(session: AsyncSession) -> None:

@@ -160,6 +160,28 @@ class SilenceSet:
         return None if best is None else best.id
 
 
+Matches = Mapping[tuple[str, Severity], str | None]
+"""The silence muting each (fingerprint, severity) at one instant, decided beforehand."""
+
+
+class StaleMatches(Exception):
+    """The book needed a match that was not made beforehand: decide the batch again."""
+
+
+def match_batch(
+    silences: SilenceSet, wanted: Iterable[tuple[str, Mapping[str, str], Severity]], now: datetime
+) -> dict[tuple[str, Severity], str | None]:
+    """Match each (fingerprint, labels, severity) against `silences` at `now`, once each."""
+    found: dict[tuple[str, Severity], str | None] = {}
+    for fingerprint, labels, severity in wanted:
+        key = (fingerprint, severity)
+        if key not in found:
+            found[key] = (
+                silences.match(silence_labels(labels, severity), now) if silences.ids else None
+            )
+    return found
+
+
 @lru_cache(maxsize=16)
 def compile_silences(silences: tuple[SilenceSpec, ...]) -> SilenceSet:
     """Return the compiled set of `silences`; the same set is compiled once."""
@@ -263,6 +285,7 @@ class AlertBook:
         known: Iterable[Tracked] = (),
         silences: SilenceSet | None = None,
         poster: Poster = UNNAMED,
+        matches: Matches | None = None,
     ) -> None:
         self.group_by = tuple(group_by)
         self.poster = poster
@@ -270,6 +293,8 @@ class AlertBook:
         """Why each refused resolution of the batches applied was refused, in order."""
         self.active: dict[str, Tracked] = {t.fingerprint: t for t in known}
         self.silences = silences or SilenceSet(())
+        self.matches = matches
+        """Matches made before the write lock (`match_batch`): the book then runs no regex."""
         self._routes = {severity: route(severity, routes) for severity in Severity}
 
     def route_of(self, severity: Severity) -> Route:
@@ -308,11 +333,7 @@ class AlertBook:
     def _new(self, alert: AlertIn, ends_at: datetime | None, now: datetime) -> Tracked:
         labels = alert.labels
         severity = alert.resolved_severity
-        silence = (
-            self.silences.match(silence_labels(labels, severity), now)
-            if self.silences.ids
-            else None
-        )
+        silence = self._silence_for(alert.fingerprint, labels, severity, now)
         authorities, channels = self._routes[severity]
         tracked = Tracked(
             fingerprint=alert.fingerprint,
@@ -352,11 +373,7 @@ class AlertBook:
         silence = current.silence_id
         if silence is not None and self.silences.covers(silence, now):
             return Change.of(ChangeKind.REPEATED, current, previous, annotated=annotated)
-        found = (
-            self.silences.match(silence_labels(current.labels, current.severity), now)
-            if self.silences.ids
-            else None
-        )
+        found = self._silence_for(current.fingerprint, current.labels, current.severity, now)
         if found is not None:
             current.silence_id, current.state = found, AlertState.SILENCED
             return Change.of(ChangeKind.SILENCED, current, previous, annotated=annotated)
@@ -365,3 +382,16 @@ class AlertBook:
         current.silence_id = None
         current.state = AlertState.ACKNOWLEDGED if current.acknowledged else AlertState.FIRING
         return Change.of(ChangeKind.UNSILENCED, current, previous, annotated=annotated)
+
+    def _silence_for(
+        self, fingerprint: str, labels: Mapping[str, str], severity: Severity, now: datetime
+    ) -> str | None:
+        """Return the silence muting this alert: as matched beforehand, when the book was."""
+        if not self.silences.ids:
+            return None
+        if self.matches is None:
+            return self.silences.match(silence_labels(labels, severity), now)
+        try:
+            return self.matches[(fingerprint, severity)]
+        except KeyError:
+            raise StaleMatches(fingerprint) from None

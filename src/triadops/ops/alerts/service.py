@@ -23,9 +23,17 @@ from triadops.domain.alerts import AlertIn, AlertState, Severity
 from triadops.domain.errors import Conflict
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import events
-from triadops.ops.alerts.engine import AlertBook, Change, ChangeKind, Tracked, as_utc
+from triadops.ops.alerts.engine import (
+    AlertBook,
+    Change,
+    ChangeKind,
+    StaleMatches,
+    Tracked,
+    as_utc,
+)
+from triadops.ops.alerts.matching import Moves, Prepared, plan_release, prepare_ingest
 from triadops.ops.alerts.policy import ACKNOWLEDGE_RULES, RESOLVE_RULES, Poster
-from triadops.ops.alerts.silences import active_set, expire_ended_silences
+from triadops.ops.alerts.silences import expire_ended_silences
 from triadops.settings import AlertSettings
 from triadops.storage import alerts as store
 from triadops.storage.tables import AlertRow
@@ -66,6 +74,7 @@ async def ingest(
     settings: AlertSettings,
     by: str = events.MONITOR,
     crown: bool = False,
+    prepared: Prepared | None = None,
 ) -> IngestResult:
     """Deduplicate, silence and store a batch of raised alerts; queue their ledger entries.
 
@@ -76,22 +85,56 @@ async def ingest(
     (`policy.POSTED_RESOLUTION_RULES`). Reads only the batch's fingerprints and the active
     silences, through indexes. Two replicas raising the same new alert store one row: the
     second insert meets the partial unique index and the batch is decided again.
+
+    Silences are matched before the write lock, never under it: given a session that has
+    not begun, ingest matches in a read-only session of its own, and when the silences in
+    force changed before it wrote, rolls back and matches again. A caller whose transaction
+    is already open passes what `prepare_ingest` found before it began (Conflict if stale).
     """
     now = as_utc(now)
     if not alerts:
         return IngestResult(0, 0, 0, 0, 0, 0)
-    await store.share_silences(session)
+    own = prepared is None
+    if own and session.in_transaction():
+        raise RuntimeError("ingest in an open transaction needs prepare_ingest's result")
     for _ in range(RACE_ATTEMPTS):
+        if own:
+            async with store.reading_beside(session) as reader:
+                prepared = await prepare_ingest(reader, alerts, now=now)
+        assert prepared is not None
+        await store.share_silences(session)
         savepoint = await session.begin_nested()
         try:
-            changes, failed, raced, refusals = await _decide_and_store(
-                session, alerts, source=source, now=now, settings=settings, by=by, crown=crown
+            fresh = prepared.now == now and prepared.in_force == (
+                await store.silences_in_force(session, now=now)
             )
+            if not fresh:
+                raise StaleMatches("silences in force")
+            changes, failed, raced, refusals = await _decide_and_store(
+                session,
+                alerts,
+                prepared,
+                source=source,
+                now=now,
+                settings=settings,
+                by=by,
+                crown=crown,
+            )
+        except StaleMatches:
+            await savepoint.rollback()
+            if not own:
+                raise Conflict(
+                    "silences changed while the alerts were being stored; try again"
+                ) from None
+            await session.rollback()  # the write lock goes: match again outside it
+            continue
         except BaseException:
             await savepoint.rollback()
             raise
         if raced:
             await savepoint.rollback()
+            if own:
+                await session.rollback()
             continue
         await savepoint.commit()
         _record(session, changes, failed, source=source, by=by, now=now)
@@ -102,6 +145,7 @@ async def ingest(
 async def _decide_and_store(
     session: AsyncSession,
     alerts: Sequence[AlertIn],
+    prepared: Prepared,
     *,
     source: str,
     now: datetime,
@@ -109,14 +153,14 @@ async def _decide_and_store(
     by: str,
     crown: bool,
 ) -> tuple[list[Change], set[int], bool, tuple[str, ...]]:
-    silences = await active_set(session, now=now)
     known = await store.lock_active_alerts(session, [a.fingerprint for a in alerts])
     book = AlertBook(
         group_by=settings.group_by,
         routes=settings.routes,
         known=[_tracked(row) for row in known],
-        silences=silences,
+        silences=prepared.silences,
         poster=Poster(by, crown=crown),
+        matches=prepared.matches,
     )
     changes = book.apply(alerts, now)
     refusals = tuple(book.refusals)
@@ -434,13 +478,22 @@ async def housekeeping_due(session: AsyncSession, *, now: datetime) -> bool:
     return await store.housekeeping_due(session, now=as_utc(now))
 
 
-async def housekeep(session: AsyncSession, *, now: datetime) -> Housekeeping:
+async def housekeep(
+    session: AsyncSession, *, now: datetime, moves: Moves | None = None
+) -> Housekeeping:
     """Resolve alerts whose ``ends_at`` passed; expire silences whose end passed, unmuting.
 
     An emergency's ``ends_at`` never ends it: only the crown does (`store.unresolved_alerts`
-    leaves emergencies out of `ended_by`).
+    leaves emergencies out of `ended_by`). Where the released alerts go was matched before
+    the write transaction: `moves` (`silences.plan_release`), or, when the session has not
+    begun, in a read-only session beside it.
     """
     now = as_utc(now)
+    if moves is None:
+        if session.in_transaction():
+            raise RuntimeError("housekeep in an open transaction needs plan_release's moves")
+        async with store.reading_beside(session) as reader:
+            moves = await plan_release(reader, now=now)
     # The silences' lock before any alert row, in the order ingest takes them, so that an
     # ingest and this pass never wait on each other in a circle.
     await store.lock_silences(session)
@@ -450,5 +503,5 @@ async def housekeep(session: AsyncSession, *, now: datetime) -> Housekeeping:
         _resolve(
             session, row, actor=events.MONITOR, now=now, reason="ends_at passed", resolved_at=when
         )
-    expired, unmuted = await expire_ended_silences(session, now=now)
+    expired, unmuted = await expire_ended_silences(session, now=now, moves=moves)
     return Housekeeping(resolved=len(ended), expired=expired, unmuted=unmuted)

@@ -8,19 +8,24 @@ A silence sees an alert's labels with ``severity`` set to the severity it escala
 (`domain.alerts.silence_labels`), so whether it can mute an emergency or a critical alert
 is read from its matchers alone, and decides who may add it (`silencers_for`).
 Matchers are RE2 regexes: a match takes time linear in the label, compiled once per set of
-silences, so matching under the write lock stays cheap whatever a silence says.
+silences. No regex runs under the write lock: what to mute or release is matched first in
+a read-only session (`plan_add`, `plan_release`, `plan_mute`), and the write transaction
+only checks that each alert found is still in the state it was matched in and that the
+silence it moves to is still in force. An alert raised in between is matched by ingest
+against the silences then in force; one the plan did not see is muted by the alert
+cycle's `mute_audible`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.constitution import ledger
 from triadops.constitution.guards import Rule, enforce
 from triadops.domain.alerts import (
     SILENCERS,
@@ -29,7 +34,6 @@ from triadops.domain.alerts import (
     Severity,
     new_silence_id,
     severities_matched,
-    silence_labels,
     silenced_by,
     silencers_for,
 )
@@ -37,7 +41,16 @@ from triadops.domain.enums import Authority
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import events
-from triadops.ops.alerts.engine import SilenceSet, SilenceSpec, as_utc, compile_silences
+from triadops.ops.alerts.engine import StaleMatches, as_utc
+from triadops.ops.alerts.matching import (
+    AUDIBLE,
+    Moves,
+    not_begun,
+    plan_add,
+    plan_mute,
+    plan_release,
+    seen,
+)
 from triadops.storage import alerts as store
 from triadops.storage.tables import AlertRow, SilenceRow
 
@@ -45,6 +58,8 @@ MAX_SILENCE_S = 30 * 86400.0
 """The default cap on a silence's length (``alerts.max_silence_s``)."""
 MAX_MATCHERS = 50
 PREVIEW_LIMIT = 500
+PLAN_ATTEMPTS = 3
+"""Plans made before expiring a silence; the last one's write lets what it missed sound."""
 """The most alerts a preview lists (all that match are counted)."""
 
 log = structlog.stdlib.get_logger(__name__)
@@ -166,6 +181,9 @@ async def add_silence(
     )
     enforce(ADD_RULES, (matchers, by))
     actor = actor_name(by)
+    not_begun(session)
+    async with store.reading_beside(session) as reader:
+        planned = await plan_add(reader, matchers)
     await store.lock_silences(session)
     stored = [m.model_dump(mode="json") for m in matchers]
     row = store.add_silence_row(
@@ -188,9 +206,8 @@ async def add_silence(
         operation_id=operation_id,
         details={"matchers": list(stored), "ends_at": end.isoformat(), "comment": comment},
     )
-    audible = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
-    for alert in await store.unresolved_alerts(session, states=audible, for_update=True):
-        if silenced_by(matchers, _seen(alert)):
+    for alert in await store.lock_alerts(session, planned):
+        if alert.state in AUDIBLE:
             _mute(session, alert, row.id, actor=actor, now=now)
     return row
 
@@ -218,7 +235,7 @@ async def preview_silence(
     """Say what a silence with `matchers` would mute now and who may add it; add nothing."""
     check_matchers(matchers)
     unresolved = await store.unresolved_alerts(session)
-    matched = [alert for alert in unresolved if silenced_by(matchers, _seen(alert))]
+    matched = [alert for alert in unresolved if silenced_by(matchers, seen(alert))]
     requires = silencers_for(matchers)
     return Preview(
         severities=tuple(severities_matched(matchers)),
@@ -235,44 +252,91 @@ async def expire_silence(
     """End a silence now; the alerts it muted sound again unless another silence covers them."""
     enforce(SILENCE_RULES, by)
     now = as_utc(now)
-    await store.lock_silences(session)
-    row = await store.get_silence(session, silence_id, for_update=True)
-    if row.expired_at is not None:
-        raise Conflict(
-            f"silence {silence_id} was already expired by {row.expired_by}", field="silence_id"
-        )
-    await expire(session, [row], actor=actor_name(by), now=now, reason="expired")
-    return row
+    not_begun(session)
+    mark = ledger.pending_mark(session)
+    for attempt in range(1, PLAN_ATTEMPTS + 1):
+        async with store.reading_beside(session) as reader:
+            moves = await plan_release(reader, now=now, leaving=(silence_id,))
+        await store.lock_silences(session)
+        row = await store.get_silence(session, silence_id, for_update=True)
+        if row.expired_at is not None:
+            raise Conflict(
+                f"silence {silence_id} was already expired by {row.expired_by}",
+                field="silence_id",
+            )
+        try:
+            await expire(
+                session,
+                [row],
+                actor=actor_name(by),
+                now=now,
+                reason="expired",
+                moves=moves,
+                strict=attempt < PLAN_ATTEMPTS,
+            )
+        except StaleMatches:
+            # Its alerts or the silences in force moved since the plan: plan again, unlocked.
+            await session.rollback()
+            ledger.discard_after(session, mark)
+            continue
+        return row
+    raise AssertionError("the last attempt is never strict")
 
 
 async def expire_operation_silences(
-    session: AsyncSession, *, operation_id: str, by: str, now: datetime
+    session: AsyncSession,
+    *,
+    operation_id: str,
+    by: str,
+    now: datetime,
+    moves: Moves | None = None,
 ) -> list[SilenceRow]:
-    """End the change-linked silences of an operation (it passed, or its rollback finished)."""
+    """End the change-linked silences of an operation (it passed, or its rollback finished).
+
+    `moves`: `plan_release` with the operation's silences leaving, made before the write
+    transaction; without it, their alerts sound again until the alert cycle mutes them.
+    """
     now = as_utc(now)
     await store.lock_silences(session)
     rows = await store.operation_silences(session, operation_id)
-    await expire(session, rows, actor=by, now=now, reason=f"operation {operation_id} ended")
+    reason = f"operation {operation_id} ended"
+    await expire(session, rows, actor=by, now=now, reason=reason, moves=moves)
     return rows
 
 
-async def expire_ended_silences(session: AsyncSession, *, now: datetime) -> tuple[int, int]:
+async def expire_ended_silences(
+    session: AsyncSession, *, now: datetime, moves: Moves | None = None
+) -> tuple[int, int]:
     """Expire the silences whose end has passed; return (silences expired, alerts unmuted)."""
     now = as_utc(now)
     rows = await store.ended_silences(session, now=now)
     if not rows:
         return 0, 0
     await store.lock_silences(session)
-    unmuted = await expire(session, rows, actor=events.MONITOR, now=now, reason="ended")
+    unmuted = await expire(
+        session, rows, actor=events.MONITOR, now=now, reason="ended", moves=moves
+    )
     return len(rows), unmuted
 
 
 async def expire(
-    session: AsyncSession, rows: Sequence[SilenceRow], *, actor: str, now: datetime, reason: str
+    session: AsyncSession,
+    rows: Sequence[SilenceRow],
+    *,
+    actor: str,
+    now: datetime,
+    reason: str,
+    moves: Moves | None = None,
+    strict: bool = False,
 ) -> int:
     """Mark `rows` expired and give their alerts to another silence or back to the room.
 
-    Returns how many alerts sound again. The caller holds `store.lock_silences`.
+    Which other silence takes an alert was matched before the lock (`moves`, from
+    `plan_release`). An alert it did not see, or matched against other silences than
+    those now in force, raises StaleMatches when `strict` (the caller plans again);
+    otherwise it goes to its planned silence if that still holds, else sounds again and
+    the alert cycle's `mute_audible` mutes it if a silence covers it. Returns how many
+    alerts sound again. The caller holds `store.lock_silences`.
     """
     for row in rows:
         row.expired_at, row.expired_by = now, actor
@@ -286,14 +350,17 @@ async def expire(
             details={"reason": reason},
         )
     await session.flush()
-    remaining = await active_set(session, now=now)
+    in_force = await store.silences_in_force(session, now=now)
+    planned = moves if moves is not None and moves.now == now else Moves(now)
     unmuted = 0
     for row in rows:
         muted = await store.unresolved_alerts(
             session, states=(AlertState.SILENCED.value,), silence_id=row.id, for_update=True
         )
         for alert in muted:
-            other = remaining.match(_seen(alert), now)
+            if strict and not planned.holds(alert, in_force):
+                raise StaleMatches(f"alert {alert.id}")
+            other = planned.target(alert, in_force)
             if other is not None:
                 _mute(session, alert, other, actor=actor, now=now)
                 continue
@@ -314,51 +381,31 @@ async def expire(
     return unmuted
 
 
-async def active_set(session: AsyncSession, *, now: datetime) -> SilenceSet:
-    """Return the silences in force at `now`, compiled (once per distinct set)."""
-    rows = await store.active_silences(session, now=now)
-    specs = []
-    for row in rows:
-        try:
-            specs.append(spec(row))
-        except ValidationError:
-            # Stored before matchers were RE2 (a lookaround, a backreference): muting nothing
-            # is safer than failing every ingest, and it still ends when it was to.
-            log.warning("silence has a matcher RE2 refuses; it mutes nothing", silence=row.id)
-    return compile_silences(tuple(specs))
-
-
-async def mute_audible(session: AsyncSession, *, now: datetime) -> int:
+async def mute_audible(session: AsyncSession, *, now: datetime, moves: Moves | None = None) -> int:
     """Mute the firing and acknowledged alerts a silence in force selects; return how many.
 
     People's silences mute at once when added; a change-linked silence is opened by the
     commit that starts its operation, which knows nothing of alerts, so the alert cycle
-    catches up here. Reads only what is audible and what is in force.
+    catches up here. `moves` is `plan_mute`'s, matched before the write transaction: only
+    the alerts it found are locked, and muted if still audible and their silence holds.
+    Without `moves` the session must not have begun: it is planned beside it first.
     """
     now = as_utc(now)
-    silences = await active_set(session, now=now)
-    if not len(silences):
+    if moves is None:
+        not_begun(session)
+        async with store.reading_beside(session) as reader:
+            moves = await plan_mute(reader, now=now)
+    if not moves.to or moves.now != now:
         return 0
-    audible = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
     muted = 0
     await store.lock_silences(session)
-    for alert in await store.unresolved_alerts(session, states=audible, for_update=True):
-        found = silences.match(_seen(alert), now)
+    in_force = await store.silences_in_force(session, now=now)
+    for alert in await store.lock_alerts(session, moves.to):
+        found = moves.target(alert, in_force)
         if found is not None:
             _mute(session, alert, found, actor=events.MONITOR, now=now)
             muted += 1
     return muted
-
-
-def spec(row: SilenceRow) -> SilenceSpec:
-    """Return a stored silence as the engine takes it."""
-    matchers = tuple(Matcher.model_validate(m) for m in row.matchers)
-    return SilenceSpec(id=row.id, ends_at=row.ends_at, matchers=matchers)
-
-
-def _seen(alert: AlertRow) -> Mapping[str, str]:
-    """Return a stored alert's labels as silences see them (its severity included)."""
-    return silence_labels(alert.labels, Severity(alert.severity))
 
 
 def _mute(
