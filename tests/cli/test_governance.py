@@ -128,6 +128,9 @@ def test_the_ledger_records_each_governance_and_verify_names_an_edited_row(
     [entry] = [e for e in data(triad("audit", "log", "--json")) if e["event"] == "governance_set"]
     assert entry["actor"] == "triad:governance"
     assert entry["details"]["settings"]["model"] == "rules"
+    # No secret among the governing settings: models are named, keys come from the environment.
+    assert set(entry["details"]["settings"]) == set(Settings().governance())
+    assert not [k for k in entry["details"]["settings"] if re.search("key|token|secret|pass", k)]
     assert entry["details"]["set_by"].startswith("triad ops submit (")
     assert _governance_findings(triad) == []
 

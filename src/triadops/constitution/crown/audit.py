@@ -12,7 +12,8 @@ submitted in the ledger and is in the state its last transition says, with the p
 hash, author) and approved plan hash the ledger recorded; its step rows hash to that plan and
 are in the state of their last ledger entry; every approval and token row was recorded, with
 the same approver, authority, plan hash, roles, principal, revocation and hash fingerprint;
-nothing the ledger recorded is missing; the freeze is where the ledger left it. State ahead of
+nothing the ledger recorded is missing; the freeze is where the ledger left it; the stored
+governance is the last one a ``governance_set`` entry recorded. State ahead of
 the ledger (a tail cut off with the head moved back) shows up as records the ledger does not
 explain.
 
