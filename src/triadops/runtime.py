@@ -14,6 +14,7 @@ from triadops.actions.builtin import builtin_actions
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
+from triadops.constitution import ledger, lifecycle
 from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
 from triadops.constitution.worker import run_worker, worker_name
@@ -114,10 +115,17 @@ class Runtime:
                 return None
             if row is None or adopt:
                 changed = [] if row is None else governance.differences(row.settings, mine)
-                await governance.store_governance(
+                stored, ours = await governance.store_governance(
                     session, settings=mine, set_by=writer, now=utcnow()
                 )
-                await session.commit()
+                if ours:  # the ledger proves the governance as it proves any state
+                    ledger.record(
+                        session,
+                        actor=governance.GOVERNANCE_ACTOR,
+                        event=governance.GOVERNANCE_SET,
+                        details=governance.governance_entry(stored),
+                    )
+                await lifecycle.commit(session)
                 if not changed:
                     return (
                         "governing settings stored: every writer of this database must share them"

@@ -19,7 +19,7 @@ async def test_a_freeze_holds_work_until_unfrozen(api: Api, rt: Runtime) -> None
     frozen = await api.post("/crown/freeze", as_="carol", json={"reason": "incident 42"})
     assert frozen.status_code == 200
     assert frozen.json()["frozen"] is True
-    assert frozen.json()["frozen_by"] == "carol"
+    assert frozen.json()["frozen_by"] == frozen.json()["by"] == "carol"
     # /ready reads the database now; /health answers from its last probe.
     assert (await api.client.get("/ready")).json()["frozen"] is True
     assert (await api.post("/crown/freeze", as_="edward", json={"reason": "x"})).status_code == 409
@@ -31,7 +31,13 @@ async def test_a_freeze_holds_work_until_unfrozen(api: Api, rt: Runtime) -> None
     assert (await api.post("/crown/unfreeze", as_="alice")).status_code == 403
     thawed = await api.post("/crown/unfreeze", as_="carol")
     assert thawed.status_code == 200
-    assert thawed.json() == {"frozen": False, "frozen_by": None, "frozen_at": None, "reason": None}
+    assert thawed.json() == {
+        "frozen": False,
+        "frozen_by": None,
+        "frozen_at": None,
+        "reason": None,
+        "by": "carol",  # who unfroze: the answer names the mover, as the CLI prints it
+    }
     assert (await api.post("/crown/unfreeze", as_="carol")).status_code == 409
 
     await drive(rt)

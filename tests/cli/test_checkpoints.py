@@ -99,15 +99,15 @@ def test_checkpoint_then_a_truncated_tail_fails_verify(
 
     signed = triad("audit", "checkpoint")
     assert signed.exit_code == 0, signed.output
-    assert signed.stdout.splitlines()[0].startswith("checkpoint 20 at ")
+    assert signed.stdout.splitlines()[0].startswith("checkpoint 21 at ")
     assert f"key id: {key_id}" in signed.stdout.splitlines()
     head = data(triad("audit", "checkpoint", "--json"))
-    # Entry 21 records the first checkpoint, so the second covers it.
-    assert (head["seq"], head["key_id"]) == (21, key_id) and len(head["hash"]) == 64
+    # Entry 22 records the first checkpoint, so the second covers it.
+    assert (head["seq"], head["key_id"]) == (22, key_id) and len(head["hash"]) == 64
     ok = triad("audit", "verify")
     assert ok.exit_code == 0, ok.output
     assert ok.stdout.splitlines() == [
-        "ledger intact: 22 entries checked",
+        "ledger intact: 23 entries checked",
         "checkpoints consistent: 2 checked against the ledger",
     ]
 
@@ -118,21 +118,21 @@ def test_checkpoint_then_a_truncated_tail_fails_verify(
     lines = broken.stdout.splitlines()
     assert lines[0] == "ledger intact: 13 entries checked", "the chain alone is fooled"
     assert lines[1] == "checkpoints broken: 3 finding(s)"
-    assert lines[2].startswith("  - ledger truncated below checkpoint 20 (at ")
-    assert lines[2].endswith("log line 1): entry 20 is missing")
-    assert lines[3].startswith("  - ledger truncated below checkpoint 21 (at ")
-    assert lines[4].startswith("  - ledger head 13 is below checkpoint 21 (at ")
+    assert lines[2].startswith("  - ledger truncated below checkpoint 21 (at ")
+    assert lines[2].endswith("log line 1): entry 21 is missing")
+    assert lines[3].startswith("  - ledger truncated below checkpoint 22 (at ")
+    assert lines[4].startswith("  - ledger head 13 is below checkpoint 22 (at ")
     report = data(triad("audit", "verify", "--json"), exit_code=1)
     assert report["ok"] is False and report["entries_checked"] == 13
     assert report["checkpoints"]["checked"] is True
     assert report["checkpoints"]["count"] == 2
     assert [p[:37] for p in report["checkpoints"]["problems"]] == [
-        "ledger truncated below checkpoint 20 ",
         "ledger truncated below checkpoint 21 ",
-        "ledger head 13 is below checkpoint 21",
+        "ledger truncated below checkpoint 22 ",
+        "ledger head 13 is below checkpoint 22",
     ]
     refused = triad("audit", "checkpoint")
-    assert "the ledger head 13 is below the last checkpoint 21" in one_error_line(refused)
+    assert "the ledger head 13 is below the last checkpoint 22" in one_error_line(refused)
     for secret in private_key_texts(key_file):
         assert secret not in printed(shown, signed, ok, broken, refused)
 
@@ -158,7 +158,7 @@ def test_a_verifier_with_only_the_public_key_finds_a_recomputed_rewrite(
     result = triad("audit", "verify")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert lines[0] == "ledger intact: 21 entries checked", "the rewrite is self-consistent"
+    assert lines[0] == "ledger intact: 22 entries checked", "the rewrite is self-consistent"
     assert lines[2].startswith(
         f"  - entry {signed['seq']} was rewritten since the checkpoint at "
         f"{signed['at'].replace('Z', '+00:00')} (checkpoint {signed['seq']}, log line 1): "
@@ -259,7 +259,7 @@ def test_a_deleted_or_emptied_log_fails_verify(
 ) -> None:
     log = signing(triad, tmp_path, monkeypatch)
     triad("ops", "submit", "--step", "noop", "--wait")
-    assert data(triad("audit", "checkpoint", "--json"))["seq"] == 10
+    assert data(triad("audit", "checkpoint", "--json"))["seq"] == 11
     triad("ops", "submit", "--step", "noop", "--wait")
     assert triad("audit", "verify").exit_code == 0
     # The attacker rewrites the ledger past the checkpoint, then gets rid of the log.
@@ -277,7 +277,7 @@ def test_a_deleted_or_emptied_log_fails_verify(
     assert report["ok"] is False and report["checkpoints"]["checked"] is True
     assert report["checkpoints"]["problems"] == [
         f"checkpoint log {log} is {'missing' if attack == 'deleted' else 'empty'}: required "
-        "with a checkpoint key; the ledger records 1 checkpoint(s), the newest 10"
+        "with a checkpoint key; the ledger records 1 checkpoint(s), the newest 11"
     ]
 
 
@@ -289,7 +289,7 @@ def test_a_log_cut_short_of_a_recorded_checkpoint_names_the_missing_seq(
     for _ in range(3):
         triad("ops", "submit", "--step", "noop", "--wait")
         signed.append(data(triad("audit", "checkpoint", "--json"))["seq"])
-    assert signed == [10, 21, 32]
+    assert signed == [11, 22, 33]
     assert triad("audit", "verify").exit_code == 0
     lines = log.read_text().splitlines()
     log.write_text("\n".join(lines[:-1]) + "\n")  # the newest line cut off
@@ -299,6 +299,6 @@ def test_a_log_cut_short_of_a_recorded_checkpoint_names_the_missing_seq(
     assert result.exit_code == 1
     assert result.stdout.splitlines()[1] == "checkpoints broken: 1 finding(s)"
     assert data(triad("audit", "verify", "--json"), exit_code=1)["checkpoints"]["problems"] == [
-        f"checkpoint 32 is recorded in the ledger (entry 33) but missing from the log {log}: "
+        f"checkpoint 33 is recorded in the ledger (entry 34) but missing from the log {log}: "
         "the log was cut or edited"
     ]

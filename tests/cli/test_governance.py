@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import re
 
 import pytest
+from sqlalchemy import text
 
 from tests.cli.conftest import Triad, data, one_error_line
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.storage.engine import create_engine
 
 
 def the_server_governs(**settings: object) -> None:
@@ -96,3 +100,65 @@ def test_a_worker_under_other_settings_refuses_to_start(
     [line] = [line for line in refused.stderr.splitlines() if line.startswith("error: ")]
     assert "this process's blast_radius_threshold is 9 but the database's governance says 3" in line
     assert "started; Ctrl-C to stop" not in refused.stderr
+
+
+def _edit_governance(database_url: str, statement: str) -> None:
+    """Change the stored governance row behind the ledger's back."""
+
+    async def edit() -> None:
+        engine = create_engine(database_url)
+        async with engine.begin() as conn:
+            await conn.execute(text(statement))
+        await engine.dispose()
+
+    asyncio.run(edit())
+
+
+def _governance_findings(triad: Triad) -> list[str]:
+    found = triad("audit", "verify", "--json")
+    report = json.loads(found.stdout)
+    assert report["ok"] is (found.exit_code == 0)
+    return [f"{d['subject']}: {d['problem']}" for d in report["discrepancies"]]
+
+
+def test_the_ledger_records_each_governance_and_verify_names_an_edited_row(
+    triad: Triad, database_url: str
+) -> None:
+    assert triad("ops", "submit", "--step", "noop", "--id", "op-1").exit_code == 0
+    [entry] = [e for e in data(triad("audit", "log", "--json")) if e["event"] == "governance_set"]
+    assert entry["actor"] == "triad:governance"
+    assert entry["details"]["settings"]["model"] == "rules"
+    # No secret among the governing settings: models are named, keys come from the environment.
+    assert set(entry["details"]["settings"]) == set(Settings().governance())
+    assert not [k for k in entry["details"]["settings"] if re.search("key|token|secret|pass", k)]
+    assert entry["details"]["set_by"].startswith("triad ops submit (")
+    assert _governance_findings(triad) == []
+
+    the_server_governs(approval_timeout_s=60)  # an honest adoption: recorded, verify green
+    assert _governance_findings(triad) == []
+    entries = [e for e in data(triad("audit", "log", "--json")) if e["event"] == "governance_set"]
+    assert [e["details"]["settings"]["approval_timeout_s"] for e in entries] == [86400.0, 60]
+
+    # Somebody with the database loosens the approval timeout, hash recomputed or not.
+    _edit_governance(database_url, "UPDATE governance SET set_by = 'ops-2'")
+    assert _governance_findings(triad) == [
+        "governance: stored as set by ops-2 but the ledger's were set by triad serve on ops-1"
+    ]
+    loose = {**entries[-1]["details"]["settings"], "approval_timeout_s": 999999}
+    canonical = json.dumps(loose, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    _edit_governance(
+        database_url,
+        f"UPDATE governance SET set_by = 'triad serve on ops-1', hash = '{digest}', "
+        f"settings = '{json.dumps(loose)}'",
+    )
+    findings = _governance_findings(triad)
+    assert findings == [
+        f"governance: stored settings {digest[:12]}… but the ledger's last were "
+        f"{entries[-1]['details']['hash'][:12]}…"
+    ]
+    assert triad("audit", "verify").exit_code == 1
+    assert "governance: stored settings" in triad("audit", "verify").stdout
+
+    _edit_governance(database_url, "DELETE FROM governance")
+    assert _governance_findings(triad) == ["governance: in the ledger but not stored (deleted)"]

@@ -2,91 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import stat
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from tests.cli.conftest import data, one_error_line
+from tests.cli.conftest import Server, data, one_error_line
 from tests.cli.test_decisions import SYSTEMS
-from tests.fixtures.servers import free_port, issue_token
+from tests.fixtures.servers import free_port
 from triadops.cli.main import app
-from triadops.settings import Settings
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Server:
-    """A running ``triad serve`` and a token (executive and legislative, principal ``ops``)."""
-
-    url: str
-    token: str
-    log: Path
-
-
-@pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    """Run ``triad serve`` on the test's database until the test ends."""
-    token = asyncio.run(issue_token(settings))
-    port = free_port()
-    log = tmp_path / "serve.stderr"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TRIAD_")},
-        "TRIAD_HOME": str(settings.home),
-        "TRIAD_DATABASE_URL": settings.resolved_database_url,
-        "TRIAD_CONFIG": "",
-        "TRIAD_MONITOR": "false",
-        "TRIAD_WORKER_POLL_S": "0.05",
-    }
-    command = [sys.executable, "-m", "triadops.cli.main", "serve", "--port", str(port)]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=sink, stderr=sink)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield Server(url, token, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-@pytest.fixture
-def both(
-    settings: Settings, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[CliRunner, dict[str, str], dict[str, str]]:
-    """A runner and the environments of a local and of a remote CLI on the same database."""
-    for name in list(os.environ):
-        if name.startswith("TRIAD_") and name != "TRIAD_TEST_PG":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
-    local = {
-        "TRIAD_HOME": str(settings.home),
-        "TRIAD_DATABASE_URL": settings.resolved_database_url,
-        "TRIAD_CONFIG": "",
-        "TRIAD_URL": "",
-    }
-    remote = {"TRIAD_URL": server.url, "TRIAD_TOKEN": server.token, "TRIAD_CONFIG": ""}
-    return CliRunner(), local, remote
 
 
 def _run(runner: CliRunner, env: dict[str, str], *args: str) -> Result:
@@ -221,22 +150,26 @@ def test_an_unreachable_server_is_one_line(
     assert "cannot reach http://127.0.0.1:" in one_error_line(result)
 
 
-def test_commands_not_yet_remote_say_so_and_never_go_local(
+def test_local_only_commands_say_why_and_never_go_local(
     both: tuple[CliRunner, dict[str, str], dict[str, str]], server: Server
 ) -> None:
     runner, local, remote = both
     everything = local | remote  # a local database is reachable too: it must not be used
     for args in (
         ["token", "list"],
-        ["freeze", "--reason", "x"],
-        ["health"],
+        ["token", "create", "--name", "x", "--role", "crown"],
+        ["token", "revoke", "ops"],
+        ["freeze", "--reason", "x", "--as", "bob"],
         ["ops", "cancel", "x", "--as", "bob"],
     ):
         result = _run(runner, everything, *args)
         assert result.exit_code != 0, (args, result.output)
         line = one_error_line(result)
-        assert "not available remotely yet" in line or "--as: remotely" in line, line
-    assert data(_run(runner, local, "token", "list", "--json")) != []
+        assert (
+            "works on the database only (tokens are administered where the database is" in line
+            or "--as: remotely" in line
+        ), line
+    assert [t["name"] for t in data(_run(runner, local, "token", "list", "--json"))] == ["ops"]
     assert data(_run(runner, local, "audit", "verify", "--json"))["ok"] is True
 
 

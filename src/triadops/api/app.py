@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,6 +45,7 @@ def create_app(
     run_worker: bool = False,
     probe_every_s: float = health.PROBE_EVERY_S,
     probe_timeout_s: float = health.PROBE_TIMEOUT_S,
+    governs: bool = False,
 ) -> FastAPI:
     """Return the API app.
 
@@ -51,12 +53,16 @@ def create_app(
     shutdown; a given runtime belongs to the caller. With `run_worker`, a worker drives
     operations in the same process until shutdown. The lifespan checks the database before
     serving and then every `probe_every_s` in the background; /health answers from that.
+    With `governs`, the lifespan makes this server's governing settings the database's
+    before serving, as ``triad serve`` does (`Runtime.check_governance`).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or await Runtime.open(settings)
         app.state.runtime = rt
+        if governs:
+            await _govern(rt)
         probe = health.DatabaseProbe(rt, every_s=probe_every_s, timeout_s=probe_timeout_s)
         await probe.start()
         setattr(app.state, health.PROBE_STATE, probe)
@@ -97,6 +103,13 @@ def create_app(
     return app
 
 
+async def _govern(rt: Runtime) -> None:
+    """Make this server's governing settings the database's, saying what changed."""
+    said = await rt.check_governance(writer=f"triad API on {socket.gethostname()}", adopt=True)
+    if said:
+        log.warning(said)
+
+
 async def _stop(worker: asyncio.Task[None]) -> None:
     try:
         await asyncio.wait_for(asyncio.shield(worker), timeout=WORKER_GRACE_S)
@@ -110,6 +123,8 @@ async def _stop(worker: asyncio.Task[None]) -> None:
 def app_from_env() -> FastAPI:
     """Return the app configured from ``triad.toml`` and ``TRIAD_*``, with a worker.
 
+    Started by ``triad serve`` or by uvicorn alone, it adopts its governing settings on start.
+
     For ``uvicorn triadops.api.app:app_from_env --factory``: the process's logging is set up
     as ``triad serve`` sets it up (JSON lines, no secrets), uvicorn's own loggers included,
     except the access lines of probes that answered 200 (`health.QuietProbes`).
@@ -118,4 +133,4 @@ def app_from_env() -> FastAPI:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, health.QuietProbes) for f in access.filters):
         access.addFilter(health.QuietProbes())
-    return create_app(Settings(), run_worker=True)
+    return create_app(Settings(), run_worker=True, governs=True)

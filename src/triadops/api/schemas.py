@@ -19,6 +19,8 @@ from pydantic_core import PydanticCustomError
 
 from triadops.api.problems import MEDIA_TYPE
 from triadops.domain.acknowledgements import Acknowledgement, acknowledgement_of
+from triadops.domain.agents import AgentName
+from triadops.domain.checkpoints import Checkpoint
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.identity import Identity
@@ -275,6 +277,40 @@ class CrownState(BaseModel):
     reason: str | None
 
 
+class CrownChange(CrownState):
+    """The crown's switches after a freeze or unfreeze, and who moved them."""
+
+    by: str
+
+
+class SignedCheckpoint(Checkpoint):
+    """A checkpoint the server signed and appended to its log."""
+
+    log: str
+    """Where the server's checkpoint log is, on the server's machine."""
+
+
+class AgentCheckView(BaseModel):
+    """How one agent's model held to its contract on the drill."""
+
+    agent: AgentName
+    model: str
+    """The model as people read it (``provider:model``), never a key."""
+    ok: bool
+    latency_s: float
+    input_tokens: int
+    output_tokens: int
+    error: str | None
+    """How it failed or broke the contract, in one line, without the request or any key."""
+
+
+class AgentChecks(BaseModel):
+    """Every configured agent's check; ``ok`` when none broke its contract."""
+
+    ok: bool
+    agents: list[AgentCheckView]
+
+
 class LedgerPage(BaseModel):
     """Ledger entries, oldest first."""
 
@@ -328,6 +364,7 @@ PROBLEM_CAUSES: dict[int, str] = {
     413: "The request body is larger than the server accepts",
     422: "The input does not parse or does not fit; ``field`` names the first culprit",
     429: "Over the principal's rate limit; ``Retry-After`` says when to try again",
+    504: "The work asked for did not end within its deadline",
 }
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 """Where the served spec keeps `Problem`; `api.openapi` puts it there."""

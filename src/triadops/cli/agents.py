@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from contextlib import closing
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -20,12 +19,10 @@ from rich.table import Table
 from triadops.cli.context import JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json
 from triadops.cli.remote import remote
+from triadops.cli.views import AgentCheckLine
 from triadops.domain.clock import utcnow
 from triadops.ops.agents_health import AgentsHealth, agents_health
 from triadops.runtime import Runtime
-
-if TYPE_CHECKING:
-    from triadops.agents.check import AgentCheck
 
 
 def _table(*columns: str, title: str | None = None) -> Table:
@@ -104,23 +101,33 @@ def health(as_json: JsonFlag = False) -> None:
 
 @app.command("check")
 def check(as_json: JsonFlag = False) -> None:
-    """Hold each configured agent to its contract on a drill now; exit 1 if any broke it."""
-    if not load_settings().consults_models:
+    """Hold each configured agent to its contract on a drill now; exit 1 if any broke it.
+
+    Remotely the server checks its own agents, where their model keys live.
+    """
+    client = remote()
+    if client is not None:
+        with closing(client):
+            checks = client.agents_check()
+    elif not load_settings().consults_models:
+        checks = []
+    else:
+
+        async def work(rt: Runtime) -> list[AgentCheckLine]:
+            # Only now: the agent framework is loaded for a configured model alone.
+            from triadops.agents.check import check_agents
+
+            assert rt.agents is not None, "a model is configured, so the runtime built agents"
+            return [AgentCheckLine.model_validate(c) for c in await check_agents(rt.agents)]
+
+        # A failure is reported below, once; the consultant's warning would repeat it.
+        checks = run(work, creates=True, log_level=logging.ERROR)
+    if not checks:
         if as_json:
             emit_json({"ok": True, "agents": []})
         else:
             console().print(RULES_ONLY)
         return
-
-    async def work(rt: Runtime) -> list[AgentCheck]:
-        # Only now: the agent framework is loaded for a configured model alone.
-        from triadops.agents.check import check_agents
-
-        assert rt.agents is not None, "a model is configured, so the runtime built agents"
-        return await check_agents(rt.agents)
-
-    # A failure is reported below, once; the consultant's warning would repeat it.
-    checks = run(work, creates=True, log_level=logging.ERROR)
     failed = [c for c in checks if not c.ok]
     if as_json:
         emit_json({"ok": not failed, "agents": checks})
@@ -130,7 +137,7 @@ def check(as_json: JsonFlag = False) -> None:
         raise typer.Exit(1)
 
 
-def _render_checks(checks: list[AgentCheck]) -> None:
+def _render_checks(checks: list[AgentCheckLine]) -> None:
     """Print the table on stdout, then each failure as one ``error:`` line on stderr."""
     table = _table("agent", "model", "ok", "latency", "tokens in/out")
     for c in checks:

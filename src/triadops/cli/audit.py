@@ -107,7 +107,15 @@ def _report(report: VerifyReport, checked: CheckpointReport, *, as_json: bool) -
 
 @app.command()
 def checkpoint(as_json: JsonFlag = False) -> None:
-    """Sign the ledger's head (seq, hash, time) and append it to the checkpoint log."""
+    """Sign the ledger's head (seq, hash, time) and append it to the checkpoint log.
+
+    Remotely the server signs with its key and appends to its log (the crown's token).
+    """
+    client = remote()
+    if client is not None:
+        with closing(client):
+            signed, where = client.checkpoint()
+        return _signed(signed, where, as_json=as_json)
     settings = load_settings()
     key = _setting(lambda: checkpoints.signing_key(settings))
     if key is None:
@@ -124,7 +132,11 @@ def checkpoint(as_json: JsonFlag = False) -> None:
             await lifecycle.commit(session)
         return signed
 
-    signed = run(work)
+    _signed(run(work), str(log_path), as_json=as_json)
+
+
+def _signed(signed: Checkpoint, where: str, *, as_json: bool) -> None:
+    """Print a signed checkpoint and the log it went to, alike in both modes."""
     if as_json:
         emit_json(signed)
         return
@@ -132,7 +144,7 @@ def checkpoint(as_json: JsonFlag = False) -> None:
     out.print(f"checkpoint {signed.seq} at {iso_utc(signed.at)}")
     out.print(f"hash: {signed.hash}")
     out.print(f"key id: {signed.key_id}")
-    out.print(f"appended to {log_path}")
+    out.print(f"appended to {where}")
 
 
 @app.command()

@@ -208,10 +208,11 @@ def cli_logging(level: int) -> Iterator[None]:
         yield
 
 
-def refuse_remotely() -> None:
+def refuse_remotely(why: str | None = None) -> None:
     """Refuse a command that works on the database only while a server is configured.
 
-    It must never quietly work on a local database while the user meant the server.
+    It must never quietly work on a local database while the user meant the server. `why`
+    says why the command is local-only (default: it has no API yet).
     """
     from triadops.cli.hosts import remote_target  # here: hosts needs BadInput from here
 
@@ -220,9 +221,10 @@ def refuse_remotely() -> None:
         return
     click_ctx = get_current_context(silent=True)
     command = click_ctx.command_path if click_ctx else "this command"
+    reason = why or "it is not available remotely yet"
     raise TriadError(
-        f"{command} is not available remotely yet ({target.url}, from TRIAD_URL or triad "
-        "login): run it where the database is, with TRIAD_URL= set empty"
+        f"{command} works on the database only ({reason}), not through {target.url} (from "
+        "TRIAD_URL or triad login): run it where the database is, with TRIAD_URL= set empty"
     )
 
 
@@ -253,6 +255,7 @@ def run(
     creates: bool = False,
     writes: bool = False,
     serves: bool = False,
+    local_only: str | None = None,
     log_level: int = logging.WARNING,
 ) -> T:
     """Open a Runtime from the settings, run `work` with it in a fresh event loop, close it.
@@ -260,12 +263,13 @@ def run(
     Only a command that `creates` (serve, worker, submit, token create, ...) may make a
     database that is not there yet; any other refuses in one line (`require_database`).
     Unless it `serves` (serve, worker: they run where the database is), a command that
-    reaches here while a server is configured is refused (`refuse_remotely`). A command
+    reaches here while a server is configured is refused (`refuse_remotely`, saying
+    `local_only`: why it has no API). A command
     that `writes` first checks that this process governs as the database says
     (`Runtime.check_governance`); one that only reads may run under other settings.
     """
     if not serves:
-        refuse_remotely()
+        refuse_remotely(local_only)
     settings = load_settings()
     if not creates:
         require_database(settings)

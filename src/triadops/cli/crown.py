@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import Annotated
 
 import typer
 
-from triadops.cli.context import AsName, JsonFlag, checked_reason, local_identity, run
+from triadops.cli.context import (
+    AsName,
+    JsonFlag,
+    checked_reason,
+    local_identity,
+    refuse_as,
+    run,
+)
 from triadops.cli.output import console, emit_json
+from triadops.cli.remote import remote
+from triadops.cli.views import CrownSwitch
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import freeze, unfreeze
 from triadops.runtime import Runtime
@@ -19,8 +29,13 @@ def freeze_command(
     as_name: AsName = None,
 ) -> None:
     """Freeze: queued operations wait, running ones stop after their current step."""
-    by = local_identity(as_name)
     reason = checked_reason(reason)  # the API's rule, so both refuse a blank reason alike
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            return _said(client.freeze(reason), as_json=as_json)
+    by = local_identity(as_name)
 
     async def work(rt: Runtime) -> None:
         async with rt.session() as session:
@@ -28,14 +43,16 @@ def freeze_command(
             await lifecycle.commit(session)
 
     run(work, creates=True)
-    if as_json:
-        emit_json({"frozen": True, "by": by.name, "reason": reason})
-        return
-    console().print(f"frozen by {by.name}: {reason}")
+    _said(CrownSwitch(frozen=True, by=by.name, reason=reason), as_json=as_json)
 
 
 def unfreeze_command(as_json: JsonFlag = False, as_name: AsName = None) -> None:
     """Lift the freeze; held operations go on."""
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            return _said(client.unfreeze(), as_json=as_json)
     by = local_identity(as_name)
 
     async def work(rt: Runtime) -> None:
@@ -44,7 +61,15 @@ def unfreeze_command(as_json: JsonFlag = False, as_name: AsName = None) -> None:
             await lifecycle.commit(session)
 
     run(work)
+    _said(CrownSwitch(frozen=False, by=by.name), as_json=as_json)
+
+
+def _said(switch: CrownSwitch, *, as_json: bool) -> None:
+    """Print who froze (and why) or unfroze, alike in both modes."""
     if as_json:
-        emit_json({"frozen": False, "by": by.name})
+        emit_json(switch.model_dump(exclude_none=not switch.frozen))
         return
-    console().print(f"unfrozen by {by.name}")
+    if switch.frozen:
+        console().print(f"frozen by {switch.by}: {switch.reason}")
+    else:
+        console().print(f"unfrozen by {switch.by}")

@@ -1,16 +1,19 @@
 """``triad health``: run a health check now, or show stored reports.
 
-``triad health`` checks now and shows the report; it never stores one. The monitoring
-loop of the server records reports (what ``/constitutional-health`` serves and what alerts
-are held against), so a check run here with ad-hoc thresholds or from another machine can
-never replace them. It exits 0 when the overall status is healthy or degraded, 1 when it is
-unhealthy, so a script or a cron job can act on it; ``--json`` prints the report and nothing
-else. Its ``alerts`` are the conditions that hold now: the loop raises them only once they
-have held for their ``health.timing``.
+``triad health`` checks now and shows the report; it never stores one. Remotely it shows
+the server's: its newest stored report while fresh, or one the server checks now and does
+not store (``GET /constitutional-health``); ``history`` lists the server's stored reports.
+The monitoring loop of the server records reports (what ``/constitutional-health`` serves
+and what alerts are held against), so a check run here with ad-hoc thresholds or from
+another machine can never replace them. It exits 0 when the overall status is healthy or
+degraded, 1 when it is unhealthy, so a script or a cron job can act on it; ``--json`` prints
+the report and nothing else. Its ``alerts`` are the conditions that hold now: the loop
+raises them only once they have held for their ``health.timing``.
 """
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import Annotated
 
 import typer
@@ -18,6 +21,7 @@ from rich.table import Table
 
 from triadops.cli.context import BadInput, JsonFlag, run
 from triadops.cli.output import console, emit_json
+from triadops.cli.remote import remote
 from triadops.domain.health import CheckStatus, HealthCheck, HealthReport, HealthReportSummary
 from triadops.domain.health import HealthStatus as H
 from triadops.ops import stages
@@ -34,13 +38,18 @@ def check(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Check health now and show the report (stored by the server only); exit 1 if unhealthy."""
     if ctx.invoked_subcommand is not None:
         return
+    client = remote()
+    if client is not None:
+        with closing(client):
+            report = client.health()
+    else:
 
-    async def work(rt: Runtime) -> HealthReport:
-        # Bring the branches' stage totals up to the ledger's head, then only read.
-        await stages.fold_all(rt.powers)
-        return await check_health(rt.powers)
+        async def work(rt: Runtime) -> HealthReport:
+            # Bring the branches' stage totals up to the ledger's head, then only read.
+            await stages.fold_all(rt.powers)
+            return await check_health(rt.powers)
 
-    report = run(work, creates=True, writes=True)
+        report = run(work, creates=True, writes=True)
     if as_json:
         emit_json(report)
     else:
@@ -63,11 +72,17 @@ def list_history(
     if before is not None and before < 1:
         raise BadInput(f"--before: a report id is at least 1, not {before}")
 
-    async def work(rt: Runtime) -> list[HealthReportSummary]:
-        async with rt.session(read_only=True) as session:
-            return await history(session, limit=limit, before_id=before)
+    client = remote()
+    if client is not None:
+        with closing(client):
+            found = client.health_history(limit=limit, before=before)
+    else:
 
-    found = run(work)
+        async def work(rt: Runtime) -> list[HealthReportSummary]:
+            async with rt.session(read_only=True) as session:
+                return await history(session, limit=limit, before_id=before)
+
+        found = run(work)
     if as_json:
         emit_json(found)
         return

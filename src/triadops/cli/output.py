@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from triadops.cli.hosts import remote_target
 from triadops.cli.views import OperationLine
 from triadops.domain.acknowledgements import acknowledgement_of
 from triadops.domain.agents import AgentReport
@@ -193,6 +194,9 @@ def _waiting_note(op: Operation, *, frozen: bool) -> str | None:
     if op.status is OperationStatus.AWAITING_APPROVAL:
         needed = op.planning_result.required_approvals if op.planning_result else []
         names = ", ".join(a.value for a in needed)
+        if remote_target() is not None:  # remotely the token decides who acts, not --as
+            how = "approve with another principal's token (triad login or TRIAD_TOKEN)"
+            return f"waits for approval by {names}: {how}"
         return f"waits for approval by {names}: triad ops approve {op.operation_id} --as <other>"
     if op.status is OperationStatus.IN_DOUBT:
         return (

@@ -17,14 +17,25 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from triadops.cli.context import BadInput
 from triadops.cli.hosts import Target, remote_target
-from triadops.cli.views import AlertLine, AlertStory, OperationLine, SilenceLine
+from triadops.cli.views import (
+    AgentCheckLine,
+    AlertLine,
+    AlertStory,
+    CrownSwitch,
+    OperationLine,
+    SilenceLine,
+)
+from triadops.domain.checkpoints import Checkpoint
 from triadops.domain.errors import Conflict, Forbidden, NotFound, TriadError, Unauthenticated
+from triadops.domain.health import HealthReport, HealthReportSummary
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operations import Operation, OperationRequest, Plan, PlanningResult
 from triadops.ops.agents_health import AgentsHealth
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """A slow server is an error after this, never a hang (submissions review before answering)."""
+AGENTS_CHECK_TIMEOUT = httpx.Timeout(3615.0, connect=5.0)
+"""The server bounds an agents' check by ``agents.timeout_s`` (at most 3600 s) and a grace."""
 MAX_SILENCES = 500
 """The most silences ``GET /silences`` lists at once."""
 MAX_ENTRIES = 1000
@@ -66,13 +77,13 @@ class Remote:
         """Close the connection pool."""
         self.http.close()
 
-    def call(self, method: str, path: str, **kw: Any) -> Any:
+    def call(self, method: str, path: str, *, timeout: httpx.Timeout = TIMEOUT, **kw: Any) -> Any:
         """Send one request; return its JSON, or raise the error its problem body names."""
         try:
-            response = self.http.request(method, path, **kw)
+            response = self.http.request(method, path, timeout=timeout, **kw)
         except httpx.TimeoutException:
             raise TriadError(
-                f"{self.target.url} did not answer within {TIMEOUT.read:g} s"
+                f"{self.target.url} did not answer within {timeout.read:g} s"
             ) from None
         except httpx.TransportError as exc:
             raise TriadError(
@@ -137,6 +148,33 @@ class Remote:
         """True while the crown holds all forward work."""
         return bool(self.call("GET", "/crown")["frozen"])
 
+    def freeze(self, reason: str) -> CrownSwitch:
+        """Hold all forward work, as the token's principal (the crown's)."""
+        return CrownSwitch.of(self.call("POST", "/crown/freeze", json={"reason": reason}))
+
+    def unfreeze(self) -> CrownSwitch:
+        """Lift the freeze, as the token's principal (the crown's)."""
+        return CrownSwitch.of(self.call("POST", "/crown/unfreeze"))
+
+    # Health and the agents.
+
+    def health(self) -> HealthReport:
+        """Return the server's health: its newest stored report, or one checked now."""
+        return HealthReport.model_validate(self.call("GET", "/constitutional-health"))
+
+    def health_history(self, *, limit: int, before: int | None) -> list[HealthReportSummary]:
+        """Return stored reports' headlines, newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        found = self.call("GET", "/constitutional-health/history", params=params)
+        return [HealthReportSummary.model_validate(item) for item in found["items"]]
+
+    def agents_check(self) -> list[AgentCheckLine]:
+        """Hold the server's agents to their contracts now, where the model keys live."""
+        found = self.call("POST", "/agents/check", timeout=AGENTS_CHECK_TIMEOUT)
+        return [AgentCheckLine.model_validate(item) for item in found["agents"]]
+
     # Alerts.
 
     def alerts(self, *, states: list[str], severities: list[str], limit: int) -> list[AlertLine]:
@@ -188,6 +226,12 @@ class Remote:
     def verify(self) -> VerifyReport:
         """Replay the ledger on the server."""
         return VerifyReport.model_validate(self.call("GET", "/audit/verify"))
+
+    def checkpoint(self) -> tuple[Checkpoint, str]:
+        """Have the server sign the ledger's head; the checkpoint and the server's log path."""
+        found = dict(self.call("POST", "/audit/checkpoint"))
+        log = str(found.pop("log", "?"))
+        return Checkpoint.model_validate(found), log
 
 
 def _segment(value: str) -> str:

@@ -15,7 +15,14 @@ from triadops.domain.principals import PrincipalKind
 from triadops.runtime import Runtime
 from triadops.storage.tables import TokenRow
 
-app = typer.Typer(help="Issue, list and revoke API tokens.", no_args_is_help=True)
+app = typer.Typer(
+    help="Issue, list and revoke API tokens (where the database is, never remotely).",
+    no_args_is_help=True,
+)
+
+LOCAL_ONLY = "tokens are administered where the database is, never through a token"
+"""Why ``triad token`` has no API: a stolen token must not be able to mint, list or revoke
+others; as ``gh`` takes tokens and never issues them, the server's operator issues them."""
 
 
 def _public(row: TokenRow) -> dict[str, Any]:
@@ -76,7 +83,7 @@ def create(
             await lifecycle.commit(session)
             return _public(row), secret
 
-    public, secret = run(work, creates=True)
+    public, secret = run(work, creates=True, local_only=LOCAL_ONLY)
     warning = "store this token now: it will not be shown again"
     if as_json:
         emit_json({**public, "token": secret})
@@ -97,7 +104,7 @@ def list_(as_json: JsonFlag = False) -> None:
         async with rt.session(read_only=True) as session:
             return [_public(row) for row in await tokens.list_tokens(session)]
 
-    rows = run(work)
+    rows = run(work, local_only=LOCAL_ONLY)
     if as_json:
         emit_json(rows)
     else:
@@ -114,7 +121,7 @@ def revoke(name: str, as_json: JsonFlag = False, as_name: AsName = None) -> None
             await tokens.revoke_token(session, name=name, by=by.name)
             await lifecycle.commit(session)
 
-    run(work)
+    run(work, local_only=LOCAL_ONLY)
     if as_json:
         emit_json({"name": name, "revoked": True})
         return

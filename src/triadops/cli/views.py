@@ -7,9 +7,11 @@ reads the database or asks a server.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from triadops.domain.agents import AgentName
 from triadops.domain.alerts import AlertState, Matcher, Severity
 from triadops.domain.enums import OperationStatus, OperationType, Risk
 from triadops.domain.ledger import LedgerEntry
@@ -143,3 +145,30 @@ class AlertStory(AlertLine):
                 "timeline": timeline,
             }
         )
+
+
+class CrownSwitch(BaseModel):
+    """The crown's freeze after it was moved, and by whom."""
+
+    frozen: bool
+    by: str
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, answer: dict[str, Any]) -> CrownSwitch:
+        """Read the API's ``CrownChange`` answer."""
+        return cls(frozen=answer["frozen"], by=answer["by"], reason=answer.get("reason"))
+
+
+class AgentCheckLine(BaseModel):
+    """How one agent's model held to its contract (``agents.check.AgentCheck``, as the API's)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    agent: AgentName
+    model: str
+    ok: bool
+    latency_s: float
+    input_tokens: int
+    output_tokens: int
+    error: str | None

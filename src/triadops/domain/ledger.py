@@ -34,6 +34,7 @@ DiscrepancyKind = Literal[
     "silence",
     "alert_group",
     "notification",
+    "governance",
 ]
 
 

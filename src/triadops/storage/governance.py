@@ -15,6 +15,14 @@ from triadops.storage.tables import GovernanceRow
 
 Governance = dict[str, JsonValue]
 
+GOVERNANCE_SET = "governance_set"
+"""The ledger entry recording the governance a writer stored or adopted: its hash, its
+settings (flattened; none is secret) and who set it. ``triad audit verify`` holds the stored
+row to the last one."""
+GOVERNANCE_ACTOR = "triad:governance"
+"""The actor of that entry (``triad`` is reserved: no principal can take the name); the
+process that set it is in the details."""
+
 
 def governance_hash(settings: Governance) -> str:
     """Return the sha256 of the settings' canonical JSON (sorted keys, no spaces)."""
@@ -30,11 +38,11 @@ async def read_governance(session: AsyncSession) -> GovernanceRow | None:
 
 async def store_governance(
     session: AsyncSession, *, settings: Governance, set_by: str, now: datetime
-) -> GovernanceRow:
+) -> tuple[GovernanceRow, bool]:
     """Store `settings` as the database's governance (replacing any); the caller commits.
 
-    Two first writers racing: the second one's insert fails on the key, and it reads and
-    returns the row the first one stored.
+    Returns the row and whether this call stored it. Two first writers racing: the second
+    one's insert fails on the key, and it reads and returns the row the first one stored.
     """
     row = await read_governance(session)
     digest = governance_hash(settings)
@@ -47,11 +55,16 @@ async def store_governance(
             await session.rollback()
             stored = await read_governance(session)
             assert stored is not None, "the racing writer's row is there"
-            return stored
-        return row
+            return stored, False
+        return row, True
     row.settings, row.hash, row.set_by, row.set_at = settings, digest, set_by, now
     await session.flush()
-    return row
+    return row, True
+
+
+def governance_entry(row: GovernanceRow) -> dict[str, JsonValue]:
+    """Return the details of the ledger entry that records `row` as set."""
+    return {"hash": row.hash, "settings": row.settings, "set_by": row.set_by}
 
 
 def differences(stored: Governance, mine: Governance) -> list[str]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from triadops.api.deps import ReadSessionDep, RuntimeDep, Viewer
-from triadops.api.schemas import PROBLEMS, LedgerPage, OperationIdQuery
-from triadops.constitution.crown import audit
+from triadops.api.deps import Crown, ReadSessionDep, RuntimeDep, Viewer
+from triadops.api.schemas import PROBLEMS, LedgerPage, OperationIdQuery, SignedCheckpoint, problems
+from triadops.constitution import lifecycle
+from triadops.constitution.crown import audit, checkpoints
 from triadops.constitution.ledger import to_entry
+from triadops.domain.errors import Conflict, InvalidRequest
 from triadops.domain.ledger import VerifyReport
 from triadops.storage.ledger import select_entries
 
@@ -38,3 +41,32 @@ async def log(
     """Return the newest entries (optionally of one operation), oldest first."""
     rows = await select_entries(session, operation_id=operation_id, limit=limit)
     return LedgerPage(items=[to_entry(r) for r in rows])
+
+
+NO_SERVER_KEY = (
+    "the server has no checkpoint key: set TRIAD_CHECKPOINT_KEY_FILE where the server runs "
+    "(triad audit keygen writes one)"
+)
+
+
+@router.post("/checkpoint", operation_id="sign_checkpoint", responses=problems(403, 409))
+async def sign_checkpoint(identity: Crown, runtime: RuntimeDep) -> SignedCheckpoint:
+    """Sign the ledger's head with the server's key and append it to the server's log.
+
+    The crown's: the key and the log live with the server, never with a client. The head is
+    read and the line written outside any write transaction; the ledger records it after.
+    """
+    settings = runtime.settings
+    try:
+        key = await asyncio.to_thread(checkpoints.signing_key, settings)
+    except InvalidRequest as exc:  # the server's key file, not the request, is at fault
+        raise Conflict(f"the server's checkpoint key cannot be used: {exc.message}") from None
+    if key is None:
+        raise Conflict(NO_SERVER_KEY)
+    log_path = settings.resolved_checkpoint_log
+    async with runtime.session(read_only=True) as session:
+        signed = await checkpoints.write_checkpoint(session, key=key, log_path=log_path)
+    async with runtime.session() as session:
+        checkpoints.record_checkpoint(session, signed)
+        await lifecycle.commit(session)
+    return SignedCheckpoint(**signed.model_dump(), log=str(log_path))

@@ -12,7 +12,8 @@ submitted in the ledger and is in the state its last transition says, with the p
 hash, author) and approved plan hash the ledger recorded; its step rows hash to that plan and
 are in the state of their last ledger entry; every approval and token row was recorded, with
 the same approver, authority, plan hash, roles, principal, revocation and hash fingerprint;
-nothing the ledger recorded is missing; the freeze is where the ledger left it. State ahead of
+nothing the ledger recorded is missing; the freeze is where the ledger left it; the stored
+governance is the last one a ``governance_set`` entry recorded. State ahead of
 the ledger (a tail cut off with the head moved back) shows up as records the ledger does not
 explain.
 
@@ -49,7 +50,9 @@ from triadops.domain.ledger import Discrepancy, DiscrepancyKind, VerifyReport
 from triadops.domain.operations import Plan
 from triadops.settings import AlertSettings
 from triadops.storage import audit as store
+from triadops.storage.governance import GOVERNANCE_SET, governance_hash, read_governance
 from triadops.storage.ledger import StoredLink, head, iterate_link_batches
+from triadops.storage.tables import GovernanceRow
 
 
 class _Unknown(Enum):
@@ -139,6 +142,8 @@ class Replay:
         self.alerts = alert_audit.AlertReplay(group_wait_s=group_wait_s)
         self.checkpoints: dict[str, dict[int, int]] = {}
         """Checkpoints the ledger records, by key id: checkpoint seq → recording entry."""
+        self.governance: dict[str, Any] | None = None
+        """The details of the ledger's last ``governance_set`` entry."""
 
     def feed(self, link: StoredLink, details: Any) -> None:
         """Apply one entry, its details decoded, to the state it changes."""
@@ -196,6 +201,8 @@ class Replay:
                 token.revoked = True
         elif event in ("freeze", "unfreeze"):
             self.freeze_said, self.frozen_by = event, actor if event == "freeze" else None
+        elif event == GOVERNANCE_SET:
+            self.governance = details
         elif event == CHECKPOINT_SIGNED:
             seq, key = details.get("seq"), details.get("key_id")
             if isinstance(seq, int) and isinstance(key, str):
@@ -466,6 +473,32 @@ class Replay:
             )
 
 
+def governance_problems(said: Mapping[str, Any] | None, row: GovernanceRow | None) -> list[str]:
+    """Say how the stored governance differs from the ledger's last ``governance_set``.
+
+    Its settings must hash to its hash, and
+    both, and who set it, must be what the ledger recorded last.
+    """
+    if row is None:
+        return [] if said is None else ["in the ledger but not stored (deleted)"]
+    if said is None:
+        return ["stored but never set in the ledger (inserted)"]
+    problems = []
+    if not isinstance(row.settings, dict) or governance_hash(row.settings) != row.hash:
+        problems.append(f"stored settings do not hash to the stored hash {_short(row.hash)}")
+    if row.hash != said.get("hash") or row.settings != said.get("settings"):
+        recorded = said.get("hash")
+        problems.append(
+            f"stored settings {_short(row.hash)} but the ledger's last were "
+            f"{_short(recorded if isinstance(recorded, str) else None)}"
+        )
+    if row.set_by != said.get("set_by"):
+        problems.append(
+            f"stored as set by {row.set_by} but the ledger's were set by {said.get('set_by')}"
+        )
+    return problems
+
+
 _ORPHAN = "stored but its operation is not"
 _INSERTED_STEP = "stored but not in the ledger's plan (inserted)"
 
@@ -577,6 +610,8 @@ async def verify_with_checkpoints(
     tokens = await store.select_tokens(session)
     replay.compare_tokens(tokens)
     replay.compare_freeze(await store.select_freeze(session))
+    for problem in governance_problems(replay.governance, await read_governance(session)):
+        replay.found.append(Discrepancy(kind="governance", subject="governance", problem=problem))
     await alert_audit.compare_stored(session, replay.alerts, pacer)
     found = replay.found + replay.alerts.found
     report = VerifyReport(
