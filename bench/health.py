@@ -136,7 +136,7 @@ async def rows(quick: bool) -> list[Row]:
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        triad_env = {"TRIAD_HOME": str(home / "home"), "TRIAD_CONFIG": str(home / "absent.toml")}
+        triad_env = {"TRIAD_HOME": str(home / "home"), "TRIAD_CONFIG": ""}
         async with (
             _served(TRIAD, "/health", home, triad_env) as triad,
             _served(HELLO, "/", home, {}) as hello,

@@ -109,7 +109,7 @@ async def triad(home: Path, env: dict[str, str] | None = None) -> AsyncIterator[
     command = [sys.executable, "-m", "triadops.cli.main", "serve", "--port", str(port)]
     environment = {
         "TRIAD_HOME": str(home),
-        "TRIAD_CONFIG": str(home / "absent.toml"),
+        "TRIAD_CONFIG": "",
         **(env or {}),
     }
     url = f"http://127.0.0.1:{port}"

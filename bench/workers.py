@@ -181,7 +181,7 @@ async def run_workers(
             "TRIAD_DATABASE_URL": url_of(database),
             "TRIAD_WORKER_CONCURRENCY": str(concurrency),
             "TRIAD_WORKER_POLL_S": "0.5",
-            "TRIAD_CONFIG": str(home / "absent.toml"),
+            "TRIAD_CONFIG": "",
             **extra_env,
         }
         logs = [home / f"{database}-{i}.log" for i in range(count)]
