@@ -27,6 +27,8 @@ from triadops.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 CLIENTS = 16
+PROFILE = os.environ.get("BENCH_PROFILE", "")
+"""A file to write a cProfile of ``triad serve`` to, when set (for finding what bounds it)."""
 
 
 def free_port() -> int:
@@ -107,6 +109,9 @@ async def triad(home: Path, env: dict[str, str] | None = None) -> AsyncIterator[
         await rt.close()
     port = free_port()
     command = [sys.executable, "-m", "triadops.cli.main", "serve", "--port", str(port)]
+    if PROFILE:
+        # cProfile writes its stats when the server exits on the SIGTERM that stops it.
+        command[1:1] = ["-m", "cProfile", "-o", PROFILE]
     environment = {
         "TRIAD_HOME": str(home),
         "TRIAD_CONFIG": "",
