@@ -29,6 +29,20 @@ HERE = Path(__file__).resolve().parent
 CLIENTS = 16
 PROFILE = os.environ.get("BENCH_PROFILE", "")
 """A file to write a cProfile of ``triad serve`` to, when set (for finding what bounds it)."""
+_PROFILED = """
+import cProfile, signal, sys
+from triadops.cli.main import app
+signal.raise_signal = lambda _signal: None  # uvicorn re-raises SIGTERM: let the stats be written
+profile = cProfile.Profile()
+profile.enable()
+try:
+    app(["serve", "--port", "{port}"])
+except SystemExit:
+    pass
+finally:
+    profile.disable()
+    profile.dump_stats("{out}")
+"""
 
 
 def free_port() -> int:
@@ -110,8 +124,7 @@ async def triad(home: Path, env: dict[str, str] | None = None) -> AsyncIterator[
     port = free_port()
     command = [sys.executable, "-m", "triadops.cli.main", "serve", "--port", str(port)]
     if PROFILE:
-        # cProfile writes its stats when the server exits on the SIGTERM that stops it.
-        command[1:1] = ["-m", "cProfile", "-o", PROFILE]
+        command = [sys.executable, "-c", _PROFILED.format(out=PROFILE, port=port)]
     environment = {
         "TRIAD_HOME": str(home),
         "TRIAD_CONFIG": "",
