@@ -146,7 +146,7 @@ async def iterate_operations(
         if low is not None:
             stmt = stmt.where(OperationRow.id > low)
         operations = [
-            StoredOperation(*r[:4], _document(r[4]), *r[5:])
+            StoredOperation._make((*r[:4], _document(r[4]), *r[5:]))
             for r in (await conn.execute(stmt)).all()
         ]
         last = len(operations) < batch
