@@ -27,6 +27,22 @@ from triadops.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 CLIENTS = 16
+PROFILE = os.environ.get("BENCH_PROFILE", "")
+"""A file to write a cProfile of ``triad serve`` to, when set (for finding what bounds it)."""
+_PROFILED = """
+import cProfile, signal, sys
+from triadops.cli.main import app
+signal.raise_signal = lambda _signal: None  # uvicorn re-raises SIGTERM: let the stats be written
+profile = cProfile.Profile()
+profile.enable()
+try:
+    app(["serve", "--port", "{port}"])
+except SystemExit:
+    pass
+finally:
+    profile.disable()
+    profile.dump_stats("{out}")
+"""
 
 
 def free_port() -> int:
@@ -107,6 +123,8 @@ async def triad(home: Path, env: dict[str, str] | None = None) -> AsyncIterator[
         await rt.close()
     port = free_port()
     command = [sys.executable, "-m", "triadops.cli.main", "serve", "--port", str(port)]
+    if PROFILE:
+        command = [sys.executable, "-c", _PROFILED.format(out=PROFILE, port=port)]
     environment = {
         "TRIAD_HOME": str(home),
         "TRIAD_CONFIG": "",

@@ -92,12 +92,16 @@ def create_app(
     app.state.request_counts = RequestCounts()
     problems.install(app)
     openapi.install(app, settings)
-    # Added innermost first: a request meets RequestIds, ServerErrors, BodyGuard, then
-    # RequestMetrics, which reads the matched route's template when the answer is done.
+    # Added innermost first: a request meets HealthShortcut (which answers GET /health
+    # itself), RequestIds, ServerErrors, BodyGuard, then RequestMetrics, which reads the
+    # matched route's template when the answer is done.
     app.add_middleware(RequestMetrics, metrics=app.state.metrics, counts=app.state.request_counts)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrors)
     app.add_middleware(RequestIds)
+    app.add_middleware(
+        health.HealthShortcut, metrics=app.state.metrics, counts=app.state.request_counts
+    )
     for module in (health, monitoring, operations, decisions, audit, crown, alerts, agents):
         app.include_router(module.router)
     return app

@@ -42,9 +42,7 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        offered = Headers(scope=scope).get(REQUEST_ID_HEADER)
-        well_formed = offered is not None and _WELL_FORMED_ID.fullmatch(offered)
-        request_id = offered if offered and well_formed else uuid.uuid4().hex
+        request_id = request_id_of(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (_REQUEST_ID_KEY, request_id.encode("latin-1"))
 
@@ -56,6 +54,18 @@ class RequestIds:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def request_id_of(scope: Scope) -> str:
+    """Return the caller's well-formed ``X-Request-ID``, else a new uuid4."""
+    offered = Headers(scope=scope).get(REQUEST_ID_HEADER)
+    well_formed = offered is not None and _WELL_FORMED_ID.fullmatch(offered)
+    return offered if offered and well_formed else uuid.uuid4().hex
+
+
+def request_id_header(scope: Scope) -> tuple[bytes, bytes]:
+    """Return the raw ``X-Request-ID`` response header `RequestIds` would add."""
+    return _REQUEST_ID_KEY, request_id_of(scope).encode("latin-1")
 
 
 class ServerErrors:

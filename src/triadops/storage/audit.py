@@ -1,16 +1,19 @@
 """Reads for verifying the stored state against the ledger: plain columns, keyset batches.
 
 Verification compares every operation, step, approval and token with the ledger's replay,
-so these queries read only the columns it compares, as tuples, never whole ORM objects.
+so these queries read only the columns it compares, as tuples, never whole ORM objects;
+JSON documents are read as text and decoded here (`_document`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, select, text
+import orjson
+from sqlalchemy import ColumnElement, Text, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.storage.tables import (
@@ -85,7 +88,7 @@ _OPERATION_COLUMNS = (
     OperationRow.status,
     OperationRow.operation_type,
     OperationRow.requested_by,
-    OperationRow.plan,
+    type_coerce(OperationRow.plan, Text),
     OperationRow.plan_hash,
     OperationRow.plan_author,
     OperationRow.approved_plan_hash,
@@ -105,6 +108,21 @@ async def read_snapshot(session: AsyncSession) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+
+
+def _document(value: Any) -> Any:
+    """Decode a JSON column read as text as ``json.loads`` would, by orjson when it can.
+
+    orjson gives the same values for what it accepts (floats rounded alike) at a third of
+    the cost; NaN, Infinity and ints wider than 64 bits it refuses, and json reads those.
+    A value the driver already decoded (or SQLite kept as a number) is returned as it is.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
 
 
 def _in_range(column: Any, low: str | None, high: str | None) -> list[ColumnElement[bool]]:
@@ -127,11 +145,18 @@ async def iterate_operations(
         stmt = select(*_OPERATION_COLUMNS).order_by(OperationRow.id).limit(batch)
         if low is not None:
             stmt = stmt.where(OperationRow.id > low)
-        operations = [StoredOperation._make(r) for r in (await conn.execute(stmt)).all()]
+        operations = [
+            StoredOperation._make((*r[:4], _document(r[4]), *r[5:]))
+            for r in (await conn.execute(stmt)).all()
+        ]
         last = len(operations) < batch
         high = None if last else operations[-1].id
         steps_stmt = select(
-            StepRow.operation_id, StepRow.index, StepRow.action, StepRow.params, StepRow.status
+            StepRow.operation_id,
+            StepRow.index,
+            StepRow.action,
+            type_coerce(StepRow.params, Text),
+            StepRow.status,
         ).order_by(StepRow.operation_id, StepRow.index)
         steps = await conn.execute(steps_stmt.where(*_in_range(StepRow.operation_id, low, high)))
         approvals_stmt = select(
@@ -145,7 +170,10 @@ async def iterate_operations(
         )
         yield OperationBatch(
             operations,
-            [StoredStep._make(r) for r in steps.all()],
+            [
+                StoredStep(op, index, action, _document(params), status)
+                for op, index, action, params, status in steps.all()
+            ],
             [StoredApproval._make(r) for r in approvals.all()],
         )
         if last:
