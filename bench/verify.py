@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipeline import BENCHER, noop_request
 from table import Row, markdown, percentile
-from triadops.constitution.crown import audit
 from triadops.constitution.driver import drive_once
+from triadops.constitution.ledger import audit
 from triadops.constitution.legislative.service import review_request, store_reviewed
 from triadops.domain.chain import canonical_json
 from triadops.domain.ledger import VerifyReport

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.fixtures.api import Api
-from triadops.constitution.crown import audit
+from triadops.constitution.ledger import audit
 from triadops.domain.clock import FakeClock
 from triadops.runtime import Runtime
 from triadops.storage.tables import LedgerRow

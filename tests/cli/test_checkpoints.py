@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 from typer.testing import Result
 
 from tests.cli.conftest import Triad, data, one_error_line
-from triadops.constitution.crown import checkpoints
+from triadops.constitution.ledger import checkpoints
 from triadops.domain.chain import link_hash
 from triadops.storage import ledger as store
 from triadops.storage.engine import create_engine, session_factory

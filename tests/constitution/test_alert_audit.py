@@ -16,7 +16,7 @@ from sqlalchemy import Executable, delete, insert, select, update
 from tests.fixtures.api import drive
 from tests.fixtures.pipeline import ALICE, request, submit
 from triadops.constitution import lifecycle
-from triadops.constitution.crown import audit
+from triadops.constitution.ledger import audit
 from triadops.domain.alerts import AlertIn, Matcher
 from triadops.domain.enums import Authority
 from triadops.ops.alerts import service, silences

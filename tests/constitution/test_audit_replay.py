@@ -24,10 +24,11 @@ from tests.fixtures.pipeline import ALICE, BOB, CAROL, JUDGE, load, request, sub
 from triadops.actions.base import ActionContext, Output
 from triadops.actions.noop import NoopOnceAction, NoopParams
 from triadops.constitution import ledger, lifecycle
-from triadops.constitution.crown import audit, tokens
+from triadops.constitution.crown import tokens
 from triadops.constitution.crown.service import acknowledge, cancel_operation, freeze, unfreeze
 from triadops.constitution.driver import drive_once
 from triadops.constitution.judicial.service import resolve_in_doubt
+from triadops.constitution.ledger import audit
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
 from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.chain import link_hash, plan_hash

@@ -18,9 +18,9 @@ from tests.constitution.test_slots import running_worker, slot_settings, until
 from tests.fixtures.pipeline import ALICE, CAROL, load, request, submit
 from triadops.actions.base import RUNS_TO_ITS_END
 from triadops.constitution import lifecycle
-from triadops.constitution.crown import audit
 from triadops.constitution.crown.service import cancel_answer, cancel_operation
 from triadops.constitution.driver import drive_once
+from triadops.constitution.ledger import audit
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.identity import Identity
 from triadops.runtime import Runtime

@@ -14,8 +14,8 @@ from tests.fixtures.api import drive
 from tests.fixtures.fakes import GatedAction, ProbedAction
 from tests.fixtures.pipeline import load, request, submit
 from triadops.constitution import lifecycle
-from triadops.constitution.crown import audit
 from triadops.constitution.judicial.evidence import FINDING
+from triadops.constitution.ledger import audit
 from triadops.domain.alerts import AlertIn, Severity
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.operations import CheckResult, Operation, utcnow

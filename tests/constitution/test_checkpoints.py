@@ -21,8 +21,8 @@ from structlog.testing import capture_logs
 
 from tests.fixtures.pipeline import load, request, submit
 from triadops.constitution import ledger
-from triadops.constitution.crown import audit, checkpoints
 from triadops.constitution.driver import drive_once
+from triadops.constitution.ledger import audit, checkpoints
 from triadops.constitution.worker import run_worker
 from triadops.domain.chain import link_hash
 from triadops.domain.checkpoints import Checkpoint, iso_utc

@@ -23,8 +23,7 @@ from sqlalchemy import text
 
 from tests.fixtures.json_values import json_values, reference_link_hash, survives_jsonb, texts
 from triadops.constitution import ledger
-from triadops.constitution.crown import audit
-from triadops.constitution.ledger import Pacer
+from triadops.constitution.ledger import Pacer, audit
 from triadops.domain.ledger import VerifyReport
 from triadops.runtime import Runtime
 from triadops.settings import Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.fixtures.api import Api, drive, noop_request
-from triadops.constitution.crown import audit
+from triadops.constitution.ledger import audit
 from triadops.domain.clock import FakeClock
 from triadops.ops.monitor import Monitor
 from triadops.ops.unacknowledged import ALERTNAME, SOURCE

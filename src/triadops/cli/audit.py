@@ -13,7 +13,7 @@ from triadops.cli.context import BadInput, JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json, render_entries
 from triadops.cli.remote import remote
 from triadops.constitution import ledger, lifecycle
-from triadops.constitution.crown import audit, checkpoints
+from triadops.constitution.ledger import audit, checkpoints
 from triadops.domain.checkpoints import Checkpoint, CheckpointReport, iso_utc
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.ledger import LedgerEntry, VerifyReport

@@ -23,7 +23,7 @@ from typing import Any
 
 from tests.fixtures.api import Api
 from triadops.constitution import lifecycle
-from triadops.constitution.crown import audit
+from triadops.constitution.ledger import audit
 from triadops.domain.clock import FakeClock
 from triadops.ops.alerts import service
 from triadops.runtime import Runtime

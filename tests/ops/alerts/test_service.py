@@ -14,7 +14,7 @@ from sqlalchemy import Executable, delete, select, update
 
 from tests.fixtures.pipeline import ALICE, BOB, CAROL, JUDGE
 from triadops.constitution import lifecycle
-from triadops.constitution.crown import audit
+from triadops.constitution.ledger import audit
 from triadops.domain.alerts import AlertIn, Matcher
 from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query
 from triadops.api.deps import Crown, ReadSessionDep, RuntimeDep, Viewer
 from triadops.api.schemas import PROBLEMS, LedgerPage, OperationIdQuery, SignedCheckpoint, problems
 from triadops.constitution import lifecycle
-from triadops.constitution.crown import audit, checkpoints
-from triadops.constitution.ledger import to_entry
+from triadops.constitution.ledger import audit, checkpoints, to_entry
 from triadops.domain.errors import Conflict, InvalidRequest
 from triadops.domain.ledger import VerifyReport
 from triadops.storage.ledger import select_entries

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.constitution import ledger
 from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
+from triadops.domain.events.tokens import fingerprint
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
 from triadops.domain.principals import (
@@ -32,11 +33,6 @@ PREFIX = "triad_"
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def fingerprint(token_hash: str) -> str:
-    """Return what the ledger keeps of a token's stored hash: enough to detect a swap."""
-    return hashlib.sha256(f"triadops-token:{token_hash}".encode()).hexdigest()[:32]
 
 
 def _name(raw: str, field: str) -> str:

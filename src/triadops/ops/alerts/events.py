@@ -4,7 +4,7 @@ An alert's entries are filed under its subject ``alert:<id>`` (the ledger's inde
 subject column), so an alert's history is read without walking the chain; a silence's
 under the operation it is linked to, if any. Every alert entry names the alert and its
 state after the change, so ``triad audit verify`` replays each alert's state from its last
-entry (`constitution.crown.alert_audit`). A change of state made elsewhere should go
+entry (`constitution.ledger.alert_audit`). A change of state made elsewhere should go
 through :func:`record_alert` too, so it is filed under the alert and replayed.
 """
 

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution.crown.alert_audit import annotations_digest
 from triadops.constitution.guards import enforce
+from triadops.constitution.ledger.alert_audit import annotations_digest
 from triadops.domain.alerts import AlertIn, AlertState, Severity
 from triadops.domain.errors import Conflict
 from triadops.domain.identity import Identity

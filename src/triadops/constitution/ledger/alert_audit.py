@@ -34,9 +34,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.change_silences import LAST_S, matchers_for
-from triadops.constitution.crown import notification_audit
-from triadops.constitution.crown.notification_audit import when as _when
-from triadops.constitution.ledger import Pacer
+from triadops.constitution.ledger import notification_audit
+from triadops.constitution.ledger.chain import Pacer
+from triadops.constitution.ledger.notification_audit import when as _when
 from triadops.domain.alerts import fingerprint
 from triadops.domain.chain import canonical_json
 from triadops.domain.ledger import Discrepancy, DiscrepancyKind

@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution import ledger
+from triadops.constitution.ledger import chain as ledger
 from triadops.domain.chain import GENESIS_HASH
 from triadops.domain.checkpoints import (
     Checkpoint,

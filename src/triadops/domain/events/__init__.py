@@ -1,0 +1,1 @@
+"""The ledger's vocabulary: one model per event kind."""
