@@ -121,9 +121,8 @@ class Runtime:
                 if ours:  # the ledger proves the governance as it proves any state
                     ledger.record(
                         session,
+                        governance.governance_entry(stored),
                         actor=governance.GOVERNANCE_ACTOR,
-                        event=governance.GOVERNANCE_SET,
-                        details=governance.governance_entry(stored),
                     )
                 await lifecycle.commit(session)
                 if not changed:

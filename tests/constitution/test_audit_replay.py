@@ -34,6 +34,7 @@ from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.chain import link_hash, plan_hash
 from triadops.domain.clock import FakeClock, using
 from triadops.domain.enums import Authority, OperationStatus, Risk, Role, StepStatus
+from triadops.domain.events import EVENT_TYPES, TokenCreated
 from triadops.domain.identity import Identity
 from triadops.domain.ledger import VerifyReport
 from triadops.domain.operations import (
@@ -674,11 +675,9 @@ async def write_legacy_history(rt: Runtime) -> None:
                 created_at=now,
             )
         )
+        # Entries older than some of their fields: built without validation, as written then.
         ledger.record(
-            session,
-            actor="cli",
-            event="token_created",
-            details={"name": "old-ci", "roles": ["viewer"]},
+            session, TokenCreated.model_construct(name="old-ci", roles=["viewer"]), actor="cli"
         )
         session.add(
             OperationRow(
@@ -723,14 +722,14 @@ async def write_legacy_history(rt: Runtime) -> None:
             ("judicial:rules", "transition", "validating", "completed", {}),
         ]
         for actor, event, source, target, details in entries:
+            kind = EVENT_TYPES[event]
+            columns = {"from_status": source, "to_status": target}
+            said = {key: value for key, value in columns.items() if key in kind.COLUMNS}
             ledger.record(
                 session,
+                kind.model_construct(**said, **details),
                 actor=actor,
-                event=event,
                 operation_id="op-old",
-                from_status=source,
-                to_status=target,
-                details=details,
             )
         await lifecycle.commit(session)
 

@@ -19,6 +19,7 @@ from triadops.constitution.crown.service import (
 from triadops.constitution.driver import drive_once, keep_house
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.errors import Conflict, Forbidden
+from triadops.domain.events import Freeze
 from triadops.domain.operations import utcnow
 from triadops.runtime import Runtime
 from triadops.storage.tables import LedgerRow, OperationRow
@@ -85,7 +86,7 @@ async def test_tampering_is_found_and_named(runtime: Runtime, tamper: str) -> No
 
 async def test_commit_without_linking_entries_is_refused(runtime: Runtime) -> None:
     async with runtime.session() as session:
-        ledger.record(session, actor="x", event="sneaky")
+        ledger.record(session, Freeze(reason="sneaky"), actor="x")
         with pytest.raises(RuntimeError, match=r"lifecycle\.commit"):
             await session.commit()
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.constitution import ledger
 from triadops.domain.alerts import SILENCERS, Severity
 from triadops.domain.enums import OperationStatus as S
+from triadops.domain.events import ChangeSilenceEnded, ChangeSilenceOpened
 from triadops.domain.operations import utcnow
 from triadops.storage import change_silences as store
 from triadops.storage.tables import OperationRow
@@ -86,10 +87,9 @@ async def apply(session: AsyncSession) -> None:
         for silence_id, op_id in await store.end_silences(session, ending, now=now):
             ledger.record(
                 session,
+                ChangeSilenceEnded(silence=silence_id, status=last[op_id][1]),
                 actor=last[op_id][2],
-                event="change_silence_ended",
                 operation_id=op_id,
-                details={"silence": silence_id, "status": last[op_id][1]},
                 at=now,
             )
     for op_id, (source, target, actor) in last.items():
@@ -111,15 +111,14 @@ async def apply(session: AsyncSession) -> None:
         )
         ledger.record(
             session,
+            ChangeSilenceOpened(
+                silence=silence.id,
+                systems=list[JsonValue](sorted(set(systems))),
+                matchers=list[JsonValue](matchers),
+                opened_by=actor,
+            ),
             actor=row.requested_by,
-            event="change_silence_opened",
             operation_id=op_id,
-            details={
-                "silence": silence.id,
-                "systems": list[JsonValue](sorted(set(systems))),
-                "matchers": list[JsonValue](matchers),
-                "opened_by": actor,
-            },
             at=now,
         )
 

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger
 from triadops.domain.agents import AgentReport
+from triadops.domain.events import AgentConsulted
 from triadops.storage import agent_calls
 
 EVENT = "agent_consulted"
@@ -19,20 +20,19 @@ async def record(session: AsyncSession, report: AgentReport, *, operation_id: st
     """
     ledger.record(
         session,
+        AgentConsulted(
+            agent=report.agent.value,
+            model=report.model,
+            ok=report.ok,
+            error=report.error,
+            latency_s=round(report.latency_s, 6),
+            requests=report.requests,
+            input_tokens=report.input_tokens,
+            output_tokens=report.output_tokens,
+            output=report.output,
+        ),
         actor=report.agent.actor,
-        event=EVENT,
         operation_id=operation_id,
-        details={
-            "agent": report.agent.value,
-            "model": report.model,
-            "ok": report.ok,
-            "error": report.error,
-            "latency_s": round(report.latency_s, 6),
-            "requests": report.requests,
-            "input_tokens": report.input_tokens,
-            "output_tokens": report.output_tokens,
-            "output": report.output,
-        },
         at=report.at,
     )
     await agent_calls.record_call(session, report, operation_id=operation_id)

@@ -9,6 +9,7 @@ from triadops.constitution import change_silences, ledger
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus as St
 from triadops.domain.errors import Conflict
+from triadops.domain.events import StepEvent, Transition, parse_event
 from triadops.domain.operations import utcnow
 from triadops.storage import wakeups
 from triadops.storage.tables import OperationRow, StepRow
@@ -83,18 +84,12 @@ def transition(
     row.status = target.value
     row.status_reason = reason
     row.updated_at = now
-    body: dict[str, JsonValue] = {"reason": reason} if reason else {}
+    body: dict[str, JsonValue] = {"from_status": source.value, "to_status": target.value}
+    if reason:
+        body["reason"] = reason
     body["stage_s"] = round(stage_s, 6)
-    ledger.record(
-        session,
-        actor=actor,
-        event="transition",
-        operation_id=row.id,
-        from_status=source.value,
-        to_status=target.value,
-        details={**body, **(details or {})},
-        at=now,
-    )
+    moved = Transition.model_validate({**body, **(details or {})})
+    ledger.record(session, moved, actor=actor, operation_id=row.id, at=now)
 
 
 UNDOABLE = (St.SUCCEEDED.value, St.ROLLING_BACK.value)
@@ -143,20 +138,13 @@ def step_transition(
             f"it cannot become {target.value}",
             field="status",
         )
+    said = {"step": step.index, "action": step.action, "status": target.value}
+    recorded = parse_event(event, {**said, **(details or {})})
+    if not isinstance(recorded, StepEvent):
+        raise TypeError(f"{event} is not a step's event")
     step.status = target.value
     session.add(step)
-    ledger.record(
-        session,
-        actor=actor,
-        event=event,
-        operation_id=step.operation_id,
-        details={
-            "step": step.index,
-            "action": step.action,
-            "status": target.value,
-            **(details or {}),
-        },
-    )
+    ledger.record(session, recorded, actor=actor, operation_id=step.operation_id)
 
 
 async def commit(session: AsyncSession) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.domain.events import GovernanceSet
 from triadops.storage.tables import GovernanceRow
 
 Governance = dict[str, JsonValue]
@@ -62,9 +63,9 @@ async def store_governance(
     return row, True
 
 
-def governance_entry(row: GovernanceRow) -> dict[str, JsonValue]:
-    """Return the details of the ledger entry that records `row` as set."""
-    return {"hash": row.hash, "settings": row.settings, "set_by": row.set_by}
+def governance_entry(row: GovernanceRow) -> GovernanceSet:
+    """Return the ledger event that records `row` as set."""
+    return GovernanceSet(hash=row.hash, settings=row.settings, set_by=row.set_by)
 
 
 def differences(stored: Governance, mine: Governance) -> list[str]:

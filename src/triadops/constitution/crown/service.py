@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.actions.registry import ActionRegistry
@@ -12,6 +11,14 @@ from triadops.constitution import ledger, lifecycle
 from triadops.constitution.guards import Rule, enforce
 from triadops.domain.enums import Authority, OperationStatus, StepStatus
 from triadops.domain.errors import Conflict, Forbidden
+from triadops.domain.events import (
+    Acknowledged,
+    AcknowledgementOverdue,
+    CancelRequested,
+    Freeze,
+    Refused,
+    Unfreeze,
+)
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
 from triadops.storage import operations as store
@@ -81,13 +88,7 @@ async def cancel_operation(
         if row.cancel_requested_by:
             raise Conflict(f"cancellation of {operation_id} was already requested")
         row.cancel_requested_by = by.name
-        ledger.record(
-            session,
-            actor=by.name,
-            event="cancel_requested",
-            operation_id=row.id,
-            details={"reason": why},
-        )
+        ledger.record(session, CancelRequested(reason=why), actor=by.name, operation_id=row.id)
         return row
     raise Conflict(f"operation {operation_id} is {row.status} and can no longer be cancelled")
 
@@ -124,7 +125,7 @@ async def freeze(session: AsyncSession, *, by: Identity, reason: str) -> CrownSt
     enforce(FREEZE_RULES, (state, by))
     state.frozen, state.frozen_by, state.frozen_at = True, by.name, utcnow()
     state.freeze_reason = reason
-    ledger.record(session, actor=by.name, event="freeze", details={"reason": reason})
+    ledger.record(session, Freeze(reason=reason), actor=by.name)
     return state
 
 
@@ -133,10 +134,7 @@ async def unfreeze(session: AsyncSession, *, by: Identity) -> CrownStateRow:
     state = await store.crown_state(session)
     enforce(UNFREEZE_RULES, (state, by))
     ledger.record(
-        session,
-        actor=by.name,
-        event="unfreeze",
-        details={"frozen_by": state.frozen_by, "reason": state.freeze_reason},
+        session, Unfreeze(frozen_by=state.frozen_by, reason=state.freeze_reason), actor=by.name
     )
     state.frozen, state.frozen_by, state.frozen_at, state.freeze_reason = False, None, None, None
     return state
@@ -186,10 +184,9 @@ async def acknowledge(session: AsyncSession, *, operation_id: str, by: Identity)
     late = utcnow() > row.acknowledgement_deadline
     ledger.record(
         session,
+        Acknowledged(late=late, stage_s=_since_created(row)),
         actor=by.name,
-        event="acknowledged",
         operation_id=row.id,
-        details={"late": late, "stage_s": _since_created(row)},
     )
     return row
 
@@ -204,10 +201,9 @@ async def flag_overdue_acknowledgements(session: AsyncSession, *, now: datetime)
         )
         ledger.record(
             session,
+            AcknowledgementOverdue(deadline=deadline, stage_s=_since_created(row, now=now)),
             actor=CROWN,
-            event="acknowledgement_overdue",
             operation_id=row.id,
-            details={"deadline": deadline, "stage_s": _since_created(row, now=now)},
         )
     return len(rows)
 
@@ -227,10 +223,10 @@ def record_refusal(
     """
     # The operation is named in the details only: a refusal may name one that does not
     # exist, and it is not part of any operation's history.
-    details: dict[str, JsonValue] = {"action": action[:200], "reason": reason[:500]}
+    refused = Refused(action=action[:200], reason=reason[:500])
     if operation_id is not None:
-        details["operation"] = operation_id[:64]
-    ledger.record(session, actor=actor, event="refused", details=details)
+        refused = refused.model_copy(update={"operation": operation_id[:64]})
+    ledger.record(session, refused, actor=actor)
 
 
 def _since_created(row: OperationRow, *, now: datetime | None = None) -> float:

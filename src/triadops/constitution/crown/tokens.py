@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.constitution import ledger
 from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
-from triadops.domain.events.tokens import fingerprint
+from triadops.domain.events import PrincipalCreated, TokenCreated, TokenRevoked, fingerprint
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
 from triadops.domain.principals import (
@@ -58,12 +58,7 @@ async def ensure_principal(
         raise InvalidRequest(f"{field}: {problem}", field=field)
     row = PrincipalRow(name=name, kind=kind.value, created_at=utcnow())
     session.add(row)
-    ledger.record(
-        session,
-        actor=by,
-        event="principal_created",
-        details={"name": name, "kind": kind.value},
-    )
+    ledger.record(session, PrincipalCreated(name=name, principal_kind=kind.value), actor=by)
     return row
 
 
@@ -108,14 +103,13 @@ async def create_token(
     granted: list[JsonValue] = [*row.roles]
     ledger.record(
         session,
+        TokenCreated(
+            name=token_name,
+            principal=owner,
+            roles=granted,
+            fingerprint=fingerprint(row.token_hash),
+        ),
         actor=by,
-        event="token_created",
-        details={
-            "name": token_name,
-            "principal": owner,
-            "roles": granted,
-            "fingerprint": fingerprint(row.token_hash),
-        },
     )
     return row, secret
 
@@ -134,7 +128,7 @@ async def revoke_token(session: AsyncSession, *, name: str, by: str) -> TokenRow
     if row.revoked_at is not None:
         raise Conflict(f"token {token_name!r} is already revoked")
     row.revoked_at = utcnow()
-    ledger.record(session, actor=by, event="token_revoked", details={"name": token_name})
+    ledger.record(session, TokenRevoked(name=token_name), actor=by)
     return row
 
 

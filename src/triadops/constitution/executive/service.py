@@ -24,6 +24,7 @@ from triadops.domain.agents import AgentName, AgentReport
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import StepStatus
 from triadops.domain.errors import TriadError
+from triadops.domain.events import ExecutorViolation
 from triadops.domain.operations import ImplementationResult, Operation, Plan, utcnow
 from triadops.storage.tables import OperationRow, StepRow
 
@@ -230,10 +231,9 @@ def record_violation(
     row.implementation_result = so_far.model_dump(mode="json")
     ledger.record(
         session,
+        ExecutorViolation(step=step.index, action=step.action, violation=violation),
         actor=AgentName.EXECUTOR.actor,
-        event=VIOLATION,
         operation_id=row.id,
-        details={"step": step.index, "action": step.action, "violation": violation},
     )
 
 

@@ -15,12 +15,12 @@ from contextlib import aclosing
 from datetime import datetime
 from typing import Any
 
-from pydantic import JsonValue
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from triadops.domain.chain import GENESIS_HASH, StoredLinkHasher, link_hash
+from triadops.domain.events import LedgerEvent
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operations import utcnow
 from triadops.storage import ledger as store
@@ -32,26 +32,27 @@ _LINKED = "triad_ledger_linked"
 
 def record(
     session: AsyncSession,
+    event: LedgerEvent,
     *,
     actor: str,
-    event: str,
     operation_id: str | None = None,
-    from_status: str | None = None,
-    to_status: str | None = None,
-    details: dict[str, JsonValue] | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Queue an entry to be linked into the chain when this transaction commits."""
+    """Queue `event` to be linked into the chain when this transaction commits.
+
+    `operation_id` is the entry's subject (an operation's id, or ``alert:<id>``).
+    """
+    from_status, to_status = event.statuses()
     pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
     pending.append(
         {
             "at": at or utcnow(),
             "actor": actor,
-            "event": event,
+            "event": event.kind,
             "operation_id": operation_id,
             "from_status": from_status,
             "to_status": to_status,
-            "details": details or {},
+            "details": event.details(),
         }
     )
 

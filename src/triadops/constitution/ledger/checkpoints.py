@@ -56,6 +56,7 @@ from triadops.domain.checkpoints import (
     signed_message,
 )
 from triadops.domain.errors import Conflict, InvalidRequest
+from triadops.domain.events import CheckpointSigned
 from triadops.domain.operations import utcnow
 from triadops.settings import Settings
 from triadops.storage import ledger as store
@@ -251,9 +252,8 @@ def record_checkpoint(session: AsyncSession, checkpoint: Checkpoint) -> None:
     """
     ledger.record(
         session,
+        CheckpointSigned(seq=checkpoint.seq, hash=checkpoint.hash, key_id=checkpoint.key_id),
         actor=CHECKPOINT_ACTOR,
-        event=CHECKPOINT_SIGNED,
-        details={"seq": checkpoint.seq, "hash": checkpoint.hash, "key_id": checkpoint.key_id},
     )
 
 

@@ -14,6 +14,7 @@ from triadops.constitution.legislative.service import RULES, approve_and_schedul
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import Authority, OperationStatus
 from triadops.domain.errors import Conflict, Forbidden, TriadError
+from triadops.domain.events import Approval
 from triadops.domain.identity import Identity
 from triadops.domain.operations import PlanningResult, utcnow
 from triadops.storage import operations as store
@@ -159,10 +160,9 @@ async def approve_operation(
     session.add(new)
     ledger.record(
         session,
+        Approval(authority=authority.value, plan_hash=row.plan_hash),
         actor=approver.name,
-        event="approval",
         operation_id=operation_id,
-        details={"authority": authority.value, "plan_hash": row.plan_hash},
     )
     missing = rules.missing_approvals(
         finding.required_approvals,

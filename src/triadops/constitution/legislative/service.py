@@ -22,6 +22,7 @@ from triadops.domain.agents import AgentReport
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import Authority, OperationStatus, Risk, StepStatus
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, TriadError
+from triadops.domain.events import PlanAdopted, Submitted
 from triadops.domain.identity import Identity
 from triadops.domain.operations import (
     Operation,
@@ -280,16 +281,15 @@ def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) ->
     session.add(row)
     ledger.record(
         session,
+        Submitted(
+            to_status=S.SUBMITTED.value,
+            type=request.operation_type.value,
+            authority=request.constitutional_authority.value,
+            emergency=request.is_emergency,
+            description=request.description,
+        ),
         actor=request.requested_by,
-        event="submitted",
         operation_id=row.id,
-        to_status=S.SUBMITTED.value,
-        details={
-            "type": request.operation_type.value,
-            "authority": request.constitutional_authority.value,
-            "emergency": request.is_emergency,
-            "description": request.description,
-        },
         at=now,
     )
     if request.is_emergency:
@@ -386,20 +386,16 @@ def adopt_plan(
         for step in plan.steps
     ]
     session.add_all(steps)
-    ledger.record(
-        session,
-        actor=actor,
-        event="plan",
-        operation_id=row.id,
-        details={
-            "plan_hash": digest,
-            "author": row.plan_author,
-            "risk": finding.risk_level.value if finding.risk_level else None,
-            "steps": len(plan.steps),
-            "required_approvals": [a.value for a in finding.required_approvals],
-            **({"drafted_by": drafted_by.model} if drafted_by else {}),
-        },
+    adopted = PlanAdopted(
+        plan_hash=digest,
+        author=row.plan_author,
+        risk=finding.risk_level.value if finding.risk_level else None,
+        steps=len(plan.steps),
+        required_approvals=[a.value for a in finding.required_approvals],
     )
+    if drafted_by:
+        adopted = adopted.model_copy(update={"drafted_by": drafted_by.model})
+    ledger.record(session, adopted, actor=actor, operation_id=row.id)
     if consult and finding.approved:
         row.status_reason = AWAITING_PLANNER
     else:

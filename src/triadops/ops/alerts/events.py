@@ -18,6 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger
 from triadops.domain.alerts import AlertState
+from triadops.domain.events import (
+    AlertEvent,
+    GroupFlushed,
+    NotificationFailed,
+    NotificationSent,
+    SilenceCreated,
+    SilenceExpired,
+    parse_event,
+)
 from triadops.storage.alerts import alert_subject
 from triadops.storage.tables import NotificationRow
 
@@ -54,18 +63,15 @@ def record_alert(
 ) -> None:
     """Queue an alert's ledger entry: its id and state after the change, and `details`.
 
-    Details the replay reads besides the state: ``silence`` (the silence muting it now, or
-    null); ``alert_acknowledged`` and ``alert_resolved`` name their actor as the one who
-    acknowledged or resolved.
+    `event` and `details` are parsed into the kind's model (``domain.events.alerts``), so
+    a key it does not declare is refused. Details the replay reads besides the state:
+    ``silence`` (the silence muting it now, or null); ``alert_acknowledged`` and
+    ``alert_resolved`` name their actor as the one who acknowledged or resolved.
     """
-    ledger.record(
-        session,
-        actor=actor,
-        event=event,
-        operation_id=alert_subject(alert_id),
-        details={"alert": alert_id, "state": state.value, **(details or {})},
-        at=at,
-    )
+    said = parse_event(event, {"alert": alert_id, "state": state.value, **(details or {})})
+    if not isinstance(said, AlertEvent):
+        raise TypeError(f"{event} is not an alert's event")
+    ledger.record(session, said, actor=actor, operation_id=alert_subject(alert_id), at=at)
 
 
 def record_silence(
@@ -79,14 +85,10 @@ def record_silence(
     details: dict[str, JsonValue] | None = None,
 ) -> None:
     """Queue a silence's ledger entry, filed under its operation when it is change-linked."""
-    ledger.record(
-        session,
-        actor=actor,
-        event=event,
-        operation_id=operation_id,
-        details={"silence": silence_id, **(details or {})},
-        at=at,
-    )
+    said = parse_event(event, {"silence": silence_id, **(details or {})})
+    if not isinstance(said, SilenceCreated | SilenceExpired):
+        raise TypeError(f"{event} is not a silence's event")
+    ledger.record(session, said, actor=actor, operation_id=operation_id, at=at)
 
 
 def delivery_ids(rows: Sequence[NotificationRow]) -> dict[str, JsonValue]:
@@ -122,13 +124,12 @@ async def record_group_flush(
     if deadlines and ack_deadline is not None:
         details["deadlines"] = list[JsonValue](deadlines)
         details["ack_deadline"] = ack_deadline.isoformat()
-    ledger.record(session, actor=MONITOR, event=GROUP_FLUSHED, details=details, at=at)
+    ledger.record(session, GroupFlushed.model_validate(details), actor=MONITOR, at=at)
 
 
 def record_delivery(
     session: AsyncSession, row: NotificationRow, *, outcome: str, at: datetime
 ) -> None:
     """Queue a delivery's final outcome: ``sent``, or ``failed`` once out of attempts."""
-    event = NOTIFICATION_SENT if outcome == "sent" else NOTIFICATION_FAILED
-    details: dict[str, JsonValue] = {"notification": row.id, "channel": row.channel}
-    ledger.record(session, actor=MONITOR, event=event, details=details, at=at)
+    kind = NotificationSent if outcome == "sent" else NotificationFailed
+    ledger.record(session, kind(notification=row.id, channel=row.channel), actor=MONITOR, at=at)
