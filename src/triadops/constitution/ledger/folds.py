@@ -1,13 +1,16 @@
 """What the ledger says each operation, step, approval, token and the crown are now.
 
-One fold per event kind, grouped by the subject it changes: ``fold(state, event, entry)``
-applies one typed event to the state the entries before it left. The services change the
-rows; these folds say what the rows must be, and ``audit`` compares the two.
+One fold per event kind, grouped by the subject it changes: ``fold(state, [subject,] event,
+entry)`` applies one event to the state the entries before it left, in place (a walk over
+100,000 entries cannot copy its state at each). The services change the rows; these folds
+say what the rows must be, and ``audit`` compares the two. Alerts, silences, groups and
+deliveries are still folded by ``alert_audit`` and ``notification_audit`` over the decoded
+details.
 
-The events are read back without validation (:func:`stored_event`): an entry older than
-one of its fields, or forged, still folds, and each fold checks the type of what it reads,
-so such an entry leaves that one aspect unchecked (``UNKNOWN``) or is named, never crashes
-the walk. Validating 100,000 entries would also cost a third of the walk.
+The events are read back without validation (:class:`Reader`): an entry older than one of
+its fields, or forged, still folds, and each fold checks the type of what it reads, so
+such an entry leaves that one aspect unchecked (``UNKNOWN``) or is named, never crashes
+the walk.
 """
 
 from __future__ import annotations
@@ -142,6 +145,18 @@ def fold_submitted(state: LedgerState, op: OperationState, event: Submitted, e: 
 def fold_transition(state: LedgerState, op: OperationState, event: Transition, e: Entry) -> None:
     """Move the operation, naming a move the lifecycle forbids or one that does not follow."""
     source, target = event.from_status, event.to_status
+    if not op.submitted or source != op.status or (source, target) not in LEGAL_TRANSITIONS:
+        _name_transition(state, op, source, target, e)
+    op.status = target
+    if target == "reviewing":
+        op.approved_plan_hash = None  # a new plan, or approvals that no longer count
+    elif target == "approved":
+        op.approved_plan_hash = known(event.plan_hash)
+
+
+def _name_transition(
+    state: LedgerState, op: OperationState, source: str, target: str, e: Entry
+) -> None:
     said = f"entry {e[SEQ]}: transition {source} → {target}"
     subject = f"operation {e[SUBJECT]}"
     if not op.submitted:
@@ -155,11 +170,6 @@ def fold_transition(state: LedgerState, op: OperationState, event: Transition, e
         )
     if (source, target) not in LEGAL_TRANSITIONS:
         state.say("operation", subject, f"{said} is not a legal transition (forged)")
-    op.status = target
-    if target == "reviewing":
-        op.approved_plan_hash = None  # a new plan, or approvals that no longer count
-    elif target == "approved":
-        op.approved_plan_hash = known(event.plan_hash)
 
 
 def fold_step(state: LedgerState, op: OperationState, event: StepEvent, e: Entry) -> None:
@@ -234,16 +244,20 @@ def fold_token_revoked(state: LedgerState, event: TokenRevoked, e: Entry) -> Non
         token.revoked = True
 
 
-def fold_freeze(state: LedgerState, event: Freeze | Unfreeze, e: Entry) -> None:
-    """The crown's freeze is the last freeze or unfreeze, by its actor."""
-    state.freeze_said = event.kind
-    state.frozen_by = e[ACTOR] if event.kind == "freeze" else None
+def fold_freeze(state: LedgerState, event: Freeze, e: Entry) -> None:
+    """The crown's freeze is the last freeze or unfreeze: a freeze, by its actor."""
+    state.freeze_said, state.frozen_by = "freeze", e[ACTOR]
+
+
+def fold_unfreeze(state: LedgerState, event: Unfreeze, e: Entry) -> None:
+    """The crown's freeze is the last freeze or unfreeze: lifted."""
+    state.freeze_said, state.frozen_by = "unfreeze", None
 
 
 def fold_governance(state: LedgerState, event: GovernanceSet, e: Entry) -> None:
     """The stored governance must be the last one set."""
     said: dict[str, Any] = event.__dict__
-    state.governance = {key: said[key] for key in event.model_fields_set}
+    state.governance = dict(said)
 
 
 def fold_checkpoint(state: LedgerState, event: CheckpointSigned, e: Entry) -> None:
@@ -272,7 +286,7 @@ CHAIN_FOLDS: Final[dict[type[LedgerEvent], ChainFold]] = {
     TokenCreated: fold_token_created,
     TokenRevoked: fold_token_revoked,
     Freeze: fold_freeze,
-    Unfreeze: fold_freeze,
+    Unfreeze: fold_unfreeze,
     GovernanceSet: fold_governance,
     CheckpointSigned: fold_checkpoint,
 }
@@ -293,31 +307,30 @@ _set = object.__setattr__
 class Reader:
     """Read one kind's entries back as its events, unvalidated, and fold them.
 
-    A field the entry lacks reads as UNKNOWN (its default when it has one), and
-    ``model_fields_set`` names the keys it has: folds check the type of each field they
-    read, so an entry older than a field, or forged, leaves that aspect unchecked or is
-    named, never stops the walk. Validating every entry would cost a third of the walk.
+    The event is a view of the decoded details with the model's fields: a field the entry
+    lacks reads as UNKNOWN (or its default when it has one). Folds check the type of each
+    field they read, so an entry older than a field, or forged, leaves that aspect
+    unchecked or is named, never stops the walk. Validating, or even copying, every entry
+    would cost the walk a third of its speed.
     """
 
-    __slots__ = ("columns", "defaults", "fold", "kind")
+    __slots__ = ("columns", "fold", "kind", "view")
 
     def __init__(self, kind: type[LedgerEvent], fold: Callable[..., None]) -> None:
         self.kind, self.fold, self.columns = kind, fold, bool(kind.COLUMNS)
-        self.defaults = {
+        fields: dict[str, Any] = {
             name: UNKNOWN if info.is_required() else info.default
             for name, info in kind.model_fields.items()
         }
+        fields["__doc__"] = f"A stored {kind.__name__}, as stored."
+        self.view = type(f"Stored{kind.__name__}", (), fields)
 
     def event(self, link: StoredLink, details: dict[str, Any]) -> Any:
-        """Return the link's event as stored; `details` are its decoded details."""
-        values = {**self.defaults, **details}
+        """Return the link's event as stored; `details` (decoded for this walk) become it."""
         if self.columns:
-            values["from_status"], values["to_status"] = link[5], link[6]
-        event = _new(self.kind)
-        _set(event, "__dict__", values)
-        _set(event, "__pydantic_fields_set__", details.keys())
-        _set(event, "__pydantic_extra__", None)
-        _set(event, "__pydantic_private__", None)
+            details["from_status"], details["to_status"] = link[5], link[6]
+        event: Any = _new(self.view)
+        _set(event, "__dict__", details)
         return event
 
 
