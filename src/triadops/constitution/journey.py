@@ -179,16 +179,18 @@ class Journey:
                 self._release()
                 row.approved_plan_hash = None
                 lifecycle.transition(
-                    session, row, S.REVIEWING, actor="legislative:rules", reason="approvals void"
+                    session,
+                    lifecycle.Attempt(row, "legislative:rules"),
+                    S.REVIEWING,
+                    reason="approvals void",
                 )
                 row.approval_deadline = utcnow() + timedelta(
                     seconds=self.powers.settings.approval_timeout_s
                 )
                 lifecycle.transition(
                     session,
-                    row,
+                    lifecycle.Attempt(row, "legislative:rules"),
                     S.AWAITING_APPROVAL,
-                    actor="legislative:rules",
                     reason=f"approvals do not cover the current plan; needs {names}",
                     details={"deadline": row.approval_deadline.isoformat()},
                 )
@@ -197,9 +199,8 @@ class Journey:
                 self._release()
                 lifecycle.transition(
                     session,
-                    row,
+                    lifecycle.Attempt(row, tick.cancel_requested_by),
                     S.CANCELLED,
-                    actor=tick.cancel_requested_by,
                     reason=f"cancelled by {tick.cancel_requested_by}",
                 )
                 return False
@@ -207,7 +208,7 @@ class Journey:
                 self._release()
                 return False
             row.baseline = baseline
-            lifecycle.transition(session, row, S.EXECUTING, actor=self.executive)
+            lifecycle.transition(session, lifecycle.Attempt(row, self.executive), S.EXECUTING)
             self._start_next(session)
             return True
 
@@ -222,9 +223,8 @@ class Journey:
         self._release()
         lifecycle.transition(
             session,
-            self.c.row,
+            lifecycle.Attempt(self.c.row, self.executive),
             S.FAILED,
-            actor=self.executive,
             reason=f"refused to run: {reason}",
             details={"tampered": True},
         )
@@ -245,9 +245,8 @@ class Journey:
         self.started_here.add(step.index)
         lifecycle.step_transition(
             session,
-            step,
+            lifecycle.StepAttempt(step, self.executive),
             StepStatus.RUNNING,
-            actor=self.executive,
             event=event,
             details={"attempt": step.attempts},
         )
@@ -344,9 +343,8 @@ class Journey:
         executive.record_outcome(step, outcome)
         lifecycle.step_transition(
             session,
-            step,
+            lifecycle.StepAttempt(step, who),
             StepStatus.CANCELLED,
-            actor=who,
             event="step_cancelled",
             details={"error": outcome.error, "duration_s": round(outcome.duration_s, 6)},
         )
@@ -365,7 +363,7 @@ class Journey:
         self.c.row.implementation_result = executive.implementation_result(
             self.c.steps, rollback_triggered=False, kept=self.c.row.implementation_result
         ).model_dump(mode="json")
-        lifecycle.transition(session, self.c.row, S.VALIDATING, actor=self.executive)
+        lifecycle.transition(session, lifecycle.Attempt(self.c.row, self.executive), S.VALIDATING)
         return True
 
     def _record_step(
@@ -374,9 +372,8 @@ class Journey:
         executive.record_outcome(step, outcome)
         lifecycle.step_transition(
             session,
-            step,
+            lifecycle.StepAttempt(step, self.executive),
             StepStatus.SUCCEEDED if outcome.ok else StepStatus.FAILED,
-            actor=self.executive,
             event="step_succeeded" if outcome.ok else "step_failed",
             details={"error": outcome.error, "duration_s": round(outcome.duration_s, 6)},
         )
@@ -447,9 +444,8 @@ class Journey:
         def doubt(session: AsyncSession, tick: Tick) -> bool:
             lifecycle.transition(
                 session,
-                self.c.row,
+                lifecycle.Attempt(self.c.row, "judicial:rules"),
                 S.IN_DOUBT,
-                actor="judicial:rules",
                 reason=f"step {step.index} ({step.action}) was interrupted and is not "
                 "idempotent; probing its real state",
             )
@@ -469,9 +465,8 @@ class Journey:
                 return False
             lifecycle.step_transition(
                 session,
-                step,
+                lifecycle.StepAttempt(step, "judicial:rules"),
                 StepStatus.SUCCEEDED if took_effect else StepStatus.FAILED,
-                actor="judicial:rules",
                 event="step_ruled",
                 details={"took_effect": took_effect, "by": "probe"},
             )
@@ -479,9 +474,8 @@ class Journey:
             if took_effect:
                 lifecycle.transition(
                     session,
-                    row,
+                    lifecycle.Attempt(row, "judicial:rules"),
                     S.EXECUTING,
-                    actor="judicial:rules",
                     reason=f"probe: step {step.index} {verdict}",
                 )
                 return True
@@ -505,9 +499,8 @@ class Journey:
                 self._release()
                 lifecycle.transition(
                     session,
-                    row,
+                    lifecycle.Attempt(row, judicial.JUDGE),
                     S.COMPLETED,
-                    actor=judicial.JUDGE,
                     details={"score": verdict.validation_score},
                 )
                 return False
@@ -533,14 +526,16 @@ class Journey:
                 detail = "; ".join(f"step {s.index}: {s.rollback_error}" for s in broken)
                 lifecycle.transition(
                     session,
-                    row,
+                    lifecycle.Attempt(row, self.executive),
                     S.FAILED,
-                    actor=self.executive,
                     reason=f"rollback failed: {detail}",
                 )
             else:
                 lifecycle.transition(
-                    session, row, S.ROLLED_BACK, actor=self.executive, reason=row.status_reason
+                    session,
+                    lifecycle.Attempt(row, self.executive),
+                    S.ROLLED_BACK,
+                    reason=row.status_reason,
                 )
             return False
 
@@ -568,9 +563,8 @@ class Journey:
                 self.undone_here.add(step.index)
                 lifecycle.step_transition(
                     session,
-                    step,
+                    lifecycle.StepAttempt(step, self.executive),
                     StepStatus.ROLLING_BACK,
-                    actor=self.executive,
                     event="rollback_started",
                     details={"resumed": interrupted},
                 )
@@ -587,9 +581,8 @@ class Journey:
                 target = StepStatus.ROLLED_BACK if outcome.ok else StepStatus.ROLLBACK_FAILED
             lifecycle.step_transition(
                 session,
-                step,
+                lifecycle.StepAttempt(step, self.executive),
                 target,
-                actor=self.executive,
                 event="step_rolled_back" if outcome.ok else "step_rollback_failed",
                 details={"error": outcome.error, "duration_s": round(outcome.duration_s, 6)},
             )
