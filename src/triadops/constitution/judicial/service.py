@@ -6,6 +6,7 @@ Verdicts come from registered checks only; the executive's own report is never e
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import structlog
 from pydantic import JsonValue
@@ -272,29 +273,72 @@ lifecycle.OPERATIONS.extend([JudgeOrCrown, InDoubt])
 lifecycle.STEPS.extend([JudgeRulesTheStep])
 
 
+@dataclass(frozen=True, slots=True)
+class Ruling:
+    """How an interrupted step was ruled to have ended, and what that does to its operation."""
+
+    took_effect: bool
+    reason: str
+    """What the operation's record says: the step's fate and who found it."""
+
+    @property
+    def resumes(self) -> bool:
+        """True when the operation carries on executing; else it must fail."""
+        return self.took_effect
+
+
+def rule_on_step(
+    session: AsyncSession,
+    row: OperationRow,
+    step: StepRow,
+    *,
+    took_effect: bool,
+    actor: str,
+    by: Identity | None = None,
+) -> Ruling:
+    """Record how an interrupted step ended and, when it took effect, resume the operation.
+
+    One ruling for both finders: the action's probe (`by` None, the judiciary's rules) and
+    a person (``triad ops resolve``). A step that did not take effect fails its operation:
+    the caller fails it through its own fail path, with the ruling's reason.
+    """
+    verdict = "took effect" if took_effect else "did not take effect"
+    how = "ruling" if by is not None else "probe"
+    if by is not None and not took_effect:
+        step.error = f"ruled by {by.name}: {verdict}"
+    elif by is not None:
+        step.error = None
+    lifecycle.step_transition(
+        session,
+        StepAttempt(step, actor, by),
+        StepStatus.SUCCEEDED if took_effect else StepStatus.FAILED,
+        event="step_ruled",
+        details={"took_effect": took_effect, "by": how},
+    )
+    if by is not None:
+        ruling = Ruling(took_effect, f"step {step.index} {verdict} (ruling)")
+    else:
+        ruling = Ruling(took_effect, f"probe: step {step.index} {verdict}")
+    if ruling.resumes:
+        lifecycle.transition(
+            session, Attempt(row, actor, by), OperationStatus.EXECUTING, reason=ruling.reason
+        )
+    return ruling
+
+
 async def resolve_in_doubt(
     session: AsyncSession, *, operation_id: str, step_succeeded: bool, by: Identity
 ) -> OperationRow:
     """Record a human ruling on an interrupted step; the worker takes it from there."""
     row = await store.get_operation(session, operation_id, for_update=True)
-    attempt = Attempt(row, by.name, by)
     target = OperationStatus.EXECUTING if step_succeeded else OperationStatus.FAILED
-    lifecycle.OPERATIONS.screen(OperationStatus(row.status), target, attempt)
+    lifecycle.OPERATIONS.screen(OperationStatus(row.status), target, Attempt(row, by.name, by))
     steps = await store.get_steps(session, operation_id)
     step = next(s for s in steps if s.status == StepStatus.RUNNING.value)
-    verdict = "took effect" if step_succeeded else "did not take effect"
-    step.error = None if step_succeeded else f"ruled by {by.name}: {verdict}"
-    lifecycle.step_transition(
-        session,
-        StepAttempt(step, by.name, by),
-        StepStatus.SUCCEEDED if step_succeeded else StepStatus.FAILED,
-        event="step_ruled",
-        details={"took_effect": step_succeeded, "by": "ruling"},
-    )
     row.lease_owner = None
-    reason = f"step {step.index} {verdict} (ruling)"
-    if step_succeeded:
-        lifecycle.transition(session, attempt, target, reason=reason)
-    else:
-        lifecycle.fail(session, row, steps, actor=by.name, reason=reason, undo_actor=by.name, by=by)
+    ruling = rule_on_step(session, row, step, took_effect=step_succeeded, actor=by.name, by=by)
+    if not ruling.resumes:
+        lifecycle.fail(
+            session, row, steps, actor=by.name, reason=ruling.reason, undo_actor=by.name, by=by
+        )
     return row
