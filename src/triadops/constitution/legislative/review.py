@@ -48,7 +48,7 @@ class Submitting:
     """Whether a planner agent is configured to draft steps from a description."""
 
 
-SubmissionRule = Rule["OperationStatus | None", Submitting]
+SubmissionRule = Rule[OperationStatus | None, Submitting]
 
 
 class OnOwnBehalf(SubmissionRule):
