@@ -14,7 +14,7 @@ from triadops.actions.builtin import builtin_actions
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
-from triadops.constitution import ledger, lifecycle
+from triadops.constitution import ledger, lifecycle, policy
 from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
 from triadops.constitution.worker import run_worker, worker_name
@@ -50,6 +50,10 @@ class Runtime:
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
         """Connect, apply migrations and load the action and check catalogues."""
+        # Every branch's gates are in the lifecycle's books before any state can change.
+        missing = policy.missing_gates()
+        if missing:
+            raise RuntimeError(f"gates missing from the lifecycle: {', '.join(missing)}")
         for folder in (settings.home, settings.log_dir, settings.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.resolved_database_url)

@@ -151,13 +151,18 @@ def test_every_approval_rule_says_why_it_exists() -> None:
 
     names = [rule.__name__ for rule in APPROVAL_RULES]
     assert names == [
-        "awaiting_approval",
-        "not_the_requester",
-        "not_the_author",
-        "reviewed_plan_is_current",
-        "before_the_deadline",
-        "holds_the_authority",
-        "authority_is_required",
-        "one_approval_per_principal",
+        "AwaitingApproval",
+        "NotTheRequester",
+        "NotTheAuthor",
+        "ReviewedPlanIsCurrent",
+        "BeforeTheDeadline",
+        "HoldsTheAuthority",
+        "AuthorityIsRequired",
+        "OneApprovalPerPrincipal",
     ]
-    assert all((rule.__doc__ or "").strip() for rule in APPROVAL_RULES)
+    assert all((rule.__doc__ or "").strip() and rule.reason.strip() for rule in APPROVAL_RULES)
+    # The lifecycle enforces them on the edge the last approval takes, in the same order.
+    on_edge = lifecycle.OPERATIONS.rules_for(
+        OperationStatus.AWAITING_APPROVAL, OperationStatus.APPROVED
+    )
+    assert [type(rule) for rule in on_edge] == list(APPROVAL_RULES)

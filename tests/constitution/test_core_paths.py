@@ -52,7 +52,7 @@ async def test_recent_failures_of_a_procedure_raise_its_risk(runtime: Runtime) -
         failed = await submit(runtime, request(procedure="cache_cleanup"))
         async with runtime.session() as session:
             row = await get_operation(session, failed.operation_id)
-            lifecycle.transition(session, row, OperationStatus.FAILED, actor="test")
+            lifecycle.transition(session, lifecycle.Attempt(row, "test"), OperationStatus.FAILED)
             await lifecycle.commit(session)
     third = await submit(runtime, request(procedure="cache_cleanup"))
     assert third.planning_result is not None

@@ -30,12 +30,12 @@ def test_operation_transitions_follow_the_table(
     row = OperationRow(id="op-t", status=source.value)
     session = AsyncSession()  # no database: a transition only queues its ledger entry
     if target in lifecycle.TRANSITIONS[source]:
-        lifecycle.transition(session, row, target, actor="test")
+        lifecycle.transition(session, lifecycle.Attempt(row, "test"), target)
         assert row.status == target.value
         assert session.info["triad_ledger_pending"][-1]["to_status"] == target.value
     else:
         with pytest.raises(Conflict, match=f"is {source.value}; it cannot become"):
-            lifecycle.transition(session, row, target, actor="test")
+            lifecycle.transition(session, lifecycle.Attempt(row, "test"), target)
         assert row.status == source.value
         assert not session.info.get("triad_ledger_pending")
 
@@ -55,7 +55,10 @@ def test_a_forbidden_step_transition_is_refused() -> None:
     session = AsyncSession()
     with pytest.raises(Conflict, match="step 0 of op-s is pending; it cannot become"):
         lifecycle.step_transition(
-            session, step, StepStatus.SUCCEEDED, actor="test", event="step_succeeded"
+            session,
+            lifecycle.StepAttempt(step, "test"),
+            StepStatus.SUCCEEDED,
+            event="step_succeeded",
         )
     assert step.status == StepStatus.PENDING.value
     assert not session.info.get("triad_ledger_pending")

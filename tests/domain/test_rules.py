@@ -65,3 +65,19 @@ def test_a_book_may_word_its_own_refusal_of_a_missing_edge() -> None:
     with pytest.raises(Conflict, match="the light is red, not amber"):
         book.enforce(Light.RED, Light.AMBER, "x")
     assert not book.allows(Light.RED, Light.AMBER)
+
+
+def test_screen_runs_the_rules_of_an_edge_the_lifecycle_lacks() -> None:
+    book = RuleBook("light", EDGES, [OnlyTheWarden])
+    with pytest.raises(Forbidden, match="mallory is not the warden"):
+        book.screen(Light.AMBER, Light.GREEN, "mallory")  # amber → green is no edge
+    book.screen(Light.AMBER, Light.GREEN, "warden")
+
+
+def test_extend_adds_rules_after_the_books_own() -> None:
+    book = RuleBook("light", EDGES, [NeverFromAmber])
+    assert book.rules_for(Light.RED, Light.GREEN) == ()
+    book.extend([OnlyTheWarden])
+    assert [type(r) for r in book.rules_for(Light.RED, Light.GREEN)] == [OnlyTheWarden]
+    with pytest.raises(Forbidden):
+        book.enforce(Light.RED, Light.GREEN, "mallory")

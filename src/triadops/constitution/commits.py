@@ -17,29 +17,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from triadops.constitution import ledger, lifecycle
+from triadops.constitution.claims import LeaseLost as LeaseLost
+from triadops.constitution.claims import Tick as Tick
 from triadops.constitution.crown.service import is_frozen
 from triadops.domain.errors import TriadError
 from triadops.domain.operations import utcnow
 from triadops.storage.operations import renew_leases
-
-
-class LeaseLost(Exception):
-    """The lease expired or another worker took over; this worker must stop touching it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """What a unit learns at commit time, read under the lock it commits with.
-
-    `status` and `plan_hash` are the operation's stored values (None for submissions): a
-    unit whose in-memory view differs is working on a superseded state and must not write.
-    """
-
-    frozen: bool
-    cancel_requested_by: str | None
-    status: str | None = None
-    plan_hash: str | None = None
-
 
 Apply = Callable[[AsyncSession, Tick], Awaitable[Any]]
 

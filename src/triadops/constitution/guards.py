@@ -1,8 +1,8 @@
-"""Guards on state changes as small named rules, each saying why it exists.
+"""Guards as tuples of functions: the alerts' shape until they move to rule books.
 
-A rule looks at an attempt and returns the refusal, or None to let it pass; a tuple of
-rules is checked in order where the state changes, in the same transaction (after
-Prefect's orchestration rules). Each service keeps its rules beside it.
+The constitution's gates are rule classes in the lifecycle's books (``domain/rules.py``,
+``lifecycle.OPERATIONS``); ``ops/alerts`` still checks its tuples here. Remove this module
+once nothing imports it.
 """
 
 from __future__ import annotations

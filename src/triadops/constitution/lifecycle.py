@@ -1,18 +1,30 @@
-"""Operation states and the one function every change of state goes through."""
+"""Operation and step states, their rule books, and the functions every change goes through.
+
+Each branch registers the rules that guard its edges in :data:`OPERATIONS` or :data:`STEPS`
+beside its service (the branches never import each other, so the books cannot import
+them); :func:`transition` and :func:`step_transition` enforce them on every change.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import change_silences, ledger
+from triadops.domain.enums import Authority
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus as St
 from triadops.domain.errors import Conflict
 from triadops.domain.events import StepEvent, Transition, parse_event
-from triadops.domain.operations import utcnow
+from triadops.domain.identity import Identity
+from triadops.domain.operations import PlanningResult, utcnow
+from triadops.domain.rules import Rule, RuleBook
 from triadops.storage import wakeups
-from triadops.storage.tables import OperationRow, StepRow
+from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
 
 TRANSITIONS: dict[S, frozenset[S]] = {
     S.SUBMITTED: frozenset({S.REVIEWING, S.CANCELLED}),
@@ -52,6 +64,48 @@ STEP_TRANSITIONS: dict[St, frozenset[St]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A change of an operation's state, as its rules see it."""
+
+    row: OperationRow
+    actor: str
+    """Who the ledger names: a principal, or a branch acting by its rules."""
+    by: Identity | None = None
+    """The principal who asks, when one does; None when a branch carries out a decision
+    already taken (by the rules, a recorded request, a ruling or a probe)."""
+    now: datetime | None = None
+    """When the attempt was read, for the rules that weigh deadlines and leases."""
+    plan_hash: str | None = None
+    """The plan an approver reviewed, named by its hash."""
+    authority: Authority | None = None
+    """The authority an approver acts under (set on approvals only)."""
+    finding: PlanningResult | None = None
+    """The review's finding an approval answers."""
+    existing: tuple[ApprovalRow, ...] = ()
+    """The approvals already given, before this one."""
+    request: Mapping[str, object] | None = None
+    """The request as an amendment read it, before drafting its plan outside the lock."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepAttempt:
+    """A change of a step's state, as its rules see it."""
+
+    step: StepRow
+    actor: str
+    by: Identity | None = None
+    """The principal who asks (a ruling); None when a branch acts by its rules."""
+
+
+OperationRule = Rule[S, Attempt]
+StepRule = Rule[St, StepAttempt]
+OPERATIONS: RuleBook[S, Attempt] = RuleBook("operation", TRANSITIONS, [])
+"""The operation's edges and the gates the branches register on them."""
+STEPS: RuleBook[St, StepAttempt] = RuleBook("step", STEP_TRANSITIONS, [])
+"""The step's edges and the gates the branches register on them."""
+
+
 def can_transition(source: S, target: S) -> bool:
     """True when the lifecycle allows moving from `source` to `target`."""
     return target in TRANSITIONS[source]
@@ -59,24 +113,25 @@ def can_transition(source: S, target: S) -> bool:
 
 def transition(
     session: AsyncSession,
-    row: OperationRow,
+    attempt: Attempt,
     target: S,
     *,
-    actor: str,
     reason: str | None = None,
     details: dict[str, JsonValue] | None = None,
 ) -> None:
-    """Move an operation to `target` and queue the ledger entry that records it.
+    """Move an operation to `target`, if its rules allow, and queue the ledger entry.
 
     The entry is linked when the caller commits with :func:`commit`, so the state and its
     record land in the same transaction or not at all.
     """
+    row, actor = attempt.row, attempt.actor
     source = S(row.status)
     if not can_transition(source, target):
         raise Conflict(
             f"operation {row.id} is {source.value}; it cannot become {target.value}",
             field="status",
         )
+    OPERATIONS.enforce(source, target, attempt)
     now = utcnow()
     # How long the operation stayed in `source`: the branch's stage time, which /metrics and
     # the health report fold from the ledger (updated_at changes only with the state).
@@ -104,33 +159,34 @@ def fail(
     actor: str,
     reason: str,
     undo_actor: str,
+    by: Identity | None = None,
 ) -> bool:
     """Fail an operation and, when some step took effect, start its rollback at once.
 
     The one fail-and-roll-back path, whoever fails the operation (a step, the judiciary, a
     ruling, a cancel): the rollback starts in the same transaction. Returns whether it did.
     """
-    transition(session, row, S.FAILED, actor=actor, reason=reason)
+    transition(session, Attempt(row, actor, by), S.FAILED, reason=reason)
     if not any(step.status in UNDOABLE for step in steps):
         return False
-    transition(session, row, S.ROLLING_BACK, actor=undo_actor, reason=reason)
+    transition(session, Attempt(row, undo_actor), S.ROLLING_BACK, reason=reason)
     return True
 
 
 def step_transition(
     session: AsyncSession,
-    step: StepRow,
+    attempt: StepAttempt,
     target: St,
     *,
-    actor: str,
     event: str,
     details: dict[str, JsonValue] | None = None,
 ) -> None:
-    """Move a step to `target` and queue the ledger entry (`event`) that records it.
+    """Move a step to `target`, if its rules allow, and queue the ledger entry (`event`).
 
     Every entry names the step's new status, so verification can replay each step's state
     from the ledger and compare it with the stored row.
     """
+    step, actor = attempt.step, attempt.actor
     source = St(step.status)
     if target not in STEP_TRANSITIONS[source]:
         raise Conflict(
@@ -138,6 +194,7 @@ def step_transition(
             f"it cannot become {target.value}",
             field="status",
         )
+    STEPS.enforce(source, target, attempt)
     said = {"step": step.index, "action": step.action, "status": target.value}
     recorded = parse_event(event, {**said, **(details or {})})
     if not isinstance(recorded, StepEvent):

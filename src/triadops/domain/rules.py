@@ -73,6 +73,23 @@ class RuleBook(Generic[S, A]):
             self._compiled[key] = found
         return found
 
+    def extend(self, rules: Sequence[type[Rule[S, A]]]) -> None:
+        """Add rules after the book's own (a branch registers the gates it owns)."""
+        self.rules = (*self.rules, *(rule() for rule in rules))
+        self._compiled.clear()
+
+    def screen(self, source: S, target: S, attempt: A) -> None:
+        """Raise the first refusal of the rules guarding `source` → `target`, edge or not.
+
+        For a service that must refuse before it does the work a change needs (a dry run,
+        a read outside the lock), in the words of its rules; :meth:`enforce` checks the
+        edge and the same rules again where the state changes.
+        """
+        for rule in self.rules_for(source, target):
+            refusal = rule.check(attempt)
+            if refusal is not None:
+                raise refusal
+
     def enforce(self, source: S, target: S, attempt: A) -> None:
         """Raise when the edge is not in the lifecycle or a rule refuses; else do nothing."""
         if not self.allows(source, target):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.actions.registry import ActionRegistry
 from triadops.constitution import ledger, lifecycle
-from triadops.constitution.guards import Rule, enforce
+from triadops.constitution.lifecycle import Attempt, OperationRule
 from triadops.domain.enums import Authority, OperationStatus, StepStatus
-from triadops.domain.errors import Conflict, Forbidden
+from triadops.domain.errors import Conflict, Forbidden, TriadError
 from triadops.domain.events import (
     Acknowledged,
     AcknowledgementOverdue,
@@ -21,51 +22,114 @@ from triadops.domain.events import (
 )
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
+from triadops.domain.rules import Rule, RuleBook
 from triadops.storage import operations as store
 from triadops.storage.tables import CrownStateRow, OperationRow
 
 CROWN = "crown:rules"
 S = OperationStatus
 _CANCELLABLE = frozenset({S.SUBMITTED, S.AWAITING_APPROVAL, S.APPROVED, S.SCHEDULED})
+_CANCELLED = frozenset({S.CANCELLED})
 
 
-Cancelling = tuple[OperationRow, Identity]
-Switching = tuple[CrownStateRow, Identity]
+def _withdrawable(a: Attempt) -> bool:
+    """Whether a cancel ends the operation at once (no worker holds it yet)."""
+    return S(a.row.status) in _CANCELLABLE and not store.is_leased(a.row, a.now or utcnow())
 
 
-def requester_or_crown(a: Cancelling) -> Forbidden | None:
+class RequesterOrCrown(OperationRule):
     """Withdrawing a request is the requester's right; stopping another's is a crown power."""
-    row, by = a
-    if by.name == row.requested_by or by.holds(Authority.CROWN):
-        return None
-    return Forbidden(f"{by.name} neither requested {row.id} nor holds the crown role")
+
+    to_states = _CANCELLED
+    reason = "withdrawing a request is the requester's right; stopping another's, the crown's"
+
+    def check(self, attempt: Attempt) -> TriadError | None:
+        row, by = attempt.row, attempt.by
+        if by is None or by.name == row.requested_by or by.holds(Authority.CROWN):
+            return None
+        return Forbidden(f"{by.name} neither requested {row.id} nor holds the crown role")
 
 
-def crown_holds_the_switch(a: Switching) -> Forbidden | None:
+class StillCancellable(OperationRule):
+    """Only work not yet finished can be cancelled or asked to stop."""
+
+    to_states = _CANCELLED
+    reason = "a finished operation keeps its outcome"
+
+    def check(self, attempt: Attempt) -> TriadError | None:
+        row = attempt.row
+        if attempt.by is None or _withdrawable(attempt):
+            return None
+        if row.status in (S.SCHEDULED.value, S.EXECUTING.value):
+            return None
+        return Conflict(f"operation {row.id} is {row.status} and can no longer be cancelled")
+
+
+class AskedToStopOnce(OperationRule):
+    """A second request to stop would hide who asked first."""
+
+    to_states = _CANCELLED
+    reason = "one request to stop: the first asker stays on the record"
+
+    def check(self, attempt: Attempt) -> TriadError | None:
+        row = attempt.row
+        if attempt.by is None or _withdrawable(attempt) or not row.cancel_requested_by:
+            return None
+        return Conflict(f"cancellation of {row.id} was already requested")
+
+
+lifecycle.OPERATIONS.extend([RequesterOrCrown, StillCancellable, AskedToStopOnce])
+
+
+@dataclass(frozen=True, slots=True)
+class Switching:
+    """A freeze or unfreeze, as the switch's rules see it."""
+
+    state: CrownStateRow
+    by: Identity
+
+
+class CrownHoldsTheSwitch(Rule[bool, Switching]):
     """The emergency brake is the crown's alone."""
-    _, by = a
-    if by.holds(Authority.CROWN):
-        return None
-    return Forbidden(f"only the crown may freeze or unfreeze; {by.name} does not hold the role")
+
+    reason = "the emergency brake is the crown's alone"
+
+    def check(self, attempt: Switching) -> TriadError | None:
+        by = attempt.by
+        if by.holds(Authority.CROWN):
+            return None
+        return Forbidden(f"only the crown may freeze or unfreeze; {by.name} does not hold the role")
 
 
-def not_already_frozen(a: Switching) -> Conflict | None:
+class NotAlreadyFrozen(Rule[bool, Switching]):
     """A second freeze would hide who froze the work first, and why."""
-    state, _ = a
-    if not state.frozen:
-        return None
-    return Conflict(f"already frozen by {state.frozen_by} since {state.frozen_at}")
+
+    to_states = frozenset({True})
+    reason = "a second freeze would hide who froze the work first, and why"
+
+    def check(self, attempt: Switching) -> TriadError | None:
+        state = attempt.state
+        if not state.frozen:
+            return None
+        return Conflict(f"already frozen by {state.frozen_by} since {state.frozen_at}")
 
 
-def frozen_now(a: Switching) -> Conflict | None:
+class FrozenNow(Rule[bool, Switching]):
     """Only a freeze can be lifted."""
-    state, _ = a
-    return None if state.frozen else Conflict("not frozen")
+
+    to_states = frozenset({False})
+    reason = "only a freeze can be lifted"
+
+    def check(self, attempt: Switching) -> TriadError | None:
+        return None if attempt.state.frozen else Conflict("not frozen")
 
 
-CANCEL_RULES: tuple[Rule[Cancelling], ...] = (requester_or_crown,)
-FREEZE_RULES: tuple[Rule[Switching], ...] = (crown_holds_the_switch, not_already_frozen)
-UNFREEZE_RULES: tuple[Rule[Switching], ...] = (crown_holds_the_switch, frozen_now)
+SWITCH: RuleBook[bool, Switching] = RuleBook(
+    "crown switch",
+    {False: frozenset({True}), True: frozenset({False})},
+    [CrownHoldsTheSwitch, NotAlreadyFrozen, FrozenNow],
+)
+"""The crown's freeze, a state of the crown (frozen or not) rather than of an operation."""
 
 
 async def cancel_operation(
@@ -78,19 +142,16 @@ async def cancel_operation(
     their own; anyone else needs the crown role.
     """
     row = await store.get_operation(session, operation_id, for_update=True)
-    enforce(CANCEL_RULES, (row, by))
+    attempt = Attempt(row, by.name, by, now=utcnow())
+    lifecycle.OPERATIONS.screen(S(row.status), S.CANCELLED, attempt)
     why = reason or f"cancelled by {by.name}"
-    status = S(row.status)
-    if status in _CANCELLABLE and not store.is_leased(row, utcnow()):
-        lifecycle.transition(session, row, S.CANCELLED, actor=by.name, reason=why)
+    if _withdrawable(attempt):
+        lifecycle.transition(session, attempt, S.CANCELLED, reason=why)
         return row
-    if status in (S.SCHEDULED, S.EXECUTING):
-        if row.cancel_requested_by:
-            raise Conflict(f"cancellation of {operation_id} was already requested")
-        row.cancel_requested_by = by.name
-        ledger.record(session, CancelRequested(reason=why), actor=by.name, operation_id=row.id)
-        return row
-    raise Conflict(f"operation {operation_id} is {row.status} and can no longer be cancelled")
+    # Running (the rules let nothing else through): ask its worker to stop.
+    row.cancel_requested_by = by.name
+    ledger.record(session, CancelRequested(reason=why), actor=by.name, operation_id=row.id)
+    return row
 
 
 async def cancel_answer(
@@ -122,7 +183,7 @@ async def is_frozen(session: AsyncSession) -> bool:
 async def freeze(session: AsyncSession, *, by: Identity, reason: str) -> CrownStateRow:
     """Hold new and queued operations; running ones stop after their current step."""
     state = await store.crown_state(session)
-    enforce(FREEZE_RULES, (state, by))
+    SWITCH.screen(bool(state.frozen), True, Switching(state, by))
     state.frozen, state.frozen_by, state.frozen_at = True, by.name, utcnow()
     state.freeze_reason = reason
     ledger.record(session, Freeze(reason=reason), actor=by.name)
@@ -132,7 +193,7 @@ async def freeze(session: AsyncSession, *, by: Identity, reason: str) -> CrownSt
 async def unfreeze(session: AsyncSession, *, by: Identity) -> CrownStateRow:
     """Lift the freeze; only the crown may."""
     state = await store.crown_state(session)
-    enforce(UNFREEZE_RULES, (state, by))
+    SWITCH.screen(bool(state.frozen), False, Switching(state, by))
     ledger.record(
         session, Unfreeze(frozen_by=state.frozen_by, reason=state.freeze_reason), actor=by.name
     )
@@ -140,46 +201,80 @@ async def unfreeze(session: AsyncSession, *, by: Identity) -> CrownStateRow:
     return state
 
 
-Acknowledging = tuple[OperationRow, Identity]
+@dataclass(frozen=True, slots=True)
+class Acknowledging:
+    """An acknowledgement, as its rules see it."""
+
+    by: Identity
+    row: OperationRow | None = None
+    """None before the row is read: only who asks is weighed then, so a principal without
+    the power learns nothing of which operations exist."""
 
 
-def is_an_emergency(a: Acknowledging) -> Conflict | None:
+class CrownAcknowledges(Rule[bool, Acknowledging]):
+    """Vouching for an emergency is the crown's power."""
+
+    reason = "vouching for an emergency is the crown's power"
+
+    def check(self, attempt: Acknowledging) -> TriadError | None:
+        by = attempt.by
+        if by.holds(Authority.CROWN):
+            return None
+        return Forbidden(
+            f"only the crown may acknowledge emergencies; {by.name} does not hold the crown role"
+        )
+
+
+class IsAnEmergency(Rule[bool, Acknowledging]):
     """Only emergency treatment owes the crown an acknowledgement."""
-    row, _ = a
-    if row.acknowledgement_deadline is not None:
-        return None
-    return Conflict(f"operation {row.id} is not an emergency; nothing to acknowledge")
+
+    reason = "only emergency treatment owes the crown an acknowledgement"
+
+    def check(self, attempt: Acknowledging) -> TriadError | None:
+        row = attempt.row
+        if row is None or row.acknowledgement_deadline is not None:
+            return None
+        return Conflict(f"operation {row.id} is not an emergency; nothing to acknowledge")
 
 
-def not_yet_acknowledged(a: Acknowledging) -> Conflict | None:
+class NotYetAcknowledged(Rule[bool, Acknowledging]):
     """One acknowledgement closes the debt; a second would blur who took responsibility."""
-    row, _ = a
-    if not row.acknowledged_by:
-        return None
-    return Conflict(f"operation {row.id} was acknowledged by {row.acknowledged_by}")
+
+    reason = "one acknowledgement closes the debt; a second would blur who took responsibility"
+
+    def check(self, attempt: Acknowledging) -> TriadError | None:
+        row = attempt.row
+        if row is None or not row.acknowledged_by:
+            return None
+        return Conflict(f"operation {row.id} was acknowledged by {row.acknowledged_by}")
 
 
-def not_the_requester(a: Acknowledging) -> Forbidden | None:
+class NotTheRequester(Rule[bool, Acknowledging]):
     """The crown that invoked an emergency cannot also vouch for it."""
-    row, by = a
-    if by.name != row.requested_by:
-        return None
-    return Forbidden(f"{by.name} requested {row.id} and cannot acknowledge it")
+
+    reason = "the crown that invoked an emergency cannot also vouch for it"
+
+    def check(self, attempt: Acknowledging) -> TriadError | None:
+        row, by = attempt.row, attempt.by
+        if row is None or by.name != row.requested_by:
+            return None
+        return Forbidden(f"{by.name} requested {row.id} and cannot acknowledge it")
 
 
-ACKNOWLEDGEMENT_RULES: tuple[Rule[Acknowledging], ...] = (
-    is_an_emergency,
-    not_yet_acknowledged,
-    not_the_requester,
+ACKNOWLEDGEMENT: RuleBook[bool, Acknowledging] = RuleBook(
+    "acknowledgement",
+    {False: frozenset({True})},
+    [CrownAcknowledges, IsAnEmergency, NotYetAcknowledged, NotTheRequester],
 )
+"""An emergency's acknowledgement: owed (False), then given (True)."""
 
 
 async def acknowledge(session: AsyncSession, *, operation_id: str, by: Identity) -> OperationRow:
     """Acknowledge an emergency operation, as the crown and not its requester."""
-    _require_crown(by, "acknowledge emergencies")
+    ACKNOWLEDGEMENT.screen(False, True, Acknowledging(by))
     row = await store.get_operation(session, operation_id, for_update=True)
-    enforce(ACKNOWLEDGEMENT_RULES, (row, by))
-    assert row.acknowledgement_deadline is not None  # is_an_emergency
+    ACKNOWLEDGEMENT.screen(bool(row.acknowledged_by), True, Acknowledging(by, row))
+    assert row.acknowledgement_deadline is not None  # IsAnEmergency
     row.acknowledged_by = by.name
     late = utcnow() > row.acknowledgement_deadline
     ledger.record(
@@ -232,8 +327,3 @@ def record_refusal(
 def _since_created(row: OperationRow, *, now: datetime | None = None) -> float:
     """Seconds since the operation was created: the crown's stage, for its stage totals."""
     return round(max(0.0, ((now or utcnow()) - row.created_at).total_seconds()), 6)
-
-
-def _require_crown(by: Identity, what: str) -> None:
-    if not by.holds(Authority.CROWN):
-        raise Forbidden(f"only the crown may {what}; {by.name} does not hold the crown role")

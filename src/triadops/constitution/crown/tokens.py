@@ -15,7 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger
 from triadops.domain.enums import Role
-from triadops.domain.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
+from triadops.domain.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    TriadError,
+    Unauthenticated,
+)
 from triadops.domain.events import PrincipalCreated, TokenCreated, TokenRevoked, fingerprint
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
@@ -25,6 +31,7 @@ from triadops.domain.principals import (
     new_principal_problem,
     normalise_principal,
 )
+from triadops.domain.rules import Rule, RuleBook
 from triadops.storage import tokens as store
 from triadops.storage.tables import PrincipalRow, TokenRow
 
@@ -119,14 +126,31 @@ async def list_tokens(session: AsyncSession) -> list[TokenRow]:
     return await store.all_tokens(session)
 
 
+class NotYetRevoked(Rule[bool, TokenRow]):
+    """A revocation is recorded once: a second would hide when the token stopped working."""
+
+    to_states = frozenset({True})
+    reason = "a token is revoked once; a second revocation would hide when it stopped working"
+
+    def check(self, attempt: TokenRow) -> TriadError | None:
+        if attempt.revoked_at is None:
+            return None
+        return Conflict(f"token {attempt.name!r} is already revoked")
+
+
+REVOCATION: RuleBook[bool, TokenRow] = RuleBook(
+    "token", {False: frozenset({True})}, [NotYetRevoked]
+)
+"""A token's life: working (False), then revoked (True) for good."""
+
+
 async def revoke_token(session: AsyncSession, *, name: str, by: str) -> TokenRow:
     """Revoke a token by name; it stops working at once."""
     token_name = _name(name, "name")
     row = await store.token_named(session, token_name)
     if row is None:
         raise NotFound(f"no token named {token_name!r}", field="name")
-    if row.revoked_at is not None:
-        raise Conflict(f"token {token_name!r} is already revoked")
+    REVOCATION.screen(row.revoked_at is not None, True, row)
     row.revoked_at = utcnow()
     ledger.record(session, TokenRevoked(name=token_name), actor=by)
     return row

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import structlog
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.actions.base import ActionContext
 from triadops.constitution import ledger, lifecycle
 from triadops.constitution.advisors import StepAdvice, StepExecutor
+from triadops.constitution.claims import StepOutcome
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.agents import AgentName, AgentReport
 from triadops.domain.chain import plan_hash
@@ -30,18 +31,6 @@ from triadops.storage.tables import OperationRow, StepRow
 
 log = structlog.stdlib.get_logger(__name__)
 T = TypeVar("T")
-
-
-@dataclass
-class StepOutcome:
-    """What happened when an action (or its rollback) ran."""
-
-    ok: bool
-    output: dict[str, JsonValue] = field(default_factory=dict)
-    error: str | None = None
-    duration_s: float = 0.0
-    stopped: bool = False
-    """The operation's cancel interrupted the action midway (never with `ok`)."""
 
 
 def context(powers: Powers, step: StepRow, *, stop: asyncio.Event | None = None) -> ActionContext:

@@ -6,6 +6,7 @@ Verdicts come from registered checks only; the executive's own report is never e
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import structlog
 from pydantic import JsonValue
@@ -14,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.checks.base import CheckContext, Measurement
 from triadops.constitution import lifecycle
 from triadops.constitution.advisors import VerdictAdvice
-from triadops.constitution.guards import Rule, enforce
 from triadops.constitution.judicial import evidence
+from triadops.constitution.lifecycle import Attempt, OperationRule, StepAttempt, StepRule
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.enums import Authority, OperationStatus, StepStatus
-from triadops.domain.errors import Conflict, Forbidden
+from triadops.domain.errors import Conflict, Forbidden, TriadError
 from triadops.domain.identity import Identity
 from triadops.domain.operations import CheckResult, Operation, ValidationResult
 from triadops.storage import operations as store
@@ -220,26 +221,109 @@ async def probe(powers: Powers, step: StepRow) -> bool | None:
         return None
 
 
-Ruling = tuple[OperationRow, Identity]
+_RULED = frozenset({OperationStatus.EXECUTING, OperationStatus.FAILED})
+_STEP_RULED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})
 
 
-def judge_or_crown(a: Ruling) -> Forbidden | None:
+def _judges(by: Identity) -> bool:
+    return by.holds(Authority.JUDICIAL) or by.holds(Authority.CROWN)
+
+
+class JudgeOrCrown(OperationRule):
     """Whether an interrupted step took effect is a finding of fact: the judiciary's."""
-    _, by = a
-    if by.holds(Authority.JUDICIAL) or by.holds(Authority.CROWN):
-        return None
-    return Forbidden(f"{by.name} holds neither the judicial nor the crown role")
+
+    to_states = _RULED  # from any state: a person moves an operation there only by a ruling
+    reason = "whether an interrupted step took effect is a finding of fact: the judiciary's"
+
+    def check(self, attempt: Attempt) -> TriadError | None:
+        by = attempt.by
+        if by is None or _judges(by):
+            return None
+        return Forbidden(f"{by.name} holds neither the judicial nor the crown role")
 
 
-def in_doubt(a: Ruling) -> Conflict | None:
+class InDoubt(OperationRule):
     """Only an operation in doubt awaits a ruling; any other has a recorded outcome."""
-    row, _ = a
-    if row.status == OperationStatus.IN_DOUBT.value:
-        return None
-    return Conflict(f"operation {row.id} is {row.status}, not in_doubt")
+
+    to_states = _RULED
+    reason = "only an operation in doubt awaits a ruling; any other has a recorded outcome"
+
+    def check(self, attempt: Attempt) -> TriadError | None:
+        row = attempt.row
+        if attempt.by is None or row.status == OperationStatus.IN_DOUBT.value:
+            return None
+        return Conflict(f"operation {row.id} is {row.status}, not in_doubt")
 
 
-RULING_RULES: tuple[Rule[Ruling], ...] = (judge_or_crown, in_doubt)
+class JudgeRulesTheStep(StepRule):
+    """A person says how an interrupted step ended only with the judiciary's power."""
+
+    from_states = frozenset({StepStatus.RUNNING})
+    to_states = _STEP_RULED
+    reason = "only the judiciary (or the crown) rules on how an interrupted step ended"
+
+    def check(self, attempt: StepAttempt) -> TriadError | None:
+        by = attempt.by
+        if by is None or _judges(by):
+            return None
+        return Forbidden(f"{by.name} holds neither the judicial nor the crown role")
+
+
+lifecycle.OPERATIONS.extend([JudgeOrCrown, InDoubt])
+lifecycle.STEPS.extend([JudgeRulesTheStep])
+
+
+@dataclass(frozen=True, slots=True)
+class Ruling:
+    """How an interrupted step was ruled to have ended, and what that does to its operation."""
+
+    took_effect: bool
+    reason: str
+    """What the operation's record says: the step's fate and who found it."""
+
+    @property
+    def resumes(self) -> bool:
+        """True when the operation carries on executing; else it must fail."""
+        return self.took_effect
+
+
+def rule_on_step(
+    session: AsyncSession,
+    row: OperationRow,
+    step: StepRow,
+    *,
+    took_effect: bool,
+    actor: str,
+    by: Identity | None = None,
+) -> Ruling:
+    """Record how an interrupted step ended and, when it took effect, resume the operation.
+
+    One ruling for both finders: the action's probe (`by` None, the judiciary's rules) and
+    a person (``triad ops resolve``). A step that did not take effect fails its operation:
+    the caller fails it through its own fail path, with the ruling's reason.
+    """
+    verdict = "took effect" if took_effect else "did not take effect"
+    how = "ruling" if by is not None else "probe"
+    if by is not None and not took_effect:
+        step.error = f"ruled by {by.name}: {verdict}"
+    elif by is not None:
+        step.error = None
+    lifecycle.step_transition(
+        session,
+        StepAttempt(step, actor, by),
+        StepStatus.SUCCEEDED if took_effect else StepStatus.FAILED,
+        event="step_ruled",
+        details={"took_effect": took_effect, "by": how},
+    )
+    if by is not None:
+        ruling = Ruling(took_effect, f"step {step.index} {verdict} (ruling)")
+    else:
+        ruling = Ruling(took_effect, f"probe: step {step.index} {verdict}")
+    if ruling.resumes:
+        lifecycle.transition(
+            session, Attempt(row, actor, by), OperationStatus.EXECUTING, reason=ruling.reason
+        )
+    return ruling
 
 
 async def resolve_in_doubt(
@@ -247,23 +331,14 @@ async def resolve_in_doubt(
 ) -> OperationRow:
     """Record a human ruling on an interrupted step; the worker takes it from there."""
     row = await store.get_operation(session, operation_id, for_update=True)
-    enforce(RULING_RULES, (row, by))
+    target = OperationStatus.EXECUTING if step_succeeded else OperationStatus.FAILED
+    lifecycle.OPERATIONS.screen(OperationStatus(row.status), target, Attempt(row, by.name, by))
     steps = await store.get_steps(session, operation_id)
     step = next(s for s in steps if s.status == StepStatus.RUNNING.value)
-    verdict = "took effect" if step_succeeded else "did not take effect"
-    step.error = None if step_succeeded else f"ruled by {by.name}: {verdict}"
-    lifecycle.step_transition(
-        session,
-        step,
-        StepStatus.SUCCEEDED if step_succeeded else StepStatus.FAILED,
-        actor=by.name,
-        event="step_ruled",
-        details={"took_effect": step_succeeded, "by": "ruling"},
-    )
     row.lease_owner = None
-    reason = f"step {step.index} {verdict} (ruling)"
-    if step_succeeded:
-        lifecycle.transition(session, row, OperationStatus.EXECUTING, actor=by.name, reason=reason)
-    else:
-        lifecycle.fail(session, row, steps, actor=by.name, reason=reason, undo_actor=by.name)
+    ruling = rule_on_step(session, row, step, took_effect=step_succeeded, actor=by.name, by=by)
+    if not ruling.resumes:
+        lifecycle.fail(
+            session, row, steps, actor=by.name, reason=ruling.reason, undo_actor=by.name, by=by
+        )
     return row

@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.constitution import consultations, lifecycle
 from triadops.constitution.advisors import PlanAdvice
 from triadops.constitution.legislative import rules
-from triadops.constitution.legislative.service import (
+from triadops.constitution.legislative.review import decide, draft_plan
+from triadops.constitution.legislative.submission import (
     RULES,
     adopt_plan,
     conclude,
-    decide,
-    draft_plan,
 )
+from triadops.constitution.lifecycle import Attempt
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import Authority, Risk
 from triadops.domain.enums import OperationStatus as S
@@ -98,7 +98,7 @@ async def conclude_drafted(
         row.planning_result = finding.model_copy(
             update={"approved": False, "rejection_reason": reason, "agent": advice.report}
         ).model_dump(mode="json")
-        lifecycle.transition(session, row, S.REJECTED, actor=RULES, reason=reason)
+        lifecycle.transition(session, Attempt(row, RULES), S.REJECTED, reason=reason)
         return
     request, plan = drafted
     finding = stricter(await decide(session, powers, request=request, plan=plan), advice)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger, lifecycle
-from triadops.constitution.guards import Rule, enforce
 from triadops.constitution.legislative import rules
-from triadops.constitution.legislative.service import RULES, approve_and_schedule, iso
+from triadops.constitution.legislative.submission import RULES, approve_and_schedule, iso
+from triadops.constitution.lifecycle import Attempt, OperationRule
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import Authority, OperationStatus
 from triadops.domain.errors import Conflict, Forbidden, TriadError
@@ -24,104 +23,191 @@ from triadops.storage.tables import ApprovalRow, OperationRow
 S = OperationStatus
 
 
-@dataclass(frozen=True, slots=True)
-class ApprovalAttempt:
-    """Everything the approval rules look at, read under the lock the approval commits with."""
-
-    row: OperationRow
-    approver: Identity
-    authority: Authority
-    plan_hash: str
-    now: datetime
-    finding: PlanningResult
-    existing: list[ApprovalRow]
+_APPROVED = frozenset({S.APPROVED})
 
 
-ApprovalRule = Rule[ApprovalAttempt]
-"""A guard on the move from awaiting_approval: the refusal, or None to let it pass."""
+class ApprovalRule(OperationRule):
+    """A guard on an approval: checked for each one given, and again as the last one lands.
+
+    It weighs approvals only (`authority` set); the rules approving a plan that needs no
+    person pass through.
+    """
+
+    to_states = _APPROVED
+
+    def check(self, attempt: Attempt) -> TriadError | None:
+        if attempt.authority is None or attempt.by is None or attempt.finding is None:
+            return None
+        return self.refuse(attempt, attempt.by, attempt.authority, attempt.finding)
+
+    def refuse(
+        self, a: Attempt, approver: Identity, authority: Authority, finding: PlanningResult
+    ) -> TriadError | None:
+        """Return the refusal of this approval, or None."""
+        raise NotImplementedError
 
 
-def awaiting_approval(a: ApprovalAttempt) -> TriadError | None:
+class AwaitingApproval(ApprovalRule):
     """Only an operation waiting for approval can be approved; anything else is decided."""
-    if a.row.status == S.AWAITING_APPROVAL.value:
-        return None
-    return Conflict(f"operation {a.row.id} is {a.row.status}, not awaiting_approval")
+
+    reason = "only an operation waiting for approval can be approved"
+
+    def refuse(
+        self, a: Attempt, approver: Identity, authority: Authority, finding: PlanningResult
+    ) -> TriadError | None:
+        if a.row.status == S.AWAITING_APPROVAL.value:
+            return None
+        return Conflict(f"operation {a.row.id} is {a.row.status}, not awaiting_approval")
 
 
-def not_the_requester(a: ApprovalAttempt) -> TriadError | None:
+class NotTheRequester(ApprovalRule):
     """Separation of duties: nobody approves what they asked for."""
-    if a.approver.name != a.row.requested_by:
-        return None
-    return Forbidden(f"{a.approver.name} requested {a.row.id} and cannot approve it")
+
+    reason = "separation of duties: nobody approves what they asked for"
+
+    def refuse(
+        self, a: Attempt, approver: Identity, authority: Authority, finding: PlanningResult
+    ) -> TriadError | None:
+        if approver.name != a.row.requested_by:
+            return None
+        return Forbidden(f"{approver.name} requested {a.row.id} and cannot approve it")
 
 
-def not_the_author(a: ApprovalAttempt) -> TriadError | None:
+class NotTheAuthor(ApprovalRule):
     """Whoever last wrote the plan is its author and may not approve it either."""
-    if a.approver.name != a.row.plan_author:
-        return None
-    return Forbidden(
-        f"{a.approver.name} wrote the current plan of {a.row.id} and cannot approve it"
-    )
+
+    reason = "whoever last wrote the plan may not approve it"
+
+    def refuse(
+        self, a: Attempt, approver: Identity, authority: Authority, finding: PlanningResult
+    ) -> TriadError | None:
+        if approver.name != a.row.plan_author:
+            return None
+        return Forbidden(
+            f"{approver.name} wrote the current plan of {a.row.id} and cannot approve it"
+        )
 
 
-def reviewed_plan_is_current(a: ApprovalAttempt) -> TriadError | None:
+class ReviewedPlanIsCurrent(ApprovalRule):
     """An approval lands only on the plan its approver saw, named by its hash."""
-    if a.plan_hash == a.row.plan_hash:
-        return None
-    return Conflict(
-        f"the plan of {a.row.id} changed since it was reviewed: approving "
-        f"{a.plan_hash[:12]}… but the current plan is {(a.row.plan_hash or '')[:12]}…; "
-        "review it again",
-        field="plan_hash",
-    )
+
+    reason = "an approval lands only on the plan its approver saw"
+
+    def refuse(
+        self, a: Attempt, approver: Identity, authority: Authority, finding: PlanningResult
+    ) -> TriadError | None:
+        named = a.plan_hash or ""
+        if named == a.row.plan_hash:
+            return None
+        return Conflict(
+            f"the plan of {a.row.id} changed since it was reviewed: approving "
+            f"{named[:12]}… but the current plan is {(a.row.plan_hash or '')[:12]}…; "
+            "review it again",
+            field="plan_hash",
+        )
 
 
-def before_the_deadline(a: ApprovalAttempt) -> TriadError | None:
+class BeforeTheDeadline(ApprovalRule):
     """An unanswered request expires; a late approval never revives it."""
-    deadline = a.row.approval_deadline
-    if deadline is None or a.now <= deadline:
-        return None
-    return Conflict(
-        f"the approval deadline of {a.row.id} passed at {iso(deadline)}",
-        field="approval_deadline",
-    )
+
+    reason = "an unanswered request expires; a late approval never revives it"
+
+    def refuse(
+        self, a: Attempt, approver: Identity, authority: Authority, finding: PlanningResult
+    ) -> TriadError | None:
+        deadline = a.row.approval_deadline
+        if deadline is None or (a.now or utcnow()) <= deadline:
+            return None
+        return Conflict(
+            f"the approval deadline of {a.row.id} passed at {iso(deadline)}",
+            field="approval_deadline",
+        )
 
 
-def holds_the_authority(a: ApprovalAttempt) -> TriadError | None:
+class HoldsTheAuthority(ApprovalRule):
     """A power belongs to an authority: the approver must hold the one they act under."""
-    if a.approver.holds(a.authority):
-        return None
-    return Forbidden(f"{a.approver.name} does not hold the {a.authority.value} role")
+
+    reason = "the approver must hold the authority they act under"
+
+    def refuse(
+        self, a: Attempt, approver: Identity, authority: Authority, finding: PlanningResult
+    ) -> TriadError | None:
+        if approver.holds(authority):
+            return None
+        return Forbidden(f"{approver.name} does not hold the {authority.value} role")
 
 
-def authority_is_required(a: ApprovalAttempt) -> TriadError | None:
+class AuthorityIsRequired(ApprovalRule):
     """Only the authorities the review asked for may approve."""
-    if a.authority in a.finding.required_approvals:
-        return None
-    needed = ", ".join(x.value for x in a.finding.required_approvals)
-    return Conflict(f"{a.row.id} needs approval by {needed}, not {a.authority.value}")
+
+    reason = "only the authorities the review asked for may approve"
+
+    def refuse(
+        self, a: Attempt, approver: Identity, authority: Authority, finding: PlanningResult
+    ) -> TriadError | None:
+        if authority in finding.required_approvals:
+            return None
+        needed = ", ".join(x.value for x in finding.required_approvals)
+        return Conflict(f"{a.row.id} needs approval by {needed}, not {authority.value}")
 
 
-def one_approval_per_principal(a: ApprovalAttempt) -> TriadError | None:
+class OneApprovalPerPrincipal(ApprovalRule):
     """One principal covers one authority: two approvals need two people."""
-    if not any(
-        e.approver == a.approver.name and e.plan_hash == a.row.plan_hash for e in a.existing
-    ):
-        return None
-    return Conflict(f"{a.approver.name} already approved this plan of {a.row.id}")
+
+    reason = "one principal covers one authority: two approvals need two people"
+
+    def refuse(
+        self, a: Attempt, approver: Identity, authority: Authority, finding: PlanningResult
+    ) -> TriadError | None:
+        if not any(
+            e.approver == approver.name and e.plan_hash == a.row.plan_hash for e in a.existing
+        ):
+            return None
+        return Conflict(f"{approver.name} already approved this plan of {a.row.id}")
 
 
-APPROVAL_RULES: tuple[ApprovalRule, ...] = (
-    awaiting_approval,
-    not_the_requester,
-    not_the_author,
-    reviewed_plan_is_current,
-    before_the_deadline,
-    holds_the_authority,
-    authority_is_required,
-    one_approval_per_principal,
+APPROVAL_RULES: tuple[type[ApprovalRule], ...] = (
+    AwaitingApproval,
+    NotTheRequester,
+    NotTheAuthor,
+    ReviewedPlanIsCurrent,
+    BeforeTheDeadline,
+    HoldsTheAuthority,
+    AuthorityIsRequired,
+    OneApprovalPerPrincipal,
 )
 """Checked in this order on every approval, in the transaction that records it."""
+
+_REJECTED = frozenset({S.REJECTED})
+
+
+class AwaitingDecision(OperationRule):
+    """A person rejects only what waits for approval; anything else is already decided."""
+
+    to_states = _REJECTED  # from any state, so the refusal names the state it found
+    reason = "a person rejects only what waits for approval"
+
+    def check(self, attempt: Attempt) -> TriadError | None:
+        row = attempt.row
+        if attempt.by is None or row.status == S.AWAITING_APPROVAL.value:
+            return None
+        return Conflict(f"operation {row.id} is {row.status}, not awaiting_approval")
+
+
+class LegislatorOrCrownRejects(OperationRule):
+    """Refusing a plan is the legislature's power, or the crown's."""
+
+    to_states = _REJECTED
+    reason = "refusing a plan is the legislature's power, or the crown's"
+
+    def check(self, attempt: Attempt) -> TriadError | None:
+        by = attempt.by
+        if by is None or by.holds(Authority.LEGISLATIVE) or by.holds(Authority.CROWN):
+            return None
+        return Forbidden(f"{by.name} holds neither the legislative nor the crown role")
+
+
+lifecycle.OPERATIONS.extend([*APPROVAL_RULES, AwaitingDecision, LegislatorOrCrownRejects])
 
 
 async def approve_operation(
@@ -135,21 +221,25 @@ async def approve_operation(
 ) -> OperationRow:
     """Record an approval of the plan the approver reviewed; approve once all are in.
 
-    Every rule of APPROVAL_RULES is checked here, on the row locked for this transaction.
+    Every rule of APPROVAL_RULES is checked here, on the row locked for this transaction,
+    and again by the lifecycle when the last approval approves the operation.
     """
     row = await store.get_operation(session, operation_id, for_update=True)
-    attempt = ApprovalAttempt(
-        row=row,
-        approver=approver,
-        authority=authority,
+    finding = PlanningResult.model_validate(row.planning_result or {"approved": False})
+    existing = await store.get_approvals(session, operation_id)
+    now = utcnow()
+    attempt = Attempt(
+        row,
+        approver.name,
+        approver,
+        now=now,
         plan_hash=plan_hash,
-        now=utcnow(),
-        finding=PlanningResult.model_validate(row.planning_result or {"approved": False}),
-        existing=await store.get_approvals(session, operation_id),
+        authority=authority,
+        finding=finding,
+        existing=tuple(existing),
     )
-    enforce(APPROVAL_RULES, attempt)
+    lifecycle.OPERATIONS.screen(S(row.status), S.APPROVED, attempt)
     assert row.plan_hash is not None
-    finding, existing, now = attempt.finding, attempt.existing, attempt.now
     new = ApprovalRow(
         operation_id=operation_id,
         approver=approver.name,
@@ -171,7 +261,7 @@ async def approve_operation(
         authors=rules.plan_authors(row.requested_by, row.plan_author),
     )
     if not missing:
-        approve_and_schedule(session, row, actor=approver.name, reason="all approvals given")
+        approve_and_schedule(session, attempt, reason="all approvals given")
     return row
 
 
@@ -180,11 +270,9 @@ async def reject_operation(
 ) -> OperationRow:
     """Refuse a pending operation, with the reason on the record."""
     row = await store.get_operation(session, operation_id, for_update=True)
-    if row.status != S.AWAITING_APPROVAL.value:
-        raise Conflict(f"operation {operation_id} is {row.status}, not awaiting_approval")
-    if not by.holds(Authority.LEGISLATIVE) and not by.holds(Authority.CROWN):
-        raise Forbidden(f"{by.name} holds neither the legislative nor the crown role")
-    lifecycle.transition(session, row, S.REJECTED, actor=by.name, reason=reason)
+    attempt = Attempt(row, by.name, by)
+    lifecycle.OPERATIONS.screen(S(row.status), S.REJECTED, attempt)
+    lifecycle.transition(session, attempt, S.REJECTED, reason=reason)
     return row
 
 
@@ -194,6 +282,6 @@ async def expire_approvals(session: AsyncSession, *, now: datetime) -> int:
     for row in rows:
         deadline = iso(row.approval_deadline)
         lifecycle.transition(
-            session, row, S.REJECTED, actor=RULES, reason=f"approval deadline {deadline} passed"
+            session, Attempt(row, RULES), S.REJECTED, reason=f"approval deadline {deadline} passed"
         )
     return len(rows)
