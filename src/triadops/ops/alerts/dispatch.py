@@ -23,10 +23,10 @@ from pydantic import JsonValue, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from triadops.constitution import lifecycle
+from triadops.constitution import lifecycle as constitution
 from triadops.domain.alerts import AlertState, Severity
 from triadops.domain.enums import Authority
-from triadops.ops.alerts import events, floods
+from triadops.ops.alerts import events, floods, lifecycle
 from triadops.ops.alerts.escalation import (
     ESCALATION_PATH,
     TOLD_STATES,
@@ -49,6 +49,7 @@ from triadops.ops.alerts.notifiers import (
     Notifier,
     notifiers_for,
 )
+from triadops.ops.alerts.policy import Act
 from triadops.settings import AlertSettings
 from triadops.storage import notifications as store
 from triadops.storage.tables import AlertGroupRow, AlertRow, NotificationRow
@@ -397,12 +398,13 @@ async def escalate(
             shared[alert.id] = deliveries
     await session.flush()  # the deliveries' ids, for the entries
     for alert, said, names, deliveries in steps:
-        events.record_alert(
+        lifecycle.transition(
             session,
-            alert_id=alert.id,
+            alert,
+            AlertState(alert.state),
+            act=Act.ESCALATE,
             event="alert_escalated",
-            actor=MONITOR,
-            state=AlertState(alert.state),
+            by=MONITOR,
             details={
                 "fingerprint": alert.fingerprint,
                 "alertname": alert.alertname,
@@ -444,15 +446,6 @@ async def _refire(
     acknowledged_by, acknowledged_at = alert.acknowledged_by, alert.acknowledged_at
     group = await store.get_group(session, alert.group_key)
     in_step = group is not None and await _told_digest(session, group) == group.last_digest
-    alert.state = AlertState.FIRING.value
-    alert.acknowledged_by = alert.acknowledged_at = None
-    # A fresh round: its path hears of it now and an emergency gets a new deadline.
-    alert.escalation_level, alert.notified_at = 0, now
-    alert.ack_deadline = (
-        now + timedelta(seconds=settings.ack_timeout_s)
-        if alert.severity == Severity.EMERGENCY.value
-        else None
-    )
     labels = group.labels if group is not None else {}
     deliveries: list[NotificationRow] = []
     await _queue(
@@ -466,12 +459,15 @@ async def _refire(
         settings=settings,
         into=deliveries,
     )
-    if group is not None:
-        if in_step:
-            group.last_digest = await _told_digest(session, group)
-        else:
-            group.next_flush_at = now
     await session.flush()  # the deliveries' ids, for the entry
+    alert.acknowledged_by = alert.acknowledged_at = None
+    # A fresh round: its path hears of it now and an emergency gets a new deadline.
+    alert.escalation_level, alert.notified_at = 0, now
+    alert.ack_deadline = (
+        now + timedelta(seconds=settings.ack_timeout_s)
+        if alert.severity == Severity.EMERGENCY.value
+        else None
+    )
     details: dict[str, JsonValue] = {
         "fingerprint": alert.fingerprint,
         "alertname": alert.alertname,
@@ -487,15 +483,21 @@ async def _refire(
     }
     if group is not None and not in_step:
         details["next_flush_at"] = now.isoformat()
-    events.record_alert(
+    lifecycle.transition(
         session,
-        alert_id=alert.id,
+        alert,
+        AlertState.FIRING,
+        act=Act.REFIRE,
         event="alert_reescalated",
-        actor=MONITOR,
-        state=AlertState.FIRING,
-        details=details,
+        by=MONITOR,
         at=now,
+        details=details,
     )
+    if group is not None:
+        if in_step:
+            group.last_digest = await _told_digest(session, group)
+        else:
+            group.next_flush_at = now
 
 
 @asynccontextmanager
@@ -530,7 +532,7 @@ async def run_cycle(
             # Escalation first: an acknowledgement gone quiet makes its group due now.
             result.escalated = await escalate(session, now=now, settings=settings)
             result.queued = await flush_groups(session, now=now, settings=settings)
-            await lifecycle.commit(session)
+            await constitution.commit(session)
     result.delivery = await deliver_due(
         sessions,
         now=now,
@@ -608,7 +610,7 @@ async def deliver_due(
                 outcome = "retrying" if again is not None else "failed"
             if held and outcome != "retrying":
                 events.record_delivery(session, row, outcome=outcome, at=now)
-            await lifecycle.commit(session)
+            await constitution.commit(session)
         result.count(outcome if held else "lost_claim")
         if error is not None:
             log.warning(

@@ -18,11 +18,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.crown.alert_audit import annotations_digest
-from triadops.constitution.guards import enforce
 from triadops.domain.alerts import AlertIn, AlertState, Severity
 from triadops.domain.errors import Conflict
 from triadops.domain.identity import Identity
-from triadops.ops.alerts import events
+from triadops.ops.alerts import events, lifecycle
 from triadops.ops.alerts.engine import (
     AlertBook,
     Change,
@@ -32,7 +31,7 @@ from triadops.ops.alerts.engine import (
     as_utc,
 )
 from triadops.ops.alerts.matching import Moves, Prepared, plan_release, prepare_ingest
-from triadops.ops.alerts.policy import ACKNOWLEDGE_RULES, RESOLVE_RULES, Poster
+from triadops.ops.alerts.policy import Act, Actor, Poster, actor_name
 from triadops.ops.alerts.silences import expire_ended_silences
 from triadops.settings import AlertSettings
 from triadops.storage import alerts as store
@@ -82,7 +81,7 @@ async def ingest(
     principal that posted them, the ledger's actor and the source of the alerts it raises;
     `crown` says whether it holds the crown. Only an alert's source may resolve it or change
     what it says by posting, and an emergency it resolves only with the crown
-    (`policy.POSTED_RESOLUTION_RULES`). Reads only the batch's fingerprints and the active
+    (`lifecycle.posted_refusal`). Reads only the batch's fingerprints and the active
     silences, through indexes. Two replicas raising the same new alert store one row: the
     second insert meets the partial unique index and the batch is decided again.
 
@@ -367,18 +366,17 @@ async def acknowledge(
     """Take an alert: its escalation stops waiting; a silenced one stays silenced."""
     now = as_utc(now)
     row = await store.get_alert(session, alert_id, for_update=True)
-    enforce(ACKNOWLEDGE_RULES, (row, by))
-    row.acknowledged_at, row.acknowledged_by = now, by.name
-    if row.state == AlertState.FIRING.value:
-        row.state = AlertState.ACKNOWLEDGED.value
-    events.record_alert(
+    state = AlertState(row.state)
+    lifecycle.transition(
         session,
-        alert_id=row.id,
+        row,
+        AlertState.ACKNOWLEDGED if state is AlertState.FIRING else state,
+        act=Act.ACKNOWLEDGE,
         event=events.ALERT_ACKNOWLEDGED,
-        actor=by.name,
-        state=AlertState(row.state),
+        by=by,
         at=now,
     )
+    row.acknowledged_at, row.acknowledged_by = now, by.name
     return row
 
 
@@ -393,8 +391,9 @@ async def resolve(
     """Close an alert by hand; if its source raises it again, it opens a new one."""
     now = as_utc(now)
     row = await store.get_alert(session, alert_id, for_update=True)
-    enforce(RESOLVE_RULES, (row, by))
-    _resolve(session, row, actor=by.name, now=now, reason=reason or f"resolved by {by.name}")
+    _resolve(
+        session, row, act=Act.RESOLVE, by=by, now=now, reason=reason or f"resolved by {by.name}"
+    )
     return row
 
 
@@ -402,22 +401,23 @@ def _resolve(
     session: AsyncSession,
     row: AlertRow,
     *,
-    actor: str,
+    act: Act,
+    by: Actor,
     now: datetime,
     reason: str,
     resolved_at: datetime | None = None,
 ) -> None:
-    row.state = AlertState.RESOLVED.value
-    row.resolved_at, row.resolved_by = resolved_at or now, actor
-    events.record_alert(
+    lifecycle.transition(
         session,
-        alert_id=row.id,
+        row,
+        AlertState.RESOLVED,
+        act=act,
         event=events.ALERT_RESOLVED,
-        actor=actor,
-        state=AlertState.RESOLVED,
+        by=by,
         at=now,
         details={"reason": reason},
     )
+    row.resolved_at, row.resolved_by = resolved_at or now, actor_name(by)
 
 
 async def auto_resolve(
@@ -437,7 +437,8 @@ async def auto_resolve(
     resolved = []
     for row in await store.unresolved_alerts(session, source=source, for_update=True):
         if row.fingerprint not in present and row.severity != Severity.EMERGENCY.value:
-            _resolve(session, row, actor=by, now=now, reason=f"{source} no longer raises it")
+            reason = f"{source} no longer raises it"
+            _resolve(session, row, act=Act.EXPIRE, by=by, now=now, reason=reason)
             resolved.append(row.id)
     return resolved
 
@@ -456,7 +457,7 @@ async def resolve_answered(
     for row in await store.unresolved_alerts(session, source=source, for_update=True):
         by = answered.get(row.fingerprint)
         if by is not None:
-            _resolve(session, row, actor=by, now=now, reason=f"answered by {by}")
+            _resolve(session, row, act=Act.ANSWER, by=by, now=now, reason=f"answered by {by}")
             resolved.append(row.id)
     return resolved
 
@@ -501,7 +502,13 @@ async def housekeep(
     for row in ended:
         when = min(row.ends_at or now, now)
         _resolve(
-            session, row, actor=events.MONITOR, now=now, reason="ends_at passed", resolved_at=when
+            session,
+            row,
+            act=Act.EXPIRE,
+            by=events.MONITOR,
+            now=now,
+            reason="ends_at passed",
+            resolved_at=when,
         )
     expired, unmuted = await expire_ended_silences(session, now=now, moves=moves)
     return Housekeeping(resolved=len(ended), expired=expired, unmuted=unmuted)
