@@ -14,7 +14,8 @@ from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, Forbidden
 from triadops.domain.identity import Identity
 from triadops.ops.alerts import lifecycle
-from triadops.ops.alerts.policy import ALERT_RULES, SILENCE_RULES, Act, Attempt
+from triadops.ops.alerts.policy import ALERT_RULES, Act, Attempt
+from triadops.ops.alerts.silence_policy import SILENCE_RULES
 
 FIRING, ACKNOWLEDGED = AlertState.FIRING, AlertState.ACKNOWLEDGED
 SILENCED, RESOLVED = AlertState.SILENCED, AlertState.RESOLVED

@@ -28,6 +28,7 @@ from triadops.domain.enums import Authority
 from triadops.ops.alerts import lifecycle
 from triadops.ops.alerts.policy import UNNAMED, Poster
 
+ACKNOWLEDGED = AlertState.ACKNOWLEDGED
 L, E, J, C = Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN
 ESCALATION: dict[Severity, tuple[Authority, ...]] = {
     Severity.INFO: (L,),
@@ -382,9 +383,7 @@ class AlertBook:
         if silence is None:
             return Change.of(ChangeKind.REPEATED, current, previous, annotated=annotated)
         current.silence_id = None
-        lifecycle.move(
-            current, AlertState.ACKNOWLEDGED if current.acknowledged else AlertState.FIRING
-        )
+        lifecycle.move(current, ACKNOWLEDGED if current.acknowledged else AlertState.FIRING)
         return Change.of(ChangeKind.UNSILENCED, current, previous, annotated=annotated)
 
     def _silence_for(

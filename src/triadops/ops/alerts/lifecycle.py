@@ -24,17 +24,8 @@ from triadops.domain.alerts import AlertState
 from triadops.domain.errors import Conflict, TriadError
 from triadops.domain.rules import RuleBook
 from triadops.ops.alerts import events
-from triadops.ops.alerts.policy import (
-    ALERT_RULES,
-    SILENCE_RULES,
-    Act,
-    Actor,
-    Attempt,
-    Poster,
-    SilenceAttempt,
-    SilenceState,
-    actor_name,
-)
+from triadops.ops.alerts.policy import ALERT_RULES, Act, Actor, Attempt, Poster, actor_name
+from triadops.ops.alerts.silence_policy import SILENCE_RULES, SilenceAttempt, SilenceState
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -122,6 +113,30 @@ def transition(
         at=at,
         details=details,
     )
+
+
+def resolve(
+    session: AsyncSession,
+    row: AlertRow,
+    *,
+    act: Act,
+    by: Actor,
+    at: datetime,
+    reason: str,
+    resolved_at: datetime | None = None,
+) -> None:
+    """Resolve a stored alert by `act`, saying why; it resolved at `resolved_at` (or `at`)."""
+    transition(
+        session,
+        row,
+        RESOLVED,
+        act=act,
+        event=events.ALERT_RESOLVED,
+        by=by,
+        at=at,
+        details={"reason": reason},
+    )
+    row.resolved_at, row.resolved_by = resolved_at or at, actor_name(by)
 
 
 def mute(session: AsyncSession, row: AlertRow, silence_id: str, *, by: str, at: datetime) -> None:

@@ -48,13 +48,11 @@ from triadops.ops.alerts.matching import (
     plan_release,
     seen,
 )
-from triadops.ops.alerts.policy import (
+from triadops.ops.alerts.policy import Act, Actor, actor_name
+from triadops.ops.alerts.silence_policy import (
     MAX_MATCHERS,
-    Act,
-    Actor,
     SilenceAttempt,
     SilenceState,
-    actor_name,
     check_matchers,
     silence_end,
 )
@@ -116,9 +114,7 @@ async def add_silence(
         max_duration_s=max_duration_s,
     )
     lifecycle.enforce_silence(SilenceState.ACTIVE, asked)
-    end = silence_end(
-        now=now, ends_at=ends_at, duration_s=duration_s, max_duration_s=max_duration_s
-    )
+    end = asked.end()
     actor = actor_name(by)
     not_begun(session)
     async with store.reading_beside(session) as reader:
