@@ -24,16 +24,15 @@ from triadops.cli.context import (
 from triadops.cli.output import console, emit_json, fitted_table, render_entries
 from triadops.cli.remote import remote
 from triadops.cli.views import AlertLine, AlertStory, SilenceLine
-from triadops.constitution import ledger, lifecycle
+from triadops.constitution import lifecycle
 from triadops.domain.alerts import AlertState, Matcher, Severity
 from triadops.domain.clock import utcnow
 from triadops.domain.enums import Authority
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.identity import Identity
 from triadops.domain.operations import as_utc
-from triadops.ops.alerts import service, silences
+from triadops.ops.alerts import models, service, silences
 from triadops.runtime import Runtime
-from triadops.storage import alerts as store
 
 alerts_app = typer.Typer(help="List, show, acknowledge and resolve alerts.", no_args_is_help=True)
 silences_app = typer.Typer(help="Add, list and expire silences.", no_args_is_help=True)
@@ -103,10 +102,9 @@ def list_alerts(
 
         async def work(rt: Runtime) -> list[AlertLine]:
             async with rt.session(read_only=True) as session:
-                found = await store.list_alerts(
+                return await models.list_alerts(
                     session, states=states, severities=severities, limit=limit
                 )
-                return [AlertLine.of(row) for row in found]
 
         listed = run(work)
     if as_json:
@@ -140,13 +138,7 @@ def show(alert_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFl
 
         async def work(rt: Runtime) -> AlertStory:
             async with rt.session(read_only=True) as session:
-                row = await store.get_alert(session, wanted)
-                sent = await store.group_notifications(
-                    session, group_key=row.group_key, since=row.starts_at
-                )
-                entries = await store.alert_entries(session, wanted)
-                timeline = [ledger.to_entry(e) for e in entries if e.event.startswith("alert_")]
-                return AlertStory.told(row, sent, timeline)
+                return AlertStory.told(await models.alert_history(session, wanted))
 
         story = run(work)
     if as_json:
@@ -186,7 +178,7 @@ def ack(
             async with rt.session() as session:
                 row = await service.acknowledge(session, alert_id=wanted, by=by, now=utcnow())
                 await lifecycle.commit(session)
-                return AlertLine.of(row)
+                return models.alert_of(row)
 
         alert = run(work, writes=True)
     if as_json:
@@ -220,7 +212,7 @@ def resolve(
                     session, alert_id=wanted, by=by, now=utcnow(), reason=why
                 )
                 await lifecycle.commit(session)
-                return AlertLine.of(row)
+                return models.alert_of(row)
 
         alert = run(work, writes=True)
     if as_json:
@@ -321,7 +313,7 @@ def add(
                     max_duration_s=rt.settings.alerts.max_silence_s,
                 )
                 await lifecycle.commit(session)
-                return SilenceLine.of(row, now=utcnow())
+                return models.silence_of(row, now=utcnow())
 
         try:
             made = run(work, creates=True, writes=True)
@@ -364,7 +356,7 @@ def _preview(parsed: list[Matcher], by: Identity, *, as_json: bool) -> None:
                     requires=list(found.requires),
                     allowed=found.allowed,
                     matched=found.matched,
-                    alerts=[AlertLine.of(row) for row in found.alerts],
+                    alerts=found.alerts,
                 )
 
         try:
@@ -402,10 +394,9 @@ def list_silences(
         async def work(rt: Runtime) -> list[SilenceLine]:
             now = utcnow()
             async with rt.session(read_only=True) as session:
-                found = await store.list_silences(
+                return await models.list_silences(
                     session, now=now, active_only=not show_all, limit=limit
                 )
-                return [SilenceLine.of(row, now=now) for row in found]
 
         listed = run(work)
     if as_json:
@@ -448,7 +439,7 @@ def expire(
                     session, silence_id=silence_id, by=by, now=utcnow()
                 )
                 await lifecycle.commit(session)
-                return SilenceLine.of(row, now=utcnow())
+                return models.silence_of(row, now=utcnow())
 
         ended = run(work, writes=True)
     if as_json:

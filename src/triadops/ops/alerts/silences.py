@@ -48,6 +48,7 @@ from triadops.ops.alerts.matching import (
     plan_release,
     seen,
 )
+from triadops.ops.alerts.models import Alert, alert_of
 from triadops.ops.alerts.policy import Act, Actor, actor_name
 from triadops.ops.alerts.silence_policy import (
     MAX_MATCHERS,
@@ -57,7 +58,7 @@ from triadops.ops.alerts.silence_policy import (
     silence_end,
 )
 from triadops.storage import alerts as store
-from triadops.storage.tables import AlertRow, SilenceRow
+from triadops.storage.tables import SilenceRow
 
 MAX_SILENCE_S = 30 * 86400.0
 """The default cap on a silence's length (``alerts.max_silence_s``)."""
@@ -157,7 +158,7 @@ class Preview:
     """The authorities that may add it: any one of them."""
     matched: int
     """How many unresolved alerts it matches now."""
-    alerts: list[AlertRow]
+    alerts: list[Alert]
     """Those alerts, oldest first (at most `PREVIEW_LIMIT`): firing and acknowledged ones it
     would mute; silenced ones keep the silence that mutes them."""
     allowed: bool
@@ -176,7 +177,7 @@ async def preview_silence(
         severities=tuple(severities_matched(matchers)),
         requires=requires,
         matched=len(matched),
-        alerts=matched[:PREVIEW_LIMIT],
+        alerts=[alert_of(row) for row in matched[:PREVIEW_LIMIT]],
         allowed=any(by.holds(authority) for authority in requires),
     )
 
