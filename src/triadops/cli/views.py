@@ -59,6 +59,11 @@ SilenceLine = Silence
 """One silence as stored, and whether it is in force (the API's ``SilenceView``)."""
 
 
+def labels_text(labels: dict[str, str]) -> str:
+    """Return an alert's labels on one line, its name left out (it has its own column)."""
+    return ", ".join(f"{k}={v}" for k, v in labels.items() if k != "alertname")
+
+
 class Delivery(BaseModel):
     """One notification about an alert's group to one channel."""
 
