@@ -7,6 +7,9 @@ edge or a rule that guards the wrong edge fails by name.
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from triadops.domain.alerts import AlertState, Severity
@@ -115,3 +118,32 @@ def test_a_second_acknowledgement_is_refused_even_while_muted() -> None:
     with pytest.raises(Conflict, match="already acknowledged by bob"):
         lifecycle.enforce(SILENCED, tried)
     lifecycle.enforce(SILENCED, attempt(Act.ACKNOWLEDGE, state=SILENCED))
+
+
+def _sets_state(tree: ast.AST) -> list[int]:
+    """Return the lines that assign an attribute named ``state`` (alone or in a tuple)."""
+    found = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        for target in targets:
+            names = target.elts if isinstance(target, ast.Tuple) else [target]
+            if any(isinstance(n, ast.Attribute) and n.attr == "state" for n in names):
+                found.append(node.lineno)
+    return found
+
+
+def test_the_scan_sees_an_offender() -> None:
+    offending = "row.state = 'x'\na.silence_id, a.state = None, 'y'\nok = row.state == 'x'\n"
+    assert _sets_state(ast.parse(offending)) == [1, 2]
+
+
+def test_only_the_lifecycle_sets_an_alerts_state() -> None:
+    """Every change of state goes through `lifecycle`, so no path skips its rules."""
+    root = Path(lifecycle.__file__).parents[2]
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted((root / "ops").rglob("*.py"))
+        if path != Path(lifecycle.__file__)
+        for number in _sets_state(ast.parse(path.read_text()))
+    ]
+    assert offenders == []
