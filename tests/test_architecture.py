@@ -55,20 +55,13 @@ def test_the_check_sees_an_offender(tmp_path: Path) -> None:
 
 STATE_WRITERS = {
     "constitution/lifecycle.py": "operations and steps change state here only",
-    "ops/alerts/lifecycle.py": "alerts change state here only (alerts branch)",
-    # The audit replays fold the ledger into their own records, not into rows.
-    "constitution/crown/audit.py": "the replay's fold state; moves to constitution/ledger/",
-    "constitution/crown/alert_audit.py": "the replay's fold state; moves to constitution/ledger/",
-    "constitution/crown/notification_audit.py": "the replay's fold state, not a row",
+    "ops/alerts/lifecycle.py": "alerts and silences change state here only",
+    # The ledger's folds write what the ledger says into their own records, never into rows.
+    "constitution/ledger/folds.py": "the folds' state, not a row",
+    "constitution/ledger/audit.py": "the replay's fold state, not a row",
+    "constitution/ledger/alert_audit.py": "the alert folds' state, not a row",
+    "constitution/ledger/notification_audit.py": "the delivery folds' state, not a row",
     "cli/progress.py": "a Rich status line named status, not a state",
-    # moves to ops/alerts/lifecycle.py (alerts branch)
-    "ops/alerts/dispatch.py": "alert.state = firing on delivery",
-    # moves to ops/alerts/lifecycle.py (alerts branch)
-    "ops/alerts/service.py": "acknowledge and resolve by hand",
-    # moves to ops/alerts/lifecycle.py (alerts branch)
-    "ops/alerts/engine.py": "resolve, silence and unsilence as alerts are posted",
-    # moves to ops/alerts/lifecycle.py (alerts branch)
-    "ops/alerts/silences.py": "silence and unsilence as silences change",
 }
 """Modules that may assign `.status` or `.state`, each with why."""
 

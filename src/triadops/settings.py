@@ -238,12 +238,21 @@ class LogChannel(BaseModel):
     kind: Literal["log"] = "log"
 
 
+class RecordingChannel(BaseModel):
+    """Kept in memory by the process that sends (`notifiers.recorded`): tests and drills."""
+
+    model_config = {"extra": "forbid"}
+
+    kind: Literal["recording"] = "recording"
+
+
 Channel = Annotated[
-    WebhookChannel | SlackChannel | EmailChannel | LogChannel, Field(discriminator="kind")
+    WebhookChannel | SlackChannel | EmailChannel | LogChannel | RecordingChannel,
+    Field(discriminator="kind"),
 ]
 
 
-def _default_channels() -> dict[str, WebhookChannel | SlackChannel | EmailChannel | LogChannel]:
+def _default_channels() -> dict[str, Channel]:
     return {"log": LogChannel()}
 
 

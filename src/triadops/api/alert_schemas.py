@@ -1,4 +1,7 @@
-"""Request and response bodies of the alert and silence endpoints."""
+"""Request and response bodies of the alert and silence endpoints.
+
+The answers extend the domain's read models (`domain.alert_views`), keeping their names.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +20,13 @@ from pydantic import (
     ValidationError,
 )
 
+from triadops.domain.alert_views import Alert, AlertHistory, Notification, Silence
 from triadops.domain.alerts import AlertState, Matcher, Severity
 from triadops.domain.enums import Authority
 from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import Reason, Text
 from triadops.ops.alerts.service import IngestResult
 from triadops.ops.alerts.silences import MAX_MATCHERS, Preview
-from triadops.storage.tables import AlertRow, NotificationRow, SilenceRow
 
 MAX_REFUSALS = 20
 """The most refusal reasons an ingest answer lists (all are counted)."""
@@ -78,55 +81,17 @@ class IngestAnswer(BaseModel):
         )
 
 
-class AlertView(BaseModel):
+class AlertView(Alert):
     """One alert as stored."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    id: int
-    fingerprint: str
-    alertname: str
-    state: AlertState
-    severity: Severity
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    source: str
-    """Who raised it: ``health``, ``api`` (POST /alerts), ``alertmanager``…"""
-    group_key: str
-    count: int
-    """How often it was raised while unresolved."""
-    starts_at: datetime
-    last_seen: datetime
-    ends_at: datetime | None
-    resolved_at: datetime | None
-    resolved_by: str | None
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    silence_id: str | None
-    """The silence muting it, while silenced."""
-    escalation_level: int
-    ack_deadline: datetime | None
-    notified_at: datetime | None
-    generator_url: str | None
-
     @classmethod
-    def of(cls, row: AlertRow) -> AlertView:
-        """Return the view of a stored alert."""
-        return cls.model_validate(row, from_attributes=True)
+    def of(cls, alert: Alert) -> AlertView:
+        """Return the view of an alert's read model."""
+        return cls.model_validate(alert, from_attributes=True)
 
 
-class NotificationView(BaseModel):
+class NotificationView(Notification):
     """One delivery about the alert's group to one channel."""
-
-    id: int
-    channel: str
-    authority: str | None
-    reason: str
-    status: str
-    attempts: int
-    created_at: datetime
-    sent_at: datetime | None
-    last_error: str | None
 
 
 class AlertDetail(AlertView):
@@ -138,17 +103,16 @@ class AlertDetail(AlertView):
     """Every ledger entry about this alert, oldest first."""
 
     @classmethod
-    def build(
-        cls, row: AlertRow, notifications: list[NotificationRow], timeline: list[LedgerEntry]
-    ) -> AlertDetail:
+    def build(cls, history: AlertHistory) -> AlertDetail:
         """Combine the alert with its deliveries and entries."""
         return cls.model_validate(
             {
-                **AlertView.of(row).model_dump(),
+                **history.alert.model_dump(),
                 "notifications": [
-                    NotificationView.model_validate(n, from_attributes=True) for n in notifications
+                    NotificationView.model_validate(n, from_attributes=True)
+                    for n in history.notifications
                 ],
-                "timeline": timeline,
+                "timeline": history.timeline,
             }
         )
 
@@ -266,39 +230,17 @@ class SilencePreview(BaseModel):
             requires=list(preview.requires),
             allowed=preview.allowed,
             matched=preview.matched,
-            alerts=[AlertView.of(row) for row in preview.alerts],
+            alerts=[AlertView.of(alert) for alert in preview.alerts],
         )
 
 
-class SilenceView(BaseModel):
+class SilenceView(Silence):
     """One silence as stored."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    id: str
-    matchers: list[Matcher]
-    comment: str
-    created_by: str
-    created_at: datetime
-    starts_at: datetime
-    ends_at: datetime
-    expired_at: datetime | None
-    expired_by: str | None
-    operation_id: str | None
-    """The operation it covers, for a change-linked silence."""
-    active: bool
-    """In force when read: started, not ended, not expired."""
-
     @classmethod
-    def of(cls, row: SilenceRow, *, now: datetime) -> SilenceView:
-        """Return the view of a stored silence as it stands at `now`."""
-        active = row.expired_at is None and row.starts_at <= now < row.ends_at
-        return cls.model_validate(
-            {**{k: getattr(row, k) for k in _SILENCE_FIELDS}, "active": active}
-        )
-
-
-_SILENCE_FIELDS = [name for name in SilenceView.model_fields if name != "active"]
+    def of(cls, silence: Silence) -> SilenceView:
+        """Return the view of a silence's read model."""
+        return cls.model_validate(silence, from_attributes=True)
 
 
 class SilenceList(BaseModel):

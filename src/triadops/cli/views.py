@@ -1,7 +1,8 @@
 """What the CLI lists, one model each, read alike from the database's rows and the API's JSON.
 
 Both modes build these, so ``--json`` and the tables print the same thing whether the CLI
-reads the database or asks a server.
+reads the database or asks a server. Alerts and silences are the domain's read models
+(`domain.alert_views`), built from rows by `ops.alerts.models` alone.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from triadops.domain.agents import AgentName
-from triadops.domain.alerts import AlertState, Matcher, Severity
+from triadops.domain.alert_views import Alert, AlertHistory, Silence
 from triadops.domain.enums import OperationStatus, OperationType, Risk
 from triadops.domain.ledger import LedgerEntry
-from triadops.storage.tables import AlertRow, NotificationRow, OperationRow, SilenceRow
+from triadops.storage.tables import OperationRow
 
 
 class OperationLine(BaseModel):
@@ -51,67 +52,16 @@ class OperationLine(BaseModel):
         )
 
 
-class AlertLine(BaseModel):
-    """One alert as stored (the API's ``AlertView``)."""
+AlertLine = Alert
+"""One alert as stored (the API's ``AlertView``): the domain's read model."""
 
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    fingerprint: str
-    alertname: str
-    state: AlertState
-    severity: Severity
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    source: str
-    group_key: str
-    count: int
-    starts_at: datetime
-    last_seen: datetime
-    ends_at: datetime | None
-    resolved_at: datetime | None
-    resolved_by: str | None
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    silence_id: str | None
-    escalation_level: int
-    ack_deadline: datetime | None
-    notified_at: datetime | None
-    generator_url: str | None
-
-    @classmethod
-    def of(cls, row: AlertRow) -> AlertLine:
-        """Return the line of a stored alert."""
-        return cls.model_validate(row)
+SilenceLine = Silence
+"""One silence as stored, and whether it is in force (the API's ``SilenceView``)."""
 
 
-class SilenceLine(BaseModel):
-    """One silence as stored, and whether it is in force (the API's ``SilenceView``)."""
-
-    id: str
-    matchers: list[Matcher]
-    comment: str
-    created_by: str
-    created_at: datetime
-    starts_at: datetime
-    ends_at: datetime
-    expired_at: datetime | None
-    expired_by: str | None
-    operation_id: str | None
-    active: bool
-    """In force when read: started, not ended, not expired."""
-
-    @classmethod
-    def of(cls, row: SilenceRow, *, now: datetime) -> SilenceLine:
-        """Return the line of a stored silence as it stands at `now`."""
-        active = row.expired_at is None and row.starts_at <= now < row.ends_at
-        fields = {name: getattr(row, name) for name in cls.model_fields if name != "active"}
-        return cls.model_validate({**fields, "active": active})
-
-    @property
-    def state(self) -> str:
-        """``active``, ``expired`` (ended by hand) or ``ended``."""
-        return "active" if self.active else ("expired" if self.expired_at else "ended")
+def labels_text(labels: dict[str, str]) -> str:
+    """Return an alert's labels on one line, its name left out (it has its own column)."""
+    return ", ".join(f"{k}={v}" for k, v in labels.items() if k != "alertname")
 
 
 class Delivery(BaseModel):
@@ -127,22 +77,20 @@ class Delivery(BaseModel):
     sent_at: datetime | None
 
 
-class AlertStory(AlertLine):
+class AlertStory(Alert):
     """An alert with its group's deliveries and its ledger entries (the API's ``AlertDetail``)."""
 
     notifications: list[Delivery]
     timeline: list[LedgerEntry]
 
     @classmethod
-    def told(
-        cls, row: AlertRow, sent: list[NotificationRow], timeline: list[LedgerEntry]
-    ) -> AlertStory:
-        """Combine a stored alert with its deliveries and entries."""
+    def told(cls, history: AlertHistory) -> AlertStory:
+        """Combine an alert's read model with its deliveries and entries."""
         return cls.model_validate(
             {
-                **AlertLine.of(row).model_dump(),
-                "notifications": [Delivery.model_validate(n) for n in sent],
-                "timeline": timeline,
+                **history.alert.model_dump(),
+                "notifications": [Delivery.model_validate(n) for n in history.notifications],
+                "timeline": history.timeline,
             }
         )
 

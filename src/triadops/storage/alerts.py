@@ -1,9 +1,9 @@
-"""Alerts, their notification groups and silences: the SQL behind ingest, gates and reads.
+"""Alerts and their notification groups: the SQL behind ingest, gates and reads.
 
 Every read walks an index, so its cost follows the active alerts, never the history: the
 unresolved alert of a fingerprint by the partial unique index, alerts by state through
-``(state, severity, id)``, silences by ``(expired_at, ends_at)``, by operation, or by their
-time-ordered id. Writes only flush; the caller owns the transaction.
+``(state, severity, id)``. Writes only flush; the caller owns the transaction. Silences are
+in `storage.silences`, re-exported here.
 """
 
 from __future__ import annotations
@@ -20,6 +20,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.domain.alerts import AlertState, Severity
 from triadops.domain.errors import NotFound
+from triadops.storage.silences import SILENCE_LOCK as SILENCE_LOCK
+from triadops.storage.silences import StoredSilence as StoredSilence
+from triadops.storage.silences import active_silences as active_silences
+from triadops.storage.silences import add_silence_row as add_silence_row
+from triadops.storage.silences import ended_silence_ids as ended_silence_ids
+from triadops.storage.silences import ended_silences as ended_silences
+from triadops.storage.silences import get_silence as get_silence
+from triadops.storage.silences import iterate_stored_silences as iterate_stored_silences
+from triadops.storage.silences import list_silences as list_silences
+from triadops.storage.silences import lock_silences as lock_silences
+from triadops.storage.silences import operation_silences as operation_silences
+from triadops.storage.silences import share_silences as share_silences
+from triadops.storage.silences import silences_in_force as silences_in_force
 from triadops.storage.tables import AlertGroupRow, AlertRow, LedgerRow, NotificationRow, SilenceRow
 
 ACTIVE = tuple(sorted(s.value for s in AlertState if s is not AlertState.RESOLVED))
@@ -28,8 +41,6 @@ _EMERGENCY = Severity.EMERGENCY.value
 _UNRESOLVED = "state != 'resolved'"
 """The partial unique index's predicate, as text: SQLite uses a partial index only for a
 query whose WHERE states its predicate literally, never through a bound parameter."""
-SILENCE_LOCK = 0x7472_6961_6473_696C
-"""PostgreSQL advisory lock key taken around silencing (``triadsil``)."""
 
 
 def _postgres(session: AsyncSession) -> bool:
@@ -41,17 +52,6 @@ def alert_subject(alert_id: int) -> str:
     return f"alert:{alert_id}"
 
 
-async def share_silences(session: AsyncSession) -> None:
-    """Keep silences from being added or expired until this transaction ends.
-
-    Ingest takes this before reading the silences, and adding or expiring one takes
-    :func:`lock_silences` before muting, so of an alert and a silence made at the same time
-    one always sees the other. PostgreSQL only: SQLite has one writer at a time.
-    """
-    if _postgres(session):
-        await session.execute(select(func.pg_advisory_xact_lock_shared(SILENCE_LOCK)))
-
-
 @asynccontextmanager
 async def reading_beside(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """Yield a read-only session on `session`'s database (SQLite: no write lock taken)."""
@@ -59,24 +59,6 @@ async def reading_beside(session: AsyncSession) -> AsyncIterator[AsyncSession]:
         # storage.engine.READ_ONLY: a deferred BEGIN on SQLite.
         await reader.connection(execution_options={"triad_read_only": True})
         yield reader
-
-
-async def silences_in_force(session: AsyncSession, *, now: datetime) -> tuple[str, ...]:
-    """Return the ids of the silences in force at `now`, in order: cheap, no matchers read.
-
-    A silence's matchers never change and its end only moves when it is closed (then it is
-    no longer in force), so the ids say whether the set in force is the one matched against.
-    """
-    stmt = select(SilenceRow.id).where(
-        SilenceRow.expired_at.is_(None), SilenceRow.ends_at > now, SilenceRow.starts_at <= now
-    )
-    return tuple((await session.execute(stmt.order_by(SilenceRow.id))).scalars().all())
-
-
-async def ended_silence_ids(session: AsyncSession, *, now: datetime) -> list[str]:
-    """Return the ids of the unexpired silences whose end has passed (read, no lock)."""
-    stmt = select(SilenceRow.id).where(SilenceRow.expired_at.is_(None), SilenceRow.ends_at <= now)
-    return list((await session.execute(stmt)).scalars().all())
 
 
 async def active_severities(
@@ -104,12 +86,6 @@ async def lock_alerts(session: AsyncSession, ids: Collection[int]) -> list[Alert
             stmt = stmt.with_for_update()
         found += list((await session.execute(stmt)).scalars().all())
     return found
-
-
-async def lock_silences(session: AsyncSession) -> None:
-    """Wait for ingests in flight, and hold new ones off, until this transaction ends."""
-    if _postgres(session):
-        await session.execute(select(func.pg_advisory_xact_lock(SILENCE_LOCK)))
 
 
 class ActiveAlert(NamedTuple):
@@ -306,64 +282,6 @@ async def housekeeping_due(session: AsyncSession, *, now: datetime) -> bool:
     return (await session.execute(over.limit(1))).first() is not None
 
 
-def add_silence_row(session: AsyncSession, **fields: Any) -> SilenceRow:
-    """Add a silence to the session; it is written at the next flush."""
-    row = SilenceRow(**fields)
-    session.add(row)
-    return row
-
-
-async def active_silences(session: AsyncSession, *, now: datetime) -> list[SilenceRow]:
-    """Return the silences in force at `now` (started, not ended, not expired)."""
-    stmt = select(SilenceRow).where(
-        SilenceRow.expired_at.is_(None), SilenceRow.ends_at > now, SilenceRow.starts_at <= now
-    )
-    return list((await session.execute(stmt.order_by(SilenceRow.id))).scalars().all())
-
-
-async def get_silence(
-    session: AsyncSession, silence_id: str, *, for_update: bool = False
-) -> SilenceRow:
-    """Return the silence, locked on PostgreSQL when `for_update`; NotFound when absent."""
-    stmt = select(SilenceRow).where(SilenceRow.id == silence_id)
-    if for_update and _postgres(session):
-        stmt = stmt.with_for_update()
-    row = (await session.execute(stmt)).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"no silence {silence_id!r}", field="silence_id")
-    return row
-
-
-async def ended_silences(session: AsyncSession, *, now: datetime) -> list[SilenceRow]:
-    """Return (and lock, on PostgreSQL) unexpired silences whose end has passed."""
-    stmt = select(SilenceRow).where(SilenceRow.expired_at.is_(None), SilenceRow.ends_at <= now)
-    stmt = stmt.order_by(SilenceRow.id)
-    if _postgres(session):
-        stmt = stmt.with_for_update()
-    return list((await session.execute(stmt)).scalars().all())
-
-
-async def operation_silences(session: AsyncSession, operation_id: str) -> list[SilenceRow]:
-    """Return (and lock, on PostgreSQL) the unexpired silences linked to an operation."""
-    stmt = select(SilenceRow).where(
-        SilenceRow.operation_id == operation_id, SilenceRow.expired_at.is_(None)
-    )
-    if _postgres(session):
-        stmt = stmt.with_for_update()
-    return list((await session.execute(stmt.order_by(SilenceRow.id))).scalars().all())
-
-
-async def list_silences(
-    session: AsyncSession, *, now: datetime, active_only: bool, limit: int
-) -> list[SilenceRow]:
-    """Return silences newest first: those in force, or all (ids are time-ordered)."""
-    stmt = select(SilenceRow)
-    if active_only:
-        stmt = stmt.where(SilenceRow.expired_at.is_(None), SilenceRow.ends_at > now)
-    stmt = stmt.order_by(SilenceRow.id.desc()).limit(limit)
-    return list((await session.execute(stmt)).scalars().all())
-
-
 async def list_alerts(
     session: AsyncSession,
     *,
@@ -443,19 +361,6 @@ class StoredAlert(NamedTuple):
     annotations: Any
 
 
-class StoredSilence(NamedTuple):
-    """The columns of a silence that the ledger vouches for."""
-
-    id: str
-    matchers: Any
-    created_by: str
-    ends_at: datetime
-    expired_by: str | None
-    expired: bool
-    operation_id: str | None
-    starts_at: datetime
-
-
 async def iterate_stored_alerts(
     session: AsyncSession, *, batch: int = 500
 ) -> AsyncIterator[list[StoredAlert]]:
@@ -468,37 +373,6 @@ async def iterate_stored_alerts(
         if low is not None:
             stmt = stmt.where(AlertRow.id > low)
         rows = [StoredAlert._make(r) for r in (await conn.execute(stmt)).all()]
-        if rows:
-            yield rows
-        if len(rows) < batch:
-            return
-        low = rows[-1].id
-
-
-async def iterate_stored_silences(
-    session: AsyncSession, *, batch: int = 500
-) -> AsyncIterator[list[StoredSilence]]:
-    """Yield every silence in id order, a batch at a time, as plain tuples."""
-    conn = await session.connection()
-    low: str | None = None
-    while True:
-        stmt = (
-            select(
-                SilenceRow.id,
-                SilenceRow.matchers,
-                SilenceRow.created_by,
-                SilenceRow.ends_at,
-                SilenceRow.expired_by,
-                SilenceRow.expired_at.is_not(None),
-                SilenceRow.operation_id,
-                SilenceRow.starts_at,
-            )
-            .order_by(SilenceRow.id)
-            .limit(batch)
-        )
-        if low is not None:
-            stmt = stmt.where(SilenceRow.id > low)
-        rows = [StoredSilence._make(r) for r in (await conn.execute(stmt)).all()]
         if rows:
             yield rows
         if len(rows) < batch:

@@ -22,6 +22,7 @@ from triadops.constitution import lifecycle
 from triadops.domain.alerts import AlertIn, Matcher
 from triadops.domain.clock import FakeClock, utcnow
 from triadops.ops.alerts import engine, matching, service, silences
+from triadops.ops.alerts import ingest as ingesting
 from triadops.ops.monitor import Monitor
 from triadops.runtime import Runtime
 from triadops.storage.engine import READ_ONLY
@@ -176,7 +177,7 @@ async def test_a_silence_added_while_a_batch_is_matched_makes_ingest_match_again
             added.append(await add_silence(runtime, "alertname=Disk", now=now))
         return prepared
 
-    monkeypatch.setattr(service, "prepare_ingest", prepare_then_silence)
+    monkeypatch.setattr(ingesting, "prepare_ingest", prepare_then_silence)
     result = await ingest(runtime, alert("Disk", host="db1"), now=now)
     assert (result.new, result.silenced) == (1, 1)
     assert (await states(runtime))["Disk"] == ("silenced", added[0].id)

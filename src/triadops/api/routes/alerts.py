@@ -31,14 +31,13 @@ from triadops.api.deps import (
     holding,
 )
 from triadops.api.schemas import problems
-from triadops.constitution import ledger, lifecycle
+from triadops.constitution import lifecycle
 from triadops.domain.alerts import AlertIn
 from triadops.domain.clock import utcnow
 from triadops.domain.enums import Authority, Role
 from triadops.domain.identity import Identity
-from triadops.ops.alerts import service, silences
+from triadops.ops.alerts import models, service, silences
 from triadops.ops.alerts.inbound import AlertmanagerPayload, AlertPost, posted_alerts
-from triadops.storage import alerts as store
 
 router = APIRouter(tags=["alerts"], responses=problems(401))
 
@@ -106,18 +105,18 @@ async def list_alerts(
     identity: Viewer, session: ReadSessionDep, query: Annotated[AlertQuery, Query()]
 ) -> AlertPage:
     """List alerts, newest first, optionally by state and severity; page by cursor."""
-    rows = await store.list_alerts(
+    found = await models.list_alerts(
         session,
         states=query.state or (),
         severities=query.severity or (),
         before=query.cursor,
         limit=query.limit,
     )
-    full = len(rows) == query.limit
+    full = len(found) == query.limit
     return AlertPage(
-        items=[AlertView.of(row) for row in rows],
+        items=[AlertView.of(alert) for alert in found],
         limit=query.limit,
-        next_cursor=rows[-1].id if full else None,
+        next_cursor=found[-1].id if full else None,
     )
 
 
@@ -126,16 +125,7 @@ async def read_alert(
     alert_id: AlertIdPath, identity: Viewer, session: ReadSessionDep
 ) -> AlertDetail:
     """Read one alert with its group's deliveries and its ledger entries."""
-    row = await store.get_alert(session, alert_id)
-    notifications = await store.group_notifications(
-        session, group_key=row.group_key, since=row.starts_at
-    )
-    entries = [
-        ledger.to_entry(entry)
-        for entry in await store.alert_entries(session, alert_id)
-        if entry.event.startswith("alert_")
-    ]
-    return AlertDetail.build(row, notifications, entries)
+    return AlertDetail.build(await models.alert_history(session, alert_id))
 
 
 @router.post(
@@ -149,7 +139,7 @@ async def acknowledge_alert(
     """Acknowledge an alert: its escalation stops; an emergency needs the crown."""
     row = await service.acknowledge(session, alert_id=alert_id, by=identity, now=utcnow())
     await lifecycle.commit(session)
-    return AlertView.of(row)
+    return AlertView.of(models.alert_of(row))
 
 
 @router.post(
@@ -169,7 +159,7 @@ async def resolve_alert(
         session, alert_id=alert_id, by=identity, now=utcnow(), reason=reason
     )
     await lifecycle.commit(session)
-    return AlertView.of(row)
+    return AlertView.of(models.alert_of(row))
 
 
 @router.get("/silences", operation_id="list_silences", tags=["silences"], responses=problems(422))
@@ -181,8 +171,8 @@ async def list_silences(
 ) -> SilenceList:
     """List silences, newest first: those in force, or all with ``active=false``."""
     now = utcnow()
-    rows = await store.list_silences(session, now=now, active_only=active, limit=limit)
-    return SilenceList(items=[SilenceView.of(row, now=now) for row in rows])
+    found = await models.list_silences(session, now=now, active_only=active, limit=limit)
+    return SilenceList(items=[SilenceView.of(silence) for silence in found])
 
 
 @router.post(
@@ -212,7 +202,7 @@ async def create_silence(
         max_duration_s=runtime.settings.alerts.max_silence_s,
     )
     await lifecycle.commit(session)
-    return SilenceView.of(row, now=now)
+    return SilenceView.of(models.silence_of(row, now=now))
 
 
 @router.post(
@@ -242,4 +232,4 @@ async def expire_silence(
     now = utcnow()
     row = await silences.expire_silence(session, silence_id=silence_id, by=identity, now=now)
     await lifecycle.commit(session)
-    return SilenceView.of(row, now=now)
+    return SilenceView.of(models.silence_of(row, now=now))

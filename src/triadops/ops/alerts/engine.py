@@ -25,8 +25,10 @@ from triadops.domain.alerts import (
     silence_labels,
 )
 from triadops.domain.enums import Authority
-from triadops.ops.alerts.policy import POSTED_RESOLUTION_RULES, UNNAMED, Poster, refusal
+from triadops.ops.alerts import lifecycle
+from triadops.ops.alerts.policy import UNNAMED, Poster
 
+ACKNOWLEDGED = AlertState.ACKNOWLEDGED
 L, E, J, C = Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN
 ESCALATION: dict[Severity, tuple[Authority, ...]] = {
     Severity.INFO: (L,),
@@ -203,7 +205,7 @@ class ChangeKind(StrEnum):
     IGNORED = "ignored"
     """A resolution of an alert the book does not hold: nothing to resolve."""
     REFUSED = "refused"
-    """A resolution its poster may not make (`policy.POSTED_RESOLUTION_RULES`): no change."""
+    """A resolution its poster may not make (`lifecycle.posted_refusal`): no change."""
 
 
 @dataclass(slots=True, eq=False)
@@ -274,7 +276,7 @@ class AlertBook:
     that matches it; a repeat is looked at again, since its silence may have ended.
 
     The book's `poster` posts every batch: it resolves an alert only by the
-    `policy.POSTED_RESOLUTION_RULES`, and changes what an alert says only if it raised it.
+    rules of `lifecycle.posted_refusal`, and changes what an alert says only if it raised it.
     """
 
     def __init__(
@@ -312,13 +314,13 @@ class AlertBook:
                 if current is None:
                     append(Change(ChangeKind.IGNORED, None))
                     continue
-                refused = refusal(POSTED_RESOLUTION_RULES, (current, self.poster))
+                refused = lifecycle.posted_refusal(current, self.poster)
                 if refused is not None:
                     self.refusals.append(refused.message)
                     append(Change(ChangeKind.REFUSED, None))
                     continue
                 previous = current.state
-                current.state = AlertState.RESOLVED
+                lifecycle.move(current, AlertState.RESOLVED)
                 current.resolved_at = now if ends_at is None else min(ends_at, now)
                 current.ends_at = ends_at or current.ends_at
                 current.last_seen = max(current.last_seen, now)
@@ -375,12 +377,13 @@ class AlertBook:
             return Change.of(ChangeKind.REPEATED, current, previous, annotated=annotated)
         found = self._silence_for(current.fingerprint, current.labels, current.severity, now)
         if found is not None:
-            current.silence_id, current.state = found, AlertState.SILENCED
+            current.silence_id = found
+            lifecycle.move(current, AlertState.SILENCED)
             return Change.of(ChangeKind.SILENCED, current, previous, annotated=annotated)
         if silence is None:
             return Change.of(ChangeKind.REPEATED, current, previous, annotated=annotated)
         current.silence_id = None
-        current.state = AlertState.ACKNOWLEDGED if current.acknowledged else AlertState.FIRING
+        lifecycle.move(current, ACKNOWLEDGED if current.acknowledged else AlertState.FIRING)
         return Change.of(ChangeKind.UNSILENCED, current, previous, annotated=annotated)
 
     def _silence_for(

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger
-from triadops.constitution.guards import Rule, enforce
 from triadops.domain.alerts import (
-    SILENCERS,
     AlertState,
     Matcher,
     Severity,
@@ -38,9 +36,8 @@ from triadops.domain.alerts import (
     silencers_for,
 )
 from triadops.domain.enums import Authority
-from triadops.domain.errors import Conflict, Forbidden, InvalidRequest
 from triadops.domain.identity import Identity
-from triadops.ops.alerts import events
+from triadops.ops.alerts import events, lifecycle
 from triadops.ops.alerts.engine import StaleMatches, as_utc
 from triadops.ops.alerts.matching import (
     AUDIBLE,
@@ -51,108 +48,43 @@ from triadops.ops.alerts.matching import (
     plan_release,
     seen,
 )
+from triadops.ops.alerts.models import Alert, alert_of
+from triadops.ops.alerts.policy import Act, Actor, actor_name
+from triadops.ops.alerts.silence_policy import (
+    MAX_MATCHERS,
+    SilenceAttempt,
+    SilenceState,
+    check_matchers,
+    silence_end,
+)
 from triadops.storage import alerts as store
-from triadops.storage.tables import AlertRow, SilenceRow
+from triadops.storage.tables import SilenceRow
 
 MAX_SILENCE_S = 30 * 86400.0
 """The default cap on a silence's length (``alerts.max_silence_s``)."""
-MAX_MATCHERS = 50
 PREVIEW_LIMIT = 500
+"""The most alerts a preview lists (all that match are counted)."""
 PLAN_ATTEMPTS = 3
 """Plans made before expiring a silence; the last one's write lets what it missed sound."""
-"""The most alerts a preview lists (all that match are counted)."""
 
 log = structlog.stdlib.get_logger(__name__)
 
-Actor = Identity | str
-"""A principal acting through a token or the CLI, or a system actor (``branch:name``) that
-only triad's own code can name, trusted as such."""
-
-
-def actor_name(by: Actor) -> str:
-    """Return the name the ledger records for `by`."""
-    return by if isinstance(by, str) else by.name
-
-
-def may_silence(by: Actor) -> Forbidden | None:
-    """Muting alerts hides them from everyone: the executive, legislature or crown decide."""
-    if isinstance(by, str) or any(by.holds(a) for a in SILENCERS):
-        return None
-    return Forbidden(
-        f"{by.name} may not add or expire silences: it needs executive, legislative or crown"
-    )
-
-
-SILENCE_RULES: tuple[Rule[Actor], ...] = (may_silence,)
-
-Adding = tuple[Sequence[Matcher], Actor]
-
-
-def silences_no_louder_than_its_authority(a: Adding) -> Forbidden | None:
-    """Muting an emergency keeps it from the crown, a critical from the legislature: theirs."""
-    matchers, by = a
-    if isinstance(by, str):
-        return None
-    allowed = silencers_for(matchers)
-    if any(by.holds(authority) for authority in allowed):
-        return None
-    if allowed == (Authority.CROWN,):
-        what, hint = "an emergency", 'severity!="emergency"'
-    else:
-        what, hint = "a critical alert", 'severity=~"info|warning"'
-    names = " or ".join(a.value for a in allowed)
-    return Forbidden(
-        f"{by.name} may not add this silence: it can mute {what}, which needs {names}; "
-        f"a matcher such as {hint} leaves those out",
-        field="matchers",
-    )
-
-
-ADD_RULES: tuple[Rule[Adding], ...] = (silences_no_louder_than_its_authority,)
-
-
-def silence_end(
-    *,
-    now: datetime,
-    ends_at: datetime | None,
-    duration_s: float | None,
-    max_duration_s: float,
-) -> datetime:
-    """Return when a silence asked for now ends; InvalidRequest when it never would, or late."""
-    if (ends_at is None) == (duration_s is None):
-        raise InvalidRequest("give exactly one of duration_s and ends_at", field="duration_s")
-    field = "ends_at" if ends_at is not None else "duration_s"
-    try:
-        end = as_utc(ends_at) if ends_at is not None else now + timedelta(seconds=duration_s or 0)
-    except OverflowError:
-        raise InvalidRequest(f"{field}: out of range", field=field) from None
-    if end <= now:
-        raise InvalidRequest(f"{field}: a silence must end in the future", field=field)
-    if end - now > timedelta(seconds=max_duration_s):
-        raise InvalidRequest(
-            f"{field}: a silence may last at most {max_duration_s:g} s "
-            f"({max_duration_s / 86400:g} days)",
-            field=field,
-        )
-    return end
-
-
-def check_matchers(matchers: Sequence[Matcher]) -> None:
-    """Refuse a silence that would mute everything, as Alertmanager does.
-
-    At least one matcher must fail on the empty string: ``alertname=~.*`` alone would match
-    every alert, including those that have no labels in common with the intent.
-    """
-    if not matchers:
-        raise InvalidRequest("a silence needs at least one matcher", field="matchers")
-    if len(matchers) > MAX_MATCHERS:
-        raise InvalidRequest(f"at most {MAX_MATCHERS} matchers", field="matchers")
-    if all(m.matches({}) for m in matchers):
-        raise InvalidRequest(
-            "every matcher also matches a missing label, so the silence would mute every "
-            "alert; add one that needs a value (such as alertname=...)",
-            field="matchers",
-        )
+__all__ = [
+    "MAX_MATCHERS",
+    "MAX_SILENCE_S",
+    "Actor",
+    "Preview",
+    "actor_name",
+    "add_silence",
+    "check_matchers",
+    "expire",
+    "expire_ended_silences",
+    "expire_operation_silences",
+    "expire_silence",
+    "mute_audible",
+    "preview_silence",
+    "silence_end",
+]
 
 
 async def add_silence(
@@ -173,13 +105,17 @@ async def add_silence(
     A change-linked silence names its `operation_id` and is filed under it in the ledger.
     Alerts another silence already mutes keep theirs.
     """
-    enforce(SILENCE_RULES, by)
-    check_matchers(matchers)
     now = as_utc(now)
-    end = silence_end(
-        now=now, ends_at=ends_at, duration_s=duration_s, max_duration_s=max_duration_s
+    asked = SilenceAttempt(
+        by,
+        matchers,
+        now=now,
+        ends_at=ends_at,
+        duration_s=duration_s,
+        max_duration_s=max_duration_s,
     )
-    enforce(ADD_RULES, (matchers, by))
+    lifecycle.enforce_silence(SilenceState.ACTIVE, asked)
+    end = asked.end()
     actor = actor_name(by)
     not_begun(session)
     async with store.reading_beside(session) as reader:
@@ -208,7 +144,7 @@ async def add_silence(
     )
     for alert in await store.lock_alerts(session, planned):
         if alert.state in AUDIBLE:
-            _mute(session, alert, row.id, actor=actor, now=now)
+            lifecycle.mute(session, alert, row.id, by=actor, at=now)
     return row
 
 
@@ -222,7 +158,7 @@ class Preview:
     """The authorities that may add it: any one of them."""
     matched: int
     """How many unresolved alerts it matches now."""
-    alerts: list[AlertRow]
+    alerts: list[Alert]
     """Those alerts, oldest first (at most `PREVIEW_LIMIT`): firing and acknowledged ones it
     would mute; silenced ones keep the silence that mutes them."""
     allowed: bool
@@ -241,7 +177,7 @@ async def preview_silence(
         severities=tuple(severities_matched(matchers)),
         requires=requires,
         matched=len(matched),
-        alerts=matched[:PREVIEW_LIMIT],
+        alerts=[alert_of(row) for row in matched[:PREVIEW_LIMIT]],
         allowed=any(by.holds(authority) for authority in requires),
     )
 
@@ -250,7 +186,7 @@ async def expire_silence(
     session: AsyncSession, *, silence_id: str, by: Actor, now: datetime
 ) -> SilenceRow:
     """End a silence now; the alerts it muted sound again unless another silence covers them."""
-    enforce(SILENCE_RULES, by)
+    lifecycle.may_expire(by)
     now = as_utc(now)
     not_begun(session)
     mark = ledger.pending_mark(session)
@@ -259,11 +195,7 @@ async def expire_silence(
             moves = await plan_release(reader, now=now, leaving=(silence_id,))
         await store.lock_silences(session)
         row = await store.get_silence(session, silence_id, for_update=True)
-        if row.expired_at is not None:
-            raise Conflict(
-                f"silence {silence_id} was already expired by {row.expired_by}",
-                field="silence_id",
-            )
+        lifecycle.enforce_silence(SilenceState.EXPIRED, SilenceAttempt(by, row=row))
         try:
             await expire(
                 session,
@@ -339,16 +271,7 @@ async def expire(
     alerts sound again. The caller holds `store.lock_silences`.
     """
     for row in rows:
-        row.expired_at, row.expired_by = now, actor
-        events.record_silence(
-            session,
-            silence_id=row.id,
-            event=events.SILENCE_EXPIRED,
-            actor=actor,
-            at=now,
-            operation_id=row.operation_id,
-            details={"reason": reason},
-        )
+        lifecycle.end_silence(session, row, by=actor, at=now, reason=reason)
     await session.flush()
     in_force = await store.silences_in_force(session, now=now)
     planned = moves if moves is not None and moves.now == now else Moves(now)
@@ -362,22 +285,20 @@ async def expire(
                 raise StaleMatches(f"alert {alert.id}")
             other = planned.target(alert, in_force)
             if other is not None:
-                _mute(session, alert, other, actor=actor, now=now)
+                lifecycle.mute(session, alert, other, by=actor, at=now)
                 continue
             alert.silence_id = None
-            alert.state = (
-                AlertState.ACKNOWLEDGED if alert.acknowledged_by else AlertState.FIRING
-            ).value
-            unmuted += 1
-            events.record_alert(
+            lifecycle.transition(
                 session,
-                alert_id=alert.id,
+                alert,
+                AlertState.ACKNOWLEDGED if alert.acknowledged_by else AlertState.FIRING,
+                act=Act.UNMUTE,
                 event=events.ALERT_UNSILENCED,
-                actor=actor,
-                state=AlertState(alert.state),
+                by=actor,
                 at=now,
                 details={"silence": None, "ended": row.id},
             )
+            unmuted += 1
     return unmuted
 
 
@@ -403,21 +324,6 @@ async def mute_audible(session: AsyncSession, *, now: datetime, moves: Moves | N
     for alert in await store.lock_alerts(session, moves.to):
         found = moves.target(alert, in_force)
         if found is not None:
-            _mute(session, alert, found, actor=events.MONITOR, now=now)
+            lifecycle.mute(session, alert, found, by=events.MONITOR, at=now)
             muted += 1
     return muted
-
-
-def _mute(
-    session: AsyncSession, alert: AlertRow, silence_id: str, *, actor: str, now: datetime
-) -> None:
-    alert.state, alert.silence_id = AlertState.SILENCED.value, silence_id
-    events.record_alert(
-        session,
-        alert_id=alert.id,
-        event=events.ALERT_SILENCED,
-        actor=actor,
-        state=AlertState.SILENCED,
-        at=now,
-        details={"silence": silence_id},
-    )

@@ -26,33 +26,11 @@ from triadops.domain.health import (
     HealthStatus,
     RaisedAlert,
 )
-
-DEGRADED_ALERT = "TriadComponentDegraded"
-UNHEALTHY_ALERT = "TriadComponentUnhealthy"
-
-
-def at_most(value: float | None, threshold: float) -> CheckStatus:
-    """Pass a figure no higher than `threshold` (usage, latency, error rate)."""
-    if value is None:
-        return CheckStatus.UNKNOWN
-    return CheckStatus.PASS if value <= threshold else CheckStatus.FAIL
-
-
-def at_least(value: float | None, threshold: float) -> CheckStatus:
-    """Pass a figure no lower than `threshold` (availability, compliance)."""
-    if value is None:
-        return CheckStatus.UNKNOWN
-    return CheckStatus.PASS if value >= threshold else CheckStatus.FAIL
-
-
-def score(checks: Sequence[HealthCheck]) -> float:
-    """Return the share of `checks` that passed; unknown ones count against it.
-
-    No checks at all score 0: nothing was measured, so nothing is known to be well.
-    """
-    if not checks:
-        return 0.0
-    return round(sum(c.status is CheckStatus.PASS for c in checks) / len(checks), 4)
+from triadops.ops.health.policy import DEGRADED_ALERT as DEGRADED_ALERT
+from triadops.ops.health.policy import UNHEALTHY_ALERT as UNHEALTHY_ALERT
+from triadops.ops.health.policy import at_least as at_least
+from triadops.ops.health.policy import at_most as at_most
+from triadops.ops.health.policy import score as score
 
 
 def component(name: str, checks: Sequence[HealthCheck]) -> ComponentHealth:

@@ -15,17 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.powers import Powers
 from triadops.domain.clock import utcnow
-from triadops.domain.health import HealthReport, HealthReportSummary
+from triadops.domain.health import HealthReport
 from triadops.ops.health.api_errors import ApiErrorsCollector, RequestCounts
 from triadops.ops.health.branches import BranchCollector
 from triadops.ops.health.collectors import Collector, Reading, run_collectors
 from triadops.ops.health.host import HostCollector
-from triadops.ops.health.hysteresis import Held, hold
+from triadops.ops.health.models import history as history
+from triadops.ops.health.models import latest as latest
+from triadops.ops.health.models import report_of as report_of
+from triadops.ops.health.policy import Held, hold
 from triadops.ops.health.report import build_report
 from triadops.ops.health.targets import DatabaseCollector, HttpTargetCollector
 from triadops.storage import health as store
 from triadops.storage import workers
-from triadops.storage.tables import HealthReportRow
 
 
 def default_collectors(
@@ -142,21 +144,3 @@ async def save_report(powers: Powers, report: HealthReport) -> HealthReport:
         stored = await store_report(session, report, keep=health.history, window_s=health.window_s)
         await session.commit()
     return stored
-
-
-def report_of(row: HealthReportRow) -> HealthReport:
-    """Return a stored report as the model, with its id."""
-    return HealthReport.model_validate({**row.report, "id": row.id})
-
-
-async def latest(session: AsyncSession) -> HealthReport | None:
-    """Return the newest stored report, or None when none was stored."""
-    row = await store.latest_report(session)
-    return None if row is None else report_of(row)
-
-
-async def history(
-    session: AsyncSession, *, limit: int, before_id: int | None = None
-) -> list[HealthReportSummary]:
-    """Return up to `limit` stored reports' headlines, newest first, below `before_id`."""
-    return await store.list_reports(session, limit=limit, before_id=before_id)
