@@ -17,16 +17,15 @@ from triadops.checks.registry import CheckRegistry, load_entry_point_checks
 from triadops.constitution import ledger, lifecycle
 from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
-from triadops.constitution.worker import run_worker, worker_name
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import Conflict
 from triadops.ops.health.api_errors import RequestCounts
-from triadops.ops.monitor import Monitor
 from triadops.settings import Settings
 from triadops.storage import governance
 from triadops.storage.engine import create_engine, session_factory
 from triadops.storage.migrate import upgrade
 from triadops.storage.targets import DatabaseTargets
+from triadops.worker import work
 
 if TYPE_CHECKING:
     from triadops.agents.wiring import Agents
@@ -148,17 +147,8 @@ class Runtime:
         owner: str | None = None,
         request_counts: RequestCounts | None = None,
     ) -> None:
-        """Drive operations, and the monitoring loop beside them, until `stop` is set.
-
-        The monitoring loop runs unless the ``monitor`` setting is off. `request_counts`
-        are the API's, in the process that serves one.
-        """
-        owner = owner or worker_name()
-        loops = [run_worker(self.powers, stop=stop, owner=owner)]
-        if self.settings.monitor:
-            monitor = Monitor(self.powers, owner=owner, request_counts=request_counts)
-            loops.append(monitor.run(stop))
-        await asyncio.gather(*loops)
+        """Start the worker's loops (``triadops.worker.work``) until `stop` is set."""
+        await work(self.powers, stop=stop, owner=owner, request_counts=request_counts)
 
     async def close(self) -> None:
         """Stop the submission committer and dispose of every engine."""

@@ -24,8 +24,8 @@ from triadops.constitution import consultations, lifecycle
 from triadops.constitution.advisors import PlanAdvice, StepAdvice
 from triadops.constitution.commits import GroupCommitter, LeaseLost, Tick
 from triadops.constitution.executive import service as executive
+from triadops.constitution.holds import Leases
 from triadops.constitution.judicial import service as judicial
-from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.constitution.legislative import advice as legislative
 from triadops.constitution.legislative import rules
 from triadops.constitution.powers import Powers
@@ -60,7 +60,7 @@ class Journey:
         gc: GroupCommitter,
         owner: str,
         claimed: Claimed,
-        leases: LeaseKeeper,
+        leases: Leases,
     ) -> None:
         self.powers, self.gc, self.c, self.leases = powers, gc, claimed, leases
         self.executive = f"executive:{owner}"

@@ -26,12 +26,12 @@ from triadops import tracing
 from triadops.constitution import lifecycle
 from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.crown import checkpoints
-from triadops.constitution.driver import claim, keep_house
 from triadops.constitution.journey import Claimed, Journey
-from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.constitution.powers import Powers
 from triadops.domain.errors import TriadError
 from triadops.storage.wakeups import Wakeups
+from triadops.worker.claims import claim, keep_house
+from triadops.worker.lease_keeper import LeaseKeeper
 
 log = structlog.stdlib.get_logger()
 HOUSEKEEPING_EVERY_S = 5.0
