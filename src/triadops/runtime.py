@@ -14,14 +14,15 @@ from triadops.actions.builtin import builtin_actions
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
-from triadops.constitution import ledger, lifecycle
+from triadops.constitution import ledger, lifecycle, subscribers
 from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import Conflict
+from triadops.ops import change_silences
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.settings import Settings
-from triadops.storage import governance
+from triadops.storage import governance, wakeups
 from triadops.storage.engine import create_engine, session_factory
 from triadops.storage.migrate import upgrade
 from triadops.storage.targets import DatabaseTargets
@@ -29,6 +30,15 @@ from triadops.worker import work
 
 if TYPE_CHECKING:
     from triadops.agents.wiring import Agents
+
+
+def subscribe() -> None:
+    """Register what reacts to commits: change-linked silences, then worker wake-ups.
+
+    In this order: the silences' own entries are queued before the wake-ups read them.
+    """
+    subscribers.register(change_silences.on_commit)
+    subscribers.register(wakeups.on_commit)
 
 
 @dataclass
@@ -49,6 +59,7 @@ class Runtime:
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
         """Connect, apply migrations and load the action and check catalogues."""
+        subscribe()
         for folder in (settings.home, settings.log_dir, settings.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.resolved_database_url)
