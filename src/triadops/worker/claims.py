@@ -83,7 +83,12 @@ async def drive_once(
         return 0
     lease_s = powers.settings.lease_s
     async with (
-        LeaseKeeper(powers.sessions, owner=owner, lease_s=lease_s) as leases,
+        LeaseKeeper(
+            powers.sessions,
+            owner=owner,
+            lease_s=lease_s,
+            cancel_check_s=powers.settings.worker_cancel_check_s,
+        ) as leases,
         GroupCommitter(powers.sessions, owner=owner, lease_s=lease_s) as gc,
     ):
         runs = [Journey(powers, gc, owner, c, leases).run() for c in claimed]

@@ -21,11 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from triadops.constitution.holds import Hold
 from triadops.domain.operations import utcnow
+from triadops.settings import WorkerSettings
 from triadops.storage import operations as store
 
 log = structlog.stdlib.get_logger(__name__)
-CANCEL_CHECK_S = 0.5
-"""How often a running interruptible step's cancel request is read, in seconds."""
+CANCEL_CHECK_S: float = WorkerSettings.model_fields["worker_cancel_check_s"].default
+"""The ``worker_cancel_check_s`` setting's default, for a keeper built without settings."""
 
 
 class LeaseKeeper:
