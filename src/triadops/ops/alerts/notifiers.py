@@ -12,7 +12,6 @@ import asyncio
 import functools
 import smtplib
 import ssl
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -26,6 +25,7 @@ import structlog
 from pydantic import BaseModel
 
 from triadops.domain.alerts import AlertState, Severity
+from triadops.domain.clock import unix_now
 from triadops.domain.enums import Authority
 from triadops.domain.errors import TriadError
 from triadops.logconfig import redact
@@ -140,12 +140,13 @@ class WebhookNotifier(Notifier):
     kind = "webhook"
 
     def __init__(
-        self, name: str, channel: WebhookChannel, *, clock: Callable[[], float] = time.time
+        self, name: str, channel: WebhookChannel, *, clock: Callable[[], float] = unix_now
     ) -> None:
         super().__init__(name)
         self.channel = channel
         self._clock = clock
-        """Wall-clock Unix seconds for the signed timestamp (the receiver's clock judges it)."""
+        """Unix seconds for the signed timestamp, from the process's clock by default (the
+        receiver's clock judges it)."""
 
     @property
     def timeout_s(self) -> float:
