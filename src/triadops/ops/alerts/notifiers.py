@@ -9,7 +9,6 @@ password, a signing secret or a traceback.
 from __future__ import annotations
 
 import asyncio
-import functools
 import smtplib
 import ssl
 from abc import ABC, abstractmethod
@@ -24,6 +23,7 @@ import orjson
 import structlog
 from pydantic import BaseModel
 
+from triadops import httpclient
 from triadops.domain.alerts import AlertState, Severity
 from triadops.domain.clock import unix_now
 from triadops.domain.enums import Authority
@@ -209,12 +209,6 @@ def slack_text(payload: NotificationPayload) -> str:
     return "\n".join(lines)
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """Return httpx's default TLS context, built once: building one costs tens of ms."""
-    return httpx.create_ssl_context()
-
-
 async def _post(
     url: str, body: bytes, headers: Mapping[str, str], timeout_s: float, *, what: str
 ) -> None:
@@ -223,7 +217,7 @@ async def _post(
     try:
         async with (
             asyncio.timeout(timeout_s),
-            httpx.AsyncClient(timeout=timeout_s, verify=_tls(), follow_redirects=False) as client,
+            httpclient.client(timeout=timeout_s) as client,
             client.stream("POST", url, content=body, headers=sent) as response,
         ):
             said = "" if response.is_success else await _error_text(response, url)
