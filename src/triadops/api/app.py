@@ -59,9 +59,7 @@ def create_app(
         app.state.runtime = rt
         if governs:
             await _govern(rt)
-        every_s = settings.health.probe_every_s if probe_every_s is None else probe_every_s
-        timeout_s = settings.health.probe_timeout_s if probe_timeout_s is None else probe_timeout_s
-        probe = health.DatabaseProbe(rt, every_s=every_s, timeout_s=timeout_s)
+        probe = _probe(rt, settings, every_s=probe_every_s, timeout_s=probe_timeout_s)
         await probe.start()
         setattr(app.state, health.PROBE_STATE, probe)
         stop = asyncio.Event()
@@ -103,6 +101,17 @@ def create_app(
     for module in (health, monitoring, operations, decisions, audit, crown, alerts, agents):
         app.include_router(module.router)
     return app
+
+
+def _probe(
+    rt: Runtime, settings: Settings, *, every_s: float | None, timeout_s: float | None
+) -> health.DatabaseProbe:
+    """The database probe, at the ``health.probe_*`` settings unless told otherwise."""
+    return health.DatabaseProbe(
+        rt,
+        every_s=settings.health.probe_every_s if every_s is None else every_s,
+        timeout_s=settings.health.probe_timeout_s if timeout_s is None else timeout_s,
+    )
 
 
 async def _govern(rt: Runtime) -> None:
