@@ -26,13 +26,13 @@ from triadops.agents.evaluator import EvaluatorAdvisor
 from triadops.agents.executor import StepExecutorAgent
 from triadops.agents.planner import PlannerAdvisor
 from triadops.constitution import lifecycle
-from triadops.constitution.driver import wait_for_operation
 from triadops.constitution.legislative.service import submit_operation
 from triadops.constitution.powers import Powers
 from triadops.domain.agents import AgentName
 from triadops.domain.enums import OperationStatus
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.worker.claims import wait_for_operation
 
 ANSWERS: dict[str, dict[str, Any]] = {
     "planner": {"approved": True, "risk_level": "low"},

@@ -30,7 +30,6 @@ from table import Row, cli, percentile
 from triadops.actions.procedures import DEFAULT_CRITERIA
 from triadops.checks.measurements import number, section
 from triadops.constitution.commits import Submissions
-from triadops.constitution.driver import drive_once, wait_for_operation
 from triadops.constitution.legislative.service import (
     commit_new_operation,
     review_request,
@@ -42,6 +41,7 @@ from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage.operations import count_by_status
 from triadops.storage.records import load_operation
+from triadops.worker.claims import drive_once, wait_for_operation
 
 GROUP = 500
 """Operations of history submitted and driven together."""

@@ -16,7 +16,6 @@ from sqlalchemy import event
 
 from pipeline import BENCHER, noop_request, raw_sqlite
 from table import Row, percentile
-from triadops.constitution.driver import wait_for_operation
 from triadops.constitution.legislative.service import (
     commit_new_operation,
     review_request,
@@ -25,6 +24,7 @@ from triadops.constitution.legislative.service import (
 from triadops.domain.enums import OperationStatus
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.worker.claims import wait_for_operation
 
 
 async def rows(quick: bool) -> list[Row]:

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from table import Row, cli
 from triadops.constitution.commits import Submissions
-from triadops.constitution.driver import drive_once
 from triadops.constitution.ledger import verify
 from triadops.constitution.legislative.service import review_request, store_reviewed
 from triadops.domain.identity import ALL_ROLES, Identity
@@ -31,6 +30,7 @@ from triadops.domain.operations import OperationRequest
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage.operations import count_by_status
+from triadops.worker.claims import drive_once
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCHER = Identity(name="bench", roles=ALL_ROLES)

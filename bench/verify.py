@@ -31,13 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipeline import BENCHER, noop_request
 from table import Row, markdown, percentile
-from triadops.constitution.driver import drive_once
 from triadops.constitution.ledger import audit
 from triadops.constitution.legislative.service import review_request, store_reviewed
 from triadops.domain.chain import canonical_json
 from triadops.domain.ledger import VerifyReport
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.worker.claims import drive_once
 
 AIM_RATE = 100_000
 """Entries a second the issue asks of verification on SQLite."""

@@ -113,3 +113,57 @@ def test_a_plain_postgresql_target_is_reached_with_asyncpg(
     preview = data(previewed)["plan"]["steps"][0]["preview"]
     assert preview["summary"].startswith("VACUUM and ANALYZE x:")
     assert "psycopg" not in previewed.output
+
+
+CADENCES = {
+    "monitor_tick_s": ("TRIAD_MONITOR_TICK_S", 2.0),
+    "monitor_heartbeat_s": ("TRIAD_MONITOR_HEARTBEAT_S", 10.0),
+    "worker_housekeeping_s": ("TRIAD_WORKER_HOUSEKEEPING_S", 5.0),
+    "worker_stop_grace_s": ("TRIAD_WORKER_STOP_GRACE_S", 5.0),
+    "worker_cancel_check_s": ("TRIAD_WORKER_CANCEL_CHECK_S", 0.5),
+    "api_worker_grace_s": ("TRIAD_API_WORKER_GRACE_S", 10.0),
+}
+
+
+@pytest.mark.parametrize("key", sorted(CADENCES))
+def test_each_cadence_is_a_setting_with_its_old_default(
+    key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variable, default = CADENCES[key]
+    assert getattr(Settings(), key) == default
+    monkeypatch.setenv(variable, "0.25")
+    assert getattr(Settings(), key) == 0.25
+    monkeypatch.setenv(variable, "-1")
+    with pytest.raises(ValidationError, match=key):
+        Settings()
+
+
+def test_the_health_probe_cadence_is_a_nested_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert (Settings().health.probe_every_s, Settings().health.probe_timeout_s) == (2.0, 5.0)
+    toml = tmp_path / "triad.toml"
+    toml.write_text("[health]\nprobe_every_s = 0.5\n")
+    monkeypatch.setenv("TRIAD_CONFIG", str(toml))
+    monkeypatch.setenv("TRIAD_HEALTH__PROBE_TIMEOUT_S", "1.5")
+    settings = Settings()
+    assert (settings.health.probe_every_s, settings.health.probe_timeout_s) == (0.5, 1.5)
+
+
+def test_the_sections_compose_one_settings_that_refuses_unknown_keys() -> None:
+    from triadops import settings as package
+
+    for section in (
+        package.FileSettings,
+        package.DatabaseSettings,
+        package.ApiSettings,
+        package.PipelineSettings,
+        package.WorkerSettings,
+        package.CheckpointSettings,
+        package.MonitorSettings,
+        package.ModelSettings,
+    ):
+        assert issubclass(Settings, section)
+        assert set(section.model_fields) <= set(Settings.model_fields)
+    with pytest.raises(ValidationError, match="monitor_tick"):
+        Settings(monitor_tick="2")  # type: ignore[call-arg]

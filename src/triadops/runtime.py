@@ -14,22 +14,31 @@ from triadops.actions.builtin import builtin_actions
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
-from triadops.constitution import ledger, lifecycle, policy
+from triadops.constitution import ledger, lifecycle, policy, subscribers
 from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
-from triadops.constitution.worker import run_worker, worker_name
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import Conflict
+from triadops.ops import change_silences
 from triadops.ops.health.api_errors import RequestCounts
-from triadops.ops.monitor import Monitor
 from triadops.settings import Settings
-from triadops.storage import governance
+from triadops.storage import governance, wakeups
 from triadops.storage.engine import create_engine, session_factory
 from triadops.storage.migrate import upgrade
 from triadops.storage.targets import DatabaseTargets
+from triadops.worker import work
 
 if TYPE_CHECKING:
     from triadops.agents.wiring import Agents
+
+
+def subscribe() -> None:
+    """Register what reacts to commits: change-linked silences, then worker wake-ups.
+
+    In this order: the silences' own entries are queued before the wake-ups read them.
+    """
+    subscribers.register(change_silences.on_commit)
+    subscribers.register(wakeups.on_commit)
 
 
 @dataclass
@@ -54,6 +63,7 @@ class Runtime:
         missing = policy.missing_gates()
         if missing:
             raise RuntimeError(f"gates missing from the lifecycle: {', '.join(missing)}")
+        subscribe()
         for folder in (settings.home, settings.log_dir, settings.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.resolved_database_url)
@@ -151,17 +161,8 @@ class Runtime:
         owner: str | None = None,
         request_counts: RequestCounts | None = None,
     ) -> None:
-        """Drive operations, and the monitoring loop beside them, until `stop` is set.
-
-        The monitoring loop runs unless the ``monitor`` setting is off. `request_counts`
-        are the API's, in the process that serves one.
-        """
-        owner = owner or worker_name()
-        loops = [run_worker(self.powers, stop=stop, owner=owner)]
-        if self.settings.monitor:
-            monitor = Monitor(self.powers, owner=owner, request_counts=request_counts)
-            loops.append(monitor.run(stop))
-        await asyncio.gather(*loops)
+        """Start the worker's loops (``triadops.worker.work``) until `stop` is set."""
+        await work(self.powers, stop=stop, owner=owner, request_counts=request_counts)
 
     async def close(self) -> None:
         """Stop the submission committer and dispose of every engine."""

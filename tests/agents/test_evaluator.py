@@ -24,11 +24,11 @@ from tests.constitution.test_advisors import submit_with
 from tests.fixtures.fakes import ScriptedCheck
 from tests.fixtures.pipeline import load, request
 from triadops.actions.base import Action, ActionContext, Output
-from triadops.constitution.driver import drive_once
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import OperationStatus, Risk
 from triadops.domain.operations import Operation, StepPreview
 from triadops.runtime import Runtime
+from triadops.worker.claims import drive_once
 
 
 class TailParams(BaseModel):

@@ -25,12 +25,12 @@ from tests.agents.triad import (
 )
 from tests.constitution.test_advisors import submit_with
 from tests.fixtures.pipeline import load, request
-from triadops.constitution.driver import drive_once
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.operations import Operation
 from triadops.runtime import Runtime
 from triadops.storage.tables import LedgerRow
+from triadops.worker.claims import drive_once
 
 TWO_STEPS = (("noop", {"marker": "one"}), ("noop", {"marker": "two"}))
 

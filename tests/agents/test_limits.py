@@ -16,11 +16,11 @@ from tests.agents.triad import YES_PLANNER, answer, with_agents
 from tests.fixtures.pipeline import ALICE, load, request
 from triadops.agents.consult import Consultant, Limiters
 from triadops.constitution import lifecycle
-from triadops.constitution.driver import drive_once
 from triadops.constitution.legislative.service import submit_operation
 from triadops.domain.agents import AgentName
 from triadops.domain.enums import OperationStatus
 from triadops.runtime import Runtime
+from triadops.worker.claims import drive_once
 
 KEY = "sk-test-limits-8f3a2b1c9d"
 

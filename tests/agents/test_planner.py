@@ -23,9 +23,9 @@ from tests.agents.triad import (
 )
 from tests.constitution.test_advisors import submit_with
 from tests.fixtures.pipeline import load, request
-from triadops.constitution.driver import drive_once
 from triadops.domain.enums import Authority, OperationStatus, Risk
 from triadops.runtime import Runtime
+from triadops.worker.claims import drive_once
 
 RISKY = request(
     [("database.purge_audit_logs", {})], affected_systems=["a", "b", "c", "d"], rollback_plan="r"

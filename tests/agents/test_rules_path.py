@@ -14,7 +14,7 @@ import asyncio, sys
 import triadops.cli.main, triadops.api.app
 from tests.fixtures.pipeline import request, submit
 from triadops.api.app import create_app
-from triadops.constitution.driver import drive_once
+from triadops.worker.claims import drive_once
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 

@@ -25,7 +25,7 @@ from tests.agents.triad import YES_EVALUATOR, YES_PLANNER, says, with_agents
 from tests.constitution.test_advisors import submit_with
 from tests.fixtures.pipeline import request
 from triadops import tracing
-from triadops.constitution.driver import drive_once
+from triadops.worker.claims import drive_once
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 

@@ -15,8 +15,8 @@ import pytest
 
 from tests.fixtures.api import Api, noop_request
 from triadops.actions.base import RUNS_TO_ITS_END
-from triadops.constitution.worker import run_worker
 from triadops.runtime import Runtime
+from triadops.worker.loop import run_worker
 
 pytestmark = pytest.mark.slow
 

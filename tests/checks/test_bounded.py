@@ -25,7 +25,6 @@ from triadops.checks.base import Check, CheckContext
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.database import NoDataLoss
 from triadops.constitution import lifecycle
-from triadops.constitution.driver import drive_once
 from triadops.constitution.judicial.service import database_targets
 from triadops.constitution.legislative.service import submit_operation
 from triadops.domain.enums import OperationStatus, Risk
@@ -42,6 +41,7 @@ from triadops.storage.tables import (
     StepRow,
 )
 from triadops.storage.targets import DatabaseTargets
+from triadops.worker.claims import drive_once
 
 NOOP = [("noop", {})]
 PURGE = [("database.purge_audit_logs", {"older_than_days": 30})]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from tests.cli.conftest import Triad, data
-from triadops.constitution.driver import claim
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.worker.claims import claim
 
 
 def test_cancelling_a_queued_operation_says_it_stopped(triad: Triad) -> None:

@@ -8,12 +8,12 @@ from tests.fixtures.fakes import ScriptedCheck, ScriptedPlanAdvisor, ScriptedVer
 from tests.fixtures.pipeline import ALICE, load, request
 from triadops.constitution import lifecycle
 from triadops.constitution.advisors import PlanAdvice, VerdictAdvice
-from triadops.constitution.driver import drive_once
 from triadops.constitution.legislative.service import submit_operation
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import Authority, OperationStatus, Risk
 from triadops.domain.operations import Operation, OperationRequest
 from triadops.runtime import Runtime
+from triadops.worker.claims import drive_once
 
 
 async def submit_with(rt: Runtime, powers: Powers, req: OperationRequest) -> Operation:

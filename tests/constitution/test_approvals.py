@@ -7,7 +7,6 @@ from sqlalchemy import update
 
 from tests.fixtures.pipeline import ALICE, BOB, CAROL, load, request, submit
 from triadops.constitution import lifecycle
-from triadops.constitution.driver import drive_once, keep_house
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
 from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.clock import FakeClock
@@ -18,6 +17,7 @@ from triadops.domain.operations import StepSpec
 from triadops.runtime import Runtime
 from triadops.storage.operations import get_operation
 from triadops.storage.tables import OperationRow
+from triadops.worker.claims import drive_once, keep_house
 
 SYSTEMS = ["a", "b", "c", "d"]
 

@@ -26,7 +26,6 @@ from triadops.actions.noop import NoopOnceAction, NoopParams
 from triadops.constitution import ledger, lifecycle
 from triadops.constitution.crown import tokens
 from triadops.constitution.crown.service import acknowledge, cancel_operation, freeze, unfreeze
-from triadops.constitution.driver import drive_once
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.constitution.ledger import audit
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
@@ -59,6 +58,7 @@ from triadops.storage.tables import (
     StepRow,
     TokenRow,
 )
+from triadops.worker.claims import drive_once
 
 QUEEN = Identity(name="elizabeth", roles=frozenset({Role.CROWN}))
 S = OperationStatus

@@ -19,12 +19,12 @@ from tests.fixtures.pipeline import ALICE, CAROL, load, request, submit
 from triadops.actions.base import RUNS_TO_ITS_END
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import cancel_answer, cancel_operation
-from triadops.constitution.driver import drive_once
 from triadops.constitution.ledger import audit
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.identity import Identity
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.worker.claims import drive_once
 
 pytestmark = pytest.mark.slow
 

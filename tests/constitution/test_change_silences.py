@@ -11,9 +11,9 @@ from tests.fixtures.api import drive
 from tests.fixtures.fakes import GatedAction
 from tests.fixtures.pipeline import JUDGE, load, request, submit
 from triadops.constitution import lifecycle
-from triadops.constitution.change_silences import matchers_for
 from triadops.constitution.ledger import audit
 from triadops.domain.alerts import AlertIn, Matcher, Severity, silenced_by
+from triadops.domain.change_silences import matchers_for
 from triadops.domain.enums import OperationStatus
 from triadops.domain.operations import utcnow
 from triadops.ops.alerts import service, silences

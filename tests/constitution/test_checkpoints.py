@@ -21,9 +21,7 @@ from structlog.testing import capture_logs
 
 from tests.fixtures.pipeline import load, request, submit
 from triadops.constitution import ledger
-from triadops.constitution.driver import drive_once
 from triadops.constitution.ledger import audit, checkpoints
-from triadops.constitution.worker import run_worker
 from triadops.domain.chain import link_hash
 from triadops.domain.checkpoints import Checkpoint, iso_utc
 from triadops.domain.enums import OperationStatus
@@ -32,6 +30,8 @@ from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage import ledger as store
 from triadops.storage.tables import LedgerHeadRow, LedgerRow
+from triadops.worker.claims import drive_once
+from triadops.worker.loop import run_worker
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from tests.fixtures.pipeline import CAROL, load, request, submit
 from triadops.constitution import lifecycle
 from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.crown.service import cancel_operation, freeze
-from triadops.constitution.driver import claim, drive_once
 from triadops.constitution.journey import Journey
-from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.domain.enums import OperationStatus, Risk, StepStatus
 from triadops.runtime import Runtime
 from triadops.storage.operations import get_operation
+from triadops.worker.claims import claim, drive_once
+from triadops.worker.lease_keeper import LeaseKeeper
 
 PURGE = [("database.purge_audit_logs", {"older_than_days": 30})]
 

@@ -16,13 +16,13 @@ from triadops.constitution.crown.service import (
     freeze,
     unfreeze,
 )
-from triadops.constitution.driver import drive_once, keep_house
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.errors import Conflict, Forbidden
 from triadops.domain.events import Freeze
 from triadops.domain.operations import utcnow
 from triadops.runtime import Runtime
 from triadops.storage.tables import LedgerRow, OperationRow
+from triadops.worker.claims import drive_once, keep_house
 
 
 async def verify(rt: Runtime) -> ledger.VerifyReport:

@@ -12,11 +12,11 @@ import pytest
 
 from tests.fixtures.pipeline import JUDGE, load, request, start_worker, submit
 from triadops.constitution import ledger, lifecycle
-from triadops.constitution.driver import drive_once
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.worker.claims import drive_once
 
 pytestmark = pytest.mark.slow
 LEASE_S = 1.0

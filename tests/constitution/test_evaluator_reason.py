@@ -8,9 +8,9 @@ from tests.constitution.test_advisors import submit_with
 from tests.fixtures.fakes import ScriptedVerdictAdvisor
 from tests.fixtures.pipeline import load, request
 from triadops.constitution.advisors import VerdictAdvice
-from triadops.constitution.driver import drive_once
 from triadops.domain.enums import OperationStatus
 from triadops.runtime import Runtime
+from triadops.worker.claims import drive_once
 
 
 async def test_validation_failed_names_the_evaluator_and_what_it_said(runtime: Runtime) -> None:

@@ -17,9 +17,7 @@ from tests.fixtures.pipeline import ALICE, CAROL, load, request, submit
 from triadops.constitution import lifecycle
 from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.crown.service import cancel_operation
-from triadops.constitution.driver import claim, drive_once
 from triadops.constitution.journey import Claimed, Journey
-from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.clock import FakeClock
 from triadops.domain.enums import OperationStatus
@@ -28,6 +26,8 @@ from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage.operations import get_operation
 from triadops.storage.tables import OperationRow
+from triadops.worker.claims import claim, drive_once
+from triadops.worker.lease_keeper import LeaseKeeper
 
 LEASE_S = 0.3
 

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.fixtures.fakes import ProbedAction
 from tests.fixtures.pipeline import load, request, submit
 from triadops.constitution import lifecycle
-from triadops.constitution.driver import drive_once
 from triadops.domain.clock import FakeClock
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.errors import Conflict
 from triadops.runtime import Runtime
 from triadops.storage.tables import OperationRow, StepRow
+from triadops.worker.claims import drive_once
 
 OPERATION_PAIRS = list(product(OperationStatus, OperationStatus))
 STEP_PAIRS = list(product(StepStatus, StepStatus))

@@ -8,12 +8,12 @@ import pytest
 
 from tests.fixtures.pipeline import ALICE, BOB, load, request, submit
 from triadops.constitution import lifecycle
-from triadops.constitution.driver import drive_once
 from triadops.constitution.legislative.service import preview_operation, submit_operation
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.errors import Forbidden, InvalidRequest
 from triadops.runtime import Runtime
 from triadops.storage.ledger import select_operation_entries
+from triadops.worker.claims import drive_once
 
 
 async def transitions(rt: Runtime, operation_id: str) -> list[tuple[str, str | None]]:

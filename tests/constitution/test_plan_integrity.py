@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import update
 
 from tests.fixtures.pipeline import load, request, submit
-from triadops.constitution.driver import drive_once
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.runtime import Runtime
 from triadops.storage.tables import OperationRow, StepRow
+from triadops.worker.claims import drive_once
 
 
 def drill(rt: Runtime, name: str) -> Path:

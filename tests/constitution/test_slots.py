@@ -18,12 +18,12 @@ import pytest
 from tests.fixtures.pipeline import CAROL, load, request, submit
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import cancel_operation
-from triadops.constitution.driver import claim
-from triadops.constitution.worker import run_worker
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.operations import Operation, OperationRequest
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.worker.claims import claim
+from triadops.worker.loop import run_worker
 
 pytestmark = pytest.mark.slow
 HOUR = 3600.0

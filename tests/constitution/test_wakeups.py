@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import text
 
 from tests.fixtures.pipeline import load, request, submit
-from triadops.constitution.worker import run_worker
 from triadops.domain.enums import OperationStatus
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage.wakeups import APPLICATION_NAME
+from triadops.worker.loop import run_worker
 
 POLL_S = 30.0
 """Far longer than any test waits: a worker that starts the work was woken."""

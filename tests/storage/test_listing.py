@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import event
 
 from tests.fixtures.pipeline import load, request, submit
-from triadops.constitution.driver import drive_once
 from triadops.domain.clock import FakeClock
 from triadops.domain.enums import OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
@@ -26,6 +25,7 @@ from triadops.storage.listing import (
     listing_cursor,
 )
 from triadops.storage.tables import OperationRow
+from triadops.worker.claims import drive_once
 
 SCHEDULED, COMPLETED = OperationStatus.SCHEDULED, OperationStatus.COMPLETED
 MAINTENANCE, MONITORING = OperationType.MAINTENANCE, OperationType.MONITORING

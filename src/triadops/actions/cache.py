@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.folders import allowed_folder
+from triadops.domain.clock import unix_now
 from triadops.domain.enums import Risk
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.operations import StepPreview
@@ -42,7 +42,7 @@ def _expired(folder: Path, max_age_s: float) -> list[tuple[Path, int]]:
     """Files (and symlinks, not their targets) under `folder` older than `max_age_s`."""
     if not folder.is_dir():
         return []
-    cutoff = time.time() - max_age_s
+    cutoff = unix_now() - max_age_s  # the process's clock, in the files' Unix seconds
     found: list[tuple[Path, int]] = []
     # os.walk does not descend into symlinked folders, so nothing outside is reached.
     for root, _dirs, files in os.walk(folder):

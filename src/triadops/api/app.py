@@ -31,11 +31,6 @@ from triadops.runtime import Runtime
 from triadops.settings import Settings
 
 log = structlog.stdlib.get_logger(__name__)
-WORKER_GRACE_S = 10.0
-"""On shutdown, how long the worker may take to finish its pass before it is cancelled.
-
-A cancelled pass loses nothing: its last commit stands and its leases expire.
-"""
 
 
 def create_app(
@@ -43,8 +38,8 @@ def create_app(
     *,
     runtime: Runtime | None = None,
     run_worker: bool = False,
-    probe_every_s: float = health.PROBE_EVERY_S,
-    probe_timeout_s: float = health.PROBE_TIMEOUT_S,
+    probe_every_s: float | None = None,
+    probe_timeout_s: float | None = None,
     governs: bool = False,
 ) -> FastAPI:
     """Return the API app.
@@ -52,7 +47,8 @@ def create_app(
     Without `runtime`, the lifespan opens one (applying migrations) and closes it on
     shutdown; a given runtime belongs to the caller. With `run_worker`, a worker drives
     operations in the same process until shutdown. The lifespan checks the database before
-    serving and then every `probe_every_s` in the background; /health answers from that.
+    serving and then every `probe_every_s` in the background; /health answers from that
+    (both default to the ``health.probe_every_s`` and ``health.probe_timeout_s`` settings).
     With `governs`, the lifespan makes this server's governing settings the database's
     before serving, as ``triad serve`` does (`Runtime.check_governance`).
     """
@@ -63,7 +59,7 @@ def create_app(
         app.state.runtime = rt
         if governs:
             await _govern(rt)
-        probe = health.DatabaseProbe(rt, every_s=probe_every_s, timeout_s=probe_timeout_s)
+        probe = _probe(rt, settings, every_s=probe_every_s, timeout_s=probe_timeout_s)
         await probe.start()
         setattr(app.state, health.PROBE_STATE, probe)
         stop = asyncio.Event()
@@ -78,7 +74,7 @@ def create_app(
             stop.set()
             await probe.stop()
             if worker is not None:
-                await _stop(worker)
+                await _stop(worker, grace_s=settings.api_worker_grace_s)
             if runtime is None:
                 await rt.close()
 
@@ -107,6 +103,17 @@ def create_app(
     return app
 
 
+def _probe(
+    rt: Runtime, settings: Settings, *, every_s: float | None, timeout_s: float | None
+) -> health.DatabaseProbe:
+    """The database probe, at the ``health.probe_*`` settings unless told otherwise."""
+    return health.DatabaseProbe(
+        rt,
+        every_s=settings.health.probe_every_s if every_s is None else every_s,
+        timeout_s=settings.health.probe_timeout_s if timeout_s is None else timeout_s,
+    )
+
+
 async def _govern(rt: Runtime) -> None:
     """Make this server's governing settings the database's, saying what changed."""
     said = await rt.check_governance(writer=f"triad API on {socket.gethostname()}", adopt=True)
@@ -114,11 +121,12 @@ async def _govern(rt: Runtime) -> None:
         log.warning(said)
 
 
-async def _stop(worker: asyncio.Task[None]) -> None:
+async def _stop(worker: asyncio.Task[None], *, grace_s: float) -> None:
+    """Give the worker `grace_s` to stop, then cancel it: its last commit stands."""
     try:
-        await asyncio.wait_for(asyncio.shield(worker), timeout=WORKER_GRACE_S)
+        await asyncio.wait_for(asyncio.shield(worker), timeout=grace_s)
     except TimeoutError:
-        log.warning("worker did not stop in time; cancelling its pass", grace_s=WORKER_GRACE_S)
+        log.warning("worker did not stop in time; cancelling its pass", grace_s=grace_s)
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker

@@ -21,8 +21,8 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from typer._click.globals import get_current_context  # Typer vendors click
 
+from triadops.cli.clicktypes import get_current_context
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import record_refusal
 from triadops.domain.errors import Forbidden, StorageUnavailable, TriadError

@@ -13,10 +13,10 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from typer._click.core import Context as ClickContext  # Typer vendors click: its Context
 from typer.core import TyperGroup
 
 from triadops.cli import agents, alerts, audit, crown, health, login, ops, serve, tokens
+from triadops.cli.clicktypes import Context as ClickContext
 from triadops.cli.context import BadInput, describe_validation
 from triadops.cli.output import visible
 from triadops.cli.placeholders import give_placeholders

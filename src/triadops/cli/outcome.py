@@ -12,13 +12,12 @@ from triadops.cli.output import emit_json, render_outcome
 from triadops.cli.progress import Progress
 from triadops.cli.remote import Remote
 from triadops.constitution.crown.service import is_frozen
-from triadops.constitution.driver import WAITING, wait_for_operation
-from triadops.constitution.worker import worker_name
 from triadops.domain.clock import utcnow
 from triadops.domain.enums import OperationStatus
 from triadops.domain.operations import Operation
 from triadops.runtime import Runtime
 from triadops.storage.records import load_operation
+from triadops.worker import WAITING, wait_for_operation, worker_name
 
 Wait = Annotated[
     bool,

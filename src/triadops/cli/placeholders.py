@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typer._click.core import Command, Context  # Typer vendors click
 from typer.core import TyperArgument, TyperGroup, TyperOption
+
+from triadops.cli.clicktypes import Command, Context
 
 _BY_TYPE: dict[object, str] = {int: "N", float: "NUMBER", Path: "PATH", bool: "BOOL"}
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from triadops import httpclient
 from triadops.cli.context import BadInput
 from triadops.cli.hosts import Target, remote_target
 from triadops.cli.views import (
@@ -63,7 +64,7 @@ class Remote:
 
     def __init__(self, target: Target, *, transport: httpx.BaseTransport | None = None) -> None:
         self.target = target
-        self.http = httpx.Client(
+        self.http = httpclient.sync_client(
             base_url=target.url,
             headers={
                 "Authorization": f"Bearer {target.token}",

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 from pydantic import JsonValue, TypeAdapter, ValidationError
-from typer._click.core import Context as ClickContext  # Typer vendors click: its Context
 from typer.core import TyperCommand
 
+from triadops.cli.clicktypes import Context as ClickContext
 from triadops.cli.context import BadInput, describe_validation
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest, StepSpec

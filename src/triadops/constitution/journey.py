@@ -23,8 +23,8 @@ from triadops import tracing
 from triadops.constitution.claims import Apply, Claimed, Handover, LeaseLost, Progress, Stage, Tick
 from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.executive import stages as executive
+from triadops.constitution.holds import Leases
 from triadops.constitution.judicial import stages as judicial
-from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.constitution.legislative import stages as legislative
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import OperationStatus as S
@@ -71,7 +71,7 @@ class Journey:
         gc: GroupCommitter,
         owner: str,
         claimed: Claimed,
-        leases: LeaseKeeper,
+        leases: Leases,
     ) -> None:
         self.powers, self.gc, self.claimed, self.leases = powers, gc, claimed, leases
         self.executive = f"executive:{owner}"

@@ -14,7 +14,7 @@ from datetime import datetime
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution import change_silences, ledger
+from triadops.constitution import ledger, subscribers
 from triadops.domain.enums import Authority
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus as St
@@ -23,7 +23,6 @@ from triadops.domain.events import StepEvent, Transition, parse_event
 from triadops.domain.identity import Identity
 from triadops.domain.operations import PlanningResult, utcnow
 from triadops.domain.rules import Rule, RuleBook
-from triadops.storage import wakeups
 from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
 
 TRANSITIONS: dict[S, frozenset[S]] = {
@@ -207,11 +206,10 @@ def step_transition(
 async def commit(session: AsyncSession) -> None:
     """Link the queued ledger entries and commit, as one transaction.
 
-    When the entries make work due, the workers are woken as it commits.
+    The commit subscribers the runtime registered (``constitution.subscribers``: change
+    silences, worker wake-ups) see the queued entries first, in the same transaction.
     """
     await session.flush()
-    await change_silences.apply(session)
-    if wakeups.makes_work_due(ledger.pending(session)):
-        await wakeups.notify_work(session)
+    await subscribers.on_commit(session, ledger.pending(session))
     await ledger.flush(session)
     await session.commit()

@@ -42,8 +42,6 @@ log = structlog.stdlib.get_logger(__name__)
 T = TypeVar("T")
 
 LEADER_LEASE = "monitor"
-TICK_S = 2.0
-"""How often the loop wakes: beats, lease renewal, due notification groups and deliveries."""
 HEALTH_SOURCE = "health"
 MONITOR = "monitor"
 
@@ -94,7 +92,7 @@ class Monitor:
     def lease_s(self) -> float:
         """How long a leader's lease lasts unrenewed: a successor takes over within it."""
         s = self.powers.settings
-        return max(3 * TICK_S, min(s.health.every_s, s.alerts.every_s, 60.0))
+        return max(3 * s.monitor_tick_s, min(s.health.every_s, s.alerts.every_s, 60.0))
 
     async def tick(self) -> TickResult:
         """Do one pass; each part fails alone (logged), never the loop."""
@@ -133,11 +131,11 @@ class Monitor:
         return result
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick every `TICK_S` until `stop` is set; then record a clean stop."""
+        """Tick every ``monitor_tick_s`` until `stop` is set; then record a clean stop."""
         while not stop.is_set():
             await self.tick()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=TICK_S)
+                await asyncio.wait_for(stop.wait(), timeout=self.powers.settings.monitor_tick_s)
         await self._guarded("stop", self._stop(self.clock()), None)
 
     async def check(self, now: datetime) -> HealthReport:
@@ -222,10 +220,13 @@ class Monitor:
         return raised
 
     async def _beat(self, now: datetime) -> bool:
+        beat_s = self.powers.settings.monitor_heartbeat_s
         async with self.powers.sessions() as session:
-            await workers.beat(session, name=self.owner, now=now, started_at=self.started_at)
+            await workers.beat(
+                session, name=self.owner, now=now, started_at=self.started_at, beat_s=beat_s
+            )
             await session.commit()
-        self.next_beat = now + timedelta(seconds=workers.HEARTBEAT_S)
+        self.next_beat = now + timedelta(seconds=beat_s)
         return True
 
     async def _lead(self, now: datetime) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_only
+
+from triadops.domain.clock import monotonic
 
 READ_ONLY = "triad_read_only"
 """Execution option marking a connection that will only read (SQLite: a deferred BEGIN)."""
@@ -67,13 +68,13 @@ def _note_storage_full(context: ExceptionContext) -> None:
         marker in text.lower() for marker in _FULL_MARKERS
     )
     if full and context.engine is not None:
-        _storage_full[context.engine] = (time.monotonic(), text[:200])
+        _storage_full[context.engine] = (monotonic(), text[:200])
 
 
 def storage_full(engine: AsyncEngine, *, within_s: float = 60.0) -> str | None:
     """Return why the database refused a write for lack of space in the last `within_s`."""
     seen = _storage_full.get(engine.sync_engine)
-    if seen is None or time.monotonic() - seen[0] > within_s:
+    if seen is None or monotonic() - seen[0] > within_s:
         return None
     return seen[1]
 

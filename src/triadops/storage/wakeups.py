@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -32,6 +32,23 @@ _Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event]
 _waiters: weakref.WeakKeyDictionary[Engine, set[_Waiter]] = weakref.WeakKeyDictionary()
 
 
+Move = tuple[Any, str | None, str | None]
+"""An entry's (operation, from, to); None for an entry that wakes the workers by itself."""
+
+
+def moves(entries: Iterable[Mapping[str, Any]]) -> Iterator[Move | None]:
+    """The status moves among queued ledger `entries`, None for one that wakes by itself.
+
+    The one place wake-ups read the entries (dicts with ``event`` and the status columns).
+    """
+    for entry in entries:
+        if entry.get("event") in ("unfreeze", "cancel_requested"):
+            # A cancel wakes the workers too: the one running the operation's step stops it.
+            yield None
+        elif entry.get("to_status") is not None:
+            yield entry.get("operation_id"), entry.get("from_status"), entry.get("to_status")
+
+
 def makes_work_due(entries: Iterable[Mapping[str, Any]]) -> bool:
     """True when a transaction makes work claimable, lifts a freeze or asks for a cancel.
 
@@ -43,20 +60,22 @@ def makes_work_due(entries: Iterable[Mapping[str, Any]]) -> bool:
     """
     first_from: dict[Any, Any] = {}
     last_to: dict[Any, Any] = {}
-    for entry in entries:
-        if entry.get("event") in ("unfreeze", "cancel_requested"):
-            # A cancel wakes the workers too: the one running the operation's step stops it.
+    for move in moves(entries):
+        if move is None:
             return True
-        to = entry.get("to_status")
-        if to is None:
-            continue
-        operation = entry.get("operation_id")
-        first_from.setdefault(operation, entry.get("from_status"))
+        operation, source, to = move
+        first_from.setdefault(operation, source)
         last_to[operation] = to
     return any(
         to in _CLAIMABLE and first_from[operation] not in _CLAIMABLE
         for operation, to in last_to.items()
     )
+
+
+async def on_commit(session: AsyncSession, entries: Sequence[Mapping[str, Any]]) -> None:
+    """A commit subscriber: wake the workers when the entries make work due."""
+    if makes_work_due(entries):
+        await notify_work(session)
 
 
 async def notify_work(session: AsyncSession) -> None:

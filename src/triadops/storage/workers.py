@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triadops.settings import MonitorSettings
 from triadops.storage.tables import WorkerRow
 
-HEARTBEAT_S = 10.0
-"""How often a running worker beats."""
+HEARTBEAT_S: float = MonitorSettings.model_fields["monitor_heartbeat_s"].default
+"""The ``monitor_heartbeat_s`` setting's default, for a caller without settings."""
 GAP_BEATS = 3
 """Beats a worker may miss before its next beat starts a new row (the silence is a gap)."""
 KEEP_AFTER_WINDOW_S = 86400.0

@@ -12,7 +12,6 @@ by their configured names, never by their URLs.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from typing import Annotated
 
@@ -22,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from triadops.api.deps import ReadSessionDep, RuntimeDep
 from triadops.api.schemas import problems
-from triadops.domain.clock import utcnow
+from triadops.domain.clock import monotonic, utcnow
 from triadops.domain.health import HealthReport, HealthReportSummary
 from triadops.ops.health import (
     Collector,
@@ -74,7 +73,7 @@ class Answers:
 
     async def answer(self) -> tuple[HealthReport, bool]:
         """Return (report, stored): the recent answer, or join or start the next one."""
-        if self._last is not None and time.monotonic() - self._last[0] < ANSWER_REUSE_S:
+        if self._last is not None and monotonic() - self._last[0] < ANSWER_REUSE_S:
             return self._last[1], self._last[2]
         if self._finding is None or self._finding.done():
             self._finding = asyncio.create_task(self._find(), name="constitutional health")
@@ -93,7 +92,7 @@ class Answers:
                     self.runtime.powers, request_counts=self.counts
                 )
             found = (await check_health(self.runtime.powers, collectors=self.collectors), False)
-        self._last = (time.monotonic(), *found)
+        self._last = (monotonic(), *found)
         return found
 
     async def _newest(self, *, timeout_s: float) -> HealthReport | None:

@@ -7,14 +7,13 @@ what the receiver answered is read only so far, and scrubbed of the URL it may e
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
-import time
 from collections.abc import Callable, Mapping
 
 import httpx
 import orjson
 
+from triadops import httpclient
+from triadops.domain.clock import unix_now
 from triadops.ops.alerts.channel_text import receiver_said
 from triadops.ops.alerts.payloads import (
     MAX_LISTED,
@@ -38,12 +37,13 @@ class WebhookNotifier(Notifier):
     kind = "webhook"
 
     def __init__(
-        self, name: str, channel: WebhookChannel, *, clock: Callable[[], float] = time.time
+        self, name: str, channel: WebhookChannel, *, clock: Callable[[], float] = unix_now
     ) -> None:
         super().__init__(name)
         self.channel = channel
         self._clock = clock
-        """Wall-clock Unix seconds for the signed timestamp (the receiver's clock judges it)."""
+        """Unix seconds for the signed timestamp, from the process's clock by default (the
+        receiver's clock judges it)."""
 
     @property
     def timeout_s(self) -> float:
@@ -106,12 +106,6 @@ def slack_text(payload: NotificationPayload) -> str:
     return "\n".join(lines)
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """Return httpx's default TLS context, built once: building one costs tens of ms."""
-    return httpx.create_ssl_context()
-
-
 async def _post(
     url: str, body: bytes, headers: Mapping[str, str], timeout_s: float, *, what: str
 ) -> None:
@@ -120,7 +114,7 @@ async def _post(
     try:
         async with (
             asyncio.timeout(timeout_s),
-            httpx.AsyncClient(timeout=timeout_s, verify=_tls(), follow_redirects=False) as client,
+            httpclient.client(timeout=timeout_s) as client,
             client.stream("POST", url, content=body, headers=sent) as response,
         ):
             said = "" if response.is_success else await _error_text(response, url)

@@ -122,8 +122,11 @@ class BranchCollector(Collector):
         self,
         reading: Callable[[], AbstractAsyncContextManager[AsyncSession]],
         health: HealthSettings,
+        *,
+        beat_s: float = workers.HEARTBEAT_S,
     ) -> None:
         self._session = reading
+        self.beat_s = beat_s
         self.window_s = health.window_s
         self.thresholds = health.thresholds
 
@@ -161,7 +164,7 @@ class BranchCollector(Collector):
             ]
             first = await store.oldest_report_since(session, since=since)
             available = await workers.availability(
-                session, since=since, now=reading.now, beat_s=workers.HEARTBEAT_S
+                session, since=since, now=reading.now, beat_s=self.beat_s
             )
             finished, passed = await store.count_compliance(session, since=since)
         reading.counters.stage_totals = totals

@@ -57,7 +57,9 @@ def default_collectors(
     ]
     if request_counts is not None:
         collectors.append(ApiErrorsCollector(request_counts, threshold=limits.error_rate))
-    collectors.append(BranchCollector(powers.reading, health))
+    collectors.append(
+        BranchCollector(powers.reading, health, beat_s=powers.settings.monitor_heartbeat_s)
+    )
     return collectors
 
 

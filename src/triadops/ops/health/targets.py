@@ -7,13 +7,12 @@ URLs (which may carry credentials) never reach a check.
 
 from __future__ import annotations
 
-import ssl
 import time
-from functools import cache
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from triadops import httpclient
 from triadops.domain.health import CheckStatus, HealthCheck
 from triadops.ops.health.collectors import Collector, Reading
 from triadops.ops.health.report import at_most
@@ -73,12 +72,6 @@ def _down(check: HealthCheck, alertname: str, detail: str) -> HealthCheck:
     )
 
 
-@cache
-def _tls() -> ssl.SSLContext:
-    """The TLS context every target shares: building one reads the CA bundle (milliseconds)."""
-    return httpx.create_ssl_context()
-
-
 class HttpTargetCollector(Collector):
     """One GET of a configured service: up when it answers below 500 within the threshold."""
 
@@ -111,9 +104,7 @@ class HttpTargetCollector(Collector):
         (check,) = self.planned()
         started = time.perf_counter()
         try:
-            async with httpx.AsyncClient(
-                timeout=self.threshold_s, follow_redirects=False, verify=_tls()
-            ) as client:
+            async with httpclient.client(timeout=self.threshold_s) as client:
                 response = await client.get(self._url)
         except httpx.TimeoutException:
             detail = f"no answer within {self.threshold_s:g} s"

@@ -8,7 +8,6 @@ from triadops.constitution import lifecycle
 from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.crown.service import flag_overdue_acknowledgements, is_frozen
 from triadops.constitution.journey import Claimed, Journey
-from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.constitution.legislative.approvals import expire_approvals
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import OperationStatus as S
@@ -16,6 +15,7 @@ from triadops.domain.operations import Operation, utcnow
 from triadops.storage import operations as store
 from triadops.storage.records import load_operation
 from triadops.storage.tables import OperationRow
+from triadops.worker.lease_keeper import LeaseKeeper
 
 
 async def claim(
@@ -83,7 +83,12 @@ async def drive_once(
         return 0
     lease_s = powers.settings.lease_s
     async with (
-        LeaseKeeper(powers.sessions, owner=owner, lease_s=lease_s) as leases,
+        LeaseKeeper(
+            powers.sessions,
+            owner=owner,
+            lease_s=lease_s,
+            cancel_check_s=powers.settings.worker_cancel_check_s,
+        ) as leases,
         GroupCommitter(powers.sessions, owner=owner, lease_s=lease_s) as gc,
     ):
         runs = [Journey(powers, gc, owner, c, leases).run() for c in claimed]

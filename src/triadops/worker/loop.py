@@ -25,22 +25,15 @@ import structlog
 from triadops import tracing
 from triadops.constitution import lifecycle
 from triadops.constitution.commits import GroupCommitter
-from triadops.constitution.driver import claim, keep_house
 from triadops.constitution.journey import Claimed, Journey
-from triadops.constitution.lease_keeper import LeaseKeeper
 from triadops.constitution.ledger import checkpoints
 from triadops.constitution.powers import Powers
 from triadops.domain.errors import TriadError
 from triadops.storage.wakeups import Wakeups
+from triadops.worker.claims import claim, keep_house
+from triadops.worker.lease_keeper import LeaseKeeper
 
 log = structlog.stdlib.get_logger()
-HOUSEKEEPING_EVERY_S = 5.0
-STOP_GRACE_S = 5.0
-"""On stop, how long running journeys may take to finish before they are cancelled.
-
-A cancelled journey loses nothing: its last commit stands, its lease expires, and another
-worker resumes it (an interrupted idempotent step runs again, another goes in doubt).
-"""
 
 
 def worker_name() -> str:
@@ -51,11 +44,17 @@ def worker_name() -> str:
 async def run_worker(powers: Powers, *, stop: asyncio.Event, owner: str | None = None) -> None:
     """Drive operations until `stop` is set; errors are logged and the loops go on."""
     owner = owner or worker_name()
-    lease_s = powers.settings.lease_s
+    settings = powers.settings
+    lease_s = settings.lease_s
     log.info("worker started", owner=owner, concurrency=powers.settings.worker_concurrency)
     async with (
         Wakeups(powers.engine) as wakeups,
-        LeaseKeeper(powers.sessions, owner=owner, lease_s=lease_s) as leases,
+        LeaseKeeper(
+            powers.sessions,
+            owner=owner,
+            lease_s=lease_s,
+            cancel_check_s=settings.worker_cancel_check_s,
+        ) as leases,
         GroupCommitter(powers.sessions, owner=owner, lease_s=lease_s) as gc,
     ):
         slots = Slots(powers, owner=owner, gc=gc, leases=leases)
@@ -63,14 +62,16 @@ async def run_worker(powers: Powers, *, stop: asyncio.Event, owner: str | None =
         # awaited, never cut short.
         beside = [
             asyncio.create_task(
-                _every(stop, HOUSEKEEPING_EVERY_S, "housekeeping", keep_house, powers)
+                _every(stop, settings.worker_housekeeping_s, "housekeeping", keep_house, powers)
             ),
             asyncio.create_task(_checkpoints(powers, stop)),
         ]
         try:
             await slots.claim_until(stop, wakeups)
         finally:
-            await slots.drain(STOP_GRACE_S)
+            # A journey cancelled at stop loses nothing: its last commit stands, its lease
+            # expires, and another worker resumes it.
+            await slots.drain(settings.worker_stop_grace_s)
             if not stop.is_set():  # cancelled from outside
                 for task in beside:
                     task.cancel()

@@ -14,32 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from triadops.constitution.holds import Hold
 from triadops.domain.operations import utcnow
+from triadops.settings import WorkerSettings
 from triadops.storage import operations as store
 
 log = structlog.stdlib.get_logger(__name__)
-CANCEL_CHECK_S = 0.5
-"""How often a running interruptible step's cancel request is read, in seconds."""
-
-
-@dataclass(eq=False)
-class Hold:
-    """One operation this worker holds: whether its lease was lost, and whether to stop."""
-
-    operation_id: str
-    lost: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when a renewal found the lease gone (expired, or taken by another worker)."""
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when someone asked to cancel the operation while a step was watched."""
-    cancelled_by: str | None = None
-    watched: bool = False
-    """True while an interruptible step runs: its cancel request is read often."""
+CANCEL_CHECK_S: float = WorkerSettings.model_fields["worker_cancel_check_s"].default
+"""The ``worker_cancel_check_s`` setting's default, for a keeper built without settings."""
 
 
 class LeaseKeeper:

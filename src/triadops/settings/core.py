@@ -1,0 +1,123 @@
+"""The settings: one section a subsystem, composed into the one `Settings` every process reads.
+
+Flat keys (``lease_s``, ``api_port``) and nested ones (``health.every_s``) keep their names
+and ``TRIAD_*`` variables whichever section module declares them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, JsonValue
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from triadops.settings.agents import ModelSettings
+from triadops.settings.alerts import AlertSettings
+from triadops.settings.api import ApiSettings
+from triadops.settings.checkpoints import CheckpointSettings
+from triadops.settings.database import DatabaseSettings
+from triadops.settings.files import FileSettings, required_config_file
+from triadops.settings.health import HealthSettings
+from triadops.settings.monitor import MonitorSettings
+from triadops.settings.pipeline import PipelineSettings
+from triadops.settings.worker import WorkerSettings
+
+GOVERNANCE: dict[str, Any] = {
+    "model": True,
+    "agents": {"planner": True, "executor": True, "evaluator": True, "model_name": True},
+    "maintenance_windows": True,
+    "health": {"thresholds": True},
+    "approval_timeout_s": True,
+    "acknowledgement_timeout_s": True,
+    "blast_radius_threshold": True,
+    "recent_failure_threshold": True,
+    "performance_tolerance": True,
+    "check_timeout_s": True,
+    "alerts": {"ack_timeout_s": True, "max_silence_s": True, "change_silence_max_s": True},
+}
+"""The settings that decide governance (``include`` for `Settings.model_dump`): how an
+operation is planned, judged and approved, and how long an alert may be muted."""
+
+
+def _flattened(data: dict[str, Any], prefix: str = "") -> dict[str, JsonValue]:
+    flat: dict[str, JsonValue] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat |= _flattened(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+class Settings(  # the keys come in the reverse order of the sections named here
+    ModelSettings,
+    MonitorSettings,
+    CheckpointSettings,
+    WorkerSettings,
+    PipelineSettings,
+    ApiSettings,
+    DatabaseSettings,
+    FileSettings,
+    BaseSettings,
+):
+    """Everything an operator can configure; each key names what it controls."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRIAD_", extra="forbid", env_nested_delimiter="__"
+    )
+
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+    def governance(self) -> dict[str, JsonValue]:
+        """Return the settings that decide governance, flattened to dotted keys.
+
+        Every process that writes to one database must apply the same ones (`GOVERNANCE`):
+        which model each agent consults, the maintenance windows, the health thresholds,
+        and the approval, risk and silence rules.
+        """
+        data = self.model_dump(mode="json", include=GOVERNANCE)
+        for agent in ("planner", "executor", "evaluator"):  # what each one really consults
+            data["agents"][agent] = self.agent_model(agent)
+        return _flattened(data)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read, by precedence: arguments, environment, then ``triad.toml``."""
+        path = required_config_file()
+        if path is None:
+            return (init_settings, env_settings)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        return (init_settings, env_settings, toml)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the SQLite file in the data folder."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.home / 'triad.db'}"
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file the database lives in; None for a server database or memory."""
+        url = self.resolved_database_url
+        if not url.startswith("sqlite"):
+            return None
+        path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+        return Path(path) if path and path != ":memory:" else None
+
+    @property
+    def resolved_checkpoint_log(self) -> Path:
+        """The checkpoint log, defaulting to ``checkpoints.jsonl`` in the data folder."""
+        return self.checkpoint_log or self.home / "checkpoints.jsonl"
