@@ -35,6 +35,26 @@ from triadops.ops.alerts.signatures import sign as sign
 from triadops.ops.alerts.signatures import verify_signature as verify_signature
 from triadops.settings import Channel, EmailChannel, LogChannel, SlackChannel, WebhookChannel
 
+__all__ = [
+    "SIGNATURE_TOLERANCE_S",
+    "AlertBrief",
+    "DeliveryFailed",
+    "EmailNotifier",
+    "LogNotifier",
+    "NotificationPayload",
+    "NotificationReason",
+    "Notifier",
+    "SlackNotifier",
+    "WebhookNotifier",
+    "email_message",
+    "notifier_for",
+    "notifiers_for",
+    "payload_body",
+    "sign",
+    "slack_text",
+    "verify_signature",
+]
+
 USER_AGENT = "triadops-notifier/1"
 LOG_TIMEOUT_S = 5.0
 MAX_LISTED = 20
