@@ -39,8 +39,8 @@ typecheck: $(STAMP) ## mypy only
 	$(BIN)/mypy
 
 fmt: $(STAMP) ## Format and autofix
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 test: $(STAMP) postgres lint ## Lint, then the whole suite on SQLite and PostgreSQL
 	$(BIN)/pytest -p no:cacheprovider -n 2 --cov=triadops --cov-report=term:skip-covered --cov-fail-under=90
