@@ -130,3 +130,15 @@ async def test_a_full_buffer_drops_and_counts_instead_of_growing(runtime: Runtim
     async with runtime.engine.connect() as conn:
         kept = list(await conn.execute(select(AuditLogRow.request_id, AuditLogRow.actor)))
     assert sorted(kept) == [("d0", NO_PRINCIPAL), ("d1", NO_PRINCIPAL)]
+
+
+async def test_a_batch_that_cannot_be_written_is_counted_not_raised(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'no-tables.db'}")  # no migrations
+    try:
+        log = AccessLog(engine)
+        log.add(Access(utcnow(), "ops", "GET", "/", "/", 200, 0.0, "lost"))
+        await log.flush()
+        await log.flush()  # not retried: a broken database does not pile rows up
+        assert (log.failed, log.dropped) == (1, 0)
+    finally:
+        await engine.dispose()
