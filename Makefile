@@ -28,18 +28,19 @@ postgres: ## Make sure the local PostgreSQL answers, starting the cluster if it 
 	  for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; } || true
 	@pg_isready -h 127.0.0.1 -p 5432 || { [ "$$CI" != "true" ] || { echo "PostgreSQL is required under CI"; exit 1; }; }
 
-lint: $(STAMP) ## ruff check, ruff format --check, mypy and the import contracts
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+lint: $(STAMP) ## ruff, mypy, the import contracts, and sizes (tools/sizes.toml keeps the reasons)
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python tools/sizes.py
 
 typecheck: $(STAMP) ## mypy only
 	$(BIN)/mypy
 
 fmt: $(STAMP) ## Format and autofix
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 test: $(STAMP) postgres lint ## Lint, then the whole suite on SQLite and PostgreSQL
 	$(BIN)/pytest -p no:cacheprovider -n 2 --cov=triadops --cov-report=term:skip-covered --cov-fail-under=90

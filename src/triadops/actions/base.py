@@ -15,6 +15,8 @@ from triadops.domain.operations import StepPreview
 from triadops.settings import Settings
 from triadops.storage.targets import DatabaseTargets
 
+__all__ = ["RUNS_TO_ITS_END", "Action", "ActionContext", "Output"]
+
 P = TypeVar("P", bound=BaseModel)
 Output = dict[str, JsonValue]
 RUNS_TO_ITS_END = "cannot be interrupted: a cancel stops the operation after this step"

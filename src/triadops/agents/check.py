@@ -30,9 +30,8 @@ from triadops.agents.consult import Answer, Consultant, as_data
 from triadops.agents.evaluator import EvaluatorOutput
 from triadops.agents.executor import OUTPUT_TOOL_PREFIX, StepReport
 from triadops.agents.planner import PlannerOutput
-from triadops.constitution import lifecycle
+from triadops.constitution import consultations, lifecycle
 from triadops.domain.agents import AgentName
-from triadops.storage import agent_calls
 
 if TYPE_CHECKING:
     from triadops.agents.wiring import Agents
@@ -262,7 +261,7 @@ async def _check_executor(consultant: Consultant, agent: Agent[None, StepReport]
 async def _recorded(consultant: Consultant, answer: Answer[Any], breach: str | None) -> AgentCheck:
     """Record the call as any other, in a transaction of its own; return the check."""
     async with consultant.sessions() as session:
-        await agent_calls.record_call(session, answer.report, operation_id=None)
+        await consultations.record_drill(session, answer.report)
         await lifecycle.commit(session)
     return _result(answer, breach)
 

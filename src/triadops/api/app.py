@@ -13,8 +13,15 @@ import structlog
 from fastapi import FastAPI
 
 from triadops.api import openapi, problems
+from triadops.api.access import AccessLog
 from triadops.api.metrics import PipelineMetrics, RequestMetrics
-from triadops.api.middleware import BodyGuard, RequestIds, ServerErrors
+from triadops.api.middleware import (
+    ACCESS_LOG_STATE,
+    AccessRecords,
+    BodyGuard,
+    RequestIds,
+    ServerErrors,
+)
 from triadops.api.routes import (
     agents,
     alerts,
@@ -62,6 +69,9 @@ def create_app(
         probe = _probe(rt, settings, every_s=probe_every_s, timeout_s=probe_timeout_s)
         await probe.start()
         setattr(app.state, health.PROBE_STATE, probe)
+        access_log = AccessLog(rt.engine)
+        await access_log.start()
+        setattr(app.state, ACCESS_LOG_STATE, access_log)
         stop = asyncio.Event()
         worker = (
             asyncio.create_task(rt.work(stop=stop, request_counts=app.state.request_counts))
@@ -75,6 +85,7 @@ def create_app(
             await probe.stop()
             if worker is not None:
                 await _stop(worker, grace_s=settings.api_worker_grace_s)
+            await access_log.stop()
             if runtime is None:
                 await rt.close()
 
@@ -89,11 +100,12 @@ def create_app(
     problems.install(app)
     openapi.install(app, settings)
     # Added innermost first: a request meets HealthShortcut (which answers GET /health
-    # itself), RequestIds, ServerErrors, BodyGuard, then RequestMetrics, which reads the
-    # matched route's template when the answer is done.
+    # itself), RequestIds, AccessRecords, ServerErrors, BodyGuard, then RequestMetrics, which
+    # reads the matched route's template when the answer is done.
     app.add_middleware(RequestMetrics, metrics=app.state.metrics, counts=app.state.request_counts)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ServerErrors)
+    app.add_middleware(AccessRecords)
     app.add_middleware(RequestIds)
     app.add_middleware(
         health.HealthShortcut, metrics=app.state.metrics, counts=app.state.request_counts

@@ -1,12 +1,13 @@
-"""What every request passes before the routes: an id, one place for server errors, a body guard.
+"""What every request passes before the routes: an id, an access record, errors, a body guard.
 
 Pure ASGI, so nothing here buffers a body or moves work to another task. The order, outermost
-first: `RequestIds`, `ServerErrors`, `BodyGuard`; `create_app` registers them.
+first: `RequestIds`, `AccessRecords`, `ServerErrors`, `BodyGuard`; `create_app` registers them.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from starlette.datastructures import Headers
@@ -16,9 +17,13 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from triadops.api import problems
+from triadops.api.access import AccessLog
 from triadops.api.deps import IDENTITY_STATE, identify
 from triadops.domain.errors import Unauthenticated
+from triadops.domain.identity import Identity
+from triadops.domain.operations import utcnow
 from triadops.runtime import Runtime
+from triadops.storage.access import Access
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
@@ -54,6 +59,60 @@ class RequestIds:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+ACCESS_LOG_STATE = "access_log"
+"""Key of the app's state under which the lifespan leaves its `AccessLog`."""
+
+
+class AccessRecords:
+    """Hand every request's access row to the app's `AccessLog`, after its answer is sent.
+
+    The row names the principal the request proved (its identity in the request's state),
+    the method, the path without its query string, the route, the status, the latency and
+    the request id: never a header, a body or a query string, which may carry secrets. It is
+    only buffered here; the log's own task writes it, so no request waits on the database.
+    ``GET /health`` never gets here (`HealthShortcut` answers it outermost): probes poll it
+    every second or so, and their rows would drown the record of who did what.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        access_log: AccessLog | None = getattr(scope["app"].state, ACCESS_LOG_STATE, None)
+        if access_log is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: int | None = None
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            state = scope.get("state", {})
+            identity = state.get(IDENTITY_STATE)
+            access_log.add(
+                Access(
+                    at=utcnow(),
+                    principal=identity.name if isinstance(identity, Identity) else None,
+                    method=scope["method"],
+                    path=scope["path"],
+                    route=getattr(scope.get("route"), "path", None),
+                    status=status,
+                    latency_s=time.perf_counter() - started,
+                    request_id=state.get("request_id", ""),
+                )
+            )
 
 
 def request_id_of(scope: Scope) -> str:

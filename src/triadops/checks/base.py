@@ -15,6 +15,8 @@ from triadops.domain.operations import CheckResult, Operation
 from triadops.settings import Settings
 from triadops.storage.targets import DatabaseTargets
 
+__all__ = ["Check", "CheckContext", "Measurement"]
+
 Measurement = dict[str, JsonValue]
 
 

@@ -36,3 +36,12 @@ async def record(session: AsyncSession, report: AgentReport, *, operation_id: st
         at=report.at,
     )
     await agent_calls.record_call(session, report, operation_id=operation_id)
+
+
+async def record_drill(session: AsyncSession, report: AgentReport) -> None:
+    """Count a drill's call (``triad agents check``), in the caller's transaction.
+
+    A drill belongs to no operation, so it has no ledger entry; it is still counted, so
+    ``triad agents health`` and ``/metrics`` see the model as it answered.
+    """
+    await agent_calls.record_call(session, report, operation_id=None)

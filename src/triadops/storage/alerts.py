@@ -30,7 +30,6 @@ from triadops.storage.silences import get_silence as get_silence
 from triadops.storage.silences import iterate_stored_silences as iterate_stored_silences
 from triadops.storage.silences import list_silences as list_silences
 from triadops.storage.silences import lock_silences as lock_silences
-from triadops.storage.silences import operation_silences as operation_silences
 from triadops.storage.silences import share_silences as share_silences
 from triadops.storage.silences import silences_in_force as silences_in_force
 from triadops.storage.tables import AlertGroupRow, AlertRow, LedgerRow, NotificationRow, SilenceRow

@@ -149,8 +149,3 @@ class _WriteGate:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Return a session factory whose objects stay usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-def is_sqlite(engine: AsyncEngine) -> bool:
-    """True for the embedded SQLite engine."""
-    return engine.dialect.name == "sqlite"

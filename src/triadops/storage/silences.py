@@ -98,16 +98,6 @@ async def ended_silences(session: AsyncSession, *, now: datetime) -> list[Silenc
     return list((await session.execute(stmt)).scalars().all())
 
 
-async def operation_silences(session: AsyncSession, operation_id: str) -> list[SilenceRow]:
-    """Return (and lock, on PostgreSQL) the unexpired silences linked to an operation."""
-    stmt = select(SilenceRow).where(
-        SilenceRow.operation_id == operation_id, SilenceRow.expired_at.is_(None)
-    )
-    if _postgres(session):
-        stmt = stmt.with_for_update()
-    return list((await session.execute(stmt.order_by(SilenceRow.id))).scalars().all())
-
-
 async def list_silences(
     session: AsyncSession, *, now: datetime, active_only: bool, limit: int
 ) -> list[SilenceRow]:

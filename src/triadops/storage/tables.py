@@ -181,15 +181,27 @@ OWN_RETENTION_TABLES = frozenset({"audit_logs"})
 
 
 class AuditLogRow(Base):
-    """Access records (who called what); unlike the ledger these may be purged."""
+    """The API's access record (who called what, how it went); unlike the ledger, purged.
+
+    Written by `api.access.AccessLog`, never with a body, a token or a query string.
+    """
 
     __tablename__ = "audit_logs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(100))
+    """The principal the request proved, or ``-`` when it proved none."""
     action: Mapped[str] = mapped_column(String(200))
+    """The method and the route's template (``GET /operations/{operation_id}``)."""
     detail: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    method: Mapped[str | None] = mapped_column(String(16))
+    path: Mapped[str | None] = mapped_column(String(200))
+    """The path as asked, without its query string."""
+    status: Mapped[int | None] = mapped_column(Integer)
+    """The answer's status; None when none was sent (the client went away)."""
+    latency_s: Mapped[float | None] = mapped_column(Float)
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class BaselineRow(Base):

@@ -46,7 +46,6 @@ from triadops.storage import audit as audit_store
 SILENCE_CREATED = "silence_created"
 CHANGE_SILENCE_OPENED = "change_silence_opened"
 SILENCE_EXPIRED = "silence_expired"
-ANNOTATED = "alert_annotated"
 """Its source changed its annotations or graph link (``ops.alerts.events``): no state."""
 CHANGE_SILENCE_ENDED = "change_silence_ended"
 REESCALATED = "alert_reescalated"

@@ -299,10 +299,6 @@ class AlertBook:
         """Matches made before the write lock (`match_batch`): the book then runs no regex."""
         self._routes = {severity: route(severity, routes) for severity in Severity}
 
-    def route_of(self, severity: Severity) -> Route:
-        """Return the authorities and channels `severity` reaches under this book's routes."""
-        return self._routes[severity]
-
     def apply(self, batch: Iterable[AlertIn], now: datetime) -> list[Change]:
         """Apply raised alerts in order; return one change for each."""
         changes: list[Change] = []

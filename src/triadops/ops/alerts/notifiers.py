@@ -37,6 +37,28 @@ from triadops.settings import (
     WebhookChannel,
 )
 
+__all__ = [
+    "SIGNATURE_TOLERANCE_S",
+    "AlertBrief",
+    "DeliveryFailed",
+    "EmailNotifier",
+    "LogNotifier",
+    "NotificationPayload",
+    "NotificationReason",
+    "Notifier",
+    "RecordingNotifier",
+    "SlackNotifier",
+    "WebhookNotifier",
+    "email_message",
+    "notifier_for",
+    "notifiers_for",
+    "payload_body",
+    "recorded",
+    "sign",
+    "slack_text",
+    "verify_signature",
+]
+
 LOG_TIMEOUT_S = 5.0
 
 log = structlog.stdlib.get_logger(__name__)

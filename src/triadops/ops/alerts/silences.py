@@ -79,7 +79,6 @@ __all__ = [
     "check_matchers",
     "expire",
     "expire_ended_silences",
-    "expire_operation_silences",
     "expire_silence",
     "mute_audible",
     "preview_silence",
@@ -213,27 +212,6 @@ async def expire_silence(
             continue
         return row
     raise AssertionError("the last attempt is never strict")
-
-
-async def expire_operation_silences(
-    session: AsyncSession,
-    *,
-    operation_id: str,
-    by: str,
-    now: datetime,
-    moves: Moves | None = None,
-) -> list[SilenceRow]:
-    """End the change-linked silences of an operation (it passed, or its rollback finished).
-
-    `moves`: `plan_release` with the operation's silences leaving, made before the write
-    transaction; without it, their alerts sound again until the alert cycle mutes them.
-    """
-    now = as_utc(now)
-    await store.lock_silences(session)
-    rows = await store.operation_silences(session, operation_id)
-    reason = f"operation {operation_id} ended"
-    await expire(session, rows, actor=by, now=now, reason=reason, moves=moves)
-    return rows
 
 
 async def expire_ended_silences(
