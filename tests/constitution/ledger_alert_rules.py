@@ -143,7 +143,7 @@ class AlertRules:
 
     @rule(pick=PICK, who=SILENCER)
     def expire_silence(self: LedgerMachine, pick: int, who: Identity) -> None:
-        ids = self.run(_ids(self, SilenceRow.id))
+        ids = self.run(_ids(self, SilenceRow.id, newest_first=True))
         silence_id = str(ids[pick % len(ids)]) if ids else "no-such-silence"
 
         async def call(session: AsyncSession) -> None:
@@ -163,7 +163,8 @@ class AlertRules:
         self.run(self.monitor.page_unacknowledged(utcnow()))
 
 
-async def _ids(machine: LedgerMachine, column: Any) -> list[Any]:
+async def _ids(machine: LedgerMachine, column: Any, *, newest_first: bool = False) -> list[Any]:
     """Return the ids in `column`, in order: what a rule's pick chooses from."""
+    order = column.desc() if newest_first else column
     async with machine.w.rt.session(read_only=True) as session:
-        return list(await session.scalars(select(column).order_by(column)))
+        return list(await session.scalars(select(column).order_by(order)))
