@@ -3,10 +3,11 @@
 A hypothesis state machine makes random sequences of the calls the API, the CLI and the
 worker make (submissions, approvals, rejections, amendments, cancels, the freeze, the
 worker's claims and journeys, a worker dying mid-step and the ruling on it, housekeeping,
-checkpoints; tokens, alerts, silences and notifications in `ledger_alert_rules`) over one
-fresh database per example, on a clock the machine moves. After every step `triad audit
-verify`'s function must find the chain and the checkpoint log intact and no row that
-disagrees with the ledger, and the head must never move back. A refused call must leave
+checkpoints; tokens, alerts, silences and notifications in `ledger_alert_rules`; workers
+racing a cancel in `ledger_race_rules`) over one fresh database per example, on a clock the
+machine moves. After every step `triad audit verify`'s function must find the chain and the
+checkpoint log intact and no row that disagrees with the ledger, and the head must never
+move back. A refused call must leave
 the head and every governed row exactly as they were (`World.attempt`).
 """
 
@@ -30,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.constitution.ledger_alert_rules import PICK, AlertRules
+from tests.constitution.ledger_race_rules import RaceRules
 from tests.constitution.ledger_world import (
     ALICE,
     BOB,
@@ -105,7 +107,7 @@ ADVANCES = [1.0, 31.0, 301.0, 901.0, 3601.0, 4 * 3600.0 + 1, 24 * 3600.0 + 1]
 scheduled time, a repeat interval, an approval deadline."""
 
 
-class LedgerMachine(AlertRules, RuleBasedStateMachine):
+class LedgerMachine(AlertRules, RaceRules, RuleBasedStateMachine):
     """Random service calls over one database; the ledger must explain every row after each."""
 
     databases: ClassVar[Databases]

@@ -24,11 +24,11 @@ from triadops.actions.noop import NoopOnceAction, NoopParams
 from triadops.constitution import lifecycle
 from triadops.constitution.crown import audit as ledger_audit
 from triadops.constitution.crown import checkpoints
-from triadops.constitution.crown.audit import Verified
 from triadops.constitution.crown.service import record_refusal
 from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from triadops.domain.identity import Identity
+from triadops.domain.ledger import VerifyReport
 from triadops.domain.operations import OperationRequest, utcnow
 from triadops.runtime import Runtime
 from triadops.settings import AlertSettings, LogChannel, Settings
@@ -50,11 +50,14 @@ from triadops.storage.tables import (
 )
 
 
-async def verify_ledger(session: AsyncSession, *, alerts: AlertSettings) -> Verified:
+async def verify_ledger(
+    session: AsyncSession, *, alerts: AlertSettings
+) -> tuple[VerifyReport, dict[str, dict[int, int]]]:
     """Run what ``triad audit verify`` runs: walk the chain, fold it, compare with the rows.
 
+    Returns the report and the checkpoints the ledger records (by key id: seq → entry).
     The one place this test names the verifier: when it moves (to ``constitution.ledger``),
-    only the import above changes.
+    only the import of ``ledger_audit`` above changes.
     """
     return await ledger_audit.verify_with_checkpoints(session, alerts=alerts)
 

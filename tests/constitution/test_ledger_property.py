@@ -68,22 +68,17 @@ REACHED = {
     "transition failed",
     "transition cancelled",
     "step_rollback_failed",
-    "change_silence_opened",
     "checkpoint_signed",
     "refused",
+    "submit refused",
     "approve refused",
-    "amend done",
-    "cancel done",
-    "freeze done",
+    "cancel refused",
     "post alert done",
-    "add silence done",
-    "expire silence done",
-    "silence_expired",
     "create token done",
 }
-"""What the default sequences must reach, so the property is never vacuous: every final
-state, a rollback that fails, an emergency left unacknowledged, refusals, and the calls on
-every other subject."""
+"""What the default sequences must reach, so the property is never vacuous: the final states
+a worker reaches, a rollback that fails, refusals, and calls on other subjects. The rarer
+paths are reached on purpose by the tour below, whatever hypothesis draws."""
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
