@@ -47,9 +47,11 @@ from triadops.storage.tables import OperationRow
 EXPLORE = os.environ.get("TRIAD_PROPERTY_EXAMPLES")
 """Set, a number of new random sequences to explore (not derandomized) instead of the usual."""
 EXAMPLES = int(EXPLORE or "20")
+STEPS = int(os.environ.get("TRIAD_PROPERTY_STEPS", "25"))
+"""The longest sequence: longer ones reach deeper states, at a cost per example."""
 SEQUENCES = hypothesis.settings(
     max_examples=EXAMPLES,
-    stateful_step_count=25,
+    stateful_step_count=STEPS,
     derandomize=EXPLORE is None,
     database=None,
     deadline=None,
