@@ -120,7 +120,11 @@ class LedgerMachine(AlertRules, RaceRules, RuleBasedStateMachine):
         self._clock_scope: AbstractContextManager[Any] = using(self.clock)
         self._clock_scope.__enter__()
         self.world: World | None = None
-        self.world = self.run(World.open(self.databases, self.key_file))
+        try:
+            self.world = self.run(World.open(self.databases, self.key_file))
+        except BaseException:
+            self.teardown()  # hypothesis tears down only a machine that was made
+            raise
         self.operations: dict[str, str] = {}
         """Stored operation id → the kind of request it came from."""
         self.serial = 0
