@@ -55,7 +55,6 @@ from triadops.constitution.crown.service import (
     freeze,
     unfreeze,
 )
-from triadops.constitution.driver import drive_once, keep_house
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
 from triadops.constitution.legislative.service import (
@@ -71,6 +70,7 @@ from triadops.domain.identity import Identity
 from triadops.domain.operations import StepSpec
 from triadops.ops.monitor import Monitor
 from triadops.storage.operations import get_operation
+from triadops.worker.claims import drive_once, keep_house
 
 T = TypeVar("T")
 SUBMITTER = st.sampled_from([ALICE, ALICE, ALICE, EVE, CAROL, BOB, VIEWER])

@@ -16,11 +16,11 @@ from hypothesis.stateful import precondition, rule
 from tests.constitution.ledger_world import ALERTS, ALICE, CAROL, EVE, REFUSED
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import cancel_operation
-from triadops.constitution.driver import drive_once
 from triadops.domain.alerts import AlertIn, Severity
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
 from triadops.ops.alerts import service as alerts
+from triadops.worker.claims import drive_once
 
 if TYPE_CHECKING:
     from tests.constitution.ledger_machine import LedgerMachine

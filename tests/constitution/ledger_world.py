@@ -22,9 +22,9 @@ from tests.fixtures.pipeline import request
 from triadops.actions.base import ActionContext, Output
 from triadops.actions.noop import NoopOnceAction, NoopParams
 from triadops.constitution import lifecycle
-from triadops.constitution.crown import audit as ledger_audit
-from triadops.constitution.crown import checkpoints
 from triadops.constitution.crown.service import record_refusal
+from triadops.constitution.ledger import audit as ledger_audit
+from triadops.constitution.ledger import checkpoints
 from triadops.domain.enums import Role
 from triadops.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from triadops.domain.identity import Identity

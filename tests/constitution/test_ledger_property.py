@@ -39,7 +39,7 @@ from tests.constitution.ledger_world import (
     Databases,
 )
 from tests.fixtures.databases import PgScratch
-from triadops.constitution.crown.checkpoints import generate_key_file
+from triadops.constitution.ledger.checkpoints import generate_key_file
 from triadops.domain.alerts import Severity
 from triadops.domain.enums import Authority, OperationStatus, Role
 from triadops.storage.tables import OperationRow
