@@ -95,12 +95,24 @@ def test_step_transitions_follow_the_lifecycle(source: StepStatus, target: StepS
     step = StepRow(operation_id="op-s", index=0, action="noop", status=source.value)
     session = AsyncSession()
     if (source.value, target.value) in STEP_EDGES:
-        lifecycle.step_transition(session, step, target, actor="test", event="step_moved")
+        lifecycle.step_transition(
+            session,
+            lifecycle.StepAttempt(step, "test"),
+            target,
+            event="step_ruled",
+            details={"took_effect": True, "by": "test"},
+        )
         assert step.status == target.value
         assert session.info["triad_ledger_pending"][-1]["details"]["status"] == target.value
     else:
         with pytest.raises(Conflict, match=f"step 0 of op-s is {source.value}; it cannot become"):
-            lifecycle.step_transition(session, step, target, actor="test", event="step_moved")
+            lifecycle.step_transition(
+                session,
+                lifecycle.StepAttempt(step, "test"),
+                target,
+                event="step_ruled",
+                details={"took_effect": True, "by": "test"},
+            )
         assert step.status == source.value
         assert not session.info.get("triad_ledger_pending")
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.fixtures.pipeline import request, submit
 from triadops.constitution import ledger, lifecycle, subscribers
+from triadops.domain.events import Refused
 from triadops.ops import change_silences
 from triadops.runtime import Runtime
 from triadops.storage import wakeups
@@ -39,7 +40,7 @@ class Recorder:
         if self.fail:
             raise RuntimeError("subscriber failed")
         if entries:
-            ledger.record(session, actor="test", event="subscriber_saw")
+            ledger.record(session, Refused(action="subscriber_saw", reason="a test"), actor="test")
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ async def test_a_subscriber_sees_the_queued_entries_and_writes_in_the_same_commi
     assert recorder.seen[0] and "transition" in recorder.seen[0]
     written = (await events(runtime))[len(before) :]
     # Its entry was linked with the transitions that called for it, after them.
-    assert written[-1] == "subscriber_saw"
+    assert written[-1] == "refused"
     assert written[:-1] == recorder.seen[0]
 
 
