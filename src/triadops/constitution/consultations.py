@@ -9,8 +9,6 @@ from triadops.domain.agents import AgentReport
 from triadops.domain.events import AgentConsulted
 from triadops.storage import agent_calls
 
-EVENT = "agent_consulted"
-
 
 async def record(session: AsyncSession, report: AgentReport, *, operation_id: str) -> None:
     """Queue the consultation's ledger entry and count the call, in the caller's transaction.

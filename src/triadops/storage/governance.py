@@ -16,10 +16,6 @@ from triadops.storage.tables import GovernanceRow
 
 Governance = dict[str, JsonValue]
 
-GOVERNANCE_SET = "governance_set"
-"""The ledger entry recording the governance a writer stored or adopted: its hash, its
-settings (flattened; none is secret) and who set it. ``triad audit verify`` holds the stored
-row to the last one."""
 GOVERNANCE_ACTOR = "triad:governance"
 """The actor of that entry (``triad`` is reserved: no principal can take the name); the
 process that set it is in the details."""

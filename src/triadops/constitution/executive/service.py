@@ -207,9 +207,6 @@ def keep_report(row: OperationRow, report: AgentReport) -> None:
     row.implementation_result = so_far.model_dump(mode="json")
 
 
-VIOLATION = "executor_violation"
-
-
 def record_violation(
     session: AsyncSession, row: OperationRow, step: StepRow, violation: str
 ) -> None:

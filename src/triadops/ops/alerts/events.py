@@ -40,11 +40,6 @@ ALERT_ANNOTATED = "alert_annotated"
 """Its source changed what it says (annotations, graph link); details hold the new ones."""
 SILENCE_CREATED = "silence_created"
 SILENCE_EXPIRED = "silence_expired"
-GROUP_FLUSHED = "alert_group_flushed"
-"""A group's flush: its next flush, the deliveries it queued, the deadlines it set."""
-NOTIFICATION_SENT = "notification_sent"
-NOTIFICATION_FAILED = "notification_failed"
-"""A delivery's final outcome (a try that will be retried is not one)."""
 
 MONITOR = "triad:monitor"
 """The actor of automatic changes (an ``ends_at`` passed, a source stopped raising an alert,
