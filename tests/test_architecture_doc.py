@@ -25,7 +25,10 @@ DOC = (ROOT / "ARCHITECTURE.md").read_text()
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CONTRACTS: list[dict[str, Any]] = PYPROJECT["tool"]["importlinter"]["contracts"]
 
-LAYERS = "Layers: entry points, runtime, constitution, actions and checks, storage, domain"
+LAYERS = (
+    "Layers: entry points, runtime, worker, agents, ops, constitution, actions and checks,"
+    " storage, settings, logging, domain"
+)
 INSIDE = "Inside the constitution: orchestration, then the branches, then what they share"
 """The two layered contracts, by their names in pyproject.toml."""
 
