@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -11,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.fixtures.pipeline import request, submit
 from triadops.constitution import ledger, lifecycle, subscribers
-from triadops.domain.events import Refused
+from triadops.domain.events import Queued, Refused
 from triadops.ops import change_silences
 from triadops.runtime import Runtime
 from triadops.storage import wakeups
@@ -33,10 +32,11 @@ class Recorder:
         self.seen: list[list[str]] = []
         self.fail = fail
 
-    async def __call__(self, session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
-        self.seen.append([e["event"] for e in entries])
-        # Not yet linked: the entries are still queued while subscribers run.
-        assert list(entries) == ledger.pending(session)
+    async def __call__(self, session: AsyncSession, entries: Sequence[Queued]) -> None:
+        self.seen.append([e.event.kind for e in entries])
+        # Not yet linked: the entries are still queued while subscribers run, typed.
+        assert list(entries) == ledger.queued(session)
+        assert [e.event.kind for e in entries] == [e["event"] for e in ledger.pending(session)]
         if self.fail:
             raise RuntimeError("subscriber failed")
         if entries:

@@ -9,12 +9,30 @@ import pytest
 from tests.fixtures.pipeline import CAROL, request, submit
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.service import freeze, unfreeze
+from triadops.domain.events import (
+    Freeze,
+    LedgerEvent,
+    Queued,
+    StepStarted,
+    Transition,
+    Unfreeze,
+)
+from triadops.domain.operations import utcnow
 from triadops.runtime import Runtime
 from triadops.storage.wakeups import Wakeups, WorkListener, makes_work_due, notify_work
 
 
-def entry(source: str | None, target: str | None, event: str = "transition") -> dict[str, object]:
-    return {"event": event, "from_status": source, "to_status": target}
+def entry(source: str | None, target: str | None, event: str = "transition") -> Queued:
+    said: LedgerEvent
+    if event == "transition":
+        said = Transition(from_status=source, to_status=target, stage_s=0.0)
+    elif event == "unfreeze":
+        said = Unfreeze(frozen_by="crown", reason="drill")
+    elif event == "freeze":
+        said = Freeze(reason="drill")
+    else:
+        said = StepStarted(step=0, action="noop", status="running", attempt=1)
+    return Queued(said, "test", "op-w", utcnow())
 
 
 @pytest.mark.parametrize(
@@ -32,9 +50,7 @@ def entry(source: str | None, target: str | None, event: str = "transition") -> 
         ([], False),
     ],
 )
-def test_only_entries_that_make_work_due_wake_workers(
-    entries: list[dict[str, object]], wakes: bool
-) -> None:
+def test_only_entries_that_make_work_due_wake_workers(entries: list[Queued], wakes: bool) -> None:
     assert makes_work_due(entries) is wakes
 
 

@@ -210,6 +210,6 @@ async def commit(session: AsyncSession) -> None:
     silences, worker wake-ups) see the queued entries first, in the same transaction.
     """
     await session.flush()
-    await subscribers.on_commit(session, ledger.pending(session))
+    await subscribers.on_commit(session, ledger.queued(session))
     await ledger.flush(session)
     await session.commit()

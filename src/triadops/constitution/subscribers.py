@@ -2,7 +2,7 @@
 
 The constitution knows that commits happen, not what they mean to the rest of the house:
 change-linked silences (``ops.change_silences``) and worker wake-ups (``storage.wakeups``)
-subscribe here. Each is called with the session and the ledger entries queued in the
+subscribe here. Each is called with the session and the typed ledger events queued in the
 transaction, before they are linked, so what a subscriber writes (rows, ledger entries)
 commits with the transitions that called for it, or not at all.
 """
@@ -10,12 +10,13 @@ commits with the transitions that called for it, or not at all.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-Entries = Sequence[dict[str, Any]]
-"""The ledger entries a transaction queued, oldest first (`ledger.pending`)."""
+from triadops.domain.events import Queued
+
+Entries = Sequence[Queued]
+"""The typed ledger events a transaction queued, oldest first (`ledger.queued`)."""
 Subscriber = Callable[[AsyncSession, Entries], Awaitable[None]]
 
 _subscribers: list[Subscriber] = []

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,7 @@ from triadops.constitution import ledger
 from triadops.domain.alerts import SILENCERS
 from triadops.domain.change_silences import LAST_S, matchers_for
 from triadops.domain.enums import OperationStatus as S
-from triadops.domain.events import ChangeSilenceEnded, ChangeSilenceOpened
+from triadops.domain.events import ChangeSilenceEnded, ChangeSilenceOpened, Queued, Transition
 from triadops.domain.operations import utcnow
 from triadops.storage import change_silences as store
 from triadops.storage.tables import OperationRow
@@ -37,20 +36,17 @@ Move = tuple[str | None, str | None, str]
 """An operation's (from, to, actor) in its last transition of the transaction."""
 
 
-def last_moves(entries: Sequence[dict[str, Any]]) -> dict[str, Move]:
-    """Each operation's last transition among the queued ledger `entries`.
-
-    The one place this subscriber reads the entries (dicts with ``event`` and the status
-    columns, today).
-    """
+def last_moves(entries: Sequence[Queued]) -> dict[str, Move]:
+    """Each operation's last transition among the queued ledger `entries`."""
     last: dict[str, Move] = {}
     for entry in entries:
-        if entry["event"] == "transition" and entry["operation_id"]:
-            last[entry["operation_id"]] = (entry["from_status"], entry["to_status"], entry["actor"])
+        moved = entry.event
+        if isinstance(moved, Transition) and entry.subject:
+            last[entry.subject] = (moved.from_status, moved.to_status, entry.actor)
     return last
 
 
-async def on_commit(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
+async def on_commit(session: AsyncSession, entries: Sequence[Queued]) -> None:
     """Open and end the silences the transitions queued in this transaction call for."""
     last = last_moves(entries)
     if not last:

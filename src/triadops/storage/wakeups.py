@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -20,6 +20,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
+from triadops.domain.events import CancelRequested, Queued, Unfreeze
 from triadops.storage.operations import CLAIMABLE
 
 log = structlog.stdlib.get_logger()
@@ -36,20 +37,19 @@ Move = tuple[Any, str | None, str | None]
 """An entry's (operation, from, to); None for an entry that wakes the workers by itself."""
 
 
-def moves(entries: Iterable[Mapping[str, Any]]) -> Iterator[Move | None]:
-    """The status moves among queued ledger `entries`, None for one that wakes by itself.
-
-    The one place wake-ups read the entries (dicts with ``event`` and the status columns).
-    """
+def moves(entries: Iterable[Queued]) -> Iterator[Move | None]:
+    """The status moves among queued ledger `entries`, None for one that wakes by itself."""
     for entry in entries:
-        if entry.get("event") in ("unfreeze", "cancel_requested"):
+        if isinstance(entry.event, Unfreeze | CancelRequested):
             # A cancel wakes the workers too: the one running the operation's step stops it.
             yield None
-        elif entry.get("to_status") is not None:
-            yield entry.get("operation_id"), entry.get("from_status"), entry.get("to_status")
+        else:
+            source, to = entry.event.statuses()
+            if to is not None:
+                yield entry.subject, source, to
 
 
-def makes_work_due(entries: Iterable[Mapping[str, Any]]) -> bool:
+def makes_work_due(entries: Iterable[Queued]) -> bool:
     """True when a transaction makes work claimable, lifts a freeze or asks for a cancel.
 
     Only operations that enter the claimable states count (a submission or an approval
@@ -72,7 +72,7 @@ def makes_work_due(entries: Iterable[Mapping[str, Any]]) -> bool:
     )
 
 
-async def on_commit(session: AsyncSession, entries: Sequence[Mapping[str, Any]]) -> None:
+async def on_commit(session: AsyncSession, entries: Sequence[Queued]) -> None:
     """A commit subscriber: wake the workers when the entries make work due."""
     if makes_work_due(entries):
         await notify_work(session)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from triadops.domain.chain import GENESIS_HASH, StoredLinkHasher, link_hash
-from triadops.domain.events import LedgerEvent
+from triadops.domain.events import LedgerEvent, Queued
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operations import utcnow
 from triadops.storage import ledger as store
@@ -28,6 +28,7 @@ from triadops.storage.tables import LedgerRow
 
 _PENDING = "triad_ledger_pending"
 _LINKED = "triad_ledger_linked"
+_QUEUED = "triad_ledger_queued"
 
 
 def record(
@@ -43,10 +44,11 @@ def record(
     `operation_id` is the entry's subject (an operation's id, or ``alert:<id>``).
     """
     from_status, to_status = event.statuses()
+    when = at or utcnow()
     pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
     pending.append(
         {
-            "at": at or utcnow(),
+            "at": when,
             "actor": actor,
             "event": event.kind,
             "operation_id": operation_id,
@@ -55,12 +57,19 @@ def record(
             "details": event.details(),
         }
     )
+    session.info.setdefault(_QUEUED, []).append(Queued(event, actor, operation_id, when))
 
 
 def pending(session: AsyncSession) -> list[dict[str, Any]]:
     """Return the entries queued in this transaction and not yet linked, oldest first."""
     queued: list[dict[str, Any]] = session.info.get(_PENDING, [])
     return queued
+
+
+def queued(session: AsyncSession) -> list[Queued]:
+    """Return the events queued in this transaction and not yet linked, as typed events."""
+    events: list[Queued] = session.info.get(_QUEUED, [])
+    return events
 
 
 def pending_mark(session: AsyncSession) -> int:
@@ -72,11 +81,14 @@ def discard_after(session: AsyncSession, mark: int) -> None:
     """Drop the entries queued after `mark` (their changes were rolled back)."""
     pending: list[dict[str, Any]] = session.info.get(_PENDING, [])
     del pending[mark:]
+    events: list[Queued] = session.info.get(_QUEUED, [])
+    del events[mark:]
 
 
 async def flush(session: AsyncSession) -> int:
     """Link and insert the queued entries; return how many were written."""
     pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])
+    session.info.pop(_QUEUED, None)
     if not pending:
         return 0
     seq, prev = await store.lock_head(session)

@@ -24,7 +24,7 @@ from triadops.domain.events.alerts import (
     AlertSilenced,
     AlertUnsilenced,
 )
-from triadops.domain.events.base import LedgerEvent, Number
+from triadops.domain.events.base import LedgerEvent, Number, Queued
 from triadops.domain.events.crown import (
     CheckpointSigned,
     Freeze,
@@ -186,6 +186,7 @@ __all__ = [
     "Number",
     "PlanAdopted",
     "PrincipalCreated",
+    "Queued",
     "Refused",
     "RollbackStarted",
     "SilenceCreated",

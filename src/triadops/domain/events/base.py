@@ -8,6 +8,8 @@ are (no ``1`` for ``True``, no ``2.0`` for ``2``), so the hash input is what it 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, JsonValue
@@ -40,3 +42,14 @@ class LedgerEvent(BaseModel):
         """Return the entry's ``from_status`` and ``to_status`` columns."""
         fields: dict[str, Any] = self.__dict__
         return fields.get("from_status"), fields.get("to_status")
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """An event queued in a transaction, as commit subscribers see it before it is linked."""
+
+    event: LedgerEvent
+    actor: str
+    subject: str | None
+    """The entry's subject: an operation's id, ``alert:<id>``, or None."""
+    at: datetime
