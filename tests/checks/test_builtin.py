@@ -454,8 +454,11 @@ async def test_performance_waits_out_a_busy_moment(runtime: Runtime) -> None:
     check = PerformanceWithinBaseline()
     ctx = context(runtime)
     before = await check.measure(ctx)  # a calm moment: it also stores the baseline
-    # Busy for the whole first burst (one untimed round trip, then the samples).
-    async with busy_loop(0.01, runtime=runtime, round_trips=SAMPLES + 2):
+    # Busy for the whole first burst (one untimed round trip, then the samples), each wait
+    # well past the limit this machine's calm moment sets: a loaded machine's wide spread
+    # cannot absorb it.
+    block_s = max(0.01, 2 * check.limit(ctx, "triad", before, before))
+    async with busy_loop(block_s, runtime=runtime, round_trips=SAMPLES + 2):
         after = await check.measure(ctx)
     result = check.judge(ctx, before, after)
     assert result.passed, result.detail
