@@ -35,7 +35,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution.ledger import alert_audit, compare
+from triadops.constitution.ledger import alert_compare, compare
+from triadops.constitution.ledger.alert_audit import ALERT_READERS, AlertingState, is_alert_event
 from triadops.constitution.ledger.chain import ChainWalk, Pacer
 from triadops.constitution.ledger.folds import (
     CHAIN_READERS,
@@ -43,6 +44,7 @@ from triadops.constitution.ledger.folds import (
     LedgerState,
     OperationState,
 )
+from triadops.constitution.ledger.notification_audit import NotificationState
 from triadops.domain.ledger import Discrepancy, VerifyReport
 from triadops.settings import AlertSettings
 from triadops.storage import audit as store
@@ -59,21 +61,26 @@ class Replay:
 
     def __init__(self, *, group_wait_s: float | None = None) -> None:
         self.state = LedgerState()
-        self.alerts = alert_audit.AlertReplay(group_wait_s=group_wait_s)
+        self.alerting = AlertingState(notifications=NotificationState(group_wait_s))
 
     def feed(self, link: StoredLink, details: Any) -> None:
         """Apply one entry, its details decoded, to the state it changes."""
-        actor, event, subject = link[2], link[3], link[4]  # see StoredLink
+        event, subject = link[3], link[4]  # see StoredLink
         if not isinstance(details, dict):
             details = {}
-        if self.alerts.feed(actor, event, subject, details, link[1]):
-            return  # an alert's or a silence's (filed under alert:<id>, or its operation)
+        reader = ALERT_READERS.get(event)
+        if reader is not None:
+            # An alert's, a silence's, a group's or a delivery's, wherever it is filed.
+            reader.fold(self.alerting, reader.event(link, details), link)
+            return
         state = self.state
         if subject is not None:
+            reader = OPERATION_READERS.get(event)
+            if reader is None and is_alert_event(event):
+                return  # of the alerts' family but of no kind known: it changes nothing
             op = state.operations.get(subject)
             if op is None:
                 op = state.operations[subject] = OperationState()
-            reader = OPERATION_READERS.get(event)
             if reader is not None:
                 reader.fold(state, op, reader.event(link, details), link)
             return
@@ -84,7 +91,7 @@ class Replay:
     @property
     def found(self) -> list[Discrepancy]:
         """What the folds and the comparisons found, in the order they found it."""
-        return self.state.found
+        return self.state.found + self.alerting.found
 
 
 class Verified(NamedTuple):
@@ -131,8 +138,8 @@ async def verify_with_checkpoints(
     compare.compare_freeze(state, await store.select_freeze(session))
     for problem in compare.governance_problems(state.governance, await read_governance(session)):
         state.say("governance", "governance", problem)
-    await alert_audit.compare_stored(session, replay.alerts, pacer)
-    found = replay.found + replay.alerts.found
+    await alert_compare.compare_stored(session, replay.alerting, pacer)
+    found = replay.found
     report = VerifyReport(
         ok=walk.problem is None and not found,
         entries_checked=walk.checked,

@@ -3,9 +3,9 @@
 One fold per event kind, grouped by the subject it changes: ``fold(state, [subject,] event,
 entry)`` applies one event to the state the entries before it left, in place (a walk over
 100,000 entries cannot copy its state at each). The services change the rows; these folds
-say what the rows must be, and ``audit`` compares the two. Alerts, silences, groups and
-deliveries are still folded by ``alert_audit`` and ``notification_audit`` over the decoded
-details.
+say what the rows must be, and ``audit`` compares the two (``compare``). Alerts, silences,
+groups and deliveries have folds of the same shape in ``alert_audit`` and
+``notification_audit``, read through the same :class:`Reader`.
 
 The events are read back without validation (:class:`Reader`): an entry older than one of
 its fields, or forged, still folds, and each fold checks the type of what it reads, so
