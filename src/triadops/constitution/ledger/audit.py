@@ -2,8 +2,10 @@
 
 The hash chain alone proves only that the ledger agrees with itself. :func:`verify` walks
 it once, checking each link with the same ``ChainWalk`` as :func:`ledger.verify`, and folds
-every entry into what the ledger says each operation, step, approval and token, and the
-crown's freeze, must be now. Then it reads the stored rows and names each one that differs.
+every entry into what the ledger says each operation, step, approval, token, principal,
+alert, silence, notification group and delivery, and the crown's freeze, must be now
+(``folds``, ``alert_audit``, ``notification_audit``). Then it reads the stored rows and
+names each one that differs (``compare``, ``alert_compare``).
 
 What it proves: every transition the ledger records is one the lifecycle allows
 (``lifecycle.TRANSITIONS`` and ``STEP_TRANSITIONS``, the tables the services move by) and
@@ -12,7 +14,9 @@ submitted in the ledger and is in the state its last transition says, with the p
 hash, author) and approved plan hash the ledger recorded; its step rows hash to that plan and
 are in the state of their last ledger entry; every approval and token row was recorded, with
 the same approver, authority, plan hash, roles, principal, revocation and hash fingerprint;
-nothing the ledger recorded is missing; the freeze is where the ledger left it; the stored
+every principal was created in the ledger as the kind it is stored as (or, from before the
+ledger recorded principals, belongs to a token issued then); nothing the ledger recorded is
+missing; the freeze is where the ledger left it; the stored
 governance is the last one a ``governance_set`` entry recorded. State ahead of
 the ledger (a tail cut off with the head moved back) shows up as records the ledger does not
 explain.
@@ -24,8 +28,8 @@ to the last checkpoint, nothing catches them after it. Entries written before a 
 existed (a ``plan`` entry without ``author``, a ``token_created`` without ``principal`` or
 ``fingerprint``, step entries without ``status``) leave that one aspect unchecked rather
 than reporting a difference. What the ledger does not carry is not compared: requests,
-results, step outputs and errors, timestamps, deadlines, leases, principals' kinds,
-baselines and the access log.
+results, step outputs and errors, timestamps, deadlines, leases, baselines and the access
+log.
 """
 
 from __future__ import annotations
@@ -135,6 +139,7 @@ async def verify_with_checkpoints(
     compare.compare_unstored(state)
     tokens = await store.select_tokens(session)
     compare.compare_tokens(state, tokens)
+    compare.compare_principals(state, await store.select_principals(session), tokens)
     compare.compare_freeze(state, await store.select_freeze(session))
     for problem in compare.governance_problems(state.governance, await read_governance(session)):
         state.say("governance", "governance", problem)
