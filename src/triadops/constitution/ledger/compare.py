@@ -155,10 +155,23 @@ def _steps(
             f"step {index} of {operation_id}",
             "in the ledger's plan but not stored (deleted)",
         )
-    recorded = op.plan_hash
+    if indexes == list(range(op.plan_steps)):
+        _step_plan(state, operation_id, op.plan_hash, rows, binding, digest)
+
+
+def _step_plan(
+    state: LedgerState,
+    operation_id: str,
+    recorded: object,
+    rows: list[store.StoredStep],
+    binding: dict[str, Any] | None,
+    digest: str | None,
+) -> None:
+    """Name the step rows (or the operation) whose actions and params are not the plan's.
+
+    `recorded` is the plan hash the ledger recorded (not text: unknown, nothing to hold).
+    """
     if binding is None or not isinstance(recorded, str):
-        return
-    if indexes != list(range(op.plan_steps)):
         return
     # What the executive runs: the step rows in place of the plan's steps must hash
     # to the plan the ledger recorded.
