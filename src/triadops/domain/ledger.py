@@ -29,6 +29,7 @@ DiscrepancyKind = Literal[
     "step",
     "approval",
     "token",
+    "principal",
     "crown",
     "alert",
     "silence",

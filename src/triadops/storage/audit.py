@@ -22,6 +22,7 @@ from triadops.storage.tables import (
     CrownStateRow,
     NotificationRow,
     OperationRow,
+    PrincipalRow,
     StepRow,
     TokenRow,
 )
@@ -194,6 +195,19 @@ async def select_tokens(session: AsyncSession) -> list[StoredToken]:
         StoredToken(name, principal, roles, token_hash, revoked_at is not None)
         for name, principal, roles, token_hash, revoked_at in (await session.execute(stmt)).all()
     ]
+
+
+class StoredPrincipal(NamedTuple):
+    """A principal as stored: its name and kind."""
+
+    name: str
+    kind: str
+
+
+async def select_principals(session: AsyncSession) -> list[StoredPrincipal]:
+    """Return every principal, by name."""
+    stmt = select(PrincipalRow.name, PrincipalRow.kind).order_by(PrincipalRow.name)
+    return [StoredPrincipal._make(r) for r in (await session.execute(stmt)).all()]
 
 
 async def select_freeze(session: AsyncSession) -> tuple[bool, str | None] | None:

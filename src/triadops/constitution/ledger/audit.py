@@ -2,8 +2,10 @@
 
 The hash chain alone proves only that the ledger agrees with itself. :func:`verify` walks
 it once, checking each link with the same ``ChainWalk`` as :func:`ledger.verify`, and folds
-every entry into what the ledger says each operation, step, approval and token, and the
-crown's freeze, must be now. Then it reads the stored rows and names each one that differs.
+every entry into what the ledger says each operation, step, approval, token, principal,
+alert, silence, notification group and delivery, and the crown's freeze, must be now
+(``folds``, ``alert_audit``, ``notification_audit``). Then it reads the stored rows and
+names each one that differs (``compare``, ``alert_compare``).
 
 What it proves: every transition the ledger records is one the lifecycle allows
 (``lifecycle.TRANSITIONS`` and ``STEP_TRANSITIONS``, the tables the services move by) and
@@ -12,7 +14,9 @@ submitted in the ledger and is in the state its last transition says, with the p
 hash, author) and approved plan hash the ledger recorded; its step rows hash to that plan and
 are in the state of their last ledger entry; every approval and token row was recorded, with
 the same approver, authority, plan hash, roles, principal, revocation and hash fingerprint;
-nothing the ledger recorded is missing; the freeze is where the ledger left it; the stored
+every principal was created in the ledger as the kind it is stored as (or, from before the
+ledger recorded principals, belongs to a token issued then); nothing the ledger recorded is
+missing; the freeze is where the ledger left it; the stored
 governance is the last one a ``governance_set`` entry recorded. State ahead of
 the ledger (a tail cut off with the head moved back) shows up as records the ledger does not
 explain.
@@ -24,8 +28,8 @@ to the last checkpoint, nothing catches them after it. Entries written before a 
 existed (a ``plan`` entry without ``author``, a ``token_created`` without ``principal`` or
 ``fingerprint``, step entries without ``status``) leave that one aspect unchecked rather
 than reporting a difference. What the ledger does not carry is not compared: requests,
-results, step outputs and errors, timestamps, deadlines, leases, principals' kinds,
-baselines and the access log.
+results, step outputs and errors, timestamps, deadlines, leases, baselines and the access
+log.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.constitution.ledger import alert_audit, compare
+from triadops.constitution.ledger import alert_compare, compare
+from triadops.constitution.ledger.alert_audit import ALERT_READERS, AlertingState, is_alert_event
 from triadops.constitution.ledger.chain import ChainWalk, Pacer
 from triadops.constitution.ledger.folds import (
     CHAIN_READERS,
@@ -43,6 +48,7 @@ from triadops.constitution.ledger.folds import (
     LedgerState,
     OperationState,
 )
+from triadops.constitution.ledger.notification_audit import NotificationState
 from triadops.domain.ledger import Discrepancy, VerifyReport
 from triadops.settings import AlertSettings
 from triadops.storage import audit as store
@@ -59,21 +65,26 @@ class Replay:
 
     def __init__(self, *, group_wait_s: float | None = None) -> None:
         self.state = LedgerState()
-        self.alerts = alert_audit.AlertReplay(group_wait_s=group_wait_s)
+        self.alerting = AlertingState(notifications=NotificationState(group_wait_s))
 
     def feed(self, link: StoredLink, details: Any) -> None:
         """Apply one entry, its details decoded, to the state it changes."""
-        actor, event, subject = link[2], link[3], link[4]  # see StoredLink
+        event, subject = link[3], link[4]  # see StoredLink
         if not isinstance(details, dict):
             details = {}
-        if self.alerts.feed(actor, event, subject, details, link[1]):
-            return  # an alert's or a silence's (filed under alert:<id>, or its operation)
+        reader = ALERT_READERS.get(event)
+        if reader is not None:
+            # An alert's, a silence's, a group's or a delivery's, wherever it is filed.
+            reader.fold(self.alerting, reader.event(link, details), link)
+            return
         state = self.state
         if subject is not None:
+            reader = OPERATION_READERS.get(event)
+            if reader is None and is_alert_event(event):
+                return  # of the alerts' family but of no kind known: it changes nothing
             op = state.operations.get(subject)
             if op is None:
                 op = state.operations[subject] = OperationState()
-            reader = OPERATION_READERS.get(event)
             if reader is not None:
                 reader.fold(state, op, reader.event(link, details), link)
             return
@@ -84,7 +95,7 @@ class Replay:
     @property
     def found(self) -> list[Discrepancy]:
         """What the folds and the comparisons found, in the order they found it."""
-        return self.state.found
+        return self.state.found + self.alerting.found
 
 
 class Verified(NamedTuple):
@@ -128,11 +139,12 @@ async def verify_with_checkpoints(
     compare.compare_unstored(state)
     tokens = await store.select_tokens(session)
     compare.compare_tokens(state, tokens)
+    compare.compare_principals(state, await store.select_principals(session), tokens)
     compare.compare_freeze(state, await store.select_freeze(session))
     for problem in compare.governance_problems(state.governance, await read_governance(session)):
         state.say("governance", "governance", problem)
-    await alert_audit.compare_stored(session, replay.alerts, pacer)
-    found = replay.found + replay.alerts.found
+    await alert_compare.compare_stored(session, replay.alerting, pacer)
+    found = replay.found
     report = VerifyReport(
         ok=walk.problem is None and not found,
         entries_checked=walk.checked,

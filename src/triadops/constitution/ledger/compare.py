@@ -1,7 +1,7 @@
 """The comparison of the stored rows with what the folds say they must be.
 
-Each function names, as a discrepancy, every stored operation, step, approval, token, the
-crown's freeze and the governance that differ from the state the ledger's folds left
+Each function names, as a discrepancy, every stored operation, step, approval, token,
+principal, the crown's freeze and the governance that differ from the state the ledger's folds left
 (``folds``), and everything the ledger records that the store does not hold.
 """
 
@@ -155,10 +155,23 @@ def _steps(
             f"step {index} of {operation_id}",
             "in the ledger's plan but not stored (deleted)",
         )
-    recorded = op.plan_hash
+    if indexes == list(range(op.plan_steps)):
+        _step_plan(state, operation_id, op.plan_hash, rows, binding, digest)
+
+
+def _step_plan(
+    state: LedgerState,
+    operation_id: str,
+    recorded: object,
+    rows: list[store.StoredStep],
+    binding: dict[str, Any] | None,
+    digest: str | None,
+) -> None:
+    """Name the step rows (or the operation) whose actions and params are not the plan's.
+
+    `recorded` is the plan hash the ledger recorded (not text: unknown, nothing to hold).
+    """
     if binding is None or not isinstance(recorded, str):
-        return
-    if indexes != list(range(op.plan_steps)):
         return
     # What the executive runs: the step rows in place of the plan's steps must hash
     # to the plan the ledger recorded.
@@ -236,6 +249,50 @@ def compare_tokens(state: LedgerState, rows: Iterable[store.StoredToken]) -> Non
     for name, token in state.tokens.items():
         if not token.stored:
             state.say("token", f"token {name}", "in the ledger but not stored (deleted)")
+
+
+MIGRATED_KIND = "person"
+"""The kind the principals migration gave the principal of each token it found."""
+
+
+def compare_principals(
+    state: LedgerState,
+    rows: Iterable[store.StoredPrincipal],
+    tokens: Iterable[store.StoredToken],
+) -> None:
+    """Compare every stored principal with the ledger's creations.
+
+    A principal the ledger never created is the principals migration's only when a token
+    the ledger issued before it recorded principals (its issue does not say to whom)
+    belongs to it; the migration made those persons.
+    """
+    migrated = {
+        row.principal
+        for row in tokens
+        if (token := state.tokens.get(row.name)) is not None and token.principal is UNKNOWN
+    }
+    for row in rows:
+        subject = f"principal {row.name}"
+        said = state.principals.get(row.name)
+        if said is not None:
+            said.stored = True
+            if said.kind is not UNKNOWN and row.kind != said.kind:
+                state.say(
+                    "principal",
+                    subject,
+                    f"stored kind {row.kind} but the ledger made a {said.kind}",
+                )
+        elif row.name not in migrated:
+            state.say("principal", subject, "stored but never created in the ledger (inserted)")
+        elif row.kind != MIGRATED_KIND:
+            state.say(
+                "principal",
+                subject,
+                f"stored kind {row.kind} but the principals migration made a {MIGRATED_KIND}",
+            )
+    for name, principal in state.principals.items():
+        if not principal.stored:
+            state.say("principal", f"principal {name}", "in the ledger but not stored (deleted)")
 
 
 def compare_freeze(state: LedgerState, stored: tuple[bool, str | None] | None) -> None:

@@ -3,9 +3,9 @@
 One fold per event kind, grouped by the subject it changes: ``fold(state, [subject,] event,
 entry)`` applies one event to the state the entries before it left, in place (a walk over
 100,000 entries cannot copy its state at each). The services change the rows; these folds
-say what the rows must be, and ``audit`` compares the two. Alerts, silences, groups and
-deliveries are still folded by ``alert_audit`` and ``notification_audit`` over the decoded
-details.
+say what the rows must be, and ``audit`` compares the two (``compare``). Alerts, silences,
+groups and deliveries have folds of the same shape in ``alert_audit`` and
+``notification_audit``, read through the same :class:`Reader`.
 
 The events are read back without validation (:class:`Reader`): an entry older than one of
 its fields, or forged, still folds, and each fold checks the type of what it reads, so
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from typing import Any, Final
 
 from triadops.constitution.lifecycle import STEP_TRANSITIONS, TRANSITIONS
@@ -33,6 +34,7 @@ from triadops.domain.events import (
     GovernanceSet,
     LedgerEvent,
     PlanAdopted,
+    PrincipalCreated,
     StepEvent,
     Submitted,
     TokenCreated,
@@ -99,11 +101,20 @@ class TokenState:
 
 
 @dataclass(slots=True)
+class PrincipalState:
+    """What the ledger says one principal is: its kind."""
+
+    kind: str | _Unknown
+    stored: bool = False
+
+
+@dataclass(slots=True)
 class LedgerState:
     """Everything the folds build, and what they found wrong on the way."""
 
     operations: dict[str, OperationState] = field(default_factory=dict)
     tokens: dict[str, TokenState] = field(default_factory=dict)
+    principals: dict[str, PrincipalState] = field(default_factory=dict)
     freeze_said: str | None = None
     frozen_by: str | None = None
     governance: dict[str, Any] | None = None
@@ -227,6 +238,13 @@ def fold_overdue(
     op.acknowledgement_overdue = True
 
 
+def fold_principal_created(state: LedgerState, event: PrincipalCreated, e: Entry) -> None:
+    """A principal exists from its creation, of the kind it was created as."""
+    name = event.name
+    if isinstance(name, str):
+        state.principals[name] = PrincipalState(kind=known(event.principal_kind))
+
+
 def fold_token_created(state: LedgerState, event: TokenCreated, e: Entry) -> None:
     """A token is issued: its roles, principal and hash fingerprint."""
     roles = event.roles
@@ -283,6 +301,7 @@ OPERATION_FOLDS: Final[dict[type[LedgerEvent], OperationFold]] = {
 """The folds of entries filed under an operation: its own, its steps' and approvals'."""
 
 CHAIN_FOLDS: Final[dict[type[LedgerEvent], ChainFold]] = {
+    PrincipalCreated: fold_principal_created,
     TokenCreated: fold_token_created,
     TokenRevoked: fold_token_revoked,
     Freeze: fold_freeze,
@@ -290,13 +309,13 @@ CHAIN_FOLDS: Final[dict[type[LedgerEvent], ChainFold]] = {
     GovernanceSet: fold_governance,
     CheckpointSigned: fold_checkpoint,
 }
-"""The folds of entries filed under no subject: tokens, the crown, governance, checkpoints."""
+"""The folds of entries filed under no subject: principals, tokens, the crown, governance,
+checkpoints."""
 
 NOT_FOLDED: Final[dict[str, str]] = {
     "agent_consulted": "advice: the decision it informed is what the rows keep",
     "executor_violation": "the operation's failure that follows is folded",
     "refused": "a refusal changed nothing",
-    "principal_created": "principals are not compared: a token's principal is",
 }
 """Kinds that change no state the rows keep, each with why."""
 
@@ -322,6 +341,9 @@ class Reader:
             name: UNKNOWN if info.is_required() else info.default
             for name, info in kind.model_fields.items()
         }
+        for name, stored in kind.RENAMED.items():
+            # Stored under another key (``kind`` is the event's): read from that key.
+            fields[name] = property(partial(_renamed, stored, fields[name]))
         fields["__doc__"] = f"A stored {kind.__name__}, as stored."
         self.view = type(f"Stored{kind.__name__}", (), fields)
 
@@ -332,6 +354,11 @@ class Reader:
         event: Any = _new(self.view)
         _set(event, "__dict__", details)
         return event
+
+
+def _renamed(key: str, default: Any, event: Any) -> Any:
+    """Return the detail a renamed field is stored as (see ``LedgerEvent.RENAMED``)."""
+    return event.__dict__.get(key, default)
 
 
 OPERATION_READERS: Final = {
