@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +19,7 @@ from triadops.constitution import ledger, subscribers
 from triadops.domain.enums import Authority
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus as St
-from triadops.domain.errors import Conflict
+from triadops.domain.errors import Conflict, Forbidden, TriadError
 from triadops.domain.events import StepEvent, Transition, parse_event
 from triadops.domain.identity import Identity
 from triadops.domain.operations import PlanningResult, utcnow
@@ -99,6 +100,23 @@ class StepAttempt:
 
 OperationRule = Rule[S, Attempt]
 StepRule = Rule[St, StepAttempt]
+
+
+class RequesterOr(OperationRule):
+    """A power over a request that its requester holds too: the other holder is `authority`."""
+
+    authority: ClassVar[Authority]
+
+    def check(self, attempt: Attempt) -> TriadError | None:
+        """Let the requester and a holder of `authority` through; a branch's own act too."""
+        row, by = attempt.row, attempt.by
+        if by is None or by.name == row.requested_by or by.holds(self.authority):
+            return None
+        return Forbidden(
+            f"{by.name} neither requested {row.id} nor holds the {self.authority.value} role"
+        )
+
+
 OPERATIONS: RuleBook[S, Attempt] = RuleBook("operation", TRANSITIONS, [])
 """The operation's edges and the gates the branches register on them."""
 STEPS: RuleBook[St, StepAttempt] = RuleBook("step", STEP_TRANSITIONS, [])

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.actions.registry import ActionRegistry
 from triadops.constitution import ledger, lifecycle
-from triadops.constitution.lifecycle import Attempt, OperationRule
+from triadops.constitution.lifecycle import Attempt, OperationRule, RequesterOr
 from triadops.domain.enums import Authority, OperationStatus, StepStatus
 from triadops.domain.errors import Conflict, Forbidden, TriadError
 from triadops.domain.events import (
@@ -37,17 +37,12 @@ def _withdrawable(a: Attempt) -> bool:
     return S(a.row.status) in _CANCELLABLE and not store.is_leased(a.row, a.now or utcnow())
 
 
-class RequesterOrCrown(OperationRule):
+class RequesterOrCrown(RequesterOr):
     """Withdrawing a request is the requester's right; stopping another's is a crown power."""
 
     to_states = _CANCELLED
     reason = "withdrawing a request is the requester's right; stopping another's, the crown's"
-
-    def check(self, attempt: Attempt) -> TriadError | None:
-        row, by = attempt.row, attempt.by
-        if by is None or by.name == row.requested_by or by.holds(Authority.CROWN):
-            return None
-        return Forbidden(f"{by.name} neither requested {row.id} nor holds the crown role")
+    authority = Authority.CROWN
 
 
 class StillCancellable(OperationRule):

@@ -7,11 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.constitution import lifecycle
 from triadops.constitution.legislative.review import decide, draft_plan
 from triadops.constitution.legislative.submission import adopt_plan, consults_planner
-from triadops.constitution.lifecycle import Attempt, OperationRule
+from triadops.constitution.lifecycle import Attempt, OperationRule, RequesterOr
 from triadops.constitution.powers import Powers
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import Authority, OperationStatus
-from triadops.domain.errors import Conflict, Forbidden, TriadError
+from triadops.domain.errors import Conflict, TriadError
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest, StepSpec, utcnow
 from triadops.storage import operations as store
@@ -37,17 +37,12 @@ class NotYetRunning(OperationRule):
         return Conflict(f"operation {row.id} is {row.status}; only plans not yet running change")
 
 
-class RequesterOrLegislator(OperationRule):
+class RequesterOrLegislator(RequesterOr):
     """Writing a plan is the legislature's power, or the requester's for their own request."""
 
     to_states = _REVIEWING
     reason = "writing a plan is the legislature's power, or the requester's for their own"
-
-    def check(self, attempt: Attempt) -> TriadError | None:
-        row, by = attempt.row, attempt.by
-        if by is None or by.name == row.requested_by or by.holds(Authority.LEGISLATIVE):
-            return None
-        return Forbidden(f"{by.name} neither requested {row.id} nor holds the legislative role")
+    authority = Authority.LEGISLATIVE
 
 
 class RequestUnchanged(OperationRule):
