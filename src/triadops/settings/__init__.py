@@ -38,6 +38,14 @@ from triadops.settings.files import (
 from triadops.settings.health import AlertTiming, AlertTimings, HealthSettings, Thresholds
 from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
+from triadops.settings.systems import (
+    CommandSpec,
+    HostSpec,
+    HttpCallSpec,
+    HttpEndpointSpec,
+    HttpProbeSpec,
+    SystemsSettings,
+)
 from triadops.settings.worker import WorkerSettings
 
 __all__ = [
@@ -53,11 +61,16 @@ __all__ = [
     "ApiSettings",
     "Channel",
     "CheckpointSettings",
+    "CommandSpec",
     "ConfigFileMissing",
     "DatabaseSettings",
     "EmailChannel",
     "FileSettings",
     "HealthSettings",
+    "HostSpec",
+    "HttpCallSpec",
+    "HttpEndpointSpec",
+    "HttpProbeSpec",
     "LogChannel",
     "ModelSetting",
     "ModelSettings",
@@ -66,6 +79,7 @@ __all__ = [
     "RecordingChannel",
     "Settings",
     "SlackChannel",
+    "SystemsSettings",
     "Thresholds",
     "WebhookChannel",
     "WorkerSettings",

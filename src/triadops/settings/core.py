@@ -26,6 +26,7 @@ from triadops.settings.files import FileSettings, required_config_file
 from triadops.settings.health import HealthSettings
 from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
+from triadops.settings.systems import SystemsSettings
 from triadops.settings.worker import WorkerSettings
 
 GOVERNANCE: dict[str, Any] = {
@@ -40,9 +41,17 @@ GOVERNANCE: dict[str, Any] = {
     "performance_tolerance": True,
     "check_timeout_s": True,
     "alerts": {"ack_timeout_s": True, "max_silence_s": True, "change_silence_max_s": True},
+    "commands": True,
+    "hosts": True,
+    "known_hosts": True,
+    "http_endpoints": True,
+    "http_probes": True,
+    "http_allowed_hosts": True,
+    "procedure_folders": True,
 }
 """The settings that decide governance (``include`` for `Settings.model_dump`): how an
-operation is planned, judged and approved, and how long an alert may be muted."""
+operation is planned, judged and approved, how long an alert may be muted, and what the
+user's own systems may run (commands, hosts, endpoints, probes, procedure folders)."""
 
 
 def _flattened(data: dict[str, Any], prefix: str = "") -> dict[str, JsonValue]:
@@ -56,6 +65,7 @@ def _flattened(data: dict[str, Any], prefix: str = "") -> dict[str, JsonValue]:
 
 
 class Settings(  # the keys come in the reverse order of the sections named here
+    SystemsSettings,
     ModelSettings,
     MonitorSettings,
     CheckpointSettings,

@@ -1,0 +1,174 @@
+"""The systems section: the user's own commands, hosts and HTTP endpoints, declared in advance.
+
+Only what is declared here can run: no request, drafted plan or agent can add a command, a
+host or an endpoint. A request fills in declared parameters, nothing else. All of it is
+governance (`GOVERNANCE`): every process writing to one database runs the same declarations.
+Environment values are written ``${NAME}`` and read from the process's environment when the
+step runs, so secrets stay out of this file, the ledger, previews and logs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from triadops.domain.enums import Risk
+from triadops.domain.parameters import NAME, ParamName, ParamSpec, placeholders
+
+__all__ = [
+    "CommandSpec",
+    "HostSpec",
+    "HttpCallSpec",
+    "HttpEndpointSpec",
+    "HttpProbeSpec",
+    "SystemsSettings",
+]
+
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+SystemName = Annotated[str, Field(pattern=NAME)]
+
+
+def _undeclared(texts: list[str], params: dict[str, ParamSpec]) -> set[str]:
+    used: set[str] = set()
+    for text in texts:
+        used |= placeholders(text)
+    return used - params.keys()
+
+
+class CommandSpec(BaseModel):
+    """A command the executive may run: an argument list with declared parameter positions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    description: str = Field(min_length=1, max_length=500)
+    argv: list[str] = Field(min_length=1, max_length=256)
+    """The program and its arguments; ``{name}`` marks where a declared parameter goes."""
+    rollback_argv: list[str] | None = Field(default=None, min_length=1, max_length=256)
+    """What undoes ``argv``, with the same placeholders; none when nothing can."""
+    params: dict[ParamName, ParamSpec] = Field(default_factory=dict)
+    cwd: Path | None = None
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    """Variables set for the process; ``${NAME}`` in a value reads the environment."""
+    secrets: list[EnvName] = Field(default_factory=list)
+    """More environment variables whose values are masked in output (every ``${NAME}``
+    referenced in ``env`` is masked already)."""
+    timeout_s: float = Field(default=300.0, gt=0, le=24 * 3600)
+    success_codes: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    output_limit_bytes: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
+    """Bytes kept of stdout and of stderr each; past it the output is cut and marked."""
+    risk: Risk = Risk.MEDIUM
+    reversible: bool = False
+    """True only with a ``rollback_argv``."""
+    idempotent: bool = False
+    """True when running it again after an interruption is safe."""
+    hosts: list[SystemName] = Field(default_factory=list)
+    """Hosts (by name) it may run on over SSH; with ``host_tags`` empty too, it runs here."""
+    host_tags: list[SystemName] = Field(default_factory=list)
+    """Tags of hosts it may run on over SSH."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CommandSpec:
+        missing = _undeclared([*self.argv, *(self.rollback_argv or [])], self.params)
+        if missing:
+            raise ValueError(f"placeholders name undeclared parameters: {sorted(missing)}")
+        if self.reversible and self.rollback_argv is None:
+            raise ValueError("reversible = true needs a rollback_argv")
+        return self
+
+
+class HostSpec(BaseModel):
+    """A host commands may run on over SSH; its key is checked against ``known_hosts``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    address: str = Field(min_length=1, max_length=255)
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = Field(min_length=1, max_length=64)
+    key_file: Path | None = None
+    """A private key file; none uses the SSH agent (``SSH_AUTH_SOCK``)."""
+    tags: list[SystemName] = Field(default_factory=list)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+
+class HttpCallSpec(BaseModel):
+    """One HTTP request: method, URL, headers and a JSON body with declared placeholders."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    url: str = Field(min_length=1, max_length=2048)
+    """``{name}`` may appear in the path and query only (values are percent-encoded)."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Header values may read the environment with ``${NAME}``; they are masked."""
+    body: JsonValue = None
+    """A JSON template: a string that is exactly ``{name}`` takes the typed value."""
+
+
+class HttpEndpointSpec(HttpCallSpec):
+    """An ``http`` action: a configured call with expected statuses and an optional undo."""
+
+    description: str = Field(min_length=1, max_length=500)
+    params: dict[ParamName, ParamSpec] = Field(default_factory=dict)
+    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204], min_length=1)
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+    retries: int = Field(default=2, ge=0, le=10)
+    """Retries after a connection error or a 5xx; idempotent methods only."""
+    rollback: HttpCallSpec | None = None
+    risk: Risk = Risk.MEDIUM
+    reversible: bool = False
+    idempotent: bool = False
+
+
+class HttpProbeSpec(BaseModel):
+    """An ``http_probe`` check: a URL measured before and after a change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    url: str = Field(min_length=1, max_length=2048)
+    description: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+    requests: int = Field(default=10, ge=1, le=1000)
+    """Requests per measurement; latency percentiles are taken over them."""
+    timeout_s: float = Field(default=5.0, gt=0, le=120)
+    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    json_field: str | None = None
+    """A dotted path into the JSON answer, compared with ``expected``."""
+    expected: JsonValue = None
+    latency_tolerance: float = Field(default=3.0, gt=1)
+    """After the change, p95 latency may be at most this times the p95 before."""
+    latency_floor_ms: float = Field(default=50.0, ge=0)
+    """p95 latencies under this are never a regression (noise on a fast endpoint)."""
+
+
+class SystemsSettings(BaseModel):
+    """The user's own systems: commands, SSH hosts, HTTP endpoints and probes, procedures."""
+
+    commands: dict[SystemName, CommandSpec] = Field(default_factory=dict)
+    """Registered as actions ``command.<name>``."""
+    hosts: dict[SystemName, HostSpec] = Field(default_factory=dict)
+    known_hosts: Path | None = None
+    """The known_hosts file SSH host keys are checked against; required with hosts."""
+    http_endpoints: dict[SystemName, HttpEndpointSpec] = Field(default_factory=dict)
+    """Registered as actions ``http.<name>``."""
+    http_probes: dict[SystemName, HttpProbeSpec] = Field(default_factory=dict)
+    """Registered as checks ``http_probe.<name>``."""
+    http_allowed_hosts: list[str] = Field(default_factory=list)
+    """Hosts, besides loopback, that endpoints and probes may name."""
+    procedure_folders: list[Path] = Field(default_factory=list)
+    """More folders of procedure files, after ``$TRIAD_HOME/procedures``."""
+
+    @model_validator(mode="after")
+    def _hosts_exist(self) -> SystemsSettings:
+        tags = {tag for host in self.hosts.values() for tag in host.tags}
+        for name, command in self.commands.items():
+            unknown = set(command.hosts) - self.hosts.keys()
+            if unknown:
+                raise ValueError(f"commands.{name}.hosts: no such host {sorted(unknown)}")
+            untagged = set(command.host_tags) - tags
+            if untagged:
+                raise ValueError(f"commands.{name}.host_tags: no host has {sorted(untagged)}")
+        if self.hosts and self.known_hosts is None:
+            raise ValueError("hosts need known_hosts: host keys are never accepted blindly")
+        return self
