@@ -179,6 +179,7 @@ async def test_a_host_key_that_does_not_match_is_refused(
     with pytest.raises(HostKeyRejected) as refused:
         await runner(server, known_hosts).run(invocation("touch", str(marker)))
     assert "web-1" in refused.value.message
+    assert refused.value.host == "web-1"
     assert "did not match" in refused.value.message
     assert not marker.exists()
 

@@ -13,12 +13,21 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.fields import FieldInfo
 
 from triadops.actions.commands.invocation import Completed
 from triadops.domain.errors import InvalidRequest, TriadError
 from triadops.settings.systems import HostSpec, SystemName
 
-__all__ = ["HostOutcome", "HostSelection", "Rollout", "roll_back", "rollout", "select_hosts"]
+__all__ = [
+    "HostOutcome",
+    "HostSelection",
+    "Rollout",
+    "roll_back",
+    "rollout",
+    "select_hosts",
+    "selection_fields",
+]
 
 _MAX_HOSTS = 1000
 
@@ -28,16 +37,21 @@ class HostSelection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    hosts: list[SystemName] = Field(default_factory=list, max_length=_MAX_HOSTS)
+    hosts: list[SystemName] = Field(default_factory=list, max_length=_MAX_HOSTS, strict=True)
     """Hosts by name; with ``tags`` empty too, every host the command may run on."""
-    tags: list[SystemName] = Field(default_factory=list, max_length=100)
+    tags: list[SystemName] = Field(default_factory=list, max_length=100, strict=True)
     """Every inventory host with one of these tags (each tag one the command allows)."""
-    batch_size: int = Field(default=1, ge=1, le=_MAX_HOSTS)
+    batch_size: int = Field(default=1, ge=1, le=_MAX_HOSTS, strict=True)
     """Hosts run at once; the next batch starts when this one has finished."""
-    max_fail_percent: float = Field(default=0.0, ge=0, le=100)
+    max_fail_percent: float = Field(default=0.0, ge=0, le=100, strict=True)
     """A batch whose failed share exceeds this stops the rollout (0: any failure stops it)."""
-    failure_budget: int | None = Field(default=None, ge=0, le=_MAX_HOSTS)
+    failure_budget: int | None = Field(default=None, ge=0, le=_MAX_HOSTS, strict=True)
     """Failed hosts the whole operation tolerates; reaching it stops the rollout."""
+
+
+def selection_fields() -> dict[str, tuple[object, FieldInfo]]:
+    """Return HostSelection's fields as `params_model`'s ``extra`` (strict, documented)."""
+    return {name: (info.annotation, info) for name, info in HostSelection.model_fields.items()}
 
 
 @dataclass(frozen=True, slots=True)

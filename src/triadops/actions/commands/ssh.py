@@ -45,9 +45,17 @@ _SETTLE_S = 5.0
 class HostKeyRejected(ActionFailed):
     """The host's SSH key is not the one known_hosts holds for it: nothing was run."""
 
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message)
+        self.host = host
+
 
 class HostUnreachable(ActionFailed):
-    """The SSH connection or login failed: nothing was run."""
+    """The SSH connection, login or session failed: nothing was run."""
+
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 def remote_command(argv: tuple[str, ...]) -> str:
@@ -139,13 +147,13 @@ class SshRunner:
             raise HostKeyRejected(
                 f"host {self.name}: its SSH host key did not match {self.known_hosts} "
                 "(unknown or changed key); nothing was run",
-                field=self.name,
+                host=self.name,
             ) from None
         except (OSError, asyncssh.Error, TimeoutError) as exc:
             reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc)
             raise HostUnreachable(
                 f"host {self.name}: SSH connection failed ({reason}); nothing was run",
-                field=self.name,
+                host=self.name,
             ) from None
 
     async def run(self, invocation: Invocation) -> Completed:
@@ -159,7 +167,7 @@ class SshRunner:
             except (OSError, asyncssh.Error) as exc:
                 raise HostUnreachable(
                     f"host {self.name}: the SSH session did not open ({exc}); nothing was run",
-                    field=self.name,
+                    host=self.name,
                 ) from None
             return await self._supervise(conn, process, invocation, script, started)
         finally:
@@ -193,7 +201,6 @@ class SshRunner:
             raise ActionFailed(
                 f"host {self.name}: the SSH connection broke while the command ran ({exc}); "
                 "whether it finished is unknown",
-                field=self.name,
             ) from None
         stdout, cut_out = out.text(invocation)
         stderr, cut_err = err.text(invocation)
