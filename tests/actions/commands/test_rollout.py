@@ -18,6 +18,7 @@ from triadops.actions.commands.rollout import (
     HostSelection,
     roll_back,
     rollout,
+    run_on_host,
     select_hosts,
     selection_fields,
 )
@@ -145,6 +146,29 @@ async def test_the_failure_budget_holds_across_two_calls(
     assert spent.outcomes == ()
     assert spent.skipped == ("h5",)
     assert not (tmp_path / "h5").exists()
+
+
+async def test_run_on_host_judges_exit_codes_timeouts_and_refusals(
+    ssh_server: SshServer, tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    refused = SshRunner(ssh_server.host(), known_hosts=known, name="h9")
+    good = SshRunner(ssh_server.host(), known_hosts=ssh_server.known_hosts, name="h1")
+
+    def call(*argv: str, timeout_s: float = 30) -> Invocation:
+        return Invocation(argv=argv, env={}, cwd=None, timeout_s=timeout_s, output_limit=256)
+
+    ok = await run_on_host("h1", good, call("sh", "-c", "exit 4"), success_codes=[0, 4])
+    assert (ok.ok, ok.changed, ok.error) == (True, True, None)
+    bad = await run_on_host("h1", good, call("false"), success_codes=[0])
+    assert (bad.ok, bad.changed, bad.error) == (False, True, "exit code 1 (success is [0])")
+    slow = await run_on_host("h1", good, call("sleep", "30", timeout_s=0.5), success_codes=[0])
+    assert (slow.ok, slow.changed, slow.error) == (False, True, "timed out after 0.5s")
+    assert slow.completed is not None and slow.completed.timed_out
+    nothing = await run_on_host("h9", refused, call("true"), success_codes=[0])
+    assert (nothing.ok, nothing.changed, nothing.completed) == (False, False, None)
+    assert nothing.error is not None and "h9" in nothing.error
 
 
 async def test_a_slow_host_never_holds_its_mates_records(

@@ -21,6 +21,7 @@ from tests.fixtures.sshd import SshServer, known_hosts_line
 from triadops.actions.commands.invocation import Completed, Invocation
 from triadops.actions.commands.ssh import HostKeyRejected, HostUnreachable, SshRunner
 from triadops.actions.masking import Masker
+from triadops.domain.errors import ActionFailed
 
 
 @pytest.fixture(params=["ssh_server", "asyncssh_server"])
@@ -161,6 +162,14 @@ async def test_working_directory_and_environment(server: SshServer, tmp_path: Pa
     assert done.stdout == f'{folder}\nit\'s a "quoted" $HOME\nvalue|'
 
 
+async def test_a_bad_environment_name_runs_nothing(server: SshServer, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with pytest.raises(ActionFailed) as refused:
+        await runner(server).run(invocation("touch", str(marker), env={"X; touch y": "1"}))
+    assert "not a shell variable name" in refused.value.message
+    assert not marker.exists()
+
+
 async def test_a_missing_directory_runs_nothing(server: SshServer, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     done = await runner(server).run(invocation("touch", str(marker), cwd=str(tmp_path / "absent")))
@@ -196,7 +205,7 @@ async def test_a_timeout_kills_the_remote_process_group(server: SshServer, tmp_p
     tag = str(7_000_000 + secrets.randbelow(1_000_000))
     started = tmp_path / "started"
     script = f"sleep {tag}1 & sleep {tag}2 & touch {started}; echo up; wait"
-    done = await runner(server).run(invocation("sh", "-c", script, timeout_s=2.0))
+    done = await runner(server).run(invocation("sh", "-c", script, timeout_s=4.0))
     assert done.timed_out
     assert done.exit_code is None
     assert started.exists()
@@ -206,10 +215,12 @@ async def test_a_timeout_kills_the_remote_process_group(server: SshServer, tmp_p
 
 async def test_a_process_ignoring_term_is_killed(server: SshServer, tmp_path: Path) -> None:
     tag = str(8_000_000 + secrets.randbelow(1_000_000))
-    script = f"trap '' TERM; sleep {tag} & wait"
+    started = tmp_path / "started"
+    script = f"trap '' TERM; sleep {tag} & touch {started}; wait"
     run = SshRunner(server.host(), known_hosts=server.known_hosts, kill_grace_s=0.5)
-    done = await run.run(invocation("sh", "-c", script, timeout_s=1.5))
+    done = await run.run(invocation("sh", "-c", script, timeout_s=4.0))
     assert done.timed_out
+    assert started.exists()
     assert await gone(f"sleep {tag}")
 
 

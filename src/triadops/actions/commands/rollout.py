@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.fields import FieldInfo
 
-from triadops.actions.commands.invocation import Completed
+from triadops.actions.commands.invocation import Completed, Invocation, Runner
 from triadops.domain.errors import InvalidRequest, TriadError
 from triadops.settings.systems import HostSpec, SystemName
 
@@ -154,6 +154,28 @@ def select_hosts(
 def _listing(hosts: Mapping[str, HostSpec], allowed: Callable[[str], bool]) -> str:
     names = sorted(name for name in hosts if allowed(name))
     return ", ".join(names[:20]) + (", ..." if len(names) > 20 else "") if names else "no host"
+
+
+async def run_on_host(
+    host: str, runner: Runner, invocation: Invocation, *, success_codes: Sequence[int]
+) -> HostOutcome:
+    """Run `invocation` with `runner` and judge it: a `run_one` for `rollout` and `roll_back`.
+
+    A host where the process started counts as changed, whatever its exit: a failed deploy
+    may have done half its work, and the undo is what brings it back. A host where nothing
+    started (refused key, unreachable) did not change.
+    """
+    try:
+        done = await runner.run(invocation)
+    except TriadError as exc:
+        return HostOutcome(host=host, ok=False, changed=False, completed=None, error=exc.message)
+    if done.timed_out:
+        error: str | None = f"timed out after {invocation.timeout_s:g}s"
+    elif done.exit_code not in success_codes:
+        error = f"exit code {done.exit_code} (success is {sorted(success_codes)})"
+    else:
+        error = None
+    return HostOutcome(host=host, ok=error is None, changed=True, completed=done, error=error)
 
 
 OnOutcome = Callable[[HostOutcome], Awaitable[None]]
