@@ -193,7 +193,11 @@ class SshRunner:
             timed_out = False
         except TimeoutError:
             exit_code, timed_out = None, True
-            await self._kill(conn, process, finished, group)
+            if not await self._kill(conn, process, finished, group):
+                raise ActionFailed(
+                    f"host {self.name}: the command timed out after {invocation.timeout_s:g}s "
+                    "and the kill could not be sent; it may still be running there"
+                ) from None
         except asyncio.CancelledError:
             await self._kill(conn, process, finished, group)
             raise
@@ -241,22 +245,26 @@ class SshRunner:
         process: asyncssh.SSHClientProcess[bytes],
         finished: asyncio.Future[int | None],
         group: _Group,
-    ) -> None:
-        """Kill the remote process group (TERM, grace, KILL) over a second exec, then close."""
+    ) -> bool:
+        """Kill the remote process group (TERM, grace, KILL) over a second exec, then close.
+
+        Return False when the kill could not be sent (no group id, or no connection left).
+        """
         if not group.known.is_set():
             # Cancelled before the wrapper's first line arrived: it comes within moments.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(group.known.wait(), _PID_WAIT_S)
+        sent = False
         if group.pgid is not None:
-            try:
+            with contextlib.suppress(OSError, asyncssh.Error, TimeoutError):
                 kill = self._kill_script(group.pgid)
-                await conn.run(kill, check=False, timeout=self.kill_grace_s + 10)
-            except (OSError, asyncssh.Error, TimeoutError):
-                pass  # the connection is gone with the channel: sshd hangs the session up
+                done = await conn.run(kill, check=False, timeout=self.kill_grace_s + 10)
+                sent = done.returncode == 0
         await asyncio.wait({finished}, timeout=_SETTLE_S)
         finished.cancel()
         process.close()
         await asyncio.gather(finished, return_exceptions=True)
+        return sent
 
     def _kill_script(self, pgid: int) -> str:
         """Return the command that ends group `pgid`: TERM, up to the grace, then KILL.
