@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt typecheck bench postgres clean
+.PHONY: help install run test lint fmt typecheck bench postgres sshd clean
 
 help: ## Show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,15 @@ postgres: ## Make sure the local PostgreSQL answers, starting the cluster if it 
 	  for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; } || true
 	@pg_isready -h 127.0.0.1 -p 5432 || { [ "$$CI" != "true" ] || { echo "PostgreSQL is required under CI"; exit 1; }; }
 
+sshd: ## Make sure Debian's sshd is there for the SSH tests (installed under CI when missing)
+	@test -x /usr/sbin/sshd || [ "$$CI" != "true" ] || { \
+	  command -v apt-get >/dev/null || { echo "openssh-server is required under CI"; exit 1; }; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; }
+	@test -x /usr/sbin/sshd || { [ "$$CI" != "true" ] || { echo "sshd is required under CI"; exit 1; }; \
+	  echo "no /usr/sbin/sshd: the SSH tests run against asyncssh's server"; }
+
 lint: $(STAMP) ## ruff, mypy, the import contracts, and sizes (tools/sizes.toml keeps the reasons)
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
@@ -42,7 +51,7 @@ fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff format src tests bench tools
 	$(BIN)/ruff check --fix src tests bench tools
 
-test: $(STAMP) postgres lint ## Lint, then the whole suite on SQLite and PostgreSQL
+test: $(STAMP) postgres sshd lint ## Lint, then the whole suite on SQLite and PostgreSQL
 	$(BIN)/pytest -p no:cacheprovider -n 2 --cov=triadops --cov-report=term:skip-covered --cov-fail-under=90
 
 bench: $(STAMP) postgres ## The benchmark table: each path beside a baseline from the same run

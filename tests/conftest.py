@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.pipeline",
     "tests.fixtures.api",
     "tests.fixtures.clock",
+    "tests.fixtures.sshd",
 ]
 
 # No test talks to a paid model: pydantic-ai refuses any real model request unless a test
