@@ -235,6 +235,8 @@ class HttpAction(Action[BaseModel]):
 
     spec: ClassVar[HttpEndpointSpec]
     origin: ClassVar[Origin]
+    undo: ClassVar[HttpCallSpec | None]
+    """The rollback call, its headers merged over the endpoint's."""
     rollback_origin: ClassVar[Origin | None]
     interruptible: ClassVar[bool] = True
     """A cancel drops the request: the client closes its connection as the task unwinds."""
@@ -250,8 +252,8 @@ class HttpAction(Action[BaseModel]):
         expect = ", ".join(str(s) for s in self.spec.expect_status)
         summary = [describe(self.spec, values, self.origin, self.name)]
         summary.append(f"expects {expect}; {self._retry_note()}")
-        if self.spec.rollback is not None and self.rollback_origin is not None:
-            undo = describe(self.spec.rollback, values, self.rollback_origin, self.name)
+        if self.undo is not None and self.rollback_origin is not None:
+            undo = describe(self.undo, values, self.rollback_origin, self.name)
             summary.append(f"rollback: {undo}")
         else:
             summary.append("no rollback call")
@@ -287,7 +289,7 @@ class HttpAction(Action[BaseModel]):
 
     async def rollback(self, ctx: ActionContext, params: BaseModel, output: Output) -> Output:
         """Send the rollback call with the same parameters; any 2xx counts as undone."""
-        call, origin = self.spec.rollback, self.rollback_origin
+        call, origin = self.undo, self.rollback_origin
         if call is None or origin is None:
             return await super().rollback(ctx, params, output)
         where = f"{self.name} rollback"
@@ -324,8 +326,13 @@ def http_action(name: str, spec: HttpEndpointSpec) -> HttpAction:
         "timeout_s": budget_s(spec),
         "spec": spec,
         "origin": parse_url(spec.url, params=True),
-        "rollback_origin": parse_url(spec.rollback.url, params=True) if spec.rollback else None,
+        "undo": None,
+        "rollback_origin": None,
     }
+    if spec.rollback is not None:
+        headers = {**spec.headers, **spec.rollback.headers}
+        attributes["undo"] = spec.rollback.model_copy(update={"headers": headers})
+        attributes["rollback_origin"] = parse_url(spec.rollback.url, params=True)
     kind = cast(type[HttpAction], type(f"HttpAction_{name}", (HttpAction,), attributes))
     return kind()
 

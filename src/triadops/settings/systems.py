@@ -176,7 +176,8 @@ class HttpEndpointSpec(HttpCallSpec):
     """Retries after a connection error, a timeout or a 5xx; idempotent methods (GET, HEAD,
     PUT, DELETE) only: a POST or PATCH is sent once."""
     rollback: HttpCallSpec | None = None
-    """The call that undoes this one, with the same parameters; any 2xx counts as done."""
+    """The call that undoes this one, with the same parameters; any 2xx counts as done. It
+    sends the endpoint's headers too, its own added over them."""
     risk: Risk = Risk.MEDIUM
     reversible: bool = False
     """True only with a ``rollback``."""
