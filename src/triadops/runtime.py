@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from triadops.actions.builtin import builtin_actions
-from triadops.actions.http_calls import http_actions
+from triadops.actions.http import http_actions
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.http_probe import http_probe_checks

@@ -17,8 +17,9 @@ from structlog.testing import capture_logs
 from tests.actions.conftest import action_context
 from tests.fixtures.http_service import HttpService, http_service
 from triadops.actions.base import ActionContext
-from triadops.actions.http_calls import BODY_LIMIT, HttpAction, http_actions
+from triadops.actions.http import BODY_LIMIT, HttpAction, http_actions
 from triadops.actions.registry import ActionRegistry
+from triadops.api.openapi import Catalogue, complete
 from triadops.domain.errors import ActionFailed, InvalidRequest
 from triadops.settings import Settings
 from triadops.storage.engine import create_engine
@@ -324,7 +325,7 @@ async def test_the_rollback_call_runs_with_the_same_params(service: HttpService,
 
     service.status = 500
     with pytest.raises(
-        ActionFailed, match="http.ep rollback: DELETE .* answered 500, expected 2xx"
+        ActionFailed, match=r"http\.ep rollback: DELETE .* answered 500, expected 2xx"
     ):
         await action.rollback(ctx, params, output)
 
@@ -352,3 +353,18 @@ def test_endpoints_register_as_actions_with_their_declared_params(home: Path) ->
     with pytest.raises(InvalidRequest) as refused:
         registry.validate_params("http.flag", {"name": "x", "url": "http://evil"}, where="steps[0]")
     assert refused.value.field == "steps[0].params.url"
+
+
+def test_an_endpoint_documents_its_declared_params_in_the_api_spec(home: Path) -> None:
+    settings = configured(
+        home, flag={"url": "http://127.0.0.1:9/f/{name}", "params": {"name": {"pattern": "[a-z]+"}}}
+    )
+    catalogue = Catalogue(
+        actions=tuple(http_actions(settings)), procedures=(), checks=(), targets=("triad",)
+    )
+
+    step = complete({"paths": {}}, catalogue)["components"]["schemas"]["Step.http.flag"]
+
+    params = step["properties"]["params"]
+    assert params["required"] == ["name"] and params["additionalProperties"] is False
+    assert step["properties"]["action"] == {"const": "http.flag"}
