@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from triadops.actions.base import ActionContext
 from triadops.actions.http import BODY_LIMIT, HttpAction, http_actions
 from triadops.actions.registry import ActionRegistry
 from triadops.api.openapi import Catalogue, complete
+from triadops.checks.http_probe import http_probe_checks
 from triadops.domain.errors import ActionFailed, InvalidRequest
 from triadops.settings import Settings
 from triadops.storage.engine import create_engine
@@ -368,3 +370,26 @@ def test_an_endpoint_documents_its_declared_params_in_the_api_spec(home: Path) -
     params = step["properties"]["params"]
     assert params["required"] == ["name"] and params["additionalProperties"] is False
     assert step["properties"]["action"] == {"const": "http.flag"}
+
+
+async def test_the_readme_example_loads_and_previews_as_it_says(home: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    part = readme.split("## HTTP actions and probes", 1)[1]
+    example = tomllib.loads(part.split("```toml\n", 1)[1].split("```", 1)[0])
+    settings = Settings(home=home, **example)
+    [action] = http_actions(settings)
+    assert [check.name for check in http_probe_checks(settings)] == ["http_probe.app"]
+    engine = create_engine(settings.resolved_database_url)  # never connected
+    ctx = action_context(settings, DatabaseTargets(engine, {}))
+
+    params = action.parse({"flag": "new-checkout", "env": "staging", "enabled": True})
+    preview = await action.preview(ctx, params)
+    await engine.dispose()
+
+    url = "https://flags.internal.example/api/flags/new-checkout/overrides/staging"
+    assert preview.summary == (
+        f"PUT {url}; headers Authorization: Bearer ***; "
+        'body {"enabled":true,"note":"set by triadops in staging"}; expects 200, 204; '
+        f"up to 2 retries on a connection error or 5xx; rollback: DELETE {url}; "
+        "headers Authorization: Bearer ***"
+    )
