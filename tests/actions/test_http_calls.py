@@ -19,11 +19,14 @@ from tests.actions.conftest import action_context
 from tests.fixtures.http_service import HttpService, http_service
 from triadops.actions.base import ActionContext
 from triadops.actions.http import BODY_LIMIT, HttpAction, http_actions
+from triadops.actions.http.sending import prepare
 from triadops.actions.registry import ActionRegistry
 from triadops.api.openapi import Catalogue, complete
 from triadops.checks.http_probe import http_probe_checks
 from triadops.domain.errors import ActionFailed, InvalidRequest
+from triadops.domain.http_templates import Origin
 from triadops.settings import Settings
+from triadops.settings.systems import HttpCallSpec
 from triadops.storage.engine import create_engine
 from triadops.storage.targets import DatabaseTargets
 
@@ -393,3 +396,12 @@ async def test_the_readme_example_loads_and_previews_as_it_says(home: Path) -> N
         f"up to 2 retries on a connection error or 5xx; rollback: DELETE {url}; "
         "headers Authorization: Bearer ***"
     )
+
+
+def test_a_rendered_url_that_would_leave_its_host_is_refused_at_run_time() -> None:
+    """Belt and braces: a template that escaped the load check still cannot move the host."""
+    home = Origin("http", "127.0.0.1", 80)
+    for url, goes in [("http://{host}/x", "'{host}'"), ("http://evil.com/{host}", "'evil.com'")]:
+        unchecked = HttpCallSpec.model_construct(method="GET", url=url, headers={}, body=None)
+        with pytest.raises(InvalidRequest, match=re.escape(f"would go to {goes}, not the conf")):
+            prepare(unchecked, {"host": "evil.com"}, origin=home, environ={}, where="http.ep")

@@ -16,7 +16,7 @@ from triadops.checks.base import CheckContext
 from triadops.checks.http_probe import HttpProbeCheck, http_probe_checks, percentile
 from triadops.domain.clock import utcnow
 from triadops.domain.enums import OperationStatus, StepStatus
-from triadops.domain.errors import InvalidRequest
+from triadops.domain.errors import InvalidRequest, NotFound
 from triadops.domain.operations import Operation
 from triadops.runtime import Runtime
 from triadops.settings import Settings
@@ -273,6 +273,8 @@ async def test_an_operation_validated_by_the_probe_completes(
     monkeypatch.setenv("TRIAD_DEPLOY_TOKEN", SECRET)
     rt = await Runtime.open(deploying(settings, service), migrate=False)
     try:
+        # The endpoints and probes are governance: stored and hashed like any other.
+        assert await rt.check_governance(writer="test") is not None
         with capture_logs() as logs:
             done = await run_through(rt, "1.2.3")
     finally:
@@ -313,9 +315,12 @@ async def test_a_parameter_aimed_at_another_host_is_refused_before_anything_is_s
     settings: Settings, service: HttpService
 ) -> None:
     rt = await Runtime.open(deploying(settings, service), migrate=False)
+    attack = request([("http.deploy", {"version": "1@evil.com"})])
     try:
         with pytest.raises(InvalidRequest) as refused:
-            await submit(rt, request([("http.deploy", {"version": "1@evil.com"})]))
+            await submit(rt, attack)
+        with pytest.raises(NotFound):
+            await load(rt, attack.operation_id)
     finally:
         await rt.close()
 

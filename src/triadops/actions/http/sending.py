@@ -100,7 +100,10 @@ class Answer:
 def _url(call: HttpCallSpec, values: Mapping[str, ParamValue], origin: Origin, where: str) -> str:
     """Render the call's URL and check that it still goes where the configuration says."""
     url = render_url(call.url, values)
-    sent = httpx.URL(url)
+    try:
+        sent = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidRequest(f"{where}: the rendered URL is not valid: {exc}") from None
     port = sent.port or DEFAULT_PORTS.get(sent.scheme, 0)
     if (sent.scheme, sent.host, port) != (origin.scheme, origin.host, origin.port):
         raise InvalidRequest(
