@@ -198,6 +198,18 @@ async def test_a_secret_header_is_sent_and_masked(
     assert SECRET not in str(measured) + result.detail + str(logs)
 
 
+async def test_a_missing_environment_variable_fails_the_measurement_naming_it(
+    service: HttpService, probe: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRIAD_PROBE_ABSENT", raising=False)
+    check, ctx = probe(url=service.url("/health"), headers={"X-Key": "${TRIAD_PROBE_ABSENT}"})
+
+    with pytest.raises(NotFound, match="environment variable TRIAD_PROBE_ABSENT is not set"):
+        await check.measure(ctx)
+
+    assert service.seen == []
+
+
 def test_percentiles_are_nearest_rank() -> None:
     values = [float(v) for v in range(1, 21)]
     assert (percentile(values, 0.5), percentile(values, 0.95)) == (10.0, 19.0)
@@ -209,7 +221,9 @@ def test_percentiles_are_nearest_rank() -> None:
     [
         ({"url": "http://127.0.0.1/health/{x}"}, "takes no parameters"),
         ({"url": "http://example.org/health"}, "http_probes.app.url: host 'example.org'"),
-        ({"url": "http://127.0.0.1/h", "json_field": "a..b"}, "json_field"),
+        ({"url": "http://127.0.0.1/h", "json_field": "a..b", "expected": 1}, "json_field"),
+        ({"url": "http://127.0.0.1/h", "json_field": "status"}, "needs the expected value"),
+        ({"url": "http://127.0.0.1/h", "expected": "ok"}, "needs a json_field"),
     ],
 )
 def test_a_bad_probe_is_refused_at_load(spec: dict[str, Any], says: str) -> None:

@@ -223,6 +223,15 @@ class HttpProbeSpec(BaseModel):
     latency_floor_ms: float = Field(default=50.0, ge=0)
     """p95 latencies under this are never a regression (noise on a fast endpoint)."""
 
+    @model_validator(mode="after")
+    def _field_and_value(self) -> HttpProbeSpec:
+        given = "expected" in self.model_fields_set
+        if self.json_field is not None and not given:
+            raise ValueError(f"json_field {self.json_field!r} needs the expected value")
+        if self.json_field is None and given:
+            raise ValueError("expected needs a json_field to compare it with")
+        return self
+
 
 class SystemsSettings(BaseModel):
     """The user's own systems: commands, SSH hosts, HTTP endpoints and probes, procedures."""
