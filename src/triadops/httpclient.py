@@ -60,6 +60,24 @@ def sync_client(
     )
 
 
+async def read_bounded(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """Read at most `limit` bytes of a streamed `response` and close it; say if more came.
+
+    A server that answers without end cannot fill the memory of whoever asked.
+    """
+    kept = bytearray()
+    truncated = False
+    try:
+        async for chunk in response.aiter_bytes():
+            kept += chunk
+            if len(kept) > limit:
+                truncated = True
+                break
+    finally:
+        await response.aclose()
+    return bytes(kept[:limit]), truncated
+
+
 @contextmanager
 def using(
     transport: httpx.AsyncBaseTransport | None = None,

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from triadops.actions.builtin import builtin_actions
+from triadops.actions.http import http_actions
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
+from triadops.checks.http_probe import http_probe_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
 from triadops.constitution import ledger, lifecycle, policy, subscribers
 from triadops.constitution.commits import Submissions
@@ -70,7 +72,13 @@ class Runtime:
         if migrate:
             await upgrade(engine)
         sessions = session_factory(engine)
-        actions = ActionRegistry([*builtin_actions(), *load_entry_point_actions()])
+        actions = ActionRegistry(
+            [
+                *builtin_actions(),
+                *http_actions(settings),
+                *load_entry_point_actions(),
+            ]
+        )
         agents = None
         if settings.consults_models:
             # Only now: with model = "rules" the agent framework is never imported.
@@ -84,7 +92,13 @@ class Runtime:
             submissions=Submissions(sessions),
             databases=DatabaseTargets(engine, settings.database_targets),
             actions=actions,
-            checks=CheckRegistry([*builtin_checks(), *load_entry_point_checks()]),
+            checks=CheckRegistry(
+                [
+                    *builtin_checks(),
+                    *http_probe_checks(settings),
+                    *load_entry_point_checks(),
+                ]
+            ),
             agents=agents,
         )
 
