@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from triadops.actions.builtin import builtin_actions
+from triadops.actions.procedures import ProcedureCatalogue, load_catalogue
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
@@ -41,6 +42,17 @@ def subscribe() -> None:
     subscribers.register(wakeups.on_commit)
 
 
+def catalogues(settings: Settings) -> tuple[ActionRegistry, CheckRegistry, ProcedureCatalogue]:
+    """Build the actions, checks and procedures a process may use; no database needed.
+
+    Raises ProceduresInvalid, naming each file and key, when a procedure file has a mistake.
+    """
+    actions = ActionRegistry([*builtin_actions(), *load_entry_point_actions()])
+    checks = CheckRegistry([*builtin_checks(), *load_entry_point_checks()])
+    procedures = load_catalogue(settings, actions=actions, checks=checks.names())
+    return actions, checks, procedures
+
+
 @dataclass
 class Runtime:
     """Everything a running triadops needs, built once per process."""
@@ -51,6 +63,7 @@ class Runtime:
     databases: DatabaseTargets
     actions: ActionRegistry
     checks: CheckRegistry
+    procedures: ProcedureCatalogue
     submissions: Submissions
     """Group commit for requests that arrive together (the API's submissions)."""
     agents: Agents | None = None
@@ -58,11 +71,15 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
-        """Connect, apply migrations and load the action and check catalogues."""
+        """Connect, apply migrations and load the action, check and procedure catalogues.
+
+        A procedure file with a mistake stops it (ProceduresInvalid) before it connects.
+        """
         # Every branch's gates are in the lifecycle's books before any state can change.
         missing = policy.missing_gates()
         if missing:
             raise RuntimeError(f"gates missing from the lifecycle: {', '.join(missing)}")
+        actions, checks, procedures = catalogues(settings)
         subscribe()
         for folder in (settings.home, settings.log_dir, settings.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +87,6 @@ class Runtime:
         if migrate:
             await upgrade(engine)
         sessions = session_factory(engine)
-        actions = ActionRegistry([*builtin_actions(), *load_entry_point_actions()])
         agents = None
         if settings.consults_models:
             # Only now: with model = "rules" the agent framework is never imported.
@@ -84,7 +100,8 @@ class Runtime:
             submissions=Submissions(sessions),
             databases=DatabaseTargets(engine, settings.database_targets),
             actions=actions,
-            checks=CheckRegistry([*builtin_checks(), *load_entry_point_checks()]),
+            checks=checks,
+            procedures=procedures,
             agents=agents,
         )
 
@@ -98,6 +115,7 @@ class Runtime:
             databases=self.databases,
             actions=self.actions,
             checks=self.checks,
+            procedures=self.procedures,
             plan_advisor=self.agents.planner if self.agents else None,
             step_executor=self.agents.executor if self.agents else None,
             verdict_advisor=self.agents.evaluator if self.agents else None,
@@ -121,8 +139,9 @@ class Runtime:
         Every writer of one database must apply the same `Settings.governance`. The first
         writer stores its own. With `adopt` (the server, which owns them) a difference
         replaces the stored settings instead. Returns what to say on start, if anything.
+        The loaded procedures are governance too: each one's digest, as ``procedures.<name>``.
         """
-        mine = self.settings.governance()
+        mine = self.settings.governance() | self.procedures.digests()
         async with self.session() as session:
             row = await governance.read_governance(session)
             if row is not None and row.hash == governance.governance_hash(mine):
