@@ -42,13 +42,19 @@ def subscribe() -> None:
     subscribers.register(wakeups.on_commit)
 
 
+def registries(settings: Settings) -> tuple[ActionRegistry, CheckRegistry]:
+    """Build the actions and checks a process may use; no database needed."""
+    actions = ActionRegistry([*builtin_actions(), *load_entry_point_actions()])
+    checks = CheckRegistry([*builtin_checks(), *load_entry_point_checks()])
+    return actions, checks
+
+
 def catalogues(settings: Settings) -> tuple[ActionRegistry, CheckRegistry, ProcedureCatalogue]:
     """Build the actions, checks and procedures a process may use; no database needed.
 
     Raises ProceduresInvalid, naming each file and key, when a procedure file has a mistake.
     """
-    actions = ActionRegistry([*builtin_actions(), *load_entry_point_actions()])
-    checks = CheckRegistry([*builtin_checks(), *load_entry_point_checks()])
+    actions, checks = registries(settings)
     procedures = load_catalogue(settings, actions=actions, checks=checks.names())
     return actions, checks, procedures
 

@@ -103,16 +103,33 @@ def declaration(data: dict[str, Any], label: str) -> Procedure | list[Problem]:
     try:
         return Procedure.model_validate(data)
     except ValidationError as exc:
-        return [_problem(label, error) for error in exc.errors()]
+        errors = exc.errors()
+    # A misspelt key is one mistake, not two: its suggestion stands for the missing key.
+    meant = {
+        (*error["loc"][:-1], close)
+        for error in errors
+        if error["type"] == "extra_forbidden"
+        for close in _close(error["loc"])
+    }
+    return [
+        _problem(label, error)
+        for error in errors
+        if not (error["type"] == "missing" and tuple(error["loc"]) in meant)
+    ]
+
+
+def _close(loc: tuple[int | str, ...]) -> list[str]:
+    known = list(_model_at(loc[:-1]).model_fields)
+    return difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
 
 
 def _problem(label: str, error: Any) -> Problem:
     loc: tuple[int | str, ...] = tuple(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        known = list(_model_at(loc[:-1]).model_fields)
-        key = str(loc[-1])
-        return Problem(label, key_path(loc), f"unknown key {key!r}{suggestion(key, known)}")
+        close = _close(loc)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return Problem(label, key_path(loc), f"unknown key {str(loc[-1])!r}{hint}")
     if kind == "missing":
         return Problem(label, key_path(loc), "missing required key")
     return Problem(label, key_path(loc), str(error["msg"]))
