@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from triadops.actions.procedures.views import (
@@ -29,7 +31,9 @@ async def list_procedures(identity: Viewer, runtime: RuntimeDep) -> ProcedureLis
     return ProcedureList(items=procedure_lines(runtime.procedures))
 
 
-@router.get("/{name}", operation_id="read_procedure", responses=problems(404))
-async def read_procedure(name: str, identity: Viewer, runtime: RuntimeDep) -> ProcedureDetail:
+@router.get("/{name}", operation_id="read_procedure", responses=problems(404, 422))
+async def read_procedure(
+    name: Annotated[str, Path(min_length=1, max_length=100)], identity: Viewer, runtime: RuntimeDep
+) -> ProcedureDetail:
     """Show one procedure: its steps, declared parameters (with types), authority and risk."""
     return procedure_detail(runtime.procedures, name)
