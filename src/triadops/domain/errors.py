@@ -89,7 +89,7 @@ class ProceduresInvalid(TriadError):
         shown = "; ".join(problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         super().__init__(
-            f"{shown}{more}: `triad procedures validate` lists every problem, and the "
-            "procedures are governance, so nothing starts until they load"
+            f"{shown}{more}: procedures are governance, so triad opens nothing until they "
+            "load (`triad procedures validate` lists every problem)"
         )
         self.problems = problems
