@@ -98,7 +98,7 @@ class Runtime:
             # Only now: with model = "rules" the agent framework is never imported.
             from triadops.agents.wiring import build
 
-            agents = build(settings, sessions, actions)
+            agents = build(settings, sessions, actions, procedures)
         return cls(
             settings=settings,
             engine=engine,
