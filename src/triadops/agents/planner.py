@@ -210,23 +210,29 @@ class PlannerAdvisor:
                 "The request gives no steps: draft them from this catalogue.",
                 as_data(catalogue),
             ]
-            procedures = [
-                {
-                    "procedure": p.name,
-                    "description": p.description,
-                    "risk": p.risk.value,
-                    "params": {k: v.model_dump(exclude_none=True) for k, v in p.params.items()},
-                    "steps": [s.action for s in p.steps],
-                }
-                for p in self.procedures
-                if _fits(p, request)
-            ]
+            procedures = self.fitting_procedures(request)
             if procedures:
                 parts += [
                     "Or name one of these procedures (with its params) instead of steps:",
                     as_data(procedures),
                 ]
         return "\n".join(parts)
+
+    def fitting_procedures(self, request: OperationRequest) -> list[dict[str, JsonValue]]:
+        """The procedures a request of its type and authority may name, as data."""
+        return [
+            {
+                "procedure": p.name,
+                "description": p.description,
+                "risk": p.risk.value,
+                "params": {
+                    k: v.model_dump(mode="json", exclude_none=True) for k, v in p.params.items()
+                },
+                "steps": [s.action for s in p.steps],
+            }
+            for p in self.procedures
+            if _fits(p, request)
+        ]
 
 
 def _fits(procedure: Procedure, request: OperationRequest) -> bool:
