@@ -65,7 +65,7 @@ def with_agents(rt: Runtime) -> Powers:
 
     return replace(
         rt.powers,
-        plan_advisor=PlannerAdvisor(consultant(AgentName.PLANNER), rt.actions),
+        plan_advisor=PlannerAdvisor(consultant(AgentName.PLANNER), rt.actions, rt.procedures),
         step_executor=StepExecutorAgent(consultant(AgentName.EXECUTOR)),
         verdict_advisor=EvaluatorAdvisor(consultant(AgentName.EVALUATOR)),
     )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from triadops.actions.builtin import builtin_actions
 from triadops.actions.http import http_actions
+from triadops.actions.procedures import ProcedureCatalogue, load_catalogue
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.http_probe import http_probe_checks
@@ -43,6 +44,35 @@ def subscribe() -> None:
     subscribers.register(wakeups.on_commit)
 
 
+def registries(settings: Settings) -> tuple[ActionRegistry, CheckRegistry]:
+    """Build the actions and checks a process may use; no database needed."""
+    actions = ActionRegistry(
+        [
+            *builtin_actions(),
+            *http_actions(settings),
+            *load_entry_point_actions(),
+        ]
+    )
+    checks = CheckRegistry(
+        [
+            *builtin_checks(),
+            *http_probe_checks(settings),
+            *load_entry_point_checks(),
+        ]
+    )
+    return actions, checks
+
+
+def catalogues(settings: Settings) -> tuple[ActionRegistry, CheckRegistry, ProcedureCatalogue]:
+    """Build the actions, checks and procedures a process may use; no database needed.
+
+    Raises ProceduresInvalid, naming each file and key, when a procedure file has a mistake.
+    """
+    actions, checks = registries(settings)
+    procedures = load_catalogue(settings, actions=actions, checks=checks.names())
+    return actions, checks, procedures
+
+
 @dataclass
 class Runtime:
     """Everything a running triadops needs, built once per process."""
@@ -53,6 +83,7 @@ class Runtime:
     databases: DatabaseTargets
     actions: ActionRegistry
     checks: CheckRegistry
+    procedures: ProcedureCatalogue
     submissions: Submissions
     """Group commit for requests that arrive together (the API's submissions)."""
     agents: Agents | None = None
@@ -60,11 +91,15 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
-        """Connect, apply migrations and load the action and check catalogues."""
+        """Connect, apply migrations and load the action, check and procedure catalogues.
+
+        A procedure file with a mistake stops it (ProceduresInvalid) before it connects.
+        """
         # Every branch's gates are in the lifecycle's books before any state can change.
         missing = policy.missing_gates()
         if missing:
             raise RuntimeError(f"gates missing from the lifecycle: {', '.join(missing)}")
+        actions, checks, procedures = catalogues(settings)
         subscribe()
         for folder in (settings.home, settings.log_dir, settings.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
@@ -72,19 +107,12 @@ class Runtime:
         if migrate:
             await upgrade(engine)
         sessions = session_factory(engine)
-        actions = ActionRegistry(
-            [
-                *builtin_actions(),
-                *http_actions(settings),
-                *load_entry_point_actions(),
-            ]
-        )
         agents = None
         if settings.consults_models:
             # Only now: with model = "rules" the agent framework is never imported.
             from triadops.agents.wiring import build
 
-            agents = build(settings, sessions, actions)
+            agents = build(settings, sessions, actions, procedures)
         return cls(
             settings=settings,
             engine=engine,
@@ -92,13 +120,8 @@ class Runtime:
             submissions=Submissions(sessions),
             databases=DatabaseTargets(engine, settings.database_targets),
             actions=actions,
-            checks=CheckRegistry(
-                [
-                    *builtin_checks(),
-                    *http_probe_checks(settings),
-                    *load_entry_point_checks(),
-                ]
-            ),
+            checks=checks,
+            procedures=procedures,
             agents=agents,
         )
 
@@ -112,6 +135,7 @@ class Runtime:
             databases=self.databases,
             actions=self.actions,
             checks=self.checks,
+            procedures=self.procedures,
             plan_advisor=self.agents.planner if self.agents else None,
             step_executor=self.agents.executor if self.agents else None,
             verdict_advisor=self.agents.evaluator if self.agents else None,
@@ -135,8 +159,9 @@ class Runtime:
         Every writer of one database must apply the same `Settings.governance`. The first
         writer stores its own. With `adopt` (the server, which owns them) a difference
         replaces the stored settings instead. Returns what to say on start, if anything.
+        The loaded procedures are governance too: each one's digest, as ``procedures.<name>``.
         """
-        mine = self.settings.governance()
+        mine = self.settings.governance() | self.procedures.digests()
         async with self.session() as session:
             row = await governance.read_governance(session)
             if row is not None and row.hash == governance.governance_hash(mine):

@@ -152,7 +152,9 @@ def with_agents(
         rt.powers,
         settings=settings,
         plan_advisor=(
-            PlannerAdvisor(consultant(AgentName.PLANNER, planner), rt.actions) if planner else None
+            PlannerAdvisor(consultant(AgentName.PLANNER, planner), rt.actions, rt.procedures)
+            if planner
+            else None
         ),
         step_executor=(
             StepExecutorAgent(consultant(AgentName.EXECUTOR, executor)) if executor else None

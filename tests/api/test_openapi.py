@@ -7,7 +7,6 @@ from fastapi import FastAPI
 
 from tests.fixtures.api import Api, high_risk_request
 from triadops.actions.builtin import builtin_actions
-from triadops.actions.procedures import PROCEDURES
 from triadops.api.app import create_app
 from triadops.runtime import Runtime
 from triadops.settings import Settings
@@ -40,6 +39,8 @@ OPERATION_IDS = {
     ("get", "/silences"): "list_silences",
     ("post", "/silences"): "create_silence",
     ("post", "/silences/{silence_id}/expire"): "expire_silence",
+    ("get", "/procedures"): "list_procedures",
+    ("get", "/procedures/{name}"): "read_procedure",
 }
 
 
@@ -70,7 +71,15 @@ def test_a_submission_names_the_runtimes_catalogues(spec: dict[str, Any], rt: Ru
     schemas = spec["components"]["schemas"]
     fields = schemas["OperationSubmission"]["properties"]
     procedure = next(b for b in fields["procedure"]["anyOf"] if b.get("type") == "string")
-    assert procedure["enum"] == sorted(PROCEDURES)
+    assert (
+        procedure["enum"]
+        == rt.procedures.names()
+        == [
+            "cache_cleanup",
+            "database_optimization",
+            "log_rotation",
+        ]
+    )
     assert fields["validation_criteria"]["items"]["enum"] == rt.checks.names()
     assert fields["steps"]["items"] == {"$ref": SCHEMAS + "StepSpec-Input"}
     assert schemas["AmendBody"]["properties"]["steps"]["items"] == {
@@ -102,7 +111,12 @@ def test_which_fields_go_together_is_stated(spec: dict[str, Any]) -> None:
     together = spec["components"]["schemas"]["OperationSubmission"]["allOf"]
     one_of = next(part["oneOf"] for part in together if "oneOf" in part)
     assert [branch.get("required") for branch in one_of] == [["procedure"], ["steps"], None]
-    assert one_of[2]["properties"] == {"procedure": {"type": "null"}, "steps": {"maxItems": 0}}
+    assert one_of[2]["properties"] == {
+        "procedure": {"type": "null"},
+        "steps": {"maxItems": 0},
+        "procedure_params": {"maxProperties": 0},
+    }
+    assert one_of[1]["properties"]["procedure_params"] == {"maxProperties": 0}
     emergency = next(part["anyOf"] for part in together if "anyOf" in part)
     assert {"emergency_priority": {"const": False}} in [b["properties"] for b in emergency]
     assert {"constitutional_authority": {"const": "crown"}} in [b["properties"] for b in emergency]

@@ -129,7 +129,12 @@ def test_the_ledger_records_each_governance_and_verify_names_an_edited_row(
     assert entry["actor"] == "triad:governance"
     assert entry["details"]["settings"]["model"] == "rules"
     # No secret among the governing settings: models are named, keys come from the environment.
-    assert set(entry["details"]["settings"]) == set(Settings().governance())
+    # The settings, and each loaded procedure's digest (procedures are governance too).
+    assert set(entry["details"]["settings"]) == set(Settings().governance()) | {
+        "procedures.cache_cleanup",
+        "procedures.database_optimization",
+        "procedures.log_rotation",
+    }
     assert not [k for k in entry["details"]["settings"] if re.search("key|token|secret|pass", k)]
     assert entry["details"]["set_by"].startswith("triad ops submit (")
     assert _governance_findings(triad) == []

@@ -14,6 +14,7 @@ An HTML comment on the line before a block changes how it runs, with its reason:
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Callable
@@ -129,7 +130,21 @@ def alerts_setup(triad: Triad) -> dict[str, Callable[[], str]]:
     }
 
 
-SETUPS: dict[str, Callable[[Triad], dict[str, Callable[[], str]]]] = {"alerts": alerts_setup}
+def procedure_setup(triad: Triad) -> dict[str, Callable[[], str]]:
+    """Write the README's example procedure where the README says to drop it."""
+    text = README.read_text()
+    start = text.index("## Procedures as files")
+    body = text[text.index("```toml\n", start) + len("```toml\n") : text.index("```\n", start + 1)]
+    folder = Path(os.environ["TRIAD_HOME"]) / "procedures"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "drill.toml").write_text(body)
+    return {}
+
+
+SETUPS: dict[str, Callable[[Triad], dict[str, Callable[[], str]]]] = {
+    "alerts": alerts_setup,
+    "procedure": procedure_setup,
+}
 BLOCKS = blocks()
 
 

@@ -7,15 +7,16 @@ parameters each action's own model accepts; anything else is a rejection with th
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 from pydantic_ai import Agent
 
+from triadops.actions.procedures import Procedure, ProcedureCatalogue
 from triadops.actions.registry import ActionRegistry
 from triadops.agents.answers import DATA_RULE, Notes, Said, Short
 from triadops.agents.consult import Consultant, as_data
 from triadops.constitution.advisors import PlanAdvice
 from triadops.domain.enums import Authority, Risk
-from triadops.domain.errors import TriadError
+from triadops.domain.errors import NotFound, TriadError
 from triadops.domain.operations import (
     OperationRequest,
     Params,
@@ -32,7 +33,8 @@ INSTRUCTIONS = (
     "and you cannot lower a risk or remove a required approval: your answer can only "
     "reject, raise the risk or ask for more approvals. When the request has no steps, "
     "draft them from the action catalogue only, with parameters that match each action's "
-    "schema, or reject it if the catalogue cannot do it safely. " + DATA_RULE
+    "schema, or name one procedure from the procedure catalogue with its parameters, or "
+    "reject it if the catalogues cannot do it safely. " + DATA_RULE
 )
 
 
@@ -58,15 +60,25 @@ class PlannerOutput(BaseModel):
     """Approvals wanted on top of what the rules require."""
     steps: list[ProposedStep] = Field(default_factory=list, max_length=100)
     """Only when asked to draft a plan from a description."""
+    procedure: Short | None = None
+    """Instead of steps, when drafting: a procedure from the catalogue offered."""
+    procedure_params: Params = Field(default_factory=dict)
+    """The procedure's parameters, as it declares them."""
 
 
 class PlannerAdvisor:
     """The planner agent behind the legislature's ``PlanAdvisor`` seam."""
 
-    def __init__(self, consultant: Consultant, actions: ActionRegistry) -> None:
-        """Consult through `consultant`; draft from `actions`' catalogue."""
+    def __init__(
+        self,
+        consultant: Consultant,
+        actions: ActionRegistry,
+        procedures: ProcedureCatalogue | None = None,
+    ) -> None:
+        """Consult through `consultant`; draft from `actions` and `procedures`."""
         self.consultant = consultant
         self.actions = actions
+        self.procedures = procedures or ProcedureCatalogue()
         self.agent: Agent[None, PlannerOutput] = Agent(
             output_type=PlannerOutput, instructions=INSTRUCTIONS, name="triad-planner"
         )
@@ -98,12 +110,41 @@ class PlannerAdvisor:
             report=answer.report,
         )
         if drafting and out.approved:
-            steps, refusal = self.drafted(out.steps)
+            proposed = out.steps
+            if out.procedure is not None:
+                found = self.from_procedure(request, out.procedure, out.procedure_params)
+                if isinstance(found, str):
+                    advice.reject, advice.reason = True, found
+                    return advice
+                procedure, proposed = found
+                if procedure.risk.rank > out.risk_level.rank:  # its declared risk is a floor
+                    advice.raise_risk_to = procedure.risk
+                advice.notes.append(f"planner: drafted procedure {procedure.name}")
+            steps, refusal = self.drafted(proposed)
             if refusal:
                 advice.reject, advice.reason = True, refusal
             else:
                 advice.steps = steps
         return advice
+
+    def from_procedure(
+        self, request: OperationRequest, name: str, params: dict[str, JsonValue]
+    ) -> tuple[Procedure, list[ProposedStep]] | str:
+        """Render a drafted procedure's steps; or say why it cannot stand for the request."""
+        try:
+            procedure = self.procedures.get(name)
+        except NotFound as exc:
+            return f"drafted procedure: {exc.message}"
+        if not _fits(procedure, request):
+            return (
+                f"drafted procedure: {name} is not for a {request.operation_type.value} "
+                f"request under {request.constitutional_authority.value} authority"
+            )
+        try:
+            steps = procedure.rendered(procedure.arguments(params))
+        except TriadError as exc:
+            return f"drafted procedure {name}: {exc.message}"
+        return procedure, [ProposedStep(action=s.action, params=s.params) for s in steps]
 
     def drafted(self, proposed: list[ProposedStep]) -> tuple[list[StepSpec], str | None]:
         """Validate a drafted plan against the catalogue; a refusal says which step and why."""
@@ -169,4 +210,34 @@ class PlannerAdvisor:
                 "The request gives no steps: draft them from this catalogue.",
                 as_data(catalogue),
             ]
+            procedures = self.fitting_procedures(request)
+            if procedures:
+                parts += [
+                    "Or name one of these procedures (with its params) instead of steps:",
+                    as_data(procedures),
+                ]
         return "\n".join(parts)
+
+    def fitting_procedures(self, request: OperationRequest) -> list[dict[str, JsonValue]]:
+        """The procedures a request of its type and authority may name, as data."""
+        return [
+            {
+                "procedure": p.name,
+                "description": p.description,
+                "risk": p.risk.value,
+                "params": {
+                    k: v.model_dump(mode="json", exclude_none=True) for k, v in p.params.items()
+                },
+                "steps": [s.action for s in p.steps],
+            }
+            for p in self.procedures
+            if _fits(p, request)
+        ]
+
+
+def _fits(procedure: Procedure, request: OperationRequest) -> bool:
+    """Whether a request of this type and authority may ask for `procedure`."""
+    return (
+        procedure.operation_type is request.operation_type
+        and request.constitutional_authority in procedure.constitutional_authority
+    )

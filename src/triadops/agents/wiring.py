@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from triadops import tracing
+from triadops.actions.procedures import ProcedureCatalogue
 from triadops.actions.registry import ActionRegistry
 from triadops.agents.consult import Consultant, Limiters
 from triadops.agents.evaluator import EvaluatorAdvisor
@@ -32,7 +33,10 @@ class Agents:
 
 
 def build(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], actions: ActionRegistry
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    actions: ActionRegistry,
+    procedures: ProcedureCatalogue | None = None,
 ) -> Agents:
     """Build each agent whose model is not ``rules``; models are built on first use."""
     tracing.configure()
@@ -46,7 +50,7 @@ def build(
     executor = consultants.get(AgentName.EXECUTOR)
     evaluator = consultants.get(AgentName.EVALUATOR)
     return Agents(
-        planner=PlannerAdvisor(planner, actions) if planner else None,
+        planner=PlannerAdvisor(planner, actions, procedures) if planner else None,
         executor=StepExecutorAgent(executor) if executor else None,
         evaluator=EvaluatorAdvisor(evaluator) if evaluator else None,
         consultants=consultants,

@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from pydantic.errors import PydanticUserError
 
 from triadops.actions.builtin import builtin_actions
-from triadops.actions.procedures import PROCEDURES
-from triadops.actions.registry import AnyAction
+from triadops.actions.procedures import BUILTIN, check_paths
+from triadops.actions.registry import ActionRegistry, AnyAction
 from triadops.api.schemas import PROBLEM_SCHEMA_REF, Problem
 from triadops.checks.builtin import builtin_checks
 from triadops.domain.operations import NO_NUL_PATTERN
@@ -52,12 +52,15 @@ class Catalogue:
             actions: Iterable[AnyAction] = builtin_actions()
             checks = sorted(check.name for check in builtin_checks())
             targets = [OWN_DATABASE, *sorted(settings.database_targets)]
+            registry = ActionRegistry(actions)
+            procedures = check_paths([BUILTIN], actions=registry, checks=checks)[0].names()
         else:
             actions, checks = runtime.actions, runtime.checks.names()
             targets = runtime.databases.names()
+            procedures = runtime.procedures.names()
         return cls(
             actions=tuple(sorted(actions, key=lambda action: action.name)),
-            procedures=tuple(sorted(PROCEDURES)),
+            procedures=tuple(procedures),
             checks=tuple(checks),
             targets=tuple(targets),
         )

@@ -10,12 +10,14 @@ from typing import Annotated
 
 import typer
 
+from triadops.actions.procedures.views import ProcedureDetail, procedure_detail
 from triadops.cli import decisions
 from triadops.cli.context import (
     AsName,
     BadInput,
     JsonFlag,
     choice,
+    load_settings,
     local_identity,
     refuse_as,
     run,
@@ -28,12 +30,13 @@ from triadops.cli.output import (
     render_operations,
     render_preview,
 )
-from triadops.cli.remote import remote
+from triadops.cli.remote import Remote, remote
 from triadops.cli.requests import (
     Params,
     RequestFlags,
     StepCommand,
     Steps,
+    procedure_params,
     request_from_file,
     request_from_flags,
     step_specs,
@@ -51,7 +54,7 @@ from triadops.domain.enums import OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import Operation, Plan, PlanningResult, as_utc
-from triadops.runtime import Runtime
+from triadops.runtime import Runtime, catalogues
 from triadops.storage import ledger as ledger_store
 from triadops.storage.listing import (
     ListingFilters,
@@ -102,6 +105,15 @@ def submit(
     procedure: Annotated[
         str | None, typer.Option(metavar="NAME", help="A catalogue procedure.")
     ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="KEY=VALUE",
+            help="A parameter of --procedure; repeatable. JSON when it parses, else text "
+            "(a str parameter takes the text as is).",
+        ),
+    ] = None,
     steps: Steps = None,
     params: Params = None,
     file: Annotated[
@@ -128,6 +140,14 @@ def submit(
         criteria=criteria or [],
         procedure=procedure,
     )
+    if param and not procedure:
+        raise BadInput("--param sets a parameter of --procedure NAME; give the procedure")
+    client = remote()
+    if procedure is not None and file is None:
+        declared = _declared(client, procedure)
+        flags.procedure_params = procedure_params(param or [], declared.params)
+        flags.operation_type = flags.operation_type or declared.operation_type.value
+        flags.authority = flags.authority or declared.constitutional_authority[0].value
     if file is not None:
         given = flags.given() + (["--step"] if steps else []) + (["--params"] if params else [])
         if given:
@@ -137,7 +157,6 @@ def submit(
         flags.steps = step_specs(ctx, steps or [], params or [])
         request = request_from_flags(flags, identity)
 
-    client = remote()
     if client is not None:
         refuse_as(as_name)
         with closing(client):
@@ -167,6 +186,16 @@ def submit(
 
     op, frozen = run(work, creates=True, writes=True)
     finish(op, frozen, as_json=as_json)
+
+
+def _declared(client: Remote | None, name: str) -> ProcedureDetail:
+    """Read a procedure's declaration: its parameters' types, its type and authority.
+
+    They fill what the flags leave out (``--type``, ``--authority``: the first it allows).
+    """
+    if client is not None:
+        return client.procedure(name)
+    return procedure_detail(catalogues(load_settings())[2], name)
 
 
 def _show_preview(plan: Plan, finding: PlanningResult, *, as_json: bool) -> None:

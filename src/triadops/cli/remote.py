@@ -16,6 +16,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from triadops import httpclient
+from triadops.actions.procedures.views import ProcedureDetail, ProcedureLine
 from triadops.cli.context import BadInput
 from triadops.cli.hosts import Target, remote_target
 from triadops.cli.views import (
@@ -212,6 +213,17 @@ class Remote:
     def agents_health(self) -> AgentsHealth:
         """Return the server's agents: their models and their recorded calls."""
         return AgentsHealth.model_validate(self.call("GET", "/agents/health"))
+
+    # The procedure catalogue.
+
+    def procedures(self) -> list[ProcedureLine]:
+        """Return the procedures the server loaded, by name."""
+        found = self.call("GET", "/procedures")
+        return [ProcedureLine.model_validate(item) for item in found["items"]]
+
+    def procedure(self, name: str) -> ProcedureDetail:
+        """Return one procedure in full, as the server loaded it."""
+        return ProcedureDetail.model_validate(self.call("GET", f"/procedures/{_segment(name)}"))
 
     # The crown's ledger.
 

@@ -15,6 +15,7 @@ from triadops.cli.clicktypes import Context as ClickContext
 from triadops.cli.context import BadInput, describe_validation
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest, StepSpec
+from triadops.domain.parameters import ParamSpec
 
 _RAW_ARGS = "triad.raw_args"
 FLAGS = {
@@ -27,6 +28,7 @@ FLAGS = {
     "rollback_plan": "--rollback-plan",
     "validation_criteria": "--criterion",
     "procedure": "--procedure",
+    "procedure_params": "--param",
     "steps": "--step",
 }
 _STEPS = TypeAdapter(list[StepSpec])
@@ -130,6 +132,7 @@ class RequestFlags:
     rollback_plan: str | None = None
     criteria: list[str] = field(default_factory=list)
     procedure: str | None = None
+    procedure_params: dict[str, JsonValue] = field(default_factory=dict)
     steps: list[dict[str, JsonValue]] = field(default_factory=list)
 
     def given(self) -> list[str]:
@@ -145,9 +148,34 @@ class RequestFlags:
             "--rollback-plan": self.rollback_plan,
             "--criterion": self.criteria or None,
             "--procedure": self.procedure,
+            "--param": self.procedure_params or None,
             "--step": self.steps or None,
         }
         return [flag for flag, value in values.items() if value is not None]
+
+
+def procedure_params(given: list[str], declared: dict[str, ParamSpec]) -> dict[str, JsonValue]:
+    """Parse ``--param key=value`` flags: JSON when it parses, else the text.
+
+    A parameter the procedure declares as ``str`` takes the text as is (``--param tag=1.2``
+    is the string ``"1.2"``); the declaration checks every value when the request is reviewed.
+    """
+    values: dict[str, JsonValue] = {}
+    for number, text in enumerate(given, start=1):
+        key, sep, raw = text.partition("=")
+        if not sep or not key:
+            raise BadInput(f"--param #{number}: {text!r} is not KEY=VALUE")
+        if key in values:
+            raise BadInput(f"--param #{number}: {key} is given twice")
+        spec = declared.get(key)
+        if spec is not None and spec.type == "str":
+            values[key] = raw
+            continue
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    return values
 
 
 def default_description(procedure: str | None, steps: list[dict[str, JsonValue]]) -> str:
@@ -199,6 +227,7 @@ def request_from_flags(flags: RequestFlags, requester: Identity) -> OperationReq
         "rollback_plan": flags.rollback_plan,
         "validation_criteria": flags.criteria,
         "procedure": flags.procedure,
+        "procedure_params": flags.procedure_params,
         "steps": flags.steps,
     }
     if flags.operation_id is not None:

@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from triadops.actions.base import ActionContext
+from triadops.actions.procedures import ProcedureCatalogue
 from triadops.actions.registry import ActionRegistry
 from triadops.checks.registry import CheckRegistry
 from triadops.constitution.advisors import PlanAdvisor, StepExecutor, VerdictAdvisor
@@ -27,6 +28,8 @@ class Powers:
     databases: DatabaseTargets
     actions: ActionRegistry
     checks: CheckRegistry
+    procedures: ProcedureCatalogue
+    """The declared procedures, checked against `actions` and `checks` when loaded."""
     plan_advisor: PlanAdvisor | None = None
     """The planner agent; None: the rules decide alone, in the submission's transaction."""
     step_executor: StepExecutor | None = None

@@ -77,3 +77,19 @@ class RateLimited(TriadError):
     def __init__(self, message: str, *, retry_after_s: int, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.retry_after_s = retry_after_s
+
+
+class ProceduresInvalid(TriadError):
+    """Procedure files that do not load: each problem names its file and key."""
+
+    status_code = 500
+    title = "Procedure files invalid"
+
+    def __init__(self, problems: list[str]) -> None:
+        shown = "; ".join(problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__(
+            f"{shown}{more}: procedures are governance, so triad opens nothing until they "
+            "load (`triad procedures validate` lists every problem)"
+        )
+        self.problems = problems

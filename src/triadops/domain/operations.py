@@ -15,6 +15,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     JsonValue,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -130,16 +131,25 @@ ONE_WAY_TO_SAY_WHAT: dict[str, JsonValue] = {
         {
             "title": "by steps",
             "required": ["steps"],
-            "properties": {"steps": {"minItems": 1}, "procedure": {"type": "null"}},
+            "properties": {
+                "steps": {"minItems": 1},
+                "procedure": {"type": "null"},
+                "procedure_params": {"maxProperties": 0},
+            },
         },
         {
             "title": "by description (a planner agent drafts the steps)",
-            "properties": {"procedure": {"type": "null"}, "steps": {"maxItems": 0}},
+            "properties": {
+                "procedure": {"type": "null"},
+                "steps": {"maxItems": 0},
+                "procedure_params": {"maxProperties": 0},
+            },
         },
     ]
 }
 """At most one of ``procedure`` and ``steps`` (non-empty), as `_one_way_to_say_what` checks;
-with neither, a planner agent drafts the steps from the description (``drafts``)."""
+with neither, a planner agent drafts the steps from the description (``drafts``).
+``procedure_params`` only with a procedure."""
 EMERGENCY_NEEDS_CROWN: dict[str, JsonValue] = {
     "anyOf": [
         {"title": "no emergency", "properties": {"emergency_priority": {"const": False}}},
@@ -185,6 +195,9 @@ class OperationRequest(BaseModel):
     """Names of registered checks, measured before and after the steps."""
     procedure: Text | None = Field(default=None, min_length=1, max_length=100)
     """A named procedure from the catalogue; excludes ``steps``."""
+    procedure_params: Params = Field(default_factory=dict, max_length=64)
+    """Values of the procedure's declared parameters (``triad procedures show NAME``); only
+    with ``procedure``. Checked against the declaration before anything is stored."""
     steps: list[StepSpec] = Field(default_factory=list, max_length=100)
     """Explicit steps; excludes ``procedure``."""
 
@@ -200,6 +213,15 @@ class OperationRequest(BaseModel):
         if not EARLIEST <= when < LATEST:
             raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year} (UTC)")
         return when
+
+    @field_validator("procedure_params")
+    @classmethod
+    def _only_with_a_procedure(
+        cls, value: dict[str, JsonValue], info: ValidationInfo
+    ) -> dict[str, JsonValue]:
+        if value and not info.data.get("procedure"):
+            raise ValueError("only with 'procedure': steps take their own params")
+        return value
 
     @model_validator(mode="after")
     def _one_way_to_say_what(self) -> OperationRequest:

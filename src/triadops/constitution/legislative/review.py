@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops import tracing
 from triadops.actions.base import RUNS_TO_ITS_END, ActionContext
-from triadops.actions.procedures import get_procedure
+from triadops.actions.procedures import ProcedureCatalogue
 from triadops.actions.registry import AnyAction
 from triadops.constitution.legislative import rules
 from triadops.constitution.powers import Powers, action_context
@@ -29,7 +29,6 @@ from triadops.domain.operations import (
     PlannedStep,
     PlanningResult,
     StepPreview,
-    StepSpec,
     utcnow,
 )
 from triadops.domain.rules import Rule, RuleBook
@@ -137,17 +136,36 @@ SUBMISSIONS: RuleBook[OperationStatus | None, Submitting] = RuleBook(
 """A request's way in: from nothing to submitted, checked in this order before any dry run."""
 
 
-def expand(request: OperationRequest) -> OperationRequest:
-    """Fill a procedure request's steps, rollback plan, criteria and systems from the catalogue."""
+def expand(request: OperationRequest, procedures: ProcedureCatalogue) -> OperationRequest:
+    """Fill a procedure request's steps, rollback plan, criteria and systems from the catalogue.
+
+    The request must invoke an authority and a type the procedure declares, and its
+    ``procedure_params`` must fit the declared parameters; they are rendered into the steps
+    (their types kept), which the plan, and so its hash, then binds.
+    """
     if not request.procedure:
         return request
     try:
-        procedure = get_procedure(request.procedure)
+        procedure = procedures.get(request.procedure)
     except NotFound as exc:
         raise InvalidRequest(f"procedure: {exc.message}", field="procedure") from None
+    if request.operation_type is not procedure.operation_type:
+        raise InvalidRequest(
+            f"operation_type: {procedure.name} is a {procedure.operation_type.value} "
+            f"procedure, not {request.operation_type.value}",
+            field="operation_type",
+        )
+    if request.constitutional_authority not in procedure.constitutional_authority:
+        allowed = " or ".join(a.value for a in procedure.constitutional_authority)
+        raise InvalidRequest(
+            f"constitutional_authority: {procedure.name} needs {allowed} authority, "
+            f"not {request.constitutional_authority.value}",
+            field="constitutional_authority",
+        )
+    values = procedure.arguments(request.procedure_params)
     return request.model_copy(
         update={
-            "steps": [StepSpec(action=s.action, params=dict(s.params)) for s in procedure.steps],
+            "steps": procedure.rendered(values),
             "rollback_plan": request.rollback_plan or procedure.rollback_plan,
             "validation_criteria": request.validation_criteria or procedure.validation_criteria,
             "affected_systems": request.affected_systems or procedure.affected_systems,
@@ -251,6 +269,10 @@ async def decide(
         recent_failures=failures,
         recent_failure_threshold=settings.recent_failure_threshold,
     )
+    if request.procedure:  # expanded: the procedure is in the catalogue
+        declared = powers.procedures.get(request.procedure).risk
+        if declared.rank > risk.rank:
+            risk, reasons = declared, [*reasons, f"{request.procedure} declares {declared.value}"]
     when = request.scheduled_time or utcnow()
     in_window = request.is_emergency or in_any_window(settings.maintenance_windows, when)
     finding = PlanningResult(
@@ -270,7 +292,7 @@ async def preview_operation(
 ) -> tuple[Plan, PlanningResult]:
     """Show the plan, its previews and the decision, storing nothing (``--dry-run``)."""
     SUBMISSIONS.enforce(None, OperationStatus.SUBMITTED, Submitting(request, None))
-    request = expand(request)
+    request = expand(request, powers.procedures)
     plan = await draft_plan(powers, request)
     return plan, await decide(session, powers, request=request, plan=plan)
 
@@ -299,7 +321,7 @@ async def review_request(
     attempt = Submitting(request, requester, has_planner=powers.plan_advisor is not None)
     SUBMISSIONS.enforce(None, OperationStatus.SUBMITTED, attempt)
     with tracing.span("legislative: review", operation_id=request.operation_id):
-        expanded = expand(request)
+        expanded = expand(request, powers.procedures)
         plan = await draft_plan(powers, expanded)
         finding = await decide(session, powers, request=expanded, plan=plan)
         return Reviewed(asked=request, request=expanded, plan=plan, finding=finding)
