@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from triadops.actions.builtin import builtin_actions
+from triadops.actions.commands.action import command_actions
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
 from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
@@ -70,7 +71,9 @@ class Runtime:
         if migrate:
             await upgrade(engine)
         sessions = session_factory(engine)
-        actions = ActionRegistry([*builtin_actions(), *load_entry_point_actions()])
+        actions = ActionRegistry(
+            [*builtin_actions(), *command_actions(settings), *load_entry_point_actions()]
+        )
         agents = None
         if settings.consults_models:
             # Only now: with model = "rules" the agent framework is never imported.

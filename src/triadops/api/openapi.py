@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pydantic.errors import PydanticUserError
 
 from triadops.actions.builtin import builtin_actions
+from triadops.actions.commands.action import command_actions
 from triadops.actions.procedures import PROCEDURES
 from triadops.actions.registry import AnyAction
 from triadops.api.schemas import PROBLEM_SCHEMA_REF, Problem
@@ -49,7 +50,7 @@ class Catalogue:
     def of(cls, runtime: Runtime | None, settings: Settings) -> Catalogue:
         """Read the runtime's registries, or the built-in ones before a runtime is open."""
         if runtime is None:
-            actions: Iterable[AnyAction] = builtin_actions()
+            actions: Iterable[AnyAction] = [*builtin_actions(), *command_actions(settings)]
             checks = sorted(check.name for check in builtin_checks())
             targets = [OWN_DATABASE, *sorted(settings.database_targets)]
         else:

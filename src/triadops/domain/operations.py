@@ -239,6 +239,20 @@ class PlannedStep(BaseModel):
     idempotent: bool
     timeout_s: float
     preview: StepPreview
+    definition: str | None = None
+    """The digest of the action's declaration when configuration declares it (a command):
+    approved with the plan, so a changed declaration never runs under this approval."""
+
+
+def step_binding(action: str, params: Params, definition: str | None) -> dict[str, Any]:
+    """Return what an approval covers of one step; the definition only when there is one.
+
+    So every plan made before definitions existed hashes as it always did.
+    """
+    bound: dict[str, Any] = {"action": action, "params": params}
+    if definition is not None:
+        bound["definition"] = definition
+    return bound
 
 
 class Plan(BaseModel):
@@ -252,7 +266,7 @@ class Plan(BaseModel):
     def binding(self) -> dict[str, Any]:
         """Return the parts of the plan an approval covers (previews excluded)."""
         return {
-            "steps": [{"action": s.action, "params": s.params} for s in self.steps],
+            "steps": [step_binding(s.action, s.params, s.definition) for s in self.steps],
             "affected_systems": sorted(self.affected_systems),
             "rollback_plan": self.rollback_plan,
             "validation_criteria": self.validation_criteria,

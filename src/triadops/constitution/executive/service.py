@@ -26,7 +26,13 @@ from triadops.domain.chain import plan_hash
 from triadops.domain.enums import StepStatus
 from triadops.domain.errors import TriadError
 from triadops.domain.events import ExecutorViolation
-from triadops.domain.operations import ImplementationResult, Operation, Plan, utcnow
+from triadops.domain.operations import (
+    ImplementationResult,
+    Operation,
+    Plan,
+    step_binding,
+    utcnow,
+)
 from triadops.storage.tables import OperationRow, StepRow
 
 log = structlog.stdlib.get_logger(__name__)
@@ -83,10 +89,29 @@ def plan_tampering(row: OperationRow, steps: Sequence[StepRow]) -> str | None:
     if plan_hash(binding) != approved or row.plan_hash != approved:
         return "the stored plan does not hash to the approved plan hash"
     ordered = sorted(steps, key=lambda s: s.index)
-    binding["steps"] = [{"action": s.action, "params": s.params} for s in ordered]
+    pinned = {s.index: s.definition for s in plan.steps}
+    binding["steps"] = [step_binding(s.action, s.params, pinned.get(s.index)) for s in ordered]
     if plan_hash(binding) != approved:
         return "the stored steps do not hash to the approved plan hash"
     return None
+
+
+def changed_declaration(powers: Powers, row: OperationRow, step: StepRow) -> str | None:
+    """Return why `step` must not start: its action's declaration is not the approved one.
+
+    The approver approved the plan with each declared action's definition pinned; a server
+    whose configuration changed the command since would run something nobody approved.
+    """
+    try:
+        current = powers.actions.get(step.action).definition()
+    except TriadError:
+        return f"{step.action} is no longer declared; resubmit"
+    planned = (row.plan or {}).get("steps") or []
+    found = planned[step.index] if 0 <= step.index < len(planned) else {}
+    approved = found.get("definition") if isinstance(found, dict) else None
+    if current == approved:
+        return None
+    return f"declaration of {step.action} changed since approval; resubmit"
 
 
 def mark_running(step: StepRow) -> None:
