@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -253,6 +254,13 @@ def step_binding(action: str, params: Params, definition: str | None) -> dict[st
     if definition is not None:
         bound["definition"] = definition
     return bound
+
+
+def definition_at(steps: Sequence[Any], index: int) -> str | None:
+    """Return the definition a stored plan's steps (JSON) pinned for step `index`, if any."""
+    found = steps[index] if 0 <= index < len(steps) else None
+    pinned = found.get("definition") if isinstance(found, dict) else None
+    return pinned if isinstance(pinned, str) else None
 
 
 class Plan(BaseModel):

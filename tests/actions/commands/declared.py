@@ -89,3 +89,25 @@ async def open_runtime(opened: list[Runtime], settings: Settings) -> Runtime:
     rt = await Runtime.open(settings, migrate=False)
     opened.append(rt)
     return rt
+
+
+def _toml_value(value: Any) -> str:
+    return json.dumps(value)  # strings, numbers, booleans and lists read the same in TOML
+
+
+def toml_of(commands: dict[str, dict[str, Any]]) -> str:
+    """Write command declarations as the ``[commands.<name>]`` tables of a triad.toml."""
+    lines: list[str] = []
+    for name, spec in commands.items():
+        lines.append(f"[commands.{name}]")
+        tables = {k: v for k, v in spec.items() if isinstance(v, dict)}
+        lines += [f"{k} = {_toml_value(v)}" for k, v in spec.items() if k not in tables]
+        for key, table in tables.items():
+            if key == "params":
+                for param, declared in table.items():
+                    lines.append(f"[commands.{name}.params.{param}]")
+                    lines += [f"{k} = {_toml_value(v)}" for k, v in declared.items()]
+            else:
+                lines.append(f"[commands.{name}.{key}]")
+                lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"

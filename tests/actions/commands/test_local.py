@@ -121,7 +121,10 @@ async def test_undecodable_output_is_replaced_not_raised() -> None:
 
 
 async def test_secrets_are_masked_in_what_it_captured() -> None:
-    script = "import os, sys; print(os.environ['TOKEN']); print('t=' + os.environ['TOKEN'], file=sys.stderr)"
+    script = (
+        "import os, sys; print(os.environ['TOKEN']); "
+        "print('t=' + os.environ['TOKEN'], file=sys.stderr)"
+    )
     done = await LocalRunner().run(
         invocation(PY, "-c", script, env={"TOKEN": "s3cr3t-value"}, mask=Masker(["s3cr3t-value"]))
     )
@@ -150,7 +153,7 @@ async def test_cwd_is_where_it_runs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("program", ["/nonexistent/deploy-tool", "not-a-program-anywhere"])
 async def test_a_missing_program_fails_naming_it(program: str) -> None:
-    with pytest.raises(ActionFailed, match="cannot run .*no such file"):
+    with pytest.raises(ActionFailed, match=r"cannot run .*no such file"):
         await LocalRunner().run(invocation(program, "--flag"))
 
 
@@ -159,5 +162,5 @@ async def test_a_program_that_cannot_execute_fails_naming_it(tmp_path: Path) -> 
     script.write_text("#!/bin/sh\necho hi\n")
     os.chmod(script, 0o644)
 
-    with pytest.raises(ActionFailed, match="deploy.sh.*permission denied"):
+    with pytest.raises(ActionFailed, match=r"deploy\.sh.*permission denied"):
         await LocalRunner().run(invocation(str(script)))

@@ -200,7 +200,7 @@ def test_a_command_on_hosts_is_refused_until_ssh_is_wired(tool: Path, tmp_path: 
         commands={"deploy": deploy_spec(tool, hosts=["web1"])},
     )
 
-    with pytest.raises(InvalidRequest, match="commands.deploy: SSH hosts are not wired yet"):
+    with pytest.raises(InvalidRequest, match=r"commands\.deploy: SSH hosts are not wired yet"):
         command_actions(settings)
 
 
@@ -211,8 +211,9 @@ def test_declarations_become_actions_with_their_declared_traits(tool: Path, tmp_
     assert action.name == "command.deploy"
     assert (action.risk, action.reversible, action.idempotent) == ("high", True, False)
     assert action.interruptible and action.timeout_s > 12
-    assert action.definition() == command_actions(
-        Settings(home=tmp_path, commands={"deploy": spec})
-    )[0].definition()
+    assert (
+        action.definition()
+        == command_actions(Settings(home=tmp_path, commands={"deploy": spec}))[0].definition()
+    )
     other = command_actions(Settings(home=tmp_path, commands={"deploy": {**spec, "timeout_s": 13}}))
     assert other[0].definition() != action.definition()

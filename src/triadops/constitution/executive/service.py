@@ -30,6 +30,7 @@ from triadops.domain.operations import (
     ImplementationResult,
     Operation,
     Plan,
+    definition_at,
     step_binding,
     utcnow,
 )
@@ -106,10 +107,7 @@ def changed_declaration(powers: Powers, row: OperationRow, step: StepRow) -> str
         current = powers.actions.get(step.action).definition()
     except TriadError:
         return f"{step.action} is no longer declared; resubmit"
-    planned = (row.plan or {}).get("steps") or []
-    found = planned[step.index] if 0 <= step.index < len(planned) else {}
-    approved = found.get("definition") if isinstance(found, dict) else None
-    if current == approved:
+    if current == definition_at((row.plan or {}).get("steps") or [], step.index):
         return None
     return f"declaration of {step.action} changed since approval; resubmit"
 

@@ -21,7 +21,7 @@ from triadops.constitution.ledger.folds import (
 )
 from triadops.domain.chain import canonical_json, plan_hash
 from triadops.domain.events import fingerprint
-from triadops.domain.operations import Plan, step_binding
+from triadops.domain.operations import Plan, definition_at, step_binding
 from triadops.storage import audit as store
 from triadops.storage.governance import governance_hash
 from triadops.storage.tables import GovernanceRow
@@ -177,7 +177,7 @@ def _step_plan(
     # to the plan the ledger recorded.
     planned = binding["steps"]
     ran = [
-        step_binding(row.action, row.params, _definition(planned, row.step_index)) for row in rows
+        step_binding(row.action, row.params, definition_at(planned, row.step_index)) for row in rows
     ]
     if digest == recorded:
         # The stored plan hashes to it, so the same text for the steps is the same hash.
@@ -208,14 +208,6 @@ def _step_plan(
                 subject,
                 f"stored params do not hash to the ledger's plan {_short(recorded)}",
             )
-
-
-def _definition(planned: list[dict[str, Any]], index: int) -> str | None:
-    """Return the definition the plan pinned for step `index`, if any."""
-    if 0 <= index < len(planned):
-        found = planned[index].get("definition")
-        return found if isinstance(found, str) else None
-    return None
 
 
 def _approvals(
