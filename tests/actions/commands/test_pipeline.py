@@ -83,6 +83,8 @@ async def test_a_non_zero_exit_fails_the_step_with_its_output(
     error = done.steps[0].error or ""
     assert "command.deploy exited with 7 (success: 0)" in error
     assert "about to fail" in error
+    output = done.steps[0].output
+    assert (output["exit_code"], output["stderr"]) == (7, "about to fail\n")
     assert calls(tool) == [["fail", "v1"]]
 
 
@@ -162,6 +164,9 @@ async def test_a_timeout_fails_the_step_and_kills_the_command(
     error = done.steps[0].error or ""
     assert "command.deploy timed out after 1 s (its process group was killed)" in error
     assert "waiting" in error
+    output = done.steps[0].output
+    assert output["timed_out"] is True and output["exit_code"] is None
+    assert output["stdout"] == "waiting\n"
 
 
 @pytest.mark.parametrize(

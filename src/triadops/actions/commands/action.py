@@ -29,8 +29,7 @@ __all__ = [
 PREFIX = "command."
 ERROR_TAIL = 2000
 """Characters of the end of stdout and of stderr quoted in a failed step's error, which the
-step record and the ledger keep (a succeeded step's output keeps all that was captured,
-within the command's output bound)."""
+ledger keeps; the step's output keeps all that was captured, within the output bound."""
 _MARGIN_S = 5.0
 
 
@@ -111,12 +110,14 @@ class CommandAction(Action[BaseModel]):
         if done.timed_out:
             raise ActionFailed(
                 f"{what}{self.name} timed out after {self.spec.timeout_s:g} s "
-                f"(its process group was killed): {shown}{_tails(done)}"
+                f"(its process group was killed): {shown}{_tails(done)}",
+                output=output,
             )
         if done.exit_code not in self.spec.success_codes:
             raise ActionFailed(
                 f"{what}{self.name} exited with {done.exit_code} (success: "
-                f"{', '.join(str(c) for c in self.spec.success_codes)}): {shown}{_tails(done)}"
+                f"{', '.join(str(c) for c in self.spec.success_codes)}): {shown}{_tails(done)}",
+                output=output,
             )
         return output
 

@@ -24,7 +24,7 @@ from triadops.constitution.powers import Powers, action_context
 from triadops.domain.agents import AgentName, AgentReport
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import StepStatus
-from triadops.domain.errors import TriadError
+from triadops.domain.errors import ActionFailed, TriadError
 from triadops.domain.events import ExecutorViolation
 from triadops.domain.operations import (
     ImplementationResult,
@@ -149,11 +149,20 @@ async def run_step(
         )
     except TimeoutError:
         error = f"{step.action} timed out after {action.timeout_s:g}s"
+    except ActionFailed as exc:
+        return _failed(exc, started)
     except TriadError as exc:
         error = exc.message
     except Exception as exc:  # an action's bug must fail its step, not the worker
         error = f"{type(exc).__name__}: {exc}"
     return StepOutcome(ok=False, error=error, duration_s=time.perf_counter() - started)
+
+
+def _failed(exc: ActionFailed, started: float) -> StepOutcome:
+    """The outcome of an action that failed on purpose, keeping what it had to show."""
+    return StepOutcome(
+        ok=False, output=exc.output, error=exc.message, duration_s=time.perf_counter() - started
+    )
 
 
 def record_outcome(step: StepRow, outcome: StepOutcome) -> None:
@@ -183,6 +192,8 @@ async def rollback_step(powers: Powers, step: StepRow) -> StepOutcome:
         return StepOutcome(ok=True, output=output, duration_s=time.perf_counter() - started)
     except TimeoutError:
         error = f"rollback of {step.action} timed out after {action.timeout_s:g}s"
+    except ActionFailed as exc:
+        return _failed(exc, started)
     except TriadError as exc:
         error = exc.message
     except Exception as exc:  # a rollback's bug must be recorded, not crash the worker
