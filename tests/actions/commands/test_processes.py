@@ -97,7 +97,7 @@ def test_bad_params_fail_in_one_line_and_store_nothing(
         cli_env, "ops", "submit", "--step", "command.deploy", "--params", json.dumps(params)
     )
 
-    assert done.returncode != 0
+    assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "steps[0]" in done.stderr and "params." in done.stderr, done.stderr
     listed = _triad(cli_env, "ops", "list", "--json")

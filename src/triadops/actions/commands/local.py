@@ -55,7 +55,8 @@ class LocalRunner:
     The process sees a minimal environment: ``PATH``, ``HOME`` and ``LANG`` from triad's
     own, plus the variables the command declares. Nothing else of the parent environment
     (tokens, database URLs, keys) leaks into it. A timeout or a cancel kills the whole
-    group: SIGTERM, a short grace, then SIGKILL, so grandchildren die too.
+    group: SIGTERM, a short grace, then SIGKILL, so grandchildren die too; whatever of the
+    group outlives a leader that exited is killed the same way.
     """
 
     def __init__(self, *, kill_grace_s: float = KILL_GRACE_S) -> None:
