@@ -63,6 +63,7 @@ def test_action_signatures() -> None:
         "preview": ["self", "ctx", "params"],
         "run": ["self", "ctx", "params"],
         "rollback": ["self", "ctx", "params", "output"],
+        "definition": ["self"],
         "probe": ["self", "ctx", "params"],
         "parse": ["self", "params"],
     }

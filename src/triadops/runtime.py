@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from triadops.actions.builtin import builtin_actions
+from triadops.actions.commands.action import command_actions
 from triadops.actions.http import http_actions
 from triadops.actions.procedures import ProcedureCatalogue, load_catalogue
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions
@@ -49,6 +50,7 @@ def registries(settings: Settings) -> tuple[ActionRegistry, CheckRegistry]:
     actions = ActionRegistry(
         [
             *builtin_actions(),
+            *command_actions(settings),
             *http_actions(settings),
             *load_entry_point_actions(),
         ]

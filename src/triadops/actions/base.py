@@ -79,6 +79,14 @@ class Action(ABC, Generic[P]):
         """Undo ``run``; the default has nothing to undo."""
         return {"undone": False, "reason": f"{self.name} has nothing to undo"}
 
+    def definition(self) -> str | None:
+        """Return a digest of what this action runs when configuration declares it.
+
+        A plan pins it at review; the executive refuses a step whose action's definition
+        changed since. None (the default): the action's code is its definition.
+        """
+        return None
+
     async def probe(self, ctx: ActionContext, params: P) -> bool | None:
         """After an interrupted run, tell whether it took effect; None when it cannot tell."""
         return None

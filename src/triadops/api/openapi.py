@@ -19,13 +19,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.errors import PydanticUserError
 
-from triadops.actions.builtin import builtin_actions
 from triadops.actions.procedures import BUILTIN, check_paths
-from triadops.actions.registry import ActionRegistry, AnyAction
+from triadops.actions.registry import AnyAction
 from triadops.api.schemas import PROBLEM_SCHEMA_REF, Problem
-from triadops.checks.builtin import builtin_checks
 from triadops.domain.operations import NO_NUL_PATTERN
-from triadops.runtime import Runtime
+from triadops.runtime import Runtime, registries
 from triadops.settings import Settings
 from triadops.storage.targets import OWN_DATABASE
 
@@ -49,10 +47,10 @@ class Catalogue:
     def of(cls, runtime: Runtime | None, settings: Settings) -> Catalogue:
         """Read the runtime's registries, or the built-in ones before a runtime is open."""
         if runtime is None:
-            actions: Iterable[AnyAction] = builtin_actions()
-            checks = sorted(check.name for check in builtin_checks())
+            registry, check_registry = registries(settings)
+            actions: Iterable[AnyAction] = list(registry)
+            checks = check_registry.names()
             targets = [OWN_DATABASE, *sorted(settings.database_targets)]
-            registry = ActionRegistry(actions)
             procedures = check_paths([BUILTIN], actions=registry, checks=checks)[0].names()
         else:
             actions, checks = runtime.actions, runtime.checks.names()

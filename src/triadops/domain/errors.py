@@ -6,6 +6,8 @@ outside this tree is a bug.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TriadError(Exception):
     """Base of every error triadops raises on purpose."""
@@ -59,6 +61,14 @@ class ActionFailed(TriadError):
 
     status_code = 500
     title = "Action failed"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, output: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.output: dict[str, Any] = output or {}
+        """What the action had to show when it failed (a command's exit code and output),
+        kept as the step's output: JSON, with no secret in it."""
 
 
 class StorageUnavailable(TriadError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -261,6 +262,27 @@ class PlannedStep(BaseModel):
     idempotent: bool
     timeout_s: float
     preview: StepPreview
+    definition: str | None = None
+    """The digest of the action's declaration when configuration declares it (a command):
+    approved with the plan, so a changed declaration never runs under this approval."""
+
+
+def step_binding(action: str, params: Params, definition: str | None) -> dict[str, Any]:
+    """Return what an approval covers of one step; the definition only when there is one.
+
+    So every plan made before definitions existed hashes as it always did.
+    """
+    bound: dict[str, Any] = {"action": action, "params": params}
+    if definition is not None:
+        bound["definition"] = definition
+    return bound
+
+
+def definition_at(steps: Sequence[Any], index: int) -> str | None:
+    """Return the definition a stored plan's steps (JSON) pinned for step `index`, if any."""
+    found = steps[index] if 0 <= index < len(steps) else None
+    pinned = found.get("definition") if isinstance(found, dict) else None
+    return pinned if isinstance(pinned, str) else None
 
 
 class Plan(BaseModel):
@@ -274,7 +296,7 @@ class Plan(BaseModel):
     def binding(self) -> dict[str, Any]:
         """Return the parts of the plan an approval covers (previews excluded)."""
         return {
-            "steps": [{"action": s.action, "params": s.params} for s in self.steps],
+            "steps": [step_binding(s.action, s.params, s.definition) for s in self.steps],
             "affected_systems": sorted(self.affected_systems),
             "rollback_plan": self.rollback_plan,
             "validation_criteria": self.validation_criteria,

@@ -24,9 +24,16 @@ from triadops.constitution.powers import Powers, action_context
 from triadops.domain.agents import AgentName, AgentReport
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import StepStatus
-from triadops.domain.errors import TriadError
+from triadops.domain.errors import ActionFailed, TriadError
 from triadops.domain.events import ExecutorViolation
-from triadops.domain.operations import ImplementationResult, Operation, Plan, utcnow
+from triadops.domain.operations import (
+    ImplementationResult,
+    Operation,
+    Plan,
+    definition_at,
+    step_binding,
+    utcnow,
+)
 from triadops.storage.tables import OperationRow, StepRow
 
 log = structlog.stdlib.get_logger(__name__)
@@ -83,10 +90,26 @@ def plan_tampering(row: OperationRow, steps: Sequence[StepRow]) -> str | None:
     if plan_hash(binding) != approved or row.plan_hash != approved:
         return "the stored plan does not hash to the approved plan hash"
     ordered = sorted(steps, key=lambda s: s.index)
-    binding["steps"] = [{"action": s.action, "params": s.params} for s in ordered]
+    pinned = {s.index: s.definition for s in plan.steps}
+    binding["steps"] = [step_binding(s.action, s.params, pinned.get(s.index)) for s in ordered]
     if plan_hash(binding) != approved:
         return "the stored steps do not hash to the approved plan hash"
     return None
+
+
+def changed_declaration(powers: Powers, row: OperationRow, step: StepRow) -> str | None:
+    """Return why `step` must not start: its action's declaration is not the approved one.
+
+    The approver approved the plan with each declared action's definition pinned; a server
+    whose configuration changed the command since would run something nobody approved.
+    """
+    try:
+        current = powers.actions.get(step.action).definition()
+    except TriadError:
+        return f"{step.action} is no longer declared; resubmit"
+    if current == definition_at((row.plan or {}).get("steps") or [], step.index):
+        return None
+    return f"declaration of {step.action} changed since approval; resubmit"
 
 
 def mark_running(step: StepRow) -> None:
@@ -126,11 +149,20 @@ async def run_step(
         )
     except TimeoutError:
         error = f"{step.action} timed out after {action.timeout_s:g}s"
+    except ActionFailed as exc:
+        return _failed(exc, started)
     except TriadError as exc:
         error = exc.message
     except Exception as exc:  # an action's bug must fail its step, not the worker
         error = f"{type(exc).__name__}: {exc}"
     return StepOutcome(ok=False, error=error, duration_s=time.perf_counter() - started)
+
+
+def _failed(exc: ActionFailed, started: float) -> StepOutcome:
+    """The outcome of an action that failed on purpose, keeping what it had to show."""
+    return StepOutcome(
+        ok=False, output=exc.output, error=exc.message, duration_s=time.perf_counter() - started
+    )
 
 
 def record_outcome(step: StepRow, outcome: StepOutcome) -> None:
@@ -160,6 +192,8 @@ async def rollback_step(powers: Powers, step: StepRow) -> StepOutcome:
         return StepOutcome(ok=True, output=output, duration_s=time.perf_counter() - started)
     except TimeoutError:
         error = f"rollback of {step.action} timed out after {action.timeout_s:g}s"
+    except ActionFailed as exc:
+        return _failed(exc, started)
     except TriadError as exc:
         error = exc.message
     except Exception as exc:  # a rollback's bug must be recorded, not crash the worker

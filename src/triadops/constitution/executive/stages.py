@@ -81,29 +81,45 @@ async def start(drive: Drive) -> Progress:
             return Progress.WAITING
         row.baseline = baseline
         lifecycle.transition(session, Attempt(row, drive.executive), S.EXECUTING)
-        _start_next(drive, session)
-        return Progress.ADVANCED
+        return _start_next(drive, session) or Progress.ADVANCED
 
     return await drive.commit(apply)
 
 
-def _start_next(drive: Drive, session: AsyncSession) -> StepRow | None:
+def _start_next(drive: Drive, session: AsyncSession) -> Progress | None:
     step = drive.claimed.next_pending()
     if step is not None:
-        _begin_step(drive, session, step, event="step_started")
-    return step
+        return _begin_step(drive, session, step, event="step_started")
+    return None
 
 
-def _begin_step(drive: Drive, session: AsyncSession, step: StepRow, *, event: str) -> None:
-    """Record a step's start; committed before its action is called."""
+def _begin_step(
+    drive: Drive, session: AsyncSession, step: StepRow, *, event: str
+) -> Progress | None:
+    """Record a step's start; committed before its action is called.
+
+    A step whose action's declaration changed since approval fails here instead, in the
+    same transaction, without its action being called (and the operation fails).
+    """
+    refused = executive.changed_declaration(drive.powers, drive.claimed.row, step)
     executive.mark_running(step)
-    drive.started_here.add(step.index)
+    if refused is None:
+        drive.started_here.add(step.index)
     lifecycle.step_transition(
         session,
         StepAttempt(step, drive.executive),
         StepStatus.RUNNING,
         event=event,
         details={"attempt": step.attempts},
+    )
+    if refused is None:
+        return None
+    _record_step(drive, session, step, StepOutcome(ok=False, error=f"refused: {refused}"))
+    return fail(
+        drive,
+        session,
+        f"step {step.index} ({step.action}) refused: {refused}",
+        actor=drive.executive,
     )
 
 
@@ -127,8 +143,7 @@ async def run_step(drive: Drive) -> Progress | None:
     if running.index not in drive.started_here:
 
         def resume(session: AsyncSession, tick: Tick) -> Progress:
-            _begin_step(drive, session, running, event="step_resumed")
-            return Progress.ADVANCED
+            return _begin_step(drive, session, running, event="step_resumed") or Progress.ADVANCED
 
         return await drive.commit(resume)
     powers = drive.powers
@@ -222,8 +237,7 @@ def _start_pending(drive: Drive, session: AsyncSession, tick: Tick) -> Progress:
     if tick.frozen:
         drive.release()
         return Progress.WAITING
-    _start_next(drive, session)
-    return Progress.ADVANCED
+    return _start_next(drive, session) or Progress.ADVANCED
 
 
 def _after_last_step(drive: Drive, session: AsyncSession) -> Progress:
@@ -328,7 +342,12 @@ async def _undo(drive: Drive, step: StepRow) -> None:
             return Progress.ADVANCED
 
         await drive.commit(begin)
-        outcome = await drive.heartbeat(executive.rollback_step(drive.powers, step))
+        # Undoing with a declaration nobody approved is the same hazard as running one.
+        changed = executive.changed_declaration(drive.powers, drive.claimed.row, step)
+        if changed is not None:
+            outcome = StepOutcome(ok=False, error=f"not rolled back: {changed}")
+        else:
+            outcome = await drive.heartbeat(executive.rollback_step(drive.powers, step))
 
     def record(session: AsyncSession, tick: Tick) -> Progress:
         executive.record_rollback(step, outcome)

@@ -21,7 +21,7 @@ from triadops.constitution.ledger.folds import (
 )
 from triadops.domain.chain import canonical_json, plan_hash
 from triadops.domain.events import fingerprint
-from triadops.domain.operations import Plan
+from triadops.domain.operations import Plan, definition_at, step_binding
 from triadops.storage import audit as store
 from triadops.storage.governance import governance_hash
 from triadops.storage.tables import GovernanceRow
@@ -175,8 +175,10 @@ def _step_plan(
         return
     # What the executive runs: the step rows in place of the plan's steps must hash
     # to the plan the ledger recorded.
-    ran = [{"action": row.action, "params": row.params} for row in rows]
     planned = binding["steps"]
+    ran = [
+        step_binding(row.action, row.params, definition_at(planned, row.step_index)) for row in rows
+    ]
     if digest == recorded:
         # The stored plan hashes to it, so the same text for the steps is the same hash.
         if canonical_json(ran) == canonical_json(planned):
@@ -383,7 +385,9 @@ def _binding(plan: Any) -> dict[str, Any] | None:
         return None
     try:
         return {
-            "steps": [{"action": s["action"], "params": s["params"]} for s in plan["steps"]],
+            "steps": [
+                step_binding(s["action"], s["params"], s.get("definition")) for s in plan["steps"]
+            ],
             "affected_systems": sorted(plan["affected_systems"]),
             "rollback_plan": plan["rollback_plan"],
             "validation_criteria": plan["validation_criteria"],

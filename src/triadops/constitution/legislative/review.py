@@ -201,6 +201,7 @@ async def draft_plan(powers: Powers, request: OperationRequest) -> Plan:
                 idempotent=action.idempotent,
                 timeout_s=action.timeout_s,
                 preview=await _preview(action, ctx, params, where=where),
+                definition=action.definition(),
             )
         )
     for i, name in enumerate(request.validation_criteria):
