@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from triadops.actions.builtin import builtin_actions
@@ -16,6 +17,7 @@ from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
 from triadops.constitution import ledger, lifecycle, policy, subscribers
 from triadops.constitution.commits import Submissions
+from triadops.constitution.sops import USER_FOLDER, SopCatalogue, load_catalogue
 from triadops.constitution.powers import Powers
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import Conflict
@@ -51,6 +53,8 @@ class Runtime:
     databases: DatabaseTargets
     actions: ActionRegistry
     checks: CheckRegistry
+    sops: SopCatalogue
+    """The SOP templates in force: the shipped ones and the user's (``$TRIAD_HOME/sops``)."""
     submissions: Submissions
     """Group commit for requests that arrive together (the API's submissions)."""
     agents: Agents | None = None
@@ -66,6 +70,7 @@ class Runtime:
         subscribe()
         for folder in (settings.home, settings.log_dir, settings.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        sops = load_catalogue(settings.home / USER_FOLDER)  # a misfit refuses to open
         engine = create_engine(settings.resolved_database_url)
         if migrate:
             await upgrade(engine)
@@ -85,6 +90,7 @@ class Runtime:
             databases=DatabaseTargets(engine, settings.database_targets),
             actions=actions,
             checks=CheckRegistry([*builtin_checks(), *load_entry_point_checks()]),
+            sops=sops,
             agents=agents,
         )
 
@@ -98,6 +104,7 @@ class Runtime:
             databases=self.databases,
             actions=self.actions,
             checks=self.checks,
+            sops=self.sops,
             plan_advisor=self.agents.planner if self.agents else None,
             step_executor=self.agents.executor if self.agents else None,
             verdict_advisor=self.agents.evaluator if self.agents else None,
@@ -115,6 +122,10 @@ class Runtime:
                 await session.connection(execution_options={"triad_read_only": True})
             yield session
 
+    def governance(self) -> dict[str, JsonValue]:
+        """What every writer of one database must share: the settings and the SOPs' digests."""
+        return {**self.settings.governance(), **self.sops.governance()}
+
     async def check_governance(self, *, writer: str, adopt: bool = False) -> str | None:
         """Refuse (Conflict) to write under other governing settings than the database's.
 
@@ -122,7 +133,7 @@ class Runtime:
         writer stores its own. With `adopt` (the server, which owns them) a difference
         replaces the stored settings instead. Returns what to say on start, if anything.
         """
-        mine = self.settings.governance()
+        mine = self.governance()
         async with self.session() as session:
             row = await governance.read_governance(session)
             if row is not None and row.hash == governance.governance_hash(mine):
