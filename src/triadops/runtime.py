@@ -17,8 +17,8 @@ from triadops.checks.builtin import builtin_checks
 from triadops.checks.registry import CheckRegistry, load_entry_point_checks
 from triadops.constitution import ledger, lifecycle, policy, subscribers
 from triadops.constitution.commits import Submissions
-from triadops.constitution.sops import USER_FOLDER, SopCatalogue, load_catalogue
 from triadops.constitution.powers import Powers
+from triadops.constitution.sops import USER_FOLDER, SopCatalogue, load_catalogue
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import Conflict
 from triadops.ops import change_silences

@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from triadops.domain.enums import Authority, OperationStatus, OperationType
+from triadops.domain.operations import Reason, Text
 
 SopId = Annotated[str, Field(pattern=r"^SOP-[0-9]{3}$")]
 SopName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
@@ -132,10 +133,16 @@ class SopDetail(SopEntry):
     reviews_due: list[ReviewDue] = Field(default_factory=list)
 
 
-class ChangeReview(BaseModel):
-    """The crown's post-change review of an operation: lessons learned, and a note."""
+Lessons = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+"""What the change taught: 1 to 10,000 characters once trimmed; blank is refused."""
 
-    reviewed_by: str
-    at: datetime
-    lessons: str
-    note: str | None = None
+
+class ReviewNotes(BaseModel):
+    """What the crown records when it reviews a change (``POST /operations/{id}/review``)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    lessons: Lessons
+    """Lessons learned: what went well, what did not, what to change."""
+    note: Reason | None = None
+    """A note beside them (a follow-up, a ticket), up to 2000 characters."""

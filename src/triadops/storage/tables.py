@@ -24,6 +24,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+REVIEW_DUE_WHERE = "reviewed_by IS NULL AND status IN ('completed', 'rolled_back')"
+"""The rows of ``ix_operations_review_due`` (``domain.sops.REVIEW_DUE``, unreviewed)."""
+
+
 class OperationRow(Base):
     """An operation: request, plan, results, state and the worker lease on it."""
 
@@ -57,6 +61,11 @@ class OperationRow(Base):
     """Set when someone cancels a running operation; honoured at the next step boundary."""
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    """The crown principal who recorded the post-change review; None until one did."""
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_lessons: Mapped[str | None] = mapped_column(Text)
+    review_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -71,6 +80,15 @@ class OperationRow(Base):
         # Emergencies under the crown (the rows with a deadline) are claimed first: the
         # worker's claim finds them, or that there are none, without a walk of the queue.
         Index(None, "acknowledgement_deadline"),
+        # Reviews due: ended changes the crown has not reviewed, by type, newest first. Only
+        # those rows are in it, so the listing costs what is due, not the whole history.
+        Index(
+            "ix_operations_review_due",
+            "operation_type",
+            "created_at",
+            sqlite_where=text(REVIEW_DUE_WHERE),
+            postgresql_where=text(REVIEW_DUE_WHERE),
+        ),
     )
 
 

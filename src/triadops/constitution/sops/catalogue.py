@@ -83,9 +83,7 @@ def parse_template(text: bytes, *, source: str) -> SopEntry:
     try:
         sop = Sop.model_validate(data)
     except ValidationError as exc:
-        faults = [
-            f"{_where(e['loc'])}: {e['msg']}{_suggestion(dict(e))}" for e in exc.errors()[:5]
-        ]
+        faults = [f"{_where(e['loc'])}: {e['msg']}{_suggestion(dict(e))}" for e in exc.errors()[:5]]
         more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
         raise InvalidRequest(f"{source}: {'; '.join(faults)}{more}", field=source) from None
     digest = hashlib.sha256(text).hexdigest()
