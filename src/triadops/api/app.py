@@ -31,6 +31,7 @@ from triadops.api.routes import (
     health,
     monitoring,
     operations,
+    sops,
 )
 from triadops.logconfig import configure_logging
 from triadops.ops.health.api_errors import RequestCounts
@@ -110,7 +111,7 @@ def create_app(
     app.add_middleware(
         health.HealthShortcut, metrics=app.state.metrics, counts=app.state.request_counts
     )
-    for module in (health, monitoring, operations, decisions, audit, crown, alerts, agents):
+    for module in (health, monitoring, operations, decisions, audit, crown, alerts, agents, sops):
         app.include_router(module.router)
     return app
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
-from triadops.cli import agents, alerts, audit, crown, health, login, ops, serve, tokens
+from triadops.cli import agents, alerts, audit, crown, health, login, ops, serve, sops, tokens
 from triadops.cli.clicktypes import Context as ClickContext
 from triadops.cli.context import BadInput, describe_validation
 from triadops.cli.output import visible
@@ -76,6 +76,7 @@ app.add_typer(health.app, name="health")
 app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(alerts.silences_app, name="silences")
 app.add_typer(agents.app, name="agents")
+app.add_typer(sops.app, name="sop")
 app.command("freeze")(crown.freeze_command)
 app.command("unfreeze")(crown.unfreeze_command)
 app.command("login")(login.login)

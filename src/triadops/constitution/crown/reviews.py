@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger
-from triadops.domain.enums import Authority
+from triadops.constitution.sops import SopCatalogue
+from triadops.domain.enums import Authority, OperationStatus, OperationType
 from triadops.domain.errors import Conflict, Forbidden, TriadError
 from triadops.domain.events import ChangeReviewed
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
 from triadops.domain.rules import Rule, RuleBook
-from triadops.domain.sops import REVIEWABLE, ReviewNotes
+from triadops.domain.sops import REVIEWABLE, ReviewDue, ReviewNotes, SopDetail
 from triadops.storage import operations as store
+from triadops.storage.reviews import reviews_due
 from triadops.storage.tables import OperationRow
 
 _ENDED = frozenset(s.value for s in REVIEWABLE)
@@ -111,3 +113,22 @@ async def review_change(
         event = event.model_copy(update={"note": notes.note})
     ledger.record(session, event, actor=by.name, operation_id=row.id, at=row.reviewed_at)
     return row
+
+
+async def sop_detail(
+    session: AsyncSession, sops: SopCatalogue, name: str, *, limit: int = 50
+) -> SopDetail:
+    """Return an SOP with the newest of its operations whose post-change review is due."""
+    entry = sops.get(name)
+    rows = await reviews_due(session, types=entry.governs if entry.review else [], limit=limit)
+    due = [
+        ReviewDue(
+            operation_id=row.id,
+            operation_type=OperationType(row.operation_type),
+            status=OperationStatus(row.status),
+            requested_by=row.requested_by,
+            updated_at=row.updated_at,
+        )
+        for row in rows
+    ]
+    return SopDetail(**entry.model_dump(), reviews_due=due)

@@ -257,7 +257,7 @@ async def decide(
     finding = PlanningResult(
         approved=True,
         risk_level=risk,
-        risk_reasons=reasons,
+        risk_reasons=reasons + sop.approval_reasons(sops, kind),
         required_approvals=sop.with_approvals(
             sops,
             kind,

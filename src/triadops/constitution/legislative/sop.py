@@ -169,6 +169,14 @@ def misfits(sops: SopCatalogue, kind: OperationType, authority: Authority, plan:
     return "; ".join(said)
 
 
+def approval_reasons(sops: SopCatalogue, kind: OperationType) -> list[str]:
+    """Say which approvals the type's SOP asks for whatever the risk (none: nothing)."""
+    sop = sops.governing(kind)
+    if sop is None or not sop.approvals:
+        return []
+    return [f"{sop.label}: approval by {', '.join(a.value for a in sop.approvals)} at least"]
+
+
 def with_approvals(
     sops: SopCatalogue, kind: OperationType, required: list[Authority]
 ) -> list[Authority]:
