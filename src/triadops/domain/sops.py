@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from triadops.domain.enums import Authority, OperationStatus, OperationType
-from triadops.domain.operations import Reason, Text
+from triadops.domain.operations import Lessons, Reason
 
 SopId = Annotated[str, Field(pattern=r"^SOP-[0-9]{3}$")]
 SopName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
@@ -133,8 +133,6 @@ class SopDetail(SopEntry):
     reviews_due: list[ReviewDue] = Field(default_factory=list)
 
 
-Lessons = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-"""What the change taught: 1 to 10,000 characters once trimmed; blank is refused."""
 
 
 class ReviewNotes(BaseModel):
