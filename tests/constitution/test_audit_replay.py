@@ -646,7 +646,8 @@ async def test_a_review_edited_inserted_or_deleted_is_named(runtime: Runtime) ->
         .values(reviewed_by=None, reviewed_at=None, review_lessons=None, review_note=None),
     )
     assert found(await verify(runtime)) == [
-        "operation op-emergency: the ledger records a review by elizabeth but none is stored (deleted)"
+        "operation op-emergency: the ledger records a review by elizabeth but none is "
+        "stored (deleted)"
     ]
 
 

@@ -133,8 +133,6 @@ class SopDetail(SopEntry):
     reviews_due: list[ReviewDue] = Field(default_factory=list)
 
 
-
-
 class ReviewNotes(BaseModel):
     """What the crown records when it reviews a change (``POST /operations/{id}/review``)."""
 

@@ -131,35 +131,18 @@ def _operation(
 
 def _review(state: LedgerState, row: store.StoredOperation, op: OperationState) -> None:
     """Name a stored post-change review that is not the one the ledger recorded."""
-    stored = (row.reviewed_by, row.review_lessons, row.review_note)
-    said = op.review
+    stored, said = (row.reviewed_by, row.review_lessons, row.review_note), op.review
     if said == stored or (said is None and stored == (None, None, None)):
         return
-    subject = f"operation {row.id}"
     if said is None:
-        state.say(
-            "operation",
-            subject,
-            f"stored review by {row.reviewed_by} but the ledger records none (inserted)",
-        )
+        problem = f"stored review by {row.reviewed_by} but the ledger records none (inserted)"
     elif row.reviewed_by is None:
-        state.say(
-            "operation",
-            subject,
-            f"the ledger records a review by {said[0]} but none is stored (deleted)",
-        )
+        problem = f"the ledger records a review by {said[0]} but none is stored (deleted)"
     elif row.reviewed_by != said[0]:
-        state.say(
-            "operation",
-            subject,
-            f"stored review by {row.reviewed_by} but the ledger's is by {said[0]}",
-        )
+        problem = f"stored review by {row.reviewed_by} but the ledger's is by {said[0]}"
     else:
-        state.say(
-            "operation",
-            subject,
-            "stored review's lessons or note differ from the ledger's (edited)",
-        )
+        problem = "stored review's lessons or note differ from the ledger's (edited)"
+    state.say("operation", f"operation {row.id}", problem)
 
 
 def _steps(
