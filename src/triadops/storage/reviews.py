@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.domain.enums import OperationType
-from triadops.storage.tables import REVIEW_DUE_WHERE, OperationRow
+from triadops.domain.sops import REVIEW_DUE
+from triadops.storage.tables import OperationRow
 
 
 async def reviews_due(
@@ -16,29 +17,27 @@ async def reviews_due(
 ) -> list[OperationRow]:
     """Return the newest operations of `types` that ended without a review (ties by id).
 
-    The partial index ``ix_operations_review_due`` holds exactly the unreviewed ended rows,
-    so the walk costs what is due, however long the history.
+    A walk of the (status, operation_type) index over the ended operations of `types`,
+    sorted: its cost grows with those (the deployments and incidents), not the history.
     """
     if not types:
         return []
-    stmt = (
+    return list((await session.execute(due_query(types, limit))).scalars().all())
+
+
+def _due(types: Sequence[OperationType]) -> list[ColumnElement[bool]]:
+    return [
+        OperationRow.status.in_([s.value for s in REVIEW_DUE]),
+        OperationRow.operation_type.in_([t.value for t in types]),
+        OperationRow.reviewed_by.is_(None),
+    ]
+
+
+def due_query(types: Sequence[OperationType], limit: int) -> Select[OperationRow]:
+    """The newest unreviewed ended operations of `types`, at most `limit` of them."""
+    return (
         select(OperationRow)
-        .where(OperationRow.operation_type.in_([t.value for t in types]), text(REVIEW_DUE_WHERE))
+        .where(*_due(types))
         .order_by(OperationRow.created_at.desc(), OperationRow.id)
         .limit(limit)
     )
-    return list((await session.execute(stmt)).scalars().all())
-
-
-async def count_reviews_due(
-    session: AsyncSession, *, types: Sequence[OperationType]
-) -> dict[OperationType, int]:
-    """Return how many reviews are due for each of `types` (those with none are left out)."""
-    if not types:
-        return {}
-    stmt = (
-        select(OperationRow.operation_type, func.count())
-        .where(OperationRow.operation_type.in_([t.value for t in types]), text(REVIEW_DUE_WHERE))
-        .group_by(OperationRow.operation_type)
-    )
-    return {OperationType(kind): count for kind, count in (await session.execute(stmt)).all()}

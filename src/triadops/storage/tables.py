@@ -24,10 +24,6 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-REVIEW_DUE_WHERE = "reviewed_by IS NULL AND status IN ('completed', 'rolled_back')"
-"""The rows of ``ix_operations_review_due`` (``domain.sops.REVIEW_DUE``, unreviewed)."""
-
-
 class OperationRow(Base):
     """An operation: request, plan, results, state and the worker lease on it."""
 
@@ -80,15 +76,6 @@ class OperationRow(Base):
         # Emergencies under the crown (the rows with a deadline) are claimed first: the
         # worker's claim finds them, or that there are none, without a walk of the queue.
         Index(None, "acknowledgement_deadline"),
-        # Reviews due: ended changes the crown has not reviewed, by type, newest first. Only
-        # those rows are in it, so the listing costs what is due, not the whole history.
-        Index(
-            "ix_operations_review_due",
-            "operation_type",
-            "created_at",
-            sqlite_where=text(REVIEW_DUE_WHERE),
-            postgresql_where=text(REVIEW_DUE_WHERE),
-        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""operations carry the crown's post-change review; an index of the reviews due
+"""operations carry the crown's post-change review
 
 Revision ID: 0012
 Revises: 0010
@@ -17,8 +17,6 @@ down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-DUE = "reviewed_by IS NULL AND status IN ('completed', 'rolled_back')"
-
 
 def upgrade() -> None:
     """Apply this revision."""
@@ -27,19 +25,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("reviewed_at", UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("review_lessons", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("review_note", sa.Text(), nullable=True))
-    op.create_index(
-        "ix_operations_review_due",
-        "operations",
-        ["operation_type", "created_at"],
-        unique=False,
-        sqlite_where=sa.text(DUE),
-        postgresql_where=sa.text(DUE),
-    )
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    op.drop_index("ix_operations_review_due", table_name="operations")
     with op.batch_alter_table("operations", schema=None) as batch_op:
         for column in ("review_note", "review_lessons", "reviewed_at", "reviewed_by"):
             batch_op.drop_column(column)
