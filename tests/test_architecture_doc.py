@@ -282,13 +282,17 @@ def test_the_layers_are_the_contracts_layers() -> None:
     outer = contract(LAYERS)
     assert stated_layers(DOC, outer["name"]) == [short(layer) for layer in outer["layers"]]
     inner = contract(INSIDE)
-    # The chain names the orchestration and the branches; the shared layer is listed after.
-    assert stated_layers(DOC, INSIDE) == inner["layers"][:-1]
-    shared = set(re.split(r"\s*:\s*", inner["layers"][-1]))
+    # The chain names the orchestration and the branches; the shared layer is listed after,
+    # then the chain goes on with the layers below it.
+    at = next(i for i, layer in enumerate(inner["layers"]) if "lifecycle" in layer)
+    assert stated_layers(DOC, INSIDE) == inner["layers"][:at]
+    shared = set(re.split(r"\s*:\s*", inner["layers"][at]))
     body = section(DOC, "Import rules")
-    listed = re.search(r"the\s+shared modules \(([^)]*)\)", body)
+    listed = re.search(r"the\s+shared modules \(([^)]*)\)[^→.]*(→\s*`[^`]+`)*", body)
     assert listed is not None
     assert set(re.findall(r"`(\w+)`", listed.group(1))) <= shared
+    below = re.findall(r"→\s*`([^`]+)`", listed.group(0))
+    assert below == inner["layers"][at + 1 :]
 
 
 def test_a_layer_out_of_order_is_caught() -> None:

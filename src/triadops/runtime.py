@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from triadops.actions.builtin import builtin_actions
@@ -21,6 +22,8 @@ from triadops.checks.registry import CheckRegistry, load_entry_point_checks
 from triadops.constitution import ledger, lifecycle, policy, subscribers
 from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
+from triadops.constitution.sops import USER_FOLDER, SopCatalogue
+from triadops.constitution.sops import load_catalogue as load_sops
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import Conflict
 from triadops.ops import change_silences
@@ -86,6 +89,8 @@ class Runtime:
     actions: ActionRegistry
     checks: CheckRegistry
     procedures: ProcedureCatalogue
+    sops: SopCatalogue
+    """The SOP templates in force: the shipped ones and the user's (``$TRIAD_HOME/sops``)."""
     submissions: Submissions
     """Group commit for requests that arrive together (the API's submissions)."""
     agents: Agents | None = None
@@ -105,6 +110,7 @@ class Runtime:
         subscribe()
         for folder in (settings.home, settings.log_dir, settings.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        sops = load_sops(settings.home / USER_FOLDER)  # a misfit refuses to open
         engine = create_engine(settings.resolved_database_url)
         if migrate:
             await upgrade(engine)
@@ -124,6 +130,7 @@ class Runtime:
             actions=actions,
             checks=checks,
             procedures=procedures,
+            sops=sops,
             agents=agents,
         )
 
@@ -138,6 +145,7 @@ class Runtime:
             actions=self.actions,
             checks=self.checks,
             procedures=self.procedures,
+            sops=self.sops,
             plan_advisor=self.agents.planner if self.agents else None,
             step_executor=self.agents.executor if self.agents else None,
             verdict_advisor=self.agents.evaluator if self.agents else None,
@@ -155,6 +163,14 @@ class Runtime:
                 await session.connection(execution_options={"triad_read_only": True})
             yield session
 
+    def governance(self) -> dict[str, JsonValue]:
+        """What every writer of one database must share: settings, procedures' and SOPs' digests."""
+        return {
+            **self.settings.governance(),
+            **self.procedures.digests(),
+            **self.sops.governance(),
+        }
+
     async def check_governance(self, *, writer: str, adopt: bool = False) -> str | None:
         """Refuse (Conflict) to write under other governing settings than the database's.
 
@@ -163,7 +179,7 @@ class Runtime:
         replaces the stored settings instead. Returns what to say on start, if anything.
         The loaded procedures are governance too: each one's digest, as ``procedures.<name>``.
         """
-        mine = self.settings.governance() | self.procedures.digests()
+        mine = self.governance()
         async with self.session() as session:
             row = await governance.read_governance(session)
             if row is not None and row.hash == governance.governance_hash(mine):

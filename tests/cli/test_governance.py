@@ -6,11 +6,13 @@ import asyncio
 import hashlib
 import json
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from tests.cli.conftest import Triad, data, one_error_line
+from triadops.constitution.sops import load_catalogue
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage.engine import create_engine
@@ -129,12 +131,15 @@ def test_the_ledger_records_each_governance_and_verify_names_an_edited_row(
     assert entry["actor"] == "triad:governance"
     assert entry["details"]["settings"]["model"] == "rules"
     # No secret among the governing settings: models are named, keys come from the environment.
-    # The settings, and each loaded procedure's digest (procedures are governance too).
-    assert set(entry["details"]["settings"]) == set(Settings().governance()) | {
+    # The settings, each loaded procedure's digest and the SOP templates' digests: a process
+    # with other procedures or SOPs governs otherwise.
+    sops = load_catalogue(None).governance()
+    assert set(entry["details"]["settings"]) == set(Settings().governance()) | set(sops) | {
         "procedures.cache_cleanup",
         "procedures.database_optimization",
         "procedures.log_rotation",
     }
+    assert {k: entry["details"]["settings"][k] for k in sops} == sops
     assert not [k for k in entry["details"]["settings"] if re.search("key|token|secret|pass", k)]
     assert entry["details"]["set_by"].startswith("triad ops submit (")
     assert _governance_findings(triad) == []
@@ -167,3 +172,22 @@ def test_the_ledger_records_each_governance_and_verify_names_an_edited_row(
 
     _edit_governance(database_url, "DELETE FROM governance")
     assert _governance_findings(triad) == ["governance: in the ledger but not stored (deleted)"]
+
+
+def test_a_writer_with_other_sop_templates_refuses_naming_the_sop(
+    triad: Triad, cli_env: dict[str, str]
+) -> None:
+    assert triad("ops", "submit", "--step", "noop", "--id", "op-1").exit_code == 0
+    folder = Path(cli_env["TRIAD_HOME"]) / "sops"
+    folder.mkdir()
+    shipped = load_catalogue(None).get("SOP-003")
+    templates = Path(__file__).parents[2] / "src/triadops/constitution/sops/templates"
+    shipped_text = (templates / "sop-003-configuration-change.toml").read_text()
+    (folder / "config.toml").write_text("review = true\n" + shipped_text)  # stricter
+
+    refused = triad("ops", "submit", "--step", "noop")
+
+    line = one_error_line(refused)
+    assert "this process's sops.SOP-003 is '" in line, line
+    assert f"the database's governance says '{shipped.digest}'" in line
+    assert triad("sop", "show", "SOP-003", "--json").exit_code == 0  # reads still run

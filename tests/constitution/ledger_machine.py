@@ -48,6 +48,7 @@ from tests.constitution.ledger_world import (
 )
 from triadops.constitution import lifecycle
 from triadops.constitution.commits import Tick
+from triadops.constitution.crown.reviews import review_change
 from triadops.constitution.crown.service import (
     acknowledge,
     cancel_answer,
@@ -68,6 +69,7 @@ from triadops.domain.enums import Authority
 from triadops.domain.errors import Conflict
 from triadops.domain.identity import Identity
 from triadops.domain.operations import StepSpec
+from triadops.domain.sops import ReviewNotes
 from triadops.ops.monitor import Monitor
 from triadops.storage.operations import get_operation
 from triadops.worker.claims import drive_once, keep_house
@@ -91,6 +93,7 @@ APPROVAL = st.sampled_from(
 """Mostly who may give the approvals high and critical plans need; sometimes the requester
 (alice), an authority no rule asks for, or one the approver does not hold."""
 CROWN_OR_NOT = st.sampled_from([CAROL, QUEEN, CAROL, ALICE])
+
 CANCELLER = st.sampled_from([ALICE, CAROL, BOB])
 """The requester, the crown, or one who is neither."""
 RULER = st.sampled_from([JUDGE, JUDGE, QUEEN, ALICE])
@@ -313,6 +316,21 @@ class LedgerMachine(AlertRules, RaceRules, RuleBasedStateMachine):
             await acknowledge(session, operation_id=operation_id, by=who)
 
         self.transaction(who, "acknowledge", call)
+
+    def review(self, pick: int, who: Identity) -> None:
+        """The crown reviews a change that ended (anyone else, or too early: refused).
+
+        Called by the tour, not drawn by hypothesis: a new rule would change every
+        derandomized sequence, and with them what the default examples reach.
+        """
+        operation_id = self.pick(pick)
+        assert operation_id is not None
+        notes = ReviewNotes(lessons=f"lessons of {operation_id}", note="by the machine")
+
+        async def call(session: AsyncSession) -> None:
+            await review_change(session, operation_id=operation_id, by=who, notes=notes)
+
+        self.transaction(who, "review", call)
 
     @rule(who=CROWN_OR_NOT, on=st.booleans())
     def switch_freeze(self, who: Identity, on: bool) -> None:

@@ -25,6 +25,7 @@ from triadops.actions.base import ActionContext, Output
 from triadops.actions.noop import NoopOnceAction, NoopParams
 from triadops.constitution import ledger, lifecycle
 from triadops.constitution.crown import tokens
+from triadops.constitution.crown.reviews import review_change
 from triadops.constitution.crown.service import acknowledge, cancel_operation, freeze, unfreeze
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.constitution.ledger import audit
@@ -44,6 +45,7 @@ from triadops.domain.operations import (
     StepSpec,
     utcnow,
 )
+from triadops.domain.sops import ReviewNotes
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage import ledger as ledger_store
@@ -206,6 +208,10 @@ async def build_history(rt: Runtime) -> None:
     await drain(rt)
     async with rt.session() as session:
         await acknowledge(session, operation_id="op-emergency", by=QUEEN)
+        await lifecycle.commit(session)
+    async with rt.session() as session:
+        notes = ReviewNotes(lessons="paged in time", note="INC-1")
+        await review_change(session, operation_id="op-emergency", by=QUEEN, notes=notes)
         await lifecycle.commit(session)
 
     # A worker dies in a non-idempotent step: in doubt until a judge rules. The clock
@@ -616,6 +622,32 @@ async def test_a_forged_step_transition_with_the_chain_recomputed_is_named(
     assert found(report) == [
         f"step 0 of op-failed: entry {entry.seq}: running → skipped is not a legal step "
         "transition (forged)"
+    ]
+
+
+async def test_a_review_edited_inserted_or_deleted_is_named(runtime: Runtime) -> None:
+    await tamper(
+        runtime,
+        update(OperationRow)
+        .where(OperationRow.id == "op-emergency")
+        .values(review_lessons="nothing to learn"),
+        update(OperationRow)
+        .where(OperationRow.id == "op-done")
+        .values(reviewed_by="carol", reviewed_at=utcnow(), review_lessons="forged"),
+    )
+    assert found(await verify(runtime)) == [
+        "operation op-done: stored review by carol but the ledger records none (inserted)",
+        "operation op-emergency: stored review's lessons or note differ from the ledger's (edited)",
+    ]
+    await tamper(
+        runtime,
+        update(OperationRow)
+        .where(OperationRow.id.in_(["op-emergency", "op-done"]))
+        .values(reviewed_by=None, reviewed_at=None, review_lessons=None, review_note=None),
+    )
+    assert found(await verify(runtime)) == [
+        "operation op-emergency: the ledger records a review by elizabeth but none is "
+        "stored (deleted)"
     ]
 
 

@@ -229,6 +229,9 @@ TOURED = {
     "checkpoint_signed",
     "transition completed",
     "transition rolled_back",
+    "review refused",
+    "review done",
+    "change_reviewed",
 }
 """What the tour must reach: a tour that stops reaching one no longer tests it."""
 
@@ -286,6 +289,9 @@ def tour_operations(m: Checked) -> None:
     m.time_passes(31.0)
     m.drive()
     m.rule_in_doubt(m.at("op-7", ("dies",)), JUDGE, took_effect=True)
+    m.review(m.at("op-1"), BOB)
+    m.review(m.at("op-1"), QUEEN)
+    m.review(m.at("op-1"), QUEEN)
     m.checkpoint()
 
 
@@ -319,5 +325,5 @@ def test_a_tour_of_the_rare_paths(databases: Databases, key_file: Path) -> None:
     finally:
         machine.teardown()
 
-    assert checked.calls == 44
+    assert checked.calls == 47
     assert TOURED - databases.seen == set()

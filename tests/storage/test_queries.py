@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import text
 
 from tests.fixtures.pipeline import request, submit
-from triadops.domain.enums import OperationStatus
+from triadops.domain.enums import OperationStatus, OperationType
 from triadops.runtime import Runtime
 from triadops.storage.listing import list_operations
+from triadops.storage.reviews import due_query
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -47,3 +48,15 @@ async def test_several_states_are_merged_from_index_walks(runtime: Runtime) -> N
     assert [r.id for r in both] == newest_first[:3]
     assert [r.id for r in page2] == newest_first[3:]
     assert none == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_reviews_due_walk_an_index(runtime: Runtime) -> None:
+    stmt = due_query([OperationType.DEPLOYMENT, OperationType.EMERGENCY], 50)
+    query = stmt.compile(runtime.engine, compile_kwargs={"literal_binds": True})
+    async with runtime.engine.connect() as conn:
+        plan = (await conn.execute(text(f"EXPLAIN QUERY PLAN {query}"))).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    index = "ix_operations_status_operation_type"
+    assert index in details, details
+    assert "SCAN operations" not in details.replace(f"USING INDEX {index}", "")

@@ -32,6 +32,7 @@ from triadops.api.routes import (
     monitoring,
     operations,
     procedures,
+    sops,
 )
 from triadops.logconfig import configure_logging
 from triadops.ops.health.api_errors import RequestCounts
@@ -121,6 +122,8 @@ def create_app(
         alerts,
         agents,
         procedures,
+        sops,
+    sops,
     ):
         app.include_router(module.router)
     return app

@@ -27,6 +27,7 @@ from triadops.domain.identity import Identity
 from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import (
     Approval,
+    ChangeReview,
     ImplementationResult,
     Operation,
     OperationRequest,
@@ -40,6 +41,7 @@ from triadops.domain.operations import (
 )
 from triadops.domain.principals import PATTERN as PRINCIPAL_PATTERN
 from triadops.domain.principals import PrincipalName
+from triadops.domain.sops import ReviewNotes
 from triadops.storage.listing import (
     MAX_CURSOR_LENGTH,
     ListingFilters,
@@ -107,6 +109,8 @@ class OperationView(BaseModel):
     acknowledgement_deadline: datetime | None
     acknowledgement: Acknowledgement | None = None
     """An emergency's acknowledgement from the ledger: who, when, and how late."""
+    review: ChangeReview | None = None
+    """The crown's post-change review: lessons learned and a note, once recorded."""
     created_at: datetime
     updated_at: datetime
     timeline: list[LedgerEntry]
@@ -234,6 +238,10 @@ class RejectBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason
+
+
+class ReviewBody(ReviewNotes):
+    """The crown's post-change review: lessons learned, and a note."""
 
 
 class CancelBody(BaseModel):

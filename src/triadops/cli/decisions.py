@@ -12,6 +12,7 @@ from contextlib import closing
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.cli.context import (
@@ -29,12 +30,14 @@ from triadops.cli.output import emit_json, render_cancel, render_outcome, render
 from triadops.cli.remote import Remote, remote
 from triadops.cli.requests import Params, Steps, step_specs, validated_steps
 from triadops.constitution import lifecycle
+from triadops.constitution.crown.reviews import review_change
 from triadops.constitution.crown.service import acknowledge, cancel_answer, cancel_operation
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
 from triadops.constitution.legislative.service import amend_operation
 from triadops.domain.enums import Authority
 from triadops.domain.operations import Operation
+from triadops.domain.sops import ReviewNotes
 from triadops.runtime import Runtime
 from triadops.storage.records import load_operation
 
@@ -256,6 +259,35 @@ def ack(operation_id: str, as_json: JsonFlag = False, as_name: AsName = None) ->
         as_json=as_json,
         remotely=_remotely(as_name, operation_id, "acknowledge", None),
     )
+
+
+def review(
+    operation_id: str,
+    lessons: Annotated[str, typer.Option(help="Lessons learned; kept on the record.")],
+    note: Annotated[str | None, typer.Option(help="A note beside them.")] = None,
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
+) -> None:
+    """Record the crown's post-change review of a change that ended (not your own request)."""
+    by = local_identity(as_name)
+    notes = _review_notes(lessons, note)
+    _decide(
+        operation_id,
+        lambda s, rt: review_change(s, operation_id=operation_id, by=by, notes=notes),
+        as_json=as_json,
+        remotely=_remotely(
+            as_name, operation_id, "review", notes.model_dump(mode="json", exclude_none=True)
+        ),
+    )
+
+
+def _review_notes(lessons: str, note: str | None) -> ReviewNotes:
+    """The review under the API's rules; BadInput naming the flag otherwise."""
+    try:
+        return ReviewNotes(lessons=lessons, note=note)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise BadInput(f"--{error['loc'][0]}: {error['msg']}") from None
 
 
 def _remotely(

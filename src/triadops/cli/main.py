@@ -25,6 +25,7 @@ from triadops.cli import (
     ops,
     procedures,
     serve,
+    sops,
     tokens,
 )
 from triadops.cli.clicktypes import Context as ClickContext
@@ -88,6 +89,7 @@ app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(alerts.silences_app, name="silences")
 app.add_typer(agents.app, name="agents")
 app.add_typer(procedures.app, name="procedures")
+app.add_typer(sops.app, name="sop")
 app.command("freeze")(crown.freeze_command)
 app.command("unfreeze")(crown.unfreeze_command)
 app.command("login")(login.login)

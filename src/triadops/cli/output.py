@@ -276,6 +276,9 @@ def render_operation(op: Operation, timeline: Sequence[LedgerEntry]) -> None:
             mark = "pass" if finding.passed else "FAIL"
             out.print(f"  {mark} {finding.name}: {finding.detail}")
     out.print(f"constitutional compliance: {op.constitutional_compliance}")
+    if op.review:
+        note = f" (note: {op.review.note})" if op.review.note else ""
+        out.print(f"reviewed by {op.review.reviewed_by}: {op.review.lessons}{note}")
     reports = _agent_reports(op)
     if reports:
         out.print(_agents_table(reports))

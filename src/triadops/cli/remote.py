@@ -32,6 +32,7 @@ from triadops.domain.errors import Conflict, Forbidden, NotFound, TriadError, Un
 from triadops.domain.health import HealthReport, HealthReportSummary
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operations import Operation, OperationRequest, Plan, PlanningResult
+from triadops.domain.sops import SopDetail, SopEntry
 from triadops.ops.agents_health import AgentsHealth
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -224,6 +225,17 @@ class Remote:
     def procedure(self, name: str) -> ProcedureDetail:
         """Return one procedure in full, as the server loaded it."""
         return ProcedureDetail.model_validate(self.call("GET", f"/procedures/{_segment(name)}"))
+
+    # Standard operating procedures.
+
+    def sops(self) -> list[SopEntry]:
+        """Return the SOPs in force on the server."""
+        return [SopEntry.model_validate(item) for item in self.call("GET", "/sops")["items"]]
+
+    def sop(self, name: str, *, limit: int) -> SopDetail:
+        """Read one SOP with the reviews it has due."""
+        found = self.call("GET", f"/sops/{_segment(name)}", params={"limit": limit})
+        return SopDetail.model_validate(found)
 
     # The crown's ledger.
 

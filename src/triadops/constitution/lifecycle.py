@@ -16,6 +16,7 @@ from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import ledger, subscribers
+from triadops.constitution.sops import SopCatalogue
 from triadops.domain.enums import Authority
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus as St
@@ -86,6 +87,8 @@ class Attempt:
     """The approvals already given, before this one."""
     request: Mapping[str, object] | None = None
     """The request as an amendment read it, before drafting its plan outside the lock."""
+    sops: SopCatalogue | None = None
+    """The SOPs in force, when the legislature concludes a review (its plan must fit them)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from triadops.constitution import lifecycle
 from triadops.constitution.crown import service as crown
 from triadops.constitution.judicial import service as judicial
-from triadops.constitution.legislative import amendment, approvals
+from triadops.constitution.legislative import amendment, approvals, sop
 
 GATES: tuple[type[lifecycle.OperationRule], ...] = (
     crown.RequesterOrCrown,
@@ -24,6 +24,7 @@ GATES: tuple[type[lifecycle.OperationRule], ...] = (
     *approvals.APPROVAL_RULES,
     approvals.AwaitingDecision,
     approvals.LegislatorOrCrownRejects,
+    *sop.SOP_RULES,
     judicial.JudgeOrCrown,
     judicial.InDoubt,
 )

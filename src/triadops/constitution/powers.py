@@ -14,6 +14,7 @@ from triadops.actions.procedures import ProcedureCatalogue
 from triadops.actions.registry import ActionRegistry
 from triadops.checks.registry import CheckRegistry
 from triadops.constitution.advisors import PlanAdvisor, StepExecutor, VerdictAdvisor
+from triadops.constitution.sops import SopCatalogue
 from triadops.settings import Settings
 from triadops.storage.targets import DatabaseTargets
 
@@ -30,6 +31,8 @@ class Powers:
     checks: CheckRegistry
     procedures: ProcedureCatalogue
     """The declared procedures, checked against `actions` and `checks` when loaded."""
+    sops: SopCatalogue
+    """The standard operating procedures in force, by the operation type each governs."""
     plan_advisor: PlanAdvisor | None = None
     """The planner agent; None: the rules decide alone, in the submission's transaction."""
     step_executor: StepExecutor | None = None

@@ -23,6 +23,7 @@ from triadops.domain.enums import Authority, OperationStatus, OperationType, Ris
 from triadops.domain.principals import PrincipalName
 from triadops.domain.values import (
     MAX_PARAM_DEPTH as MAX_PARAM_DEPTH,
+    Lessons as Lessons,
 )
 from triadops.domain.values import (
     NO_NUL_PATTERN as NO_NUL_PATTERN,
@@ -334,6 +335,15 @@ class Approval(BaseModel):
     at: datetime
 
 
+class ChangeReview(BaseModel):
+    """The crown's post-change review of an operation: lessons learned, and a note."""
+
+    reviewed_by: str
+    at: datetime
+    lessons: str
+    note: str | None = None
+
+
 class Operation(BaseModel):
     """An operation as stored: its request, plan, results and current state."""
 
@@ -351,6 +361,8 @@ class Operation(BaseModel):
     acknowledged_by: str | None = None
     acknowledgement_deadline: datetime | None = None
     status_reason: str | None = None
+    review: ChangeReview | None = None
+    """The crown's post-change review, once recorded."""
     created_at: datetime
     updated_at: datetime
 

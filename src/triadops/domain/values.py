@@ -43,6 +43,13 @@ Reason = Annotated[
 ]
 """Why someone acted, kept on the record: 1 to 2000 characters once trimmed; blank is refused.
 The API's bodies and the CLI's flags validate with this one type, so both refuse alike."""
+Lessons = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000),
+    AfterValidator(_no_nul),
+    _NoNulInSchema(),
+]
+"""What a change taught, kept on the record: 1 to 10,000 characters once trimmed."""
 
 
 def _storable(value: JsonValue, depth: int = 0) -> JsonValue:

@@ -42,6 +42,9 @@ class StoredOperation(NamedTuple):
     cancel_requested_by: str | None
     acknowledged_by: str | None
     acknowledgement_overdue: bool
+    reviewed_by: str | None
+    review_lessons: str | None
+    review_note: str | None
 
 
 class StoredStep(NamedTuple):
@@ -96,6 +99,9 @@ _OPERATION_COLUMNS = (
     OperationRow.cancel_requested_by,
     OperationRow.acknowledged_by,
     OperationRow.acknowledgement_overdue,
+    OperationRow.reviewed_by,
+    OperationRow.review_lessons,
+    OperationRow.review_note,
 )
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.domain.enums import Authority, OperationStatus, StepStatus
 from triadops.domain.operations import (
     Approval,
+    ChangeReview,
     ImplementationResult,
     Operation,
     OperationRequest,
@@ -47,6 +48,18 @@ def approval(row: ApprovalRow) -> Approval:
     )
 
 
+def review_of(row: OperationRow) -> ChangeReview | None:
+    """The crown's post-change review recorded on an operation row, if any."""
+    if row.reviewed_by is None or row.reviewed_at is None or row.review_lessons is None:
+        return None
+    return ChangeReview(
+        reviewed_by=row.reviewed_by,
+        at=row.reviewed_at,
+        lessons=row.review_lessons,
+        note=row.review_note,
+    )
+
+
 def operation_view(
     row: OperationRow, steps: list[StepRow], approvals: list[ApprovalRow]
 ) -> Operation:
@@ -72,6 +85,7 @@ def operation_view(
         acknowledged_by=row.acknowledged_by,
         acknowledgement_deadline=row.acknowledgement_deadline,
         status_reason=row.status_reason,
+        review=review_of(row),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -57,6 +57,11 @@ class OperationRow(Base):
     """Set when someone cancels a running operation; honoured at the next step boundary."""
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    """The crown principal who recorded the post-change review; None until one did."""
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_lessons: Mapped[str | None] = mapped_column(Text)
+    review_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

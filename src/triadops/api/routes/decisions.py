@@ -14,10 +14,12 @@ from triadops.api.schemas import (
     OperationView,
     RejectBody,
     ResolveBody,
+    ReviewBody,
     problems,
 )
 from triadops.api.views import operation_view
 from triadops.constitution import lifecycle
+from triadops.constitution.crown.reviews import review_change
 from triadops.constitution.crown.service import acknowledge, cancel_answer, cancel_operation
 from triadops.constitution.judicial.service import resolve_in_doubt
 from triadops.constitution.legislative.approvals import approve_operation, reject_operation
@@ -87,6 +89,19 @@ async def acknowledge_emergency(
 ) -> OperationView:
     """Acknowledge an emergency operation, as a crown identity other than its requester."""
     await acknowledge(session, operation_id=operation_id, by=identity)
+    await lifecycle.commit(session)
+    return await operation_view(session, operation_id)
+
+
+@router.post("/review", operation_id="review_operation")
+async def review(
+    operation_id: OperationIdPath, body: ReviewBody, identity: Crown, session: SessionDep
+) -> OperationView:
+    """Record the crown's post-change review of a change that ended: lessons and a note.
+
+    A crown identity other than the requester; one review an operation.
+    """
+    await review_change(session, operation_id=operation_id, by=identity, notes=body)
     await lifecycle.commit(session)
     return await operation_view(session, operation_id)
 

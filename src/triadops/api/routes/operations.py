@@ -48,6 +48,7 @@ NEXT_STEPS: dict[str, dict[str, object]] = {
     "amend": {"operationId": "amend_operation", "parameters": _THIS_ONE},
     "acknowledge": {"operationId": "acknowledge_operation", "parameters": _THIS_ONE},
     "resolve": {"operationId": "resolve_operation", "parameters": _THIS_ONE},
+    "review": {"operationId": "review_operation", "parameters": _THIS_ONE},
 }
 """Where a client goes from a submitted operation: the per-operation endpoints."""
 

@@ -121,11 +121,28 @@ def _operation(
                 f"stored {what} by {stored_by or 'nobody'} but the ledger records one by "
                 f"{said_by or 'nobody'}"
             )
+    _review(state, row, op)
     if bool(row.acknowledgement_overdue) != op.acknowledgement_overdue:
         say(
             f"stored acknowledgement_overdue={_flag(bool(row.acknowledgement_overdue))} "
             f"but the ledger says {_flag(op.acknowledgement_overdue)}"
         )
+
+
+def _review(state: LedgerState, row: store.StoredOperation, op: OperationState) -> None:
+    """Name a stored post-change review that is not the one the ledger recorded."""
+    stored, said = (row.reviewed_by, row.review_lessons, row.review_note), op.review
+    if said == stored or (said is None and stored == (None, None, None)):
+        return
+    if said is None:
+        problem = f"stored review by {row.reviewed_by} but the ledger records none (inserted)"
+    elif row.reviewed_by is None:
+        problem = f"the ledger records a review by {said[0]} but none is stored (deleted)"
+    elif row.reviewed_by != said[0]:
+        problem = f"stored review by {row.reviewed_by} but the ledger's is by {said[0]}"
+    else:
+        problem = "stored review's lessons or note differ from the ledger's (edited)"
+    state.say("operation", f"operation {row.id}", problem)
 
 
 def _steps(

@@ -29,6 +29,7 @@ from triadops.domain.events import (
     AcknowledgementOverdue,
     Approval,
     CancelRequested,
+    ChangeReviewed,
     CheckpointSigned,
     Freeze,
     GovernanceSet,
@@ -87,6 +88,8 @@ class OperationState:
     cancel_requested_by: str | None = None
     acknowledged_by: str | None = None
     acknowledgement_overdue: bool = False
+    review: tuple[str, str | None, str | None] | None = None
+    """The crown's post-change review as recorded: (reviewer, lessons, note)."""
 
 
 @dataclass(slots=True)
@@ -238,6 +241,11 @@ def fold_overdue(
     op.acknowledgement_overdue = True
 
 
+def fold_reviewed(state: LedgerState, op: OperationState, event: ChangeReviewed, e: Entry) -> None:
+    """The crown reviewed the change: who, the lessons and the note stay as recorded."""
+    op.review = (e[ACTOR], as_text(event.lessons), as_text(event.note))
+
+
 def fold_principal_created(state: LedgerState, event: PrincipalCreated, e: Entry) -> None:
     """A principal exists from its creation, of the kind it was created as."""
     name = event.name
@@ -296,6 +304,7 @@ OPERATION_FOLDS: Final[dict[type[LedgerEvent], OperationFold]] = {
     CancelRequested: fold_cancel,
     Acknowledged: fold_acknowledged,
     AcknowledgementOverdue: fold_overdue,
+    ChangeReviewed: fold_reviewed,
     **{kind: fold_step for kind in EVENT_TYPES.values() if issubclass(kind, StepEvent)},
 }
 """The folds of entries filed under an operation: its own, its steps' and approvals'."""

@@ -106,7 +106,15 @@ async def conclude_drafted(
         {*finding.required_approvals, Authority.LEGISLATIVE}, key=lambda a: a.value
     )
     finding.advice.append("the plan was drafted by the planner agent: a person approves it")
-    adopt_plan(session, row, plan, finding, timeout_s=timeout_s, drafted_by=advice.report)
+    adopt_plan(
+        session,
+        row,
+        plan,
+        finding,
+        timeout_s=timeout_s,
+        sops=powers.sops,
+        drafted_by=advice.report,
+    )
 
 
 async def conclude_review(
@@ -129,6 +137,7 @@ async def conclude_review(
         finding,
         actor=RULES,
         timeout_s=powers.settings.approval_timeout_s,
+        sops=powers.sops,
         approved_by=agreed,
     )
     return row.status == S.SCHEDULED.value

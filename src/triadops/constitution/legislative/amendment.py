@@ -121,6 +121,7 @@ async def amend_operation(
         plan,
         finding,
         timeout_s=powers.settings.approval_timeout_s,
+        sops=powers.sops,
         consult=consults_planner(powers, request),
     )
     return row

@@ -18,7 +18,7 @@ from triadops import tracing
 from triadops.actions.base import RUNS_TO_ITS_END, ActionContext
 from triadops.actions.procedures import ProcedureCatalogue
 from triadops.actions.registry import AnyAction
-from triadops.constitution.legislative import rules
+from triadops.constitution.legislative import rules, sop
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.enums import OperationStatus
 from triadops.domain.errors import Forbidden, InvalidRequest, NotFound, TriadError
@@ -253,7 +253,8 @@ async def decide(
     No agent is consulted here: this runs where a transaction may be open. The planner is
     consulted by the worker, outside any transaction (``conclude_review``).
     """
-    misfit = rules.authority_misfit(request)
+    kind, sops = request.operation_type, powers.sops
+    misfit = sop.misfits(sops, kind, request.constitutional_authority, plan)
     if misfit:
         return PlanningResult(
             approved=False, rejection_reason=misfit, constitutional_compliance=False
@@ -279,9 +280,13 @@ async def decide(
     finding = PlanningResult(
         approved=True,
         risk_level=risk,
-        risk_reasons=reasons,
-        required_approvals=rules.required_approvals(
-            risk, has_rollback_plan=bool(request.rollback_plan), in_window=in_window
+        risk_reasons=reasons + sop.approval_reasons(sops, kind),
+        required_approvals=sop.with_approvals(
+            sops,
+            kind,
+            rules.required_approvals(
+                risk, has_rollback_plan=bool(request.rollback_plan), in_window=in_window
+            ),
         ),
         scheduling_recommendation=when.isoformat() if request.scheduled_time else "immediate",
     )

@@ -1,4 +1,4 @@
-"""The legislature's rules: SOP authority, risk scoring and approval thresholds.
+"""The legislature's rules: who may request a type, risk scoring and approval thresholds.
 
 Each rule is a small pure function with the reason it exists; the service composes them.
 """
@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 
 from triadops.domain.enums import Authority, OperationType, Risk
 from triadops.domain.operations import Approval, OperationRequest, PlannedStep
+from triadops.domain.sops import Sop
 
 
 def plan_authors(requested_by: str, plan_author: str | None) -> frozenset[str]:
@@ -16,39 +17,25 @@ def plan_authors(requested_by: str, plan_author: str | None) -> frozenset[str]:
     return frozenset({requested_by, plan_author or requested_by})
 
 
-# Which authority may request which type, after the seed's SOPs.
-SOP_AUTHORITIES: dict[OperationType, tuple[str, frozenset[Authority]]] = {
-    OperationType.DEPLOYMENT: (
-        "SOP-001 (deployment)",
-        frozenset({Authority.EXECUTIVE, Authority.LEGISLATIVE}),
-    ),
-    OperationType.EMERGENCY: ("SOP-002 (incident response)", frozenset({Authority.CROWN})),
-    OperationType.CONFIGURATION: (
-        "SOP-003 (configuration change)",
-        frozenset({Authority.LEGISLATIVE, Authority.EXECUTIVE}),
-    ),
-    OperationType.MAINTENANCE: (
-        "SOP-004 (maintenance and optimisation)",
-        frozenset({Authority.EXECUTIVE, Authority.LEGISLATIVE}),
-    ),
-    OperationType.MONITORING: (
-        "monitoring",
-        frozenset({Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN}),
-    ),
-    OperationType.VALIDATION: ("validation", frozenset({Authority.JUDICIAL})),
+UNGOVERNED_AUTHORITIES: dict[OperationType, frozenset[Authority]] = {
+    OperationType.MONITORING: frozenset({Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN}),
+    OperationType.VALIDATION: frozenset({Authority.JUDICIAL}),
 }
+"""Who may request a type no SOP governs (the seed's SOPs cover the four others); a user's
+SOP that governs one of these types replaces its line here. Any other type: anyone."""
 
 
-def authority_misfit(request: OperationRequest) -> str | None:
-    """Return why the requested authority does not fit the type's SOP, or None if it does."""
-    sop, allowed = SOP_AUTHORITIES[request.operation_type]
-    if request.constitutional_authority in allowed:
+def authority_misfit(kind: OperationType, authority: Authority, sop: Sop | None) -> str | None:
+    """Return why `authority` may not request an operation of type `kind`, or None if it may.
+
+    The type's SOP says who may request it; a type without one, the table above.
+    """
+    allowed = frozenset(sop.requested_by) if sop else UNGOVERNED_AUTHORITIES.get(kind)
+    if allowed is None or authority in allowed:
         return None
     names = " or ".join(sorted(a.value for a in allowed))
-    return (
-        f"{sop} requires {names} authority for {request.operation_type.value} operations, "
-        f"not {request.constitutional_authority.value}"
-    )
+    label = sop.label if sop else kind.value
+    return f"{label} requires {names} authority for {kind.value} operations, not {authority.value}"
 
 
 def emergency_misfit(request: OperationRequest) -> str | None:

@@ -15,6 +15,7 @@ from triadops.constitution import ledger, lifecycle
 from triadops.constitution.legislative.review import Reviewed, review_request
 from triadops.constitution.lifecycle import Attempt
 from triadops.constitution.powers import Powers
+from triadops.constitution.sops import SopCatalogue
 from triadops.domain.agents import AgentReport
 from triadops.domain.chain import plan_hash
 from triadops.domain.enums import OperationStatus, Risk, StepStatus
@@ -94,6 +95,7 @@ def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) ->
         reviewed.plan,
         reviewed.finding,
         timeout_s=powers.settings.approval_timeout_s,
+        sops=powers.sops,
         consult=consults_planner(powers, request),
     )
     return Stored(row, steps)
@@ -147,6 +149,7 @@ def adopt_plan(
     finding: PlanningResult,
     *,
     timeout_s: float,
+    sops: SopCatalogue,
     consult: bool = False,
     drafted_by: AgentReport | None = None,
 ) -> list[StepRow]:
@@ -191,7 +194,7 @@ def adopt_plan(
     if consult and finding.approved:
         row.status_reason = AWAITING_PLANNER
     else:
-        conclude(session, row, finding, actor=actor, timeout_s=timeout_s)
+        conclude(session, row, finding, actor=actor, timeout_s=timeout_s, sops=sops)
     return steps
 
 
@@ -205,10 +208,14 @@ def conclude(
     *,
     actor: str,
     timeout_s: float,
+    sops: SopCatalogue,
     approved_by: str = "approved by the rules",
 ) -> None:
-    """Move a reviewed operation where its finding says: rejected, awaiting or scheduled."""
-    attempt = Attempt(row, actor)
+    """Move a reviewed operation where its finding says: rejected, awaiting or scheduled.
+
+    Out of review towards approval, the plan must fit its type's SOP (``sop.SOP_RULES``).
+    """
+    attempt = Attempt(row, actor, finding=finding, sops=sops)
     if not finding.approved:
         lifecycle.transition(session, attempt, S.REJECTED, reason=finding.rejection_reason)
     elif finding.required_approvals:

@@ -43,6 +43,7 @@ from triadops.domain.events.operations import (
     AgentConsulted,
     Approval,
     CancelRequested,
+    ChangeReviewed,
     ExecutorViolation,
     PlanAdopted,
     Submitted,
@@ -83,6 +84,7 @@ AnyEvent = Annotated[
     | CancelRequested
     | Acknowledged
     | AcknowledgementOverdue
+    | ChangeReviewed
     | StepStarted
     | StepResumed
     | StepSucceeded
@@ -173,6 +175,7 @@ __all__ = [
     "AnyEvent",
     "Approval",
     "CancelRequested",
+    "ChangeReviewed",
     "ChangeSilenceEnded",
     "ChangeSilenceOpened",
     "CheckpointSigned",

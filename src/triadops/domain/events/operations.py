@@ -112,3 +112,12 @@ class AcknowledgementOverdue(LedgerEvent):
     kind: Literal["acknowledgement_overdue"] = "acknowledgement_overdue"
     deadline: str | None
     stage_s: Number
+
+
+class ChangeReviewed(LedgerEvent):
+    """The crown recorded its post-change review of an operation that ended."""
+
+    kind: Literal["change_reviewed"] = "change_reviewed"
+    lessons: str
+    note: str | None = None
+    """Left out when the reviewer gave none."""
