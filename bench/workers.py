@@ -12,6 +12,13 @@ machine other processes took meanwhile.
 
     python bench/workers.py [--quick] [--counts 1 2 4] [--rounds 1] [--concurrency 64]
                             [--env TRIAD_LEASE_S=60 ...]
+
+With ``BENCH_WORKER_PROFILE=prefix`` each worker runs under cProfile and writes its stats to
+``prefix.<pid>`` (and its garbage collections to ``prefix.<pid>.gc``) when it stops; compare
+them with ``pstats``: call counts per operation, not seconds, are what a loaded machine leaves
+steady. With ``BENCH_WORKER_CALLGRIND=prefix`` each worker runs under valgrind's callgrind,
+counting instructions only from the unfreeze until every operation completed, into
+``prefix.<pid>`` (``callgrind_annotate`` reads it): a count no neighbour's load moves.
 """
 
 from __future__ import annotations
@@ -47,6 +54,38 @@ PG_BASE = PG_ADMIN.rsplit("/", 1)[0]
 TRIAD = Path(sys.executable).with_name("triad")
 AIM = 1.6
 """Two workers should drive at least this many times what one does."""
+PROFILE = os.environ.get("BENCH_WORKER_PROFILE", "")
+"""A path prefix to write each worker's cProfile stats to (``prefix.<pid>``), when set."""
+CALLGRIND = os.environ.get("BENCH_WORKER_CALLGRIND", "")
+"""A path prefix to write each worker's callgrind counts to (``prefix.<pid>``), when set."""
+PATIENCE = 20 if CALLGRIND else 1
+"""How many times longer than usual to wait (valgrind runs a worker some 50 times slower)."""
+_PROFILED = """
+import cProfile, gc, json, os, time
+from triadops.cli.main import app
+collected = {{"process_s": 0.0, "by_generation": [0, 0, 0], "s_by_generation": [0.0, 0.0, 0.0]}}
+started = [0.0]
+def pauses(phase, info):
+    if phase == "start":
+        started[0] = time.process_time()
+    else:
+        spent = time.process_time() - started[0]
+        collected["process_s"] += spent
+        collected["by_generation"][info["generation"]] += 1
+        collected["s_by_generation"][info["generation"]] += spent
+gc.callbacks.append(pauses)
+profile = cProfile.Profile()
+profile.enable()
+try:
+    app(["worker"])
+except SystemExit:
+    pass
+finally:
+    profile.disable()
+    profile.dump_stats(f"{out}.{{os.getpid()}}")
+    with open(f"{out}.{{os.getpid()}}.gc", "w") as sink:
+        json.dump(collected, sink)
+"""
 
 
 def url_of(database: str) -> str:
@@ -185,14 +224,25 @@ async def run_workers(
             **extra_env,
         }
         logs = [home / f"{database}-{i}.log" for i in range(count)]
+        command = [str(TRIAD), "worker"]
+        if PROFILE:
+            command = [sys.executable, "-c", _PROFILED.format(out=PROFILE)]
+        if CALLGRIND:
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={CALLGRIND}.%p",
+                sys.executable,
+                str(TRIAD),
+                "worker",
+            ]
         for log in logs:
             with log.open("wb") as out:
                 procs.append(
-                    subprocess.Popen(
-                        [str(TRIAD), "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
-                    )
+                    subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
                 )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 * PATIENCE
         while not all("started" in log.read_text(errors="replace") for log in logs):
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError("a worker did not start: " + logs[0].read_text()[-2000:])
@@ -204,6 +254,8 @@ async def run_workers(
         workers = [psutil.Process(p.pid) for p in procs]
         activity, sampling = Sampled(), asyncio.Event()
         sampler = asyncio.create_task(sample_activity(f"{PG_BASE}/{database}", activity, sampling))
+        if CALLGRIND:
+            _callgrind("--instr=on", procs)
         cpu0, w0, p0 = psutil.cpu_times(), cpu_seconds(workers), postgres_cpu()
         started = time.perf_counter()
         async with rt.session() as session:
@@ -215,10 +267,12 @@ async def run_workers(
             )
             if done >= n:
                 break
-            if time.perf_counter() - started > 600:
-                raise RuntimeError(f"only {done} of {n} completed in 600 s")
+            if time.perf_counter() - started > 600 * PATIENCE:
+                raise RuntimeError(f"only {done} of {n} completed in {600 * PATIENCE} s")
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
+        if CALLGRIND:
+            _callgrind("--instr=off", procs)
         cpu1, w1 = psutil.cpu_times(), cpu_seconds(workers)
         pg = await postgres_cpu_since(watch, p0)
         sampling.set()
@@ -236,11 +290,17 @@ async def run_workers(
             p.send_signal(signal.SIGTERM)
         for p in procs:
             try:
-                p.wait(timeout=30)
+                p.wait(timeout=30 * PATIENCE)
             except subprocess.TimeoutExpired:
                 p.kill()
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await admin.close()
+
+
+def _callgrind(switch: str, procs: list[subprocess.Popen[bytes]]) -> None:
+    """Turn the workers' instruction counting on or off (``callgrind_control``)."""
+    for p in procs:
+        subprocess.run(["callgrind_control", switch, str(p.pid)], check=True, capture_output=True)
 
 
 async def measure(

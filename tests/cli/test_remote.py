@@ -59,6 +59,8 @@ def test_the_same_commands_print_the_same_locally_and_remotely(
         assert here.exit_code == there.exit_code == 0, (args, here.output, there.output)
         assert here.stdout == there.stdout, args
 
+    _lists_the_same_rows(runner, local, remote)
+
     raised = httpx.post(
         f"{remote['TRIAD_URL']}/alerts",
         headers={"Authorization": f"Bearer {remote['TRIAD_TOKEN']}"},
@@ -101,6 +103,45 @@ def test_the_same_commands_print_the_same_locally_and_remotely(
     gone = _run(runner, remote, "ops", "cancel", "op-s")
     assert gone.exit_code == 1
     assert "can no longer be cancelled" in one_error_line(gone)
+
+
+def _lists_the_same_rows(runner: CliRunner, local: dict[str, str], remote: dict[str, str]) -> None:
+    """Every field of a listing's line, and its cursor, is the same in both modes."""
+    risky = ["--step", "database.purge_audit_logs", *SYSTEMS, "--as", "alice"]
+    for op_id, kind in (("op-t", "monitoring"), ("op-u", "maintenance")):
+        described = ["--description", f"purge {op_id} ✓ | <b>"]
+        made = _run(
+            runner, local, "ops", "submit", "--id", op_id, "--type", kind, *described, *risky
+        )
+        assert "awaiting_approval" in made.stdout, made.output
+    assert _run(runner, remote, "ops", "reject", "op-u", "--reason", "not today").exit_code == 0
+
+    listed = data(_run(runner, local, "ops", "list", "--json"))
+    by_id = {line["operation_id"]: line for line in listed}
+    assert by_id["op-t"]["risk_level"] == "critical"
+    assert by_id["op-t"]["status_reason"] == "critical risk: needs approval by legislative, crown"
+    assert by_id["op-r"]["status_reason"] is None
+    assert by_id["op-u"]["status_reason"] == "not today"
+    assert by_id["op-u"]["description"] == "purge op-u ✓ | <b>"
+    since = by_id["op-s"]["created_at"]
+    page = data(_run(runner, local, "ops", "list", "--limit", "2", "--json"))
+    after = page[-1]["cursor"]
+    for args in (
+        ["ops", "list"],
+        ["ops", "list", "--json"],
+        ["ops", "list", "--limit", "2"],
+        ["ops", "list", "--limit", "2", "--cursor", after],
+        ["ops", "list", "--limit", "2", "--cursor", after, "--json"],
+        ["ops", "list", "--type", "monitoring", "--json"],
+        ["ops", "list", "--status", "rejected", "--status", "awaiting_approval"],
+        ["ops", "list", "--status", "rejected", "--type", "maintenance", "--json"],
+        ["ops", "list", "--since", since, "--json"],
+        ["ops", "list", "--status", "cancelled"],
+    ):
+        here, there = _run(runner, local, *args), _run(runner, remote, *args)
+        assert here.exit_code == there.exit_code == 0, (args, here.output, there.output)
+        assert here.stdout == there.stdout, args
+        assert "Traceback" not in here.output + there.output
 
 
 def test_a_remote_cancel_says_what_happens_next(

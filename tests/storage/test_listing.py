@@ -24,7 +24,6 @@ from triadops.storage.listing import (
     list_operations,
     listing_cursor,
 )
-from triadops.storage.tables import OperationRow
 from triadops.worker.claims import drive_once
 
 SCHEDULED, COMPLETED = OperationStatus.SCHEDULED, OperationStatus.COMPLETED
@@ -71,7 +70,8 @@ async def every_page(
         sizes.append(len(rows))
         if len(rows) < limit:
             return ids, sizes
-        after = cursor_position(listing_cursor(rows[-1], **filters), **filters)
+        last = (rows[-1].created_at, rows[-1].id)
+        after = cursor_position(listing_cursor(last, **filters), **filters)
 
 
 FILTERS: dict[str, ListingFilters] = {
@@ -119,7 +119,8 @@ async def test_a_cursor_page_holds_while_operations_are_added(
     everything = ListingFilters(statuses=(), types=(), since=None)
     async with runtime.session(read_only=True) as session:
         first = await list_operations(session, limit=4)
-    position = cursor_position(listing_cursor(first[-1], **everything), **everything)
+    last = (first[-1].created_at, first[-1].id)
+    position = cursor_position(listing_cursor(last, **everything), **everything)
     clock.advance(1)
     await submit(runtime, request(operation_id="op-late"))
     async with runtime.session(read_only=True) as session:
@@ -133,20 +134,20 @@ async def test_a_cursor_page_holds_while_operations_are_added(
 
 
 def test_a_cursor_is_opaque_and_bound_to_its_filters() -> None:
-    row = OperationRow(id="op-1", created_at=FakeClock().now())
+    last = (FakeClock().now(), "op-1")
     mine = ListingFilters(statuses=[SCHEDULED, COMPLETED], types=[MAINTENANCE], since=None)
-    token = listing_cursor(row, **mine)
+    token = listing_cursor(last, **mine)
     assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     same = ListingFilters(
         statuses=[COMPLETED, SCHEDULED, COMPLETED], types=[MAINTENANCE], since=None
     )
-    assert cursor_position(token, **same) == (row.created_at, "op-1")
+    assert cursor_position(token, **same) == last
 
     other = ListingFilters(statuses=[SCHEDULED], types=[MAINTENANCE], since=None)
     with pytest.raises(InvalidRequest, match="other filters") as refused:
         cursor_position(token, **other)
     assert refused.value.field == "cursor"
-    later = ListingFilters(**(mine | {"since": row.created_at - timedelta(days=1)}))
+    later = ListingFilters(**(mine | {"since": last[0] - timedelta(days=1)}))
     with pytest.raises(InvalidRequest, match="other filters"):
         cursor_position(token, **later)
 
@@ -172,9 +173,7 @@ def _edited(token: str) -> str:
     ids=["garbage", "empty", "cut", "lengthened", "edited", "non-ascii", "huge", "forged"],
 )
 def test_a_damaged_cursor_is_refused_by_name(make: Any) -> None:
-    token = listing_cursor(
-        OperationRow(id="op-1", created_at=FakeClock().now()), statuses=(), types=()
-    )
+    token = listing_cursor((FakeClock().now(), "op-1"), statuses=(), types=())
     with pytest.raises(InvalidRequest, match="damaged or edited") as refused:
         cursor_position(make(token))
     assert refused.value.field == "cursor"

@@ -21,10 +21,11 @@ from triadops.api.problems import MEDIA_TYPE
 from triadops.domain.acknowledgements import Acknowledgement, acknowledgement_of
 from triadops.domain.agents import AgentName
 from triadops.domain.checkpoints import Checkpoint
-from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk
+from triadops.domain.enums import Authority, OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.identity import Identity
 from triadops.domain.ledger import LedgerEntry
+from triadops.domain.operation_views import OperationSummary
 from triadops.domain.operations import (
     Approval,
     ChangeReview,
@@ -136,20 +137,6 @@ class CancelView(OperationView):
     """What the cancel does: ``cancelled`` (it had not started), ``stopping now: …`` (the
     running step is interrupted) or ``cancel requested; stops after the current step: …``
     (the running step cannot be interrupted) or ``…stops before its next step…``."""
-
-
-class OperationSummary(BaseModel):
-    """One line of a listing."""
-
-    operation_id: str
-    status: OperationStatus
-    status_reason: str | None
-    operation_type: OperationType
-    description: str
-    requested_by: str
-    risk_level: Risk | None
-    created_at: datetime
-    updated_at: datetime
 
 
 def _utc(value: datetime) -> datetime:

@@ -53,6 +53,7 @@ from triadops.domain.acknowledgements import acknowledgement_of
 from triadops.domain.enums import OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.ledger import LedgerEntry
+from triadops.domain.operation_views import OperationSummary
 from triadops.domain.operations import Operation, Plan, PlanningResult, as_utc
 from triadops.runtime import Runtime, catalogues
 from triadops.storage import ledger as ledger_store
@@ -60,10 +61,8 @@ from triadops.storage.listing import (
     ListingFilters,
     cursor_position,
     list_operations,
-    listing_cursor,
 )
-from triadops.storage.records import load_operation
-from triadops.storage.tables import OperationRow
+from triadops.storage.records import load_operation, operation_summary
 
 app = typer.Typer(help="Submit, inspect and decide operations.", no_args_is_help=True)
 
@@ -249,29 +248,26 @@ def list_(
                 cursor=cursor,
                 limit=limit,
             )
-        for line in summaries:
-            # The cursor is the line's own position under the filters, as locally.
-            line.cursor = listing_cursor(
-                OperationRow(id=line.operation_id, created_at=line.created_at), **filters
-            )
     else:
 
-        async def work(rt: Runtime) -> list[OperationLine]:
+        async def work(rt: Runtime) -> list[OperationSummary]:
             async with rt.session(read_only=True) as session:
                 rows = await list_operations(session, **filters, after=after, limit=limit)
-                return [OperationLine.of(row, listing_cursor(row, **filters)) for row in rows]
+                return [operation_summary(row) for row in rows]
 
         summaries = run(work)
+    # Each line's cursor is its own position under the filters, in either mode.
+    lines = [OperationLine.listed(summary, filters) for summary in summaries]
     if as_json:
-        emit_json(summaries)
+        emit_json(lines)
         return
-    render_operations(summaries)
-    if len(summaries) == limit:
+    render_operations(lines)
+    if len(lines) == limit:
         again = [f"--status {s}" for s in filters["statuses"]]
         again += [f"--type {t}" for t in filters["types"]]
         again += [f"--since {shlex.quote(since)}"] if since is not None else []
         again += [f"--limit {limit}"] if limit != 50 else []
-        again += [f"--cursor {summaries[-1].cursor}"]
+        again += [f"--cursor {lines[-1].cursor}"]
         console().print(f"more: triad ops list {' '.join(again)}", soft_wrap=True)
 
 

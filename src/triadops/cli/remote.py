@@ -24,13 +24,13 @@ from triadops.cli.views import (
     AlertLine,
     AlertStory,
     CrownSwitch,
-    OperationLine,
     SilenceLine,
 )
 from triadops.domain.checkpoints import Checkpoint
 from triadops.domain.errors import Conflict, Forbidden, NotFound, TriadError, Unauthenticated
 from triadops.domain.health import HealthReport, HealthReportSummary
 from triadops.domain.ledger import LedgerEntry, VerifyReport
+from triadops.domain.operation_views import OperationSummary
 from triadops.domain.operations import Operation, OperationRequest, Plan, PlanningResult
 from triadops.domain.sops import SopDetail, SopEntry
 from triadops.ops.agents_health import AgentsHealth
@@ -123,7 +123,7 @@ class Remote:
         since: str | None,
         cursor: str | None,
         limit: int,
-    ) -> tuple[list[OperationLine], str | None]:
+    ) -> tuple[list[OperationSummary], str | None]:
         """Return a page of operations and the cursor after it (None when not full)."""
         params: dict[str, Any] = {"limit": limit, "status": statuses, "operation_type": types}
         if since is not None:
@@ -131,7 +131,7 @@ class Remote:
         if cursor is not None:
             params["cursor"] = cursor
         page = self.call("GET", "/operations", params=params)
-        items = [OperationLine.model_validate(item) for item in page["items"]]
+        items = [OperationSummary.model_validate(item) for item in page["items"]]
         return items, page.get("next_cursor")
 
     def operation(self, operation_id: str) -> Answer:

@@ -1,8 +1,9 @@
 """What the CLI lists, one model each, read alike from the database's rows and the API's JSON.
 
 Both modes build these, so ``--json`` and the tables print the same thing whether the CLI
-reads the database or asks a server. Alerts and silences are the domain's read models
-(`domain.alert_views`), built from rows by `ops.alerts.models` alone.
+reads the database or asks a server. Operations' lines, alerts and silences are the domain's
+read models (`domain.operation_views`, `domain.alert_views`), built from rows by
+`storage.records` and `ops.alerts.models` alone.
 """
 
 from __future__ import annotations
@@ -14,42 +15,22 @@ from pydantic import BaseModel, ConfigDict
 
 from triadops.domain.agents import AgentName
 from triadops.domain.alert_views import Alert, AlertHistory, Silence
-from triadops.domain.enums import OperationStatus, OperationType, Risk
 from triadops.domain.ledger import LedgerEntry
-from triadops.storage.tables import OperationRow
+from triadops.domain.operation_views import OperationSummary
+from triadops.storage.listing import ListingFilters, listing_cursor
 
 
-class OperationLine(BaseModel):
-    """One operation of a listing (the API's ``OperationSummary``, plus its cursor)."""
+class OperationLine(OperationSummary):
+    """One operation of a listing: the domain's read model, plus where the listing continues."""
 
-    operation_id: str
-    status: OperationStatus
-    status_reason: str | None
-    operation_type: OperationType
-    description: str
-    requested_by: str
-    risk_level: Risk | None
-    created_at: datetime
-    updated_at: datetime
     cursor: str | None = None
     """Continues the listing after this operation (with the same filters)."""
 
     @classmethod
-    def of(cls, row: OperationRow, cursor: str) -> OperationLine:
-        """Return the listing line of a stored operation."""
-        risk = (row.planning_result or {}).get("risk_level")
-        return cls(
-            operation_id=row.id,
-            status=OperationStatus(row.status),
-            status_reason=row.status_reason,
-            operation_type=OperationType(row.operation_type),
-            description=str(row.request.get("description", "")),
-            requested_by=row.requested_by,
-            risk_level=Risk(risk) if isinstance(risk, str) else None,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            cursor=cursor,
-        )
+    def listed(cls, summary: OperationSummary, filters: ListingFilters) -> OperationLine:
+        """Return a listing's line for `summary`, its cursor made for these filters."""
+        position = (summary.created_at, summary.operation_id)
+        return cls(**dict(summary), cursor=listing_cursor(position, **filters))
 
 
 AlertLine = Alert

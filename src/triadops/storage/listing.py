@@ -109,15 +109,16 @@ MAX_CURSOR_LENGTH = 400
 
 
 def listing_cursor(
-    row: OperationRow,
+    last: Position,
     *,
     statuses: Sequence[OperationStatus] = (),
     types: Sequence[OperationType] = (),
     since: datetime | None = None,
 ) -> str:
-    """Return the opaque token that continues a listing under these filters after `row`."""
+    """Return the opaque token that continues a listing under these filters after `last`."""
+    at, last_id = last
     body = json.dumps(
-        [_CURSOR_VERSION, _micros(row.created_at), row.id, _filters(statuses, types, since)],
+        [_CURSOR_VERSION, _micros(at), last_id, _filters(statuses, types, since)],
         separators=(",", ":"),
     ).encode()
     return base64.urlsafe_b64encode(_check(body) + body).rstrip(b"=").decode()

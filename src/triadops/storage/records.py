@@ -1,10 +1,11 @@
-"""Turn stored rows into the domain's Operation view."""
+"""Turn stored rows into the domain's views of operations: in full, and as a listing's line."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.domain.enums import Authority, OperationStatus, StepStatus
+from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk, StepStatus
+from triadops.domain.operation_views import OperationSummary
 from triadops.domain.operations import (
     Approval,
     ChangeReview,
@@ -86,6 +87,22 @@ def operation_view(
         acknowledgement_deadline=row.acknowledgement_deadline,
         status_reason=row.status_reason,
         review=review_of(row),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def operation_summary(row: OperationRow) -> OperationSummary:
+    """Return the listing line of a stored operation."""
+    risk = (row.planning_result or {}).get("risk_level")
+    return OperationSummary(
+        operation_id=row.id,
+        status=OperationStatus(row.status),
+        status_reason=row.status_reason,
+        operation_type=OperationType(row.operation_type),
+        description=str(row.request.get("description", "")),
+        requested_by=row.requested_by,
+        risk_level=Risk(risk) if isinstance(risk, str) else None,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

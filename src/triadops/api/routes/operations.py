@@ -19,7 +19,7 @@ from triadops.api.schemas import (
     OperationView,
     problems,
 )
-from triadops.api.views import operation_summary, operation_view
+from triadops.api.views import operation_view
 from triadops.constitution import ledger
 from triadops.constitution.commits import Tick
 from triadops.constitution.legislative.service import (
@@ -30,6 +30,7 @@ from triadops.constitution.legislative.service import (
 )
 from triadops.domain.errors import Conflict
 from triadops.storage.listing import list_operations, listing_cursor
+from triadops.storage.records import operation_summary
 
 router = APIRouter(prefix="/operations", tags=["operations"], responses=problems(401))
 
@@ -117,12 +118,15 @@ async def list_(
     rows = await list_operations(
         session, **filters, after=query.after(), limit=query.limit, offset=query.offset
     )
-    full = len(rows) == query.limit
+    items = [operation_summary(r) for r in rows]
+    last = items[-1] if len(items) == query.limit else None  # a full page (limit >= 1)
     return OperationPage(
-        items=[operation_summary(r) for r in rows],
+        items=items,
         limit=query.limit,
         offset=query.offset,
-        next_cursor=listing_cursor(rows[-1], **filters) if full else None,
+        next_cursor=None
+        if last is None
+        else listing_cursor((last.created_at, last.operation_id), **filters),
     )
 
 

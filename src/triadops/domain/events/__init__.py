@@ -147,15 +147,19 @@ def parse_event(
     cls = EVENT_TYPES.get(kind)
     if cls is None:
         raise UnknownEvent(f"no event kind {kind!r}")
-    renamed = {stored: name for name, stored in cls.RENAMED.items()}
-    data: dict[str, Any] = {renamed.get(key, key): value for key, value in details.items()}
+    data: dict[str, Any]
+    if cls.RENAMED:
+        renamed = {stored: name for name, stored in cls.RENAMED.items()}
+        data = {renamed.get(key, key): value for key, value in details.items()}
+    else:
+        data = dict(details)
     if "kind" in data:
         raise UnknownEvent(f"{kind} details carry a key 'kind' no field of theirs is stored as")
     if "from_status" in cls.COLUMNS:
         data["from_status"] = from_status
     if "to_status" in cls.COLUMNS:
         data["to_status"] = to_status
-    return cls.model_validate(data)
+    return cls.validated(data)
 
 
 __all__ = [

@@ -8,9 +8,9 @@ are (no ``1`` for ``True``, no ``2.0`` for ``2``), so the hash input is what it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
@@ -29,14 +29,30 @@ class LedgerEvent(BaseModel):
     RENAMED: ClassVar[dict[str, str]] = {}
     """Field → detail key, for a detail whose key is taken (``kind``, the discriminator)."""
 
+    @classmethod
+    def validated(cls, data: Mapping[str, Any]) -> Self:
+        """Return `data` validated as this event: ``model_validate``, without its wrapper.
+
+        The same validator, called straight: pydantic's wrapper forwards six keyword
+        arguments, which costs a third of validating a small event.
+        """
+        event: Self = cls.__pydantic_validator__.validate_python(data)
+        return event
+
     def details(self) -> dict[str, JsonValue]:
-        """Return the entry's details: the fields its writer set, kind and columns aside."""
-        dumped: dict[str, JsonValue] = self.model_dump(
-            exclude_unset=True, exclude={"kind", *self.COLUMNS}
-        )
-        if self.RENAMED:
-            return {self.RENAMED.get(key, key): value for key, value in dumped.items()}
-        return dumped
+        """Return the entry's details: the fields its writer set, kind and columns aside.
+
+        What ``model_dump(exclude_unset=True, exclude={"kind", *COLUMNS})`` returns, read
+        straight from the validated fields (a third of its cost, once per entry written):
+        the fields are JSON values, which a dump in Python mode hands back as they are.
+        """
+        kept = self.__pydantic_fields_set__
+        renamed = self.RENAMED
+        return {
+            renamed.get(key, key): value
+            for key, value in self.__dict__.items()
+            if key in kept and key not in self.COLUMNS and key != "kind"
+        }
 
     def statuses(self) -> tuple[str | None, str | None]:
         """Return the entry's ``from_status`` and ``to_status`` columns."""
@@ -44,9 +60,12 @@ class LedgerEvent(BaseModel):
         return fields.get("from_status"), fields.get("to_status")
 
 
-@dataclass(frozen=True, slots=True)
-class Queued:
-    """An event queued in a transaction, as commit subscribers see it before it is linked."""
+class Queued(NamedTuple):
+    """An event queued in a transaction, as commit subscribers see it before it is linked.
+
+    A NamedTuple: as immutable as a frozen dataclass, built in a fraction of its time (one is
+    queued with every entry written).
+    """
 
     event: LedgerEvent
     actor: str
