@@ -141,9 +141,32 @@ def procedure_setup(triad: Triad) -> dict[str, Callable[[], str]]:
     return {}
 
 
+DEPLOY_SECTION = "## Deploy your own service, rolled back by itself"
+
+
+def deploy_files() -> tuple[str, str]:
+    """Return the deploy walkthrough's triad.toml and procedure file as the README shows them."""
+    text = README.read_text()
+    start = text.index(DEPLOY_SECTION)
+    section = text[start : text.index("\n## ", start + 1)]
+    config, procedure = re.findall(r"^```toml\n(.*?)^```$", section, re.M | re.S)[:2]
+    return config, procedure
+
+
+def deploy_setup(triad: Triad) -> dict[str, Callable[[], str]]:
+    """Write the deploy walkthrough's triad.toml and procedure file where the README puts them."""
+    config, procedure = deploy_files()
+    Path(os.environ["TRIAD_CONFIG"]).write_text(config)
+    folder = Path(os.environ["TRIAD_HOME"]) / "procedures"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "deploy-app.toml").write_text(procedure)
+    return {}
+
+
 SETUPS: dict[str, Callable[[Triad], dict[str, Callable[[], str]]]] = {
     "alerts": alerts_setup,
     "procedure": procedure_setup,
+    "deploy": deploy_setup,
 }
 BLOCKS = blocks()
 
