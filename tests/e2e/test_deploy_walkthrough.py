@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,7 @@ from typer.testing import CliRunner, Result
 
 from tests.cli.conftest import data
 from tests.cli.test_readme_blocks import DEPLOY_SECTION, README, deploy_files
+from tests.e2e.processes import serve, stop, stop_pid_file
 from tests.fixtures.servers import free_port
 from triadops.cli.main import app
 
@@ -65,44 +63,6 @@ class Clone:
         assert answer.status_code == 200, answer.text
         found: str = answer.json()["version"]
         return found
-
-
-def _stop_service(root: Path) -> None:
-    """Stop the deployed service by its pid file, whatever state the test left it in."""
-    pid_file = root / ".triad" / "app" / "service.pid"
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text())
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-
-
-def _serve(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = root.parent / "serve.log"
-    command = [sys.executable, "-m", "triadops.cli.main", "serve", "--port", str(port)]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, env=env, cwd=root, stdout=sink, stderr=sink)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -156,15 +116,13 @@ def clone(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAD_")}
         env |= {**local, "TRIAD_MONITOR": "false", "TRIAD_WORKER_POLL_S": "0.05"}
-        server, url = _serve(root, env)
+        server, url = serve(root, env, free_port())
         walkthrough = Clone(root, app_port, url, tokens)
         assert walkthrough.version() == "v1"
         yield walkthrough
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        _stop_service(root)
+        stop(server)
+        stop_pid_file(root / ".triad" / "app" / "service.pid")
 
 
 def _deploy(clone: Clone, version: str, *, exit_code: int) -> dict[str, Any]:
