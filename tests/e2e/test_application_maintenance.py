@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tests.cli.conftest import data
-from tests.e2e.processes import serve, stop
+from tests.fixtures.processes import serve, stop
 from tests.fixtures.servers import free_port
 from triadops.cli.main import app
 
