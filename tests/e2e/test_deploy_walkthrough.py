@@ -35,6 +35,15 @@ def _deploy(clone: Clone, version: str, *, exit_code: int) -> dict[str, Any]:
 
 def test_a_deploy_is_validated_and_a_broken_one_rolled_back_by_itself(deploy_clone: Clone) -> None:
     clone = deploy_clone
+    # A version that would add an argument, or reach the rollback, never gets stored.
+    for version in ("v2 --rollback", "--rollback", "v2;touch /tmp/x"):
+        refused = clone.remote("alice", "ops", "submit", "--procedure", "deploy-app",
+                               "--param", f"version={version}")  # fmt: skip
+        assert refused.exit_code != 0, refused.output
+        assert refused.stderr.startswith("error: procedure_params.version: "), refused.stderr
+    assert data(clone.remote("alice", "ops", "list", "--json")) == []
+    assert clone.version() == "v1"
+
     good = _deploy(clone, "v2", exit_code=0)
     assert good["status"] == "completed"
     assert good["request"]["requested_by"] == "alice"
