@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.clock",
     "tests.fixtures.sshd",
+    "tests.fixtures.walkthrough",
 ]
 
 # No test talks to a paid model: pydantic-ai refuses any real model request unless a test

@@ -9,7 +9,12 @@ code; an ``error:`` line means a refusal; anything else must succeed.
 An HTML comment on the line before a block changes how it runs, with its reason:
 ``<!-- readme-test: skip: why -->`` (it cannot run here), ``<!-- readme-test: varies: why -->``
 (its output depends on this machine: only the commands' success is checked), and
-``<!-- readme-test: setup=NAME -->`` (a `SETUPS` entry prepares the data its ids name).
+``<!-- readme-test: setup=NAME -->`` (a `SETUPS` entry prepares the data its ids name, or
+the processes it talks to: ``deploy-served`` is the deploy walkthrough's clone and server).
+
+``$ export NAME=VALUE`` sets a variable for the block's later commands and ``NAME=VALUE triad
+…`` for one command, as a shell would; ``curl`` of a service other than triad's ``:8000``
+must print what the README shows.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import pytest
 
 from tests.cli.conftest import Server, Triad, data
 from tests.cli.test_alerts import raise_alerts
+from tests.fixtures.walkthrough import APP_PORT, TOKENS, Clone, deploy_files
 
 README = Path(__file__).parents[2] / "README.md"
+ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 FENCE = re.compile(r"^(?P<indent> *)```console\n(?P<body>.*?)^(?P=indent)```$", re.M | re.S)
 MARK = re.compile(
     r"<!-- readme-test: (?P<how>[a-z]+)(?:=(?P<name>[a-z-]+))?(?::? ?(?P<why>.*?))? -->"
@@ -89,11 +96,11 @@ def blocks() -> list[Block]:
 
 
 def normal(line: str) -> str:
-    """Ids, times and numbers as placeholders, whitespace collapsed."""
+    """Ids, times and numbers (bare or with a unit) as placeholders, whitespace collapsed."""
     line = OP_ID.sub("op-ID", line)
     line = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:\d\d|Z)?", "TIME", line)
     line = re.sub(r"\b[\w.-]+@local\b", "USER@local", line)
-    line = re.sub(r"\b\d+(?:\.\d+)?\b", "N", line)
+    line = re.sub(r"\b\d+(?:\.\d+)?(?=(?:s|ms|x)?\b)", "N", line)  # 2.01s is Ns
     return " ".join(line.split())
 
 
@@ -120,17 +127,27 @@ def shows(printed: str, want: str) -> bool:
     return all(word in cells for word in words)
 
 
-def alerts_setup(triad: Triad) -> dict[str, Callable[[], str]]:
+@dataclass
+class Prepared:
+    """What a setup made: values for whole arguments, and text to rewrite inside arguments."""
+
+    lazy: dict[str, Callable[[], str]] = field(default_factory=dict)
+    rewrite: dict[str, str] = field(default_factory=dict)
+
+
+def alerts_setup(triad: Triad, request: pytest.FixtureRequest) -> Prepared:
     """Raise twelve alerts; README's ``12`` is the last, ``<id>`` the newest silence."""
     raise_alerts(*({"labels": {"alertname": f"Readme{i}", "host": "db1"}} for i in range(12)))
     newest = max(a["id"] for a in data(triad("alerts", "list", "--json")))
-    return {
-        "12": lambda: str(newest),
-        "<id>": lambda: str(max(s["id"] for s in data(triad("silences", "list", "--json")))),
-    }
+    return Prepared(
+        lazy={
+            "12": lambda: str(newest),
+            "<id>": lambda: str(max(s["id"] for s in data(triad("silences", "list", "--json")))),
+        }
+    )
 
 
-def procedure_setup(triad: Triad) -> dict[str, Callable[[], str]]:
+def procedure_setup(triad: Triad, request: pytest.FixtureRequest) -> Prepared:
     """Write the README's example procedure where the README says to drop it."""
     text = README.read_text()
     start = text.index("## Procedures as files")
@@ -138,12 +155,33 @@ def procedure_setup(triad: Triad) -> dict[str, Callable[[], str]]:
     folder = Path(os.environ["TRIAD_HOME"]) / "procedures"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "drill.toml").write_text(body)
-    return {}
+    return Prepared()
 
 
-SETUPS: dict[str, Callable[[Triad], dict[str, Callable[[], str]]]] = {
+def deploy_setup(triad: Triad, request: pytest.FixtureRequest) -> Prepared:
+    """Write the deploy walkthrough's triad.toml and procedure file where the README puts them."""
+    config, procedure = deploy_files()
+    Path(os.environ["TRIAD_CONFIG"]).write_text(config)
+    folder = Path(os.environ["TRIAD_HOME"]) / "procedures"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "deploy-app.toml").write_text(procedure)
+    return Prepared()
+
+
+def deploy_served_setup(triad: Triad, request: pytest.FixtureRequest) -> Prepared:
+    """Prepare the walkthrough's clone and start its server; its addresses and tokens stand in."""
+    clone: Clone = request.getfixturevalue("deploy_clone")
+    rewrite = {shown: clone.tokens[who] for who, shown in TOKENS.items()}
+    rewrite["http://127.0.0.1:8000"] = clone.url
+    rewrite[f"127.0.0.1:{APP_PORT}"] = f"127.0.0.1:{clone.app_port}"
+    return Prepared(rewrite=rewrite)
+
+
+SETUPS: dict[str, Callable[[Triad, pytest.FixtureRequest], Prepared]] = {
     "alerts": alerts_setup,
     "procedure": procedure_setup,
+    "deploy": deploy_setup,
+    "deploy-served": deploy_served_setup,
 }
 BLOCKS = blocks()
 
@@ -164,42 +202,85 @@ def runnable() -> list[object]:
     ]
 
 
+@dataclass
+class Shell:
+    """What one block's commands share, as one terminal would."""
+
+    triad: Triad
+    monkeypatch: pytest.MonkeyPatch
+    prepared: Prepared
+    url: str | None
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def argument(self, text: str) -> str:
+        """Return `text` with the setup's values and this run's ids for the README's."""
+        if text in self.prepared.lazy:
+            return self.prepared.lazy[text]()
+        text = OP_ID.sub(lambda m: self.ids.get(m[0], m[0]), text)
+        for shown, real in self.prepared.rewrite.items():
+            text = text.replace(shown, real)
+        return text
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("block", runnable())
 def test_readme_block_runs_as_written(
-    block: Block, triad: Triad, cli_env: dict[str, str], request: pytest.FixtureRequest
+    block: Block,
+    triad: Triad,
+    cli_env: dict[str, str],
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ids: dict[str, str] = {}
-    lazy = SETUPS[block.name](triad) if block.how == "setup" and block.name else {}
+    prepared = (
+        SETUPS[block.name](triad, request) if block.how == "setup" and block.name else Prepared()
+    )
     url = None
-    if any(c.argv[:1] == ["curl"] for c in block.commands):
+    if any(a.startswith(":8000") for c in block.commands for a in c.argv[:1] + c.argv[1:]):
         server: Server = request.getfixturevalue("server")
         url = server.url
+    shell = Shell(triad, monkeypatch, prepared, url)
     for command in block.commands:
-        run(block, command, triad, ids, lazy, url)
+        run(block, command, shell)
 
 
-def run(
-    block: Block,
-    command: Command,
-    triad: Triad,
-    ids: dict[str, str],
-    lazy: dict[str, Callable[[], str]],
-    url: str | None,
-) -> None:
-    argv = [
-        lazy[a]() if a in lazy else OP_ID.sub(lambda m: ids.get(m[0], m[0]), a)
-        for a in command.argv
-    ]
-    if argv[0] == "curl":
-        assert url is not None
-        path = next(a for a in argv[1:] if a.startswith(":8000"))
-        answer = httpx.get(url + path.removeprefix(":8000"), timeout=30)
+def curl(block: Block, command: Command, argv: list[str], shell: Shell) -> None:
+    """GET what a README ``curl`` names; another service's answer must be what is shown."""
+    target = next(a for a in argv[1:] if not a.startswith("-"))
+    if target.startswith(":8000"):
+        assert shell.url is not None
+        answer = httpx.get(shell.url + target.removeprefix(":8000"), timeout=30)
         allowed = (200, 503) if block.how == "varies" else (200,)
         assert answer.status_code in allowed, f"{' '.join(argv)}: {answer.status_code}"
         return
+    answer = httpx.get(target if "://" in target else f"http://{target}", timeout=30)
+    said = f"`{' '.join(argv)}` answered {answer.status_code}:\n{answer.text}"
+    assert answer.status_code == 200, said
+    printed = [normal(line) for line in answer.text.splitlines()]
+    for shown in command.shown:
+        want = comparable(shown)
+        if want is not None:
+            assert any(shows(line, want) for line in printed), f"missing {want!r}; {said}"
+
+
+def run(block: Block, command: Command, shell: Shell) -> None:
+    argv = [shell.argument(a) for a in command.argv]
+    if argv[0] == "export":
+        for assignment in argv[1:]:
+            name, _, value = assignment.partition("=")
+            shell.monkeypatch.setenv(name, value)
+        return
+    assigned = {}
+    while argv and ASSIGN.match(argv[0]):
+        name, _, value = argv.pop(0).partition("=")
+        assigned[name] = value
+    if argv[0] == "curl":
+        curl(block, command, argv, shell)
+        return
     assert argv[0] == "triad", argv
-    result = triad(*argv[1:])
+    with shell.monkeypatch.context() as only_this_command:
+        for name, value in assigned.items():
+            only_this_command.setenv(name, value)
+        result = shell.triad(*argv[1:])
     said = f"`{' '.join(argv)}` printed:\n{result.output}"
     assert "Traceback" not in result.output, said
     # Table borders as spaces: a row reads as its cells' words.
@@ -212,7 +293,7 @@ def run(
     for readme_id, real in zip(
         readme_ids, dict.fromkeys(OP_ID.findall(result.output)), strict=False
     ):
-        ids.setdefault(readme_id, real)
+        shell.ids.setdefault(readme_id, real)
     if block.how == "varies":
         assert result.exit_code in (0, 1), said
         return
