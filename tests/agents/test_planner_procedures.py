@@ -45,11 +45,16 @@ async def test_a_fitting_procedure_is_offered_and_drafted_with_its_risk(rt: Runt
     assert op.plan is not None
     assert [s.action for s in op.plan.steps] == ["noop", "database.purge_audit_logs"]
     assert op.plan.steps[0].params["marker"] == "v4"
+    # The procedure's criteria and rollback plan stand where the request gave none, as when a
+    # request names it (SOP-001 would refuse a deployment without a functional check).
+    procedure = rt.procedures.get("deploy")
+    assert op.plan.validation_criteria == procedure.validation_criteria
+    assert op.plan.rollback_plan == procedure.rollback_plan
     assert op.planning_result is not None
     declared = rt.procedures.get("deploy").risk
-    # The rules score the drafted steps (high: irreversible, no rollback plan drafted); the
-    # procedure's declared risk is a floor over that and over the model's "low".
-    assert op.planning_result.risk_level is max(Risk.HIGH, declared, key=lambda r: r.rank)
+    # The rules score the drafted steps (medium: the riskiest step, with the procedure's
+    # rollback plan); the declared risk is a floor over that and over the model's "low".
+    assert op.planning_result.risk_level is max(Risk.MEDIUM, declared, key=lambda r: r.rank)
     assert "planner: drafted procedure deploy" in op.planning_result.advice
     assert '"procedure": "deploy"' in planner.seen[0]
     # A maintenance request is not offered a deployment procedure.

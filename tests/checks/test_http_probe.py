@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 from tests.fixtures.http_service import HttpService, Seen, http_service
-from tests.fixtures.pipeline import load, request, submit
+from tests.fixtures.pipeline import approve, load, request, submit
 from triadops.checks.base import CheckContext
 from triadops.checks.http_probe import HttpProbeCheck, http_probe_checks, percentile
 from triadops.domain.clock import utcnow
@@ -275,6 +275,9 @@ async def run_through(rt: Runtime, version: str) -> Operation:
         rollback_plan="DELETE the deployed version",
     )
     op = await submit(rt, req)
+    # SOP-001: a deployment waits for the legislature, whatever its risk.
+    assert op.status is OperationStatus.AWAITING_APPROVAL, op.status_reason
+    op = await approve(rt, op.operation_id)
     assert op.status is OperationStatus.SCHEDULED, op.status_reason
     while await drive_once(rt.powers, owner="w"):
         pass

@@ -120,6 +120,7 @@ class PlannerAdvisor:
                 if procedure.risk.rank > out.risk_level.rank:  # its declared risk is a floor
                     advice.raise_risk_to = procedure.risk
                 advice.notes.append(f"planner: drafted procedure {procedure.name}")
+                advice.procedure = procedure.name
             steps, refusal = self.drafted(proposed)
             if refusal:
                 advice.reject, advice.reason = True, refusal

@@ -44,6 +44,10 @@ class PlanAdvice(BaseModel):
     """The planner gave no valid answer: a person must decide."""
     steps: list[StepSpec] | None = None
     """A plan the planner drafted for a request that gave only a description."""
+    procedure: str | None = None
+    """The declared procedure the drafted steps come from, when the planner chose one: its
+    rollback plan, criteria and affected systems stand where the request gave none, as for
+    a request that names it."""
     report: AgentReport | None = None
 
 

@@ -69,8 +69,16 @@ async def draft_from_advice(
         )
         return f"the planner agent drafted no plan ({why})"
     asked = OperationRequest.model_validate(row.request)
-    request = asked.model_copy(update={"steps": advice.steps})
+    update: dict[str, object] = {"steps": advice.steps}
     try:
+        if advice.procedure is not None:  # as review does for a request that names one
+            procedure = powers.procedures.get(advice.procedure)
+            update |= {
+                "rollback_plan": asked.rollback_plan or procedure.rollback_plan,
+                "validation_criteria": asked.validation_criteria or procedure.validation_criteria,
+                "affected_systems": asked.affected_systems or procedure.affected_systems,
+            }
+        request = asked.model_copy(update=update)
         return request, await draft_plan(powers, request)
     except TriadError as exc:
         return f"the drafted plan was refused: {exc.message}"

@@ -163,9 +163,15 @@ _SCREENS = tuple(rule() for rule in SOP_RULES)
 
 
 def misfits(sops: SopCatalogue, kind: OperationType, authority: Authority, plan: Plan) -> str:
-    """Say everything the type's SOP asks that the request lacks ("" when it fits)."""
+    """Say everything the type's SOP asks that the request lacks ("" when it fits).
+
+    A plan with no steps yet (a description the planner agent will draft from) is screened
+    for who asks only: what it changes, how to undo it and how it is measured are the drafted
+    plan's, screened when the draft is reviewed and enforced where it leaves review.
+    """
     proposal = Proposal(kind=kind, authority=authority, plan=plan, sop=sops.governing(kind))
-    said = [r.message for rule in _SCREENS if (r := rule.refuse(proposal)) is not None]
+    screens = _SCREENS if plan.steps else (RequestedUnderItsAuthority(),)
+    said = [r.message for rule in screens if (r := rule.refuse(proposal)) is not None]
     return "; ".join(said)
 
 
