@@ -123,7 +123,6 @@ def create_app(
         agents,
         procedures,
         sops,
-    sops,
     ):
         app.include_router(module.router)
     return app
