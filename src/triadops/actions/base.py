@@ -34,6 +34,9 @@ class ActionContext:
     idempotency_key: str
     """Stable for this step across retries; hand it to anything that deduplicates."""
     log: structlog.stdlib.BoundLogger
+    failed_hosts: int = 0
+    """Hosts the operation's earlier steps failed on (their outputs' ``failed_hosts``):
+    what an operation-wide failure budget has spent before this step."""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the operation's cancel reaches this step while it runs.
 
@@ -47,7 +50,8 @@ class Action(ABC, Generic[P]):
 
     Conventions for ``run`` outputs: ``deleted_rows`` maps table names to the number of rows
     the step deleted on purpose, so ``no_data_loss`` does not count them as lost; the target
-    database, when there is one, is the ``target`` param.
+    database, when there is one, is the ``target`` param; ``failed_hosts`` counts the hosts a
+    step failed on, which the executive adds up for the next steps (``ActionContext``).
     """
 
     name: ClassVar[str]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from triadops.actions.commands.action import command_actions
+from triadops.actions.commands.declared import command_actions
 from triadops.actions.registry import ActionRegistry
 from triadops.domain.errors import InvalidRequest
 from triadops.settings import Settings
