@@ -143,20 +143,41 @@ class RemoteCommandAction(CommandAction):
         budget = chosen.failure_budget
         left = None if budget is None else budget - ctx.failed_hosts
 
+        command = remote_command(tuple(invocation.mask(a) for a in invocation.argv))
+        started: list[str] = []
+        finished: dict[str, HostOutcome] = {}
+
         async def run_one(host: str) -> HostOutcome:
+            started.append(host)
             runner = self.runner_for(host, self.inventory[host])
             return await run_on_host(
                 host, runner, invocation, success_codes=self.spec.success_codes
             )
 
-        done = await rollout(
-            hosts,
-            batch_size=chosen.batch_size,
-            max_fail_percent=chosen.max_fail_percent,
-            failure_budget=left,
-            run_one=run_one,
-        )
-        output = _output(done, remote_command(tuple(invocation.mask(a) for a in invocation.argv)))
+        async def note(outcome: HostOutcome) -> None:
+            finished[outcome.host] = outcome
+
+        try:
+            done = await rollout(
+                hosts,
+                batch_size=chosen.batch_size,
+                max_fail_percent=chosen.max_fail_percent,
+                failure_budget=left,
+                run_one=run_one,
+                on_outcome=note,
+            )
+        except asyncio.CancelledError:
+            # Cut short (a cancel, the step's timeout): the runners killed what ran. Undo
+            # where it changed or may have (killed midway), and leave that to be recorded.
+            touched = [h for h in started if h not in finished or finished[h].changed]
+            cut = Rollout(tuple(finished.values()), "interrupted", ())
+            ctx.interrupted.update(_output(cut, command))
+            ctx.interrupted["interrupted"] = [h for h in started if h not in finished]
+            if self.spec.rollback_argv is not None and touched:
+                undone = await asyncio.shield(self._undo(params, touched))
+                ctx.interrupted["undo"] = undone.as_output()
+            raise
+        output = _output(done, command)
         if done.stopped is None:
             return output
         why = f"{self.name} stopped: {done.stopped}; failed on {', '.join(done.failed()) or '-'}"

@@ -148,12 +148,10 @@ async def run_step(
     """
     action = powers.actions.get(step.action)
     started = time.perf_counter()
+    ctx = context(powers, step, stop=stop, failed_hosts=failed_hosts)
     try:
         params = action.parse(step.params)
-        work = asyncio.wait_for(
-            action.run(context(powers, step, stop=stop, failed_hosts=failed_hosts), params),
-            timeout=action.timeout_s,
-        )
+        work = asyncio.wait_for(action.run(ctx, params), timeout=action.timeout_s)
         if stop is not None and action.interruptible:
             output = await until_stopped(work, stop)
         else:
@@ -162,12 +160,18 @@ async def run_step(
     except Stopped:
         return StepOutcome(
             ok=False,
+            output=dict(ctx.interrupted),
             error=f"{step.action} was stopped by the operation's cancel",
             duration_s=time.perf_counter() - started,
             stopped=True,
         )
     except TimeoutError:
-        error = f"{step.action} timed out after {action.timeout_s:g}s"
+        return StepOutcome(
+            ok=False,
+            output=dict(ctx.interrupted),
+            error=f"{step.action} timed out after {action.timeout_s:g}s",
+            duration_s=time.perf_counter() - started,
+        )
     except ActionFailed as exc:
         return _failed(exc, started)
     except TriadError as exc:
