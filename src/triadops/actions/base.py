@@ -34,18 +34,18 @@ class ActionContext:
     idempotency_key: str
     """Stable for this step across retries; hand it to anything that deduplicates."""
     log: structlog.stdlib.BoundLogger
-    failed_hosts: int = 0
-    """Hosts the operation's earlier steps failed on (their outputs' ``failed_hosts``):
-    what an operation-wide failure budget has spent before this step."""
-    interrupted: Output = field(default_factory=dict)
-    """What a run cut short (a cancel, the step's timeout) leaves to be recorded as the
-    step's output, since it cannot return it: filled by the action as it unwinds."""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the operation's cancel reaches this step while it runs.
 
     An ``interruptible`` action's ``run`` is also cancelled at that moment (asyncio
     cancellation); any action may read the flag between stages of its own work.
     """
+    failed_hosts: int = 0
+    """Hosts the operation's earlier steps failed on (their outputs' ``failed_hosts``):
+    what an operation-wide failure budget has spent before this step."""
+    interrupted: Output = field(default_factory=dict)
+    """What a run cut short (a cancel, the step's timeout) leaves to be recorded as the
+    step's output, since it cannot return it: filled by the action as it unwinds."""
 
 
 class Action(ABC, Generic[P]):
