@@ -12,7 +12,7 @@ import pytest
 
 from tests.actions.commands.declared import open_runtime
 from tests.actions.commands.test_ssh import gone
-from tests.actions.commands.test_ssh_pipeline import _settings
+from tests.actions.commands.test_ssh_pipeline import _settings, _verified
 from tests.constitution.test_slots import running_worker, until
 from tests.fixtures.pipeline import CAROL, load, request, submit
 from tests.fixtures.sshd import SshServer
@@ -87,3 +87,4 @@ async def test_a_cancel_kills_the_command_on_every_host_and_undoes_it_there(
         [["deploy", "v-cancel-7"]] * 3 + [["undeploy", "v-cancel-7"]] * 3
     )
     assert await gone("v-cancel-7"), "a remote deploy outlived the cancel"
+    assert await _verified(rt) == []

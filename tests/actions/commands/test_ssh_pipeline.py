@@ -19,12 +19,14 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from tests.actions.commands.declared import argv, calls, deploy_spec, open_runtime
+from tests.actions.commands.test_definition_pin import _approve
 from tests.fixtures.api import drive
 from tests.fixtures.pipeline import ALICE, load, request, submit
 from tests.fixtures.sshd import SshServer, known_hosts_line
 from triadops.actions.commands.ssh import remote_command
 from triadops.cli.output import render_operation
 from triadops.constitution import lifecycle
+from triadops.constitution.ledger import audit
 from triadops.constitution.legislative.submission import submit_operation
 from triadops.domain.enums import OperationStatus
 from triadops.domain.errors import InvalidRequest
@@ -78,6 +80,13 @@ def _ran(tool: Path, what: str, tag: str) -> int:
     return sum(1 for call in calls(tool) if call == [what, tag])
 
 
+async def _verified(rt: Runtime) -> list[str]:
+    async with rt.session(read_only=True) as session:
+        report = await audit.verify(session)
+    assert report.chain_intact, report.problem
+    return [str(d) for d in report.discrepancies]
+
+
 async def _everything_stored(rt: Runtime) -> str:
     async with rt.session(read_only=True) as session:
         rows: list[object] = []
@@ -120,6 +129,8 @@ async def test_a_host_failing_in_the_second_batch_stops_the_rollout_and_all_is_u
     assert done.steps[0].status.value == "rolled_back"
     assert sorted(h["host"] for h in done.steps[0].rollback_output["hosts"]) == ["web1", "web2"]
     assert (_ran(tool, "deploy", "v0"), _ran(tool, "undeploy", "v0")) == (2, 2)
+
+    assert await _verified(rt) == []
 
     monkeypatch.setenv("COLUMNS", "250")
     render_operation(done, [])
@@ -285,3 +296,25 @@ def test_a_parameter_named_like_the_host_selection_is_refused_at_load(
             known_hosts=known,
             commands={"deploy": spec},
         )
+
+
+async def test_without_a_rollback_argv_a_stopped_rollout_says_there_is_nothing_to_undo(
+    settings: Settings, ssh_server: SshServer, tool: Path, opened: list[Runtime]
+) -> None:
+    once = _on_web(tool, rollback_argv=None, reversible=False)
+    config = _settings(settings, ssh_server, commands={"once": once}, down=("web2",))
+    rt = await open_runtime(opened, config)
+    op = await submit(rt, request([("command.once", {"tag": "v5", "hosts": WEB[:3]})]))
+    assert op.status is OperationStatus.AWAITING_APPROVAL  # irreversible: a person approves
+    await _approve(rt, op.operation_id)
+    await drive(rt)
+
+    done = await load(rt, op.operation_id)
+    out = done.steps[0].output
+    assert done.status is OperationStatus.FAILED
+    assert (out["changed"], out["failed"], out["skipped"]) == (["web1"], ["web2"], ["web3"])
+    assert "undo" not in out and calls(tool) == [["deploy", "v5"]]
+    action = rt.powers.actions.get("command.once")
+    params = action.parse({"tag": "v5", "hosts": ["web1"]})
+    said = await action.rollback(None, params, out)  # type: ignore[arg-type]
+    assert said == {"undone": False, "reason": "command.once has nothing to undo"}

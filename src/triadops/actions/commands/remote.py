@@ -173,7 +173,7 @@ class RemoteCommandAction(CommandAction):
             cut = Rollout(tuple(finished.values()), "interrupted", ())
             ctx.interrupted.update(_output(cut, command))
             ctx.interrupted["interrupted"] = [h for h in started if h not in finished]
-            if self.spec.rollback_argv is not None and touched:
+            if self.spec.reversible and touched:
                 undone = await asyncio.shield(self._undo(params, touched))
                 ctx.interrupted["undo"] = undone.as_output()
             raise
@@ -185,7 +185,7 @@ class RemoteCommandAction(CommandAction):
             why += f"; not started on {', '.join(done.skipped)}"
         if budget is not None and ctx.failed_hosts:
             why += f" ({ctx.failed_hosts} host(s) had failed in earlier steps)"
-        if self.spec.rollback_argv is not None and done.changed():
+        if self.spec.reversible and done.changed():
             undone = await self._undo(params, done.changed())
             output["undo"] = undone.as_output()
             if undone.failed():
@@ -242,6 +242,7 @@ class RemoteCommandAction(CommandAction):
         return result
 
     async def _undo(self, params: BaseModel, hosts: list[str]) -> Rollout:
+        """Run rollback_argv on `hosts` (a reversible command declares one), all at once."""
         assert self.spec.rollback_argv is not None
         invocation = self.invocation(self.spec.rollback_argv, params)
         codes = self.spec.success_codes
