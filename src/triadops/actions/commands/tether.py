@@ -8,7 +8,8 @@ command, nor any of its children, running as an orphan. Otherwise it lives exact
 as the command (it ignores the group's SIGTERM) and exits as the command did, with its exit
 code or by the same signal. The program is resolved before the start, as ``exec`` would, so
 a missing or non-executable program still fails naming it. Elsewhere the command is started
-as it is (no tether).
+as it is (no tether). The kernel's signal follows the thread that started the supervisor:
+commands start from the event loop's thread, which lives as long as the worker does.
 """
 
 from __future__ import annotations
