@@ -23,6 +23,7 @@ from tests.actions.commands.test_definition_pin import _approve
 from tests.fixtures.api import drive
 from tests.fixtures.pipeline import ALICE, load, request, submit
 from tests.fixtures.sshd import SshServer, known_hosts_line
+from triadops.actions.commands.rollout import HostSelection
 from triadops.actions.commands.ssh import remote_command
 from triadops.cli.output import render_operation
 from triadops.constitution import lifecycle
@@ -32,6 +33,7 @@ from triadops.domain.enums import OperationStatus
 from triadops.domain.errors import InvalidRequest
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.settings.systems import HOST_SELECTION
 from triadops.storage.tables import LedgerRow, OperationRow, StepRow
 
 SECRET = "tok-5e4d3c2b1a09"
@@ -318,3 +320,7 @@ async def test_without_a_rollback_argv_a_stopped_rollout_says_there_is_nothing_t
     params = action.parse({"tag": "v5", "hosts": ["web1"]})
     said = await action.rollback(None, params, out)  # type: ignore[arg-type]
     assert said == {"undone": False, "reason": "command.once has nothing to undo"}
+
+
+def test_the_settings_know_every_host_selection_field() -> None:
+    assert set(HOST_SELECTION) == set(HostSelection.model_fields)
