@@ -90,6 +90,8 @@ def test_action_context_fields() -> None:
         "idempotency_key",
         "log",
         "stop",
+        "failed_hosts",
+        "interrupted",
     ]
 
 

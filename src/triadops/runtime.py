@@ -12,7 +12,7 @@ from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from triadops.actions.builtin import builtin_actions
-from triadops.actions.commands.action import command_actions
+from triadops.actions.commands.declared import command_actions
 from triadops.actions.http import http_actions
 from triadops.actions.procedures import ProcedureCatalogue, load_catalogue
 from triadops.actions.registry import ActionRegistry, load_entry_point_actions

@@ -40,6 +40,12 @@ class ActionContext:
     An ``interruptible`` action's ``run`` is also cancelled at that moment (asyncio
     cancellation); any action may read the flag between stages of its own work.
     """
+    failed_hosts: int = 0
+    """Hosts the operation's earlier steps failed on (their outputs' ``failed_hosts``):
+    what an operation-wide failure budget has spent before this step."""
+    interrupted: Output = field(default_factory=dict)
+    """What a run cut short (a cancel, the step's timeout) leaves to be recorded as the
+    step's output, since it cannot return it: filled by the action as it unwinds."""
 
 
 class Action(ABC, Generic[P]):
@@ -47,7 +53,8 @@ class Action(ABC, Generic[P]):
 
     Conventions for ``run`` outputs: ``deleted_rows`` maps table names to the number of rows
     the step deleted on purpose, so ``no_data_loss`` does not count them as lost; the target
-    database, when there is one, is the ``target`` param.
+    database, when there is one, is the ``target`` param; ``failed_hosts`` counts the hosts a
+    step failed on, which the executive adds up for the next steps (``ActionContext``).
     """
 
     name: ClassVar[str]

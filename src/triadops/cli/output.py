@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from triadops.cli.host_outcomes import step_detail
 from triadops.cli.hosts import remote_target
 from triadops.cli.views import OperationLine
 from triadops.domain.acknowledgements import acknowledgement_of
@@ -342,7 +343,7 @@ def _steps_table(op: Operation) -> Table:
         "#", "action", "status", "started", "ended", "duration", "output / error", title="steps"
     )
     for s in op.steps:
-        detail = s.error or (json.dumps(s.output) if s.output else "")
+        detail = step_detail(s.error, s.output, s.rollback_output)
         if s.rollback_error:
             detail += f" (rollback failed: {s.rollback_error})"
         duration = f"{s.duration_s:.3f}s" if s.duration_s is not None else "-"

@@ -26,6 +26,7 @@ from triadops.domain.http_templates import (
 from triadops.domain.parameters import NAME, ParamName, ParamSpec, placeholders
 
 __all__ = [
+    "HOST_SELECTION",
     "CommandSpec",
     "HostSpec",
     "HttpCallSpec",
@@ -39,6 +40,9 @@ SystemName = Annotated[str, Field(pattern=NAME)]
 HeaderName = Annotated[str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")]
 HostName = Annotated[str, Field(pattern=r"^(?:[A-Za-z0-9.-]{1,253}|[0-9A-Fa-f:.]{2,45})$")]
 HttpStatus = Annotated[int, Field(ge=100, le=599)]
+HOST_SELECTION = ("hosts", "tags", "batch_size", "max_fail_percent", "failure_budget")
+"""The parameters every command on hosts takes besides its own (the rollout's
+``HostSelection``): a declared parameter may not take one of these names."""
 
 
 def _templated_url(url: str) -> str:
@@ -117,6 +121,13 @@ class CommandSpec(BaseModel):
             raise ValueError(f"placeholders name undeclared parameters: {sorted(missing)}")
         if self.reversible and self.rollback_argv is None:
             raise ValueError("reversible = true needs a rollback_argv")
+        if self.hosts or self.host_tags:
+            taken = sorted(set(self.params) & set(HOST_SELECTION))
+            if taken:
+                raise ValueError(
+                    f"params.{taken[0]}: a command on hosts takes {', '.join(HOST_SELECTION)} "
+                    "as its host selection; give the parameter another name"
+                )
         return self
 
 

@@ -18,7 +18,7 @@ from tests.actions.commands.declared import (
 )
 from tests.fixtures.api import drive
 from tests.fixtures.pipeline import load, request, submit
-from triadops.actions.commands.action import command_actions
+from triadops.actions.commands.declared import command_actions
 from triadops.domain.errors import InvalidRequest
 from triadops.runtime import Runtime
 from triadops.settings import Settings
@@ -193,20 +193,6 @@ async def test_bad_params_are_refused_before_anything_is_stored(
     assert refused.value.field == field
     async with rt.session(read_only=True) as session:
         assert (await session.scalars(select(OperationRow))).all() == []
-
-
-def test_a_command_on_hosts_is_refused_until_ssh_is_wired(tool: Path, tmp_path: Path) -> None:
-    known = tmp_path / "known_hosts"
-    known.touch()
-    settings = Settings(
-        home=tmp_path,
-        hosts={"web1": {"address": "127.0.0.1", "user": "deploy"}},
-        known_hosts=known,
-        commands={"deploy": deploy_spec(tool, hosts=["web1"])},
-    )
-
-    with pytest.raises(InvalidRequest, match=r"commands\.deploy: SSH hosts are not wired yet"):
-        command_actions(settings)
 
 
 def test_declarations_become_actions_with_their_declared_traits(tool: Path, tmp_path: Path) -> None:

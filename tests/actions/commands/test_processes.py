@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 
 from tests.actions.commands.declared import deploy_spec, toml_of
+from tests.actions.commands.test_local import alive
 
 pytestmark = pytest.mark.slow
 
 HOLDS = """
-import os, sys, time
-open(sys.argv[1], "a").write(f"{os.getpid()} {sys.argv[2]}\\n")
+import os, subprocess, sys, time
+helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+open(sys.argv[1], "a").write(f"{os.getpid()} {helper.pid} {sys.argv[2]}\\n")
 time.sleep(120)
 """
 
@@ -130,8 +132,14 @@ def test_a_killed_worker_leaves_a_non_idempotent_command_in_doubt(
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
-    command_pid = int(marker.read_text().split()[0])
+    command_pid, helper_pid = (int(pid) for pid in marker.read_text().split()[:2])
     try:
+        # The command's group dies with the worker that started it (on Linux: tether.py),
+        # its own child included: nothing of it runs on as an orphan.
+        deadline = time.monotonic() + 10
+        while alive(command_pid) or alive(helper_pid):
+            assert time.monotonic() < deadline, "the command outlived its SIGKILLed worker"
+            time.sleep(0.05)
         time.sleep(1.5)  # the dead worker's lease runs out
         second = _worker(cli_env)
         try:
@@ -144,6 +152,6 @@ def test_a_killed_worker_leaves_a_non_idempotent_command_in_doubt(
             second.wait(timeout=30)
         assert marker.read_text().count("\n") == 1, "the non-idempotent command ran twice"
     finally:
-        # A SIGKILLed worker cannot take its command's group down with it.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(command_pid, signal.SIGKILL)
+        for pid in (command_pid, helper_pid):  # whatever the assertions found
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

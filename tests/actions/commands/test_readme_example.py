@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from triadops.actions.commands.action import command_actions
+from triadops.actions.commands.declared import command_actions
 from triadops.actions.registry import ActionRegistry
 from triadops.domain.errors import InvalidRequest
 from triadops.settings import Settings
@@ -34,3 +34,19 @@ def test_the_example_declares_a_deploy_command(tmp_path: Path) -> None:
         registry.validate_params("command.deploy", {"tag": "v1; rm -rf /"}, where="steps[0]")
     with pytest.raises(InvalidRequest, match=r"params\.replicas"):
         registry.validate_params("command.deploy", {"tag": "v1.0.0", "replicas": 21}, where="s")
+
+
+def test_the_hosts_example_declares_a_command_on_tagged_hosts(tmp_path: Path) -> None:
+    section = README.read_text().split("### On hosts over SSH", 1)[1]
+    found = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert found, "the hosts part has no toml block"
+    settings = Settings(home=tmp_path, **tomllib.loads(found.group(1)))
+    registry = ActionRegistry(command_actions(settings))
+
+    given = {"slot": "green", "tags": ["web"], "batch_size": 2, "failure_budget": 3}
+    params = registry.validate_params("command.restart", given, where="steps[0]")
+    assert params.model_dump()["batch_size"] == 2
+    action = registry.get("command.restart")
+    assert action.selection(params)[1] == ["web1", "web2"]  # type: ignore[attr-defined]
+    with pytest.raises(InvalidRequest, match=r"params\.hosts"):
+        registry.validate_params("command.restart", {"slot": "blue", "hosts": "web1"}, where="s")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import types
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
@@ -12,25 +12,27 @@ from triadops.actions.commands import definition
 from triadops.actions.commands.invocation import Completed, Invocation, Runner
 from triadops.actions.commands.local import KILL_GRACE_S, LocalRunner
 from triadops.actions.masking import Masker
-from triadops.domain.errors import ActionFailed, InvalidRequest
+from triadops.domain.errors import ActionFailed
 from triadops.domain.operations import StepPreview
 from triadops.domain.parameters import params_model
-from triadops.settings import Settings
 from triadops.settings.systems import CommandSpec
 
 __all__ = [
     "ERROR_TAIL",
     "PREFIX",
+    "TIMEOUT_MARGIN_S",
     "CommandAction",
     "command_action",
-    "command_actions",
+    "command_class",
 ]
 
+A = TypeVar("A", bound="CommandAction")
 PREFIX = "command."
 ERROR_TAIL = 2000
 """Characters of the end of stdout and of stderr quoted in a failed step's error, which the
 ledger keeps; the step's output keeps all that was captured, within the output bound."""
-_MARGIN_S = 5.0
+TIMEOUT_MARGIN_S = 5.0
+"""Seconds the step's timeout leaves past the runner's own timeout and kill."""
 
 
 class CommandAction(Action[BaseModel]):
@@ -136,41 +138,40 @@ def _tails(done: Completed) -> str:
     return "".join(parts)
 
 
-def command_action(name: str, spec: CommandSpec, runner: Runner | None = None) -> CommandAction:
-    """Return the action for the declared command `name` (registered as ``command.<name>``)."""
+def command_class(
+    name: str,
+    spec: CommandSpec,
+    *,
+    base: type[A],
+    traits: dict[str, Any] | None = None,
+    selection: dict[str, Any] | None = None,
+) -> type[A]:
+    """Return the class of the declared command `name` (registered as ``command.<name>``).
+
+    `traits` and `selection` shape a command on hosts (`remote.py`): its inventory and
+    bound, and the host selection fields its params take besides the declared ones.
+    """
     full = PREFIX + name
     attributes: dict[str, Any] = {
         "name": full,
         "command": name,
         "spec": spec,
         "description": spec.description,
-        "params_model": params_model(full, dict(spec.params)),
+        "params_model": params_model(full, dict(spec.params), extra=selection),
         "risk": spec.risk,
         "reversible": spec.reversible,
         "idempotent": spec.idempotent,
         # The runner's own timeout and kill answer first, with the output so far.
-        "timeout_s": spec.timeout_s + KILL_GRACE_S + _MARGIN_S,
+        "timeout_s": spec.timeout_s + KILL_GRACE_S + TIMEOUT_MARGIN_S,
         "__doc__": f"Run the declared command {name!r}.",
+        **(traits or {}),
     }
-    cls = types.new_class(
-        f"CommandAction[{name}]", (CommandAction,), exec_body=lambda ns: ns.update(attributes)
+    made: type[A] = types.new_class(
+        f"{base.__name__}[{name}]", (base,), exec_body=lambda ns: ns.update(attributes)
     )
-    action: CommandAction = cls(runner)
-    return action
+    return made
 
 
-def command_actions(settings: Settings, runner: Runner | None = None) -> list[CommandAction]:
-    """Return one action per command declared in `settings` (none by default).
-
-    A command declaring ``hosts`` or ``host_tags`` is refused: SSH hosts are not wired yet.
-    """
-    actions = []
-    for name, spec in sorted(settings.commands.items()):
-        if spec.hosts or spec.host_tags:
-            raise InvalidRequest(
-                f"commands.{name}: SSH hosts are not wired yet; remove hosts and host_tags "
-                "to run it on this machine",
-                field=f"commands.{name}.hosts",
-            )
-        actions.append(command_action(name, spec, runner))
-    return actions
+def command_action(name: str, spec: CommandSpec, runner: Runner | None = None) -> CommandAction:
+    """Return the action for the declared command `name`, run on this machine."""
+    return command_class(name, spec, base=CommandAction)(runner)

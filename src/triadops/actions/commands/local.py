@@ -9,6 +9,7 @@ import signal
 import time
 
 from triadops.actions.commands.invocation import Completed, Invocation
+from triadops.actions.commands.tether import tethered
 from triadops.domain.errors import ActionFailed
 
 __all__ = ["BASE_ENV", "KILL_GRACE_S", "TRUNCATED", "LocalRunner"]
@@ -56,7 +57,8 @@ class LocalRunner:
     own, plus the variables the command declares. Nothing else of the parent environment
     (tokens, database URLs, keys) leaks into it. A timeout or a cancel kills the whole
     group: SIGTERM, a short grace, then SIGKILL, so grandchildren die too; whatever of the
-    group outlives a leader that exited is killed the same way.
+    group outlives a leader that exited is killed the same way. On Linux the group also dies
+    with the process that started it (`tether`): a SIGKILLed worker leaves no orphan.
     """
 
     def __init__(self, *, kill_grace_s: float = KILL_GRACE_S) -> None:
@@ -70,7 +72,7 @@ class LocalRunner:
         started = time.perf_counter()
         try:
             process = await asyncio.create_subprocess_exec(
-                *invocation.argv,
+                *tethered(invocation.argv, env, invocation.cwd),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

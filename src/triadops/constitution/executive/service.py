@@ -40,7 +40,9 @@ log = structlog.stdlib.get_logger(__name__)
 T = TypeVar("T")
 
 
-def context(powers: Powers, step: StepRow, *, stop: asyncio.Event | None = None) -> ActionContext:
+def context(
+    powers: Powers, step: StepRow, *, stop: asyncio.Event | None = None, failed_hosts: int = 0
+) -> ActionContext:
     """Build the context an action sees for this step; `stop` is its cancellation signal."""
     ctx = action_context(
         powers,
@@ -48,7 +50,22 @@ def context(powers: Powers, step: StepRow, *, stop: asyncio.Event | None = None)
         step_index=step.index,
         idempotency_key=step.idempotency_key,
     )
+    ctx = replace(ctx, failed_hosts=failed_hosts)
     return ctx if stop is None else replace(ctx, stop=stop)
+
+
+def failed_hosts_before(steps: Sequence[StepRow], index: int) -> int:
+    """Add up the hosts the steps before `index` failed on, from their stored outputs.
+
+    What an operation-wide failure budget has spent when step `index` starts: each output's
+    ``failed_hosts`` (a count), as commands on hosts record it.
+    """
+    total = 0
+    for step in steps:
+        counted = (step.output or {}).get("failed_hosts") if step.index < index else None
+        if isinstance(counted, int) and not isinstance(counted, bool) and counted > 0:
+            total += counted
+    return total
 
 
 class Stopped(Exception):
@@ -121,20 +138,20 @@ def mark_running(step: StepRow) -> None:
 
 
 async def run_step(
-    powers: Powers, step: StepRow, *, stop: asyncio.Event | None = None
+    powers: Powers, step: StepRow, *, stop: asyncio.Event | None = None, failed_hosts: int = 0
 ) -> StepOutcome:
     """Run one registered action with its timeout; never raises for the action's failure.
 
     Setting `stop` (the operation's cancel) sets the action's own signal and, when the
     action is interruptible, cancels its run at once: the outcome is then `stopped`.
+    `failed_hosts` is what the operation's earlier steps failed on (`failed_hosts_before`).
     """
     action = powers.actions.get(step.action)
     started = time.perf_counter()
+    ctx = context(powers, step, stop=stop, failed_hosts=failed_hosts)
     try:
         params = action.parse(step.params)
-        work = asyncio.wait_for(
-            action.run(context(powers, step, stop=stop), params), timeout=action.timeout_s
-        )
+        work = asyncio.wait_for(action.run(ctx, params), timeout=action.timeout_s)
         if stop is not None and action.interruptible:
             output = await until_stopped(work, stop)
         else:
@@ -143,12 +160,18 @@ async def run_step(
     except Stopped:
         return StepOutcome(
             ok=False,
+            output=dict(ctx.interrupted),
             error=f"{step.action} was stopped by the operation's cancel",
             duration_s=time.perf_counter() - started,
             stopped=True,
         )
     except TimeoutError:
-        error = f"{step.action} timed out after {action.timeout_s:g}s"
+        return StepOutcome(
+            ok=False,
+            output=dict(ctx.interrupted),
+            error=f"{step.action} timed out after {action.timeout_s:g}s",
+            duration_s=time.perf_counter() - started,
+        )
     except ActionFailed as exc:
         return _failed(exc, started)
     except TriadError as exc:
@@ -264,6 +287,7 @@ async def run_with_agent(
     step: StepRow,
     *,
     stop: asyncio.Event | None = None,
+    failed_hosts: int = 0,
 ) -> tuple[StepOutcome, StepAdvice]:
     """Hand one step to the executor agent; its one tool runs the step's action, once.
 
@@ -279,7 +303,9 @@ async def run_with_agent(
     async def run() -> dict[str, JsonValue]:
         if started:
             raise RuntimeError("the step was already run")  # the executor refuses this first
-        started.append(asyncio.ensure_future(run_step(powers, step, stop=stop)))
+        started.append(
+            asyncio.ensure_future(run_step(powers, step, stop=stop, failed_hosts=failed_hosts))
+        )
         outcome = await asyncio.shield(started[0])
         return {"ok": outcome.ok, "output": outcome.output, "error": outcome.error}
 

@@ -150,14 +150,22 @@ async def run_step(drive: Drive) -> Progress | None:
     # While an interruptible step runs, the keeper reads the cancel request often and
     # sets `stop`, which cancels the action's run there and then.
     drive.watch(powers.actions.get(running.action).interruptible)
+    spent = executive.failed_hosts_before(drive.claimed.steps, running.index)
     try:
         if powers.step_executor is None:
-            outcome = await drive.heartbeat(executive.run_step(powers, running, stop=drive.stop))
+            outcome = await drive.heartbeat(
+                executive.run_step(powers, running, stop=drive.stop, failed_hosts=spent)
+            )
             drive.handover.ran = Ran(running, outcome)
         else:
             outcome, advice = await drive.heartbeat(
                 executive.run_with_agent(
-                    powers, powers.step_executor, drive.claimed.view(), running, stop=drive.stop
+                    powers,
+                    powers.step_executor,
+                    drive.claimed.view(),
+                    running,
+                    stop=drive.stop,
+                    failed_hosts=spent,
                 )
             )
             drive.handover.ran = Ran(running, outcome, advice)
