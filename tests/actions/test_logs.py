@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -91,7 +93,12 @@ async def test_preview_lists_files_and_bytes_and_changes_nothing(
     write(folder / "c.log", 10)
     before = listing(folder)
     preview = await RotateLogsAction().preview(file_context, RotateParams(max_bytes=1000))
-    assert preview.amounts == {"files": 2, "bytes": 5000, "generations_deleted": 0}
+    assert preview.amounts == {
+        "files": 2,
+        "bytes": 5000,
+        "generations_deleted": 0,
+        "aged_deleted": 0,
+    }
     assert preview.touches == [str(folder.resolve() / "a.log"), str(folder.resolve() / "b.log")]
     assert "a.log, b.log" in preview.summary
     assert listing(folder) == before
@@ -130,3 +137,45 @@ async def test_rotates_a_configured_extra_folder(
     assert files["svc.log"] == 0  # recreated empty
     [archive] = [name for name in files if name != "svc.log"]
     assert archive.startswith("svc.log.") and archive.endswith("Z.gz")
+
+
+async def test_removes_rotated_logs_older_than_max_age_and_keeps_young_ones(
+    file_context: ActionContext,
+) -> None:
+    folder = file_context.settings.log_dir
+    folder.mkdir()
+    day = 86400.0
+    now = time.time()
+    ages = {
+        "app.log.20250101T020000000000Z.gz": 8,  # ours, old
+        "app.log.1": 30,  # logrotate's, old
+        "worker.log.2.gz": 7.1,
+        "app.log.20250110T020000000000Z.gz": 6.9,  # young: kept
+        "app.log": 40,  # live, however old: kept
+        "notes.txt": 40,  # not a log: kept
+    }
+    for name, days in ages.items():
+        write(folder / name, 100)
+        os.utime(folder / name, (now - days * day, now - days * day))
+    params = RotateParams(max_age_days=7)
+
+    preview = await RotateLogsAction().preview(file_context, params)
+    assert preview.amounts["aged_deleted"] == 3
+    assert len(listing(folder)) == len(ages)  # a preview deletes nothing
+    output = await RotateLogsAction().run(file_context, params)
+
+    old = ["app.log.1", "app.log.20250101T020000000000Z.gz", "worker.log.2.gz"]
+    assert output["deleted_aged"] == old
+    assert sorted(listing(folder)) == sorted(set(ages) - set(old))
+    again = await RotateLogsAction().run(file_context, params)
+    assert again["deleted_aged"] == []
+
+
+async def test_without_max_age_old_rotated_logs_stay(file_context: ActionContext) -> None:
+    folder = file_context.settings.log_dir
+    folder.mkdir()
+    write(folder / "app.log.1", 100)
+    os.utime(folder / "app.log.1", (0, 0))
+    output = await RotateLogsAction().run(file_context, RotateParams())
+    assert output["deleted_aged"] == []
+    assert (folder / "app.log.1").exists()

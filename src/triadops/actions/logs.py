@@ -1,4 +1,4 @@
-"""``logs.rotate``: move big log files aside, gzip them and keep a few generations."""
+"""``logs.rotate``: move big log files aside, gzip them, keep a few generations, drop old ones."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.folders import allowed_folder
+from triadops.domain.clock import unix_now
 from triadops.domain.enums import Risk
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.operations import StepPreview, utcnow
 
 # name.log.20250101T020000123456Z[.gz]: sortable by name, unique to the microsecond.
 _GENERATION = re.compile(r"^(?P<log>.+\.log)\.(?P<stamp>\d{8}T\d{12}Z)(?P<gz>\.gz)?$")
+# Any rotated log: ours, logrotate's (app.log.1, app.log.2.gz), Python's handlers'.
+_ROTATED = re.compile(r"^.+\.log\..+$")
 
 
 class RotateParams(BaseModel):
@@ -34,6 +37,9 @@ class RotateParams(BaseModel):
     """Compressed generations to keep per log file; older ones are deleted."""
     force: bool = False
     """Rotate every non-empty ``*.log`` file, whatever its size."""
+    max_age_days: int | None = Field(default=None, ge=1, le=36500)
+    """Also delete rotated log files (``<name>.log.<suffix>``, ours or another rotator's)
+    not modified for this many days; a live ``*.log`` file is never deleted."""
 
 
 def _log_folder(ctx: ActionContext, params: RotateParams, *, create: bool) -> Path:
@@ -70,6 +76,22 @@ def _generations(folder: Path) -> dict[str, list[Path]]:
     return found
 
 
+def _aged(folder: Path, max_age_days: int | None) -> list[Path]:
+    """Rotated log files in `folder` last modified more than `max_age_days` days ago."""
+    if max_age_days is None or not folder.is_dir():
+        return []
+    cutoff = unix_now() - max_age_days * 86400  # the files' Unix seconds
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if _ROTATED.match(p.name)
+        and not p.name.endswith(".partial")
+        and p.is_file()
+        and not p.is_symlink()
+        and p.stat().st_mtime < cutoff
+    )
+
+
 def _compress(path: Path) -> Path:
     """Gzip `path` beside itself and remove it; a crash leaves the original or a whole .gz."""
     archive = path.with_name(path.name + ".gz")
@@ -102,14 +124,25 @@ class RotateLogsAction(Action[RotateParams]):
         for p in due:
             counts[p.name] = counts.get(p.name, 0) + 1
         pruned = sum(max(0, n - params.keep) for n in counts.values())
+        aged = _aged(folder, params.max_age_days)
         names = ", ".join(p.name for p in due) or "nothing"
+        older = (
+            f"; delete {len(aged)} rotated files older than {params.max_age_days} days"
+            if params.max_age_days is not None
+            else ""
+        )
         return StepPreview(
             summary=(
                 f"rotate {len(due)} log files in {folder} ({total} bytes): {names};"
-                f" delete {pruned} old generations beyond {params.keep}"
+                f" delete {pruned} old generations beyond {params.keep}{older}"
             ),
-            touches=[str(p) for p in due],
-            amounts={"files": len(due), "bytes": total, "generations_deleted": pruned},
+            touches=[str(p) for p in due + aged],
+            amounts={
+                "files": len(due),
+                "bytes": total,
+                "generations_deleted": pruned,
+                "aged_deleted": len(aged),
+            },
         )
 
     async def run(self, ctx: ActionContext, params: RotateParams) -> Output:
@@ -136,10 +169,17 @@ class RotateLogsAction(Action[RotateParams]):
             for old in generations[: max(0, len(generations) - params.keep)]:
                 old.unlink()
                 deleted.append(old.name)
-        ctx.log.info("logs rotated", folder=str(folder), files=len(rotated), bytes=total)
+        aged: list[JsonValue] = []
+        for old in _aged(folder, params.max_age_days):
+            old.unlink(missing_ok=True)
+            aged.append(old.name)
+        ctx.log.info(
+            "logs rotated", folder=str(folder), files=len(rotated), bytes=total, aged=len(aged)
+        )
         return {
             "folder": str(folder),
             "rotated": rotated,
             "rotated_bytes": total,
             "deleted_generations": deleted,
+            "deleted_aged": aged,
         }

@@ -123,7 +123,7 @@ def create_app(
         agents,
         procedures,
         sops,
-    sops,
+        sops,
     ):
         app.include_router(module.router)
     return app
