@@ -104,7 +104,7 @@ async def make_invalid_index(engine: AsyncEngine) -> None:
         # A table of its own: the fixture then rebuilds the database for the next test.
         await conn.execute(text("CREATE TABLE upkeep_probe (v integer)"))
         await conn.execute(text("INSERT INTO upkeep_probe VALUES (1), (1), (2)"))
-        with pytest.raises(DBAPIError, match="unique|duplicate"):
+        with pytest.raises(DBAPIError, match=r"unique|duplicate"):
             await conn.execute(
                 text("CREATE UNIQUE INDEX CONCURRENTLY ix_probe ON upkeep_probe (v)")
             )

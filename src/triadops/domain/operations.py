@@ -23,10 +23,12 @@ from triadops.domain.enums import Authority, OperationStatus, OperationType, Ris
 from triadops.domain.principals import PrincipalName
 from triadops.domain.values import (
     MAX_PARAM_DEPTH as MAX_PARAM_DEPTH,
-    Lessons as Lessons,
 )
 from triadops.domain.values import (
     NO_NUL_PATTERN as NO_NUL_PATTERN,
+)
+from triadops.domain.values import (
+    Lessons as Lessons,
 )
 from triadops.domain.values import (
     Params as Params,

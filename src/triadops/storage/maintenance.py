@@ -1,7 +1,8 @@
 """Database upkeep and measurement in SQL for SQLite and PostgreSQL.
 
-Upkeep: vacuum, statistics, retention (indexes: `triadops.storage.indexes`). Measurement, for the checks: row counts of
-one table, integrity of a database or of named tables, liveness, round-trip times.
+Upkeep: vacuum, statistics, retention (indexes: `triadops.storage.indexes`). Measurement,
+for the checks: row counts of one table, integrity of a database or of named tables,
+liveness, round-trip times.
 
 Statements that cannot run inside a transaction block (VACUUM) and the
 read-only measurements use AUTOCOMMIT connections, so on SQLite they never take the write
