@@ -11,6 +11,7 @@ from triadops.actions.database import (
 )
 from triadops.actions.logs import RotateLogsAction
 from triadops.actions.noop import NoopAction, NoopOnceAction
+from triadops.actions.performance import PerformanceBaselineAction
 from triadops.actions.registry import AnyAction
 
 
@@ -25,4 +26,5 @@ def builtin_actions() -> list[AnyAction]:
         PurgeAuditLogsAction(),
         RotateLogsAction(),
         CleanupCacheAction(),
+        PerformanceBaselineAction(),
     ]
