@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from triadops.actions.base import ActionContext
-from triadops.actions.logs import RotateLogsAction, RotateParams
+from triadops.actions.logs import (
+    PurgeLogsAction,
+    PurgeLogsParams,
+    RotateLogsAction,
+    RotateParams,
+)
 from triadops.domain.errors import InvalidRequest
 
 
@@ -93,12 +98,7 @@ async def test_preview_lists_files_and_bytes_and_changes_nothing(
     write(folder / "c.log", 10)
     before = listing(folder)
     preview = await RotateLogsAction().preview(file_context, RotateParams(max_bytes=1000))
-    assert preview.amounts == {
-        "files": 2,
-        "bytes": 5000,
-        "generations_deleted": 0,
-        "aged_deleted": 0,
-    }
+    assert preview.amounts == {"files": 2, "bytes": 5000, "generations_deleted": 0}
     assert preview.touches == [str(folder.resolve() / "a.log"), str(folder.resolve() / "b.log")]
     assert "a.log, b.log" in preview.summary
     assert listing(folder) == before
@@ -157,25 +157,29 @@ async def test_removes_rotated_logs_older_than_max_age_and_keeps_young_ones(
     for name, days in ages.items():
         write(folder / name, 100)
         os.utime(folder / name, (now - days * day, now - days * day))
-    params = RotateParams(max_age_days=7)
+    params = PurgeLogsParams(older_than_days=7)
 
-    preview = await RotateLogsAction().preview(file_context, params)
-    assert preview.amounts["aged_deleted"] == 3
+    preview = await PurgeLogsAction().preview(file_context, params)
+    assert preview.amounts["files"] == 3
     assert len(listing(folder)) == len(ages)  # a preview deletes nothing
-    output = await RotateLogsAction().run(file_context, params)
+    output = await PurgeLogsAction().run(file_context, params)
 
     old = ["app.log.1", "app.log.20250101T020000000000Z.gz", "worker.log.2.gz"]
-    assert output["deleted_aged"] == old
+    assert output["deleted"] == old
     assert sorted(listing(folder)) == sorted(set(ages) - set(old))
-    again = await RotateLogsAction().run(file_context, params)
-    assert again["deleted_aged"] == []
+    again = await PurgeLogsAction().run(file_context, params)
+    assert again["deleted"] == []
 
 
-async def test_without_max_age_old_rotated_logs_stay(file_context: ActionContext) -> None:
+async def test_rotation_alone_never_deletes_by_age(file_context: ActionContext) -> None:
     folder = file_context.settings.log_dir
     folder.mkdir()
     write(folder / "app.log.1", 100)
     os.utime(folder / "app.log.1", (0, 0))
-    output = await RotateLogsAction().run(file_context, RotateParams())
-    assert output["deleted_aged"] == []
+    await RotateLogsAction().run(file_context, RotateParams())
     assert (folder / "app.log.1").exists()
+
+
+async def test_purge_refuses_folders_that_are_not_configured(file_context: ActionContext) -> None:
+    with pytest.raises(InvalidRequest):
+        await PurgeLogsAction().run(file_context, PurgeLogsParams(path="/etc"))

@@ -19,7 +19,7 @@ from triadops.storage.tables import AuditLogRow
 STEPS = [
     "database.vacuum_analyze",
     "database.reindex",
-    "logs.rotate",
+    "logs.purge",
     "database.purge_audit_logs",
 ]
 
@@ -65,7 +65,7 @@ def test_dry_run_plans_the_steps_and_stores_nothing(triad: Triad) -> None:
     assert [s["action"] for s in planned["plan"]["steps"]] == STEPS
     purge = planned["plan"]["steps"][3]["params"]
     assert purge["older_than_days"] == 30 and purge["batch_size"] == 1000
-    assert planned["plan"]["steps"][2]["params"]["max_age_days"] == 7
+    assert planned["plan"]["steps"][2]["params"]["older_than_days"] == 7
     assert planned["planning_result"]["risk_level"] == "medium"
     assert data(triad("ops", "list", "--json")) == []
 
@@ -91,7 +91,7 @@ def test_runs_as_one_operation_approved_and_measured(triad: Triad, settings: Set
     assert shown["status"] == "completed", shown["status_reason"]
     assert [s["action"] for s in shown["steps"]] == STEPS
     assert shown["steps"][3]["output"]["deleted_rows"] == {"audit_logs": 25}
-    assert shown["steps"][2]["output"]["deleted_aged"] == ["app.log.1"]
+    assert shown["steps"][2]["output"]["deleted"] == ["app.log.1"]
     assert sorted(p.name for p in settings.log_dir.iterdir()) == ["app.log.2"]
     assert asyncio.run(audit_logs(settings)) == 4
     findings = {f["name"] for f in shown["validation_result"]["findings"]}

@@ -9,7 +9,7 @@ from triadops.actions.database import (
     ResetStatsAction,
     VacuumAnalyzeAction,
 )
-from triadops.actions.logs import RotateLogsAction
+from triadops.actions.logs import PurgeLogsAction, RotateLogsAction
 from triadops.actions.noop import NoopAction, NoopOnceAction
 from triadops.actions.performance import PerformanceBaselineAction
 from triadops.actions.registry import AnyAction
@@ -25,6 +25,7 @@ def builtin_actions() -> list[AnyAction]:
         ResetStatsAction(),
         PurgeAuditLogsAction(),
         RotateLogsAction(),
+        PurgeLogsAction(),
         CleanupCacheAction(),
         PerformanceBaselineAction(),
     ]

@@ -1,4 +1,4 @@
-"""``logs.rotate``: move big log files aside, gzip them, keep a few generations, drop old ones."""
+"""Log folder upkeep: ``logs.rotate`` (by size, gzip, generations), ``logs.purge`` (by age)."""
 
 from __future__ import annotations
 
@@ -37,12 +37,22 @@ class RotateParams(BaseModel):
     """Compressed generations to keep per log file; older ones are deleted."""
     force: bool = False
     """Rotate every non-empty ``*.log`` file, whatever its size."""
-    max_age_days: int | None = Field(default=None, ge=1, le=36500)
-    """Also delete rotated log files (``<name>.log.<suffix>``, ours or another rotator's)
-    not modified for this many days; a live ``*.log`` file is never deleted."""
 
 
-def _log_folder(ctx: ActionContext, params: RotateParams, *, create: bool) -> Path:
+class PurgeLogsParams(BaseModel):
+    """Which log folder to purge, and from what age."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    path: str | None = Field(default=None, max_length=4096)
+    """A configured log folder (``log_dir`` or one of ``log_dirs``); default ``log_dir``."""
+    older_than_days: int = Field(default=7, ge=1, le=36500)
+    """Delete rotated log files not modified for more than this many days."""
+
+
+def _log_folder(
+    ctx: ActionContext, params: RotateParams | PurgeLogsParams, *, create: bool
+) -> Path:
     own = ctx.settings.log_dir
     folder = allowed_folder(params.path, own=own, extra=ctx.settings.log_dirs, kind="log")
     if not folder.is_dir():
@@ -74,22 +84,6 @@ def _generations(folder: Path) -> dict[str, list[Path]]:
             if (m := _GENERATION.match(path.name)) and m["gz"]:
                 found.setdefault(m["log"], []).append(path)
     return found
-
-
-def _aged(folder: Path, max_age_days: int | None) -> list[Path]:
-    """Rotated log files in `folder` last modified more than `max_age_days` days ago."""
-    if max_age_days is None or not folder.is_dir():
-        return []
-    cutoff = unix_now() - max_age_days * 86400  # the files' Unix seconds
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if _ROTATED.match(p.name)
-        and not p.name.endswith(".partial")
-        and p.is_file()
-        and not p.is_symlink()
-        and p.stat().st_mtime < cutoff
-    )
 
 
 def _compress(path: Path) -> Path:
@@ -124,25 +118,14 @@ class RotateLogsAction(Action[RotateParams]):
         for p in due:
             counts[p.name] = counts.get(p.name, 0) + 1
         pruned = sum(max(0, n - params.keep) for n in counts.values())
-        aged = _aged(folder, params.max_age_days)
         names = ", ".join(p.name for p in due) or "nothing"
-        older = (
-            f"; delete {len(aged)} rotated files older than {params.max_age_days} days"
-            if params.max_age_days is not None
-            else ""
-        )
         return StepPreview(
             summary=(
                 f"rotate {len(due)} log files in {folder} ({total} bytes): {names};"
-                f" delete {pruned} old generations beyond {params.keep}{older}"
+                f" delete {pruned} old generations beyond {params.keep}"
             ),
-            touches=[str(p) for p in due + aged],
-            amounts={
-                "files": len(due),
-                "bytes": total,
-                "generations_deleted": pruned,
-                "aged_deleted": len(aged),
-            },
+            touches=[str(p) for p in due],
+            amounts={"files": len(due), "bytes": total, "generations_deleted": pruned},
         )
 
     async def run(self, ctx: ActionContext, params: RotateParams) -> Output:
@@ -169,17 +152,68 @@ class RotateLogsAction(Action[RotateParams]):
             for old in generations[: max(0, len(generations) - params.keep)]:
                 old.unlink()
                 deleted.append(old.name)
-        aged: list[JsonValue] = []
-        for old in _aged(folder, params.max_age_days):
-            old.unlink(missing_ok=True)
-            aged.append(old.name)
-        ctx.log.info(
-            "logs rotated", folder=str(folder), files=len(rotated), bytes=total, aged=len(aged)
-        )
+        ctx.log.info("logs rotated", folder=str(folder), files=len(rotated), bytes=total)
         return {
             "folder": str(folder),
             "rotated": rotated,
             "rotated_bytes": total,
             "deleted_generations": deleted,
-            "deleted_aged": aged,
         }
+
+
+def _aged(folder: Path, days: int) -> list[Path]:
+    """Rotated log files in `folder` last modified more than `days` days ago.
+
+    Never a live ``*.log`` file, however old: a process may still be writing to it.
+    """
+    if not folder.is_dir():
+        return []
+    cutoff = unix_now() - days * 86400  # the files' Unix seconds
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if _ROTATED.match(p.name)
+        and not p.name.endswith(".partial")
+        and p.is_file()
+        and not p.is_symlink()
+        and p.stat().st_mtime < cutoff
+    )
+
+
+class PurgeLogsAction(Action[PurgeLogsParams]):
+    """Delete rotated log files older than an age; live ``*.log`` files stay."""
+
+    name: ClassVar[str] = "logs.purge"
+    description: ClassVar[str] = "Delete rotated log files (name.log.*) older than older_than_days"
+    params_model: ClassVar[type[BaseModel]] = PurgeLogsParams
+    risk: ClassVar[Risk] = Risk.LOW
+    reversible: ClassVar[bool] = False
+    """Deleted files are gone; a logs backup is the way back."""
+    idempotent: ClassVar[bool] = True
+
+    async def preview(self, ctx: ActionContext, params: PurgeLogsParams) -> StepPreview:
+        """List the files that would be deleted now and their bytes."""
+        folder = _log_folder(ctx, params, create=False)
+        aged = _aged(folder, params.older_than_days)
+        size = sum(p.stat().st_size for p in aged)
+        return StepPreview(
+            summary=(
+                f"delete {len(aged)} rotated log files in {folder} ({size} bytes)"
+                f" older than {params.older_than_days} days"
+            ),
+            touches=[str(p) for p in aged],
+            amounts={"files": len(aged), "bytes": size},
+        )
+
+    async def run(self, ctx: ActionContext, params: PurgeLogsParams) -> Output:
+        """Delete the old rotated files; report their names and bytes."""
+        folder = _log_folder(ctx, params, create=True)
+        deleted: list[JsonValue] = []
+        freed = 0
+        for old in _aged(folder, params.older_than_days):
+            size = old.stat().st_size
+            old.unlink(missing_ok=True)
+            deleted.append(old.name)
+            freed += size
+        ctx.log.info("old logs purged", folder=str(folder), files=len(deleted), bytes=freed)
+        return {"folder": str(folder), "deleted": deleted, "freed_bytes": freed}

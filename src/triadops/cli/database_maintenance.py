@@ -51,7 +51,7 @@ def database_maintenance_request(
     steps: list[dict[str, JsonValue]] = [
         {"action": "database.vacuum_analyze", "params": {**on}},
         {"action": "database.reindex", "params": {**on}},
-        {"action": "logs.rotate", "params": {"max_age_days": LOG_AGE_DAYS}},
+        {"action": "logs.purge", "params": {"older_than_days": LOG_AGE_DAYS}},
     ]
     steps += [
         {
