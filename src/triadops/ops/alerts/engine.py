@@ -187,11 +187,10 @@ def match_batch(
 _COMPILED: CountedCache[tuple[SilenceSpec, ...], SilenceSet] = counted_cache(
     "silences", maxsize=16, ttl_s=600.0
 )
-"""Compiled silence sets (their RE2 matchers), by the silences they were compiled from."""
 
 
 def compile_silences(silences: tuple[SilenceSpec, ...]) -> SilenceSet:
-    """Return the compiled set of `silences`; the same set is compiled once per ten minutes."""
+    """Return the compiled set (RE2 matchers) of `silences`, compiled once per ten minutes."""
     return _COMPILED.get_or_compute(silences, SilenceSet)
 
 
