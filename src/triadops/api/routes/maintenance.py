@@ -13,7 +13,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel
 
 from triadops.api.deps import Maintainer, PowersDep, RuntimeDep, Viewer
-from triadops.api.routes.operations import store_submission
+from triadops.api.routes.operations import NEXT_STEPS, store_submission
 from triadops.api.schemas import problems
 from triadops.domain.baselines import PerformanceBaseline
 from triadops.domain.enums import Authority, OperationStatus, Role
@@ -26,6 +26,8 @@ from triadops.storage.targets import OWN_DATABASE
 router = APIRouter(tags=["maintenance"], responses=problems(401, 403))
 
 BASELINE_CRITERIA = ["system_functionality_maintained"]
+SUBMITTED_LINKS = {verb: NEXT_STEPS[verb] for verb in ("read", "cancel")}
+"""Where a client goes from the 202: the operation it names."""
 
 
 class Submitted(BaseModel):
@@ -66,7 +68,10 @@ async def _submit(
     "/admin/cache/optimize",
     operation_id="optimize_cache",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(409, 422),
+    responses={
+        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
+        **problems(409, 422),
+    },
 )
 async def optimize_cache(identity: Maintainer, runtime: RuntimeDep, powers: PowersDep) -> Submitted:
     """Submit a ``cache_cleanup`` operation in the caller's name; answer with its id."""
@@ -98,7 +103,10 @@ async def read_baseline(identity: Viewer, runtime: RuntimeDep) -> PerformanceBas
     "/performance/baseline",
     operation_id="establish_performance_baseline",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(409, 422),
+    responses={
+        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
+        **problems(409, 422),
+    },
 )
 async def establish_baseline(
     identity: Maintainer, runtime: RuntimeDep, powers: PowersDep
