@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import gzip
+import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from triadops.actions.base import ActionContext
-from triadops.actions.logs import RotateLogsAction, RotateParams
+from triadops.actions.logs import (
+    PurgeLogsAction,
+    PurgeLogsParams,
+    RotateLogsAction,
+    RotateParams,
+)
 from triadops.domain.errors import InvalidRequest
 
 
@@ -130,3 +137,49 @@ async def test_rotates_a_configured_extra_folder(
     assert files["svc.log"] == 0  # recreated empty
     [archive] = [name for name in files if name != "svc.log"]
     assert archive.startswith("svc.log.") and archive.endswith("Z.gz")
+
+
+async def test_removes_rotated_logs_older_than_max_age_and_keeps_young_ones(
+    file_context: ActionContext,
+) -> None:
+    folder = file_context.settings.log_dir
+    folder.mkdir()
+    day = 86400.0
+    now = time.time()
+    ages = {
+        "app.log.20250101T020000000000Z.gz": 8,  # ours, old
+        "app.log.1": 30,  # logrotate's, old
+        "worker.log.2.gz": 7.1,
+        "app.log.20250110T020000000000Z.gz": 6.9,  # young: kept
+        "app.log": 40,  # live, however old: kept
+        "notes.txt": 40,  # not a log: kept
+    }
+    for name, days in ages.items():
+        write(folder / name, 100)
+        os.utime(folder / name, (now - days * day, now - days * day))
+    params = PurgeLogsParams(older_than_days=7)
+
+    preview = await PurgeLogsAction().preview(file_context, params)
+    assert preview.amounts["files"] == 3
+    assert len(listing(folder)) == len(ages)  # a preview deletes nothing
+    output = await PurgeLogsAction().run(file_context, params)
+
+    old = ["app.log.1", "app.log.20250101T020000000000Z.gz", "worker.log.2.gz"]
+    assert output["deleted"] == old
+    assert sorted(listing(folder)) == sorted(set(ages) - set(old))
+    again = await PurgeLogsAction().run(file_context, params)
+    assert again["deleted"] == []
+
+
+async def test_rotation_alone_never_deletes_by_age(file_context: ActionContext) -> None:
+    folder = file_context.settings.log_dir
+    folder.mkdir()
+    write(folder / "app.log.1", 100)
+    os.utime(folder / "app.log.1", (0, 0))
+    await RotateLogsAction().run(file_context, RotateParams())
+    assert (folder / "app.log.1").exists()
+
+
+async def test_purge_refuses_folders_that_are_not_configured(file_context: ActionContext) -> None:
+    with pytest.raises(InvalidRequest):
+        await PurgeLogsAction().run(file_context, PurgeLogsParams(path="/etc"))

@@ -16,7 +16,7 @@ def test_procedure_with_wait_completes_through_every_branch(triad: Triad) -> Non
     assert "op-a: completed" in result.stdout
     shown = operation(triad, "op-a")
     assert shown["status"] == "completed"
-    assert len(shown["steps"]) == 3
+    assert len(shown["steps"]) == 2
     assert all(s["status"] == "succeeded" and s["duration_s"] is not None for s in shown["steps"])
     assert shown["validation_result"]["passed"] is True
     assert shown["constitutional_compliance"] is True

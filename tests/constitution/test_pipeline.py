@@ -52,7 +52,6 @@ async def test_procedure_runs_with_its_criteria_measured(runtime: Runtime) -> No
     assert [s.action for s in op.steps] == [
         "database.vacuum_analyze",
         "database.reindex",
-        "database.reset_stats",
     ]
     assert op.validation_result is not None
     names = {f.name for f in op.validation_result.findings}

@@ -9,8 +9,9 @@ from triadops.actions.database import (
     ResetStatsAction,
     VacuumAnalyzeAction,
 )
-from triadops.actions.logs import RotateLogsAction
+from triadops.actions.logs import PurgeLogsAction, RotateLogsAction
 from triadops.actions.noop import NoopAction, NoopOnceAction
+from triadops.actions.performance import PerformanceBaselineAction
 from triadops.actions.registry import AnyAction
 
 
@@ -24,5 +25,7 @@ def builtin_actions() -> list[AnyAction]:
         ResetStatsAction(),
         PurgeAuditLogsAction(),
         RotateLogsAction(),
+        PurgeLogsAction(),
         CleanupCacheAction(),
+        PerformanceBaselineAction(),
     ]

@@ -1,4 +1,4 @@
-"""Database upkeep actions: VACUUM/ANALYZE, REINDEX, statistics reset, retention deletes."""
+"""Database upkeep actions: VACUUM/ANALYZE, index rebuilds, statistics reset, retention deletes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from triadops.actions.base import Action, ActionContext, Output
 from triadops.domain.enums import Risk
 from triadops.domain.errors import Forbidden
 from triadops.domain.operations import StepPreview, utcnow
-from triadops.storage import maintenance
+from triadops.storage import indexes, maintenance
 from triadops.storage.tables import OWN_RETENTION_TABLES
 from triadops.storage.targets import OWN_DATABASE
 
@@ -69,10 +69,13 @@ class VacuumAnalyzeAction(Action[TargetParams]):
 
 
 class ReindexAction(Action[TargetParams]):
-    """Rebuild every index of a database."""
+    """Rebuild every index of a database; on PostgreSQL, drop INVALID leftovers first."""
 
     name: ClassVar[str] = "database.reindex"
-    description: ClassVar[str] = "REINDEX a database (no data changes)"
+    description: ClassVar[str] = (
+        "Rebuild a database's indexes (PostgreSQL 12+: per index, CONCURRENTLY, after "
+        "dropping the INVALID indexes failed concurrent builds left; SQLite: REINDEX)"
+    )
     params_model: ClassVar[type[BaseModel]] = TargetParams
     risk: ClassVar[Risk] = Risk.LOW
     reversible: ClassVar[bool] = True
@@ -81,25 +84,36 @@ class ReindexAction(Action[TargetParams]):
     timeout_s: ClassVar[float] = 1800.0
 
     async def preview(self, ctx: ActionContext, params: TargetParams) -> StepPreview:
-        """Name the database and how many indexes would be rebuilt."""
-        count = await maintenance.index_count(ctx.databases.get(params.target))
+        """Name the database, how many indexes would be rebuilt and which INVALID dropped."""
+        engine = ctx.databases.get(params.target)
+        count = await indexes.index_count(engine)
+        invalid = [str(i["index"]) for i in await indexes.invalid_indexes(engine)]
+        dropping = f"; drop INVALID {', '.join(invalid)}" if invalid else ""
         return StepPreview(
-            summary=f"REINDEX {params.target}: rebuild {count} indexes",
-            touches=[params.target],
-            amounts={"indexes": count},
+            summary=f"rebuild the indexes of {params.target}: {count} indexes{dropping}",
+            touches=[params.target, *(f"{params.target}.{name}" for name in invalid)],
+            amounts={"indexes": count, "invalid_indexes": len(invalid)},
         )
 
     async def run(self, ctx: ActionContext, params: TargetParams) -> Output:
-        """Rebuild the indexes and report how many."""
-        result = await maintenance.reindex(ctx.databases.get(params.target))
+        """Rebuild the indexes; report how, how many, and the INVALID ones dropped."""
+        result = await indexes.reindex(ctx.databases.get(params.target))
+        if result["dropped_invalid"]:
+            ctx.log.warning(
+                "invalid indexes dropped", target=params.target, indexes=result["dropped_invalid"]
+            )
         return {"target": params.target, **result}
 
 
 class ResetStatsAction(Action[TargetParams]):
-    """Reset a database's statistics (PostgreSQL counters; SQLite planner stats)."""
+    """Reset a database's statistics, then ANALYZE (PostgreSQL counters; SQLite planner stats).
+
+    Only when asked for: the reset also zeroes the counters autovacuum decides by, which
+    the ANALYZE after it estimates again.
+    """
 
     name: ClassVar[str] = "database.reset_stats"
-    description: ClassVar[str] = "Reset a database's statistics counters"
+    description: ClassVar[str] = "Reset a database's statistics counters, then ANALYZE"
     params_model: ClassVar[type[BaseModel]] = TargetParams
     risk: ClassVar[Risk] = Risk.LOW
     reversible: ClassVar[bool] = False
@@ -112,7 +126,7 @@ class ResetStatsAction(Action[TargetParams]):
         what = (
             "re-collect the planner statistics (sqlite_stat1)"
             if engine.dialect.name == "sqlite"
-            else "zero the activity counters (pg_stat_reset)"
+            else "zero the activity counters (pg_stat_reset), then ANALYZE"
         )
         tables = await maintenance.table_row_counts(engine)
         return StepPreview(

@@ -1,4 +1,4 @@
-"""``logs.rotate``: move big log files aside, gzip them and keep a few generations."""
+"""Log folder upkeep: ``logs.rotate`` (by size, gzip, generations), ``logs.purge`` (by age)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.folders import allowed_folder
+from triadops.domain.clock import unix_now
 from triadops.domain.enums import Risk
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.operations import StepPreview, utcnow
 
 # name.log.20250101T020000123456Z[.gz]: sortable by name, unique to the microsecond.
 _GENERATION = re.compile(r"^(?P<log>.+\.log)\.(?P<stamp>\d{8}T\d{12}Z)(?P<gz>\.gz)?$")
+# Any rotated log: ours, logrotate's (app.log.1, app.log.2.gz), Python's handlers'.
+_ROTATED = re.compile(r"^.+\.log\..+$")
 
 
 class RotateParams(BaseModel):
@@ -36,7 +39,20 @@ class RotateParams(BaseModel):
     """Rotate every non-empty ``*.log`` file, whatever its size."""
 
 
-def _log_folder(ctx: ActionContext, params: RotateParams, *, create: bool) -> Path:
+class PurgeLogsParams(BaseModel):
+    """Which log folder to purge, and from what age."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    path: str | None = Field(default=None, max_length=4096)
+    """A configured log folder (``log_dir`` or one of ``log_dirs``); default ``log_dir``."""
+    older_than_days: int = Field(default=7, ge=1, le=36500)
+    """Delete rotated log files not modified for more than this many days."""
+
+
+def _log_folder(
+    ctx: ActionContext, params: RotateParams | PurgeLogsParams, *, create: bool
+) -> Path:
     own = ctx.settings.log_dir
     folder = allowed_folder(params.path, own=own, extra=ctx.settings.log_dirs, kind="log")
     if not folder.is_dir():
@@ -143,3 +159,61 @@ class RotateLogsAction(Action[RotateParams]):
             "rotated_bytes": total,
             "deleted_generations": deleted,
         }
+
+
+def _aged(folder: Path, days: int) -> list[Path]:
+    """Rotated log files in `folder` last modified more than `days` days ago.
+
+    Never a live ``*.log`` file, however old: a process may still be writing to it.
+    """
+    if not folder.is_dir():
+        return []
+    cutoff = unix_now() - days * 86400  # the files' Unix seconds
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if _ROTATED.match(p.name)
+        and not p.name.endswith(".partial")
+        and p.is_file()
+        and not p.is_symlink()
+        and p.stat().st_mtime < cutoff
+    )
+
+
+class PurgeLogsAction(Action[PurgeLogsParams]):
+    """Delete rotated log files older than an age; live ``*.log`` files stay."""
+
+    name: ClassVar[str] = "logs.purge"
+    description: ClassVar[str] = "Delete rotated log files (name.log.*) older than older_than_days"
+    params_model: ClassVar[type[BaseModel]] = PurgeLogsParams
+    risk: ClassVar[Risk] = Risk.LOW
+    reversible: ClassVar[bool] = False
+    """Deleted files are gone; a logs backup is the way back."""
+    idempotent: ClassVar[bool] = True
+
+    async def preview(self, ctx: ActionContext, params: PurgeLogsParams) -> StepPreview:
+        """List the files that would be deleted now and their bytes."""
+        folder = _log_folder(ctx, params, create=False)
+        aged = _aged(folder, params.older_than_days)
+        size = sum(p.stat().st_size for p in aged)
+        return StepPreview(
+            summary=(
+                f"delete {len(aged)} rotated log files in {folder} ({size} bytes)"
+                f" older than {params.older_than_days} days"
+            ),
+            touches=[str(p) for p in aged],
+            amounts={"files": len(aged), "bytes": size},
+        )
+
+    async def run(self, ctx: ActionContext, params: PurgeLogsParams) -> Output:
+        """Delete the old rotated files; report their names and bytes."""
+        folder = _log_folder(ctx, params, create=True)
+        deleted: list[JsonValue] = []
+        freed = 0
+        for old in _aged(folder, params.older_than_days):
+            size = old.stat().st_size
+            old.unlink(missing_ok=True)
+            deleted.append(old.name)
+            freed += size
+        ctx.log.info("old logs purged", folder=str(folder), files=len(deleted), bytes=freed)
+        return {"folder": str(folder), "deleted": deleted, "freed_bytes": freed}

@@ -29,6 +29,7 @@ from triadops.api.routes import (
     crown,
     decisions,
     health,
+    maintenance,
     monitoring,
     operations,
     procedures,
@@ -123,6 +124,7 @@ def create_app(
         agents,
         procedures,
         sops,
+        maintenance,
     ):
         app.include_router(module.router)
     return app

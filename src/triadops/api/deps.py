@@ -146,6 +146,8 @@ Operator = Annotated[
     Depends(holding(Role.LEGISLATIVE, Role.EXECUTIVE, Role.JUDICIAL, Role.CROWN)),
 ]
 """Any of the four authorities; viewers may only read."""
+Maintainer = Annotated[Identity, Depends(holding(Role.EXECUTIVE, Role.LEGISLATIVE))]
+"""May submit routine maintenance in its own name (the authorities its procedures allow)."""
 Legislator = Annotated[Identity, Depends(holding(Role.LEGISLATIVE, Role.CROWN))]
 """May approve or reject."""
 Judge = Annotated[Identity, Depends(holding(Role.JUDICIAL, Role.CROWN))]

@@ -7,8 +7,9 @@ Where the figures come from, so that several processes never contradict each oth
   (stage durations, folded from the ledger by the monitoring loop; agent calls, added to
   as each is recorded), so its cost does not grow with history. Any API replica answers
   the same figures.
-- HTTP requests are counted by the process that served them, as every Prometheus client
-  does: each replica is its own scrape target and Prometheus sums them by ``instance``.
+- HTTP requests, and the in-process caches' hits and misses, are counted by the process
+  that served them, as every Prometheus client does: each replica is its own scrape target
+  and Prometheus sums them by ``instance``.
 
 Each app has its own registry, so several apps in one process (tests) never collide. Labels
 stay low-cardinality: a status, a type, a route template, never an operation or alert id.
@@ -37,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from triadops.constitution.crown.service import is_frozen
 from triadops.domain.alerts import ACTIVE_STATES, Severity
 from triadops.domain.enums import Authority, OperationStatus, OperationType
+from triadops.ops.caches import CACHES
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.stages import STEP_OUTCOMES
 from triadops.storage import agent_calls
@@ -248,6 +250,29 @@ def _agent_families(totals: list[AgentTotal]) -> Iterator[Metric]:
     yield latency
 
 
+class CacheFigures(Collector):
+    """The in-process caches of this process: hits, misses and entries, by cache name."""
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the three families from the registered caches' counters."""
+        hits = CounterMetricFamily(
+            "triad_cache_hits", "Lookups this process's cache answered.", labels=["cache"]
+        )
+        misses = CounterMetricFamily(
+            "triad_cache_misses", "Lookups this process's cache had to compute.", labels=["cache"]
+        )
+        entries = GaugeMetricFamily(
+            "triad_cache_entries", "Entries this process's cache holds now.", labels=["cache"]
+        )
+        for name, cache in sorted(CACHES.items()):
+            hits.add_metric([name], cache.hits)
+            misses.add_metric([name], cache.misses)
+            entries.add_metric([name], len(cache))
+        yield hits
+        yield misses
+        yield entries
+
+
 class PipelineMetrics:
     """The registry one app exposes at ``/metrics``: stored figures plus its own HTTP counts."""
 
@@ -255,6 +280,7 @@ class PipelineMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.stored = StoredFigures()
         self.registry.register(self.stored)
+        self.registry.register(CacheFigures())
         self.http_requests = Counter(
             "triad_http_requests",
             "HTTP requests this process answered, by route template, method and status.",

@@ -22,6 +22,7 @@ from triadops.cli import (
     crown,
     health,
     login,
+    maintain,
     ops,
     procedures,
     serve,
@@ -90,6 +91,7 @@ app.add_typer(alerts.silences_app, name="silences")
 app.add_typer(agents.app, name="agents")
 app.add_typer(procedures.app, name="procedures")
 app.add_typer(sops.app, name="sop")
+app.add_typer(maintain.app, name="maintain")
 app.command("freeze")(crown.freeze_command)
 app.command("unfreeze")(crown.unfreeze_command)
 app.command("login")(login.login)

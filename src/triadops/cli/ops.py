@@ -52,9 +52,16 @@ from triadops.constitution.legislative.service import (
 from triadops.domain.acknowledgements import acknowledgement_of
 from triadops.domain.enums import OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
+from triadops.domain.identity import Identity
 from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operation_views import OperationSummary
-from triadops.domain.operations import Operation, Plan, PlanningResult, as_utc
+from triadops.domain.operations import (
+    Operation,
+    OperationRequest,
+    Plan,
+    PlanningResult,
+    as_utc,
+)
 from triadops.runtime import Runtime, catalogues
 from triadops.storage import ledger as ledger_store
 from triadops.storage.listing import (
@@ -155,7 +162,20 @@ def submit(
     else:
         flags.steps = step_specs(ctx, steps or [], params or [])
         request = request_from_flags(flags, identity)
+    deliver(request, client, identity, dry_run=dry_run, wait=wait, as_json=as_json, as_name=as_name)
 
+
+def deliver(
+    request: OperationRequest,
+    client: Remote | None,
+    identity: Identity,
+    *,
+    dry_run: bool,
+    wait: bool,
+    as_json: bool,
+    as_name: str | None,
+) -> None:
+    """Preview or submit `request` here or on the server, then report (and wait) as asked."""
     if client is not None:
         refuse_as(as_name)
         with closing(client):

@@ -1,9 +1,10 @@
 """Database upkeep and measurement in SQL for SQLite and PostgreSQL.
 
-Upkeep: vacuum, reindex, statistics, retention. Measurement, for the checks: row counts of
-one table, integrity of a database or of named tables, liveness, round-trip times.
+Upkeep: vacuum, statistics, retention (indexes: `triadops.storage.indexes`). Measurement,
+for the checks: row counts of one table, integrity of a database or of named tables,
+liveness, round-trip times.
 
-Statements that cannot run inside a transaction block (VACUUM, REINDEX DATABASE) and the
+Statements that cannot run inside a transaction block (VACUUM) and the
 read-only measurements use AUTOCOMMIT connections, so on SQLite they never take the write
 lock that our engine's ``BEGIN IMMEDIATE`` would; retention deletes run as short
 transactions, one per batch.
@@ -59,16 +60,6 @@ async def _size(conn: AsyncConnection) -> int:
     return await _scalar_int(conn, "SELECT pg_database_size(current_database())")
 
 
-async def _index_count(conn: AsyncConnection) -> int:
-    if _is_sqlite(conn):
-        return await _scalar_int(conn, "SELECT count(*) FROM sqlite_master WHERE type = 'index'")
-    return await _scalar_int(
-        conn,
-        "SELECT count(*) FROM pg_indexes"
-        " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
-    )
-
-
 async def _user_tables(conn: AsyncConnection) -> list[str]:
     names: list[str] = await conn.run_sync(lambda c: inspect(c).get_table_names())
     return sorted(n for n in names if n not in BOOKKEEPING_TABLES)
@@ -78,12 +69,6 @@ async def database_size_bytes(engine: AsyncEngine) -> int:
     """Return the database's size in bytes (SQLite pages in use, PostgreSQL on disk)."""
     async with _autocommit(engine) as conn:
         return await _size(conn)
-
-
-async def index_count(engine: AsyncEngine) -> int:
-    """Return how many indexes the database's user schemas hold."""
-    async with _autocommit(engine) as conn:
-        return await _index_count(conn)
 
 
 async def vacuum_analyze(engine: AsyncEngine) -> dict[str, int]:
@@ -99,22 +84,12 @@ async def vacuum_analyze(engine: AsyncEngine) -> dict[str, int]:
     return {"size_before_bytes": before, "size_after_bytes": after}
 
 
-async def reindex(engine: AsyncEngine) -> dict[str, int]:
-    """Rebuild every index of the database; return how many there are."""
-    async with _autocommit(engine) as conn:
-        count = await _index_count(conn)
-        if _is_sqlite(conn):
-            await conn.execute(text("REINDEX"))
-        else:
-            name = str((await conn.execute(text("SELECT current_database()"))).scalar_one())
-            await conn.execute(text(f"REINDEX DATABASE {_quote(conn, name)}"))
-    return {"indexes": count}
-
-
 async def reset_stats(engine: AsyncEngine) -> dict[str, str | int]:
     """Reset the database's statistics and return what that meant on this dialect.
 
-    PostgreSQL: ``pg_stat_reset()`` zeroes the current database's activity counters.
+    PostgreSQL: ``pg_stat_reset()`` zeroes the current database's activity counters,
+    among them the live and dead tuple counts autovacuum decides by; the ``ANALYZE`` right
+    after gives them back estimates (and the planner fresh statistics).
     SQLite keeps no activity counters; its only statistics are the planner's
     ``sqlite_stat1`` rows, which are discarded and re-collected by ``ANALYZE`` in one
     transaction, so no query ever plans without them.
@@ -122,7 +97,8 @@ async def reset_stats(engine: AsyncEngine) -> dict[str, str | int]:
     if engine.dialect.name != "sqlite":
         async with _autocommit(engine) as conn:
             await conn.execute(text("SELECT pg_stat_reset()"))
-        return {"method": "pg_stat_reset"}
+            await conn.execute(text("ANALYZE"))
+        return {"method": "pg_stat_reset, then ANALYZE"}
     async with engine.begin() as conn:
         if "sqlite_stat1" in await _sqlite_master_tables(conn):
             await conn.execute(text("DELETE FROM sqlite_stat1"))

@@ -28,7 +28,11 @@ from triadops.constitution.legislative.service import (
     review_request,
     store_reviewed,
 )
+from triadops.constitution.powers import Powers
 from triadops.domain.errors import Conflict
+from triadops.domain.identity import Identity
+from triadops.domain.operations import OperationRequest
+from triadops.runtime import Runtime
 from triadops.storage.listing import list_operations, listing_cursor
 from triadops.storage.records import operation_summary
 
@@ -85,6 +89,14 @@ async def submit(
         async with runtime.session(read_only=True) as session:
             plan, finding = await preview_operation(session, powers, request=request)
         return _json(DryRun(plan=plan, planning_result=finding), status.HTTP_200_OK)
+    view = await store_submission(runtime, powers, request, identity)
+    return _json(view, status.HTTP_201_CREATED)
+
+
+async def store_submission(
+    runtime: Runtime, powers: Powers, request: OperationRequest, identity: Identity
+) -> OperationView:
+    """Review `request` as `identity`'s, store it (group commit) and return it as committed."""
     # Reviewed outside the write lock: previews may reach slow targets.
     async with runtime.session(read_only=True) as session:
         reviewed = await review_request(session, powers, request=request, requester=identity)
@@ -100,8 +112,7 @@ async def submit(
         ) from None
     # What was committed, not read back: a worker may already have moved it on.
     operation_id = stored.row.id
-    view = OperationView.build(stored.operation(), ledger.linked_in(committed, operation_id))
-    return _json(view, status.HTTP_201_CREATED)
+    return OperationView.build(stored.operation(), ledger.linked_in(committed, operation_id))
 
 
 def _json(model: BaseModel, status_code: int) -> Response:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import lru_cache
 
 from triadops.domain.alerts import (
     AlertIn,
@@ -27,6 +26,7 @@ from triadops.domain.alerts import (
 from triadops.domain.enums import Authority
 from triadops.ops.alerts import lifecycle
 from triadops.ops.alerts.policy import UNNAMED, Poster
+from triadops.ops.caches import CountedCache, counted_cache
 
 ACKNOWLEDGED = AlertState.ACKNOWLEDGED
 L, E, J, C = Authority.LEGISLATIVE, Authority.EXECUTIVE, Authority.JUDICIAL, Authority.CROWN
@@ -184,10 +184,14 @@ def match_batch(
     return found
 
 
-@lru_cache(maxsize=16)
+_COMPILED: CountedCache[tuple[SilenceSpec, ...], SilenceSet] = counted_cache(
+    "silences", maxsize=16, ttl_s=600.0
+)
+
+
 def compile_silences(silences: tuple[SilenceSpec, ...]) -> SilenceSet:
-    """Return the compiled set of `silences`; the same set is compiled once."""
-    return SilenceSet(silences)
+    """Return the compiled set (RE2 matchers) of `silences`, compiled once per ten minutes."""
+    return _COMPILED.get_or_compute(silences, SilenceSet)
 
 
 class ChangeKind(StrEnum):

@@ -1,0 +1,126 @@
+"""The seed's maintenance endpoints: cache optimisation and the performance baseline.
+
+Each change is an operation through the pipeline in the caller's name, never a back door:
+the answer is 202 with the operation's id, and the operation goes on as any other
+(``GET /operations/{operation_id}``). Both need the executive or the legislative role, the
+authorities the ``cache_cleanup`` procedure allows: the request invokes the executive
+authority when the caller holds it, the legislative otherwise.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel
+
+from triadops.api.deps import Maintainer, PowersDep, RuntimeDep, Viewer
+from triadops.api.routes.operations import NEXT_STEPS, store_submission
+from triadops.api.schemas import problems
+from triadops.domain.baselines import PerformanceBaseline
+from triadops.domain.enums import Authority, OperationStatus, Role
+from triadops.domain.errors import NotFound
+from triadops.domain.identity import Identity
+from triadops.domain.operations import OperationRequest
+from triadops.storage.baselines import established, read_all
+from triadops.storage.targets import OWN_DATABASE
+
+router = APIRouter(tags=["maintenance"], responses=problems(401, 403))
+
+BASELINE_CRITERIA = ["system_functionality_maintained"]
+SUBMITTED_LINKS = {verb: NEXT_STEPS[verb] for verb in ("read", "cancel")}
+"""Where a client goes from the 202: the operation it names."""
+
+
+class Submitted(BaseModel):
+    """An operation submitted on the caller's behalf: follow it by its id."""
+
+    operation_id: str
+    status: OperationStatus
+    status_reason: str | None
+    location: str
+    """Where to read it: ``/operations/{operation_id}``."""
+
+
+def _authority(identity: Identity) -> Authority:
+    return Authority.EXECUTIVE if Role.EXECUTIVE in identity.roles else Authority.LEGISLATIVE
+
+
+async def _submit(
+    runtime: RuntimeDep, powers: PowersDep, identity: Identity, fields: dict[str, object]
+) -> Submitted:
+    request = OperationRequest.model_validate(
+        {
+            "operation_type": "maintenance",
+            "constitutional_authority": _authority(identity),
+            "requested_by": identity.name,
+            **fields,
+        }
+    )
+    view = await store_submission(runtime, powers, request, identity)
+    return Submitted(
+        operation_id=view.operation_id,
+        status=view.status,
+        status_reason=view.status_reason,
+        location=f"/operations/{view.operation_id}",
+    )
+
+
+@router.post(
+    "/admin/cache/optimize",
+    operation_id="optimize_cache",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
+        **problems(409, 422),
+    },
+)
+async def optimize_cache(identity: Maintainer, runtime: RuntimeDep, powers: PowersDep) -> Submitted:
+    """Submit a ``cache_cleanup`` operation in the caller's name; answer with its id."""
+    return await _submit(
+        runtime,
+        powers,
+        identity,
+        {
+            "procedure": "cache_cleanup",
+            "description": "cache optimisation (POST /admin/cache/optimize)",
+        },
+    )
+
+
+@router.get(
+    "/performance/baseline", operation_id="read_performance_baseline", responses=problems(404)
+)
+async def read_baseline(identity: Viewer, runtime: RuntimeDep) -> PerformanceBaseline:
+    """Return the performance baseline last established, with when it was measured."""
+    found = established(await read_all(runtime.databases.get(OWN_DATABASE)))
+    if found is None:
+        raise NotFound(
+            "no performance baseline established yet: POST /performance/baseline measures one"
+        )
+    return found
+
+
+@router.post(
+    "/performance/baseline",
+    operation_id="establish_performance_baseline",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
+        **problems(409, 422),
+    },
+)
+async def establish_baseline(
+    identity: Maintainer, runtime: RuntimeDep, powers: PowersDep
+) -> Submitted:
+    """Submit an operation that measures latency percentiles and stores them as the baseline."""
+    return await _submit(
+        runtime,
+        powers,
+        identity,
+        {
+            "description": "establish a performance baseline (POST /performance/baseline)",
+            "steps": [{"action": "performance.baseline"}],
+            "affected_systems": ["performance_baseline"],
+            "rollback_plan": "The step's rollback restores the baseline it replaced.",
+            "validation_criteria": BASELINE_CRITERIA,
+        },
+    )
