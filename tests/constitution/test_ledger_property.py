@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import select, update
 
-from tests.constitution.ledger_machine import LedgerMachine
+from tests.constitution.ledger_machine import PENDING, LedgerMachine
 from tests.constitution.ledger_world import (
     ALICE,
     BOB,
@@ -113,9 +113,10 @@ def machine_for(databases: Databases, key_file: Path) -> type[LedgerMachine]:
 
 
 GUIDED = ["low", "fails", "rollback_fails"]
-"""Submitted and driven once after the drawn sequences, the invariant checked after: the
-worker's final states and a failing rollback are reached whatever hypothesis draws, so a
-change elsewhere that moves the drawn paths cannot leave the property without them."""
+"""Submitted and driven once after the drawn sequences, then a cancel and a refused
+duplicate, the invariant checked after each part: the worker's final states, a failing
+rollback, a cancel and a refusal are reached whatever hypothesis draws, so a change
+elsewhere that moves the drawn paths cannot leave the property without them."""
 
 
 def guided(machine: type[LedgerMachine]) -> None:
@@ -123,6 +124,12 @@ def guided(machine: type[LedgerMachine]) -> None:
     tour = machine()
     try:
         tour.some_submissions(kinds=GUIDED, then_drive=True)
+        tour.the_ledger_explains_every_row()
+        # A request for later, cancelled by its requester while it waits.
+        tour.submit("later", ALICE, grouped=False, then_drive=False)
+        waiting = [o for o, kind in tour.operations.items() if kind in PENDING]
+        tour.cancel(waiting.index(f"op-{tour.serial}"), ALICE)
+        tour.submit_again(0, grouped=False)  # a duplicate id: refused
         tour.the_ledger_explains_every_row()
     finally:
         tour.teardown()
