@@ -52,7 +52,8 @@ def _compiles(pattern: str | None) -> str | None:
         try:
             _compiled(pattern)
         except ValueError as exc:
-            raise ValueError(f"pattern {pattern!r}: {exc}") from None
+            why = str(exc).removeprefix("value is not a regular expression RE2 accepts: ")
+            raise ValueError(f"pattern {pattern!r} is not a valid RE2 expression: {why}") from None
     return pattern
 
 
