@@ -138,7 +138,9 @@ class Calendar(BaseModel):
     items: list[Occurrence]
 
 
-@router.get("/maintenance/windows", operation_id="list_maintenance_windows")
+@router.get(
+    "/maintenance/windows", operation_id="list_maintenance_windows", responses=problems(422)
+)
 async def maintenance_windows(
     identity: Viewer,
     runtime: RuntimeDep,
