@@ -82,8 +82,8 @@ def test_operation_transitions_follow_the_lifecycle(
     row = OperationRow(id="op-t", status=source.value)
     session = AsyncSession()  # no database: a transition only queues its ledger entry
     # Out of review the SOPs in force are named (`legislative/sop.py`); a row without a
-    # plan has nothing for them to hold.
-    attempt = lifecycle.Attempt(row, "test", sops=SOPS)
+    # plan has nothing for them to hold. A start names the blackouts in force (none here).
+    attempt = lifecycle.Attempt(row, "test", sops=SOPS, blackouts=())
     if (source.value, target.value) in OPERATION_EDGES:
         lifecycle.transition(session, attempt, target)
         assert row.status == target.value

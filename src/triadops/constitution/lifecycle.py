@@ -7,7 +7,7 @@ them); :func:`transition` and :func:`step_transition` enforce them on every chan
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import ClassVar, NamedTuple
 
@@ -24,6 +24,7 @@ from triadops.domain.events import StepEvent, Transition, parse_event
 from triadops.domain.identity import Identity
 from triadops.domain.operations import PlanningResult, utcnow
 from triadops.domain.rules import Rule, RuleBook
+from triadops.domain.windows import Blackout
 from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
 
 TRANSITIONS: dict[S, frozenset[S]] = {
@@ -91,6 +92,8 @@ class Attempt(NamedTuple):
     """The request as an amendment read it, before drafting its plan outside the lock."""
     sops: SopCatalogue | None = None
     """The SOPs in force, when the legislature concludes a review (its plan must fit them)."""
+    blackouts: Sequence[Blackout] | None = None
+    """The blackouts in force, when the executive starts a scheduled operation."""
 
 
 class StepAttempt(NamedTuple):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from triadops.constitution import lifecycle
 from triadops.constitution.crown import service as crown
+from triadops.constitution.executive import blackouts
 from triadops.constitution.judicial import service as judicial
 from triadops.constitution.legislative import amendment, approvals, sop
 
@@ -27,6 +28,7 @@ GATES: tuple[type[lifecycle.OperationRule], ...] = (
     *sop.SOP_RULES,
     judicial.JudgeOrCrown,
     judicial.InDoubt,
+    blackouts.OutsideBlackouts,
 )
 """The operation's gates, by branch: what the books must hold once this module is loaded."""
 

@@ -33,6 +33,7 @@ GOVERNANCE: dict[str, Any] = {
     "model": True,
     "agents": {"planner": True, "executor": True, "evaluator": True, "model_name": True},
     "maintenance_windows": True,
+    "maintenance_blackouts": True,
     "health": {"thresholds": True},
     "approval_timeout_s": True,
     "acknowledgement_timeout_s": True,

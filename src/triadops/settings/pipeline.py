@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from triadops.domain.windows import DEFAULT_WINDOWS, MaintenanceWindow
+from triadops.domain.windows import DEFAULT_WINDOWS, MaintenanceWindow, OneOffBlackout
 
 
 class PipelineSettings(BaseModel):
@@ -21,7 +21,9 @@ class PipelineSettings(BaseModel):
     maintenance_windows: list[MaintenanceWindow] = Field(
         default_factory=lambda: list(DEFAULT_WINDOWS)
     )
-    """Windows (UTC) in which medium-risk work with a rollback plan is approved automatically."""
+    """Windows in which medium-risk work with a rollback plan is approved automatically."""
+    maintenance_blackouts: list[OneOffBlackout | MaintenanceWindow] = Field(default_factory=list)
+    """Periods in which nothing but emergencies runs: one-off (starts, ends) or recurring."""
     preview_timeout_s: float = Field(default=10.0, gt=0, le=600)
     """How long one step's dry run may take during review before the request is refused."""
     probe_timeout_s: float = Field(default=10.0, gt=0, le=600)

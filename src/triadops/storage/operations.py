@@ -308,3 +308,10 @@ async def overdue_acknowledgements(session: AsyncSession, *, now: datetime) -> l
 async def crown_state(session: AsyncSession) -> CrownStateRow:
     """Return the crown's switches (one row, created by the first migration)."""
     return (await session.execute(select(CrownStateRow).where(CrownStateRow.id == 1))).scalar_one()
+
+
+async def scheduled_or_running(session: AsyncSession) -> Sequence[OperationRow]:
+    """The operations queued or executing: those a new one could collide with."""
+    states = (OperationStatus.SCHEDULED.value, OperationStatus.EXECUTING.value)
+    found = await session.execute(select(OperationRow).where(OperationRow.status.in_(states)))
+    return found.scalars().all()

@@ -1,15 +1,17 @@
-"""The seed's maintenance endpoints: cache optimisation and the performance baseline.
+"""The maintenance endpoints: cache optimisation, the baseline, the windows' calendar.
 
 Each change is an operation through the pipeline in the caller's name, never a back door:
 the answer is 202 with the operation's id, and the operation goes on as any other
 (``GET /operations/{operation_id}``). Both need the executive or the legislative role, the
 authorities the ``cache_cleanup`` procedure allows: the request invokes the executive
-authority when the caller holds it, the legislative otherwise.
+authority when the caller holds it, the legislative otherwise. The calendar is read only.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel
 
 from triadops.api.deps import Maintainer, PowersDep, RuntimeDep, Viewer
@@ -17,9 +19,11 @@ from triadops.api.routes.operations import NEXT_STEPS, store_submission
 from triadops.api.schemas import problems
 from triadops.domain.baselines import PerformanceBaseline
 from triadops.domain.enums import Authority, OperationStatus, Role
-from triadops.domain.errors import NotFound
+from triadops.domain.errors import InvalidRequest, NotFound
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest
+from triadops.domain.windows import zone
+from triadops.ops.maintenance.calendar import MAX_DAYS, Occurrence, upcoming
 from triadops.storage.baselines import established, read_all
 from triadops.storage.targets import OWN_DATABASE
 
@@ -124,3 +128,28 @@ async def establish_baseline(
             "validation_criteria": BASELINE_CRITERIA,
         },
     )
+
+
+class Calendar(BaseModel):
+    """The next occurrences of the maintenance windows and blackouts in force."""
+
+    tz: str
+    """The zone the times are shown in."""
+    items: list[Occurrence]
+
+
+@router.get(
+    "/maintenance/windows", operation_id="list_maintenance_windows", responses=problems(422)
+)
+async def maintenance_windows(
+    identity: Viewer,
+    runtime: RuntimeDep,
+    days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="How far ahead.")] = 7,
+    tz: Annotated[str, Query(max_length=64, description="The IANA zone to show times in.")] = "UTC",
+) -> Calendar:
+    """List the windows' and blackouts' occurrences open now or opening within `days`."""
+    try:
+        shown = zone(tz)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), field="tz") from None
+    return Calendar(tz=tz, items=upcoming(runtime.settings, days=days, tz=shown))

@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops.constitution import consultations, lifecycle
 from triadops.constitution.claims import Drive, Progress, Ran, StepOutcome, Tick, released
 from triadops.constitution.executive import service as executive
+from triadops.constitution.executive.blackouts import is_emergency
 from triadops.constitution.lifecycle import Attempt, StepAttempt
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus
+from triadops.domain.operations import utcnow
+from triadops.domain.windows import covering
 from triadops.storage.tables import StepRow
 
 
@@ -79,8 +82,16 @@ async def start(drive: Drive) -> Progress:
         if tick.frozen:
             drive.release()
             return Progress.WAITING
+        calendar = drive.powers.settings.maintenance_blackouts
+        now = utcnow()
+        inside = None if is_emergency(row) else covering(calendar, now)
+        if inside is not None:  # waits for the blackout's end, as its own scheduled time
+            drive.release()
+            row.scheduled_time = inside[1]
+            return Progress.WAITING
         row.baseline = baseline
-        lifecycle.transition(session, Attempt(row, drive.executive), S.EXECUTING)
+        attempt = Attempt(row, drive.executive, now=now, blackouts=calendar)
+        lifecycle.transition(session, attempt, S.EXECUTING)
         return _start_next(drive, session) or Progress.ADVANCED
 
     return await drive.commit(apply)

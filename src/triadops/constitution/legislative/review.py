@@ -8,6 +8,7 @@ request meets first: who may submit it, and what a request may ask of the planne
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from triadops import tracing
 from triadops.actions.base import RUNS_TO_ITS_END, ActionContext
 from triadops.actions.procedures import ProcedureCatalogue
 from triadops.actions.registry import AnyAction
-from triadops.constitution.legislative import rules, sop
+from triadops.constitution.legislative import calendar, rules, sop
 from triadops.constitution.powers import Powers, action_context
 from triadops.domain.enums import OperationStatus
 from triadops.domain.errors import Forbidden, InvalidRequest, NotFound, TriadError
@@ -246,7 +247,12 @@ async def _preview(
 
 
 async def decide(
-    session: AsyncSession, powers: Powers, *, request: OperationRequest, plan: Plan
+    session: AsyncSession,
+    powers: Powers,
+    *,
+    request: OperationRequest,
+    plan: Plan,
+    notes: Sequence[str] = (),
 ) -> PlanningResult:
     """Apply the rules: the finding a planner agent may then only make stricter.
 
@@ -280,7 +286,7 @@ async def decide(
     finding = PlanningResult(
         approved=True,
         risk_level=risk,
-        risk_reasons=reasons + sop.approval_reasons(sops, kind),
+        risk_reasons=reasons + sop.approval_reasons(sops, kind) + list(notes),
         required_approvals=sop.with_approvals(
             sops,
             kind,
@@ -288,7 +294,8 @@ async def decide(
                 risk, has_rollback_plan=bool(request.rollback_plan), in_window=in_window
             ),
         ),
-        scheduling_recommendation=when.isoformat() if request.scheduled_time else "immediate",
+        scheduling_recommendation="; ".join(notes)
+        or (when.isoformat() if request.scheduled_time else "immediate"),
     )
     return finding
 
@@ -299,8 +306,9 @@ async def preview_operation(
     """Show the plan, its previews and the decision, storing nothing (``--dry-run``)."""
     SUBMISSIONS.enforce(None, OperationStatus.SUBMITTED, Submitting(request, None))
     request = expand(request, powers.procedures)
+    request, notes = await calendar.place(session, powers.settings, request)
     plan = await draft_plan(powers, request)
-    return plan, await decide(session, powers, request=request, plan=plan)
+    return plan, await decide(session, powers, request=request, plan=plan, notes=notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +336,7 @@ async def review_request(
     SUBMISSIONS.enforce(None, OperationStatus.SUBMITTED, attempt)
     with tracing.span("legislative: review", operation_id=request.operation_id):
         expanded = expand(request, powers.procedures)
+        expanded, notes = await calendar.place(session, powers.settings, expanded)
         plan = await draft_plan(powers, expanded)
-        finding = await decide(session, powers, request=expanded, plan=plan)
+        finding = await decide(session, powers, request=expanded, plan=plan, notes=notes)
         return Reviewed(asked=request, request=expanded, plan=plan, finding=finding)

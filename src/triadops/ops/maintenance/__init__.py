@@ -1,0 +1,1 @@
+"""Maintenance as a feature: its calendar of windows and blackouts."""
