@@ -81,3 +81,19 @@ def test_extend_adds_rules_after_the_books_own() -> None:
     assert [type(r) for r in book.rules_for(Light.RED, Light.GREEN)] == [OnlyTheWarden]
     with pytest.raises(Forbidden):
         book.enforce(Light.RED, Light.GREEN, "mallory")
+
+
+def test_an_edge_enforced_before_an_extend_meets_the_rules_added_after() -> None:
+    book = RuleBook("light", EDGES, [])
+    book.enforce(Light.RED, Light.GREEN, "mallory")  # no rule yet: passes, and is remembered
+    book.extend([OnlyTheWarden])
+    with pytest.raises(Forbidden, match="mallory is not the warden"):
+        book.enforce(Light.RED, Light.GREEN, "mallory")
+
+
+def test_a_screened_edge_the_lifecycle_lacks_stays_refused_by_enforce() -> None:
+    book = RuleBook("light", EDGES, [OnlyTheWarden])
+    book.screen(Light.AMBER, Light.GREEN, "warden")  # compiles the rules of a non-edge
+    for _ in range(2):
+        with pytest.raises(Conflict, match="from amber to green"):
+            book.enforce(Light.AMBER, Light.GREEN, "warden")

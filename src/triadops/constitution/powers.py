@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -50,9 +51,15 @@ class Powers:
 
 
 def action_context(
-    powers: Powers, *, operation_id: str, step_index: int, idempotency_key: str
+    powers: Powers,
+    *,
+    operation_id: str,
+    step_index: int,
+    idempotency_key: str,
+    failed_hosts: int = 0,
+    stop: asyncio.Event | None = None,
 ) -> ActionContext:
-    """Build what an action sees for one step of one operation."""
+    """Build what an action sees for one step of one operation (`stop`: a fresh event)."""
     return ActionContext(
         settings=powers.settings,
         databases=powers.databases,
@@ -62,4 +69,6 @@ def action_context(
         log=structlog.stdlib.get_logger("triadops.actions").bind(
             operation_id=operation_id, step=step_index
         ),
+        stop=asyncio.Event() if stop is None else stop,
+        failed_hosts=failed_hosts,
     )

@@ -59,6 +59,8 @@ class RuleBook(Generic[S, A]):
         self.rules = tuple(rule() for rule in rules)
         self._forbidden = forbidden
         self._compiled: dict[tuple[S, S], tuple[Rule[S, A], ...]] = {}
+        self._edges: dict[tuple[S, S], tuple[Rule[S, A], ...]] = {}
+        """The rules of each edge :meth:`enforce` found in the lifecycle (one lookup after)."""
 
     def allows(self, source: S, target: S) -> bool:
         """True when the lifecycle has the edge `source` → `target`."""
@@ -77,6 +79,7 @@ class RuleBook(Generic[S, A]):
         """Add rules after the book's own (a branch registers the gates it owns)."""
         self.rules = (*self.rules, *(rule() for rule in rules))
         self._compiled.clear()
+        self._edges.clear()
 
     def screen(self, source: S, target: S, attempt: A) -> None:
         """Raise the first refusal of the rules guarding `source` → `target`, edge or not.
@@ -92,11 +95,14 @@ class RuleBook(Generic[S, A]):
 
     def enforce(self, source: S, target: S, attempt: A) -> None:
         """Raise when the edge is not in the lifecycle or a rule refuses; else do nothing."""
-        if not self.allows(source, target):
-            if self._forbidden is not None:
-                raise self._forbidden(source, target)
-            raise Conflict(f"a {self.subject} cannot move from {source} to {target}")
-        for rule in self.rules_for(source, target):
+        rules = self._edges.get((source, target))
+        if rules is None:
+            if not self.allows(source, target):
+                if self._forbidden is not None:
+                    raise self._forbidden(source, target)
+                raise Conflict(f"a {self.subject} cannot move from {source} to {target}")
+            rules = self._edges[(source, target)] = self.rules_for(source, target)
+        for rule in rules:
             refusal = rule.check(attempt)
             if refusal is not None:
                 raise refusal

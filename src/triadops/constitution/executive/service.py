@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import structlog
@@ -44,14 +43,14 @@ def context(
     powers: Powers, step: StepRow, *, stop: asyncio.Event | None = None, failed_hosts: int = 0
 ) -> ActionContext:
     """Build the context an action sees for this step; `stop` is its cancellation signal."""
-    ctx = action_context(
+    return action_context(
         powers,
         operation_id=step.operation_id,
         step_index=step.index,
         idempotency_key=step.idempotency_key,
+        failed_hosts=failed_hosts,
+        stop=stop,
     )
-    ctx = replace(ctx, failed_hosts=failed_hosts)
-    return ctx if stop is None else replace(ctx, stop=stop)
 
 
 def failed_hosts_before(steps: Sequence[StepRow], index: int) -> int:

@@ -45,7 +45,8 @@ def record(
     """
     from_status, to_status = event.statuses()
     when = at or utcnow()
-    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
+    info = session.info
+    pending: list[dict[str, Any]] = info.setdefault(_PENDING, [])
     pending.append(
         {
             "at": when,
@@ -57,7 +58,7 @@ def record(
             "details": event.details(),
         }
     )
-    session.info.setdefault(_QUEUED, []).append(Queued(event, actor, operation_id, when))
+    info.setdefault(_QUEUED, []).append(Queued(event, actor, operation_id, when))
 
 
 def pending(session: AsyncSession) -> list[dict[str, Any]]:
