@@ -14,43 +14,17 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures.cli_processes import show, start_worker, triad
+
 pytestmark = pytest.mark.slow
-
-
-def _triad(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "triadops.cli.main", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def _show(env: dict[str, str], operation_id: str) -> dict[str, Any]:
-    done = _triad(env, "ops", "show", operation_id, "--json")
-    assert done.returncode == 0, done.stderr
-    shown: dict[str, Any] = json.loads(done.stdout)
-    return shown
-
-
-def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start `triad worker` as its own process."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "triadops.cli.main", "worker"],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def _work_until(env: dict[str, str], operation_id: str, status: str) -> None:
     """Run a `triad worker` until the operation reaches `status`, then stop it."""
-    worker = _start_worker(env)
+    worker = start_worker(env)
     try:
         deadline = time.monotonic() + 60
-        while _show(env, operation_id)["status"] != status:
+        while show(env, operation_id)["status"] != status:
             assert time.monotonic() < deadline, f"{operation_id} never became {status}"
             time.sleep(0.2)
     finally:
@@ -59,12 +33,12 @@ def _work_until(env: dict[str, str], operation_id: str, status: str) -> None:
 
 
 def test_submit_and_wait_in_a_process(cli_env: dict[str, str]) -> None:
-    done = _triad(cli_env, "ops", "submit", "--procedure", "log_rotation", "--wait", "--json")
+    done = triad(cli_env, "ops", "submit", "--procedure", "log_rotation", "--wait", "--json")
 
     assert done.returncode == 0, done.stderr
     op = json.loads(done.stdout)
     assert op["status"] == "completed"
-    refused = _triad(cli_env, "ops", "submit", "--step", "noop", "--params", "{oops")
+    refused = triad(cli_env, "ops", "submit", "--step", "noop", "--params", "{oops")
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
 
@@ -78,14 +52,14 @@ def test_worker_drives_submitted_work_and_stops_on_sigterm(cli_env: dict[str, st
         text=True,
     )
     try:
-        submitted = _triad(cli_env, "ops", "submit", "--step", "noop", "--id", "op-w")
+        submitted = triad(cli_env, "ops", "submit", "--step", "noop", "--id", "op-w")
         assert submitted.returncode == 0, submitted.stderr
         deadline = time.monotonic() + 60
-        while _show(cli_env, "op-w")["status"] != "completed":
+        while show(cli_env, "op-w")["status"] != "completed":
             assert time.monotonic() < deadline, "the worker did not complete op-w"
             assert worker.poll() is None, worker.communicate()
             time.sleep(0.2)
-        executors = {e["actor"] for e in _show(cli_env, "op-w")["timeline"]}
+        executors = {e["actor"] for e in show(cli_env, "op-w")["timeline"]}
         assert any(a.startswith("executive:") for a in executors)
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -138,11 +112,11 @@ def test_killed_worker_leaves_a_step_in_doubt_that_a_judge_resolves(
     env = {**cli_env, "TRIAD_LEASE_S": "1", "TRIAD_WORKER_POLL_S": "0.05"}
     marker = tmp_path / "home" / "drills" / "ran"
     params = json.dumps({"sleep_s": 60, "marker": str(marker)})
-    submitted = _triad(
+    submitted = triad(
         env, "ops", "submit", "--step", "noop.once", "--params", params, "--id", "op-d"
     )
     assert submitted.returncode == 0, submitted.stderr
-    worker = _start_worker(env)
+    worker = start_worker(env)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
@@ -156,11 +130,11 @@ def test_killed_worker_leaves_a_step_in_doubt_that_a_judge_resolves(
     # A second worker picks the orphan up and, the step not being idempotent, puts it in doubt.
     _work_until(env, "op-d", "in_doubt")
 
-    ruled = _triad(env, "ops", "resolve", "op-d", "--succeeded", "--as", "judy")
+    ruled = triad(env, "ops", "resolve", "op-d", "--succeeded", "--as", "judy")
     assert ruled.returncode == 0, ruled.stderr
-    assert _show(env, "op-d")["status"] == "executing"
+    assert show(env, "op-d")["status"] == "executing"
     _work_until(env, "op-d", "completed")
-    done = _show(env, "op-d")
+    done = show(env, "op-d")
     assert done["status"] == "completed"
     assert marker.read_text().count("\n") == 1, "the non-idempotent step ran twice"
     assert any(e["event"] == "transition" and e["actor"] == "judy" for e in done["timeline"])

@@ -15,7 +15,7 @@ from pydantic import JsonValue
 
 from triadops.cli.context import AsName, JsonFlag, local_identity
 from triadops.cli.ops import deliver
-from triadops.cli.outcome import Wait
+from triadops.cli.outcome import DryRun, Wait
 from triadops.cli.remote import remote
 from triadops.cli.requests import RequestFlags, request_from_flags
 from triadops.domain.identity import Identity
@@ -106,9 +106,7 @@ def database(
     skip_retention: Annotated[
         bool, typer.Option("--skip-retention", help="Delete no retention rows (low risk).")
     ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show plan, previews and risk; store nothing.")
-    ] = False,
+    dry_run: DryRun = False,
     wait: Wait = False,
     as_json: JsonFlag = False,
     as_name: AsName = None,

@@ -22,7 +22,7 @@ from triadops.cli.context import (
     refuse_as,
     run,
 )
-from triadops.cli.outcome import Wait, finish, settle, settle_remotely
+from triadops.cli.outcome import DryRun, Wait, finish, settle, settle_remotely
 from triadops.cli.output import (
     console,
     emit_json,
@@ -125,9 +125,7 @@ def submit(
     file: Annotated[
         Path | None, typer.Option("--file", help="A JSON request instead of flags.")
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show plan, previews and risk; store nothing.")
-    ] = False,
+    dry_run: DryRun = False,
     wait: Wait = False,
     as_json: JsonFlag = False,
     as_name: AsName = None,

@@ -27,6 +27,9 @@ Wait = Annotated[
         "(locally this process drives it; remotely the server's worker does).",
     ),
 ]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Show plan, previews and risk; store nothing.")
+]
 POLL_S = 0.25
 """How often a waiting CLI reads the operation again to redraw its progress."""
 

@@ -6,16 +6,15 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.actions.commands.declared import deploy_spec, toml_of
 from tests.actions.commands.test_local import alive
+from tests.fixtures.cli_processes import show, start_worker, triad
 
 pytestmark = pytest.mark.slow
 
@@ -60,33 +59,6 @@ def cli_env(
     }
 
 
-def _triad(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "triadops.cli.main", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def _show(env: dict[str, str], operation_id: str) -> dict[str, Any]:
-    done = _triad(env, "ops", "show", operation_id, "--json")
-    assert done.returncode == 0, done.stderr
-    shown: dict[str, Any] = json.loads(done.stdout)
-    return shown
-
-
-def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "triadops.cli.main", "worker"],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 @pytest.mark.parametrize(
     "params",
     [{}, {"tag": 3}, {"tag": "v1; rm -rf /"}, {"tag": "v1", "target": "prod"}],
@@ -95,14 +67,14 @@ def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
 def test_bad_params_fail_in_one_line_and_store_nothing(
     cli_env: dict[str, str], params: dict[str, object]
 ) -> None:
-    done = _triad(
+    done = triad(
         cli_env, "ops", "submit", "--step", "command.deploy", "--params", json.dumps(params)
     )
 
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "steps[0]" in done.stderr and "params." in done.stderr, done.stderr
-    listed = _triad(cli_env, "ops", "list", "--json")
+    listed = triad(cli_env, "ops", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == []
 
@@ -111,7 +83,7 @@ def test_a_killed_worker_leaves_a_non_idempotent_command_in_doubt(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     marker = tmp_path / "started"
-    submitted = _triad(
+    submitted = triad(
         cli_env,
         "ops",
         "submit",
@@ -123,7 +95,7 @@ def test_a_killed_worker_leaves_a_non_idempotent_command_in_doubt(
         "op-m",
     )
     assert submitted.returncode == 0, submitted.stderr
-    worker = _worker(cli_env)
+    worker = start_worker(cli_env)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
@@ -141,10 +113,10 @@ def test_a_killed_worker_leaves_a_non_idempotent_command_in_doubt(
             assert time.monotonic() < deadline, "the command outlived its SIGKILLed worker"
             time.sleep(0.05)
         time.sleep(1.5)  # the dead worker's lease runs out
-        second = _worker(cli_env)
+        second = start_worker(cli_env)
         try:
             deadline = time.monotonic() + 60
-            while (shown := _show(cli_env, "op-m"))["status"] != "in_doubt":
+            while (shown := show(cli_env, "op-m"))["status"] != "in_doubt":
                 assert time.monotonic() < deadline, f"op-m is {shown['status']}, not in_doubt"
                 time.sleep(0.2)
         finally:
