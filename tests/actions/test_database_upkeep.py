@@ -26,6 +26,13 @@ from triadops.runtime import Runtime
 from triadops.storage import indexes, maintenance
 from triadops.storage.tables import AuditLogRow
 
+ONLY_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+"""What only SQLite has: a file whose size shows a VACUUM, a whole-database REINDEX."""
+ONLY_POSTGRES = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+"""What only PostgreSQL has: pg_stat_user_tables, INVALID indexes of concurrent builds."""
+
 LAST = "SELECT coalesce({column}, 'epoch') FROM pg_stat_user_tables WHERE relname = 'audit_logs'"
 
 
@@ -44,11 +51,10 @@ async def eventually(read: Callable[[], Awaitable[Any]], ok: Callable[[Any], boo
     return value
 
 
+@ONLY_SQLITE
 async def test_sqlite_file_shrinks_after_deletes_and_vacuum(
     runtime: Runtime, ctx: ActionContext
 ) -> None:
-    if runtime.engine.dialect.name != "sqlite":
-        pytest.skip("the file size is SQLite's; PostgreSQL is measured by its statistics")
     await add_audit_logs(runtime, count=1500, age=timedelta(days=40), size=1000)
     path = Path(str(runtime.engine.url.database))
     await checkpoint(runtime.engine)
@@ -73,12 +79,11 @@ async def checkpoint(engine: AsyncEngine) -> None:
         await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
+@ONLY_POSTGRES
 async def test_postgres_vacuum_analyze_moves_last_vacuum_and_last_analyze(
     runtime: Runtime, ctx: ActionContext
 ) -> None:
     engine = runtime.engine
-    if engine.dialect.name != "postgresql":
-        pytest.skip("pg_stat_user_tables is PostgreSQL's")
     await add_audit_logs(runtime, count=50, age=timedelta(days=1))
     vacuum_before = await pg_scalar(engine, LAST.format(column="last_vacuum"))
     analyze_before = await pg_scalar(engine, LAST.format(column="last_analyze"))
@@ -110,12 +115,11 @@ async def make_invalid_index(engine: AsyncEngine) -> None:
             )
 
 
+@ONLY_POSTGRES
 async def test_postgres_invalid_index_is_found_and_dropped_before_the_rebuild(
     runtime: Runtime, ctx: ActionContext
 ) -> None:
     engine = runtime.engine
-    if engine.dialect.name != "postgresql":
-        pytest.skip("INVALID indexes are PostgreSQL's")
     await make_invalid_index(engine)
     found = await indexes.invalid_indexes(engine)
     assert found == [
@@ -141,11 +145,10 @@ async def test_postgres_invalid_index_is_found_and_dropped_before_the_rebuild(
     assert output["indexes"] == await indexes.index_count(engine)
 
 
+@ONLY_SQLITE
 async def test_sqlite_has_no_invalid_indexes_and_reindexes_whole(
     runtime: Runtime, ctx: ActionContext
 ) -> None:
-    if runtime.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's REINDEX")
     assert await indexes.invalid_indexes(runtime.engine) == []
     output = await ReindexAction().run(ctx, TargetParams())
     assert output["method"] == "REINDEX" and output["dropped_invalid"] == []

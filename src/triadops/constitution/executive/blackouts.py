@@ -27,6 +27,10 @@ class OutsideBlackouts(OperationRule):
         """Refuse a start inside a blackout, or one made without the blackouts in force."""
         if is_emergency(attempt.row):
             return None
+        if attempt.by is not None:
+            # Only the worker starts an operation (by None). A person's move out of scheduled
+            # is a mistaken ruling, which the judiciary's InDoubt refuses with its own reason.
+            return None
         if attempt.blackouts is None:
             return Conflict(f"operation {attempt.row.id}: started without the blackouts in force")
         now = attempt.now or utcnow()
