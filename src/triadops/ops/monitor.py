@@ -36,6 +36,7 @@ from triadops.ops.health.service import (
     hold_alerts,
     save_report,
 )
+from triadops.ops.security.scheduled import follow_reports
 from triadops.storage import agent_calls, change_silences, leases, workers
 
 log = structlog.stdlib.get_logger(__name__)
@@ -87,6 +88,8 @@ class Monitor:
         self.lease_until: datetime | None = None
         self.next_health: datetime | None = None
         self.next_alerts: datetime | None = None
+        self.security_seen: int | None = None
+        """The newest security report whose alerts this leader raised."""
 
     @property
     def lease_s(self) -> float:
@@ -114,6 +117,11 @@ class Monitor:
             )
             result.paged = await self._guarded(
                 "unacknowledged emergencies", self.page_unacknowledged(now), 0
+            )
+            self.security_seen = await self._guarded(
+                "security findings",
+                follow_reports(self.powers, now=now, seen=self.security_seen),
+                self.security_seen,
             )
             result.alerts_cycle = True
         cycle = await self._guarded(
