@@ -33,6 +33,7 @@ from triadops.api.routes import (
     monitoring,
     operations,
     procedures,
+    security,
     sops,
 )
 from triadops.logconfig import configure_logging
@@ -125,6 +126,7 @@ def create_app(
         procedures,
         sops,
         maintenance,
+        security,
     ):
         app.include_router(module.router)
     return app
