@@ -27,6 +27,7 @@ from triadops.settings.health import HealthSettings
 from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
 from triadops.settings.systems import SystemsSettings
+from triadops.settings.usage import UsageSettings
 from triadops.settings.worker import WorkerSettings
 
 GOVERNANCE: dict[str, Any] = {
@@ -85,6 +86,7 @@ class Settings(  # the keys come in the reverse order of the sections named here
 
     health: HealthSettings = Field(default_factory=HealthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     def governance(self) -> dict[str, JsonValue]:
         """Return the settings that decide governance, flattened to dotted keys.
