@@ -10,13 +10,18 @@ blackout configured after the submission. Each is tested below.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import tomllib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from tests.fixtures.pipeline import ALICE, CAROL, load, request, submit
+from triadops.actions.procedures.model import Procedure
 from triadops.constitution import lifecycle
 from triadops.constitution.crown import audit
 from triadops.constitution.legislative.service import amend_operation
@@ -303,3 +308,53 @@ async def test_a_window_in_a_dst_zone_places_in_local_time(
         )
     finally:
         await runtime.close()
+
+
+WEEKLY_DRILL = """
+name = "weekly_drill"
+description = "A drill that needs the weekly window"
+operation_type = "maintenance"
+constitutional_authority = "executive"
+risk = "low"
+rollback_plan = "Nothing to undo."
+validation_criteria = ["system_functionality_maintained"]
+expected_duration_s = 5400
+window = "weekly"
+
+[[steps]]
+action = "noop"
+"""
+
+
+async def test_a_procedures_window_binds_its_requests_and_its_duration_sizes_the_slot(
+    settings: Settings, clock: FakeClock, tmp_path: Path
+) -> None:
+    folder = tmp_path / "procedures"
+    folder.mkdir()
+    (folder / "weekly_drill.toml").write_text(WEEKLY_DRILL)
+    runtime = await opened(
+        settings, maintenance_windows=[NIGHTLY, WEEKLY], procedure_folders=[folder]
+    )
+    try:
+        op = await submit(runtime, request(procedure="weekly_drill", scheduled_time=TUESDAY))
+        sunday = datetime(2030, 3, 10, 1, 0, tzinfo=UTC)
+        assert await scheduled_time(runtime, op.operation_id) == sunday
+        assert op.request.window == "weekly"  # stored: the gate reads it from the row
+        assert op.planning_result is not None
+        said = op.planning_result.scheduling_recommendation
+        assert "90 min (the procedure's expected_duration_s)" in said
+    finally:
+        await runtime.close()
+
+
+def test_a_procedure_without_a_window_hashes_as_before() -> None:
+    declared = tomllib.loads(WEEKLY_DRILL)
+    without = Procedure.model_validate({k: v for k, v in declared.items() if k != "window"})
+    canonical = json.dumps(
+        without.model_dump(mode="json", exclude={"window"}),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    assert without.digest() == hashlib.sha256(canonical.encode()).hexdigest()
+    assert Procedure.model_validate(declared).digest() != without.digest()
