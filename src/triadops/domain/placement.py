@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from itertools import accumulate
-from operator import sub
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
+from operator import sub
 
 from triadops.domain.windows import Blackout, MaintenanceWindow, Slot
 
