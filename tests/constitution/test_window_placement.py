@@ -358,3 +358,40 @@ def test_a_procedure_without_a_window_hashes_as_before() -> None:
     )
     assert without.digest() == hashlib.sha256(canonical.encode()).hexdigest()
     assert Procedure.model_validate(declared).digest() != without.digest()
+
+
+async def test_an_emergency_typed_request_is_not_held_by_its_window(rt: Runtime) -> None:
+    # The emergency type skips windows in the legislature, without emergency_priority too;
+    # the gate and the worker agree.
+    urgent = request(
+        operation_type="emergency",
+        constitutional_authority="crown",
+        requested_by="carol",
+        window="weekly",
+    )
+    op = await submit(rt, urgent, who=CAROL)
+    assert op.planning_result is not None
+    assert op.planning_result.scheduling_recommendation == "immediate"
+
+    await drive_all(rt)
+    assert (await load(rt, op.operation_id)).status is OperationStatus.COMPLETED
+
+
+async def test_work_whose_window_was_removed_waits_and_says_why(
+    rt: Runtime, settings: Settings, clock: FakeClock
+) -> None:
+    op = await submit(rt, request(window="weekly", scheduled_time=TUESDAY))
+    sunday = datetime(2030, 3, 10, 1, 0, tzinfo=UTC)
+    later = await opened(settings, maintenance_windows=[NIGHTLY])  # weekly is gone
+    try:
+        clock.advance((sunday - TUESDAY).total_seconds())
+        await drive_all(later)
+        waiting = await load(later, op.operation_id)
+        assert waiting.status is OperationStatus.SCHEDULED
+        async with later.session() as session:
+            entries = await entries_for(session, op.operation_id)
+        (move,) = [e for e in entries if e.event == "rescheduled"]
+        assert "no slot of window weekly within 400 days" in move.details["reason"]
+        await clean(later)
+    finally:
+        await later.close()

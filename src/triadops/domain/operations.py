@@ -213,6 +213,12 @@ class StoredRequest(BaseModel):
     affected_systems: list[str] = Field(default_factory=list)
     window: str | None = None
     emergency_priority: bool = False
+    operation_type: str | None = None
+
+    @property
+    def is_emergency(self) -> bool:
+        """As `OperationRequest.is_emergency`: emergencies skip windows."""
+        return self.emergency_priority or self.operation_type == OperationType.EMERGENCY.value
 
 
 class StepPreview(BaseModel):

@@ -31,8 +31,12 @@ from triadops.storage.tables import OperationRow
 
 
 def needed_window(row: OperationRow) -> str | None:
-    """The window the stored request needs, or None (read through the domain model)."""
-    return StoredRequest.model_validate(row.request or {}).window
+    """The window the stored request needs, or None (read through the domain model).
+
+    None for an emergency: the legislature never places one, so no gate may hold it.
+    """
+    stored = StoredRequest.model_validate(row.request or {})
+    return None if stored.is_emergency else stored.window
 
 
 class InsideItsWindow(OperationRule):
@@ -45,11 +49,8 @@ class InsideItsWindow(OperationRule):
     def check(self, attempt: Attempt) -> TriadError | None:
         """Refuse a start outside the needed window, or one made without the windows."""
         row = attempt.row
-        if (
-            attempt.by is not None
-            or StoredRequest.model_validate(row.request or {}).emergency_priority
-        ):
-            return None  # only the worker starts (by None); emergencies skip windows
+        if attempt.by is not None:
+            return None  # only the worker starts an operation (by None), as with blackouts
         window = needed_window(row)
         if window is None:
             return None
@@ -88,12 +89,15 @@ def waits_until(
     allowed = named(windows, window)
     if inside is None and covering(allowed, now) is not None:
         return None
-    due = next_slot(allowed, list(blackouts), now) or now + HORIZON
-    said = "in a blackout" if inside is not None else f"outside window {window}"
+    due = next_slot(allowed, list(blackouts), now)
+    if due is None:  # the window was removed, or never opens clear of the blackouts
+        due = now + HORIZON
+        said = f"no slot of window {window} within {HORIZON.days} days; looks again then"
+    else:
+        where = "in a blackout" if inside is not None else f"outside window {window}"
+        said = f"{where}; next slot that fits: {due.isoformat()}"
     return Rescheduled(
-        at=due.isoformat(),
-        because="blackout" if inside is not None else "window",
-        reason=f"{said}; next slot that fits: {due.isoformat()}",
+        at=due.isoformat(), because="blackout" if inside is not None else "window", reason=said
     )
 
 
