@@ -132,7 +132,7 @@ async def test_history_lengthens_the_slot(rt: Runtime, clock: FakeClock) -> None
 
     assert op.planning_result is not None
     said = op.planning_result.scheduling_recommendation
-    assert "for 150 min (the p90 of 1 completed runs)" in said
+    assert "for 150 min (the p90 of 1 completed runs of maintenance without a procedure)" in said
     due = await scheduled_time(rt, op.operation_id)
     assert due is not None and time(1, 0) <= due.time() <= time(1, 30)
 

@@ -86,7 +86,8 @@ async def _needed(
     )
     needed = expected_duration(runs, declared_s)
     if runs:
-        said = f"the p90 of {len(runs)} completed runs"
+        of = request.procedure or f"{request.operation_type.value} without a procedure"
+        said = f"the p90 of {len(runs)} completed runs of {of}"
     elif declared_s:
         said = "the procedure's expected_duration_s"
     else:
