@@ -17,6 +17,7 @@ from triadops.api.access import AccessLog
 from triadops.constitution import lifecycle
 from triadops.domain.clock import FakeClock, using
 from triadops.ops.maintenance.scheduled import record_usage
+from triadops.ops.monitor import Monitor
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage import usage
@@ -126,3 +127,22 @@ async def test_buckets_past_keep_days_are_pruned(runtime: Runtime) -> None:
     await record_usage(runtime.powers, now=NOON)
 
     assert await buckets(runtime.settings.resolved_database_url, usage.API) == {kept: 4}
+
+
+async def test_the_monitors_leader_counts_operations_on_its_cadence(runtime: Runtime) -> None:
+    with using(FakeClock(NOON)) as clock:
+        assert isinstance(clock, FakeClock)
+        await submit(runtime, request())
+        monitor = Monitor(runtime.powers, owner="m", clock=clock.now, collectors=[])
+        first = await monitor.tick()
+        await submit(runtime, request())
+        soon = await monitor.tick()  # within usage.every_s: not the usage pass's turn
+        clock.advance(runtime.settings.usage.every_s)
+        later = await monitor.tick()
+
+    assert first.leader and first.usage_buckets == 1
+    assert soon.usage_buckets is None
+    assert later.usage_buckets == 1
+    assert await buckets(runtime.settings.resolved_database_url, usage.OPERATIONS) == {
+        datetime(2026, 12, 1, 12, 0, tzinfo=UTC): 2
+    }
