@@ -4,7 +4,8 @@ Every worker beats (``storage.workers``), which is what branch availability is r
 One of them leads, holding the ``monitor`` lease: the leader folds the ledger into stage
 totals, runs a full health check every ``health.every_s``, feeds the alerts it raises (and
 resolves those it no longer raises), runs the alert coordination cycle every
-``alerts.every_s`` (expiries, change-linked silences that outlived their operation), and on
+``alerts.every_s`` (expiries, change-linked silences that outlived their operation), counts
+operations into the usage buckets and prunes old ones every ``usage.every_s``, and on
 each tick flushes due notification groups, escalates and delivers. A leader that dies stops
 renewing; another worker takes the lease over once it expires, within one interval.
 """
@@ -36,6 +37,7 @@ from triadops.ops.health.service import (
     hold_alerts,
     save_report,
 )
+from triadops.ops.maintenance.scheduled import record_usage
 from triadops.ops.security.scheduled import follow_reports
 from triadops.storage import agent_calls, change_silences, leases, workers
 
@@ -60,6 +62,8 @@ class TickResult:
     closed_silences: list[str] = field(default_factory=list)
     paged: int = 0
     """Pages raised to the crown for emergencies nobody acknowledged in time."""
+    usage_buckets: int | None = None
+    """Operation buckets counted this tick (None: not the usage pass's turn)."""
 
 
 class Monitor:
@@ -90,6 +94,7 @@ class Monitor:
         self.next_alerts: datetime | None = None
         self.security_seen: int | None = None
         """The newest security report whose alerts this leader raised."""
+        self.next_usage: datetime | None = None
 
     @property
     def lease_s(self) -> float:
@@ -124,6 +129,11 @@ class Monitor:
                 self.security_seen,
             )
             result.alerts_cycle = True
+        if self.next_usage is None or now >= self.next_usage:
+            self.next_usage = now + timedelta(seconds=self.powers.settings.usage.every_s)
+            result.usage_buckets = await self._guarded(
+                "usage", record_usage(self.powers, now=now), None
+            )
         cycle = await self._guarded(
             "notifications",
             dispatch.run_cycle(

@@ -28,6 +28,7 @@ from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
 from triadops.settings.security import SecuritySettings
 from triadops.settings.systems import SystemsSettings
+from triadops.settings.usage import UsageSettings
 from triadops.settings.worker import WorkerSettings
 
 GOVERNANCE: dict[str, Any] = {
@@ -87,6 +88,7 @@ class Settings(  # the keys come in the reverse order of the sections named here
     health: HealthSettings = Field(default_factory=HealthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     def governance(self) -> dict[str, JsonValue]:
         """Return the settings that decide governance, flattened to dotted keys.

@@ -46,6 +46,7 @@ from triadops.domain.events.operations import (
     ChangeReviewed,
     ExecutorViolation,
     PlanAdopted,
+    Rescheduled,
     Submitted,
     Transition,
 )
@@ -85,6 +86,7 @@ AnyEvent = Annotated[
     | Acknowledged
     | AcknowledgementOverdue
     | ChangeReviewed
+    | Rescheduled
     | StepStarted
     | StepResumed
     | StepSucceeded
@@ -195,6 +197,7 @@ __all__ = [
     "PrincipalCreated",
     "Queued",
     "Refused",
+    "Rescheduled",
     "RollbackStarted",
     "SilenceCreated",
     "SilenceExpired",
