@@ -78,6 +78,7 @@ def test_a_submission_names_the_runtimes_catalogues(spec: dict[str, Any], rt: Ru
             "cache_cleanup",
             "database_optimization",
             "log_rotation",
+            "performance_analysis",
         ]
     )
     assert fields["validation_criteria"]["items"]["enum"] == rt.checks.names()

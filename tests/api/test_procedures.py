@@ -34,7 +34,13 @@ async def test_a_viewer_lists_and_reads_the_catalogue(api: Api, settings: Settin
     listed = await api.get("/procedures", as_="viewer")
     assert listed.status_code == 200, listed.text
     lines = {line["name"]: line for line in listed.json()["items"]}
-    assert list(lines) == ["cache_cleanup", "database_optimization", "deploy", "log_rotation"]
+    assert list(lines) == [
+        "cache_cleanup",
+        "database_optimization",
+        "deploy",
+        "log_rotation",
+        "performance_analysis",
+    ]
     assert lines["deploy"] == {
         "name": "deploy",
         "description": "Deploy a tagged build",

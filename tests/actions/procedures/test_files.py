@@ -248,4 +248,10 @@ def test_other_files_in_a_folder_are_ignored(tmp_path: Path) -> None:
     write(tmp_path, "deploy.toml", GOOD_TOML)
     catalogue, problems = load(tmp_path)
     assert problems == []
-    assert catalogue.names() == ["cache_cleanup", "database_optimization", "deploy", "log_rotation"]
+    assert catalogue.names() == [
+        "cache_cleanup",
+        "database_optimization",
+        "deploy",
+        "log_rotation",
+        "performance_analysis",
+    ]
