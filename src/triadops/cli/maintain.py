@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from triadops.cli import database_maintenance, performance_analysis
+from triadops.cli import application_maintenance, database_maintenance, performance_analysis
 from triadops.cli.context import JsonFlag, load_settings
 from triadops.cli.output import console, emit_json
 from triadops.cli.remote import remote
@@ -19,6 +19,7 @@ from triadops.ops.maintenance.calendar import MAX_DAYS, Occurrence, upcoming
 
 app = typer.Typer(help="Run routine maintenance as governed operations.", no_args_is_help=True)
 app.command("database")(database_maintenance.database)
+app.command("application")(application_maintenance.application)
 app.command("performance")(performance_analysis.performance)
 
 

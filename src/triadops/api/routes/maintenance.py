@@ -23,6 +23,11 @@ from triadops.domain.errors import InvalidRequest, NotFound
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest
 from triadops.domain.windows import zone
+from triadops.ops.maintenance.application import (
+    ApplicationFields,
+    application_fields,
+    undeclared,
+)
 from triadops.ops.maintenance.calendar import MAX_DAYS, Occurrence, upcoming
 from triadops.storage.baselines import established, read_all
 from triadops.storage.performance_reports import latest_report
@@ -167,6 +172,47 @@ async def analyse_performance(
             "description": "performance analysis (POST /performance/analysis)",
         },
     )
+
+
+class ApplicationPlan(BaseModel):
+    """What ``POST /maintenance/application`` submits, from this server's settings."""
+
+    request: ApplicationFields
+    """The request's fields but who asks and the authority (``POST /operations`` takes them)."""
+    note: str | None
+    """Which of the pull and restart commands is not declared, and how to declare it."""
+
+
+class ApplicationSubmitted(Submitted):
+    """The application maintenance submitted, and what it leaves out."""
+
+    note: str | None
+
+
+@router.get("/maintenance/application", operation_id="read_application_maintenance")
+async def application_plan(identity: Viewer, runtime: RuntimeDep) -> ApplicationPlan:
+    """Return what ``POST /maintenance/application`` would submit, from this server's settings."""
+    return ApplicationPlan(
+        request=application_fields(runtime.settings), note=undeclared(runtime.settings)
+    )
+
+
+@router.post(
+    "/maintenance/application",
+    operation_id="maintain_application",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
+        **problems(409, 422),
+    },
+)
+async def maintain_application(
+    identity: Maintainer, runtime: RuntimeDep, powers: PowersDep
+) -> ApplicationSubmitted:
+    """Submit the application maintenance in the caller's name: pull, restart, cache, baseline."""
+    fields = application_fields(runtime.settings).model_dump(mode="json")
+    submitted = await _submit(runtime, powers, identity, fields)
+    return ApplicationSubmitted(**submitted.model_dump(), note=undeclared(runtime.settings))
 
 
 class Calendar(BaseModel):
