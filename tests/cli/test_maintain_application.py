@@ -248,3 +248,15 @@ def test_through_a_server_it_runs_what_the_server_declares(
     assert app.marker.read_text() == "v2" and app.pid() is not None
     shown = operation(triad, done["operation_id"])
     assert shown["validation_result"]["passed"] is True
+
+
+def test_the_readmes_example_loads_and_plans(triad: Triad, cli_env: dict[str, str]) -> None:
+    text = (REPO / "README.md").read_text()
+    start = text.index("<!-- maintenance-application-example -->")
+    body = text[text.index("```toml\n", start) + len("```toml\n") : text.index("```\n", start + 50)]
+    Path(cli_env["TRIAD_CONFIG"]).write_text(body)
+    planned = triad("maintain", "application", "--dry-run", "--json")
+    assert planned.exit_code == 0, planned.output
+    steps = json.loads(planned.stdout)["plan"]["steps"]
+    assert [s["action"] for s in steps] == [*COMMANDS, *ALWAYS]
+    assert steps[0]["params"] == {"branch": "main"}
