@@ -41,6 +41,7 @@ def test_list_and_show_the_catalogue(triad: Triad, deploy: Path) -> None:
         "database_optimization",
         "deploy",
         "log_rotation",
+        "performance_analysis",
     ]
     assert lines[2]["source"] == str(deploy)
     assert lines[1]["source"] == "builtin:database_optimization.toml"
@@ -106,7 +107,7 @@ def test_bad_params_fail_alone_in_one_line(
 
 def test_validate_lists_every_problem_one_line_each(triad: Triad, cli_env: dict[str, str]) -> None:
     folder = _home(cli_env)
-    assert triad("procedures", "validate").stdout.startswith("3 procedures valid:")
+    assert triad("procedures", "validate").stdout.startswith("4 procedures valid:")
     (folder / "deploy.yaml").write_text(GOOD_YAML.replace("risk: medium", "risk: low"))
     (folder / "typo.toml").write_text(GOOD_TOML.replace('name = "deploy"', 'name = "typo"')
                                       .replace('"noop"', '"noopp"'))  # fmt: skip
