@@ -9,7 +9,12 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from triadops.cli import database_maintenance, security
+from triadops.cli import (
+    application_maintenance,
+    database_maintenance,
+    performance_analysis,
+    security,
+)
 from triadops.cli.context import JsonFlag, load_settings
 from triadops.cli.output import console, emit_json
 from triadops.cli.remote import remote
@@ -20,6 +25,8 @@ from triadops.ops.maintenance.calendar import MAX_DAYS, Occurrence, upcoming
 app = typer.Typer(help="Run routine maintenance as governed operations.", no_args_is_help=True)
 app.command("database")(database_maintenance.database)
 app.command("security")(security.security)
+app.command("application")(application_maintenance.application)
+app.command("performance")(performance_analysis.performance)
 
 
 def _shown(item: Occurrence, tz: ZoneInfo | None) -> Occurrence:

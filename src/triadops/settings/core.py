@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, JsonValue
+from pydantic import Field, JsonValue, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,7 @@ from pydantic_settings import (
 from triadops.settings.agents import ModelSettings
 from triadops.settings.alerts import AlertSettings
 from triadops.settings.api import ApiSettings
+from triadops.settings.application import ApplicationSettings, check_calls
 from triadops.settings.checkpoints import CheckpointSettings
 from triadops.settings.database import DatabaseSettings
 from triadops.settings.files import FileSettings, required_config_file
@@ -68,6 +69,7 @@ def _flattened(data: dict[str, Any], prefix: str = "") -> dict[str, JsonValue]:
 
 
 class Settings(  # the keys come in the reverse order of the sections named here
+    ApplicationSettings,
     SystemsSettings,
     ModelSettings,
     MonitorSettings,
@@ -89,6 +91,11 @@ class Settings(  # the keys come in the reverse order of the sections named here
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
+
+    @model_validator(mode="after")
+    def _application_commands_declared(self) -> Settings:
+        check_calls(self.maintenance.application, self.commands)
+        return self
 
     def governance(self) -> dict[str, JsonValue]:
         """Return the settings that decide governance, flattened to dotted keys.
