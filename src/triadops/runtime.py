@@ -27,6 +27,7 @@ from triadops.constitution.sops import load_catalogue as load_sops
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import Conflict
 from triadops.ops import change_silences
+from triadops.ops.backup.recovery import backup_actions
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.settings import Settings
 from triadops.storage import governance, wakeups
@@ -53,6 +54,7 @@ def registries(settings: Settings) -> tuple[ActionRegistry, CheckRegistry]:
     actions = ActionRegistry(
         [
             *builtin_actions(),
+            *backup_actions(),
             *command_actions(settings),
             *http_actions(settings),
             *load_entry_point_actions(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from triadops.actions.backup import DatabaseBackupAction, VerifyBackupAction
 from triadops.actions.cache import CleanupCacheAction
 from triadops.actions.database import (
     PurgeAuditLogsAction,
@@ -30,4 +31,6 @@ def builtin_actions() -> list[AnyAction]:
         CleanupCacheAction(),
         PerformanceBaselineAction(),
         SecurityAuditAction(),
+        DatabaseBackupAction(),
+        VerifyBackupAction(),
     ]

@@ -1,0 +1,18 @@
+"""The backups section: where backup files go and how long the tools may take."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class BackupSettings(BaseModel):
+    """Database backups: their folder, the dump and restore tools' bounds."""
+
+    folder: Path | None = None
+    """Where backups are written, one subfolder each; default ``$TRIAD_HOME/backups``."""
+    timeout_s: float = Field(default=3600.0, gt=0, le=86_400)
+    """The most one dump or restore (pg_dump, pg_restore, SQLite's backup) may take."""
+    pg_bin: Path | None = None
+    """A folder holding pg_dump and pg_restore; default: found on PATH."""

@@ -1,0 +1,83 @@
+"""Stored backups: a row per complete backup, written by its step, read newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from triadops.domain.backups import BackupManifest
+from triadops.storage.tables import BackupRow
+
+
+async def save_backup(
+    engine: AsyncEngine, manifest: BackupManifest, *, operation_id: str, step_key: str
+) -> str:
+    """Store a complete backup's manifest in one short transaction; return its id.
+
+    A resumed step (same `step_key`) replaces the backup it stored before.
+    """
+    values = {
+        "id": manifest.id,
+        "type": manifest.type,
+        "source": manifest.source,
+        "operation_id": operation_id,
+        "created_at": manifest.started_at,
+        "size_bytes": manifest.size_bytes,
+        "duration_s": manifest.duration_s,
+        "checksum": manifest.checksum(),
+        "manifest": manifest.model_dump(mode="json"),
+    }
+    async with engine.begin() as conn:
+        found = await conn.scalar(select(BackupRow.id).where(BackupRow.step_key == step_key))
+        if found is not None:
+            await conn.execute(update(BackupRow).where(BackupRow.id == found).values(values))
+        else:
+            await conn.execute(insert(BackupRow), {"step_key": step_key, **values})
+    return manifest.id
+
+
+async def read_manifest(engine: AsyncEngine, backup_id: str) -> dict[str, Any] | None:
+    """Return the stored manifest of `backup_id` (one primary-key read), or None."""
+    async with engine.connect() as conn:
+        found = await conn.scalar(select(BackupRow.manifest).where(BackupRow.id == backup_id))
+    return None if found is None else dict(found)
+
+
+async def find_backup(session: AsyncSession, backup_id: str) -> BackupRow | None:
+    """Return the backup `backup_id`, or None."""
+    return await session.get(BackupRow, backup_id)
+
+
+async def list_backups(
+    session: AsyncSession, *, type_: str | None = None, limit: int = 100
+) -> list[BackupRow]:
+    """Return the newest backups first, of one type when given."""
+    query = select(BackupRow).order_by(BackupRow.created_at.desc(), BackupRow.id.desc())
+    if type_ is not None:
+        query = query.where(BackupRow.type == type_)
+    return list((await session.scalars(query.limit(limit))).all())
+
+
+async def mark_tested(
+    session: AsyncSession, backup_id: str, *, checksum: str, at: datetime, by: str
+) -> bool:
+    """Record a passed recovery test on the row, in the caller's transaction.
+
+    Only the commit that records its ``backup_restore_tested`` entry may call this.
+    False when the backup is gone.
+    """
+    done = await session.execute(
+        update(BackupRow)
+        .where(BackupRow.id == backup_id)
+        .values(tested_at=at, tested_checksum=checksum, tested_by=by)
+    )
+    return bool(getattr(done, "rowcount", 0))
+
+
+async def tested_backups(session: AsyncSession) -> list[BackupRow]:
+    """Every backup with a passed recovery test on its row (what the audit compares)."""
+    query = select(BackupRow).where(BackupRow.tested_at.is_not(None)).order_by(BackupRow.id)
+    return list((await session.scalars(query)).all())
