@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from triadops.domain.backups import BackupManifest
-from triadops.storage.tables import BackupRow
+from triadops.storage.tables import BackupRow, StepRow
 
 
 async def save_backup(
@@ -41,7 +42,8 @@ async def save_backup(
 
 async def read_manifest(engine: AsyncEngine, backup_id: str) -> dict[str, Any] | None:
     """Return the stored manifest of `backup_id` (one primary-key read), or None."""
-    async with engine.connect() as conn:
+    async with engine.connect() as conn:  # a reader: no write lock, whoever else writes
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         found = await conn.scalar(select(BackupRow.manifest).where(BackupRow.id == backup_id))
     return None if found is None else dict(found)
 
@@ -77,7 +79,18 @@ async def mark_tested(
     return bool(getattr(done, "rowcount", 0))
 
 
-async def tested_backups(session: AsyncSession) -> list[BackupRow]:
-    """Every backup with a passed recovery test on its row (what the audit compares)."""
-    query = select(BackupRow).where(BackupRow.tested_at.is_not(None)).order_by(BackupRow.id)
+async def tested_backups(session: AsyncSession, ids: Collection[str]) -> list[BackupRow]:
+    """Backups whose row claims a recovery test, or named in `ids` (what the audit compares)."""
+    claims = (BackupRow.tested_at.is_not(None)) | (BackupRow.tested_checksum.is_not(None))
+    if ids:
+        claims = claims | BackupRow.id.in_(sorted(ids))
+    query = select(BackupRow).where(claims).order_by(BackupRow.id)
     return list((await session.scalars(query)).all())
+
+
+async def step_output(session: AsyncSession, operation_id: str, index: int) -> dict[str, Any]:
+    """The output a step recorded (in this transaction too), or an empty dict."""
+    found = await session.scalar(
+        select(StepRow.output).where(StepRow.operation_id == operation_id, StepRow.index == index)
+    )
+    return dict(found or {})
