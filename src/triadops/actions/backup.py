@@ -153,7 +153,12 @@ class DatabaseBackupAction(Action[BackupParams]):
         dest = partial / SQLITE_FILE
         try:
             version = await asyncio.wait_for(
-                asyncio.to_thread(dumps.sqlite_backup, source, dest),
+                asyncio.to_thread(
+                    dumps.sqlite_backup,
+                    source,
+                    dest,
+                    pages=ctx.settings.backups.sqlite_pages_per_step,
+                ),
                 timeout=ctx.settings.backups.timeout_s,
             )
         except TimeoutError:

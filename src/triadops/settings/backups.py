@@ -14,5 +14,8 @@ class BackupSettings(BaseModel):
     """Where backups are written, one subfolder each; default ``$TRIAD_HOME/backups``."""
     timeout_s: float = Field(default=3600.0, gt=0, le=86_400)
     """The most one dump or restore (pg_dump, pg_restore, SQLite's backup) may take."""
+    sqlite_pages_per_step: int = Field(default=4096, ge=1, le=1_000_000)
+    """Pages SQLite's online backup copies per step: between steps its read snapshot ends,
+    so WAL checkpoints are not held off for the whole copy."""
     pg_bin: Path | None = None
     """A folder holding pg_dump and pg_restore; default: found on PATH."""
