@@ -47,3 +47,18 @@ async def test_who_may_run_and_what_is_refused(api: Api, rt: Runtime) -> None:
     missing = await api.post("/backups/no-such/verify", as_="alice")
     assert missing.status_code == 404 and "no backup 'no-such'" in missing.text
     assert (await api.get("/operations")).json()["items"] == []
+
+
+async def test_metrics_show_the_last_backup_and_recovery_test(api: Api, rt: Runtime) -> None:
+    assert "triad_last_success_timestamp_seconds" not in (await api.client.get("/metrics")).text
+    await api.post("/backups/database", as_="alice")
+    await drive(rt)
+    (made,) = (await api.get("/backups")).json()
+    text = (await api.client.get("/metrics")).text
+    assert 'triad_last_success_timestamp_seconds{task="backup_database"}' in text
+    assert f'triad_last_success_size_bytes{{task="backup_database"}} {made["size_bytes"]}' in text
+    assert "recovery_test_database" not in text
+    await api.post(f"/backups/{made['id']}/test-restore", as_="alice")
+    await drive(rt)
+    text = (await api.client.get("/metrics")).text
+    assert 'triad_last_success_timestamp_seconds{task="recovery_test_database"}' in text

@@ -94,3 +94,33 @@ async def step_output(session: AsyncSession, operation_id: str, index: int) -> d
         select(StepRow.output).where(StepRow.operation_id == operation_id, StepRow.index == index)
     )
     return dict(found or {})
+
+
+async def last_successes(session: AsyncSession) -> dict[str, tuple[datetime, int]]:
+    """Per type: the newest backup's (time, size), and the last passed recovery test's.
+
+    Keys are ``backup_<type>`` and ``recovery_test_<type>``; what never happened is absent.
+    """
+    found: dict[str, tuple[datetime, int]] = {}
+    for type_ in (await session.scalars(select(BackupRow.type).distinct())).all():
+        newest = (
+            await session.execute(
+                select(BackupRow.created_at, BackupRow.size_bytes)
+                .where(BackupRow.type == type_)
+                .order_by(BackupRow.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        if newest is not None:
+            found[f"backup_{type_}"] = (newest[0], int(newest[1]))
+        tested = (
+            await session.execute(
+                select(BackupRow.tested_at, BackupRow.size_bytes)
+                .where(BackupRow.type == type_, BackupRow.tested_at.is_not(None))
+                .order_by(BackupRow.tested_at.desc())
+                .limit(1)
+            )
+        ).first()
+        if tested is not None:
+            found[f"recovery_test_{type_}"] = (tested[0], int(tested[1]))
+    return found
