@@ -168,16 +168,20 @@ class StoredFigures(Collector):
             for task, at in sorted(s.last_success.items()):
                 last.add_metric([task], at)
             yield last
-        if s.backup_sizes:
-            sizes = GaugeMetricFamily(
-                "triad_last_success_size_bytes",
-                "Bytes of the backup that each backup task or recovery test last succeeded on.",
-                labels=["task"],
-            )
-            for task, size in sorted(s.backup_sizes.items()):
-                sizes.add_metric([task], size)
-            yield sizes
+        yield from _size_families(s.backup_sizes)
         yield from _agent_families(s.agents)
+
+
+def _size_families(sizes: dict[str, int]) -> Iterator[Metric]:
+    if sizes:
+        family = GaugeMetricFamily(
+            "triad_last_success_size_bytes",
+            "Bytes of the backup that each backup task or recovery test last succeeded on.",
+            labels=["task"],
+        )
+        for task, size in sorted(sizes.items()):
+            family.add_metric([task], size)
+        yield family
 
 
 def _bound(seconds: float) -> str:

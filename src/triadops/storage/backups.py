@@ -121,6 +121,6 @@ async def last_successes(session: AsyncSession) -> dict[str, tuple[datetime, int
                 .limit(1)
             )
         ).first()
-        if tested is not None:
+        if tested is not None and tested[0] is not None:
             found[f"recovery_test_{type_}"] = (tested[0], int(tested[1]))
     return found
