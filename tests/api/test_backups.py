@@ -34,7 +34,12 @@ async def test_a_backup_and_its_recovery_test_through_the_api(api: Api, rt: Runt
 
 
 async def test_who_may_run_and_what_is_refused(api: Api, rt: Runtime) -> None:
-    for path in ("/backups/database", "/backups/x/verify", "/backups/x/test-restore"):
+    for path in (
+        "/backups/database",
+        "/backups/x/verify",
+        "/backups/x/test-restore",
+        "/backups/prune",
+    ):
         refused = await api.post(path, as_="viewer")
         assert refused.status_code == 403, (path, refused.text)
         assert (await api.client.post(path)).status_code == 401

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from tests.cli.conftest import Server, Triad, data, one_error_line, operation
 from triadops.cli.main import app
+from triadops.domain.operations import utcnow
+from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.storage.tables import BackupRow
 
 
 def backed_up(triad: Triad) -> dict[str, Any]:
@@ -99,3 +105,31 @@ def test_through_a_server_and_here_the_same(
     assert shown["restore_test"]["operation_id"] == tested["operation_id"]
     missing = runner.invoke(app, ["backup", "show", "nope"], env=remote)
     assert missing.exit_code != 0 and "no backup 'nope'" in missing.stderr
+
+
+def test_prune_keeps_the_newest_verified_backup(triad: Triad, settings: Settings) -> None:
+    first, second, third = (backed_up(triad) for _ in range(3))
+    tested = data(triad("backup", "test-restore", first["backup_id"], "--wait", "--json"))
+    assert tested["status"] == "completed"
+    asyncio.run(age(settings, [first["backup_id"], second["backup_id"]], days=40))
+    done = data(triad("backup", "prune", "--wait", "--json"))
+    assert done["status"] == "completed", done["status_reason"]
+    assert done["steps"][0]["output"]["deleted"] == [second["backup_id"]]
+    left = [b["id"] for b in data(triad("backup", "list", "--json"))]
+    assert sorted(left) == sorted([first["backup_id"], third["backup_id"]])
+    assert not Path(second["folder"]).exists() and Path(first["folder"]).exists()
+    assert triad("audit", "verify").exit_code == 0
+
+
+async def age(settings: Settings, ids: list[str], *, days: int) -> None:
+    rt = await Runtime.open(settings, migrate=False)
+    try:
+        async with rt.session() as session:
+            await session.execute(
+                update(BackupRow)
+                .where(BackupRow.id.in_(ids))
+                .values(created_at=utcnow() - timedelta(days=days))
+            )
+            await session.commit()
+    finally:
+        await rt.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from triadops.actions.backup import DatabaseBackupAction, VerifyBackupAction
+from triadops.actions.backup_prune import PruneBackupsAction
 from triadops.actions.cache import CleanupCacheAction
 from triadops.actions.database import (
     PurgeAuditLogsAction,
@@ -33,4 +34,5 @@ def builtin_actions() -> list[AnyAction]:
         SecurityAuditAction(),
         DatabaseBackupAction(),
         VerifyBackupAction(),
+        PruneBackupsAction(),
     ]

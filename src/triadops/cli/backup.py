@@ -22,7 +22,7 @@ from triadops.domain.backups import Backup
 from triadops.domain.enums import Authority
 from triadops.domain.errors import InvalidRequest
 from triadops.ops.backup import models
-from triadops.ops.backup.requests import backup_request, check_request
+from triadops.ops.backup.requests import backup_request, check_request, prune_request
 from triadops.runtime import Runtime
 from triadops.storage.targets import OWN_DATABASE
 
@@ -84,6 +84,27 @@ def test_restore(
 ) -> None:
     """Restore a backup into a scratch database, validate it, clean up; a pass is a ledger fact."""
     _check("backup.test_restore", backup_id, wait=wait, as_json=as_json, as_name=as_name)
+
+
+@app.command("prune")
+def prune(
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(min=1, max=36_500, help="Retention in days (default: backups.keep_days)."),
+    ] = None,
+    dry_run: DryRun = False,
+    wait: Wait = False,
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
+) -> None:
+    """Delete database backups past retention; never the newest verified one, nor the newest."""
+    identity = local_identity(as_name)
+    request = prune_request(
+        older_than_days=older_than_days, requested_by=identity.name, authority=Authority.EXECUTIVE
+    )
+    deliver(
+        request, remote(), identity, dry_run=dry_run, wait=wait, as_json=as_json, as_name=as_name
+    )
 
 
 @app.command("list")

@@ -116,3 +116,26 @@ def counts_differ(expected: Mapping[str, int], found: Mapping[str, int]) -> list
         for table in sorted(set(expected) | set(found))
         if expected.get(table) != found.get(table)
     ]
+
+
+class Kept(BaseModel):
+    """What retention decides for one backup."""
+
+    id: str
+    created_at: datetime
+    tested_at: datetime | None
+
+
+def prunable(backups: list[Kept], *, cutoff: datetime) -> list[str]:
+    """The backups older than `cutoff` that retention may delete, oldest first.
+
+    Never the newest backup whose recovery test passed (Barman's ``minimum_redundancy``
+    counts backups; this counts verified ones), nor the newest backup of all: retention
+    never leaves nothing to restore.
+    """
+    ordered = sorted(backups, key=lambda b: (b.created_at, b.id))
+    tested = [b for b in ordered if b.tested_at is not None]
+    keep = {ordered[-1].id} if ordered else set()
+    if tested:
+        keep.add(tested[-1].id)
+    return [b.id for b in ordered if b.created_at < cutoff and b.id not in keep]

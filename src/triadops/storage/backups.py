@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from triadops.domain.backups import BackupManifest
@@ -124,3 +124,26 @@ async def last_successes(session: AsyncSession) -> dict[str, tuple[datetime, int
         if tested is not None and tested[0] is not None:
             found[f"recovery_test_{type_}"] = (tested[0], int(tested[1]))
     return found
+
+
+async def retention_view(
+    engine: AsyncEngine, type_: str
+) -> list[tuple[str, datetime, datetime | None]]:
+    """Every backup of `type_`: (id, created_at, tested_at), read without a write lock."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        rows = await conn.execute(
+            select(BackupRow.id, BackupRow.created_at, BackupRow.tested_at).where(
+                BackupRow.type == type_
+            )
+        )
+        return [(str(r[0]), r[1], r[2]) for r in rows]
+
+
+async def delete_backups(engine: AsyncEngine, ids: Collection[str]) -> int:
+    """Delete the rows of `ids` in one short transaction; return how many went."""
+    if not ids:
+        return 0
+    async with engine.begin() as conn:
+        done = await conn.execute(delete(BackupRow).where(BackupRow.id.in_(sorted(ids))))
+    return int(getattr(done, "rowcount", 0) or 0)

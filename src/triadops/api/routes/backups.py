@@ -21,7 +21,7 @@ from triadops.domain.enums import Authority, Role
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest
 from triadops.ops.backup import models
-from triadops.ops.backup.requests import backup_request, check_request
+from triadops.ops.backup.requests import backup_request, check_request, prune_request
 from triadops.storage.targets import OWN_DATABASE
 
 router = APIRouter(tags=["backups"], responses=problems(401, 403))
@@ -88,6 +88,33 @@ async def run_database_backup(
     target = (body or BackupRun()).target
     request = backup_request(
         target=target, requested_by=identity.name, authority=_authority(identity)
+    )
+    return await _submit(runtime, powers, identity, request)
+
+
+class Prune(BaseModel):
+    """How old a backup may get."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    older_than_days: int | None = Field(default=None, ge=1, le=36_500)
+    """Retention in days; default ``backups.keep_days``."""
+
+
+@router.post(
+    "/backups/prune",
+    operation_id="prune_backups",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+)
+async def prune_backups(
+    identity: Maintainer, runtime: RuntimeDep, powers: PowersDep, body: Prune | None = None
+) -> Submitted:
+    """Submit an operation deleting database backups past retention (never the newest verified)."""
+    request = prune_request(
+        older_than_days=(body or Prune()).older_than_days,
+        requested_by=identity.name,
+        authority=_authority(identity),
     )
     return await _submit(runtime, powers, identity, request)
 

@@ -41,3 +41,25 @@ def check_request(
             "validation_criteria": CRITERIA,
         }
     )
+
+
+def prune_request(
+    *, older_than_days: int | None, requested_by: str, authority: Authority
+) -> OperationRequest:
+    """A ``backup.prune`` operation: database backups past retention deleted."""
+    params = {} if older_than_days is None else {"older_than_days": older_than_days}
+    return OperationRequest.model_validate(
+        {
+            "operation_type": "maintenance",
+            "constitutional_authority": authority,
+            "requested_by": requested_by,
+            "description": "prune database backups past retention",
+            "steps": [{"action": "backup.prune", "params": params}],
+            "affected_systems": ["backups"],
+            "rollback_plan": (
+                "Deleted backups cannot come back; the newest backup whose recovery test "
+                "passed, and the newest of all, are never deleted."
+            ),
+            "validation_criteria": CRITERIA,
+        }
+    )
