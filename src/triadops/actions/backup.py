@@ -78,7 +78,8 @@ class DatabaseBackupAction(Action[BackupParams]):
     """It only reads the database; the backup it writes is kept, not undone."""
     idempotent: ClassVar[bool] = True
     """A resumed step takes a new backup and replaces the row the first attempt stored."""
-    interruptible: ClassVar[bool] = True
+    interruptible: ClassVar[bool] = False
+    """SQLite's copy runs in a thread, which a cancel cannot stop: it waits for the step."""
     timeout_s: ClassVar[float] = 86_400.0
     """Above ``backups.timeout_s``, which bounds the copy itself."""
 

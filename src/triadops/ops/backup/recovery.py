@@ -45,7 +45,8 @@ class RestoreTestAction(Action[BackupIdParams]):
     reversible: ClassVar[bool] = True
     """It changes nothing but its own scratch database, which it removes."""
     idempotent: ClassVar[bool] = True
-    interruptible: ClassVar[bool] = True
+    interruptible: ClassVar[bool] = False
+    """SQLite's copy runs in a thread, which a cancel cannot stop: it waits for the step."""
     timeout_s: ClassVar[float] = 86_400.0
 
     def __init__(self, runner: LocalRunner | None = None) -> None:
