@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from triadops.actions.backup_files import copy_hashed, sha_problem
 from triadops.actions.base import ActionContext
 from triadops.actions.commands.local import LocalRunner
 from triadops.actions.pg_tools import checked_tool, failed, run_tool
@@ -58,6 +59,7 @@ async def scratch_restore(
             raise ActionFailed(
                 f"restored copy of {manifest.id} differs from its manifest: " + "; ".join(differ)
             )
+        restored.checks.append(f"sha256 of {len(manifest.files)} files")
         restored.checks.append(f"row counts of {len(restored.row_counts)} tables as the manifest")
         yield restored
 
@@ -67,7 +69,14 @@ async def _sqlite(manifest: BackupManifest, folder: Path) -> AsyncIterator[Resto
     scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="triad-restore-"))
     try:
         copy = scratch / "restored.sqlite"
-        await asyncio.to_thread(shutil.copyfile, folder / manifest.files[0].name, copy)
+        file = manifest.files[0]
+        # Hashed as it is copied: the file is read once for both.
+        found = await asyncio.to_thread(copy_hashed, folder / file.name, copy)
+        if found != file.sha256:
+            problem = sha_problem(file.name, found, file.sha256)
+            raise ActionFailed(
+                f"backup {manifest.id} failed verification: {problem.name}: {problem.problem}"
+            )
         problems = await asyncio.to_thread(dumps.sqlite_integrity, copy)
         if problems:
             raise ActionFailed(
