@@ -68,10 +68,14 @@ def sqlite_counts(path: Path) -> dict[str, int]:
             )
         ]
         return {
-            name: int(conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
+            name: int(conn.execute(f"SELECT count(*) FROM {_sqlite_quoted(name)}").fetchone()[0])
             for name in sorted(names)
             if name not in BOOKKEEPING_TABLES
         }
+
+
+def _sqlite_quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def sqlite_integrity(path: Path) -> list[str]:
