@@ -29,6 +29,8 @@ from triadops.domain.clock import utcnow
 from triadops.domain.errors import Conflict
 from triadops.ops import change_silences
 from triadops.ops.alerts.raised import raise_alerts
+from triadops.ops.backup import service as backup_service
+from triadops.ops.backup.recovery import backup_actions
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.settings import Settings
 from triadops.storage import governance, wakeups
@@ -42,11 +44,12 @@ if TYPE_CHECKING:
 
 
 def subscribe() -> None:
-    """Register what reacts to commits: change-linked silences, then worker wake-ups.
+    """Register what reacts to commits: change silences, recovery tests, then wake-ups.
 
     In this order: the silences' own entries are queued before the wake-ups read them.
     """
     subscribers.register(change_silences.on_commit)
+    subscribers.register(backup_service.on_commit)
     subscribers.register(wakeups.on_commit)
 
 
@@ -55,6 +58,7 @@ def registries(settings: Settings) -> tuple[ActionRegistry, CheckRegistry]:
     actions = ActionRegistry(
         [
             *builtin_actions(),
+            *backup_actions(),
             *command_actions(settings),
             *http_actions(settings),
             *load_entry_point_actions(),

@@ -9,6 +9,7 @@ from tests.fixtures.api import Api, high_risk_request
 from triadops.actions.builtin import builtin_actions
 from triadops.actions.procedures.catalogue import BUILTIN
 from triadops.api.app import create_app
+from triadops.ops.backup.recovery import backup_actions
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 
@@ -211,4 +212,5 @@ def test_before_a_runtime_is_open_the_spec_names_the_built_in_actions(
 ) -> None:
     app: FastAPI = create_app(settings)
     mapping = app.openapi()["components"]["schemas"]["StepSpec-Input"]["discriminator"]["mapping"]
-    assert sorted(mapping) == sorted(a.name for a in builtin_actions())
+    shipped = [*builtin_actions(), *backup_actions()]
+    assert sorted(mapping) == sorted(a.name for a in shipped)

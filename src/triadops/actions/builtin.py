@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from triadops.actions.backup import DatabaseBackupAction, VerifyBackupAction
+from triadops.actions.backup_prune import PruneBackupsAction
 from triadops.actions.cache import CleanupCacheAction
 from triadops.actions.database import (
     PurgeAuditLogsAction,
@@ -32,4 +34,7 @@ def builtin_actions() -> list[AnyAction]:
         PerformanceBaselineAction(),
         SecurityAuditAction(),
         PerformanceAnalysisAction(),
+        DatabaseBackupAction(),
+        VerifyBackupAction(),
+        PruneBackupsAction(),
     ]

@@ -26,6 +26,7 @@ from triadops.api.routes import (
     agents,
     alerts,
     audit,
+    backups,
     crown,
     decisions,
     health,
@@ -127,6 +128,7 @@ def create_app(
         sops,
         maintenance,
         security,
+        backups,
     ):
         app.include_router(module.router)
     return app

@@ -43,6 +43,7 @@ from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.stages import STEP_OUTCOMES
 from triadops.storage import agent_calls
 from triadops.storage import metrics as store
+from triadops.storage.backups import last_successes
 from triadops.storage.ledger import head
 from triadops.storage.stages import BUCKETS, StageTotal, read_totals
 
@@ -80,9 +81,11 @@ class Snapshot:
     alerts: dict[tuple[str, str], int] = field(default_factory=dict)
     notifications: dict[tuple[str, str], int] = field(default_factory=dict)
     last_success: dict[str, float] = field(default_factory=dict)
-    """Seconds since the epoch of each routine's last success, by task (backups and
-    maintenance report here when they land)."""
+    """Seconds since the epoch of each routine's last success, by task: backups
+    (``backup_database``, ``recovery_test_database``); maintenance reports here when it lands."""
     agents: list[AgentTotal] = field(default_factory=list)
+    backup_sizes: dict[str, int] = field(default_factory=dict)
+    """Bytes of each task's last success (``backup_database``, ``recovery_test_database``)."""
 
 
 class StoredFigures(Collector):
@@ -165,7 +168,20 @@ class StoredFigures(Collector):
             for task, at in sorted(s.last_success.items()):
                 last.add_metric([task], at)
             yield last
+        yield from _size_families(s.backup_sizes)
         yield from _agent_families(s.agents)
+
+
+def _size_families(sizes: dict[str, int]) -> Iterator[Metric]:
+    if sizes:
+        family = GaugeMetricFamily(
+            "triad_last_success_size_bytes",
+            "Bytes of the backup that each backup task or recovery test last succeeded on.",
+            labels=["task"],
+        )
+        for task, size in sorted(sizes.items()):
+            family.add_metric([task], size)
+        yield family
 
 
 def _bound(seconds: float) -> str:
@@ -298,7 +314,10 @@ class PipelineMetrics:
 
     async def scrape(self, session: AsyncSession) -> bytes:
         """Read the stored figures and render the text exposition."""
+        backups = await last_successes(session)
         snapshot = Snapshot(
+            last_success={task: at.timestamp() for task, (at, _) in backups.items()},
+            backup_sizes={task: size for task, (_, size) in backups.items()},
             operations=await store.operations_by_type_and_status(session),
             stages=await read_totals(session),
             # The head's seq is the number of links: numbered from 1 without gaps (the

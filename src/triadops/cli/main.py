@@ -19,6 +19,7 @@ from triadops.cli import (
     agents,
     alerts,
     audit,
+    backup,
     crown,
     health,
     login,
@@ -92,6 +93,7 @@ app.add_typer(agents.app, name="agents")
 app.add_typer(procedures.app, name="procedures")
 app.add_typer(sops.app, name="sop")
 app.add_typer(maintain.app, name="maintain")
+app.add_typer(backup.app, name="backup")
 app.command("freeze")(crown.freeze_command)
 app.command("unfreeze")(crown.unfreeze_command)
 app.command("login")(login.login)

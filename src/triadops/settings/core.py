@@ -21,6 +21,7 @@ from triadops.settings.agents import ModelSettings
 from triadops.settings.alerts import AlertSettings
 from triadops.settings.api import ApiSettings
 from triadops.settings.application import ApplicationSettings, check_calls
+from triadops.settings.backups import BackupSettings
 from triadops.settings.checkpoints import CheckpointSettings
 from triadops.settings.database import DatabaseSettings
 from triadops.settings.files import FileSettings, required_config_file
@@ -97,6 +98,8 @@ class Settings(  # the keys come in the reverse order of the sections named here
         check_calls(self.maintenance.application, self.commands)
         return self
 
+    backups: BackupSettings = Field(default_factory=BackupSettings)
+
     def governance(self) -> dict[str, JsonValue]:
         """Return the settings that decide governance, flattened to dotted keys.
 
@@ -129,6 +132,11 @@ class Settings(  # the keys come in the reverse order of the sections named here
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file in the data folder."""
         return self.database_url or f"sqlite+aiosqlite:///{self.home / 'triad.db'}"
+
+    @property
+    def backup_folder(self) -> Path:
+        """The folder backups are written to (``backups.folder``, else under the home)."""
+        return self.backups.folder or self.home / "backups"
 
     @property
     def sqlite_file(self) -> Path | None:

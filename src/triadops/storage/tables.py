@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from triadops.storage.types import Json, UTCDateTime
@@ -373,6 +384,30 @@ class SecurityReportRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
     report: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+class BackupRow(Base):
+    """A complete backup: its manifest, and its last passed recovery test (a ledger fact)."""
+
+    __tablename__ = "backups"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(100))
+    step_key: Mapped[str] = mapped_column(String(200), unique=True)
+    """The step's idempotency key: a resumed backup step replaces its own backup."""
+    operation_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    duration_s: Mapped[float] = mapped_column(Float)
+    checksum: Mapped[str] = mapped_column(String(64))
+    """The manifest's sha256, which covers every file's."""
+    manifest: Mapped[dict[str, Any]] = mapped_column(Json)
+    tested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When a recovery test last passed; set only with its ``backup_restore_tested`` entry."""
+    tested_checksum: Mapped[str | None] = mapped_column(String(64))
+    tested_by: Mapped[str | None] = mapped_column(String(64))
+    """The operation whose recovery test passed."""
 
 
 class WorkerRow(Base):

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution.ledger import alert_compare, compare
 from triadops.constitution.ledger.alert_audit import ALERT_READERS, AlertingState, is_alert_event
+from triadops.constitution.ledger.backup_compare import compare_backups
 from triadops.constitution.ledger.chain import ChainWalk, Pacer
 from triadops.constitution.ledger.folds import (
     CHAIN_READERS,
@@ -52,6 +53,7 @@ from triadops.constitution.ledger.notification_audit import NotificationState
 from triadops.domain.ledger import Discrepancy, VerifyReport
 from triadops.settings import AlertSettings
 from triadops.storage import audit as store
+from triadops.storage.backups import tested_backups
 from triadops.storage.governance import read_governance
 from triadops.storage.ledger import StoredLink, head, iterate_link_batches
 
@@ -143,6 +145,8 @@ async def verify_with_checkpoints(
     compare.compare_freeze(state, await store.select_freeze(session))
     for problem in compare.governance_problems(state.governance, await read_governance(session)):
         state.say("governance", "governance", problem)
+    backups = await tested_backups(session, state.backups_tested)
+    compare_backups(state, backups)
     await alert_compare.compare_stored(session, replay.alerting, pacer)
     found = replay.found
     report = VerifyReport(

@@ -28,6 +28,7 @@ from triadops.domain.events import (
     Acknowledged,
     AcknowledgementOverdue,
     Approval,
+    BackupRestoreTested,
     CancelRequested,
     ChangeReviewed,
     CheckpointSigned,
@@ -127,6 +128,8 @@ class LedgerState:
     """The details of the ledger's last ``governance_set`` entry."""
     checkpoints: dict[str, dict[int, int]] = field(default_factory=dict)
     """Checkpoints the ledger records, by key id: checkpoint seq → recording entry."""
+    backups_tested: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """By backup id: the (checksum, operation) of its last passed recovery test."""
     found: list[Discrepancy] = field(default_factory=list)
 
     def say(self, kind: DiscrepancyKind, subject: str, problem: str) -> None:
@@ -256,6 +259,13 @@ def fold_reviewed(state: LedgerState, op: OperationState, event: ChangeReviewed,
     op.review = (e[ACTOR], as_text(event.lessons), as_text(event.note))
 
 
+def fold_backup_tested(
+    state: LedgerState, op: OperationState, event: BackupRestoreTested, e: Entry
+) -> None:
+    """A passed recovery test: the backup's row must say it, with this checksum."""
+    state.backups_tested[event.backup] = (event.checksum, str(e[SUBJECT]))
+
+
 def fold_principal_created(state: LedgerState, event: PrincipalCreated, e: Entry) -> None:
     """A principal exists from its creation, of the kind it was created as."""
     name = event.name
@@ -316,6 +326,7 @@ OPERATION_FOLDS: Final[dict[type[LedgerEvent], OperationFold]] = {
     AcknowledgementOverdue: fold_overdue,
     ChangeReviewed: fold_reviewed,
     Rescheduled: fold_rescheduled,
+    BackupRestoreTested: fold_backup_tested,
     **{kind: fold_step for kind in EVENT_TYPES.values() if issubclass(kind, StepEvent)},
 }
 """The folds of entries filed under an operation: its own, its steps' and approvals'."""

@@ -24,6 +24,7 @@ from triadops.domain.events.alerts import (
     AlertSilenced,
     AlertUnsilenced,
 )
+from triadops.domain.events.backups import BackupRestoreTested
 from triadops.domain.events.base import LedgerEvent, Number, Queued
 from triadops.domain.events.crown import (
     CheckpointSigned,
@@ -118,7 +119,8 @@ AnyEvent = Annotated[
     | ChangeSilenceEnded
     | GroupFlushed
     | NotificationSent
-    | NotificationFailed,
+    | NotificationFailed
+    | BackupRestoreTested,
     Field(discriminator="kind"),
 ]
 """Every event the ledger holds, told apart by ``kind`` (the entry's ``event`` column)."""
@@ -180,6 +182,7 @@ __all__ = [
     "AlertUnsilenced",
     "AnyEvent",
     "Approval",
+    "BackupRestoreTested",
     "CancelRequested",
     "ChangeReviewed",
     "ChangeSilenceEnded",

@@ -1,0 +1,273 @@
+"""``backup.database`` and ``backup.verify``: a database copied with a manifest, then checked.
+
+SQLite through its online backup API in a thread (a reader: triad's write lock is never
+taken); PostgreSQL through ``pg_dump -Fc`` from an exported snapshot, so the manifest's row
+counts are exactly the dump's. Files go into ``<id>.partial`` and the folder is renamed
+when complete; only then is the backup stored (``storage.backups``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from triadops.actions.backup_files import (
+    backup_folder,
+    complete,
+    describe,
+    partial_folder,
+    prepare_folder,
+    verify_folder,
+)
+from triadops.actions.base import Action, ActionContext, Output
+from triadops.actions.commands.local import LocalRunner
+from triadops.actions.pg_tools import checked_tool, failed, run_tool
+from triadops.domain.backups import BackupManifest, Verification
+from triadops.domain.enums import Risk
+from triadops.domain.errors import ActionFailed, NotFound
+from triadops.domain.operations import StepPreview, utcnow
+from triadops.storage import dumps, maintenance
+from triadops.storage.backups import read_manifest, save_backup
+from triadops.storage.targets import OWN_DATABASE
+
+SQLITE_FILE = "database.sqlite"
+PG_FILE = "database.dump"
+
+
+class BackupParams(BaseModel):
+    """Which database to back up."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    target: str = Field(default=OWN_DATABASE, min_length=1, max_length=100)
+    """A configured database target; ``triad`` is triad's own database."""
+
+
+class BackupIdParams(BaseModel):
+    """Which backup to work on."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    backup_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    """A backup's id (``triad backup list``)."""
+
+
+def new_backup_id(at: datetime) -> str:
+    """A backup id: its start time, readable and sortable, and a random tail."""
+    return f"db-{at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+class DatabaseBackupAction(Action[BackupParams]):
+    """Back up a database into the backups folder, with its manifest."""
+
+    name: ClassVar[str] = "backup.database"
+    description: ClassVar[str] = (
+        "Back up a database (SQLite: online backup API; PostgreSQL: pg_dump -Fc) into the "
+        "backups folder with a manifest: sha256 of every file, row counts, tool versions"
+    )
+    params_model: ClassVar[type[BaseModel]] = BackupParams
+    risk: ClassVar[Risk] = Risk.LOW
+    reversible: ClassVar[bool] = True
+    """It only reads the database; the backup it writes is kept, not undone."""
+    idempotent: ClassVar[bool] = True
+    """A resumed step takes a new backup and replaces the row the first attempt stored."""
+    interruptible: ClassVar[bool] = False
+    """SQLite's copy runs in a thread, which a cancel cannot stop: it waits for the step."""
+    timeout_s: ClassVar[float] = 86_400.0
+    """Above ``backups.timeout_s``, which bounds the copy itself."""
+
+    def __init__(self, runner: LocalRunner | None = None) -> None:
+        self.runner = runner or LocalRunner()
+
+    async def preview(self, ctx: ActionContext, params: BackupParams) -> StepPreview:
+        """Name the database, its size and where the backup goes."""
+        engine = ctx.databases.get(params.target)
+        size = await maintenance.database_size_bytes(engine)
+        how = "SQLite's online backup" if engine.dialect.name == "sqlite" else "pg_dump -Fc"
+        return StepPreview(
+            summary=(
+                f"back up {params.target} ({size} bytes) with {how} into "
+                f"{ctx.settings.backup_folder}"
+            ),
+            touches=[str(ctx.settings.backup_folder), "triad.backups"],
+            amounts={"bytes": size},
+        )
+
+    async def run(self, ctx: ActionContext, params: BackupParams) -> Output:
+        """Copy the database, write the manifest, rename into place, store; answer the figures."""
+        engine = ctx.databases.get(params.target)
+        root = ctx.settings.backup_folder
+        removed = await asyncio.to_thread(prepare_folder, root)
+        if removed:
+            ctx.log.warning("partial backups removed", removed=removed)
+        started = utcnow()
+        clock = time.perf_counter()
+        backup_id = new_backup_id(started)
+        partial = await asyncio.to_thread(partial_folder, root, backup_id)
+        try:
+            if engine.dialect.name == "sqlite":
+                name, counts, tools = await self._sqlite(ctx, engine, partial)
+                dialect, fmt = "sqlite", "sqlite"
+            else:
+                name, counts, tools = await self._postgres(ctx, engine, partial)
+                dialect, fmt = "postgresql", "pg_dump_custom"
+            files = await describe(partial, [name])
+            duration = time.perf_counter() - clock
+            manifest = BackupManifest(
+                id=backup_id,
+                type="database",
+                source=params.target,
+                dialect=dialect,
+                format=fmt,
+                started_at=started,
+                finished_at=utcnow(),
+                duration_s=round(duration, 3),
+                size_bytes=sum(f.size_bytes for f in files),
+                files=files,
+                row_counts=counts,
+                tools=tools,
+            )
+            final = await asyncio.to_thread(complete, partial, manifest)
+        except BaseException:
+            await asyncio.to_thread(prepare_folder, root)  # nothing half-written stays
+            raise
+        await save_backup(
+            ctx.databases.get(OWN_DATABASE),
+            manifest,
+            operation_id=ctx.operation_id,
+            step_key=ctx.idempotency_key,
+        )
+        ctx.log.info("backup stored", backup_id=backup_id, size_bytes=manifest.size_bytes)
+        return _figures(manifest, final)
+
+    async def _sqlite(
+        self, ctx: ActionContext, engine: AsyncEngine, partial: Path
+    ) -> tuple[str, dict[str, int], dict[str, str]]:
+        source = dumps.sqlite_file(engine)
+        dest = partial / SQLITE_FILE
+        try:
+            version = await asyncio.wait_for(
+                asyncio.to_thread(
+                    dumps.sqlite_backup,
+                    source,
+                    dest,
+                    pages=ctx.settings.backups.sqlite_pages_per_step,
+                ),
+                timeout=ctx.settings.backups.timeout_s,
+            )
+        except TimeoutError:
+            raise ActionFailed(
+                f"SQLite backup of {source} timed out after {ctx.settings.backups.timeout_s} s"
+            ) from None
+        counts = await asyncio.to_thread(dumps.sqlite_counts, dest)
+        return SQLITE_FILE, counts, {"sqlite": version}
+
+    async def _postgres(
+        self, ctx: ActionContext, engine: AsyncEngine, partial: Path
+    ) -> tuple[str, dict[str, int], dict[str, str]]:
+        url = engine.url
+        dest = partial / PG_FILE
+        async with dumps.pg_snapshot(engine) as snapshot:
+            path, line = await checked_tool(
+                self.runner, ctx.settings, "pg_dump", server_version_num=snapshot.server_version_num
+            )
+            argv, env = dumps.libpq_params(url)
+            done = await run_tool(
+                self.runner,
+                [
+                    path,
+                    "--format=custom",
+                    "--no-password",
+                    f"--snapshot={snapshot.name}",
+                    f"--file={dest}",
+                    *argv,
+                    f"--dbname={url.database}",
+                ],
+                env=env,
+                timeout_s=ctx.settings.backups.timeout_s,
+            )
+            if done.exit_code != 0:
+                raise failed(done, "pg_dump")
+            tools = {"pg_dump": line, "server_version_num": str(snapshot.server_version_num)}
+            return PG_FILE, snapshot.row_counts, tools
+
+
+def _figures(manifest: BackupManifest, folder: Path) -> dict[str, JsonValue]:
+    rate = manifest.size_bytes / manifest.duration_s if manifest.duration_s > 0 else 0.0
+    return {
+        "backup_id": manifest.id,
+        "target": manifest.source,
+        "checksum": manifest.checksum(),
+        "folder": str(folder),
+        "size_bytes": manifest.size_bytes,
+        "duration_s": manifest.duration_s,
+        "rate_bytes_per_s": round(rate, 1),
+        "tables": len(manifest.row_counts),
+        "rows": sum(manifest.row_counts.values()),
+        "row_counts": dict[str, JsonValue](manifest.row_counts),
+    }
+
+
+async def stored_manifest(ctx: ActionContext, backup_id: str) -> BackupManifest:
+    """The stored manifest of `backup_id`, or NotFound naming it."""
+    data = await read_manifest(ctx.databases.get(OWN_DATABASE), backup_id)
+    if data is None:
+        raise NotFound(f"no backup {backup_id!r}: triad backup list shows them")
+    return BackupManifest.model_validate(data)
+
+
+class VerifyBackupAction(Action[BackupIdParams]):
+    """Check every file of a backup against its manifest's sha256."""
+
+    name: ClassVar[str] = "backup.verify"
+    description: ClassVar[str] = (
+        "Check a backup's files against its manifest: each present, its size, its sha256"
+    )
+    params_model: ClassVar[type[BaseModel]] = BackupIdParams
+    risk: ClassVar[Risk] = Risk.LOW
+    reversible: ClassVar[bool] = True
+    """It only reads."""
+    idempotent: ClassVar[bool] = True
+    timeout_s: ClassVar[float] = 86_400.0
+
+    async def preview(self, ctx: ActionContext, params: BackupIdParams) -> StepPreview:
+        """Name the backup and how many files and bytes would be read."""
+        manifest = await stored_manifest(ctx, params.backup_id)
+        return StepPreview(
+            summary=(
+                f"verify backup {manifest.id} of {manifest.source}: {len(manifest.files)} "
+                f"files, {manifest.size_bytes} bytes"
+            ),
+            touches=[str(backup_folder(ctx.settings.backup_folder, manifest.id))],
+            amounts={"files": len(manifest.files), "bytes": manifest.size_bytes},
+        )
+
+    async def run(self, ctx: ActionContext, params: BackupIdParams) -> Output:
+        """Verify; fail naming every file that is missing or differs."""
+        manifest = await stored_manifest(ctx, params.backup_id)
+        clock = time.perf_counter()
+        found = await verify_folder(
+            backup_folder(ctx.settings.backup_folder, manifest.id), manifest
+        )
+        raise_unless_ok(found)
+        return {
+            "backup_id": manifest.id,
+            "checksum": manifest.checksum(),
+            "files_checked": found.files_checked,
+            "bytes_checked": found.bytes_checked,
+            "duration_s": round(time.perf_counter() - clock, 3),
+        }
+
+
+def raise_unless_ok(found: Verification) -> None:
+    """Fail, naming each file and its problem, when verification found any."""
+    if not found.ok:
+        named = "; ".join(f"{p.name}: {p.problem}" for p in found.problems)
+        raise ActionFailed(f"backup {found.backup_id} failed verification: {named}")

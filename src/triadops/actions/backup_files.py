@@ -1,0 +1,184 @@
+"""A backup's folder: written under a temporary name, renamed when complete, checked by sha256.
+
+Each backup is one folder, ``<backups>/<id>/``, holding its files and ``manifest.json``. It
+is written as ``<id>.partial`` and renamed only once every file and the manifest are on
+disk, so a folder without the suffix is complete; a ``.partial`` one is what a killed
+backup left, removed when the next backup starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import orjson
+
+from triadops.domain.backups import (
+    MANIFEST_NAME,
+    PARTIAL_SUFFIX,
+    BackupFile,
+    BackupManifest,
+    FileProblem,
+    Verification,
+)
+from triadops.domain.errors import ActionFailed
+
+CHUNK = 1024 * 1024
+
+
+def prepare_folder(root: Path) -> list[str]:
+    """Create the backups folder if needed; remove what killed backups left; name it.
+
+    Refuses, naming the folder, one that cannot be written.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ActionFailed(f"backup folder {root}: {exc.strerror or exc}") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise ActionFailed(f"backup folder {root} is not writable")
+    removed = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.endswith(PARTIAL_SUFFIX):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
+
+
+def partial_folder(root: Path, backup_id: str) -> Path:
+    """Create and return the folder a backup is written into before it is complete."""
+    folder = root / f"{backup_id}{PARTIAL_SUFFIX}"
+    try:
+        folder.mkdir()
+    except OSError as exc:
+        raise ActionFailed(f"backup folder {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of the file at `path`, read in chunks (blocking: call it in a thread)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def describe(folder: Path, names: list[str]) -> list[BackupFile]:
+    """Each named file of `folder` with its size and sha256."""
+    files = []
+    for name in names:
+        path = folder / name
+        files.append(
+            BackupFile(
+                name=name,
+                size_bytes=path.stat().st_size,
+                sha256=await asyncio.to_thread(sha256_file, path),
+            )
+        )
+    return files
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def complete(partial: Path, manifest: BackupManifest) -> Path:
+    """Write the manifest, sync, and rename the folder into place; return where it is.
+
+    Blocking: call it in a thread. Only after the rename may the backup be stored as complete.
+    """
+    data = orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+    try:
+        (partial / MANIFEST_NAME).write_bytes(data)
+        for entry in partial.iterdir():
+            _fsync(entry)
+        final = partial.with_name(manifest.id)
+        partial.rename(final)
+        _fsync(final.parent)
+    except OSError as exc:
+        raise ActionFailed(f"backup folder {partial}: {exc.strerror or exc}") from None
+    return final
+
+
+def backup_folder(root: Path, backup_id: str) -> Path:
+    """Where a complete backup's files are."""
+    return root / backup_id
+
+
+def copy_hashed(source: Path, dest: Path) -> str:
+    """Copy `source` to `dest`, returning the sha256 of what was read (blocking)."""
+    digest = hashlib.sha256()
+    with source.open("rb") as src, dest.open("wb") as dst:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            dst.write(chunk)
+    return digest.hexdigest()
+
+
+def sha_problem(name: str, found: str, expected: str) -> FileProblem:
+    """A file whose sha256 is not the manifest's."""
+    return FileProblem(name=name, problem=f"sha256 {found}, the manifest says {expected}")
+
+
+def _check(folder: Path, manifest: BackupManifest, hashes: bool) -> Verification:
+    problems: list[FileProblem] = []
+    checked = 0
+    bytes_checked = 0
+    on_disk = folder / MANIFEST_NAME
+    if not on_disk.is_file():
+        problems.append(FileProblem(name=MANIFEST_NAME, problem="missing"))
+    else:
+        try:
+            written = BackupManifest.model_validate_json(on_disk.read_bytes())
+        except ValueError:
+            written = None
+        if written is None or written.checksum() != manifest.checksum():
+            problems.append(
+                FileProblem(name=MANIFEST_NAME, problem="differs from the stored manifest")
+            )
+    for f in manifest.files:
+        path = folder / f.name
+        if not path.is_file():
+            problems.append(FileProblem(name=f.name, problem="missing"))
+            continue
+        size = path.stat().st_size
+        if size != f.size_bytes:
+            problems.append(
+                FileProblem(name=f.name, problem=f"{size} bytes, the manifest says {f.size_bytes}")
+            )
+            continue
+        if not hashes:
+            continue
+        found = sha256_file(path)
+        checked += 1
+        bytes_checked += size
+        if found != f.sha256:
+            problems.append(sha_problem(f.name, found, f.sha256))
+    return Verification(
+        backup_id=manifest.id,
+        ok=not problems,
+        files_checked=checked,
+        bytes_checked=bytes_checked,
+        problems=problems,
+    )
+
+
+async def verify_folder(
+    folder: Path, manifest: BackupManifest, *, hashes: bool = True
+) -> Verification:
+    """Check every file of `folder` against `manifest`: present, its size, its sha256.
+
+    Without `hashes`, only presence and size (a caller that hashes while it reads them).
+    """
+    return await asyncio.to_thread(_check, folder, manifest, hashes)

@@ -1,0 +1,157 @@
+"""The backup endpoints: list and show, and backups, verifications and recovery tests run.
+
+Each run is an operation through the pipeline in the caller's name (202 with its id, then
+``GET /operations/{operation_id}``), as the maintenance endpoints do; the executive or the
+legislative role may ask, invoking the executive authority when the caller holds it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from triadops.api.deps import Maintainer, PowersDep, RuntimeDep, Viewer
+from triadops.api.routes.maintenance import SUBMITTED_LINKS, Submitted
+from triadops.api.routes.operations import store_submission
+from triadops.api.schemas import problems
+from triadops.domain.backups import Backup
+from triadops.domain.enums import Authority, Role
+from triadops.domain.identity import Identity
+from triadops.domain.operations import OperationRequest
+from triadops.ops.backup import models
+from triadops.ops.backup.requests import backup_request, check_request, prune_request
+from triadops.storage.targets import OWN_DATABASE
+
+router = APIRouter(tags=["backups"], responses=problems(401, 403))
+BackupId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+ACCEPTED = {
+    202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
+    **problems(404, 409, 422),
+}
+
+
+class BackupRun(BaseModel):
+    """What to back up."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    target: str = Field(default=OWN_DATABASE, min_length=1, max_length=100)
+    """A configured database target; ``triad`` is triad's own database."""
+
+
+def _authority(identity: Identity) -> Authority:
+    return Authority.EXECUTIVE if Role.EXECUTIVE in identity.roles else Authority.LEGISLATIVE
+
+
+async def _submit(
+    runtime: RuntimeDep, powers: PowersDep, identity: Identity, request: OperationRequest
+) -> Submitted:
+    view = await store_submission(runtime, powers, request, identity)
+    return Submitted(
+        operation_id=view.operation_id,
+        status=view.status,
+        status_reason=view.status_reason,
+        location=f"/operations/{view.operation_id}",
+    )
+
+
+@router.get("/backups", operation_id="list_backups", responses=problems(422))
+async def list_backups(
+    identity: Viewer,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=models.LISTED)] = models.LISTED,
+) -> list[Backup]:
+    """List the backups, newest first, with their last passed recovery test."""
+    async with runtime.session(read_only=True) as session:
+        return await models.list_backups(session, runtime.settings.backup_folder, limit=limit)
+
+
+@router.get("/backups/{backup_id}", operation_id="read_backup", responses=problems(404, 422))
+async def read_backup(identity: Viewer, runtime: RuntimeDep, backup_id: BackupId) -> Backup:
+    """Return one backup: its manifest, files and checksums, row counts, recovery test."""
+    async with runtime.session(read_only=True) as session:
+        return await models.show_backup(session, runtime.settings.backup_folder, backup_id)
+
+
+@router.post(
+    "/backups/database",
+    operation_id="run_database_backup",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+)
+async def run_database_backup(
+    identity: Maintainer, runtime: RuntimeDep, powers: PowersDep, body: BackupRun | None = None
+) -> Submitted:
+    """Submit a ``backup_database`` operation in the caller's name; answer with its id."""
+    target = (body or BackupRun()).target
+    request = backup_request(
+        target=target, requested_by=identity.name, authority=_authority(identity)
+    )
+    return await _submit(runtime, powers, identity, request)
+
+
+class Prune(BaseModel):
+    """How old a backup may get."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    older_than_days: int | None = Field(default=None, ge=1, le=36_500)
+    """Retention in days; default ``backups.keep_days``."""
+
+
+@router.post(
+    "/backups/prune",
+    operation_id="prune_backups",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+)
+async def prune_backups(
+    identity: Maintainer, runtime: RuntimeDep, powers: PowersDep, body: Prune | None = None
+) -> Submitted:
+    """Submit an operation deleting database backups past retention (never the newest verified)."""
+    request = prune_request(
+        older_than_days=(body or Prune()).older_than_days,
+        requested_by=identity.name,
+        authority=_authority(identity),
+    )
+    return await _submit(runtime, powers, identity, request)
+
+
+@router.post(
+    "/backups/{backup_id}/verify",
+    operation_id="verify_backup",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+)
+async def verify_backup(
+    identity: Maintainer, runtime: RuntimeDep, powers: PowersDep, backup_id: BackupId
+) -> Submitted:
+    """Submit an operation that checks every file of the backup against its manifest."""
+    request = check_request(
+        action="backup.verify",
+        backup_id=backup_id,
+        requested_by=identity.name,
+        authority=_authority(identity),
+    )
+    return await _submit(runtime, powers, identity, request)
+
+
+@router.post(
+    "/backups/{backup_id}/test-restore",
+    operation_id="test_restore_backup",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+)
+async def test_restore_backup(
+    identity: Maintainer, runtime: RuntimeDep, powers: PowersDep, backup_id: BackupId
+) -> Submitted:
+    """Submit a recovery test: restore into a scratch database, validate, clean up."""
+    request = check_request(
+        action="backup.test_restore",
+        backup_id=backup_id,
+        requested_by=identity.name,
+        authority=_authority(identity),
+    )
+    return await _submit(runtime, powers, identity, request)

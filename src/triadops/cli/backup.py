@@ -1,0 +1,206 @@
+"""``triad backup``: database backups, their verification and recovery tests.
+
+Runs are operations through the pipeline (``triad ops show`` shows their figures); the
+listing and a backup's manifest are read here or from the server, printed the same.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from triadops.cli.context import AsName, JsonFlag, local_identity, run
+from triadops.cli.ops import deliver
+from triadops.cli.outcome import DryRun, Wait
+from triadops.cli.output import console, emit_json
+from triadops.cli.remote import remote
+from triadops.domain.backups import Backup
+from triadops.domain.enums import Authority
+from triadops.domain.errors import InvalidRequest
+from triadops.ops.backup import models
+from triadops.ops.backup.requests import backup_request, check_request, prune_request
+from triadops.runtime import Runtime
+from triadops.storage.targets import OWN_DATABASE
+
+app = typer.Typer(
+    help="Back up databases, verify backups and test their recovery.", no_args_is_help=True
+)
+TYPES = ("database",)
+"""The backup types this release takes."""
+BackupIdArg = Annotated[str, typer.Argument(help="A backup's id (triad backup list).")]
+
+
+@app.command("run")
+def run_backup(
+    kind: Annotated[str, typer.Argument(metavar="TYPE", help="What to back up: database.")],
+    target: Annotated[
+        str, typer.Option(help="A configured database target; triad is its own database.")
+    ] = OWN_DATABASE,
+    dry_run: DryRun = False,
+    wait: Wait = False,
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
+) -> None:
+    """Back up a database as one governed operation: files, manifest, checksums, row counts."""
+    if kind not in TYPES:
+        raise InvalidRequest(
+            f"TYPE: unknown backup type {kind!r} (known: {', '.join(TYPES)})", field="type"
+        )
+    identity = local_identity(as_name)
+    request = backup_request(
+        target=target, requested_by=identity.name, authority=Authority.EXECUTIVE
+    )
+    deliver(
+        request, remote(), identity, dry_run=dry_run, wait=wait, as_json=as_json, as_name=as_name
+    )
+
+
+def _check(action: str, backup_id: str, *, wait: bool, as_json: bool, as_name: str | None) -> None:
+    identity = local_identity(as_name)
+    request = check_request(
+        action=action,
+        backup_id=backup_id,
+        requested_by=identity.name,
+        authority=Authority.EXECUTIVE,
+    )
+    deliver(request, remote(), identity, dry_run=False, wait=wait, as_json=as_json, as_name=as_name)
+
+
+@app.command("verify")
+def verify(
+    backup_id: BackupIdArg, wait: Wait = False, as_json: JsonFlag = False, as_name: AsName = None
+) -> None:
+    """Check every file of a backup against its manifest's sha256 (a governed operation)."""
+    _check("backup.verify", backup_id, wait=wait, as_json=as_json, as_name=as_name)
+
+
+@app.command("test-restore")
+def test_restore(
+    backup_id: BackupIdArg, wait: Wait = False, as_json: JsonFlag = False, as_name: AsName = None
+) -> None:
+    """Restore a backup into a scratch database, validate it, clean up; a pass is a ledger fact."""
+    _check("backup.test_restore", backup_id, wait=wait, as_json=as_json, as_name=as_name)
+
+
+@app.command("prune")
+def prune(
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(min=1, max=36_500, help="Retention in days (default: backups.keep_days)."),
+    ] = None,
+    dry_run: DryRun = False,
+    wait: Wait = False,
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
+) -> None:
+    """Delete database backups past retention; never the newest verified one, nor the newest."""
+    identity = local_identity(as_name)
+    request = prune_request(
+        older_than_days=older_than_days, requested_by=identity.name, authority=Authority.EXECUTIVE
+    )
+    deliver(
+        request, remote(), identity, dry_run=dry_run, wait=wait, as_json=as_json, as_name=as_name
+    )
+
+
+@app.command("list")
+def list_(as_json: JsonFlag = False) -> None:
+    """List the backups, newest first: size, duration, rate, rows, last passed recovery test."""
+    client = remote()
+    if client is not None:
+        with closing(client):
+            answer = client.call("GET", "/backups")
+        found = [Backup.model_validate(item) for item in answer]
+    else:
+
+        async def work(rt: Runtime) -> list[Backup]:
+            async with rt.session(read_only=True) as session:
+                return await models.list_backups(session, rt.settings.backup_folder)
+
+        found = run(work)
+    if as_json:
+        emit_json(found)
+        return
+    table = Table(title="backups, newest first", title_justify="left")
+    for column in ("id", "source", "created", "size", "duration", "rate", "rows", "tested"):
+        table.add_column(column, overflow="fold")
+    for b in found:
+        table.add_row(
+            b.id,
+            b.source,
+            _when(b.created_at),
+            _bytes(b.size_bytes),
+            f"{b.duration_s:.2f} s",
+            f"{_bytes(int(b.rate_bytes_per_s))}/s",
+            str(sum(b.manifest.row_counts.values())),
+            _when(b.restore_test.tested_at) if b.restore_test else "never",
+        )
+    console().print(table)
+
+
+@app.command("show")
+def show(backup_id: BackupIdArg, as_json: JsonFlag = False) -> None:
+    """Show one backup: its manifest, each file's sha256, row counts, its recovery test."""
+    client = remote()
+    if client is not None:
+        with closing(client):
+            found = Backup.model_validate(client.call("GET", f"/backups/{backup_id}"))
+    else:
+
+        async def work(rt: Runtime) -> Backup:
+            async with rt.session(read_only=True) as session:
+                return await models.show_backup(session, rt.settings.backup_folder, backup_id)
+
+        found = run(work)
+    if as_json:
+        emit_json(found)
+    else:
+        render(found)
+
+
+def render(b: Backup) -> None:
+    """Print a backup: its line, its figures, its files and its tables' rows."""
+    out = console()
+    m = b.manifest
+    out.print(f"backup {b.id} of {b.source} ({m.dialect}, {m.format}), operation {b.operation_id}")
+    out.print(
+        f"started {_when(m.started_at)}, {b.duration_s:.2f} s, {_bytes(b.size_bytes)} "
+        f"at {_bytes(int(b.rate_bytes_per_s))}/s; checksum {b.checksum}"
+    )
+    tested = b.restore_test
+    out.print(
+        f"recovery test passed {_when(tested.tested_at)} (operation {tested.operation_id})"
+        if tested
+        else "recovery test: none passed yet (triad backup test-restore ID)"
+    )
+    out.print("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(m.tools.items())))
+    out.print(f"folder: {b.folder}")
+    files = Table(title="files", title_justify="left")
+    for column in ("name", "size", "sha256"):
+        files.add_column(column, overflow="fold")
+    for f in m.files:
+        files.add_row(f.name, _bytes(f.size_bytes), f.sha256)
+    out.print(files)
+    rows = Table(title="rows per table", title_justify="left")
+    rows.add_column("table")
+    rows.add_column("rows", justify="right")
+    for name, count in sorted(m.row_counts.items()):
+        rows.add_row(name, str(count))
+    out.print(rows)
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

@@ -1,0 +1,1 @@
+"""Backups: recovery tests as ledger facts, and the read models people see."""

@@ -1,0 +1,108 @@
+"""``backup.test_restore``: a backup restored into a scratch database and proven sound.
+
+Verified first (every file's sha256), then restored (``actions.backup_restore``: SQLite's
+integrity check, pg_restore), row counts compared with the manifest, and for triad's own
+database the ledger replayed on the restored copy (``triad audit verify``'s logic). It lives
+in ``ops`` because that last check is the constitution's. Its output names the backup and
+its checksum; the commit that records the step's success records the fact (``service``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from pydantic import BaseModel, JsonValue
+
+from triadops.actions.backup import BackupIdParams, raise_unless_ok, stored_manifest
+from triadops.actions.backup_files import backup_folder, verify_folder
+from triadops.actions.backup_restore import scratch_restore
+from triadops.actions.base import Action, ActionContext, Output
+from triadops.actions.commands.local import LocalRunner
+from triadops.constitution.ledger.audit import verify
+from triadops.domain.enums import Risk
+from triadops.domain.errors import ActionFailed
+from triadops.domain.operations import StepPreview
+from triadops.storage.engine import session_factory
+from triadops.storage.targets import OWN_DATABASE
+
+ACTION = "backup.test_restore"
+LISTED = 5
+"""Audit findings named in a failed recovery test's error."""
+
+
+class RestoreTestAction(Action[BackupIdParams]):
+    """Restore a backup into a scratch database, validate it, and remove the scratch."""
+
+    name: ClassVar[str] = ACTION
+    description: ClassVar[str] = (
+        "Recovery test: verify a backup's checksums, restore it into a scratch database "
+        "(a temporary SQLite file, or a PostgreSQL database created and dropped), check "
+        "integrity and row counts, and for triad's own database its ledger; always clean up"
+    )
+    params_model: ClassVar[type[BaseModel]] = BackupIdParams
+    risk: ClassVar[Risk] = Risk.LOW
+    reversible: ClassVar[bool] = True
+    """It changes nothing but its own scratch database, which it removes."""
+    idempotent: ClassVar[bool] = True
+    interruptible: ClassVar[bool] = False
+    """SQLite's copy runs in a thread, which a cancel cannot stop: it waits for the step."""
+    timeout_s: ClassVar[float] = 86_400.0
+
+    def __init__(self, runner: LocalRunner | None = None) -> None:
+        self.runner = runner or LocalRunner()
+
+    async def preview(self, ctx: ActionContext, params: BackupIdParams) -> StepPreview:
+        """Name the backup, where it would be restored, and what would be checked."""
+        m = await stored_manifest(ctx, params.backup_id)
+        scratch = "a temporary SQLite file" if m.format == "sqlite" else "a scratch database"
+        audit = "; replay its ledger" if m.source == OWN_DATABASE else ""
+        return StepPreview(
+            summary=(
+                f"recovery test of {m.id} ({m.source}, {m.size_bytes} bytes): verify, restore "
+                f"into {scratch}, compare {len(m.row_counts)} tables' rows{audit}; clean up"
+            ),
+            touches=[str(backup_folder(ctx.settings.backup_folder, m.id))],
+            amounts={"bytes": m.size_bytes, "tables": len(m.row_counts)},
+        )
+
+    async def run(self, ctx: ActionContext, params: BackupIdParams) -> Output:
+        """Verify, restore, validate, clean up; fail naming what did not hold."""
+        manifest = await stored_manifest(ctx, params.backup_id)
+        clock = time.perf_counter()
+        folder = backup_folder(ctx.settings.backup_folder, manifest.id)
+        # SQLite's file is hashed as it is copied into the scratch; pg_restore reads the
+        # dump itself, so a dump is hashed first.
+        hashed_first = manifest.format != "sqlite"
+        raise_unless_ok(await verify_folder(folder, manifest, hashes=hashed_first))
+        checks: list[JsonValue] = []
+        async with scratch_restore(ctx, manifest, folder, self.runner) as restored:
+            checks += restored.checks
+            if manifest.source == OWN_DATABASE:
+                async with session_factory(restored.engine)() as session:
+                    report = await verify(session)
+                if not report.ok:
+                    found = [f"{d.subject}: {d.problem}" for d in report.discrepancies[:LISTED]]
+                    if report.problem:
+                        found.insert(0, f"chain at {report.first_bad_seq}: {report.problem}")
+                    raise ActionFailed(
+                        f"restored copy of {manifest.id} fails audit verify: " + "; ".join(found)
+                    )
+                checks.append(f"audit verify: {report.entries_checked} ledger entries")
+            where = restored.where
+        return {
+            "backup_id": manifest.id,
+            "checksum": manifest.checksum(),
+            "passed": True,
+            "restored_into": where,
+            "checks": checks,
+            "size_bytes": manifest.size_bytes,
+            "tables": len(manifest.row_counts),
+            "rows": sum(manifest.row_counts.values()),
+            "duration_s": round(time.perf_counter() - clock, 3),
+        }
+
+
+def backup_actions() -> list[Action[BackupIdParams]]:
+    """The backup actions that need the constitution (registered by the runtime)."""
+    return [RestoreTestAction()]

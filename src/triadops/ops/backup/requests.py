@@ -1,0 +1,65 @@
+"""The operations the backup commands and endpoints submit, built the same way for both."""
+
+from __future__ import annotations
+
+from triadops.domain.enums import Authority
+from triadops.domain.operations import OperationRequest
+from triadops.storage.targets import OWN_DATABASE
+
+CRITERIA = ["system_functionality_maintained"]
+NOTHING_TO_UNDO = "Nothing to undo: it only reads the backup and its own scratch database."
+
+
+def backup_request(*, target: str, requested_by: str, authority: Authority) -> OperationRequest:
+    """A ``backup_database`` operation on `target`."""
+    return OperationRequest.model_validate(
+        {
+            "operation_type": "maintenance",
+            "constitutional_authority": authority,
+            "requested_by": requested_by,
+            "description": f"database backup of {target}",
+            "procedure": "backup_database",
+            "procedure_params": {"target": target} if target != OWN_DATABASE else {},
+        }
+    )
+
+
+def check_request(
+    *, action: str, backup_id: str, requested_by: str, authority: Authority
+) -> OperationRequest:
+    """A ``backup.verify`` or ``backup.test_restore`` operation on one backup."""
+    what = "verification" if action == "backup.verify" else "recovery test"
+    return OperationRequest.model_validate(
+        {
+            "operation_type": "maintenance",
+            "constitutional_authority": authority,
+            "requested_by": requested_by,
+            "description": f"{what} of backup {backup_id}",
+            "steps": [{"action": action, "params": {"backup_id": backup_id}}],
+            "affected_systems": ["backups"],
+            "rollback_plan": NOTHING_TO_UNDO,
+            "validation_criteria": CRITERIA,
+        }
+    )
+
+
+def prune_request(
+    *, older_than_days: int | None, requested_by: str, authority: Authority
+) -> OperationRequest:
+    """A ``backup.prune`` operation: database backups past retention deleted."""
+    params = {} if older_than_days is None else {"older_than_days": older_than_days}
+    return OperationRequest.model_validate(
+        {
+            "operation_type": "maintenance",
+            "constitutional_authority": authority,
+            "requested_by": requested_by,
+            "description": "prune database backups past retention",
+            "steps": [{"action": "backup.prune", "params": params}],
+            "affected_systems": ["backups"],
+            "rollback_plan": (
+                "Deleted backups cannot come back; the newest backup whose recovery test "
+                "passed, and the newest of all, are never deleted."
+            ),
+            "validation_criteria": CRITERIA,
+        }
+    )
