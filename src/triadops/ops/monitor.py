@@ -4,8 +4,9 @@ Every worker beats (``storage.workers``), which is what branch availability is r
 One of them leads, holding the ``monitor`` lease: the leader folds the ledger into stage
 totals, runs a full health check every ``health.every_s``, feeds the alerts it raises (and
 resolves those it no longer raises), runs the alert coordination cycle every
-``alerts.every_s`` (expiries, change-linked silences that outlived their operation), and on
-each tick flushes due notification groups, escalates and delivers. A leader that dies stops
+``alerts.every_s`` (expiries, change-linked silences that outlived their operation), runs the
+routine maintenance task scheduler every ``maintenance.every_s``, and on each tick flushes
+due notification groups, escalates and delivers. A leader that dies stops
 renewing; another worker takes the lease over once it expires, within one interval.
 """
 
@@ -36,6 +37,7 @@ from triadops.ops.health.service import (
     hold_alerts,
     save_report,
 )
+from triadops.ops.maintenance.scheduled import SchedulerPass, TaskScheduler
 from triadops.storage import agent_calls, change_silences, leases, workers
 
 log = structlog.stdlib.get_logger(__name__)
@@ -59,6 +61,8 @@ class TickResult:
     closed_silences: list[str] = field(default_factory=list)
     paged: int = 0
     """Pages raised to the crown for emergencies nobody acknowledged in time."""
+    tasks: SchedulerPass | None = None
+    """What the routine task scheduler did, on a tick it ran."""
 
 
 class Monitor:
@@ -87,6 +91,8 @@ class Monitor:
         self.lease_until: datetime | None = None
         self.next_health: datetime | None = None
         self.next_alerts: datetime | None = None
+        self.next_tasks: datetime | None = None
+        self.scheduler = TaskScheduler(powers)
 
     @property
     def lease_s(self) -> float:
@@ -116,6 +122,11 @@ class Monitor:
                 "unacknowledged emergencies", self.page_unacknowledged(now), 0
             )
             result.alerts_cycle = True
+        if self.next_tasks is None or now >= self.next_tasks:
+            self.next_tasks = now + timedelta(seconds=self.powers.settings.maintenance.every_s)
+            result.tasks = await self._guarded(
+                "maintenance tasks", self.scheduler.run(now=now), None
+            )
         cycle = await self._guarded(
             "notifications",
             dispatch.run_cycle(

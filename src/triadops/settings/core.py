@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, JsonValue
+from pydantic import Field, JsonValue, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +27,7 @@ from triadops.settings.health import HealthSettings
 from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
 from triadops.settings.systems import SystemsSettings
+from triadops.settings.tasks import MaintenanceSettings, TaskSpec, window_problems
 from triadops.settings.worker import WorkerSettings
 
 GOVERNANCE: dict[str, Any] = {
@@ -49,6 +50,7 @@ GOVERNANCE: dict[str, Any] = {
     "http_probes": True,
     "http_allowed_hosts": True,
     "procedure_folders": True,
+    "maintenance": {"seed_tasks": True, "tasks": True},
 }
 """The settings that decide governance (``include`` for `Settings.model_dump`): how an
 operation is planned, judged and approved, how long an alert may be muted, and what the
@@ -85,6 +87,20 @@ class Settings(  # the keys come in the reverse order of the sections named here
 
     health: HealthSettings = Field(default_factory=HealthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+
+    @model_validator(mode="after")
+    def _tasks_name_windows(self) -> Settings:
+        """Refuse a routine task whose window is not configured."""
+        names = {w.name for w in self.maintenance_windows}
+        problems = window_problems(self.maintenance.tasks, names)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def task_table(self) -> list[TaskSpec]:
+        """Return the routine maintenance tasks in force (`MaintenanceSettings.table`)."""
+        return self.maintenance.table({w.name for w in self.maintenance_windows})
 
     def governance(self) -> dict[str, JsonValue]:
         """Return the settings that decide governance, flattened to dotted keys.

@@ -32,6 +32,14 @@ from triadops.domain.events.crown import (
     Refused,
     Unfreeze,
 )
+from triadops.domain.events.maintenance import (
+    TaskEvent,
+    TaskMissed,
+    TaskPaused,
+    TaskResumed,
+    TaskRunEnded,
+    TaskRunSubmitted,
+)
 from triadops.domain.events.notifications import (
     GroupFlushed,
     NotificationFailed,
@@ -116,7 +124,12 @@ AnyEvent = Annotated[
     | ChangeSilenceEnded
     | GroupFlushed
     | NotificationSent
-    | NotificationFailed,
+    | NotificationFailed
+    | TaskRunSubmitted
+    | TaskMissed
+    | TaskRunEnded
+    | TaskPaused
+    | TaskResumed,
     Field(discriminator="kind"),
 ]
 """Every event the ledger holds, told apart by ``kind`` (the entry's ``event`` column)."""
@@ -208,6 +221,12 @@ __all__ = [
     "StepStarted",
     "StepSucceeded",
     "Submitted",
+    "TaskEvent",
+    "TaskMissed",
+    "TaskPaused",
+    "TaskResumed",
+    "TaskRunEnded",
+    "TaskRunSubmitted",
     "TokenCreated",
     "TokenRevoked",
     "Transition",
