@@ -36,6 +36,7 @@ DiscrepancyKind = Literal[
     "alert_group",
     "notification",
     "governance",
+    "maintenance_task",
 ]
 
 

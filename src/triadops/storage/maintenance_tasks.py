@@ -123,7 +123,7 @@ async def ended_runs(
         )
         .limit(limit)
     )
-    return [(row, status) for row, status in found.tuples().all()]
+    return [(row, status) for row, status in found.all()]
 
 
 async def task_row(session: AsyncSession, name: str) -> MaintenanceTaskRow | None:

@@ -1,0 +1,169 @@
+"""The routine task scheduler over a real database: due runs become operations once,
+downtime is caught up once with every miss recorded, failures alert and then hold.
+
+Both databases unless said; an injected clock, never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.fixtures.api import drive
+from tests.fixtures.tasks import task, with_tasks
+from triadops.constitution.crown import audit
+from triadops.domain.clock import FakeClock, using
+from triadops.domain.principals import SCHEDULER
+from triadops.ops.maintenance.scheduled import TaskScheduler
+from triadops.runtime import Runtime
+from triadops.settings import Settings
+from triadops.storage.tables import AlertRow, LedgerRow, MaintenanceTaskRow, OperationRow
+
+START = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)  # a Monday, outside every default window
+
+
+@pytest.fixture
+def clock() -> AsyncIterator[FakeClock]:  # type: ignore[misc]
+    with using(FakeClock(START)) as fake:
+        assert isinstance(fake, FakeClock)
+        yield fake
+
+
+async def open_with(settings: Settings) -> Runtime:
+    return await Runtime.open(settings, migrate=False)
+
+
+async def count(rt: Runtime, what: object, *where: object) -> int:
+    async with rt.session(read_only=True) as session:
+        found = await session.scalar(select(func.count()).select_from(what).where(*where))  # type: ignore[arg-type]
+        return int(found or 0)
+
+
+async def row(rt: Runtime, name: str = "drill") -> MaintenanceTaskRow:
+    async with rt.session(read_only=True) as session:
+        found = await session.get(MaintenanceTaskRow, name)
+        assert found is not None
+        return found
+
+
+async def test_a_due_task_becomes_one_operation_requested_by_the_scheduler(
+    settings: Settings, clock: FakeClock
+) -> None:
+    rt = await open_with(with_tasks(settings, task()))
+    try:
+        scheduler = TaskScheduler(rt.powers)
+        first = await scheduler.run(now=clock.now())
+        assert first.seeded == 1 and first.submitted == []
+        assert (await row(rt)).next_due == datetime(2026, 12, 7, 10, tzinfo=UTC)
+
+        clock.advance(31 * 60)  # 10:01
+        done = await scheduler.run(now=clock.now())
+        assert done.submitted == ["mt-drill-20261207T1000Z"]
+        assert done.missed == {}
+        async with rt.session(read_only=True) as session:
+            op = await session.get(OperationRow, "mt-drill-20261207T1000Z")
+            assert op is not None and op.requested_by == SCHEDULER and op.procedure == "drill"
+        stored = await row(rt)
+        assert stored.last_operation_id == "mt-drill-20261207T1000Z"
+        assert stored.last_result == "pending"
+        assert stored.next_due == datetime(2026, 12, 7, 11, tzinfo=UTC)
+
+        again = await scheduler.run(now=clock.now())  # the same tick again: nothing new
+        assert again.submitted == []
+        await drive(rt)
+        settled = await scheduler.run(now=clock.now())
+        assert [(e.task, e.result.value) for e in settled.ended] == [("drill", "completed")]
+        assert (await row(rt)).last_result == "completed"
+    finally:
+        await rt.close()
+
+
+async def test_after_downtime_a_task_runs_once_and_every_miss_is_recorded_and_alerted_once(
+    settings: Settings, clock: FakeClock
+) -> None:
+    rt = await open_with(with_tasks(settings, task()))
+    try:
+        await TaskScheduler(rt.powers).run(now=clock.now())  # due at 10:00
+        clock.advance(5 * 3600 + 10 * 60)  # down until 14:40: 10:00 to 14:00 went by
+        restarted = TaskScheduler(rt.powers)  # a new process after the downtime
+        done = await restarted.run(now=clock.now())
+        assert len(done.submitted) == 1
+        assert done.missed == {"drill": 5}
+        stored = await row(rt)
+        assert stored.missed_total == 5
+        assert stored.next_due == datetime(2026, 12, 7, 15, tzinfo=UTC)
+        missed = LedgerRow.event == "maintenance_task_missed"
+        assert await count(rt, LedgerRow, missed) == 1
+        name = AlertRow.alertname == "MaintenanceTaskMissed"
+        assert await count(rt, AlertRow, name) == 1
+
+        # A second downtime adds to the total, and repeats the one alert of the task.
+        await drive(rt)
+        clock.advance(3 * 3600)  # 17:40: 15:00, 16:00, 17:00 went by
+        done = await restarted.run(now=clock.now())
+        assert done.missed == {"drill": 3}
+        assert (await row(rt)).missed_total == 8
+        assert await count(rt, AlertRow, name) == 1
+        assert await count(rt, OperationRow) == 2
+    finally:
+        await rt.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_two_schedulers_at_once_submit_each_due_run_exactly_once(
+    settings: Settings, clock: FakeClock
+) -> None:
+    table = [task(f"t{i}", cron="*/5 * * * *") for i in range(8)]
+    tasked = with_tasks(settings, *table)
+    one, two = await open_with(tasked), await open_with(tasked)
+    try:
+        await TaskScheduler(one.powers).run(now=clock.now())
+        for _ in range(3):
+            clock.advance(5 * 60)
+            a, b = await asyncio.gather(
+                TaskScheduler(one.powers).run(now=clock.now()),
+                TaskScheduler(two.powers).run(now=clock.now()),
+            )
+            assert len(a.submitted) + len(b.submitted) == 8
+            assert not set(a.submitted) & set(b.submitted)
+            await drive(one)
+        assert await count(one, OperationRow) == 24
+        runs = LedgerRow.event == "maintenance_task_run"
+        assert await count(one, LedgerRow, runs) == 24
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_failing_task_alerts_each_failure_and_is_held_at_max_failures(
+    settings: Settings, clock: FakeClock
+) -> None:
+    rt = await open_with(with_tasks(settings, task(params={"fail": True}, max_failures=2)))
+    try:
+        scheduler = TaskScheduler(rt.powers)
+        await scheduler.run(now=clock.now())
+        for attempt in (1, 2):
+            clock.advance(3600)
+            assert len((await scheduler.run(now=clock.now())).submitted) == 1
+            await drive(rt)
+            ended = (await scheduler.run(now=clock.now())).ended
+            assert [(e.result.value, e.failures) for e in ended] == [("failed", attempt)]
+        stored = await row(rt)
+        assert stored.held and stored.consecutive_failures == 2
+        failed = AlertRow.alertname == "MaintenanceTaskFailed"
+        assert await count(rt, AlertRow, failed) == 1  # one alert for the task, repeated
+        assert await count(rt, AlertRow, AlertRow.alertname == "MaintenanceTaskHeld") == 1
+
+        clock.advance(3 * 3600)
+        held = await scheduler.run(now=clock.now())
+        assert held.submitted == []  # held: not submitted again until a person resumes it
+        assert await count(rt, OperationRow) == 2
+        async with rt.session(read_only=True) as session:
+            report = await audit.verify(session)
+        assert report.ok, report
+    finally:
+        await rt.close()
