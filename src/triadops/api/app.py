@@ -30,6 +30,7 @@ from triadops.api.routes import (
     decisions,
     health,
     maintenance,
+    maintenance_tasks,
     monitoring,
     operations,
     procedures,
@@ -125,6 +126,7 @@ def create_app(
         procedures,
         sops,
         maintenance,
+        maintenance_tasks,
     ):
         app.include_router(module.router)
     return app

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from triadops.cli import database_maintenance
+from triadops.cli import database_maintenance, maintenance_tasks
 from triadops.cli.context import JsonFlag, load_settings
 from triadops.cli.output import console, emit_json
 from triadops.cli.remote import remote
@@ -19,6 +19,10 @@ from triadops.ops.maintenance.calendar import MAX_DAYS, Occurrence, upcoming
 
 app = typer.Typer(help="Run routine maintenance as governed operations.", no_args_is_help=True)
 app.command("database")(database_maintenance.database)
+app.command("tasks")(maintenance_tasks.tasks)
+app.command("run")(maintenance_tasks.run_task)
+app.command("pause")(maintenance_tasks.pause)
+app.command("resume")(maintenance_tasks.resume)
 
 
 def _shown(item: Occurrence, tz: ZoneInfo | None) -> Occurrence:
