@@ -13,6 +13,7 @@ from triadops.actions.logs import PurgeLogsAction, RotateLogsAction
 from triadops.actions.noop import NoopAction, NoopOnceAction
 from triadops.actions.performance import PerformanceBaselineAction
 from triadops.actions.registry import AnyAction
+from triadops.actions.security import SecurityAuditAction
 
 
 def builtin_actions() -> list[AnyAction]:
@@ -28,4 +29,5 @@ def builtin_actions() -> list[AnyAction]:
         PurgeLogsAction(),
         CleanupCacheAction(),
         PerformanceBaselineAction(),
+        SecurityAuditAction(),
     ]

@@ -38,6 +38,7 @@ from triadops.ops.health.service import (
     save_report,
 )
 from triadops.ops.maintenance.scheduled import SchedulerPass, TaskScheduler
+from triadops.ops.security.scheduled import follow_reports
 from triadops.storage import agent_calls, change_silences, leases, workers
 
 log = structlog.stdlib.get_logger(__name__)
@@ -93,6 +94,8 @@ class Monitor:
         self.next_alerts: datetime | None = None
         self.next_tasks: datetime | None = None
         self.scheduler = TaskScheduler(powers)
+        self.security_seen: int | None = None
+        """The newest security report whose alerts this leader raised."""
 
     @property
     def lease_s(self) -> float:
@@ -120,6 +123,11 @@ class Monitor:
             )
             result.paged = await self._guarded(
                 "unacknowledged emergencies", self.page_unacknowledged(now), 0
+            )
+            self.security_seen = await self._guarded(
+                "security findings",
+                follow_reports(self.powers, now=now, seen=self.security_seen),
+                self.security_seen,
             )
             result.alerts_cycle = True
         if self.next_tasks is None or now >= self.next_tasks:

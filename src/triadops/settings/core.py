@@ -26,6 +26,7 @@ from triadops.settings.files import FileSettings, required_config_file
 from triadops.settings.health import HealthSettings
 from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
+from triadops.settings.security import SecuritySettings
 from triadops.settings.systems import SystemsSettings
 from triadops.settings.tasks import MaintenanceSettings, TaskSpec, window_problems
 from triadops.settings.worker import WorkerSettings
@@ -88,6 +89,7 @@ class Settings(  # the keys come in the reverse order of the sections named here
     health: HealthSettings = Field(default_factory=HealthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @model_validator(mode="after")
     def _tasks_name_windows(self) -> Settings:

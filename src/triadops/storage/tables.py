@@ -359,6 +359,20 @@ class HealthReportRow(Base):
     report: Mapped[dict[str, Any]] = mapped_column(Json)
 
 
+class SecurityReportRow(Base):
+    """A security audit's report (``security.audit``); the newest ``KEEP`` are kept."""
+
+    __tablename__ = "security_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    step_key: Mapped[str] = mapped_column(String(200), unique=True)
+    """The step's idempotency key: a resumed step replaces its own report."""
+    operation_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    report: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
 class WorkerRow(Base):
     """A worker's heartbeat: branch availability is read from who beat recently."""
 

@@ -248,4 +248,6 @@ def test_other_files_in_a_folder_are_ignored(tmp_path: Path) -> None:
     write(tmp_path, "deploy.toml", GOOD_TOML)
     catalogue, problems = load(tmp_path)
     assert problems == []
-    assert catalogue.names() == ["cache_cleanup", "database_optimization", "deploy", "log_rotation"]
+    shipped = [file.stem for file in BUILTIN.glob("*.toml")]
+    assert catalogue.names() == sorted([*shipped, "deploy"])
+    assert "README" not in catalogue.names()

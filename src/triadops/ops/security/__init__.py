@@ -1,0 +1,1 @@
+"""Security as a feature: the audits' findings followed by alerts."""
