@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from triadops.api.maintenance_metrics import TaskFigure, task_families, task_figures
 from triadops.constitution.crown.service import is_frozen
 from triadops.domain.alerts import ACTIVE_STATES, Severity
 from triadops.domain.enums import Authority, OperationStatus, OperationType
@@ -83,6 +84,7 @@ class Snapshot:
     """Seconds since the epoch of each routine's last success, by task (backups and
     maintenance report here when they land)."""
     agents: list[AgentTotal] = field(default_factory=list)
+    tasks: list[TaskFigure] = field(default_factory=list)
 
 
 class StoredFigures(Collector):
@@ -166,6 +168,7 @@ class StoredFigures(Collector):
                 last.add_metric([task], at)
             yield last
         yield from _agent_families(s.agents)
+        yield from task_families(s.tasks)
 
 
 def _bound(seconds: float) -> str:
@@ -321,6 +324,8 @@ class PipelineMetrics:
                 for row in await agent_calls.totals(session)
             ],
         )
+        snapshot.tasks, done = await task_figures(session)
+        snapshot.last_success.update(done)
         async with self._scraping:  # one snapshot rendered at a time
             self.stored.snapshot = snapshot
             return generate_latest(self.registry)
