@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from triadops.domain.principals import SCHEDULER
 from triadops.ops.maintenance.scheduled import TaskScheduler
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.storage import leases
 from triadops.storage.tables import AlertRow, LedgerRow, MaintenanceTaskRow, OperationRow
 
 START = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)  # a Monday, outside every default window
@@ -167,3 +169,33 @@ async def test_a_failing_task_alerts_each_failure_and_is_held_at_max_failures(
         assert report.ok, report
     finally:
         await rt.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_pass_takes_no_write_lock_while_it_decides_and_reviews(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """SQLite has one writer: another process commits while the pass computes, or it fails."""
+    tasked = with_tasks(settings, task())
+    rt, other = await open_with(tasked), await open_with(tasked)
+    committed: list[bool] = []
+
+    class Watched(TaskScheduler):
+        async def _plan(self, reading: Any, due: MaintenanceTaskRow, *, now: datetime) -> Any:
+            async with other.session() as session:  # a writer elsewhere, mid-computation
+                committed.append(
+                    await leases.hold(session, name="elsewhere", holder="other", now=now, ttl_s=9)
+                )
+                await session.commit()
+            return await super()._plan(reading, due, now=now)
+
+    try:
+        scheduler = Watched(rt.powers)
+        await scheduler.run(now=clock.now())
+        clock.advance(3600)
+        done = await scheduler.run(now=clock.now())
+        assert committed == [True]
+        assert len(done.submitted) == 1
+    finally:
+        await rt.close()
+        await other.close()
