@@ -78,7 +78,7 @@ async def test_an_unreachable_service_is_skipped_never_clean(runtime: Runtime) -
     async with runtime.session(read_only=True) as session:
         report = await latest_report(session)
     assert report is not None and report.status == "skipped"
-    assert report.summary.startswith("skipped: pip-audit could not finish")
+    assert report.summary.startswith("Python packages skipped: pip-audit could not finish")
     for text in (preview.summary, str(output), report.model_dump_json()):
         assert "s3cret-pass" not in text
 

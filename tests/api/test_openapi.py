@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from tests.fixtures.api import Api, high_risk_request
 from triadops.actions.builtin import builtin_actions
+from triadops.actions.procedures.catalogue import BUILTIN
 from triadops.api.app import create_app
 from triadops.runtime import Runtime
 from triadops.settings import Settings
@@ -74,11 +75,7 @@ def test_a_submission_names_the_runtimes_catalogues(spec: dict[str, Any], rt: Ru
     assert (
         procedure["enum"]
         == rt.procedures.names()
-        == [
-            "cache_cleanup",
-            "database_optimization",
-            "log_rotation",
-        ]
+        == sorted(file.stem for file in BUILTIN.glob("*.toml"))
     )
     assert fields["validation_criteria"]["items"]["enum"] == rt.checks.names()
     assert fields["steps"]["items"] == {"$ref": SCHEMAS + "StepSpec-Input"}

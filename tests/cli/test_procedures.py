@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from tests.actions.procedures.test_files import GOOD_TOML, GOOD_YAML
 from tests.cli.conftest import Triad, data, one_error_line, operation
 from tests.cli.test_remote import _run
+from triadops.actions.procedures.catalogue import BUILTIN
 from triadops.settings import Settings
 
 
@@ -36,14 +37,11 @@ def deploy(cli_env: dict[str, str]) -> Path:
 
 def test_list_and_show_the_catalogue(triad: Triad, deploy: Path) -> None:
     lines = data(triad("procedures", "list", "--json"))
-    assert [line["name"] for line in lines] == [
-        "cache_cleanup",
-        "database_optimization",
-        "deploy",
-        "log_rotation",
-    ]
-    assert lines[2]["source"] == str(deploy)
-    assert lines[1]["source"] == "builtin:database_optimization.toml"
+    names = [line["name"] for line in lines]
+    assert names == sorted([*(file.stem for file in BUILTIN.glob("*.toml")), "deploy"])
+    by_name = {line["name"]: line for line in lines}
+    assert by_name["deploy"]["source"] == str(deploy)
+    assert by_name["database_optimization"]["source"] == "builtin:database_optimization.toml"
     table = triad("procedures", "list").stdout
     assert "deploy" in table and "deployment" in table and "executive, legislative" in table
     shown = triad("procedures", "show", "deploy")
@@ -106,7 +104,8 @@ def test_bad_params_fail_alone_in_one_line(
 
 def test_validate_lists_every_problem_one_line_each(triad: Triad, cli_env: dict[str, str]) -> None:
     folder = _home(cli_env)
-    assert triad("procedures", "validate").stdout.startswith("3 procedures valid:")
+    shipped = len(list(BUILTIN.glob("*.toml")))
+    assert triad("procedures", "validate").stdout.startswith(f"{shipped} procedures valid:")
     (folder / "deploy.yaml").write_text(GOOD_YAML.replace("risk: medium", "risk: low"))
     (folder / "typo.toml").write_text(GOOD_TOML.replace('name = "deploy"', 'name = "typo"')
                                       .replace('"noop"', '"noopp"'))  # fmt: skip

@@ -261,7 +261,7 @@ class SecurityAuditAction(Action[AuditParams]):
             "vulnerable_packages": len(python.vulnerable),
             "os_security_updates": os_audit.security,
         }
-        if report.status == "skipped":
+        if python.status == "skipped":  # never a pass: nothing was shown to be safe
             output["skipped"] = python.reason
         return output
 

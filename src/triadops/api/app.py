@@ -34,6 +34,7 @@ from triadops.api.routes import (
     monitoring,
     operations,
     procedures,
+    security,
     sops,
 )
 from triadops.logconfig import configure_logging
@@ -127,6 +128,7 @@ def create_app(
         sops,
         maintenance,
         maintenance_tasks,
+        security,
     ):
         app.include_router(module.router)
     return app

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from triadops.cli import database_maintenance, maintenance_tasks
+from triadops.cli import database_maintenance, maintenance_tasks, security
 from triadops.cli.context import JsonFlag, load_settings
 from triadops.cli.output import console, emit_json
 from triadops.cli.remote import remote
@@ -23,6 +23,7 @@ app.command("tasks")(maintenance_tasks.tasks)
 app.command("run")(maintenance_tasks.run_task)
 app.command("pause")(maintenance_tasks.pause)
 app.command("resume")(maintenance_tasks.resume)
+app.command("security")(security.security)
 
 
 def _shown(item: Occurrence, tz: ZoneInfo | None) -> Occurrence:

@@ -80,13 +80,14 @@ class SecurityReport(BaseModel):
     @property
     def summary(self) -> str:
         """One line that says what the audit found."""
-        if self.status == "skipped":
-            return f"skipped: {self.python.reason}"
-        parts = [
-            f"{len(self.python.vulnerable)} vulnerable Python packages "
-            f"({self.python.vulnerabilities} advisories, {self.python.audited} of "
-            f"{self.python.packages} audited)"
-        ]
+        if self.python.status == "skipped":
+            parts = [f"Python packages skipped: {self.python.reason}"]
+        else:
+            parts = [
+                f"{len(self.python.vulnerable)} vulnerable Python packages "
+                f"({self.python.vulnerabilities} advisories, {self.python.audited} of "
+                f"{self.python.packages} audited)"
+            ]
         if self.os.status == "checked":
             parts.append(f"{self.os.pending} OS updates pending, {self.os.security} security")
         else:
@@ -95,9 +96,9 @@ class SecurityReport(BaseModel):
 
 
 def report_status(python: PythonAudit, os: OsAudit) -> ReportStatus:
-    """Skipped when no package was audited; findings when anything needs an upgrade."""
-    if python.status == "skipped":
-        return "skipped"
+    """Findings when anything needs an upgrade; else skipped when no package was audited."""
     if python.vulnerable or os.security:
         return "findings"
+    if python.status == "skipped":
+        return "skipped"
     return "clean"

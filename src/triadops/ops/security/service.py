@@ -54,7 +54,7 @@ def alerts_for(report: SecurityReport) -> list[AlertIn]:
                 severity=Severity.WARNING,
             )
         )
-    if report.status == "skipped":
+    if report.python.status == "skipped":
         raised.append(
             AlertIn(
                 labels={"alertname": "SecurityAuditSkipped", "source": SOURCE},
