@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.domain.enums import FINAL_STATUSES
-from triadops.storage.tables import MaintenanceTaskRow, OperationRow
+from triadops.storage.tables import MaintenanceTaskRow, OperationRow, StepRow
 
 PENDING = "pending"
 """``last_result`` while the last run's operation has not ended."""
@@ -124,6 +124,14 @@ async def ended_runs(
         .limit(limit)
     )
     return [(row, status) for row, status in found.all()]
+
+
+async def skipped_steps(session: AsyncSession, operation_id: str) -> bool:
+    """Whether a step of the operation says it skipped its work (a ``skipped`` output key)."""
+    outputs = await session.scalars(
+        select(StepRow.output).where(StepRow.operation_id == operation_id)
+    )
+    return any(isinstance(o, dict) and "skipped" in o for o in outputs.all())
 
 
 async def task_row(session: AsyncSession, name: str) -> MaintenanceTaskRow | None:

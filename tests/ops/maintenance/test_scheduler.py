@@ -23,7 +23,7 @@ from triadops.ops.maintenance.scheduled import TaskScheduler
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage import leases
-from triadops.storage.tables import AlertRow, LedgerRow, MaintenanceTaskRow, OperationRow
+from triadops.storage.tables import AlertRow, LedgerRow, MaintenanceTaskRow, OperationRow, StepRow
 
 START = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)  # a Monday, outside every default window
 
@@ -78,7 +78,7 @@ async def test_a_due_task_becomes_one_operation_requested_by_the_scheduler(
         assert again.submitted == []
         await drive(rt)
         settled = await scheduler.run(now=clock.now())
-        assert [(e.task, e.result.value) for e in settled.ended] == [("drill", "completed")]
+        assert [(e.task, e.result) for e in settled.ended] == [("drill", "completed")]
         assert (await row(rt)).last_result == "completed"
     finally:
         await rt.close()
@@ -153,7 +153,7 @@ async def test_a_failing_task_alerts_each_failure_and_is_held_at_max_failures(
             assert len((await scheduler.run(now=clock.now())).submitted) == 1
             await drive(rt)
             ended = (await scheduler.run(now=clock.now())).ended
-            assert [(e.result.value, e.failures) for e in ended] == [("failed", attempt)]
+            assert [(e.result, e.failures) for e in ended] == [("failed", attempt)]
         stored = await row(rt)
         assert stored.held and stored.consecutive_failures == 2
         failed = AlertRow.alertname == "MaintenanceTaskFailed"
@@ -199,3 +199,27 @@ async def test_a_pass_takes_no_write_lock_while_it_decides_and_reviews(
     finally:
         await rt.close()
         await other.close()
+
+
+async def test_a_run_whose_step_skipped_its_work_reads_back_skipped_not_passed(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """A security audit that could audit nothing completes, but the task shows ``skipped``."""
+    rt = await open_with(with_tasks(settings, task()))
+    try:
+        scheduler = TaskScheduler(rt.powers)
+        await scheduler.run(now=clock.now())
+        clock.advance(3600)
+        (op_id,) = (await scheduler.run(now=clock.now())).submitted
+        await drive(rt)
+        async with rt.session() as session:  # as security.audit answers with no network
+            step = await session.get(StepRow, (op_id, 0))
+            assert step is not None
+            step.output = {**step.output, "skipped": "no vulnerability service answered"}
+            await session.commit()
+        (ended,) = (await scheduler.run(now=clock.now())).ended
+        assert (ended.status.value, ended.result, ended.failed) == ("completed", "skipped", False)
+        stored = await row(rt)
+        assert stored.last_result == "skipped" and stored.last_success_at is None
+    finally:
+        await rt.close()

@@ -261,7 +261,7 @@ class TaskScheduler:
                         "MaintenanceTaskFailed",
                         ended.task,
                         Severity.WARNING,
-                        f"{ended.task}: run {ended.operation_id} ended {ended.result.value} "
+                        f"{ended.task}: run {ended.operation_id} ended {ended.result} "
                         f"({ended.failures} failed in a row)",
                     )
                 )

@@ -32,6 +32,9 @@ from triadops.settings.tasks import TaskSpec
 from triadops.storage import maintenance_tasks as store
 from triadops.storage.tables import MaintenanceTaskRow
 
+SKIPPED = "skipped"
+"""The result of a completed run one of whose steps says it skipped its work (a security
+audit that could audit nothing): not a pass, not a failure."""
 FAILED_RESULTS = frozenset(
     {OperationStatus.FAILED, OperationStatus.ROLLED_BACK, OperationStatus.REJECTED}
 )
@@ -181,7 +184,9 @@ class RunEnded:
 
     task: str
     operation_id: str
-    result: OperationStatus
+    status: OperationStatus
+    result: str
+    """The operation's final status, or ``skipped``."""
     failures: int
     held: bool
     newly_held: bool
@@ -189,7 +194,7 @@ class RunEnded:
     @property
     def failed(self) -> bool:
         """Whether the run counts as a failure."""
-        return self.result in FAILED_RESULTS
+        return self.status in FAILED_RESULTS
 
 
 async def settle_run(
@@ -206,11 +211,15 @@ async def settle_run(
     disabled, or paused) keeps its figures and is not held.
     """
     assert row.last_operation_id is not None
+    result = status.value
     failures = row.consecutive_failures
     if status in FAILED_RESULTS:
         failures += 1
     elif status is OperationStatus.COMPLETED:
-        failures = 0
+        if await store.skipped_steps(session, row.last_operation_id):
+            result = SKIPPED  # neither counts nor clears the failures
+        else:
+            failures = 0
     # Only an active task is held: a paused one already waits for a person.
     state = state_of(spec, row) if spec is not None else TaskState.DISABLED
     newly_held = spec is not None and state is TaskState.ACTIVE and failures >= spec.max_failures
@@ -221,7 +230,7 @@ async def settle_run(
         session,
         name=row.name,
         operation_id=row.last_operation_id,
-        result=status.value,
+        result=result,
         failures=failures,
         held=held,
         now=now,
@@ -233,7 +242,7 @@ async def settle_run(
         TaskRunEnded(
             task=row.name,
             operation=row.last_operation_id,
-            result=status.value,
+            result=result,
             failures=failures,
             held=held,
         ),
@@ -241,4 +250,4 @@ async def settle_run(
         operation_id=subject(row.name),
         at=now,
     )
-    return RunEnded(row.name, row.last_operation_id, status, failures, held, newly_held)
+    return RunEnded(row.name, row.last_operation_id, status, result, failures, held, newly_held)
