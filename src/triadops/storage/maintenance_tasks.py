@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ScalarResult, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,7 +129,7 @@ async def ended_runs(
 
 async def skipped_steps(session: AsyncSession, operation_id: str) -> bool:
     """Whether a step of the operation says it skipped its work (a ``skipped`` output key)."""
-    outputs = await session.scalars(
+    outputs: ScalarResult[dict[str, Any]] = await session.scalars(
         select(StepRow.output).where(StepRow.operation_id == operation_id)
     )
     return any(isinstance(o, dict) and "skipped" in o for o in outputs.all())
