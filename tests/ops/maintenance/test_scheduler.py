@@ -223,3 +223,29 @@ async def test_a_run_whose_step_skipped_its_work_reads_back_skipped_not_passed(
         assert stored.last_result == "skipped" and stored.last_success_at is None
     finally:
         await rt.close()
+
+
+async def test_a_run_that_completes_again_resolves_its_tasks_failure_alert(
+    settings: Settings, clock: FakeClock
+) -> None:
+    rt = await open_with(with_tasks(settings, task(params={"fail": True})))
+    fixed = with_tasks(settings, task())  # the same task, once its cause is fixed
+    try:
+        await TaskScheduler(rt.powers).run(now=clock.now())
+        clock.advance(3600)
+        await TaskScheduler(rt.powers).run(now=clock.now())
+        await drive(rt)
+        await TaskScheduler(rt.powers).run(now=clock.now())
+        failed = AlertRow.alertname == "MaintenanceTaskFailed"
+        assert await count(rt, AlertRow, failed, AlertRow.resolved_at.is_(None)) == 1
+        again = await open_with(fixed)
+        try:
+            clock.advance(3600)
+            await TaskScheduler(again.powers).run(now=clock.now())
+            await drive(again)
+            await TaskScheduler(again.powers).run(now=clock.now())
+        finally:
+            await again.close()
+        assert await count(rt, AlertRow, failed, AlertRow.resolved_at.is_(None)) == 0
+    finally:
+        await rt.close()

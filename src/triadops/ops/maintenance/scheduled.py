@@ -249,12 +249,21 @@ class TaskScheduler:
             log.warning("maintenance task refused", task=plan.task, problem=plan.problem)
 
     async def raise_alerts(self, result: SchedulerPass, *, now: datetime) -> None:
-        """Raise one alert per task that missed runs, failed, was held or was refused."""
+        """Raise one alert per task that missed runs, failed, was held or was refused.
+
+        A run that completes resolves its task's failure and hold alerts (a resolution of an
+        alert that is not open is ignored).
+        """
         raised = [
             _alert("MaintenanceTaskMissed", task, Severity.WARNING, f"{task} missed {n} run(s)")
             for task, n in result.missed.items()
         ]
         for ended in result.ended:
+            if ended.result == OperationStatus.COMPLETED.value:  # it works again: all clear
+                raised += [
+                    _alert(name, ended.task, Severity.WARNING, f"{ended.task} ran", resolved=True)
+                    for name in ("MaintenanceTaskFailed", "MaintenanceTaskHeld")
+                ]
             if ended.failed:
                 raised.append(
                     _alert(
@@ -293,9 +302,12 @@ class TaskScheduler:
             await lifecycle.commit(session)
 
 
-def _alert(name: str, task: str, severity: Severity, summary: str) -> AlertIn:
+def _alert(
+    name: str, task: str, severity: Severity, summary: str, *, resolved: bool = False
+) -> AlertIn:
     return AlertIn(
         labels={"alertname": name, "task": task, "source": SOURCE},
         annotations={"summary": summary[:2000]},
         severity=severity,
+        status="resolved" if resolved else "firing",
     )
