@@ -20,6 +20,7 @@ from triadops.constitution.crown import audit
 from triadops.domain.clock import FakeClock, using
 from triadops.domain.principals import SCHEDULER
 from triadops.ops.maintenance.scheduled import TaskScheduler
+from triadops.ops.monitor import Monitor
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.storage import leases
@@ -249,3 +250,24 @@ async def test_a_run_that_completes_again_resolves_its_tasks_failure_alert(
         assert await count(rt, AlertRow, failed, AlertRow.resolved_at.is_(None)) == 0
     finally:
         await rt.close()
+
+
+async def test_the_monitors_leader_runs_the_scheduler_on_its_own_cadence(
+    settings: Settings, clock: FakeClock
+) -> None:
+    tasked = with_tasks(settings, task(), every_s=60, late_after_s=600)
+    rt, other = await open_with(tasked), await open_with(tasked)
+    try:
+        leader = Monitor(rt.powers, owner="w1", clock=clock.now, collectors=[])
+        follower = Monitor(other.powers, owner="w2", clock=clock.now, collectors=[])
+        first = await leader.tick()
+        assert first.leader and first.tasks is not None and first.tasks.seeded == 1
+        assert (await follower.tick()).tasks is None  # not the leader: no pass
+        clock.advance(30)
+        assert (await leader.tick()).tasks is None  # within maintenance.every_s
+        clock.advance(31 * 60)  # past 10:00
+        due = await leader.tick()
+        assert due.tasks is not None and due.tasks.submitted == ["mt-drill-20261207T1000Z"]
+    finally:
+        await rt.close()
+        await other.close()
