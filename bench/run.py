@@ -28,6 +28,7 @@ SHAPES = [
     "flood",
     "agents",
     "maintenance",
+    "windows",
 ]
 """Module names under bench/, in the table's order."""
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.cli.conftest import Triad, data, one_error_line, operation
+from triadops.domain.clock import FakeClock
+
+TUESDAY = datetime(2030, 3, 5, 12, 0, tzinfo=UTC)
 
 
 def test_procedure_with_wait_completes_through_every_branch(triad: Triad) -> None:
@@ -139,3 +143,28 @@ def test_wait_drives_only_its_own_operation(triad: Triad) -> None:
     assert mine.exit_code == 0, mine.output
     assert operation(triad, "op-mine")["status"] == "completed"
     assert operation(triad, "op-theirs")["status"] == "scheduled"
+
+
+def test_work_that_needs_a_window_is_placed_in_it_and_shown_due_then(
+    triad: Triad, clock: FakeClock
+) -> None:
+    clock.advance((TUESDAY - clock.now()).total_seconds())  # outside the default windows
+
+    result = triad("ops", "submit", "--step", "noop", "--window", "weekly", "--id", "op-w")
+
+    assert result.exit_code == 0, result.output
+    assert "scheduled for" in result.stdout
+    shown = operation(triad, "op-w")
+    assert shown["status"] == "scheduled"
+    assert shown["request"]["window"] == "weekly"
+    # The weekly window opens on Sunday at 01:00 UTC for 180 minutes.
+    assert shown["request"]["scheduled_time"].startswith("2030-03-10T01:")
+    said = shown["planning_result"]["scheduling_recommendation"]
+    assert "placed in window weekly" in said and "requests per 5 minutes" in said
+
+
+def test_an_unknown_window_is_one_line_naming_it(triad: Triad) -> None:
+    line = one_error_line(triad("ops", "submit", "--step", "noop", "--window", "fortnightly"))
+
+    assert "window" in line and "fortnightly" in line and "weekly" in line
+    assert data(triad("ops", "list", "--json")) == []

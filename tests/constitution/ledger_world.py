@@ -96,6 +96,7 @@ KINDS: dict[str, dict[str, Any]] = {
     "on_cache": {"steps": [("noop", {})], "affected_systems": ["cache"]},
     "procedure": {"procedure": "cache_cleanup"},
     "later": {"steps": [("noop", {})], "later_s": 3600},
+    "in_window": {"steps": [("noop", {})], "window": "daily"},
     "high": {"steps": [PURGE], "affected_systems": WIDE, "rollback_plan": "restore the backup"},
     "critical": {"steps": [PURGE], "affected_systems": WIDE},
     "emergency": {
@@ -108,8 +109,10 @@ KINDS: dict[str, dict[str, Any]] = {
     "bad_action": {"steps": [("no.such.action", {})]},
 }
 """What a submission asks for: a plain success, a failure that rolls back, one whose
-rollback fails, approvals by the legislature (high) or also the crown (critical), an
-emergency, a step whose worker dies (in doubt), and one the catalogue refuses."""
+rollback fails, one that needs the daily window (placed in it; moved on by the worker,
+recorded, when the clock jumps past it), approvals by the legislature (high) or also the
+crown (critical), an emergency, a step whose worker dies (in doubt), and one the
+catalogue refuses."""
 
 
 def build_request(kind: str, operation_id: str, requester: Identity) -> OperationRequest:

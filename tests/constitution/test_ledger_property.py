@@ -17,6 +17,7 @@ random sequences locally (hypothesis prints how to reproduce a failure it finds)
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ from tests.fixtures.databases import PgScratch
 from triadops.constitution.ledger.checkpoints import generate_key_file
 from triadops.domain.alerts import Severity
 from triadops.domain.enums import Authority, OperationStatus, Role
+from triadops.storage.ledger import select_operation_entries
+from triadops.storage.operations import get_operation
 from triadops.storage.tables import OperationRow
 
 EXPLORE = os.environ.get("TRIAD_PROPERTY_EXAMPLES")
@@ -119,6 +122,21 @@ rollback, a cancel and a refusal are reached whatever hypothesis draws, so a cha
 elsewhere that moves the drawn paths cannot leave the property without them."""
 
 
+async def scheduled_time(tour: LedgerMachine, operation_id: str) -> datetime | None:
+    async with tour.w.rt.session(read_only=True) as session:
+        return (await get_operation(session, operation_id)).scheduled_time
+
+
+async def status_of(tour: LedgerMachine, operation_id: str) -> str:
+    async with tour.w.rt.session(read_only=True) as session:
+        return (await get_operation(session, operation_id)).status
+
+
+async def kinds_of(tour: LedgerMachine, operation_id: str) -> list[str]:
+    async with tour.w.rt.session(read_only=True) as session:
+        return [e.event for e in await select_operation_entries(session, operation_id)]
+
+
 def guided(machine: type[LedgerMachine]) -> None:
     """Run the guided sequence on a machine of its own, checking the invariant after it."""
     tour = machine()
@@ -131,6 +149,22 @@ def guided(machine: type[LedgerMachine]) -> None:
         tour.cancel(waiting.index(f"op-{tour.serial}"), ALICE)
         tour.submit_again(0, grouped=False)  # a duplicate id: refused
         tour.the_ledger_explains_every_row()
+        # Work that needs the daily window, the clock jumping past its slot: the worker
+        # moves it to the next one (a rescheduled entry), then runs it there.
+        tour.submit("in_window", ALICE, grouped=False, then_drive=False)
+        operation_id = f"op-{tour.serial}"
+        placed = tour.run(scheduled_time(tour, operation_id))
+        assert placed is not None
+        tour.clock.advance((placed - tour.clock.now()).total_seconds() + 2 * 3600)
+        tour.drive()
+        tour.the_ledger_explains_every_row()
+        moved = tour.run(scheduled_time(tour, operation_id))
+        assert moved is not None and moved > tour.clock.now()
+        assert "rescheduled" in tour.run(kinds_of(tour, operation_id))
+        tour.clock.advance((moved - tour.clock.now()).total_seconds())
+        tour.drive()
+        tour.the_ledger_explains_every_row()
+        assert tour.run(status_of(tour, operation_id)) == OperationStatus.COMPLETED.value
     finally:
         tour.teardown()
 

@@ -101,6 +101,14 @@ def submit(
     emergency: Annotated[
         bool, typer.Option("--emergency", help="Emergency priority (SOP-002).")
     ] = False,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME|any",
+            help="Needs a maintenance window: placed in it (at the quietest slot without "
+            "--scheduled-time) and started only inside it.",
+        ),
+    ] = None,
     systems: Annotated[
         list[str] | None, typer.Option("--system", help="An affected system; repeatable.")
     ] = None,
@@ -139,6 +147,7 @@ def submit(
         operation_id=operation_id,
         scheduled_time=scheduled_time,
         emergency=emergency,
+        window=window,
         systems=systems or [],
         rollback_plan=rollback_plan,
         criteria=criteria or [],

@@ -30,6 +30,7 @@ FLAGS = {
     "procedure": "--procedure",
     "procedure_params": "--param",
     "steps": "--step",
+    "window": "--window",
 }
 _STEPS = TypeAdapter(list[StepSpec])
 
@@ -134,6 +135,7 @@ class RequestFlags:
     procedure: str | None = None
     procedure_params: dict[str, JsonValue] = field(default_factory=dict)
     steps: list[dict[str, JsonValue]] = field(default_factory=list)
+    window: str | None = None
 
     def given(self) -> list[str]:
         """Return the flags that were set, by name."""
@@ -150,6 +152,7 @@ class RequestFlags:
             "--procedure": self.procedure,
             "--param": self.procedure_params or None,
             "--step": self.steps or None,
+            "--window": self.window,
         }
         return [flag for flag, value in values.items() if value is not None]
 
@@ -234,6 +237,8 @@ def request_from_flags(flags: RequestFlags, requester: Identity) -> OperationReq
         fields["operation_id"] = flags.operation_id
     if flags.scheduled_time is not None:
         fields["scheduled_time"] = flags.scheduled_time
+    if flags.window is not None:
+        fields["window"] = flags.window
     return _validated(fields, prefix="", hints=True)
 
 

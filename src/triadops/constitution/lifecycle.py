@@ -24,7 +24,7 @@ from triadops.domain.events import StepEvent, Transition, parse_event
 from triadops.domain.identity import Identity
 from triadops.domain.operations import PlanningResult, utcnow
 from triadops.domain.rules import Rule, RuleBook
-from triadops.domain.windows import Blackout
+from triadops.domain.windows import Blackout, MaintenanceWindow
 from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
 
 TRANSITIONS: dict[S, frozenset[S]] = {
@@ -94,6 +94,8 @@ class Attempt(NamedTuple):
     """The SOPs in force, when the legislature concludes a review (its plan must fit them)."""
     blackouts: Sequence[Blackout] | None = None
     """The blackouts in force, when the executive starts a scheduled operation."""
+    windows: Sequence[MaintenanceWindow] | None = None
+    """The maintenance windows in force, when the executive starts a scheduled operation."""
 
 
 class StepAttempt(NamedTuple):

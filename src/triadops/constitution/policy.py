@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from triadops.constitution import lifecycle
 from triadops.constitution.crown import service as crown
-from triadops.constitution.executive import blackouts
+from triadops.constitution.executive import blackouts, windows
 from triadops.constitution.judicial import service as judicial
 from triadops.constitution.legislative import amendment, approvals, sop
 
@@ -29,6 +29,7 @@ GATES: tuple[type[lifecycle.OperationRule], ...] = (
     judicial.JudgeOrCrown,
     judicial.InDoubt,
     blackouts.OutsideBlackouts,
+    windows.InsideItsWindow,
 )
 """The operation's gates, by branch: what the books must hold once this module is loaded."""
 

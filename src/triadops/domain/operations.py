@@ -156,6 +156,11 @@ class OperationRequest(BaseModel):
     with ``procedure``. Checked against the declaration before anything is stored."""
     steps: list[StepSpec] = Field(default_factory=list, max_length=100)
     """Explicit steps; excludes ``procedure``."""
+    window: Text | None = Field(default=None, min_length=1, max_length=100)
+    """The work needs a maintenance window: ``any`` of them, or one by name. It is placed
+    in the window (at the quietest slot when no time is given, else at the next slot that
+    fits) and starts only inside it. Left out, a procedure's own ``window`` applies; with
+    neither, the work runs when asked (blackouts still bind it). Emergencies ignore it."""
 
     @field_validator("scheduled_time")
     @classmethod
@@ -194,6 +199,26 @@ class OperationRequest(BaseModel):
     def is_emergency(self) -> bool:
         """Emergencies skip windows but owe the crown an acknowledgement."""
         return self.emergency_priority or self.operation_type is OperationType.EMERGENCY
+
+
+class StoredRequest(BaseModel):
+    """A stored request as the calendar and the gates read it, whatever version stored it.
+
+    Only the fields they weigh, each with a default, other keys ignored: a request stored
+    before a field existed still reads, and no gate reads raw JSON keys.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    affected_systems: list[str] = Field(default_factory=list)
+    window: str | None = None
+    emergency_priority: bool = False
+    operation_type: str | None = None
+
+    @property
+    def is_emergency(self) -> bool:
+        """As `OperationRequest.is_emergency`: emergencies skip windows."""
+        return self.emergency_priority or self.operation_type == OperationType.EMERGENCY.value
 
 
 class StepPreview(BaseModel):

@@ -194,3 +194,12 @@ def next_slot(
         if candidate < end:
             return candidate
     return None
+
+
+ANY_WINDOW = "any"
+"""A request's ``window`` that any configured window satisfies."""
+
+
+def named(windows: Iterable[MaintenanceWindow], name: str) -> list[MaintenanceWindow]:
+    """Return the windows a request's ``window`` allows: all for ``any``, else the named one."""
+    return [w for w in windows if name == ANY_WINDOW or w.name == name]

@@ -46,6 +46,7 @@ from triadops.settings.systems import (
     HttpProbeSpec,
     SystemsSettings,
 )
+from triadops.settings.usage import PrometheusUsage, UsageSettings
 from triadops.settings.worker import WorkerSettings
 
 __all__ = [
@@ -76,11 +77,13 @@ __all__ = [
     "ModelSettings",
     "MonitorSettings",
     "PipelineSettings",
+    "PrometheusUsage",
     "RecordingChannel",
     "Settings",
     "SlackChannel",
     "SystemsSettings",
     "Thresholds",
+    "UsageSettings",
     "WebhookChannel",
     "WorkerSettings",
     "async_database_url",

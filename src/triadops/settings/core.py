@@ -29,6 +29,7 @@ from triadops.settings.pipeline import PipelineSettings
 from triadops.settings.security import SecuritySettings
 from triadops.settings.systems import SystemsSettings
 from triadops.settings.tasks import MaintenanceSettings, TaskSpec, window_problems
+from triadops.settings.usage import UsageSettings
 from triadops.settings.worker import WorkerSettings
 
 GOVERNANCE: dict[str, Any] = {
@@ -90,6 +91,7 @@ class Settings(  # the keys come in the reverse order of the sections named here
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @model_validator(mode="after")
     def _tasks_name_windows(self) -> Settings:

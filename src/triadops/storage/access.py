@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from triadops.storage import usage
 from triadops.storage.tables import AuditLogRow
 
 NO_PRINCIPAL = "-"
@@ -31,7 +32,10 @@ class Access:
 
 
 async def record_accesses(engine: AsyncEngine, accesses: Sequence[Access]) -> None:
-    """Insert a batch of accesses in one short transaction of its own (none of a request's)."""
+    """Insert a batch of accesses in one short transaction of its own (none of a request's).
+
+    The same transaction adds them to this process's share of the API's usage buckets.
+    """
     if not accesses:
         return
     rows: list[dict[str, object]] = [
@@ -50,3 +54,4 @@ async def record_accesses(engine: AsyncEngine, accesses: Sequence[Access]) -> No
     ]
     async with engine.begin() as conn:
         await conn.execute(insert(AuditLogRow), rows)
+        await usage.add_counts(conn, usage.API, usage.counts_by_bucket(a.at for a in accesses))

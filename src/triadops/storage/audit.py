@@ -45,6 +45,7 @@ class StoredOperation(NamedTuple):
     reviewed_by: str | None
     review_lessons: str | None
     review_note: str | None
+    scheduled_time: datetime | None
 
 
 class StoredStep(NamedTuple):
@@ -102,6 +103,7 @@ _OPERATION_COLUMNS = (
     OperationRow.reviewed_by,
     OperationRow.review_lessons,
     OperationRow.review_note,
+    OperationRow.scheduled_time,
 )
 
 

@@ -64,11 +64,18 @@ def review_of(row: OperationRow) -> ChangeReview | None:
 def operation_view(
     row: OperationRow, steps: list[StepRow], approvals: list[ApprovalRow]
 ) -> Operation:
-    """Assemble an Operation from its rows."""
+    """Assemble an Operation from its rows.
+
+    Its request's ``scheduled_time`` is when the operation is due: the calendar's placement
+    or the worker's last move, which the row keeps (the stored request keeps what was asked).
+    """
+    request = OperationRequest.model_validate(row.request)
+    if request.scheduled_time != row.scheduled_time:
+        request = request.model_copy(update={"scheduled_time": row.scheduled_time})
     return Operation(
         operation_id=row.id,
         status=OperationStatus(row.status),
-        request=OperationRequest.model_validate(row.request),
+        request=request,
         plan=Plan.model_validate(row.plan) if row.plan else None,
         plan_hash=row.plan_hash,
         planning_result=PlanningResult.model_validate(row.planning_result)

@@ -76,6 +76,8 @@ class OperationRow(Base):
         # Emergencies under the crown (the rows with a deadline) are claimed first: the
         # worker's claim finds them, or that there are none, without a walk of the queue.
         Index(None, "acknowledgement_deadline"),
+        # A procedure's completed runs, newest first, give the expected duration.
+        Index(None, "procedure", "status", "created_at"),
     )
 
 
@@ -497,3 +499,20 @@ class MaintenanceTaskRow(Base):
     missed_total: Mapped[int] = mapped_column(Integer, default=0)
     """Occurrences missed since the task was first seen: only ever goes up."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UsageBucketRow(Base):
+    """Triad's own load in one 5-minute bucket: API requests or operations submitted.
+
+    Each API process adds its own counts (an increment, never an overwrite), so several
+    processes serving one database sum up. The monitor prunes buckets past
+    ``usage.keep_days``.
+    """
+
+    __tablename__ = "usage_buckets"
+
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    """The bucket's start (UTC, on a 5-minute boundary)."""
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """``api`` (requests answered) or ``operations`` (operations submitted)."""
+    count: Mapped[int] = mapped_column(Integer)

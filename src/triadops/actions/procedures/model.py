@@ -90,12 +90,23 @@ class Procedure(BaseModel):
     )
     """Registered checks the judiciary measures before and after."""
     expected_duration_s: float | None = Field(default=None, gt=0, le=7 * 86400)
-    """How long it usually takes, shown to approvers; informative only."""
+    """How long it usually takes, shown to approvers; with no completed run of it yet, the
+    slot a request that needs a window is given lasts at least this long."""
+    window: Text | None = Field(default=None, min_length=1, max_length=100)
+    """The maintenance window a request for it needs (``any`` or a window's name) when the
+    request names none; left out, it runs when asked."""
 
     def digest(self) -> str:
-        """Return the sha256 of the declaration's canonical JSON (where it lies excluded)."""
+        """Return the sha256 of the declaration's canonical JSON (where it lies excluded).
+
+        A declaration without ``window`` hashes as it did before the key existed.
+        """
+        unset = {"window"} if self.window is None else set()
         canonical = json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            self.model_dump(mode="json", exclude=unset),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -13,11 +13,11 @@ from triadops.constitution import consultations, lifecycle
 from triadops.constitution.claims import Drive, Progress, Ran, StepOutcome, Tick, released
 from triadops.constitution.executive import service as executive
 from triadops.constitution.executive.blackouts import is_emergency
+from triadops.constitution.executive.windows import reschedule, waits_until
 from triadops.constitution.lifecycle import Attempt, StepAttempt
 from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus
 from triadops.domain.operations import utcnow
-from triadops.domain.windows import covering
 from triadops.storage.tables import StepRow
 
 
@@ -82,15 +82,20 @@ async def start(drive: Drive) -> Progress:
         if tick.frozen:
             drive.release()
             return Progress.WAITING
-        calendar = drive.powers.settings.maintenance_blackouts
+        settings = drive.powers.settings
+        calendar, windows = settings.maintenance_blackouts, settings.maintenance_windows
         now = utcnow()
-        inside = None if is_emergency(row) else covering(calendar, now)
-        if inside is not None:  # waits for the blackout's end, as its own scheduled time
+        move = (
+            None
+            if is_emergency(row)
+            else waits_until(row, windows=windows, blackouts=calendar, now=now)
+        )
+        if move is not None:  # waits for the slot, as its own scheduled time, recorded
             drive.release()
-            row.scheduled_time = inside[1]
+            reschedule(session, row, move, actor=drive.executive)
             return Progress.WAITING
         row.baseline = baseline
-        attempt = Attempt(row, drive.executive, now=now, blackouts=calendar)
+        attempt = Attempt(row, drive.executive, now=now, blackouts=calendar, windows=windows)
         lifecycle.transition(session, attempt, S.EXECUTING)
         return _start_next(drive, session) or Progress.ADVANCED
 

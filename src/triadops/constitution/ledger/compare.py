@@ -122,6 +122,10 @@ def _operation(
                 f"{said_by or 'nobody'}"
             )
     _review(state, row, op)
+    due = op.scheduled_at
+    stored_due = row.scheduled_time and row.scheduled_time.isoformat()
+    if due is not UNKNOWN and stored_due != due:
+        say(f"stored scheduled time {stored_due} but the ledger records {due}")
     if bool(row.acknowledgement_overdue) != op.acknowledgement_overdue:
         say(
             f"stored acknowledgement_overdue={_flag(bool(row.acknowledgement_overdue))} "

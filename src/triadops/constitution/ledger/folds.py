@@ -36,6 +36,7 @@ from triadops.domain.events import (
     LedgerEvent,
     PlanAdopted,
     PrincipalCreated,
+    Rescheduled,
     StepEvent,
     Submitted,
     TokenCreated,
@@ -90,6 +91,8 @@ class OperationState:
     acknowledgement_overdue: bool = False
     review: tuple[str, str | None, str | None] | None = None
     """The crown's post-change review as recorded: (reviewer, lessons, note)."""
+    scheduled_at: str | _Unknown | None = UNKNOWN
+    """When it is due, as last recorded (into scheduled, an amendment, a reschedule)."""
 
 
 @dataclass(slots=True)
@@ -162,6 +165,8 @@ def fold_transition(state: LedgerState, op: OperationState, event: Transition, e
     if not op.submitted or source != op.status or (source, target) not in LEGAL_TRANSITIONS:
         _name_transition(state, op, source, target, e)
     op.status = target
+    if target == "scheduled" or isinstance(event.at, str):
+        op.scheduled_at = event.at if isinstance(event.at, str) or event.at is None else UNKNOWN
     if target == "reviewing":
         op.approved_plan_hash = None  # a new plan, or approvals that no longer count
     elif target == "approved":
@@ -205,6 +210,11 @@ def fold_step(state: LedgerState, op: OperationState, event: StepEvent, e: Entry
             f"entry {e[SEQ]}: {source} → {target} is not a legal step transition (forged)",
         )
     op.steps[index] = target
+
+
+def fold_rescheduled(state: LedgerState, op: OperationState, event: Rescheduled, e: Entry) -> None:
+    """The worker moved the operation's time on."""
+    op.scheduled_at = known(event.at)
 
 
 def fold_plan(state: LedgerState, op: OperationState, event: PlanAdopted, e: Entry) -> None:
@@ -305,6 +315,7 @@ OPERATION_FOLDS: Final[dict[type[LedgerEvent], OperationFold]] = {
     Acknowledged: fold_acknowledged,
     AcknowledgementOverdue: fold_overdue,
     ChangeReviewed: fold_reviewed,
+    Rescheduled: fold_rescheduled,
     **{kind: fold_step for kind in EVENT_TYPES.values() if issubclass(kind, StepEvent)},
 }
 """The folds of entries filed under an operation: its own, its steps' and approvals'."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pydantic import JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import lifecycle
+from triadops.constitution.legislative import calendar
 from triadops.constitution.legislative.review import decide, draft_plan
-from triadops.constitution.legislative.submission import adopt_plan, consults_planner
+from triadops.constitution.legislative.submission import adopt_plan, consults_planner, iso
 from triadops.constitution.lifecycle import Attempt, OperationRule, RequesterOr
 from triadops.constitution.powers import Powers
 from triadops.domain.chain import plan_hash
@@ -91,29 +93,39 @@ async def amend_operation(
 
     The new plan's dry runs (which may reach targets) happen before `session` takes the
     write lock, from a read of the operation; under the lock the operation must still be
-    amendable and its request unchanged, or nothing changes.
+    amendable and its request unchanged, or nothing changes. Work that needs a window is
+    placed again from its current time: one that no longer fits moves to the next slot.
     """
     async with powers.reading() as reading:
         seen = await store.get_operation(reading, operation_id)
         _screen(Attempt(seen, by.name, by))
         fields = {**seen.request, "procedure": None, "steps": [s.model_dump() for s in steps]}
-    request = OperationRequest.model_validate(fields)
+        request = OperationRequest.model_validate(fields)
+        placed, notes = await calendar.place(
+            reading,
+            powers.settings,
+            request.model_copy(update={"scheduled_time": seen.scheduled_time}),
+        )
     plan = await draft_plan(powers, request)
     row = await store.get_operation(session, operation_id, for_update=True)
     attempt = Attempt(row, by.name, by, request=seen.request, plan_hash=plan_hash(plan.binding()))
     _screen(attempt)
-    finding = await decide(session, powers, request=request, plan=plan)
+    finding = await decide(session, powers, request=placed, plan=plan, notes=notes)
     await store.delete_steps(session, operation_id)
     await session.flush()
     row.request = request.model_dump(mode="json")
     row.procedure = None
     row.plan_author = by.name
+    details: dict[str, JsonValue] = {"old_plan_hash": row.plan_hash}
+    if placed.scheduled_time != row.scheduled_time:
+        row.scheduled_time = placed.scheduled_time
+        details["at"] = iso(placed.scheduled_time)
     lifecycle.transition(
         session,
         Attempt(row, by.name, by),
         S.REVIEWING,
         reason="plan amended; earlier approvals are void",
-        details={"old_plan_hash": row.plan_hash},
+        details=details,
     )
     adopt_plan(
         session,

@@ -1,6 +1,8 @@
-"""The legislature's calendar: blackouts move a request on; a busy system is a warning.
+"""The legislature's calendar: windows and blackouts place a request; a busy system is a warning.
 
-A non-emergency request whose time (or now, when it names none) falls in a blackout is
+A non-emergency request that needs a window (``window``) is placed by ``placement``: at the
+quietest slot when it names no time, else at the next slot that fits. Any other
+non-emergency request whose time (or now, when it names none) falls in a blackout is
 scheduled for the blackout's end and told so. A request naming an affected system that an
 operation queued or executing in the same slot also names is warned, with the next slot
 that fits (after ServiceNow's conflict detection: it warns, it does not block). A slot is the
@@ -13,21 +15,33 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.domain.operations import OperationRequest, utcnow
+from triadops.constitution.legislative.placement import place_in_window
+from triadops.domain.operations import OperationRequest, StoredRequest, utcnow
 from triadops.domain.windows import MaintenanceWindow, Slot, clear_of, covering, next_slot
 from triadops.settings import Settings
 from triadops.storage import operations as store
 
 
 async def place(
-    session: AsyncSession, settings: Settings, request: OperationRequest
+    session: AsyncSession,
+    settings: Settings,
+    request: OperationRequest,
+    *,
+    declared_s: float | None = None,
 ) -> tuple[OperationRequest, list[str]]:
-    """Return the request with the time it may run at, and what the calendar found."""
+    """Return the request with the time it may run at, and what the calendar found.
+
+    `declared_s` is the procedure's ``expected_duration_s``, for work that needs a window.
+    """
     if request.is_emergency:
         return request, []
     now = utcnow()
-    when = request.scheduled_time or now
     notes: list[str] = []
+    if request.window is not None:
+        request, notes = await place_in_window(
+            session, settings, request, now=now, declared_s=declared_s
+        )
+    when = request.scheduled_time or now
     blackouts = settings.maintenance_blackouts
     inside = covering(blackouts, when)
     if inside is not None:
@@ -60,7 +74,8 @@ async def _clash(
     for row in await store.scheduled_or_running(session):
         if row.id == request.operation_id:
             continue
-        shared = systems & set((row.request or {}).get("affected_systems") or [])
+        stored = StoredRequest.model_validate(row.request or {})
+        shared = systems & set(stored.affected_systems)
         theirs = _slot(windows, max(row.scheduled_time or now, now), now)
         if not shared or not _overlap(mine, theirs):
             continue

@@ -170,8 +170,16 @@ def expand(request: OperationRequest, procedures: ProcedureCatalogue) -> Operati
             "rollback_plan": request.rollback_plan or procedure.rollback_plan,
             "validation_criteria": request.validation_criteria or procedure.validation_criteria,
             "affected_systems": request.affected_systems or procedure.affected_systems,
+            "window": request.window or procedure.window,
         }
     )
+
+
+def declared_duration(powers: Powers, request: OperationRequest) -> float | None:
+    """Return the expanded request's procedure's ``expected_duration_s``, if it declares one."""
+    if not request.procedure:
+        return None
+    return powers.procedures.get(request.procedure).expected_duration_s
 
 
 async def draft_plan(powers: Powers, request: OperationRequest) -> Plan:
@@ -306,7 +314,9 @@ async def preview_operation(
     """Show the plan, its previews and the decision, storing nothing (``--dry-run``)."""
     SUBMISSIONS.enforce(None, OperationStatus.SUBMITTED, Submitting(request, None))
     request = expand(request, powers.procedures)
-    request, notes = await calendar.place(session, powers.settings, request)
+    request, notes = await calendar.place(
+        session, powers.settings, request, declared_s=declared_duration(powers, request)
+    )
     plan = await draft_plan(powers, request)
     return plan, await decide(session, powers, request=request, plan=plan, notes=notes)
 
@@ -336,7 +346,11 @@ async def review_request(
     SUBMISSIONS.enforce(None, OperationStatus.SUBMITTED, attempt)
     with tracing.span("legislative: review", operation_id=request.operation_id):
         expanded = expand(request, powers.procedures)
-        expanded, notes = await calendar.place(session, powers.settings, expanded)
+        expanded, notes = await calendar.place(
+            session, powers.settings, expanded, declared_s=declared_duration(powers, expanded)
+        )
         plan = await draft_plan(powers, expanded)
         finding = await decide(session, powers, request=expanded, plan=plan, notes=notes)
+        if expanded.window != request.window:  # the procedure's window binds the row too
+            request = request.model_copy(update={"window": expanded.window})
         return Reviewed(asked=request, request=expanded, plan=plan, finding=finding)

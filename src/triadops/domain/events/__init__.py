@@ -54,6 +54,7 @@ from triadops.domain.events.operations import (
     ChangeReviewed,
     ExecutorViolation,
     PlanAdopted,
+    Rescheduled,
     Submitted,
     Transition,
 )
@@ -93,6 +94,7 @@ AnyEvent = Annotated[
     | Acknowledged
     | AcknowledgementOverdue
     | ChangeReviewed
+    | Rescheduled
     | StepStarted
     | StepResumed
     | StepSucceeded
@@ -208,6 +210,7 @@ __all__ = [
     "PrincipalCreated",
     "Queued",
     "Refused",
+    "Rescheduled",
     "RollbackStarted",
     "SilenceCreated",
     "SilenceExpired",

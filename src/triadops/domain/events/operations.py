@@ -37,7 +37,8 @@ class Transition(LedgerEvent):
     plan_hash: str | None = None
     """Into approved: the plan hash the approvals cover."""
     at: str | None = None
-    """Into scheduled: when it is due (ISO 8601)."""
+    """Into scheduled: when it is due (ISO 8601); back to reviewing on an amendment that
+    moved the time: the new one."""
     old_plan_hash: str | None = None
     """Back to reviewing on an amendment: the plan it replaces."""
     tampered: bool | None = None
@@ -121,3 +122,14 @@ class ChangeReviewed(LedgerEvent):
     lessons: str
     note: str | None = None
     """Left out when the reviewer gave none."""
+
+
+class Rescheduled(LedgerEvent):
+    """The worker moved a scheduled operation's time: it may not start before `at`."""
+
+    kind: Literal["rescheduled"] = "rescheduled"
+    at: str
+    """When it is due now (ISO 8601)."""
+    because: Literal["blackout", "window"]
+    """A blackout it would have started in, or the window it needs and was outside of."""
+    reason: str

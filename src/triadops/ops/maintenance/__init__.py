@@ -1,1 +1,1 @@
-"""Maintenance as a feature: its calendar of windows and blackouts."""
+"""Maintenance as a feature: its calendar of windows and blackouts, and triad's usage upkeep."""

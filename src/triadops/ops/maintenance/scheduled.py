@@ -1,4 +1,7 @@
-"""What the monitoring leader runs every ``maintenance.every_s``: the routine task scheduler.
+"""What the monitoring leader runs for maintenance: usage counts, and the routine task scheduler.
+
+Every ``usage.every_s`` it counts operations into usage (`record_usage`). Every
+``maintenance.every_s`` it runs the routine task scheduler (`TaskScheduler`).
 
 One pass: add a row for each task first seen (its first due time after now); read back the
 results of runs whose operations ended (a failure raises an alert; ``max_failures`` in a row
@@ -35,6 +38,7 @@ from triadops.ops.maintenance.runs import run_id, run_request
 from triadops.ops.maintenance.schedule import Due, next_due, settle
 from triadops.settings.tasks import TaskSpec
 from triadops.storage import maintenance_tasks as store
+from triadops.storage import usage
 from triadops.storage.tables import MaintenanceTaskRow
 
 log = structlog.stdlib.get_logger(__name__)
@@ -47,6 +51,29 @@ BATCH = 100
 """At most this many due tasks are submitted in one pass (the rest in the next)."""
 PARKED = timedelta(days=30)
 """How far a due task that left the table (or was disabled) is moved on without a run."""
+
+
+FIRST_LOOK = timedelta(days=1)
+"""How far back the first count reaches when no operation bucket is recorded yet."""
+
+
+async def record_usage(powers: Powers, *, now: datetime) -> int:
+    """Recount operations submitted since the newest operations bucket; prune old buckets.
+
+    Only the leader runs it, so the operations' buckets are set, not added: a pass run
+    twice leaves the same figures. The API's buckets are added by each API process as it
+    writes its access record (``storage.access``). Returns the buckets written.
+    """
+    keep = timedelta(days=powers.settings.usage.keep_days)
+    async with powers.reading() as session:
+        latest = await usage.latest_bucket(session, usage.OPERATIONS)
+        since = latest if latest is not None else now - FIRST_LOOK
+        counts = usage.counts_by_bucket(await usage.submitted_since(session, since))
+    async with powers.sessions() as session:
+        await usage.set_counts(session, usage.OPERATIONS, counts)
+        await usage.prune(session, before=now - keep)
+        await lifecycle.commit(session)
+    return len(counts)
 
 
 @dataclass(frozen=True, slots=True)
