@@ -271,3 +271,25 @@ async def test_the_monitors_leader_runs_the_scheduler_on_its_own_cadence(
     finally:
         await rt.close()
         await other.close()
+
+
+async def test_a_window_task_runs_at_its_windows_opening_and_needs_that_window(
+    settings: Settings, clock: FakeClock
+) -> None:
+    rt = await open_with(with_tasks(settings, task(cron=None, window="daily")))
+    try:
+        scheduler = TaskScheduler(rt.powers)
+        await scheduler.run(now=clock.now())
+        opening = datetime(2026, 12, 8, 2, tzinfo=UTC)  # the daily window, 02:00-03:00 UTC
+        assert (await row(rt)).next_due == opening
+        clock.advance((opening - clock.now()).total_seconds() + 20)
+        (op_id,) = (await scheduler.run(now=clock.now())).submitted
+        async with rt.session(read_only=True) as session:
+            op = await session.get(OperationRow, op_id)
+            assert op is not None
+            assert op.request["window"] == "daily"
+            assert op.scheduled_time == opening
+        await drive(rt)
+        assert [e.result for e in (await scheduler.run(now=clock.now())).ended] == ["completed"]
+    finally:
+        await rt.close()

@@ -55,9 +55,14 @@ def run_request(
     requester: Identity,
     operation_id: str | None = None,
     scheduled_time: datetime | None = None,
+    in_window: bool = False,
     why: str,
 ) -> OperationRequest:
-    """Build the request for one run of `spec` in `requester`'s name."""
+    """Build the request for one run of `spec` in `requester`'s name.
+
+    `in_window`: a window task's scheduled run needs its window (the legislature places it
+    there and the executive starts it only inside); a person's run now does not.
+    """
     procedure = procedures.get(spec.procedure)
     return OperationRequest(
         operation_id=operation_id or new_operation_id(),
@@ -68,6 +73,7 @@ def run_request(
         scheduled_time=scheduled_time,
         procedure=spec.procedure,
         procedure_params=spec.params,
+        window=spec.window if in_window else None,
     )
 
 

@@ -204,6 +204,7 @@ class TaskScheduler:
                     requester=SCHEDULER_IDENTITY,
                     operation_id=run_id(spec.name, decided.occurrence, index),
                     scheduled_time=when,
+                    in_window=True,
                     why=why,
                 )
                 plan.reviewed.append(
