@@ -22,7 +22,7 @@ from table import Row, cli
 from triadops.domain.operations import utcnow
 from triadops.runtime import Runtime
 from triadops.settings import Settings
-from triadops.settings.tasks import MaintenanceSettings
+from triadops.settings.application import MaintenanceSettings
 from triadops.storage.maintenance_tasks import add_tasks, due_tasks
 
 DUE = 10

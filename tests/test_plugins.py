@@ -92,6 +92,7 @@ def test_action_context_fields() -> None:
         "stop",
         "failed_hosts",
         "interrupted",
+        "alerts",
     ]
 
 

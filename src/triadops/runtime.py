@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,9 +24,11 @@ from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
 from triadops.constitution.sops import USER_FOLDER, SopCatalogue
 from triadops.constitution.sops import load_catalogue as load_sops
+from triadops.domain.alerts import AlertIn
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import Conflict
 from triadops.ops import change_silences
+from triadops.ops.alerts.raised import raise_alerts
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.settings import Settings
 from triadops.storage import governance, wakeups
@@ -149,7 +151,12 @@ class Runtime:
             plan_advisor=self.agents.planner if self.agents else None,
             step_executor=self.agents.executor if self.agents else None,
             verdict_advisor=self.agents.evaluator if self.agents else None,
+            alerts=self.raise_alerts,
         )
+
+    async def raise_alerts(self, alerts: Sequence[AlertIn]) -> None:
+        """Store alerts an action raised, in a transaction of their own (ops' ingest)."""
+        await raise_alerts(self.sessions, self.settings, alerts)
 
     @asynccontextmanager
     async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:

@@ -47,6 +47,7 @@ NOOP = [("noop", {})]
 PURGE = [("database.purge_audit_logs", {"older_than_days": 30})]
 TRIAD_TABLES = sorted(Base.metadata.tables)
 ALWAYS_READ = {
+    "agents_healthy": {"agent_calls"},  # each agent's newest calls in the window, by index
     "constitutional_compliance_verified": {"ledger"},  # this operation's entries, by index
     "no_data_loss": {"ledger_head"},  # one row
     "performance_within_baseline": {"baselines"},  # two rows by primary key

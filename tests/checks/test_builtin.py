@@ -188,8 +188,9 @@ async def append_ledger(runtime: Runtime, operation_id: str, events: int) -> Non
         await session.commit()
 
 
-def test_the_four_criteria_are_registered() -> None:
+def test_the_five_criteria_are_registered() -> None:
     assert CheckRegistry(builtin_checks()).names() == [
+        "agents_healthy",
         "constitutional_compliance_verified",
         "no_data_loss",
         "performance_within_baseline",

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.cli.conftest import Triad, data, one_error_line
+from triadops.actions.procedures.catalogue import BUILTIN
 from triadops.constitution.sops import load_catalogue
 from triadops.runtime import Runtime
 from triadops.settings import Settings
@@ -134,11 +135,9 @@ def test_the_ledger_records_each_governance_and_verify_names_an_edited_row(
     # The settings, each loaded procedure's digest and the SOP templates' digests: a process
     # with other procedures or SOPs governs otherwise.
     sops = load_catalogue(None).governance()
-    assert set(entry["details"]["settings"]) == set(Settings().governance()) | set(sops) | {
-        "procedures.cache_cleanup",
-        "procedures.database_optimization",
-        "procedures.log_rotation",
-    }
+    shipped = {f"procedures.{file.stem}" for file in BUILTIN.glob("*.toml")}
+    assert "procedures.database_optimization" in shipped
+    assert set(entry["details"]["settings"]) == set(Settings().governance()) | set(sops) | shipped
     assert {k: entry["details"]["settings"][k] for k in sops} == sops
     assert not [k for k in entry["details"]["settings"] if re.search("key|token|secret|pass", k)]
     assert entry["details"]["set_by"].startswith("triad ops submit (")

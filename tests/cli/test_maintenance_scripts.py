@@ -74,3 +74,18 @@ def test_maintain_application_fails_clearly_when_the_procedure_is_missing(
         "'no-such-procedure' (add it, or name another with TRIAD_APPLICATION_PROCEDURE)"
     )
     assert operations(server) == []  # nothing was submitted
+
+
+def test_maintain_application_submits_what_the_server_declares(server: Server) -> None:
+    done = run("maintain-application.sh", script_env(server), "--json")
+    assert done.returncode == 0, done.stderr
+    op = json.loads(done.stdout)
+    assert op["status"] == "completed", op["status_reason"]
+    assert op["request"]["requested_by"] == "ops"  # the token's principal
+    assert [s["action"] for s in op["steps"]] == [
+        "cache.cleanup",
+        "performance.analysis",
+        "performance.baseline",
+    ]
+    assert "no pull or restart command is declared" in done.stderr  # the server declares none
+    assert [o["operation_id"] for o in operations(server)] == [op["operation_id"]]

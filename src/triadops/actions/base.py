@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
 import structlog
 from pydantic import BaseModel, JsonValue
 
+from triadops.domain.alerts import AlertIn
 from triadops.domain.enums import Risk
 from triadops.domain.operations import StepPreview
 from triadops.settings import Settings
 from triadops.storage.targets import DatabaseTargets
 
-__all__ = ["RUNS_TO_ITS_END", "Action", "ActionContext", "Output"]
+__all__ = ["RUNS_TO_ITS_END", "Action", "ActionContext", "AlertRaiser", "Output"]
 
 P = TypeVar("P", bound=BaseModel)
 Output = dict[str, JsonValue]
+AlertRaiser = Callable[[Sequence[AlertIn]], Awaitable[None]]
+"""Stores alerts through ops' alert service (dedup, silences, the ledger), in a short
+transaction of its own; raises when they could not be stored."""
 RUNS_TO_ITS_END = "cannot be interrupted: a cancel stops the operation after this step"
 """What a plan's preview says of a step whose action is not interruptible."""
 
@@ -46,6 +51,9 @@ class ActionContext:
     interrupted: Output = field(default_factory=dict)
     """What a run cut short (a cancel, the step's timeout) leaves to be recorded as the
     step's output, since it cannot return it: filled by the action as it unwinds."""
+    alerts: AlertRaiser | None = None
+    """Raise or resolve alerts (never while a transaction is open); None where no alert
+    service is wired, as in a bare context."""
 
 
 class Action(ABC, Generic[P]):

@@ -12,6 +12,7 @@ from triadops.actions.database import (
 from triadops.actions.logs import PurgeLogsAction, RotateLogsAction
 from triadops.actions.noop import NoopAction, NoopOnceAction
 from triadops.actions.performance import PerformanceBaselineAction
+from triadops.actions.performance_analysis import PerformanceAnalysisAction
 from triadops.actions.registry import AnyAction
 from triadops.actions.security import SecurityAuditAction
 
@@ -30,4 +31,5 @@ def builtin_actions() -> list[AnyAction]:
         CleanupCacheAction(),
         PerformanceBaselineAction(),
         SecurityAuditAction(),
+        PerformanceAnalysisAction(),
     ]

@@ -51,9 +51,29 @@ class BaselineParams(BaseModel):
     """The most recent answers read at most."""
 
 
-def _values(
-    databases: dict[str, tuple[LatencyPercentiles, list[float]]], api: LatencyPercentiles | None
-) -> dict[str, tuple[float, str]]:
+Measured = dict[str, tuple[LatencyPercentiles, list[float]]]
+"""Per database target: its percentiles and the round-trip timings they came from."""
+
+
+async def measure(
+    ctx: ActionContext, params: BaselineParams
+) -> tuple[Measured, LatencyPercentiles | None]:
+    """Time round trips on every database target; read the API's recent answers.
+
+    The API's percentiles are None when the access record holds no answer in the window.
+    """
+    databases: Measured = {}
+    for target in ctx.databases.names():
+        timings = await maintenance.round_trips_s(ctx.databases.get(target), samples=params.samples)
+        databases[target] = (latency_percentiles(timings), timings)
+    since = utcnow() - timedelta(seconds=params.api_window_s)
+    answers = await api_latencies(
+        ctx.databases.get(OWN_DATABASE), since=since, limit=params.api_max_samples
+    )
+    return databases, (latency_percentiles(answers) if answers else None)
+
+
+def _values(databases: Measured, api: LatencyPercentiles | None) -> dict[str, tuple[float, str]]:
     values: dict[str, tuple[float, str]] = {}
     for target, (found, timings) in databases.items():
         for p in PERCENTILES:
@@ -102,17 +122,7 @@ class PerformanceBaselineAction(Action[BaselineParams]):
 
     async def run(self, ctx: ActionContext, params: BaselineParams) -> Output:
         """Measure, then store in one short transaction; report the figures and the old ones."""
-        databases: dict[str, tuple[LatencyPercentiles, list[float]]] = {}
-        for target in ctx.databases.names():
-            timings = await maintenance.round_trips_s(
-                ctx.databases.get(target), samples=params.samples
-            )
-            databases[target] = (latency_percentiles(timings), timings)
-        since = utcnow() - timedelta(seconds=params.api_window_s)
-        answers = await api_latencies(
-            ctx.databases.get(OWN_DATABASE), since=since, limit=params.api_max_samples
-        )
-        api = latency_percentiles(answers) if answers else None
+        databases, api = await measure(ctx, params)
         measured_at: datetime = utcnow()
         values = _values(databases, api)
         previous = await replace_baselines(

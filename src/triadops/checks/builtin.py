@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from triadops.checks.agents import AgentsHealthy
 from triadops.checks.base import Check
 from triadops.checks.compliance import ConstitutionalComplianceVerified
 from triadops.checks.database import NoDataLoss
@@ -16,4 +17,5 @@ def builtin_checks() -> list[Check]:
         PerformanceWithinBaseline(),
         NoDataLoss(),
         ConstitutionalComplianceVerified(),
+        AgentsHealthy(),
     ]

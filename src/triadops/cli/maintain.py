@@ -9,7 +9,13 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from triadops.cli import database_maintenance, maintenance_tasks, security
+from triadops.cli import (
+    application_maintenance,
+    database_maintenance,
+    maintenance_tasks,
+    performance_analysis,
+    security,
+)
 from triadops.cli.context import JsonFlag, load_settings
 from triadops.cli.output import console, emit_json
 from triadops.cli.remote import remote
@@ -24,6 +30,8 @@ app.command("run")(maintenance_tasks.run_task)
 app.command("pause")(maintenance_tasks.pause)
 app.command("resume")(maintenance_tasks.resume)
 app.command("security")(security.security)
+app.command("application")(application_maintenance.application)
+app.command("performance")(performance_analysis.performance)
 
 
 def _shown(item: Occurrence, tz: ZoneInfo | None) -> Occurrence:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from triadops.actions.base import ActionContext
+from triadops.actions.base import ActionContext, AlertRaiser
 from triadops.actions.procedures import ProcedureCatalogue
 from triadops.actions.registry import ActionRegistry
 from triadops.checks.registry import CheckRegistry
@@ -40,6 +40,8 @@ class Powers:
     """The executor agent; None: the executive runs each approved step itself."""
     verdict_advisor: VerdictAdvisor | None = None
     """The evaluator agent; None: the measured verdict stands as it is."""
+    alerts: AlertRaiser | None = None
+    """What an action raises alerts through (ops' alert service); None: it cannot."""
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -71,4 +73,5 @@ def action_context(
         ),
         stop=asyncio.Event() if stop is None else stop,
         failed_hosts=failed_hosts,
+        alerts=powers.alerts,
     )

@@ -51,3 +51,74 @@ def latency_percentiles(timings: Sequence[float]) -> LatencyPercentiles:
         p99_s=percentile(ordered, 99),
         samples=len(ordered),
     )
+
+
+class Figure(BaseModel):
+    """One measured figure set against the baseline's."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    name: str
+    """The baseline's name for it, e.g. ``db_latency_p95_s:triad`` or ``api_latency_p50_s``."""
+    baseline_s: float
+    measured_s: float
+    ratio: float | None
+    """``measured_s / baseline_s``; None when the baseline is zero."""
+    regressed: bool
+    """Slower than the baseline by more than the factor and by more than the floor."""
+
+
+class PerformanceReport(BaseModel):
+    """What ``performance.analysis`` measured, against which baseline, and what it found."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    measured_at: datetime
+    operation_id: str
+    """The operation whose step measured it."""
+    measured: PerformanceBaseline
+    """The figures measured now, in the baseline's shape."""
+    baseline: PerformanceBaseline | None
+    """The baseline compared against; None when none was established yet."""
+    factor: float
+    """A figure slower than its baseline times this (and by more than the floor) regressed."""
+    floor_s: float
+    """A slowdown smaller than this never counts, whatever the ratio."""
+    figures: list[Figure]
+    """Each figure measured now that the baseline also holds."""
+    regressions: int
+    note: str
+    """The finding in one sentence, including when there was no baseline to compare with."""
+
+
+def compare(
+    measured: PerformanceBaseline,
+    baseline: PerformanceBaseline,
+    *,
+    factor: float,
+    floor_s: float,
+) -> list[Figure]:
+    """Set each percentile measured now against the baseline's, database by database."""
+    pairs: list[tuple[str, LatencyPercentiles, LatencyPercentiles]] = [
+        (f"db_latency_p{{p}}_s:{target}", now, baseline.database[target])
+        for target, now in sorted(measured.database.items())
+        if target in baseline.database
+    ]
+    if measured.api is not None and baseline.api is not None:
+        pairs.append(("api_latency_p{p}_s", measured.api, baseline.api))
+    figures: list[Figure] = []
+    for pattern, now, then in pairs:
+        for p in PERCENTILES:
+            before, after = getattr(then, f"p{p}_s"), getattr(now, f"p{p}_s")
+            ratio = after / before if before > 0 else None
+            slower = after - before > floor_s
+            figures.append(
+                Figure(
+                    name=pattern.format(p=p),
+                    baseline_s=before,
+                    measured_s=after,
+                    ratio=ratio,
+                    regressed=slower and (ratio is None or ratio > factor),
+                )
+            )
+    return figures

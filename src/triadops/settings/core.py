@@ -20,6 +20,7 @@ from pydantic_settings import (
 from triadops.settings.agents import ModelSettings
 from triadops.settings.alerts import AlertSettings
 from triadops.settings.api import ApiSettings
+from triadops.settings.application import ApplicationSettings, check_calls
 from triadops.settings.checkpoints import CheckpointSettings
 from triadops.settings.database import DatabaseSettings
 from triadops.settings.files import FileSettings, required_config_file
@@ -28,7 +29,7 @@ from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
 from triadops.settings.security import SecuritySettings
 from triadops.settings.systems import SystemsSettings
-from triadops.settings.tasks import MaintenanceSettings, TaskSpec, window_problems
+from triadops.settings.tasks import TaskSpec, window_problems
 from triadops.settings.usage import UsageSettings
 from triadops.settings.worker import WorkerSettings
 
@@ -70,6 +71,7 @@ def _flattened(data: dict[str, Any], prefix: str = "") -> dict[str, JsonValue]:
 
 
 class Settings(  # the keys come in the reverse order of the sections named here
+    ApplicationSettings,
     SystemsSettings,
     ModelSettings,
     MonitorSettings,
@@ -89,7 +91,6 @@ class Settings(  # the keys come in the reverse order of the sections named here
 
     health: HealthSettings = Field(default_factory=HealthSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
-    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
 
@@ -105,6 +106,11 @@ class Settings(  # the keys come in the reverse order of the sections named here
     def task_table(self) -> list[TaskSpec]:
         """Return the routine maintenance tasks in force (`MaintenanceSettings.table`)."""
         return self.maintenance.table({w.name for w in self.maintenance_windows})
+
+    @model_validator(mode="after")
+    def _application_commands_declared(self) -> Settings:
+        check_calls(self.maintenance.application, self.commands)
+        return self
 
     def governance(self) -> dict[str, JsonValue]:
         """Return the settings that decide governance, flattened to dotted keys.

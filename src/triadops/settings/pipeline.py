@@ -32,3 +32,6 @@ class PipelineSettings(BaseModel):
     """How long one check's measurement may take; a measurement past it fails the check."""
     performance_tolerance: float = Field(default=3.0, gt=1)
     """``performance_within_baseline`` fails when latency exceeds baseline times this."""
+    performance_regression_factor: float = Field(default=2.0, gt=1, le=1000)
+    """``performance_analysis`` raises an alert for a latency percentile slower than the
+    stored baseline's times this (and slower by more than a millisecond)."""

@@ -105,8 +105,8 @@ DEFAULT_TASKS = [
 """The seed's routine tasks, each in the default window of its cadence."""
 
 
-class MaintenanceSettings(BaseModel):
-    """The routine task table and the scheduler's cadence."""
+class TaskSettings(BaseModel):
+    """The routine task table and the scheduler's cadence (``[maintenance]``'s own keys)."""
 
     every_s: float = Field(default=30.0, gt=0, le=3600)
     """How often the monitoring leader looks for due tasks and reads back ended runs."""
@@ -129,7 +129,7 @@ class MaintenanceSettings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _late_after_a_tick(self) -> MaintenanceSettings:
+    def _late_after_a_tick(self) -> TaskSettings:
         if self.late_after_s <= self.every_s:
             raise ValueError(
                 f"late_after_s ({self.late_after_s}) must exceed every_s ({self.every_s}): "

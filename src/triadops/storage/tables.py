@@ -516,3 +516,16 @@ class UsageBucketRow(Base):
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     """``api`` (requests answered) or ``operations`` (operations submitted)."""
     count: Mapped[int] = mapped_column(Integer)
+
+
+class PerformanceReportRow(Base):
+    """A stored ``performance.analysis`` report; only the newest few are kept."""
+
+    __tablename__ = "performance_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    operation_id: Mapped[str] = mapped_column(String(64))
+    regressions: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(Json)
+    """The whole report (`domain.baselines.PerformanceReport`) as JSON."""

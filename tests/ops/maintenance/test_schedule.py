@@ -10,7 +10,8 @@ import pytest
 from triadops.domain.windows import DEFAULT_WINDOWS
 from triadops.ops.maintenance.schedule import next_due, occurrences, settle
 from triadops.settings import Settings
-from triadops.settings.tasks import MaintenanceSettings, TaskSpec
+from triadops.settings.application import MaintenanceSettings
+from triadops.settings.tasks import TaskSpec
 
 
 def utc(*parts: int) -> datetime:

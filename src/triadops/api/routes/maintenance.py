@@ -1,4 +1,4 @@
-"""The maintenance endpoints: cache optimisation, the baseline, the windows' calendar.
+"""The maintenance endpoints: cache optimisation, the baseline and its analysis, the calendar.
 
 Each change is an operation through the pipeline in the caller's name, never a back door:
 the answer is 202 with the operation's id, and the operation goes on as any other
@@ -17,14 +17,20 @@ from pydantic import BaseModel
 from triadops.api.deps import Maintainer, PowersDep, RuntimeDep, Viewer
 from triadops.api.routes.operations import NEXT_STEPS, store_submission
 from triadops.api.schemas import problems
-from triadops.domain.baselines import PerformanceBaseline
+from triadops.domain.baselines import PerformanceBaseline, PerformanceReport
 from triadops.domain.enums import Authority, OperationStatus, Role
 from triadops.domain.errors import InvalidRequest, NotFound
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest
 from triadops.domain.windows import zone
+from triadops.ops.maintenance.application import (
+    ApplicationFields,
+    application_fields,
+    undeclared,
+)
 from triadops.ops.maintenance.calendar import MAX_DAYS, Occurrence, upcoming
 from triadops.storage.baselines import established, read_all
+from triadops.storage.performance_reports import latest_report
 from triadops.storage.targets import OWN_DATABASE
 
 router = APIRouter(tags=["maintenance"], responses=problems(401, 403))
@@ -128,6 +134,85 @@ async def establish_baseline(
             "validation_criteria": BASELINE_CRITERIA,
         },
     )
+
+
+@router.get(
+    "/performance/analysis", operation_id="read_performance_analysis", responses=problems(404)
+)
+async def read_analysis(identity: Viewer, runtime: RuntimeDep) -> PerformanceReport:
+    """Return the newest ``performance_analysis`` report: the figures, the baseline, ratios."""
+    found = await latest_report(runtime.databases.get(OWN_DATABASE))
+    if found is None:
+        raise NotFound(
+            "no performance analysis yet: POST /performance/analysis submits one "
+            "(the performance_analysis procedure)"
+        )
+    return found
+
+
+@router.post(
+    "/performance/analysis",
+    operation_id="analyse_performance",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
+        **problems(409, 422),
+    },
+)
+async def analyse_performance(
+    identity: Maintainer, runtime: RuntimeDep, powers: PowersDep
+) -> Submitted:
+    """Submit a ``performance_analysis`` operation in the caller's name; answer with its id."""
+    return await _submit(
+        runtime,
+        powers,
+        identity,
+        {
+            "procedure": "performance_analysis",
+            "description": "performance analysis (POST /performance/analysis)",
+        },
+    )
+
+
+class ApplicationPlan(BaseModel):
+    """What ``POST /maintenance/application`` submits, from this server's settings."""
+
+    request: ApplicationFields
+    """The request's fields but who asks and the authority (``POST /operations`` takes them)."""
+    note: str | None
+    """Which of the pull and restart commands is not declared, and how to declare it."""
+
+
+class ApplicationSubmitted(Submitted):
+    """The application maintenance submitted, and what it leaves out."""
+
+    note: str | None
+
+
+@router.get("/maintenance/application", operation_id="read_application_maintenance")
+async def application_plan(identity: Viewer, runtime: RuntimeDep) -> ApplicationPlan:
+    """Return what ``POST /maintenance/application`` would submit, from this server's settings."""
+    return ApplicationPlan(
+        request=application_fields(runtime.settings), note=undeclared(runtime.settings)
+    )
+
+
+@router.post(
+    "/maintenance/application",
+    operation_id="maintain_application",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
+        **problems(409, 422),
+    },
+)
+async def maintain_application(
+    identity: Maintainer, runtime: RuntimeDep, powers: PowersDep
+) -> ApplicationSubmitted:
+    """Submit the application maintenance in the caller's name: pull, restart, cache, baseline."""
+    fields = application_fields(runtime.settings).model_dump(mode="json")
+    submitted = await _submit(runtime, powers, identity, fields)
+    return ApplicationSubmitted(**submitted.model_dump(), note=undeclared(runtime.settings))
 
 
 class Calendar(BaseModel):

@@ -1,7 +1,7 @@
 """routine maintenance tasks: when each is next due and how its runs went
 
 Revision ID: 0013
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-05 19:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from triadops.storage.types import UTCDateTime
 
 revision: str = "0013"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
