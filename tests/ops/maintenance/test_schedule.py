@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from pathlib import Path
 
 import pytest
 
+from tests.fixtures.tasks import task, with_tasks
+from triadops.domain.errors import TasksInvalid
 from triadops.domain.windows import DEFAULT_WINDOWS
 from triadops.ops.maintenance.schedule import next_due, occurrences, settle
+from triadops.runtime import catalogues
 from triadops.settings import Settings
 from triadops.settings.application import MaintenanceSettings
 from triadops.settings.tasks import TaskSpec
@@ -119,3 +123,28 @@ def test_the_seed_tasks_are_in_their_windows_and_a_user_task_replaces_one() -> N
     assert [t for t in replaced if t.name == "log_rotation"] == [mine]
     assert len(replaced) == 5
     assert timedelta(seconds=MaintenanceSettings().every_s) < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"procedure": "nope"}, "unknown procedure 'nope'"),
+        ({"params": {"colour": "red"}}, "declares no parameter 'colour'"),
+        ({"params": {"fail": "sometimes"}}, "procedure_params.fail"),
+    ],
+)
+def test_a_task_the_catalogue_refuses_stops_the_runtime_naming_it(
+    tmp_path: Path, fields: dict[str, object], says: str
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    settings = with_tasks(Settings(home=home), task("mine", **fields))
+    with pytest.raises(TasksInvalid, match=rf"maintenance.tasks\[mine\]: .*{says}"):
+        catalogues(settings)
+
+
+def test_the_seed_tasks_all_name_procedures_of_the_catalogue(tmp_path: Path) -> None:
+    _, _, procedures = catalogues(Settings(home=tmp_path))
+    table = Settings(home=tmp_path).task_table()
+    assert len(table) == 5
+    assert {t.procedure for t in table} <= set(procedures.names())
