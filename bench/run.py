@@ -27,6 +27,7 @@ SHAPES = [
     "alerts",
     "flood",
     "agents",
+    "maintenance",
     "windows",
 ]
 """Module names under bench/, in the table's order."""

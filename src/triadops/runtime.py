@@ -26,12 +26,13 @@ from triadops.constitution.sops import USER_FOLDER, SopCatalogue
 from triadops.constitution.sops import load_catalogue as load_sops
 from triadops.domain.alerts import AlertIn
 from triadops.domain.clock import utcnow
-from triadops.domain.errors import Conflict
+from triadops.domain.errors import Conflict, TasksInvalid
 from triadops.ops import change_silences
 from triadops.ops.alerts.raised import raise_alerts
 from triadops.ops.backup import service as backup_service
 from triadops.ops.backup.recovery import backup_actions
 from triadops.ops.health.api_errors import RequestCounts
+from triadops.ops.maintenance.runs import check_tasks
 from triadops.settings import Settings
 from triadops.storage import governance, wakeups
 from triadops.storage.engine import create_engine, session_factory
@@ -77,10 +78,14 @@ def registries(settings: Settings) -> tuple[ActionRegistry, CheckRegistry]:
 def catalogues(settings: Settings) -> tuple[ActionRegistry, CheckRegistry, ProcedureCatalogue]:
     """Build the actions, checks and procedures a process may use; no database needed.
 
-    Raises ProceduresInvalid, naming each file and key, when a procedure file has a mistake.
+    Raises ProceduresInvalid, naming each file and key, when a procedure file has a mistake,
+    and TasksInvalid, naming each task, when a routine task does not fit the catalogue.
     """
     actions, checks = registries(settings)
     procedures = load_catalogue(settings, actions=actions, checks=checks.names())
+    problems = check_tasks(settings.task_table(), procedures)
+    if problems:
+        raise TasksInvalid(problems)
     return actions, checks, procedures
 
 

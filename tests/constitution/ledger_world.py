@@ -41,6 +41,7 @@ from triadops.storage.tables import (
     GovernanceRow,
     LedgerHeadRow,
     LedgerRow,
+    MaintenanceTaskRow,
     NotificationRow,
     OperationRow,
     PrincipalRow,
@@ -157,6 +158,7 @@ GOVERNED: tuple[type[Any], ...] = (
     NotificationRow,
     GovernanceRow,
     LedgerHeadRow,
+    MaintenanceTaskRow,
 )
 """Every table whose rows the ledger proves, and its head."""
 

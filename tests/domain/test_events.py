@@ -7,6 +7,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from triadops.constitution.ledger.alert_audit import ALERT_FOLDS
 from triadops.constitution.ledger.folds import CHAIN_FOLDS, NOT_FOLDED, OPERATION_FOLDS
+from triadops.constitution.ledger.task_audit import TASK_FOLDS
 from triadops.domain.events import (
     EVENT_TYPES,
     AnyEvent,
@@ -41,6 +42,7 @@ def test_every_kind_is_folded_once_or_says_why_not(kind: str) -> None:
         model in OPERATION_FOLDS,
         model in CHAIN_FOLDS,
         model in ALERT_FOLDS,
+        model in TASK_FOLDS,
         kind in NOT_FOLDED,
     ]
     assert homes.count(True) == 1, homes

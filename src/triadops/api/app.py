@@ -31,6 +31,7 @@ from triadops.api.routes import (
     decisions,
     health,
     maintenance,
+    maintenance_tasks,
     monitoring,
     operations,
     procedures,
@@ -127,6 +128,7 @@ def create_app(
         procedures,
         sops,
         maintenance,
+        maintenance_tasks,
         security,
         backups,
     ):

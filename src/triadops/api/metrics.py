@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from triadops.api.maintenance_metrics import TaskFigure, task_families, task_figures
 from triadops.constitution.crown.service import is_frozen
 from triadops.domain.alerts import ACTIVE_STATES, Severity
 from triadops.domain.enums import Authority, OperationStatus, OperationType
@@ -86,6 +87,7 @@ class Snapshot:
     agents: list[AgentTotal] = field(default_factory=list)
     backup_sizes: dict[str, int] = field(default_factory=dict)
     """Bytes of each task's last success (``backup_database``, ``recovery_test_database``)."""
+    tasks: list[TaskFigure] = field(default_factory=list)
 
 
 class StoredFigures(Collector):
@@ -170,6 +172,7 @@ class StoredFigures(Collector):
             yield last
         yield from _size_families(s.backup_sizes)
         yield from _agent_families(s.agents)
+        yield from task_families(s.tasks)
 
 
 def _size_families(sizes: dict[str, int]) -> Iterator[Metric]:
@@ -340,6 +343,8 @@ class PipelineMetrics:
                 for row in await agent_calls.totals(session)
             ],
         )
+        snapshot.tasks, done = await task_figures(session)
+        snapshot.last_success.update(done)
         async with self._scraping:  # one snapshot rendered at a time
             self.stored.snapshot = snapshot
             return generate_latest(self.registry)

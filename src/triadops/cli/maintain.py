@@ -12,6 +12,7 @@ from rich.table import Table
 from triadops.cli import (
     application_maintenance,
     database_maintenance,
+    maintenance_tasks,
     performance_analysis,
     security,
 )
@@ -24,6 +25,10 @@ from triadops.ops.maintenance.calendar import MAX_DAYS, Occurrence, upcoming
 
 app = typer.Typer(help="Run routine maintenance as governed operations.", no_args_is_help=True)
 app.command("database")(database_maintenance.database)
+app.command("tasks")(maintenance_tasks.tasks)
+app.command("run")(maintenance_tasks.run_task)
+app.command("pause")(maintenance_tasks.pause)
+app.command("resume")(maintenance_tasks.resume)
 app.command("security")(security.security)
 app.command("application")(application_maintenance.application)
 app.command("performance")(performance_analysis.performance)

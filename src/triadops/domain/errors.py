@@ -103,3 +103,19 @@ class ProceduresInvalid(TriadError):
             "load (`triad procedures validate` lists every problem)"
         )
         self.problems = problems
+
+
+class TasksInvalid(TriadError):
+    """Routine maintenance tasks the procedure catalogue refuses: each names its task."""
+
+    status_code = 500
+    title = "Maintenance tasks invalid"
+
+    def __init__(self, problems: list[str]) -> None:
+        shown = "; ".join(problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__(
+            f"{shown}{more}: the task table is governance, so triad opens nothing until it "
+            "fits the procedure catalogue"
+        )
+        self.problems = problems

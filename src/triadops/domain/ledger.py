@@ -37,6 +37,7 @@ DiscrepancyKind = Literal[
     "notification",
     "governance",
     "backup",
+    "maintenance_task",
 ]
 
 

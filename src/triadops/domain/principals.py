@@ -30,6 +30,11 @@ RESERVED = frozenset(
 )
 """Names of the branches and of triadops itself. System actors are written ``branch:name``
 (``legislative:rules``); the colon is outside the pattern, so no principal can take one."""
+SCHEDULER = "triad:scheduler"
+"""The system actor that requests routine maintenance runs (``ops/maintenance/scheduled.py``)."""
+REQUESTING_ACTORS = frozenset({SCHEDULER})
+"""System actors that request operations in their own name, so a request may name them;
+no token, ``--as`` or new principal can take one (`new_principal_problem` refuses the colon)."""
 
 
 class PrincipalKind(StrEnum):
@@ -47,6 +52,8 @@ def normalise_principal(raw: str) -> str:
     letter or digit; never a reserved name.
     """
     name = unicodedata.normalize("NFKC", raw).strip().casefold()
+    if name in REQUESTING_ACTORS:
+        return name
     if not name:
         raise ValueError("a principal's name cannot be empty")
     if len(name) > MAX_LENGTH:

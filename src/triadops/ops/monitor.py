@@ -5,8 +5,9 @@ One of them leads, holding the ``monitor`` lease: the leader folds the ledger in
 totals, runs a full health check every ``health.every_s``, feeds the alerts it raises (and
 resolves those it no longer raises), runs the alert coordination cycle every
 ``alerts.every_s`` (expiries, change-linked silences that outlived their operation), counts
-operations into the usage buckets and prunes old ones every ``usage.every_s``, and on
-each tick flushes due notification groups, escalates and delivers. A leader that dies stops
+operations into the usage buckets and prunes old ones every ``usage.every_s``, runs the
+routine maintenance task scheduler every ``maintenance.every_s``, and on each tick flushes
+due notification groups, escalates and delivers. A leader that dies stops
 renewing; another worker takes the lease over once it expires, within one interval.
 """
 
@@ -37,7 +38,7 @@ from triadops.ops.health.service import (
     hold_alerts,
     save_report,
 )
-from triadops.ops.maintenance.scheduled import record_usage
+from triadops.ops.maintenance.scheduled import SchedulerPass, TaskScheduler, record_usage
 from triadops.ops.security.scheduled import follow_reports
 from triadops.storage import agent_calls, change_silences, leases, workers
 
@@ -62,6 +63,8 @@ class TickResult:
     closed_silences: list[str] = field(default_factory=list)
     paged: int = 0
     """Pages raised to the crown for emergencies nobody acknowledged in time."""
+    tasks: SchedulerPass | None = None
+    """What the routine task scheduler did, on a tick it ran."""
     usage_buckets: int | None = None
     """Operation buckets counted this tick (None: not the usage pass's turn)."""
 
@@ -92,6 +95,8 @@ class Monitor:
         self.lease_until: datetime | None = None
         self.next_health: datetime | None = None
         self.next_alerts: datetime | None = None
+        self.next_tasks: datetime | None = None
+        self.scheduler = TaskScheduler(powers)
         self.security_seen: int | None = None
         """The newest security report whose alerts this leader raised."""
         self.next_usage: datetime | None = None
@@ -129,6 +134,11 @@ class Monitor:
                 self.security_seen,
             )
             result.alerts_cycle = True
+        if self.next_tasks is None or now >= self.next_tasks:
+            self.next_tasks = now + timedelta(seconds=self.powers.settings.maintenance.every_s)
+            result.tasks = await self._guarded(
+                "maintenance tasks", self.scheduler.run(now=now), None
+            )
         if self.next_usage is None or now >= self.next_usage:
             self.next_usage = now + timedelta(seconds=self.powers.settings.usage.every_s)
             result.usage_buckets = await self._guarded(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from triadops.domain.parameters import NAME, ParamName, ParamValue
 from triadops.settings.systems import HOST_SELECTION, CommandSpec
+from triadops.settings.tasks import TaskSettings
 
 
 class CommandCall(BaseModel):
@@ -46,8 +47,8 @@ class ApplicationMaintenance(BaseModel):
         return {role: call for role, call in found.items() if call is not None}
 
 
-class MaintenanceSettings(BaseModel):
-    """Routine maintenance's configuration."""
+class MaintenanceSettings(TaskSettings):
+    """Routine maintenance's configuration: the routine tasks, and the application's."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 

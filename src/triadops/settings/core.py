@@ -30,6 +30,7 @@ from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
 from triadops.settings.security import SecuritySettings
 from triadops.settings.systems import SystemsSettings
+from triadops.settings.tasks import TaskSpec, window_problems
 from triadops.settings.usage import UsageSettings
 from triadops.settings.worker import WorkerSettings
 
@@ -53,6 +54,7 @@ GOVERNANCE: dict[str, Any] = {
     "http_probes": True,
     "http_allowed_hosts": True,
     "procedure_folders": True,
+    "maintenance": {"seed_tasks": True, "tasks": True},
 }
 """The settings that decide governance (``include`` for `Settings.model_dump`): how an
 operation is planned, judged and approved, how long an alert may be muted, and what the
@@ -92,6 +94,19 @@ class Settings(  # the keys come in the reverse order of the sections named here
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
+
+    @model_validator(mode="after")
+    def _tasks_name_windows(self) -> Settings:
+        """Refuse a routine task whose window is not configured."""
+        names = {w.name for w in self.maintenance_windows}
+        problems = window_problems(self.maintenance.tasks, names)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def task_table(self) -> list[TaskSpec]:
+        """Return the routine maintenance tasks in force (`MaintenanceSettings.table`)."""
+        return self.maintenance.table({w.name for w in self.maintenance_windows})
 
     @model_validator(mode="after")
     def _application_commands_declared(self) -> Settings:

@@ -509,6 +509,33 @@ class GovernanceRow(Base):
     set_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class MaintenanceTaskRow(Base):
+    """A routine task's stored state: when it is next due and how its runs went.
+
+    The task itself (procedure, schedule) is settings; a row exists once the scheduler has
+    seen the task. Claiming a due run moves ``next_due`` by compare-and-set, in the
+    transaction that stores the run's operation, so one run is submitted once.
+    """
+
+    __tablename__ = "maintenance_tasks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_due: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When its last run was submitted."""
+    last_operation_id: Mapped[str | None] = mapped_column(String(64))
+    last_result: Mapped[str | None] = mapped_column(String(32), index=True)
+    """``pending`` until the run's operation ends, then its final status."""
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Held after ``max_failures`` failed runs in a row, until a person resumes it."""
+    missed_total: Mapped[int] = mapped_column(Integer, default=0)
+    """Occurrences missed since the task was first seen: only ever goes up."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class UsageBucketRow(Base):
     """Triad's own load in one 5-minute bucket: API requests or operations submitted.
 

@@ -3,9 +3,10 @@
 The hash chain alone proves only that the ledger agrees with itself. :func:`verify` walks
 it once, checking each link with the same ``ChainWalk`` as :func:`ledger.verify`, and folds
 every entry into what the ledger says each operation, step, approval, token, principal,
-alert, silence, notification group and delivery, and the crown's freeze, must be now
-(``folds``, ``alert_audit``, ``notification_audit``). Then it reads the stored rows and
-names each one that differs (``compare``, ``alert_compare``).
+alert, silence, notification group and delivery, routine maintenance task, and the crown's
+freeze, must be now (``folds``, ``alert_audit``, ``notification_audit``, ``task_audit``).
+Then it reads the stored rows and names each one that differs (``compare``,
+``alert_compare``, ``task_audit``).
 
 What it proves: every transition the ledger records is one the lifecycle allows
 (``lifecycle.TRANSITIONS`` and ``STEP_TRANSITIONS``, the tables the services move by) and
@@ -50,6 +51,7 @@ from triadops.constitution.ledger.folds import (
     OperationState,
 )
 from triadops.constitution.ledger.notification_audit import NotificationState
+from triadops.constitution.ledger.task_audit import TASK_READERS, TasksState, compare_tasks
 from triadops.domain.ledger import Discrepancy, VerifyReport
 from triadops.settings import AlertSettings
 from triadops.storage import audit as store
@@ -68,6 +70,7 @@ class Replay:
     def __init__(self, *, group_wait_s: float | None = None) -> None:
         self.state = LedgerState()
         self.alerting = AlertingState(notifications=NotificationState(group_wait_s))
+        self.tasks = TasksState()
 
     def feed(self, link: StoredLink, details: Any) -> None:
         """Apply one entry, its details decoded, to the state it changes."""
@@ -78,6 +81,10 @@ class Replay:
         if reader is not None:
             # An alert's, a silence's, a group's or a delivery's, wherever it is filed.
             reader.fold(self.alerting, reader.event(link, details), link)
+            return
+        reader = TASK_READERS.get(event)
+        if reader is not None:  # a routine maintenance task's
+            reader.fold(self.tasks, reader.event(link, details), link)
             return
         state = self.state
         if subject is not None:
@@ -148,7 +155,7 @@ async def verify_with_checkpoints(
     backups = await tested_backups(session, state.backups_tested)
     compare_backups(state, backups)
     await alert_compare.compare_stored(session, replay.alerting, pacer)
-    found = replay.found
+    found = replay.found + await compare_tasks(session, replay.tasks)
     report = VerifyReport(
         ok=walk.problem is None and not found,
         entries_checked=walk.checked,

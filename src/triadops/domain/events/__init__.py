@@ -33,6 +33,14 @@ from triadops.domain.events.crown import (
     Refused,
     Unfreeze,
 )
+from triadops.domain.events.maintenance import (
+    TaskEvent,
+    TaskMissed,
+    TaskPaused,
+    TaskResumed,
+    TaskRunEnded,
+    TaskRunSubmitted,
+)
 from triadops.domain.events.notifications import (
     GroupFlushed,
     NotificationFailed,
@@ -120,7 +128,12 @@ AnyEvent = Annotated[
     | GroupFlushed
     | NotificationSent
     | NotificationFailed
-    | BackupRestoreTested,
+    | BackupRestoreTested
+    | TaskRunSubmitted
+    | TaskMissed
+    | TaskRunEnded
+    | TaskPaused
+    | TaskResumed,
     Field(discriminator="kind"),
 ]
 """Every event the ledger holds, told apart by ``kind`` (the entry's ``event`` column)."""
@@ -214,6 +227,12 @@ __all__ = [
     "StepStarted",
     "StepSucceeded",
     "Submitted",
+    "TaskEvent",
+    "TaskMissed",
+    "TaskPaused",
+    "TaskResumed",
+    "TaskRunEnded",
+    "TaskRunSubmitted",
     "TokenCreated",
     "TokenRevoked",
     "Transition",

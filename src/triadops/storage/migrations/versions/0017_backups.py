@@ -1,7 +1,7 @@
 """backups: complete backups, their manifests and passed recovery tests
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0013
 Create Date: 2026-12-05 19:55:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from triadops.storage.types import UTCDateTime
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
