@@ -18,6 +18,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from triadops.actions.backup_alerts import BACKUP_FAILED, first_line, report_outcome
 from triadops.actions.backup_files import (
     backup_folder,
     complete,
@@ -101,6 +102,22 @@ class DatabaseBackupAction(Action[BackupParams]):
         )
 
     async def run(self, ctx: ActionContext, params: BackupParams) -> Output:
+        """Back up; a failure fires ``TriadBackupFailed``, a success resolves it."""
+        try:
+            output = await self._backup(ctx, params)
+        except Exception as exc:
+            await report_outcome(
+                ctx,
+                BACKUP_FAILED,
+                type_="database",
+                failure=f"backup of {params.target} failed: {first_line(exc)}",
+                about={"source": params.target},
+            )
+            raise
+        alerts = await report_outcome(ctx, BACKUP_FAILED, type_="database", failure=None, about={})
+        return output | {"alerts": alerts}
+
+    async def _backup(self, ctx: ActionContext, params: BackupParams) -> Output:
         """Copy the database, write the manifest, rename into place, store; answer the figures."""
         engine = ctx.databases.get(params.target)
         root = ctx.settings.backup_folder

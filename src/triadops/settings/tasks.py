@@ -101,8 +101,14 @@ DEFAULT_TASKS = [
     TaskSpec(name="cache_cleanup", procedure="cache_cleanup", window="daily"),
     TaskSpec(name="security_updates", procedure="security_updates", window="weekly"),
     TaskSpec(name="performance_analysis", procedure="performance_analysis", window="monthly"),
+    TaskSpec(name="backup_database", procedure="backup_database", cron="0 * * * *"),
+    TaskSpec(name="recovery_test", procedure="recovery_test_database", cron="30 0 * * *"),
 ]
-"""The seed's routine tasks, each in the default window of its cadence."""
+"""The seed's routine tasks: the maintenance ones each in the default window of its cadence;
+triad's own database backed up hourly on the hour, whatever the windows (a backup only
+reads), and the newest backup not yet tested recovery-tested daily at 00:30 UTC, half an
+hour after a backup started (ample for it to be stored) and away from the hour the next
+one takes."""
 
 
 class TaskSettings(BaseModel):
@@ -146,7 +152,11 @@ class TaskSettings(BaseModel):
         """
         own = {task.name for task in self.tasks}
         seeded = (
-            [t for t in DEFAULT_TASKS if t.name not in own and t.window in windows]
+            [
+                t
+                for t in DEFAULT_TASKS
+                if t.name not in own and (t.window is None or t.window in windows)
+            ]
             if self.seed_tasks
             else []
         )

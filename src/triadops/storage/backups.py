@@ -147,3 +147,20 @@ async def delete_backups(engine: AsyncEngine, ids: Collection[str]) -> int:
     async with engine.begin() as conn:
         done = await conn.execute(delete(BackupRow).where(BackupRow.id.in_(sorted(ids))))
     return int(getattr(done, "rowcount", 0) or 0)
+
+
+async def newest_to_test(engine: AsyncEngine) -> str | None:
+    """The newest backup not yet recovery-tested, else the newest of all, else None.
+
+    Read without a write lock (``backup.test_restore`` resolves ``latest`` with it).
+    """
+    newest = (BackupRow.created_at.desc(), BackupRow.id.desc())
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        untested = await conn.scalar(
+            select(BackupRow.id).where(BackupRow.tested_at.is_(None)).order_by(*newest).limit(1)
+        )
+        if untested is not None:
+            return str(untested)
+        found = await conn.scalar(select(BackupRow.id).order_by(*newest).limit(1))
+    return None if found is None else str(found)

@@ -15,18 +15,22 @@ from typing import ClassVar
 from pydantic import BaseModel, JsonValue
 
 from triadops.actions.backup import BackupIdParams, raise_unless_ok, stored_manifest
+from triadops.actions.backup_alerts import RECOVERY_TEST_FAILED, first_line, report_outcome
 from triadops.actions.backup_files import backup_folder, verify_folder
 from triadops.actions.backup_restore import scratch_restore
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.local import LocalRunner
 from triadops.constitution.ledger.audit import verify
 from triadops.domain.enums import Risk
-from triadops.domain.errors import ActionFailed
+from triadops.domain.errors import ActionFailed, NotFound
 from triadops.domain.operations import StepPreview
+from triadops.storage.backups import newest_to_test
 from triadops.storage.engine import session_factory
 from triadops.storage.targets import OWN_DATABASE
 
 ACTION = "backup.test_restore"
+LATEST = "latest"
+"""The ``backup_id`` that names the newest backup not yet tested, resolved at run time."""
 LISTED = 5
 """Audit findings named in a failed recovery test's error."""
 
@@ -53,13 +57,28 @@ class RestoreTestAction(Action[BackupIdParams]):
         self.runner = runner or LocalRunner()
 
     async def preview(self, ctx: ActionContext, params: BackupIdParams) -> StepPreview:
-        """Name the backup, where it would be restored, and what would be checked."""
-        m = await stored_manifest(ctx, params.backup_id)
+        """Name the backup, where it would be restored, and what would be checked.
+
+        ``latest`` is resolved when the step runs (a backup may be stored before then): the
+        preview names the backup it stands for now, and with none stored yet says so
+        rather than refusing (the run then fails, and alerts, if there is still none).
+        """
+        backup_id = params.backup_id
+        if backup_id == LATEST:
+            now = await newest_to_test(ctx.databases.get(OWN_DATABASE))
+            if now is None:
+                return StepPreview(
+                    summary="recovery test of the newest backup not yet tested: none stored yet",
+                    touches=[str(ctx.settings.backup_folder)],
+                )
+            backup_id = now
+        m = await stored_manifest(ctx, backup_id)
         scratch = "a temporary SQLite file" if m.format == "sqlite" else "a scratch database"
         audit = "; replay its ledger" if m.source == OWN_DATABASE else ""
+        named = m.id if params.backup_id == m.id else f"{params.backup_id} (now {m.id})"
         return StepPreview(
             summary=(
-                f"recovery test of {m.id} ({m.source}, {m.size_bytes} bytes): verify, restore "
+                f"recovery test of {named} ({m.source}, {m.size_bytes} bytes): verify, restore "
                 f"into {scratch}, compare {len(m.row_counts)} tables' rows{audit}; clean up"
             ),
             touches=[str(backup_folder(ctx.settings.backup_folder, m.id))],
@@ -67,8 +86,28 @@ class RestoreTestAction(Action[BackupIdParams]):
         )
 
     async def run(self, ctx: ActionContext, params: BackupIdParams) -> Output:
+        """Test; a failure fires ``TriadRecoveryTestFailed``, a pass resolves it."""
+        backup_id = params.backup_id
+        try:
+            backup_id = await resolved(ctx, params.backup_id)
+            output = await self._test(ctx, backup_id)
+        except Exception as exc:
+            await report_outcome(
+                ctx,
+                RECOVERY_TEST_FAILED,
+                type_="database",
+                failure=f"recovery test of {backup_id} failed: {first_line(exc)}",
+                about={"backup_id": backup_id},
+            )
+            raise
+        alerts = await report_outcome(
+            ctx, RECOVERY_TEST_FAILED, type_="database", failure=None, about={}
+        )
+        return output | {"requested": params.backup_id, "alerts": alerts}
+
+    async def _test(self, ctx: ActionContext, backup_id: str) -> Output:
         """Verify, restore, validate, clean up; fail naming what did not hold."""
-        manifest = await stored_manifest(ctx, params.backup_id)
+        manifest = await stored_manifest(ctx, backup_id)
         clock = time.perf_counter()
         folder = backup_folder(ctx.settings.backup_folder, manifest.id)
         # SQLite's file is hashed as it is copied into the scratch; pg_restore reads the
@@ -101,6 +140,18 @@ class RestoreTestAction(Action[BackupIdParams]):
             "rows": sum(manifest.row_counts.values()),
             "duration_s": round(time.perf_counter() - clock, 3),
         }
+
+
+async def resolved(ctx: ActionContext, backup_id: str) -> str:
+    """`backup_id`, or for ``latest`` the newest backup not yet tested (else the newest)."""
+    if backup_id != LATEST:
+        return backup_id
+    found = await newest_to_test(ctx.databases.get(OWN_DATABASE))
+    if found is None:
+        raise NotFound(
+            "no backup to recovery-test: none is stored yet (triad backup run database takes one)"
+        )
+    return found
 
 
 def backup_actions() -> list[Action[BackupIdParams]]:
