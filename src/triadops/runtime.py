@@ -30,6 +30,7 @@ from triadops.domain.errors import Conflict, TasksInvalid
 from triadops.ops import change_silences
 from triadops.ops.alerts.raised import raise_alerts
 from triadops.ops.backup import service as backup_service
+from triadops.ops.backup.checks import backup_checks
 from triadops.ops.backup.recovery import backup_actions
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.maintenance.runs import check_tasks
@@ -68,6 +69,7 @@ def registries(settings: Settings) -> tuple[ActionRegistry, CheckRegistry]:
     checks = CheckRegistry(
         [
             *builtin_checks(),
+            *backup_checks(),
             *http_probe_checks(settings),
             *load_entry_point_checks(),
         ]

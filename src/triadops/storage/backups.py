@@ -6,11 +6,11 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ScalarResult, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from triadops.domain.backups import BackupManifest
-from triadops.storage.tables import BackupRow, StepRow
+from triadops.storage.tables import BackupRow, LedgerRow, StepRow
 
 
 async def save_backup(
@@ -164,3 +164,33 @@ async def newest_to_test(engine: AsyncEngine) -> str | None:
             return str(untested)
         found = await conn.scalar(select(BackupRow.id).order_by(*newest).limit(1))
     return None if found is None else str(found)
+
+
+async def newest_backup(session: AsyncSession, *, at: datetime) -> BackupRow | None:
+    """The newest backup taken up to `at` (one row, by the creation time's index), or None."""
+    query = (
+        select(BackupRow)
+        .where(BackupRow.created_at <= at)
+        .order_by(BackupRow.created_at.desc(), BackupRow.id.desc())
+        .limit(1)
+    )
+    return (await session.scalars(query)).first()
+
+
+async def restore_test_facts(
+    session: AsyncSession, *, backup_id: str, operation_id: str
+) -> list[str]:
+    """The checksums that `operation_id`'s ``backup_restore_tested`` entries name for `backup_id`.
+
+    Reads that operation's ledger entries only, by index.
+    """
+    rows: ScalarResult[Any] = await session.scalars(
+        select(LedgerRow.details).where(
+            LedgerRow.operation_id == operation_id, LedgerRow.event == "backup_restore_tested"
+        )
+    )
+    return [
+        str(d.get("checksum"))
+        for d in rows.all()
+        if isinstance(d, dict) and d.get("backup") == backup_id
+    ]

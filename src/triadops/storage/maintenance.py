@@ -65,6 +65,12 @@ async def _user_tables(conn: AsyncConnection) -> list[str]:
     return sorted(n for n in names if n not in BOOKKEEPING_TABLES)
 
 
+async def user_table_names(engine: AsyncEngine) -> list[str]:
+    """Return the user tables' names, sorted (not SQLite's own nor alembic_version)."""
+    async with _autocommit(engine) as conn:
+        return await _user_tables(conn)
+
+
 async def database_size_bytes(engine: AsyncEngine) -> int:
     """Return the database's size in bytes (SQLite pages in use, PostgreSQL on disk)."""
     async with _autocommit(engine) as conn:

@@ -162,10 +162,11 @@ async def test_a_failed_recovery_test_fires_its_alert_and_the_next_pass_resolves
     assert [s for s, _ in await alerts(runtime, RECOVERY_TEST_FAILED)] == ["resolved"]
 
 
-async def backup_through_the_pipeline(rt: Runtime) -> None:
+async def backup_through_the_pipeline(rt: Runtime) -> str:
     req = backup_request(target="triad", requested_by="alice", authority=Authority.EXECUTIVE)
     status, reason, _ = await run(rt, req)
     assert status == OperationStatus.COMPLETED, reason
+    return req.operation_id
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
