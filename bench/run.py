@@ -29,6 +29,7 @@ SHAPES = [
     "agents",
     "maintenance",
     "windows",
+    "backup",
 ]
 """Module names under bench/, in the table's order."""
 

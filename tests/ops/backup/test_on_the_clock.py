@@ -129,6 +129,7 @@ async def test_latest_is_the_newest_backup_not_yet_tested(runtime: Runtime) -> N
         assert output["requested"] == "latest" and output["alerts"] == "resolved"
         picked.append(output["backup_id"])
     assert picked == [newest, older, newest]  # all tested: the newest again
+    assert await alerts(runtime, RECOVERY_TEST_FAILED) == []  # nothing fired, nothing stored
 
     status, _, output = await run(runtime, recovery_request(older))
     assert status == OperationStatus.COMPLETED and output["backup_id"] == older
