@@ -58,6 +58,16 @@ def test_a_backup_then_its_recovery_test_show_their_figures(
     assert triad("audit", "verify").exit_code == 0
 
 
+def test_test_restore_latest_tests_the_newest_backup_not_yet_tested(triad: Triad) -> None:
+    made = backed_up(triad)
+    tested = data(triad("backup", "test-restore", "latest", "--wait", "--json"))
+    assert tested["status"] == "completed", tested["status_reason"]
+    output = tested["steps"][0]["output"]
+    assert (output["requested"], output["backup_id"]) == ("latest", made["backup_id"])
+    shown = data(triad("backup", "show", made["backup_id"], "--json"))
+    assert shown["restore_test"]["operation_id"] == tested["operation_id"]
+
+
 def test_a_flipped_byte_fails_the_recovery_test_naming_the_file(
     triad: Triad, settings: Settings
 ) -> None:

@@ -82,7 +82,10 @@ def verify(
 def test_restore(
     backup_id: BackupIdArg, wait: Wait = False, as_json: JsonFlag = False, as_name: AsName = None
 ) -> None:
-    """Restore a backup into a scratch database, validate it, clean up; a pass is a ledger fact."""
+    """Restore a backup into a scratch database, validate it, clean up; a pass is a ledger fact.
+
+    ID ``latest`` is the newest backup not yet tested (else the newest), chosen when it runs.
+    """
     _check("backup.test_restore", backup_id, wait=wait, as_json=as_json, as_name=as_name)
 
 
