@@ -103,12 +103,14 @@ DEFAULT_TASKS = [
     TaskSpec(name="performance_analysis", procedure="performance_analysis", window="monthly"),
     TaskSpec(name="backup_database", procedure="backup_database", cron="0 * * * *"),
     TaskSpec(name="recovery_test", procedure="recovery_test_database", cron="30 0 * * *"),
+    TaskSpec(name="backup_prune", procedure="backup_prune", cron="15 1 * * *"),
 ]
 """The seed's routine tasks: the maintenance ones each in the default window of its cadence;
 triad's own database backed up hourly on the hour, whatever the windows (a backup only
 reads), and the newest backup not yet tested recovery-tested daily at 00:30 UTC, half an
 hour after a backup started (ample for it to be stored) and away from the hour the next
-one takes."""
+one takes; backups past retention pruned daily at 01:15 UTC, so hourly ones never fill the
+disk."""
 
 
 class TaskSettings(BaseModel):

@@ -33,6 +33,7 @@ from triadops.storage.backups import find_backup, list_backups
 from triadops.storage.tables import AlertRow, LedgerRow
 
 START = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)  # a Monday, outside every default window
+EXEC = Authority.EXECUTIVE
 
 
 @pytest.fixture
@@ -186,3 +187,37 @@ async def test_a_failed_manual_backup_fires_its_alert_and_the_next_backup_resolv
     made = await backup(replace(context(runtime), alerts=runtime.raise_alerts))
     assert made["alerts"] == "resolved"
     assert [s for s, _ in await alerts(runtime, BACKUP_FAILED)] == ["resolved"]
+
+
+async def test_the_seed_prune_keeps_hourly_backups_from_filling_the_disk(
+    settings: Settings, clock: FakeClock
+) -> None:
+    rt = await Runtime.open(settings, migrate=False)
+    try:
+        for _ in range(3):  # three backups, the newest recovery-tested
+            await run(rt, backup_request(target="triad", requested_by="alice", authority=EXEC))
+        await run(rt, recovery_request())
+        async with rt.session(read_only=True) as session:
+            made = await list_backups(session)
+        assert len(made) == 3
+        scheduler = TaskScheduler(rt.powers)
+        await scheduler.run(now=clock.now())
+        # 31 days on, at 01:16: every backup is past the 30 days' retention.
+        clock.advance(31 * 86400 + 15 * 3600 + 46 * 60)
+        due = await scheduler.run(now=clock.now())
+        pruned = [i for i in due.submitted if i.startswith("mt-backup_prune-")]
+        assert len(pruned) == 1  # 31 missed days caught up once (named by the first missed)
+        await drive(rt)
+        op = await load(rt, pruned[0])
+        assert op.status is OperationStatus.COMPLETED, op.status_reason
+        async with rt.session(read_only=True) as session:
+            left = await list_backups(session)
+        # Of the three old ones only the newest, the one recovery-tested, stays (beside the
+        # hourly backup the same pass caught up); the two older ones went, folders and all.
+        kept = {b.id for b in made} & {b.id for b in left}
+        assert kept == {made[0].id} and made[0].tested_at is not None
+        assert len(left) == 2
+        for gone in {b.id for b in made} - kept:
+            assert not backup_folder(settings.backup_folder, gone).exists()
+    finally:
+        await rt.close()

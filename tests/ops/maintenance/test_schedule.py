@@ -15,7 +15,7 @@ from triadops.ops.maintenance.schedule import next_due, occurrences, settle
 from triadops.runtime import catalogues
 from triadops.settings import Settings
 from triadops.settings.application import MaintenanceSettings
-from triadops.settings.tasks import TaskSpec
+from triadops.settings.tasks import DEFAULT_TASKS, TaskSpec
 
 
 def utc(*parts: int) -> datetime:
@@ -119,11 +119,13 @@ def test_the_seed_tasks_are_in_their_windows_and_a_user_task_replaces_one() -> N
         ("performance_analysis", "monthly"),
         ("backup_database", None),
         ("recovery_test", None),
+        ("backup_prune", None),
     }
     crons = {t.name: t.schedule for t in table if t.cron is not None}
     assert crons == {
         "backup_database": "cron 0 * * * * UTC",
         "recovery_test": "cron 30 0 * * * UTC",
+        "backup_prune": "cron 15 1 * * * UTC",
     }
     assert MaintenanceSettings().table(set()) == [
         t for t in table if t.cron is not None
@@ -131,7 +133,7 @@ def test_the_seed_tasks_are_in_their_windows_and_a_user_task_replaces_one() -> N
     mine = TaskSpec(name="log_rotation", procedure="log_rotation", cron="0 4 * * *")
     replaced = MaintenanceSettings(tasks=[mine]).table({"daily", "weekly", "monthly"})
     assert [t for t in replaced if t.name == "log_rotation"] == [mine]
-    assert len(replaced) == 7
+    assert len(replaced) == 8
     assert timedelta(seconds=MaintenanceSettings().every_s) < timedelta(minutes=1)
 
 
@@ -156,5 +158,5 @@ def test_a_task_the_catalogue_refuses_stops_the_runtime_naming_it(
 def test_the_seed_tasks_all_name_procedures_of_the_catalogue(tmp_path: Path) -> None:
     _, _, procedures = catalogues(Settings(home=tmp_path))
     table = Settings(home=tmp_path).task_table()
-    assert len(table) == 7
+    assert len(table) == len(DEFAULT_TASKS) == 8
     assert {t.procedure for t in table} <= set(procedures.names())
