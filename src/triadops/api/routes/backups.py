@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from triadops.api.deps import Maintainer, PowersDep, RuntimeDep, Viewer
-from triadops.api.routes.maintenance import SUBMITTED_LINKS, Submitted
+from triadops.api.routes.maintenance import Submitted, accepted
 from triadops.api.routes.operations import store_submission
 from triadops.api.schemas import problems
 from triadops.domain.backups import Backup
@@ -26,10 +26,7 @@ from triadops.storage.targets import OWN_DATABASE
 
 router = APIRouter(tags=["backups"], responses=problems(401, 403))
 BackupId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-ACCEPTED = {
-    202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
-    **problems(404, 409, 422),
-}
+ACCEPTED = accepted(404, 409, 422)
 
 
 class BackupRun(BaseModel):

@@ -9,7 +9,7 @@ authority when the caller holds it, the legislative otherwise. The calendar is r
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel
@@ -38,6 +38,12 @@ router = APIRouter(tags=["maintenance"], responses=problems(401, 403))
 BASELINE_CRITERIA = ["system_functionality_maintained"]
 SUBMITTED_LINKS = {verb: NEXT_STEPS[verb] for verb in ("read", "cancel")}
 """Where a client goes from the 202: the operation it names."""
+
+
+def accepted(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The answers of a POST that submits an operation: 202 with its links, and `statuses`."""
+    submitted = {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS}
+    return {202: submitted, **problems(*statuses)}
 
 
 class Submitted(BaseModel):
@@ -78,10 +84,7 @@ async def _submit(
     "/admin/cache/optimize",
     operation_id="optimize_cache",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
-        **problems(409, 422),
-    },
+    responses=accepted(409, 422),
 )
 async def optimize_cache(identity: Maintainer, runtime: RuntimeDep, powers: PowersDep) -> Submitted:
     """Submit a ``cache_cleanup`` operation in the caller's name; answer with its id."""
@@ -113,10 +116,7 @@ async def read_baseline(identity: Viewer, runtime: RuntimeDep) -> PerformanceBas
     "/performance/baseline",
     operation_id="establish_performance_baseline",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
-        **problems(409, 422),
-    },
+    responses=accepted(409, 422),
 )
 async def establish_baseline(
     identity: Maintainer, runtime: RuntimeDep, powers: PowersDep
@@ -154,10 +154,7 @@ async def read_analysis(identity: Viewer, runtime: RuntimeDep) -> PerformanceRep
     "/performance/analysis",
     operation_id="analyse_performance",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
-        **problems(409, 422),
-    },
+    responses=accepted(409, 422),
 )
 async def analyse_performance(
     identity: Maintainer, runtime: RuntimeDep, powers: PowersDep
@@ -201,10 +198,7 @@ async def application_plan(identity: Viewer, runtime: RuntimeDep) -> Application
     "/maintenance/application",
     operation_id="maintain_application",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
-        **problems(409, 422),
-    },
+    responses=accepted(409, 422),
 )
 async def maintain_application(
     identity: Maintainer, runtime: RuntimeDep, powers: PowersDep

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 
 from triadops.api.deps import Maintainer, PowersDep, RuntimeDep, SessionDep, Viewer
-from triadops.api.routes.maintenance import SUBMITTED_LINKS, Submitted
+from triadops.api.routes.maintenance import Submitted, accepted
 from triadops.api.schemas import problems
 from triadops.constitution import lifecycle
 from triadops.domain.maintenance_tasks import MaintenanceTask
@@ -61,10 +61,7 @@ async def list_tasks(identity: Viewer, runtime: RuntimeDep) -> TaskList:
     "/{name}/run",
     operation_id="run_maintenance_task",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        202: {"description": "Submitted; follow the operation", "links": SUBMITTED_LINKS},
-        **problems(403, 404, 409, 422),
-    },
+    responses=accepted(403, 404, 409, 422),
 )
 async def run_task(name: TaskName, identity: Maintainer, powers: PowersDep) -> Submitted:
     """Submit one run of the task now, in the caller's name; answer with its operation."""
