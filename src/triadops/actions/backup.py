@@ -19,14 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from triadops.actions.backup_alerts import BACKUP_FAILED, first_line, report_outcome
-from triadops.actions.backup_files import (
-    backup_folder,
-    complete,
-    describe,
-    partial_folder,
-    prepare_folder,
-    verify_folder,
-)
+from triadops.actions.backup_files import describe
+from triadops.actions.backup_store import backup_store
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.local import LocalRunner
 from triadops.actions.pg_tools import checked_tool, failed, run_tool
@@ -95,9 +89,9 @@ class DatabaseBackupAction(Action[BackupParams]):
         return StepPreview(
             summary=(
                 f"back up {params.target} ({size} bytes) with {how} into "
-                f"{ctx.settings.backup_folder}"
+                f"{backup_store(ctx.settings).where}"
             ),
-            touches=[str(ctx.settings.backup_folder), "triad.backups"],
+            touches=[backup_store(ctx.settings).where, "triad.backups"],
             amounts={"bytes": size},
         )
 
@@ -120,14 +114,14 @@ class DatabaseBackupAction(Action[BackupParams]):
     async def _backup(self, ctx: ActionContext, params: BackupParams) -> Output:
         """Copy the database, write the manifest, rename into place, store; answer the figures."""
         engine = ctx.databases.get(params.target)
-        root = ctx.settings.backup_folder
-        removed = await asyncio.to_thread(prepare_folder, root)
+        store = backup_store(ctx.settings)
+        removed = await store.prepare()
         if removed:
             ctx.log.warning("partial backups removed", removed=removed)
         started = utcnow()
         clock = time.perf_counter()
         backup_id = new_backup_id(started)
-        partial = await asyncio.to_thread(partial_folder, root, backup_id)
+        partial = await store.start(backup_id)
         try:
             if engine.dialect.name == "sqlite":
                 name, counts, tools = await self._sqlite(ctx, engine, partial)
@@ -151,9 +145,9 @@ class DatabaseBackupAction(Action[BackupParams]):
                 row_counts=counts,
                 tools=tools,
             )
-            final = await asyncio.to_thread(complete, partial, manifest)
+            manifest = await store.publish(partial, manifest)
         except BaseException:
-            await asyncio.to_thread(prepare_folder, root)  # nothing half-written stays
+            await asyncio.shield(store.discard(partial))  # nothing half-written stays
             raise
         await save_backup(
             ctx.databases.get(OWN_DATABASE),
@@ -162,7 +156,7 @@ class DatabaseBackupAction(Action[BackupParams]):
             step_key=ctx.idempotency_key,
         )
         ctx.log.info("backup stored", backup_id=backup_id, size_bytes=manifest.size_bytes)
-        return _figures(manifest, final)
+        return _figures(manifest, store.location(manifest.id))
 
     async def _sqlite(
         self, ctx: ActionContext, engine: AsyncEngine, partial: Path
@@ -216,13 +210,13 @@ class DatabaseBackupAction(Action[BackupParams]):
             return PG_FILE, snapshot.row_counts, tools
 
 
-def _figures(manifest: BackupManifest, folder: Path) -> dict[str, JsonValue]:
+def _figures(manifest: BackupManifest, location: str) -> dict[str, JsonValue]:
     rate = manifest.size_bytes / manifest.duration_s if manifest.duration_s > 0 else 0.0
     return {
         "backup_id": manifest.id,
         "target": manifest.source,
         "checksum": manifest.checksum(),
-        "folder": str(folder),
+        "folder": location,
         "size_bytes": manifest.size_bytes,
         "duration_s": manifest.duration_s,
         "rate_bytes_per_s": round(rate, 1),
@@ -262,7 +256,7 @@ class VerifyBackupAction(Action[BackupIdParams]):
                 f"verify backup {manifest.id} of {manifest.source}: {len(manifest.files)} "
                 f"files, {manifest.size_bytes} bytes"
             ),
-            touches=[str(backup_folder(ctx.settings.backup_folder, manifest.id))],
+            touches=[backup_store(ctx.settings).location(manifest.id)],
             amounts={"files": len(manifest.files), "bytes": manifest.size_bytes},
         )
 
@@ -270,9 +264,7 @@ class VerifyBackupAction(Action[BackupIdParams]):
         """Verify; fail naming every file that is missing or differs."""
         manifest = await stored_manifest(ctx, params.backup_id)
         clock = time.perf_counter()
-        found = await verify_folder(
-            backup_folder(ctx.settings.backup_folder, manifest.id), manifest
-        )
+        found = await backup_store(ctx.settings).verify(manifest)
         raise_unless_ok(found)
         return {
             "backup_id": manifest.id,

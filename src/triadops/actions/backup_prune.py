@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from datetime import timedelta
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from triadops.actions.backup_files import backup_folder
+from triadops.actions.backup_store import backup_store
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.domain.backups import Kept, prunable
 from triadops.domain.enums import Risk
@@ -52,7 +50,7 @@ class PruneBackupsAction(Action[PruneParams]):
         ids, days = await self._chosen(ctx, params)
         return StepPreview(
             summary=f"delete {len(ids)} database backups older than {days} days",
-            touches=[str(backup_folder(ctx.settings.backup_folder, i)) for i in ids],
+            touches=[backup_store(ctx.settings).location(i) for i in ids],
             amounts={"backups": len(ids)},
         )
 
@@ -60,8 +58,8 @@ class PruneBackupsAction(Action[PruneParams]):
         """Delete the rows, then the folders; answer what went."""
         ids, days = await self._chosen(ctx, params)
         deleted = await delete_backups(ctx.databases.get(OWN_DATABASE), ids)
-        for backup_id in ids:  # a folder left by a failure here is only disk, not a backup
-            folder = backup_folder(ctx.settings.backup_folder, backup_id)
-            await asyncio.to_thread(shutil.rmtree, folder, True)
+        store = backup_store(ctx.settings)
+        for backup_id in ids:  # files left by a failure here are only disk, not a backup
+            await store.remove(backup_id)
         ctx.log.info("backups pruned", deleted=deleted, older_than_days=days)
         return {"deleted": list[JsonValue](ids), "older_than_days": days}

@@ -23,13 +23,12 @@ does; the runtime registers them (``backup_checks``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 from pydantic import JsonValue
 from sqlalchemy.exc import SQLAlchemyError
 
-from triadops.actions.backup_files import backup_folder, verify_folder
+from triadops.actions.backup_store import backup_store
 from triadops.checks.base import Check, CheckContext, Measurement
 from triadops.domain.backups import BackupManifest
 from triadops.domain.errors import TriadError
@@ -107,7 +106,7 @@ class BackupIntegrityVerified(Check):
                 f"its stored manifest does not have the checksum {row.checksum} it was stored with"
             ]
         )
-        found = await verify_folder(backup_folder(ctx.settings.backup_folder, row.id), manifest)
+        found = await backup_store(ctx.settings).verify(manifest)
         problems += [f"{p.name}: {p.problem}" for p in found.problems]
         return {
             "backup": row.id,
@@ -156,7 +155,8 @@ class BackupCompletenessConfirmed(Check):
             problems.append(f"negative row counts for {', '.join(negative)}")
         if not manifest.files:
             problems.append("its manifest lists no file")
-        problems += _missing_files(backup_folder(ctx.settings.backup_folder, row.id), manifest)
+        present = await backup_store(ctx.settings).verify(manifest, hashes=False)
+        problems += [f"{p.name}: {p.problem}" for p in present.problems]
         return {
             "backup": row.id,
             "source": manifest.source,
@@ -174,20 +174,6 @@ class BackupCompletenessConfirmed(Check):
             f"({after.get('rows')} rows), its {after.get('files')} files present"
         )
         return _verdict(self, before, after, _problems(after), ok)
-
-
-def _missing_files(folder: Path, manifest: BackupManifest) -> list[str]:
-    """Each listed file that is absent from `folder` or not of its listed size."""
-    problems = []
-    for listed in manifest.files:
-        path = folder / listed.name
-        if not path.is_file():
-            problems.append(f"{listed.name}: missing")
-        elif path.stat().st_size != listed.size_bytes:
-            problems.append(
-                f"{listed.name}: {path.stat().st_size} bytes, its manifest says {listed.size_bytes}"
-            )
-    return problems
 
 
 class RecoveryTestSuccessful(Check):

@@ -16,8 +16,8 @@ from pydantic import BaseModel, JsonValue
 
 from triadops.actions.backup import BackupIdParams, raise_unless_ok, stored_manifest
 from triadops.actions.backup_alerts import RECOVERY_TEST_FAILED, first_line, report_outcome
-from triadops.actions.backup_files import backup_folder, verify_folder
 from triadops.actions.backup_restore import scratch_restore
+from triadops.actions.backup_store import backup_store
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.local import LocalRunner
 from triadops.constitution.ledger.audit import verify
@@ -69,7 +69,7 @@ class RestoreTestAction(Action[BackupIdParams]):
             if now is None:
                 return StepPreview(
                     summary="recovery test of the newest backup not yet tested: none stored yet",
-                    touches=[str(ctx.settings.backup_folder)],
+                    touches=[backup_store(ctx.settings).where],
                 )
             backup_id = now
         m = await stored_manifest(ctx, backup_id)
@@ -81,7 +81,7 @@ class RestoreTestAction(Action[BackupIdParams]):
                 f"recovery test of {named} ({m.source}, {m.size_bytes} bytes): verify, restore "
                 f"into {scratch}, compare {len(m.row_counts)} tables' rows{audit}; clean up"
             ),
-            touches=[str(backup_folder(ctx.settings.backup_folder, m.id))],
+            touches=[backup_store(ctx.settings).location(m.id)],
             amounts={"bytes": m.size_bytes, "tables": len(m.row_counts)},
         )
 
@@ -109,13 +109,16 @@ class RestoreTestAction(Action[BackupIdParams]):
         """Verify, restore, validate, clean up; fail naming what did not hold."""
         manifest = await stored_manifest(ctx, backup_id)
         clock = time.perf_counter()
-        folder = backup_folder(ctx.settings.backup_folder, manifest.id)
+        store = backup_store(ctx.settings)
         # SQLite's file is hashed as it is copied into the scratch; pg_restore reads the
         # dump itself, so a dump is hashed first.
         hashed_first = manifest.format != "sqlite"
-        raise_unless_ok(await verify_folder(folder, manifest, hashes=hashed_first))
+        raise_unless_ok(await store.verify(manifest, hashes=hashed_first))
         checks: list[JsonValue] = []
-        async with scratch_restore(ctx, manifest, folder, self.runner) as restored:
+        async with (
+            store.readable(manifest) as folder,
+            scratch_restore(ctx, manifest, folder, self.runner) as restored,
+        ):
             checks += restored.checks
             if manifest.source == OWN_DATABASE:
                 async with session_factory(restored.engine)() as session:
