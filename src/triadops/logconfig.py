@@ -14,12 +14,14 @@ import logging
 import re
 import sys
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, ExcInfo, Processor, WrappedLogger
+
+from triadops.logfiles import LogFiles, add_branch
 
 Renderer = Literal["json", "logfmt"]
 """``json`` for servers (one object a line), ``logfmt`` (``key=value``) for commands."""
@@ -45,10 +47,31 @@ _SECRET_KEY = re.compile(r"(?i)token|secret|password|passwd|authorization|api_?k
 """Keys whose whole value is masked, whatever it looks like."""
 _LOGGERS_WE_OWN = ("uvicorn", "uvicorn.error", "uvicorn.access")
 """Loggers that come with handlers of their own; ours replace them."""
+SHORTEST_SECRET = 6
+"""Configured secrets shorter than this are not masked by value: they would mask words."""
+_configured: re.Pattern[str] | None = None
+"""The configured secrets' values (passwords, keys from the settings), masked wherever seen."""
+_files: LogFiles | None = None
+"""The per-branch log files this process writes, if any."""
+
+
+def mask_values(secrets: Iterable[str]) -> None:
+    """Mask these exact values in every event from now on (the settings' secrets).
+
+    Longest first, so a secret that contains another is masked whole.
+    """
+    global _configured
+    found = sorted({s for s in secrets if len(s) >= SHORTEST_SECRET}, key=len, reverse=True)
+    _configured = re.compile("|".join(map(re.escape, found))) if found else None
 
 
 def redact(text: str) -> str:
-    """Return `text` with tokens, authorization headers, URL passwords and ``password=…`` masked."""
+    """Return `text` with tokens, authorization headers, URL passwords and ``password=…`` masked.
+
+    And the configured secrets' values (`mask_values`), wherever they appear.
+    """
+    if _configured is not None:
+        text = _configured.sub(MASK, text)
     text = _AUTHORIZATION.sub(rf"\g<1>{MASK}", text)
     text = _BEARER.sub(rf"\g<1>{MASK}", text)
     text = _TOKEN.sub(f"triad_{MASK}", text)
@@ -135,12 +158,39 @@ def _render(renderer: Renderer) -> Processor:
     return structlog.processors.LogfmtRenderer(key_order=["timestamp", "level", "event"])
 
 
-def configure_logging(level: int = logging.INFO, *, renderer: Renderer = "json") -> None:
-    """Send structlog's and the standard library's events at `level` and up to stderr."""
+def _formatter(shared: list[Processor], renderer: Renderer) -> logging.Formatter:
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.ExceptionRenderer(format_traceback),
+            redact_secrets,
+            _render(renderer),
+        ],
+    )
+
+
+def configure_logging(
+    level: int = logging.INFO,
+    *,
+    renderer: Renderer = "json",
+    files: LogFiles | None = None,
+    secrets: Iterable[str] | None = None,
+) -> None:
+    """Send structlog's and the standard library's events at `level` and up to stderr.
+
+    With `files`, to triad's per-branch JSON-lines files too (started here; the files a
+    previous call started are stopped, what they queued written first). `secrets` are
+    values masked wherever they appear (`mask_values`); None keeps those already set.
+    """
+    global _files
+    if secrets is not None:
+        mask_values(secrets)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        add_branch,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
@@ -150,19 +200,17 @@ def configure_logging(level: int = logging.INFO, *, renderer: Renderer = "json")
         cache_logger_on_first_use=False,
     )
     handler = _StderrHandler()
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.ExceptionRenderer(format_traceback),
-                redact_secrets,
-                _render(renderer),
-            ],
-        )
-    )
+    handler.setFormatter(_formatter(shared, renderer))
+    handlers: list[logging.Handler] = [handler]
+    if _files is not None and _files is not files:
+        _files.stop()
+    _files = files
+    if files is not None:
+        files.handler.setFormatter(_formatter(shared, "json"))
+        files.start()
+        handlers.append(files.handler)
     root = logging.getLogger()
-    root.handlers = [handler]
+    root.handlers = handlers
     root.setLevel(level)
     for name in _LOGGERS_WE_OWN:
         logger = logging.getLogger(name)
@@ -171,26 +219,46 @@ def configure_logging(level: int = logging.INFO, *, renderer: Renderer = "json")
 
 
 @contextmanager
-def logging_configured(level: int, *, renderer: Renderer = "logfmt") -> Iterator[None]:
+def logging_configured(
+    level: int,
+    *,
+    renderer: Renderer = "logfmt",
+    files: LogFiles | None = None,
+    secrets: Iterable[str] | None = None,
+) -> Iterator[None]:
     """Configure logging as `configure_logging` does, then restore what was there before.
 
     For code that runs inside other programs (tests, a server's own process): it must not
     leave their logging changed.
     """
+    global _files, _configured
     structlog_config: dict[str, Any] = structlog.get_config()
+    masked = _configured
     root = logging.getLogger()
     root_state = (list(root.handlers), root.level)
     owned = [
         (logger, list(logger.handlers), logger.propagate)
         for logger in map(logging.getLogger, _LOGGERS_WE_OWN)
     ]
-    configure_logging(level, renderer=renderer)
+    previous, _files = _files, None  # left open, not written to while this block runs
+    configure_logging(level, renderer=renderer, files=files, secrets=secrets)
     try:
         yield
     finally:
+        if files is not None:
+            files.stop()
+        _files, _configured = previous, masked
         structlog.configure(**structlog_config)
         root.handlers = root_state[0]
         root.setLevel(root_state[1])
         for logger, handlers, propagate in owned:
             logger.handlers = handlers
             logger.propagate = propagate
+
+
+def stop_log_files() -> None:
+    """Write what the log files queued and close them (at a process's end)."""
+    global _files
+    if _files is not None:
+        _files.stop()
+        _files = None

@@ -42,6 +42,7 @@ from triadops.logconfig import configure_logging
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.runtime import Runtime
 from triadops.settings import Settings
+from triadops.settings.logs import secret_values
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -174,8 +175,11 @@ def app_from_env() -> FastAPI:
     as ``triad serve`` sets it up (JSON lines, no secrets), uvicorn's own loggers included,
     except the access lines of probes that answered 200 (`health.QuietProbes`).
     """
-    configure_logging()
+    settings = Settings()
+    configure_logging(
+        files=settings.logs.open_files(settings.log_dir), secrets=secret_values(settings)
+    )
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, health.QuietProbes) for f in access.filters):
         access.addFilter(health.QuietProbes())
-    return create_app(Settings(), run_worker=True, governs=True)
+    return create_app(settings, run_worker=True, governs=True)

@@ -9,7 +9,7 @@ import os
 import re
 import socket
 import tomllib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from enum import StrEnum
@@ -30,8 +30,10 @@ from triadops.domain.identity import ALL_ROLES, Identity
 from triadops.domain.operations import Reason
 from triadops.domain.principals import LOCAL_SUFFIX, local_operator, new_principal_problem
 from triadops.logconfig import logging_configured
+from triadops.logfiles import LogFiles
 from triadops.runtime import Runtime
 from triadops.settings import HOME_DIR, ConfigFileMissing, Settings, config_file
+from triadops.settings.logs import secret_values
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -197,14 +199,16 @@ async def open_runtime(settings: Settings) -> Runtime:
 
 
 @contextmanager
-def cli_logging(level: int) -> Iterator[None]:
+def cli_logging(
+    level: int, *, files: LogFiles | None = None, secrets: Iterable[str] | None = None
+) -> Iterator[None]:
     """Send structured logs at `level` and above to stderr, so stdout stays the output.
 
     One ``key=value`` line an event, secrets masked (`triadops.logconfig`). The previous
     configuration comes back afterwards: commands run inside other programs (tests, the
     API's own process) must not leave their logging changed.
     """
-    with logging_configured(level, renderer="logfmt"):
+    with logging_configured(level, renderer="logfmt", files=files, secrets=secrets):
         yield
 
 
@@ -257,6 +261,7 @@ def run(
     serves: bool = False,
     local_only: str | None = None,
     log_level: int = logging.WARNING,
+    log_files: bool = False,
 ) -> T:
     """Open a Runtime from the settings, run `work` with it in a fresh event loop, close it.
 
@@ -267,6 +272,7 @@ def run(
     `local_only`: why it has no API). A command
     that `writes` first checks that this process governs as the database says
     (`Runtime.check_governance`); one that only reads may run under other settings.
+    With `log_files` (a worker), its events go to triad's per-branch log files too.
     """
     if not serves:
         refuse_remotely(local_only)
@@ -286,7 +292,8 @@ def run(
         finally:
             await rt.close()
 
-    with cli_logging(log_level):
+    files = settings.logs.open_files(settings.log_dir) if log_files else None
+    with cli_logging(log_level, files=files, secrets=secret_values(settings)):
         return asyncio.run(within())
 
 

@@ -16,6 +16,7 @@ from triadops.cli.context import load_settings, run
 from triadops.cli.output import console
 from triadops.logconfig import configure_logging
 from triadops.runtime import Runtime
+from triadops.settings.logs import secret_values
 from triadops.worker import worker_name
 
 
@@ -44,7 +45,9 @@ def serve(
         return said
 
     said = run(reachable, creates=True, serves=True)
-    configure_logging()
+    configure_logging(
+        files=settings.logs.open_files(settings.log_dir), secrets=secret_values(settings)
+    )
     if said:
         # The server's output is its structured log: one JSON event a line.
         structlog.stdlib.get_logger(__name__).info("governance", said=said)
@@ -80,5 +83,5 @@ def worker() -> None:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
-    run(work, creates=True, serves=True, log_level=logging.INFO)
+    run(work, creates=True, serves=True, log_level=logging.INFO, log_files=True)
     console(stderr=True).print(f"worker {owner} stopped")

@@ -81,6 +81,8 @@ class Journey:
         self.progress = Progress.ADVANCED
         """How the journey stands: advanced while it drives, then how it ended."""
         self.log = log.bind(operation_id=claimed.row.id)
+        self.entered: S | None = None
+        """The last state this journey logged entering."""
         self.hold = leases.hold(claimed.row.id)
 
     async def run(self) -> None:
@@ -105,7 +107,16 @@ class Journey:
             return Progress.WAITING
         branch, stages = found
         self.handover = Handover()
-        with tracing.span(f"{branch}: {status.value}", operation_id=self.claimed.row.id):
+        with (
+            tracing.span(f"{branch}: {status.value}", operation_id=self.claimed.row.id),
+            # Every event of the stage, whoever logs it, names its operation and branch.
+            structlog.contextvars.bound_contextvars(
+                operation_id=self.claimed.row.id, branch=branch
+            ),
+        ):
+            if status is not self.entered:
+                log.info("entered", state=status.value)  # once a state, not once a commit
+                self.entered = status
             for stage in stages:
                 progress = await stage(self)
                 if progress is not None:

@@ -236,7 +236,9 @@ async def commit(session: AsyncSession) -> None:
     The commit subscribers the runtime registered (``constitution.subscribers``: change
     silences, worker wake-ups) see the queued entries first, in the same transaction.
     """
+    mark = ledger.linked_mark(session)
     await session.flush()
     await subscribers.on_commit(session, ledger.queued(session))
     await ledger.flush(session)
     await session.commit()
+    ledger.log_linked(session, mark)

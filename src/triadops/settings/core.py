@@ -26,6 +26,7 @@ from triadops.settings.checkpoints import CheckpointSettings
 from triadops.settings.database import DatabaseSettings
 from triadops.settings.files import FileSettings, required_config_file
 from triadops.settings.health import HealthSettings
+from triadops.settings.logs import LogSettings
 from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
 from triadops.settings.security import SecuritySettings
@@ -94,6 +95,7 @@ class Settings(  # the keys come in the reverse order of the sections named here
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
+    logs: LogSettings = Field(default_factory=LogSettings)
 
     @model_validator(mode="after")
     def _tasks_name_windows(self) -> Settings:

@@ -15,6 +15,7 @@ from contextlib import aclosing
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -26,6 +27,7 @@ from triadops.domain.operations import utcnow
 from triadops.storage import ledger as store
 from triadops.storage.tables import LedgerRow
 
+_log = structlog.stdlib.get_logger(__name__)
 _PENDING = "triad_ledger_pending"
 _LINKED = "triad_ledger_linked"
 _QUEUED = "triad_ledger_queued"
@@ -103,6 +105,49 @@ async def flush(session: AsyncSession) -> int:
     await store.append_links(session, links)
     session.info.setdefault(_LINKED, []).extend(links)
     return len(links)
+
+
+BRANCH_ACTORS = ("legislative", "executive", "judicial", "crown")
+_PEOPLES = {"submitted": "legislative", "approval": "legislative", "step_ruled": "judicial"}
+"""Where a person's entry goes: a request or approval is the legislature's business."""
+_SYSTEMS = ("alert_", "notification_", "silence_", "change_silence_", "maintenance_task_")
+"""Entries of the monitor, alerts and the scheduler: the ``system`` stream."""
+
+
+def stream_of(actor: str, kind: str) -> str:
+    """The log stream of a ledger entry: its actor's branch, else its kind's, else the crown's."""
+    prefix = actor.split(":", 1)[0]
+    if prefix in BRANCH_ACTORS:
+        return prefix
+    if kind.startswith(_SYSTEMS) or kind == "alert_group_flushed":
+        return "system"
+    return _PEOPLES.get(kind, "crown")
+
+
+def linked_mark(session: AsyncSession) -> int:
+    """How many entries this session has linked so far (what `log_linked` starts after)."""
+    return len(session.info.get(_LINKED, []))
+
+
+def log_linked(session: AsyncSession, mark: int) -> None:
+    """Log each entry linked after `mark`, once committed: one line in its maker's stream.
+
+    The stream is the branch of its actor (``executive:w``); a person's request or approval
+    goes to the legislature's, alerts' and tasks' to ``system``, the rest (acknowledgements,
+    freezes, tokens) to the crown's, which keeps the ledger.
+    """
+    links: list[dict[str, Any]] = session.info.get(_LINKED, [])
+    for link in links[mark:]:
+        actor = str(link["actor"])
+        _log.info(
+            "ledger entry",
+            seq=link["seq"],
+            kind=link["event"],
+            actor=actor,
+            operation_id=link["operation_id"],
+            to_status=link["to_status"],
+            branch=stream_of(actor, str(link["event"])),
+        )
 
 
 def linked_in(session: AsyncSession, operation_id: str) -> list[LedgerEntry]:
