@@ -225,3 +225,14 @@ def test_each_ledger_entry_is_logged_in_its_makers_stream(
     actor: str, kind: str, stream: str
 ) -> None:
     assert stream_of(actor, kind) == stream
+
+
+def test_a_file_moved_away_by_an_outside_rotation_is_reopened(tmp_path: Path) -> None:
+    path = tmp_path / "system.log"
+    stream = RotatingJsonLines(path, max_bytes=1 << 20, max_age_s=3600, keep=10)
+    stream.handle(record_at(1_000_000.0, "before"))
+    path.rename(tmp_path / "system.log.1")  # as logrotate does
+    stream.handle(record_at(1_000_001.0, "after"))
+    stream.close()
+    assert [e["event"] for e in lines(path)] == ["after"]
+    assert "before" in (tmp_path / "system.log.1").read_text()

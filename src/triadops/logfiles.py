@@ -97,6 +97,7 @@ class RotatingJsonLines(logging.Handler):
         """Write the formatted line; rotate first when this file is too big or too old."""
         try:
             line = record.getMessage() + "\n"
+            self._reopen_if_moved()
             if self._size and (
                 self._size + len(line) > self.max_bytes
                 or (self._opened is not None and record.created - self._opened >= self.max_age_s)
@@ -110,6 +111,18 @@ class RotatingJsonLines(logging.Handler):
         except Exception:
             self.handleError(record)
 
+    def _reopen_if_moved(self) -> None:
+        """Reopen the path when an outside rotation (logrotate) moved or removed the file."""
+        try:
+            moved = os.stat(self.path).st_ino != os.fstat(self._file.fileno()).st_ino
+        except FileNotFoundError:
+            moved = True
+        if moved:
+            self._file.close()
+            self._file = self.path.open("a", encoding="utf-8")
+            self._size = self._file.tell()
+            self._opened = None
+
     def rotate(self, at: float) -> Path | None:
         """Close this file as a gzipped generation stamped `at`, open a fresh one.
 
@@ -118,9 +131,11 @@ class RotatingJsonLines(logging.Handler):
         self._file.close()
         generation: Path | None = None
         if self.path.exists() and self.path.stat().st_size:
-            plain = self.path.with_name(f"{self.path.name}.{_stamp(at)}")
+            stamp = _stamp(at)
+            # Not a name `logs.rotate` would take for a generation to finish compressing.
+            plain = self.path.with_name(f"{self.path.name}.{stamp}.rotating")
             os.replace(self.path, plain)
-            generation = plain.with_name(plain.name + ".gz")
+            generation = self.path.with_name(f"{self.path.name}.{stamp}.gz")
             with plain.open("rb") as src, gzip.open(generation, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             plain.unlink()

@@ -183,3 +183,18 @@ async def test_rotation_alone_never_deletes_by_age(file_context: ActionContext) 
 async def test_purge_refuses_folders_that_are_not_configured(file_context: ActionContext) -> None:
     with pytest.raises(InvalidRequest):
         await PurgeLogsAction().run(file_context, PurgeLogsParams(path="/etc"))
+
+
+async def test_never_moves_triads_own_branch_logs_whose_writer_rotates_them(
+    file_context: ActionContext,
+) -> None:
+    folder = file_context.settings.log_dir
+    folder.mkdir()
+    own = write(folder / "executive.log", 2000, b"line\n")
+    write(folder / "app.log", 2000, b"line\n")
+
+    output = await RotateLogsAction().run(file_context, RotateParams(max_bytes=1000, force=True))
+
+    assert [r["file"] for r in output["rotated"] if isinstance(r, dict)] == ["app.log"]
+    assert (folder / "executive.log").read_bytes() == own
+    assert not list(folder.glob("executive.log.*"))

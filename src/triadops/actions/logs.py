@@ -17,6 +17,7 @@ from triadops.domain.clock import unix_now
 from triadops.domain.enums import Risk
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.operations import StepPreview, utcnow
+from triadops.logfiles import BRANCHES
 
 # name.log.20250101T020000123456Z[.gz]: sortable by name, unique to the microsecond.
 _GENERATION = re.compile(r"^(?P<log>.+\.log)\.(?P<stamp>\d{8}T\d{12}Z)(?P<gz>\.gz)?$")
@@ -63,17 +64,25 @@ def _log_folder(
     return folder
 
 
-def _due(folder: Path, params: RotateParams) -> list[Path]:
+def _due(folder: Path, params: RotateParams, own: frozenset[Path]) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(
         p
         for p in folder.glob("*.log")
-        if p.is_file()
+        if p.resolve() not in own
+        and p.is_file()
         and not p.is_symlink()
         and (size := p.stat().st_size) > 0
         and (params.force or size > params.max_bytes)
     )
+
+
+def _own_streams(ctx: ActionContext) -> frozenset[Path]:
+    """Triad's per-branch log files: their writer rotates them itself, never moved under it."""
+    if not ctx.settings.logs.files:
+        return frozenset()
+    return frozenset((ctx.settings.log_dir / f"{b}.log").resolve() for b in BRANCHES)
 
 
 def _generations(folder: Path) -> dict[str, list[Path]]:
@@ -112,7 +121,7 @@ class RotateLogsAction(Action[RotateParams]):
     async def preview(self, ctx: ActionContext, params: RotateParams) -> StepPreview:
         """List the files that would be rotated and their bytes."""
         folder = _log_folder(ctx, params, create=False)
-        due = _due(folder, params)
+        due = _due(folder, params, _own_streams(ctx))
         total = sum(p.stat().st_size for p in due)
         counts = {log: len(gens) for log, gens in _generations(folder).items()}
         for p in due:
@@ -137,7 +146,7 @@ class RotateLogsAction(Action[RotateParams]):
                 _compress(leftover)
         rotated: list[JsonValue] = []
         total = 0
-        for log in _due(folder, params):
+        for log in _due(folder, params, _own_streams(ctx)):
             stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
             size = log.stat().st_size
             mode = log.stat().st_mode
