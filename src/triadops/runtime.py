@@ -34,6 +34,7 @@ from triadops.ops.backup.checks import backup_checks
 from triadops.ops.backup.recovery import backup_actions
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.maintenance.runs import check_tasks
+from triadops.ops.runbooks.catalogue import RunbookCatalogue, load_runbooks
 from triadops.settings import Settings
 from triadops.storage import governance, wakeups
 from triadops.storage.engine import create_engine, session_factory
@@ -104,6 +105,8 @@ class Runtime:
     procedures: ProcedureCatalogue
     sops: SopCatalogue
     """The SOP templates in force: the shipped ones and the user's (``$TRIAD_HOME/sops``)."""
+    runbooks: RunbookCatalogue
+    """The troubleshooting runbooks: the shipped ones and the user's (``$TRIAD_HOME/runbooks``)."""
     submissions: Submissions
     """Group commit for requests that arrive together (the API's submissions)."""
     agents: Agents | None = None
@@ -124,6 +127,12 @@ class Runtime:
         for folder in (settings.home, settings.log_dir, settings.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
         sops = load_sops(settings.home / USER_FOLDER)  # a misfit refuses to open
+        runbooks = load_runbooks(
+            settings.home,
+            checks=checks.names(),
+            procedures=procedures.names(),
+            actions=actions.names(),
+        )
         engine = create_engine(settings.resolved_database_url)
         if migrate:
             await upgrade(engine)
@@ -144,6 +153,7 @@ class Runtime:
             checks=checks,
             procedures=procedures,
             sops=sops,
+            runbooks=runbooks,
             agents=agents,
         )
 

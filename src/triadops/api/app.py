@@ -35,6 +35,7 @@ from triadops.api.routes import (
     monitoring,
     operations,
     procedures,
+    runbooks,
     security,
     sops,
 )
@@ -128,6 +129,7 @@ def create_app(
         agents,
         procedures,
         sops,
+        runbooks,
         maintenance,
         maintenance_tasks,
         security,

@@ -26,6 +26,7 @@ from triadops.cli import (
     maintain,
     ops,
     procedures,
+    runbooks,
     serve,
     sops,
     tokens,
@@ -92,6 +93,7 @@ app.add_typer(alerts.silences_app, name="silences")
 app.add_typer(agents.app, name="agents")
 app.add_typer(procedures.app, name="procedures")
 app.add_typer(sops.app, name="sop")
+app.add_typer(runbooks.app, name="runbooks")
 app.add_typer(maintain.app, name="maintain")
 app.add_typer(backup.app, name="backup")
 app.command("freeze")(crown.freeze_command)

@@ -32,6 +32,7 @@ from triadops.domain.health import HealthReport, HealthReportSummary
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operation_views import OperationSummary
 from triadops.domain.operations import Operation, OperationRequest, Plan, PlanningResult
+from triadops.domain.runbooks import RunbookEntry
 from triadops.domain.sops import SopDetail, SopEntry
 from triadops.ops.agents_health import AgentsHealth
 
@@ -236,6 +237,15 @@ class Remote:
         """Read one SOP with the reviews it has due."""
         found = self.call("GET", f"/sops/{_segment(name)}", params={"limit": limit})
         return SopDetail.model_validate(found)
+
+    def runbooks(self) -> list[RunbookEntry]:
+        """Return the runbooks in force on the server."""
+        found = self.call("GET", "/runbooks")["items"]
+        return [RunbookEntry.model_validate(item) for item in found]
+
+    def runbook(self, name: str) -> RunbookEntry:
+        """Read one runbook."""
+        return RunbookEntry.model_validate(self.call("GET", f"/runbooks/{_segment(name)}"))
 
     # The crown's ledger.
 

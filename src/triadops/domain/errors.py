@@ -105,6 +105,22 @@ class ProceduresInvalid(TriadError):
         self.problems = problems
 
 
+class RunbooksInvalid(TriadError):
+    """Runbook files that do not load: each problem names its file and key."""
+
+    status_code = 500
+    title = "Runbook files invalid"
+
+    def __init__(self, problems: list[str]) -> None:
+        shown = "; ".join(problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__(
+            f"{shown}{more}: triad opens nothing until every runbook loads "
+            "(`triad runbooks validate` lists every problem)"
+        )
+        self.problems = problems
+
+
 class TasksInvalid(TriadError):
     """Routine maintenance tasks the procedure catalogue refuses: each names its task."""
 

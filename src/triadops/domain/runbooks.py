@@ -1,0 +1,152 @@
+"""Troubleshooting runbooks as data: what to look at (diagnostics), what may fix it (resolutions).
+
+A runbook names the alerts it answers, diagnostics that each read one thing (a judicial check
+measured now, a health figure, a log query, the ledger's audit), and resolutions that are each
+a registered action or a procedure, submitted as an operation like any other, so a runbook
+adds no power: it only knows where to look and what to propose.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+NAME = r"^[a-z][a-z0-9_]{0,63}$"
+DURATION = re.compile(r"^(?P<n>[1-9][0-9]{0,5})(?P<unit>[smhd])$")
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DIAGNOSTICS = 20
+MAX_RESOLUTIONS = 10
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+def duration_s(text: str) -> int:
+    """Seconds in ``15m``, ``2h``, ``1d``; ValueError naming the form otherwise."""
+    found = DURATION.match(text)
+    if found is None:
+        raise ValueError(f"{text!r} is not a duration such as 30s, 15m, 2h or 1d")
+    return int(found["n"]) * SECONDS[found["unit"]]
+
+
+class LogQuery(BaseModel):
+    """Count the lines of a level and up in a log source over the last while."""
+
+    model_config = _STRICT
+
+    source: str = Field(default="triad", min_length=1, max_length=100)
+    """``triad`` (triad's own streams) or a configured service log source."""
+    level: Literal["warning", "error", "critical"] = "error"
+    """Lines at this level and above are counted."""
+    since: str = "15m"
+    """How far back: ``30s``, ``15m``, ``2h``, ``1d``."""
+    at_most: int = Field(default=0, ge=0)
+    """The symptom is more lines than this."""
+
+    @model_validator(mode="after")
+    def _since_is_a_duration(self) -> Self:
+        duration_s(self.since)
+        return self
+
+
+class Diagnostic(BaseModel):
+    """One thing to look at, exactly one of: a check, a health figure, a log query, the audit."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=NAME)
+    """Names the diagnostic in reports and in resolutions' ``when``."""
+    description: str = Field(default="", max_length=500)
+    check: str | None = Field(default=None, max_length=100)
+    """A registered judicial check, measured now and judged against nothing (it must pass)."""
+    health: str | None = Field(default=None, max_length=100, pattern=r"^[a-z0-9_.:*]+$")
+    """A health check from a fresh reading, by its name or ``component.name``; ``*`` matches
+    any part (``database.*.latency_s``, ``judicial.*``): the symptom is any of them failing."""
+    logs: LogQuery | None = None
+    ledger: Literal["verify"] | None = None
+    """``verify``: the ledger's chain and the state it proves (``triad audit verify``)."""
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> Self:
+        given = [k for k in ("check", "health", "logs", "ledger") if getattr(self, k) is not None]
+        if len(given) != 1:
+            named = ", ".join(given) or "none"
+            raise ValueError(
+                f"a diagnostic reads exactly one of check, health, logs, ledger (given: {named})"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which source it reads: ``check``, ``health``, ``logs`` or ``ledger``."""
+        for kind in ("check", "health", "logs", "ledger"):
+            if getattr(self, kind) is not None:
+                return kind
+        raise AssertionError("validated to have one")
+
+
+class Resolution(BaseModel):
+    """A fix to propose: a procedure or an action, submitted as an operation when chosen."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=NAME)
+    description: str = Field(default="", max_length=500)
+    procedure: str | None = Field(default=None, max_length=100)
+    """A procedure of the catalogue (``triad procedures list``)."""
+    action: str | None = Field(default=None, max_length=100)
+    """A registered action, run as a one-step operation."""
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    """The action's or procedure's parameters."""
+    when: list[str] = Field(default_factory=list, max_length=MAX_DIAGNOSTICS)
+    """Diagnostics of which at least one must show its symptom for this fix to be proposed;
+    empty: proposed whatever they show."""
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> Self:
+        if (self.procedure is None) == (self.action is None):
+            raise ValueError("a resolution names exactly one of procedure or action")
+        return self
+
+
+class Runbook(BaseModel):
+    """A troubleshooting scenario: when it applies, what to diagnose, what may resolve it."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=NAME)
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    alerts: list[str] = Field(default_factory=list, max_length=50)
+    """Alert names this runbook answers (``triad troubleshoot`` starts it for them)."""
+    diagnostics: list[Diagnostic] = Field(min_length=1, max_length=MAX_DIAGNOSTICS)
+    resolutions: list[Resolution] = Field(min_length=1, max_length=MAX_RESOLUTIONS)
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> Self:
+        names = [d.name for d in self.diagnostics]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"diagnostic names must be unique: {', '.join(twice)}")
+        fixes = [r.name for r in self.resolutions]
+        twice = sorted({n for n in fixes if fixes.count(n) > 1})
+        if twice:
+            raise ValueError(f"resolution names must be unique: {', '.join(twice)}")
+        for fix in self.resolutions:
+            unknown = [w for w in fix.when if w not in names]
+            if unknown:
+                raise ValueError(
+                    f"resolution {fix.name}: when names no diagnostic {', '.join(unknown)}"
+                )
+        return self
+
+
+class RunbookEntry(BaseModel):
+    """A runbook as the catalogue holds it: the runbook and where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    runbook: Runbook
+    source: str
+    """``builtin`` or the user's file."""

@@ -1,0 +1,1 @@
+"""Troubleshooting runbooks: the catalogue of scenarios, and the flow that runs one."""
