@@ -30,6 +30,7 @@ from triadops.cli import (
     serve,
     sops,
     tokens,
+    troubleshoot,
 )
 from triadops.cli.clicktypes import Context as ClickContext
 from triadops.cli.context import BadInput, describe_validation
@@ -94,6 +95,8 @@ app.add_typer(agents.app, name="agents")
 app.add_typer(procedures.app, name="procedures")
 app.add_typer(sops.app, name="sop")
 app.add_typer(runbooks.app, name="runbooks")
+app.command("troubleshoot")(troubleshoot.troubleshoot_command)
+app.add_typer(troubleshoot.incidents, name="incidents")
 app.add_typer(maintain.app, name="maintain")
 app.add_typer(backup.app, name="backup")
 app.command("freeze")(crown.freeze_command)

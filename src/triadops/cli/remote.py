@@ -32,7 +32,7 @@ from triadops.domain.health import HealthReport, HealthReportSummary
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operation_views import OperationSummary
 from triadops.domain.operations import Operation, OperationRequest, Plan, PlanningResult
-from triadops.domain.runbooks import RunbookEntry
+from triadops.domain.runbooks import Incident, RunbookEntry
 from triadops.domain.sops import SopDetail, SopEntry
 from triadops.ops.agents_health import AgentsHealth
 
@@ -246,6 +246,21 @@ class Remote:
     def runbook(self, name: str) -> RunbookEntry:
         """Read one runbook."""
         return RunbookEntry.model_validate(self.call("GET", f"/runbooks/{_segment(name)}"))
+
+    def troubleshoot(self, name: str, *, resolve: bool, resolution: str | None) -> Incident:
+        """Run a runbook on the server; its worker drives the resolution."""
+        body: dict[str, Any] = {"resolve": resolve, "resolution": resolution}
+        found = self.call("POST", f"/runbooks/{_segment(name)}/troubleshoot", json=body)
+        return Incident.model_validate(found)
+
+    def incidents(self, *, limit: int) -> list[Incident]:
+        """Return the newest incident reports first."""
+        found = self.call("GET", "/incidents", params={"limit": limit})["items"]
+        return [Incident.model_validate(item) for item in found]
+
+    def incident(self, incident_id: str) -> Incident:
+        """Read one incident report."""
+        return Incident.model_validate(self.call("GET", f"/incidents/{_segment(incident_id)}"))
 
     # The crown's ledger.
 

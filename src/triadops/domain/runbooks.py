@@ -9,6 +9,7 @@ adds no power: it only knows where to look and what to propose.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
@@ -150,3 +151,105 @@ class RunbookEntry(BaseModel):
     runbook: Runbook
     source: str
     """``builtin`` or the user's file."""
+
+
+class Finding(BaseModel):
+    """What one diagnostic found: its symptom (None: it could not tell) and the evidence."""
+
+    name: str
+    kind: str
+    symptom: bool | None
+    """True: the diagnostic shows the trouble; False: it does not; None: inconclusive."""
+    detail: str
+    evidence: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class Chosen(BaseModel):
+    """The resolution a troubleshooting run chose, and what became of its operation."""
+
+    resolution: str
+    procedure: str | None = None
+    action: str | None = None
+    because: list[str] = Field(default_factory=list)
+    """The diagnostics whose symptoms made it apply."""
+    operation_id: str | None = None
+    status: str | None = None
+    """The operation's state when the run last looked."""
+
+
+class IncidentStep(BaseModel):
+    """One line of an incident's timeline."""
+
+    at: datetime
+    phase: Literal["diagnose", "resolve", "validate", "document"]
+    what: str
+
+
+IncidentStatus = Literal["resolved", "unresolved", "no_symptoms", "awaiting_approval", "diagnosed"]
+
+
+class Incident(BaseModel):
+    """A troubleshooting run as stored: diagnosis, resolution, validation, and its timeline."""
+
+    id: str
+    runbook: str
+    title: str
+    status: IncidentStatus
+    trigger: str
+    """``manual`` or ``alert:<id> <name>``: what started it."""
+    opened_by: str
+    opened_at: datetime
+    closed_at: datetime | None = None
+    diagnosis: list[Finding]
+    chosen: Chosen | None = None
+    validation: list[Finding] = Field(default_factory=list)
+    timeline: list[IncidentStep] = Field(default_factory=list)
+    ledger: list[int] = Field(default_factory=list)
+    """The ledger entries (seq) of the resolution's operation: its approvals, steps, verdict."""
+
+
+def symptoms(findings: list[Finding]) -> list[str]:
+    """The names of the findings that show their symptom."""
+    return [f.name for f in findings if f.symptom]
+
+
+def incident_markdown(incident: Incident) -> str:
+    """The incident as a post-incident report in Markdown (values as text, never as markup)."""
+
+    def text(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+
+    def table(findings: list[Finding]) -> list[str]:
+        rows = ["| diagnostic | reads | symptom | detail |", "| --- | --- | --- | --- |"]
+        for f in findings:
+            shown = {True: "yes", False: "no", None: "inconclusive"}[f.symptom]
+            rows.append(f"| {text(f.name)} | {f.kind} | {shown} | {text(f.detail)} |")
+        return rows
+
+    lines = [
+        f"# Incident {incident.id}: {text(incident.title)}",
+        "",
+        f"- runbook: {incident.runbook}",
+        f"- status: {incident.status}",
+        f"- trigger: {text(incident.trigger)}",
+        f"- opened by {text(incident.opened_by)} at {incident.opened_at.isoformat()}",
+    ]
+    if incident.closed_at is not None:
+        lines.append(f"- closed at {incident.closed_at.isoformat()}")
+    lines += ["", "## Diagnosis", "", *table(incident.diagnosis), "", "## Resolution", ""]
+    c = incident.chosen
+    if c is None:
+        lines.append("None submitted.")
+    else:
+        target = f"procedure {c.procedure}" if c.procedure else f"action {c.action}"
+        lines.append(
+            f"{c.resolution} ({target}), because of {', '.join(c.because) or 'the runbook'}: "
+            f"operation {c.operation_id or '-'}, {c.status or 'not submitted'}."
+        )
+    lines += ["", "## Validation", ""]
+    lines += table(incident.validation) if incident.validation else ["Not validated."]
+    lines += ["", "## Timeline", ""]
+    lines += [f"- {s.at.isoformat()} {s.phase}: {text(s.what)}" for s in incident.timeline]
+    if incident.ledger:
+        lines += ["", f"Ledger entries: {', '.join(map(str, incident.ledger))}."]
+    return "\n".join(lines) + "\n"

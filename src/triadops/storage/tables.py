@@ -564,3 +564,17 @@ class PerformanceReportRow(Base):
     regressions: Mapped[int] = mapped_column(Integer)
     report: Mapped[dict[str, Any]] = mapped_column(Json)
     """The whole report (`domain.baselines.PerformanceReport`) as JSON."""
+
+
+class IncidentRow(Base):
+    """A troubleshooting run's incident report: diagnosis, resolution, validation, timeline."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    runbook: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    operation_id: Mapped[str | None] = mapped_column(String(64))
+    """The resolution's operation, if one was submitted."""
+    report: Mapped[dict[str, Any]] = mapped_column(Json)

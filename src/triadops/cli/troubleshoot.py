@@ -1,0 +1,182 @@
+"""``triad troubleshoot RUNBOOK`` and ``triad incidents list|show``: diagnose, fix, document.
+
+Locally this process diagnoses, submits the resolution in the operator's name and drives it
+(as ``--wait`` does); remotely the server does, its worker driving the operation. Either way
+the resolution meets the same approvals as any request, and the report is stored.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from triadops.cli.context import AsName, JsonFlag, local_identity, refuse_as, run
+from triadops.cli.outcome import settle
+from triadops.cli.output import console, emit_json
+from triadops.cli.remote import remote
+from triadops.constitution.legislative.service import (
+    commit_new_operation,
+    review_request,
+    store_reviewed,
+)
+from triadops.domain.errors import NotFound
+from triadops.domain.operations import Operation, OperationRequest
+from triadops.domain.runbooks import Incident, incident_markdown
+from triadops.ops.runbooks.service import troubleshoot
+from triadops.runtime import Runtime
+from triadops.storage.incidents import list_incidents, read_incident
+
+incidents = typer.Typer(help="The incident reports troubleshooting stored.", no_args_is_help=True)
+SHOWN = {True: "symptom", False: "clear", None: "inconclusive"}
+
+
+def troubleshoot_command(
+    name: Annotated[str, typer.Argument(help="A runbook (triad runbooks list).")],
+    resolution: Annotated[
+        str | None, typer.Option(help="The resolution to submit; default the first that applies.")
+    ] = None,
+    resolve: Annotated[
+        bool,
+        typer.Option("--resolve/--no-resolve", help="Submit the resolution, or only diagnose."),
+    ] = True,
+    as_name: AsName = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Diagnose, resolve through the branches, validate, and store an incident report."""
+    client = remote()
+    if client is not None:
+        refuse_as(as_name)
+        with closing(client):
+            incident = client.troubleshoot(name, resolve=resolve, resolution=resolution)
+    else:
+        identity = local_identity(as_name)
+
+        async def work(rt: Runtime) -> Incident:
+            entry = rt.runbooks.get(name)
+
+            async def submit(request: OperationRequest) -> str:
+                async with rt.session(read_only=True) as reading:
+                    reviewed = await review_request(
+                        reading, rt.powers, request=request, requester=identity
+                    )
+                async with rt.session() as session:
+                    store_reviewed(session, rt.powers, reviewed)
+                    await commit_new_operation(session, request.operation_id)
+                return request.operation_id
+
+            async def settled(operation_id: str) -> Operation:
+                return (await settle(rt, operation_id, wait=True, quiet=as_json))[0]
+
+            return await troubleshoot(
+                rt.powers,
+                rt.procedures,
+                entry,
+                by=identity,
+                trigger="manual",
+                resolve=resolve,
+                submit=submit,
+                settle=settled,
+                resolution=resolution,
+            )
+
+        incident = run(work, creates=True, writes=True)
+    if as_json:
+        emit_json(incident)
+    else:
+        render(incident)
+    if incident.status == "unresolved":
+        raise typer.Exit(1)
+
+
+def render(incident: Incident) -> None:
+    """The incident's diagnosis, resolution and validation as tables and lines."""
+    out = console()
+    out.print(f"{incident.id}: {incident.runbook}: {incident.status}", style="bold")
+    table = Table(title="diagnosis", title_justify="left")
+    for column in ("diagnostic", "reads", "found", "detail"):
+        table.add_column(column, overflow="fold")
+    for f in incident.diagnosis:
+        after = next((v for v in incident.validation if v.name == f.name), None)
+        found = SHOWN[f.symptom] + (f" → {SHOWN[after.symptom]}" if after else "")
+        table.add_row(f.name, f.kind, found, f.detail)
+    out.print(table)
+    c = incident.chosen
+    if c is not None:
+        target = f"procedure {c.procedure}" if c.procedure else f"action {c.action}"
+        out.print(
+            f"resolution: {c.resolution} ({target}): operation {c.operation_id or '-'}, "
+            f"{c.status or 'not submitted'}"
+        )
+    for step in incident.timeline:
+        out.print(f"  {step.at:%H:%M:%S} {step.phase}: {step.what}")
+    out.print(f"report: triad incidents show {incident.id} --markdown")
+
+
+@incidents.command("list")
+def list_(
+    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many.")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the incident reports, newest first."""
+    client = remote()
+    if client is not None:
+        with closing(client):
+            found = client.incidents(limit=limit)
+    else:
+
+        async def work(rt: Runtime) -> list[Incident]:
+            async with rt.session(read_only=True) as session:
+                rows = await list_incidents(session, limit=limit)
+            return [Incident.model_validate(r) for r in rows]
+
+        found = run(work)
+    if as_json:
+        emit_json(found)
+        return
+    table = Table(title="incidents", title_justify="left")
+    for column in ("id", "runbook", "status", "opened", "by", "operation"):
+        table.add_column(column, overflow="fold")
+    for i in found:
+        table.add_row(
+            i.id,
+            i.runbook,
+            i.status,
+            i.opened_at.isoformat(timespec="seconds"),
+            i.opened_by,
+            (i.chosen.operation_id if i.chosen else None) or "-",
+        )
+    console().print(table)
+
+
+@incidents.command()
+def show(
+    incident_id: Annotated[str, typer.Argument(metavar="ID", help="An incident's id.")],
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the post-incident report as Markdown.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one incident report: what was found, done and proven, and its timeline."""
+    client = remote()
+    if client is not None:
+        with closing(client):
+            incident = client.incident(incident_id)
+    else:
+
+        async def work(rt: Runtime) -> Incident:
+            async with rt.session(read_only=True) as session:
+                found = await read_incident(session, incident_id)
+            if found is None:
+                raise NotFound(f"no incident {incident_id!r} (triad incidents list shows them)")
+            return Incident.model_validate(found)
+
+        incident = run(work)
+    if as_json:
+        emit_json(incident)
+    elif markdown:
+        typer.echo(incident_markdown(incident), nl=False)
+    else:
+        render(incident)

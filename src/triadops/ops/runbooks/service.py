@@ -1,0 +1,219 @@
+"""A troubleshooting run: diagnose, resolve through the branches, validate, document.
+
+The resolution is submitted as an operation in the name of whoever started the run, so it
+meets the same review, approvals and judgement as any request: a runbook chooses what to
+propose, never what is allowed. How the operation is submitted and waited for is the
+caller's (the CLI drives it here; the server's worker drives it there); the report is stored
+whatever happens, with the ledger entries of the resolution's operation.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from triadops.actions.procedures import ProcedureCatalogue
+from triadops.constitution.powers import Powers
+from triadops.domain.enums import Authority, OperationStatus, OperationType
+from triadops.domain.errors import InvalidRequest
+from triadops.domain.identity import Identity
+from triadops.domain.operations import Operation, OperationRequest, StepSpec, utcnow
+from triadops.domain.runbooks import (
+    Chosen,
+    Incident,
+    IncidentStep,
+    Resolution,
+    Runbook,
+    RunbookEntry,
+    symptoms,
+)
+from triadops.ops.runbooks.diagnostics import diagnose
+from triadops.storage.incidents import save_incident
+from triadops.storage.tables import LedgerRow
+
+Submit = Callable[[OperationRequest], Awaitable[str]]
+"""Submit a request as its requester's; return the operation's id."""
+Settle = Callable[[str], Awaitable[Operation]]
+"""Wait for an operation as far as the caller may; return it as it then stands."""
+WAITING = frozenset(
+    {
+        OperationStatus.SUBMITTED,
+        OperationStatus.REVIEWING,
+        OperationStatus.AWAITING_APPROVAL,
+        OperationStatus.APPROVED,
+        OperationStatus.SCHEDULED,
+        OperationStatus.EXECUTING,
+        OperationStatus.VALIDATING,
+        OperationStatus.IN_DOUBT,
+        OperationStatus.ROLLING_BACK,
+    }
+)
+"""States in which the resolution has not ended: the incident waits, not validated yet."""
+
+
+def new_incident_id() -> str:
+    """``inc-`` and twelve hex digits."""
+    return f"inc-{secrets.token_hex(6)}"
+
+
+def choose(runbook: Runbook, found: list[str], wanted: str | None) -> tuple[Resolution, list[str]]:
+    """The resolution to submit and the symptoms that made it apply.
+
+    `wanted` names one (a person's choice); else the first whose ``when`` names a diagnostic
+    showing its symptom, or that names none.
+    """
+    if wanted is not None:
+        for fix in runbook.resolutions:
+            if fix.name == wanted:
+                return fix, [w for w in fix.when if w in found]
+        names = ", ".join(f.name for f in runbook.resolutions)
+        raise InvalidRequest(
+            f"runbook {runbook.name} has no resolution {wanted!r} (it has: {names})",
+            field="resolution",
+        )
+    for fix in runbook.resolutions:
+        because = [w for w in fix.when if w in found]
+        if because or not fix.when:
+            return fix, because
+    raise AssertionError("a runbook with symptoms and no resolution applies")  # pragma: no cover
+
+
+def resolution_request(
+    procedures: ProcedureCatalogue,
+    runbook: Runbook,
+    fix: Resolution,
+    *,
+    incident_id: str,
+    by: Identity,
+) -> OperationRequest:
+    """The operation that carries out `fix`, requested in `by`'s own name."""
+    description = f"{incident_id}: runbook {runbook.name}, resolution {fix.name}"
+    if fix.procedure is not None:
+        declared = procedures.get(fix.procedure)
+        return OperationRequest(
+            operation_type=declared.operation_type,
+            constitutional_authority=declared.constitutional_authority[0],
+            description=description,
+            requested_by=by.name,
+            procedure=fix.procedure,
+            procedure_params=fix.params,
+        )
+    assert fix.action is not None  # validated: a procedure or an action
+    return OperationRequest(
+        operation_type=OperationType.MAINTENANCE,
+        constitutional_authority=Authority.EXECUTIVE,
+        description=description,
+        requested_by=by.name,
+        steps=[StepSpec(action=fix.action, params=fix.params)],
+    )
+
+
+async def troubleshoot(
+    powers: Powers,
+    procedures: ProcedureCatalogue,
+    entry: RunbookEntry,
+    *,
+    by: Identity,
+    trigger: str,
+    resolve: bool,
+    submit: Submit,
+    settle: Settle,
+    resolution: str | None = None,
+) -> Incident:
+    """Diagnose → resolve (an operation) → validate (diagnose again) → document (store)."""
+    book = entry.runbook
+    incident = Incident(
+        id=new_incident_id(),
+        runbook=book.name,
+        title=book.title,
+        status="diagnosed",
+        trigger=trigger,
+        opened_by=by.name,
+        opened_at=utcnow(),
+        diagnosis=[],
+    )
+    step = _timeline(incident)
+    incident.diagnosis = await diagnose(powers, book)
+    found = symptoms(incident.diagnosis)
+    unsure = [f.name for f in incident.diagnosis if f.symptom is None]
+    step("diagnose", f"{len(found)} of {len(book.diagnostics)} diagnostics show symptoms"
+         + (f": {', '.join(found)}" if found else "")
+         + (f"; inconclusive: {', '.join(unsure)}" if unsure else ""))  # fmt: skip
+    if not found and resolution is None:
+        incident.status = "no_symptoms"
+        return await _document(powers, incident, step)
+    fix, because = choose(book, found, resolution)
+    incident.chosen = Chosen(
+        resolution=fix.name, procedure=fix.procedure, action=fix.action, because=because
+    )
+    if not resolve:
+        step("resolve", f"proposed {fix.name}; not submitted (--no-resolve)")
+        return await _document(powers, incident, step)
+    request = resolution_request(procedures, book, fix, incident_id=incident.id, by=by)
+    operation_id = await submit(request)
+    incident.chosen.operation_id = operation_id
+    step("resolve", f"submitted {fix.name} as operation {operation_id} in {by.name}'s name")
+    op = await settle(operation_id)
+    incident.chosen.status = op.status.value
+    if op.status in WAITING:
+        incident.status = "awaiting_approval"
+        step("resolve", f"operation {operation_id} is {op.status.value}: not validated yet")
+    elif op.status is not OperationStatus.COMPLETED:
+        incident.status = "unresolved"
+        step(
+            "resolve", f"operation {operation_id} ended {op.status.value}: {op.status_reason or ''}"
+        )
+    else:
+        incident.validation = await diagnose(powers, book)
+        still = [n for n in symptoms(incident.validation) if n in found]
+        incident.status = "unresolved" if still else "resolved"
+        step(
+            "validate",
+            f"still showing: {', '.join(still)}" if still else f"gone: {', '.join(found) or '-'}",
+        )
+    incident.ledger = await _ledger_seqs(powers.sessions, operation_id)
+    return await _document(powers, incident, step)
+
+
+Phase = Literal["diagnose", "resolve", "validate", "document"]
+
+
+def _timeline(incident: Incident) -> Callable[[Phase, str], None]:
+    def step(phase: Phase, what: str) -> None:
+        incident.timeline.append(IncidentStep(at=utcnow(), phase=phase, what=what))
+
+    return step
+
+
+async def _ledger_seqs(sessions: async_sessionmaker[AsyncSession], operation_id: str) -> list[int]:
+    async with sessions() as session:
+        found = await session.scalars(
+            select(LedgerRow.seq)
+            .where(LedgerRow.operation_id == operation_id)
+            .order_by(LedgerRow.seq)
+        )
+        return [int(s) for s in found.all()]
+
+
+async def _document(
+    powers: Powers, incident: Incident, step: Callable[[Phase, str], None]
+) -> Incident:
+    if incident.status in ("resolved", "unresolved", "no_symptoms"):
+        incident.closed_at = utcnow()
+    step("document", f"incident {incident.id} stored: {incident.status}")
+    async with powers.sessions() as session:
+        await save_incident(
+            session,
+            incident_id=incident.id,
+            runbook=incident.runbook,
+            status=incident.status,
+            opened_at=incident.opened_at,
+            operation_id=incident.chosen.operation_id if incident.chosen else None,
+            report=incident.model_dump(mode="json"),
+        )
+        await session.commit()
+    return incident

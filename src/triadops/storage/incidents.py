@@ -1,0 +1,54 @@
+"""Stored incident reports: one row per troubleshooting run, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triadops.storage.tables import IncidentRow
+
+
+async def save_incident(
+    session: AsyncSession,
+    *,
+    incident_id: str,
+    runbook: str,
+    status: str,
+    opened_at: datetime,
+    operation_id: str | None,
+    report: dict[str, Any],
+) -> None:
+    """Insert or replace the incident's row, in the caller's transaction."""
+    row = await session.get(IncidentRow, incident_id)
+    if row is None:
+        session.add(
+            IncidentRow(
+                id=incident_id,
+                runbook=runbook,
+                status=status,
+                opened_at=opened_at,
+                operation_id=operation_id,
+                report=report,
+            )
+        )
+        return
+    row.status, row.operation_id, row.report = status, operation_id, report
+
+
+async def read_incident(session: AsyncSession, incident_id: str) -> dict[str, Any] | None:
+    """The stored report of `incident_id`, or None."""
+    row = await session.get(IncidentRow, incident_id)
+    return None if row is None else dict(row.report)
+
+
+async def list_incidents(session: AsyncSession, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest incidents' reports first (by the opening time's index)."""
+    rows = await session.scalars(
+        select(IncidentRow)
+        .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())
+        .limit(limit)
+    )
+    return [dict(r.report) for r in rows.all()]
