@@ -166,17 +166,21 @@ async def test_a_crown_cancel_leaves_every_branch_healthy(runtime: Runtime) -> N
 
 
 async def test_a_long_step_is_not_the_executives_decision_time(runtime: Runtime) -> None:
-    """A step runs 0.3 s under a 0.1 s response time: its action's time, not the executive's."""
-    runtime.settings.health.thresholds.response_time_s = 0.1
-    await submit(runtime, request([("noop", {"sleep_s": 0.3})]))
+    """A step runs 2 s under a 1 s response time: its action's time, not the executive's.
+
+    The executive's own share stays far under 1 s even on a loaded machine (0.19 s seen at
+    the worst), while counting the step would put it past 2 s.
+    """
+    runtime.settings.health.thresholds.response_time_s = 1.0
+    await submit(runtime, request([("noop", {"sleep_s": 2.0})]))
     await drive(runtime)
     await stages.fold_all(runtime.powers)
     checks = await branch_checks(runtime)
     decision = checks[("executive", "decision_s")]
     assert decision.status is CheckStatus.PASS, decision
-    assert decision.value is not None and decision.value < 0.1
+    assert decision.value is not None and decision.value < 1.0
     assert "1 steps' run time taken out" in decision.detail
-    # 0.3 s of noop's declared 3700 s: not slow either.
+    # 2 s of noop's declared 3700 s: not slow either.
     slow = checks[("executive", "slow_steps")]
     assert (slow.status, slow.value) == (CheckStatus.PASS, 0.0)
 
