@@ -72,7 +72,7 @@ async def test_a_backup_lands_in_the_bucket_and_passes_verify_and_its_recovery_t
     backup_id = str(made["backup_id"])
     where = f"s3://{s3_bucket.name}/{s3_bucket.prefix}"
     assert made["folder"] == f"{where}/{backup_id}"
-    keys = s3_bucket.keys()
+    keys = s3_bucket.object_keys()
     assert f"{s3_bucket.prefix}/{backup_id}/{MANIFEST_NAME}" in keys and len(keys) == 2
     kept = BackupManifest.model_validate_json(
         s3_bucket.read(f"{s3_bucket.prefix}/{backup_id}/{MANIFEST_NAME}")
@@ -95,7 +95,7 @@ async def test_a_flipped_byte_in_an_object_fails_verify_and_recovery_test_naming
 ) -> None:
     ctx = context(runtime, s3_bucket.settings())
     made = await backup(ctx)
-    key = next(k for k in s3_bucket.keys() if not k.endswith(MANIFEST_NAME))
+    key = next(k for k in s3_bucket.object_keys() if not k.endswith(MANIFEST_NAME))
     data = bytearray(s3_bucket.read(key))
     data[len(data) // 2] ^= 0x01
     s3_bucket.write(key, bytes(data))
@@ -112,7 +112,7 @@ async def test_a_missing_object_fails_verify_naming_it(
 ) -> None:
     ctx = context(runtime, s3_bucket.settings())
     made = await backup(ctx)
-    keys = s3_bucket.keys()
+    keys = s3_bucket.object_keys()
     key = next(k for k in keys if k.endswith(MANIFEST_NAME) == (which == "manifest"))
     s3_bucket.client.delete_object(Bucket=s3_bucket.name, Key=key)
     name = key.rsplit("/", 1)[1]
@@ -136,7 +136,7 @@ async def test_prune_deletes_the_objects_of_what_it_prunes_and_keeps_the_rest(
         await session.commit()
     done = await PruneBackupsAction().run(ctx, PruneParams())
     assert done["deleted"] == [old["backup_id"]]
-    assert {k.split("/")[1] for k in s3_bucket.keys()} == {new["backup_id"]}
+    assert {k.split("/")[1] for k in s3_bucket.object_keys()} == {new["backup_id"]}
     assert await stored_ids(runtime) == [new["backup_id"]]
     await backup_store(ctx.settings).remove(str(old["backup_id"]))  # already gone: nothing
 
@@ -166,7 +166,7 @@ async def test_an_unreachable_endpoint_fails_clearly_within_the_timeout_and_stor
     assert ("timed out after 1.0 s" in message) == (endpoint == "silent")
     assert "\n" not in message and SECRET_KEY not in message
     assert await stored_ids(runtime) == []
-    assert spool(ctx) == [] and s3_bucket.keys() == []
+    assert spool(ctx) == [] and s3_bucket.object_keys() == []
 
 
 async def test_missing_credentials_are_named_and_nothing_is_stored(
@@ -176,7 +176,7 @@ async def test_missing_credentials_are_named_and_nothing_is_stored(
     ctx = context(runtime, s3_bucket.settings())
     with pytest.raises(ActionFailed, match="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
         await backup(ctx)
-    assert await stored_ids(runtime) == [] and s3_bucket.keys() == []
+    assert await stored_ids(runtime) == [] and s3_bucket.object_keys() == []
 
 
 async def test_named_credential_variables_are_read(
@@ -188,7 +188,7 @@ async def test_named_credential_variables_are_read(
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     s3 = s3_bucket.settings(access_key_env="BACKUP_S3_ID", secret_key_env="BACKUP_S3_SECRET")
     made = await backup(context(runtime, s3))
-    assert any(str(made["backup_id"]) in k for k in s3_bucket.keys())
+    assert any(str(made["backup_id"]) in k for k in s3_bucket.object_keys())
 
 
 async def test_a_local_backup_stays_readable_after_switching_to_the_bucket(
@@ -201,7 +201,7 @@ async def test_a_local_backup_stays_readable_after_switching_to_the_bucket(
     ctx = context(runtime, s3_bucket.settings(), 1)
     assert (await VerifyBackupAction().run(ctx, params(local)))["files_checked"] == 1
     assert (await RestoreTestAction().run(ctx, params(local)))["passed"] is True
-    assert s3_bucket.keys() == []
+    assert s3_bucket.object_keys() == []
     await backup_store(ctx.settings).remove(str(local["backup_id"]))
     assert not folder.exists()
 
