@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -213,3 +214,13 @@ async def test_a_bucket_backup_without_s3_settings_is_refused_naming_where_it_is
     ctx = context(runtime, None, 1)
     with pytest.raises(ActionFailed, match=r"is kept in s3://.*backups\.s3 is not configured"):
         await VerifyBackupAction().run(ctx, params(made))
+
+
+def test_the_readme_storage_example_is_valid_settings() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Backup storage and encryption") :]
+    start = section.index("```toml\n") + len("```toml\n")
+    block = section[start : section.index("\n```\n", start)]
+    backups = BackupSettings.model_validate(tomllib.loads(block)["backups"])
+    assert backups.encrypt and backups.s3 is not None
+    assert backups.s3.uri == "s3://triad-backups/prod"
