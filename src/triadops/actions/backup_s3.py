@@ -121,11 +121,13 @@ class S3Store:
     async def prepare(self) -> list[str]:
         """Make the spool ready, then check the bucket answers before any backup work."""
         removed = await asyncio.to_thread(prepare_folder, self.spool)
-        client = self.client()
-        await self._bounded(
-            obstore.list(client, prefix=None, chunk_size=1).collect_async(), "listing the bucket"
-        )
+        await self._bounded(self._first_page(), "listing the bucket")
         return removed
+
+    async def _first_page(self) -> None:
+        """One list request: the bucket exists, answers, and takes these credentials."""
+        async for _ in obstore.list(self.client(), chunk_size=1):
+            break
 
     async def start(self, backup_id: str) -> Path:
         """``<spool>/<id>.partial``."""
