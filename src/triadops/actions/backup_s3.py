@@ -27,7 +27,7 @@ from obstore.store import S3Store as ObjectStore
 
 from triadops.actions.backup_files import partial_folder, prepare_folder, sha_problem
 from triadops.domain.backups import MANIFEST_NAME, BackupManifest, FileProblem, Verification
-from triadops.domain.errors import ActionFailed
+from triadops.domain.errors import ActionFailed, TriadError
 from triadops.settings.backups import BackupSettings, S3StoreSettings
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class S3Store:
             return await asyncio.wait_for(call, timeout=limit)
         except TimeoutError:
             raise ActionFailed(f"{self.s3.uri}: {what} timed out after {limit} s") from None
-        except FileNotFoundError:
+        except (FileNotFoundError, TriadError):
             raise
         except Exception as exc:  # obstore's errors carry the request, never the credentials
             raise ActionFailed(f"{self.s3.uri}: {what} failed: {_first_line(exc)}") from None
