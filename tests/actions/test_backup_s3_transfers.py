@@ -23,6 +23,7 @@ from tests.actions.conftest import action_context
 from tests.fixtures.s3 import Bucket
 from triadops.actions.backup import BackupParams, DatabaseBackupAction
 from triadops.actions.backup_files import describe
+from triadops.actions.backup_s3 import described
 from triadops.actions.backup_store import backup_store
 from triadops.domain.backups import MANIFEST_NAME, BackupManifest
 from triadops.domain.errors import ActionFailed
@@ -166,3 +167,19 @@ async def test_a_failed_manifest_upload_deletes_the_files_and_stores_nothing(
     async with runtime.session(read_only=True) as session:
         assert await list_backups(session) == []
     assert not any(settings.backup_folder.iterdir())
+
+
+def test_a_failed_request_is_one_line_without_its_body_or_credentials() -> None:
+    error = OSError(
+        "Generic S3 error: Error performing GET http://s3.local/b?list-type=2 in 3ms - Server "
+        'returned non-2xx status code: 403 Forbidden: <?xml version="1.0"?><Error><Code>'
+        "SignatureDoesNotMatch</Code><AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId><StringToSign>"
+        "AWS4-HMAC-SHA256 secret-ish</StringToSign></Error>\n\nDebug source: …"
+    )
+    line = described(error, hiding=("AKIDEXAMPLE", "wJalrXUtnFEMI"))
+    assert line == (
+        "Generic S3 error: Error performing GET http://s3.local/b?list-type=2 in 3ms - Server "
+        "returned non-2xx status code: 403 Forbidden (SignatureDoesNotMatch)"
+    )
+    assert described(OSError("denied for AKIDEXAMPLE"), hiding=("AKIDEXAMPLE",)) == "denied for ***"
+    assert described(TimeoutError()) == "TimeoutError"

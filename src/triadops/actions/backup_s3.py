@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable
@@ -40,9 +41,22 @@ UPLOADS_AT_ONCE = 4
 """Parts of one multipart upload in flight: at most this many parts are held in memory."""
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def described(exc: BaseException, *, hiding: tuple[str, ...] = ()) -> str:
+    """One line for a failed request: no response body, no credential, S3's error code kept.
+
+    S3's error bodies may echo the access key id or the string that was signed; only the
+    ``<Code>`` is kept, and the values in `hiding` are masked wherever they appear.
+    """
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    body = line.find("<")
+    if body >= 0:
+        code = re.search(r"<Code>([A-Za-z0-9.]{1,64})</Code>", text)
+        line = line[:body].rstrip(" :") + (f" ({code.group(1)})" if code else "")
+    for secret in hiding:
+        if secret:
+            line = line.replace(secret, "***")
+    return line
 
 
 class S3Store:
@@ -115,8 +129,13 @@ class S3Store:
             raise ActionFailed(f"{self.s3.uri}: {what} timed out after {limit} s") from None
         except (FileNotFoundError, TriadError):
             raise
-        except Exception as exc:  # obstore's errors carry the request, never the credentials
-            raise ActionFailed(f"{self.s3.uri}: {what} failed: {_first_line(exc)}") from None
+        except Exception as exc:
+            hiding = tuple(
+                os.environ.get(name, "")
+                for name in (self.s3.access_key_env, self.s3.secret_key_env)
+            )
+            problem = described(exc, hiding=hiding)
+            raise ActionFailed(f"{self.s3.uri}: {what} failed: {problem}") from None
 
     async def prepare(self) -> list[str]:
         """Make the spool ready, then check the bucket answers before any backup work."""
