@@ -10,6 +10,7 @@ a backup kept in the local folder before the switch stays readable.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import tomllib
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import update
 
@@ -224,3 +226,22 @@ def test_the_readme_storage_example_is_valid_settings() -> None:
     backups = BackupSettings.model_validate(tomllib.loads(block)["backups"])
     assert backups.encrypt and backups.s3 is not None
     assert backups.s3.uri == "s3://triad-backups/prod"
+
+
+async def test_a_manifest_written_before_stores_existed_keeps_its_checksum_and_is_local(
+    runtime: Runtime,
+) -> None:
+    made = await backup(context(runtime, None))
+    folder = Path(str(made["folder"]))
+    old = json.loads((folder / MANIFEST_NAME).read_bytes())
+    for key in ("store", "encryption"):  # as every manifest was written before these fields
+        del old[key]
+    for file in old["files"]:
+        del file["plain_size_bytes"], file["plain_sha256"]
+    canonical = orjson.dumps(BackupManifest.model_validate(old).model_dump(mode="json"))
+    assert b'"store":null' in canonical and b'"encryption":null' in canonical
+    before = hashlib.sha256(orjson.dumps(old, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    manifest = BackupManifest.model_validate(old)
+    assert manifest.store is None and manifest.checksum() == before
+    (folder / MANIFEST_NAME).write_bytes(orjson.dumps(old))
+    assert (await backup_store(runtime.settings).verify(manifest)).ok
