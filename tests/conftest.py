@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.clock",
     "tests.fixtures.sshd",
     "tests.fixtures.walkthrough",
+    "tests.fixtures.s3",
 ]
 
 # No test talks to a paid model: pydantic-ai refuses any real model request unless a test

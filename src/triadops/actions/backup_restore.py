@@ -72,8 +72,8 @@ async def _sqlite(manifest: BackupManifest, folder: Path) -> AsyncIterator[Resto
         file = manifest.files[0]
         # Hashed as it is copied: the file is read once for both.
         found = await asyncio.to_thread(copy_hashed, folder / file.name, copy)
-        if found != file.sha256:
-            problem = sha_problem(file.name, found, file.sha256)
+        if found != file.content_sha256:
+            problem = sha_problem(file.name, found, file.content_sha256)
             raise ActionFailed(
                 f"backup {manifest.id} failed verification: {problem.name}: {problem.problem}"
             )

@@ -5,6 +5,10 @@ A backup is always written first into a local spool folder, ``<backups>/<id>.par
 and only then may its row be stored. Readers never open a backup's files directly: they ask
 the store for a local folder holding them (``readable``), which for the local folder is the
 backup's own folder and for a remote store a scratch copy removed after.
+
+New backups go to the configured store (the folder, or ``backups.s3``); each backup is read
+from where its manifest says it is kept, so older ones stay readable when that changes.
+Encryption wraps it all (``backup_encrypted``): every writer and reader gets it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
+from triadops.actions.backup_encrypted import EncryptedStore
 from triadops.actions.backup_files import (
     backup_folder,
     complete,
@@ -23,7 +28,9 @@ from triadops.actions.backup_files import (
     prepare_folder,
     verify_folder,
 )
-from triadops.domain.backups import BackupManifest, Verification
+from triadops.actions.backup_s3 import S3Store
+from triadops.domain.backups import LOCAL_STORE, BackupManifest, Verification
+from triadops.domain.errors import ActionFailed
 from triadops.settings import Settings
 
 
@@ -100,8 +107,9 @@ class LocalStore:
 
     async def publish(self, partial: Path, manifest: BackupManifest) -> BackupManifest:
         """Write the manifest, sync, rename into place."""
-        await asyncio.to_thread(complete, partial, manifest)
-        return manifest
+        kept = manifest.model_copy(update={"store": LOCAL_STORE})
+        await asyncio.to_thread(complete, partial, kept)
+        return kept
 
     async def discard(self, partial: Path) -> None:
         """Remove the partial folder."""
@@ -124,6 +132,73 @@ class LocalStore:
         await asyncio.to_thread(shutil.rmtree, backup_folder(self.root, backup_id), True)
 
 
+class KeptStores:
+    """New backups go to the configured store; each is read from where its manifest says."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.local = LocalStore(settings.backup_folder)
+        s3 = settings.backups.s3
+        self.writer: BackupStore = (
+            self.local if s3 is None else S3Store(settings.backup_folder, s3, settings.backups)
+        )
+
+    @property
+    def where(self) -> str:
+        """Where new backups go."""
+        return self.writer.where
+
+    def location(self, backup_id: str) -> str:
+        """Where a backup in the configured store is."""
+        return self.writer.location(backup_id)
+
+    async def prepare(self) -> list[str]:
+        """The configured store's."""
+        return await self.writer.prepare()
+
+    async def start(self, backup_id: str) -> Path:
+        """The configured store's spool folder."""
+        return await self.writer.start(backup_id)
+
+    async def publish(self, partial: Path, manifest: BackupManifest) -> BackupManifest:
+        """Into the configured store."""
+        return await self.writer.publish(partial, manifest)
+
+    async def discard(self, partial: Path) -> None:
+        """The configured store's."""
+        await self.writer.discard(partial)
+
+    def readable(self, manifest: BackupManifest) -> AbstractAsyncContextManager[Path]:
+        """From where the manifest says the backup is kept."""
+        return self.kept(manifest).readable(manifest)
+
+    async def verify(self, manifest: BackupManifest, *, hashes: bool = True) -> Verification:
+        """Where the manifest says the backup is kept."""
+        return await self.kept(manifest).verify(manifest, hashes=hashes)
+
+    async def remove(self, backup_id: str) -> None:
+        """From the configured store, and the local folder (where older backups may be)."""
+        await self.writer.remove(backup_id)
+        if self.writer is not self.local:
+            await self.local.remove(backup_id)
+
+    def kept(self, manifest: BackupManifest) -> BackupStore:
+        """The store holding `manifest`'s backup (no ``store``: the local folder)."""
+        store = manifest.store or LOCAL_STORE
+        if store == LOCAL_STORE:
+            return self.local
+        if store == self.writer.where:
+            return self.writer
+        s3 = self.settings.backups.s3
+        if store.startswith("s3://") and s3 is not None:
+            bucket, _, prefix = store.removeprefix("s3://").partition("/")
+            elsewhere = s3.model_copy(update={"bucket": bucket, "prefix": prefix})
+            return S3Store(self.settings.backup_folder, elsewhere, self.settings.backups)
+        raise ActionFailed(
+            f"backup {manifest.id} is kept in {store}, and backups.s3 is not configured to read it"
+        )
+
+
 def backup_store(settings: Settings) -> BackupStore:
-    """The store the settings name (the local backups folder today)."""
-    return LocalStore(settings.backup_folder)
+    """The store the settings name, encrypting new backups when asked."""
+    return EncryptedStore(KeptStores(settings), settings.backups)

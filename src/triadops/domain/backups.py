@@ -17,6 +17,8 @@ MANIFEST_NAME = "manifest.json"
 PARTIAL_SUFFIX = ".partial"
 """A file or folder still being written; renamed only when complete."""
 MANIFEST_VERSION = 1
+LOCAL_STORE = "local"
+"""The ``store`` of a backup kept in the local backups folder (also what no ``store`` means)."""
 
 
 class BackupFile(BaseModel):
@@ -26,7 +28,32 @@ class BackupFile(BaseModel):
 
     name: str
     size_bytes: int
+    """As stored (encrypted, when the backup is)."""
     sha256: str
+    """Of the file as stored: verifying needs no key."""
+    plain_size_bytes: int | None = None
+    """Of the decrypted file, when the backup is encrypted."""
+    plain_sha256: str | None = None
+    """Of the decrypted file, when the backup is encrypted; checked after decrypting."""
+
+    @property
+    def content_sha256(self) -> str:
+        """The sha256 of the file as readers get it (``BackupStore.readable``: decrypted)."""
+        return self.plain_sha256 or self.sha256
+
+
+class BackupEncryption(BaseModel):
+    """How a backup's files are encrypted: never the key, only which key."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    algorithm: Literal["aes-256-gcm"] = "aes-256-gcm"
+    format: int = 1
+    """The chunked file format's version (``actions.backup_cipher``)."""
+    key_id: str
+    """A short hash of the key, so a wrong key is recognised before decrypting."""
+    chunk_bytes: int
+    """Plaintext bytes per chunk; each chunk has its own nonce and tag."""
 
 
 class BackupManifest(BaseModel):
@@ -53,10 +80,18 @@ class BackupManifest(BaseModel):
     """The tools and versions that wrote it (SQLite library, pg_dump, the server)."""
     status: Literal["complete"] = "complete"
     """Only a complete backup gets a manifest: its files were renamed into place first."""
+    store: str | None = None
+    """Where it is kept: ``local`` (the backups folder; also None) or ``s3://bucket/prefix``."""
+    encryption: BackupEncryption | None = None
+    """How its files are encrypted; None: they are not."""
 
     def checksum(self) -> str:
-        """The manifest's own sha256 over its canonical JSON: it covers every file's."""
-        data = self.model_dump(mode="json")
+        """The manifest's own sha256 over its canonical JSON: it covers every file's.
+
+        Unset optional fields are left out, so manifests written before they existed keep
+        the checksum they were stored and tested with.
+        """
+        data = self.model_dump(mode="json", exclude_none=True)
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

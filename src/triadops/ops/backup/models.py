@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.domain.backups import Backup, BackupManifest, RestoreTest
+from triadops.domain.backups import LOCAL_STORE, Backup, BackupManifest, RestoreTest
 from triadops.domain.errors import NotFound
 from triadops.storage import backups as store
 from triadops.storage.tables import BackupRow
@@ -16,6 +16,7 @@ LISTED = 100
 
 def backup_of(row: BackupRow, root: Path) -> Backup:
     """The read model of one stored backup; its files are under `root`."""
+    manifest = BackupManifest.model_validate(row.manifest)
     tested = (
         RestoreTest(
             tested_at=row.tested_at, checksum=row.tested_checksum, operation_id=row.tested_by
@@ -32,10 +33,17 @@ def backup_of(row: BackupRow, root: Path) -> Backup:
         duration_s=row.duration_s,
         checksum=row.checksum,
         operation_id=row.operation_id,
-        manifest=BackupManifest.model_validate(row.manifest),
+        manifest=manifest,
         restore_test=tested,
-        folder=str(root / row.id),
+        folder=kept_at(manifest, root),
     )
+
+
+def kept_at(manifest: BackupManifest, root: Path) -> str:
+    """Where a backup's files are: its folder under `root`, or its place in a bucket."""
+    if manifest.store is None or manifest.store == LOCAL_STORE:
+        return str(root / manifest.id)
+    return f"{manifest.store}/{manifest.id}"
 
 
 async def list_backups(session: AsyncSession, root: Path, *, limit: int = LISTED) -> list[Backup]:
