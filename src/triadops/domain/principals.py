@@ -32,7 +32,9 @@ RESERVED = frozenset(
 (``legislative:rules``); the colon is outside the pattern, so no principal can take one."""
 SCHEDULER = "triad:scheduler"
 """The system actor that requests routine maintenance runs (``ops/maintenance/scheduled.py``)."""
-REQUESTING_ACTORS = frozenset({SCHEDULER})
+RUNBOOKS = "triad:runbooks"
+"""The system actor that troubleshoots a firing alert by itself (``ops/runbooks/scheduled.py``)."""
+REQUESTING_ACTORS = frozenset({SCHEDULER, RUNBOOKS})
 """System actors that request operations in their own name, so a request may name them;
 no token, ``--as`` or new principal can take one (`new_principal_problem` refuses the colon)."""
 

@@ -39,6 +39,7 @@ from triadops.ops.health.service import (
     save_report,
 )
 from triadops.ops.maintenance.scheduled import SchedulerPass, TaskScheduler, record_usage
+from triadops.ops.runbooks.scheduled import AlertRunbooks
 from triadops.ops.security.scheduled import follow_reports
 from triadops.storage import agent_calls, change_silences, leases, workers
 
@@ -67,6 +68,8 @@ class TickResult:
     """What the routine task scheduler did, on a tick it ran."""
     usage_buckets: int | None = None
     """Operation buckets counted this tick (None: not the usage pass's turn)."""
+    troubleshooting: list[int] = field(default_factory=list)
+    """Firing alerts whose runbook this tick started."""
 
 
 class Monitor:
@@ -100,6 +103,7 @@ class Monitor:
         self.security_seen: int | None = None
         """The newest security report whose alerts this leader raised."""
         self.next_usage: datetime | None = None
+        self.runbooks = AlertRunbooks(powers)
 
     @property
     def lease_s(self) -> float:
@@ -132,6 +136,9 @@ class Monitor:
                 "security findings",
                 follow_reports(self.powers, now=now, seen=self.security_seen),
                 self.security_seen,
+            )
+            result.troubleshooting = await self._guarded(
+                "runbooks on alerts", self.runbooks.run(), []
             )
             result.alerts_cycle = True
         if self.next_tasks is None or now >= self.next_tasks:
@@ -274,6 +281,7 @@ class Monitor:
         return held
 
     async def _stop(self, now: datetime) -> None:
+        await self.runbooks.stop()
         async with self.powers.sessions() as session:
             await workers.stop(session, name=self.owner, now=now)
             if self.lease_until is not None:

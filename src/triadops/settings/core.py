@@ -29,6 +29,7 @@ from triadops.settings.health import HealthSettings
 from triadops.settings.logs import LogSettings
 from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
+from triadops.settings.runbooks import RunbookSettings
 from triadops.settings.security import SecuritySettings
 from triadops.settings.systems import SystemsSettings
 from triadops.settings.tasks import TaskSpec, window_problems
@@ -96,6 +97,7 @@ class Settings(  # the keys come in the reverse order of the sections named here
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
+    runbooks: RunbookSettings = Field(default_factory=RunbookSettings)
 
     @model_validator(mode="after")
     def _tasks_name_windows(self) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ async def save_incident(
     opened_at: datetime,
     operation_id: str | None,
     report: dict[str, Any],
+    alert_id: int | None = None,
 ) -> None:
     """Insert or replace the incident's row, in the caller's transaction."""
     row = await session.get(IncidentRow, incident_id)
@@ -31,6 +33,7 @@ async def save_incident(
                 status=status,
                 opened_at=opened_at,
                 operation_id=operation_id,
+                alert_id=alert_id,
                 report=report,
             )
         )
@@ -52,3 +55,13 @@ async def list_incidents(session: AsyncSession, *, limit: int = 50) -> list[dict
         .limit(limit)
     )
     return [dict(r.report) for r in rows.all()]
+
+
+async def troubleshot_alerts(session: AsyncSession, ids: Collection[int]) -> set[int]:
+    """Which of the alerts `ids` already have an incident (by the alert's index)."""
+    if not ids:
+        return set()
+    found = await session.scalars(
+        select(IncidentRow.alert_id).where(IncidentRow.alert_id.in_(sorted(ids)))
+    )
+    return {int(i) for i in found.all() if i is not None}

@@ -577,4 +577,6 @@ class IncidentRow(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     operation_id: Mapped[str | None] = mapped_column(String(64))
     """The resolution's operation, if one was submitted."""
+    alert_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The alert whose firing started it (one incident per alert), if one did."""
     report: Mapped[dict[str, Any]] = mapped_column(Json)

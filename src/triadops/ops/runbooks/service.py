@@ -123,8 +123,12 @@ async def troubleshoot(
     submit: Submit,
     settle: Settle,
     resolution: str | None = None,
+    alert_id: int | None = None,
 ) -> Incident:
-    """Diagnose → resolve (an operation) → validate (diagnose again) → document (store)."""
+    """Diagnose → resolve (an operation) → validate (diagnose again) → document (store).
+
+    `alert_id`: the firing alert that started it, stored so each alert gets one incident.
+    """
     book = entry.runbook
     incident = Incident(
         id=new_incident_id(),
@@ -145,14 +149,14 @@ async def troubleshoot(
          + (f"; inconclusive: {', '.join(unsure)}" if unsure else ""))  # fmt: skip
     if not found and resolution is None:
         incident.status = "no_symptoms"
-        return await _document(powers, incident, step)
+        return await _document(powers, incident, step, alert_id)
     fix, because = choose(book, found, resolution)
     incident.chosen = Chosen(
         resolution=fix.name, procedure=fix.procedure, action=fix.action, because=because
     )
     if not resolve:
         step("resolve", f"proposed {fix.name}; not submitted (--no-resolve)")
-        return await _document(powers, incident, step)
+        return await _document(powers, incident, step, alert_id)
     request = resolution_request(procedures, book, fix, incident_id=incident.id, by=by)
     operation_id = await submit(request)
     incident.chosen.operation_id = operation_id
@@ -176,7 +180,7 @@ async def troubleshoot(
             f"still showing: {', '.join(still)}" if still else f"gone: {', '.join(found) or '-'}",
         )
     incident.ledger = await _ledger_seqs(powers.sessions, operation_id)
-    return await _document(powers, incident, step)
+    return await _document(powers, incident, step, alert_id)
 
 
 Phase = Literal["diagnose", "resolve", "validate", "document"]
@@ -200,7 +204,7 @@ async def _ledger_seqs(sessions: async_sessionmaker[AsyncSession], operation_id:
 
 
 async def _document(
-    powers: Powers, incident: Incident, step: Callable[[Phase, str], None]
+    powers: Powers, incident: Incident, step: Callable[[Phase, str], None], alert_id: int | None
 ) -> Incident:
     if incident.status in ("resolved", "unresolved", "no_symptoms"):
         incident.closed_at = utcnow()
@@ -214,6 +218,7 @@ async def _document(
             opened_at=incident.opened_at,
             operation_id=incident.chosen.operation_id if incident.chosen else None,
             report=incident.model_dump(mode="json"),
+            alert_id=alert_id,
         )
         await session.commit()
     return incident

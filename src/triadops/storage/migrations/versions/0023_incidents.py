@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("opened_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("operation_id", sa.String(length=64), nullable=True),
+        sa.Column("alert_id", sa.Integer(), nullable=True),
         sa.Column(
             "report",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -36,9 +37,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incidents")),
     )
     op.create_index(op.f("ix_incidents_opened_at"), "incidents", ["opened_at"])
+    op.create_index(op.f("ix_incidents_alert_id"), "incidents", ["alert_id"])
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    op.drop_index(op.f("ix_incidents_alert_id"), table_name="incidents")
     op.drop_index(op.f("ix_incidents_opened_at"), table_name="incidents")
     op.drop_table("incidents")
