@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from triadops.actions.base import ActionContext
 from triadops.domain.alerts import AlertIn, Severity
+from triadops.domain.backups import BackupManifest
 from triadops.domain.operations import utcnow
 
 BACKUP_FAILED = "TriadBackupFailed"
@@ -24,6 +25,11 @@ def first_line(exc: BaseException) -> str:
     lines = str(exc).splitlines()
     said = lines[0] if lines else type(exc).__name__
     return said[:ERROR_CHARS]
+
+
+def alert_type(manifest: BackupManifest) -> str:
+    """The ``type`` label of a backup's alerts: its type, and a command's name."""
+    return f"command:{manifest.source}" if manifest.type == "command" else manifest.type
 
 
 async def report_outcome(

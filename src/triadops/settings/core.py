@@ -21,7 +21,7 @@ from triadops.settings.agents import ModelSettings
 from triadops.settings.alerts import AlertSettings
 from triadops.settings.api import ApiSettings
 from triadops.settings.application import ApplicationSettings, check_calls
-from triadops.settings.backups import BackupSettings
+from triadops.settings.backups import BackupSettings, check_backup_commands
 from triadops.settings.checkpoints import CheckpointSettings
 from triadops.settings.database import DatabaseSettings
 from triadops.settings.files import FileSettings, required_config_file
@@ -114,6 +114,11 @@ class Settings(  # the keys come in the reverse order of the sections named here
         return self
 
     backups: BackupSettings = Field(default_factory=BackupSettings)
+
+    @model_validator(mode="after")
+    def _backup_commands_declared(self) -> Settings:
+        check_backup_commands(self.backups, self.commands)
+        return self
 
     def governance(self) -> dict[str, JsonValue]:
         """Return the settings that decide governance, flattened to dotted keys.
