@@ -174,7 +174,7 @@ def archive_figures(manifest: BackupManifest, location: str) -> dict[str, JsonVa
         "rate_bytes_per_s": round(rate, 1),
         "members": len(members),
         "member_bytes": sum(m.size_bytes for m in members),
-        "skipped": [s.model_dump() for s in manifest.skipped or []],
+        "left_out": [s.model_dump() for s in manifest.skipped or []],
         "row_counts": dict[str, JsonValue](manifest.row_counts),
     }
 

@@ -21,6 +21,7 @@ from triadops.actions.backup_files import (
     complete,
     partial_folder,
     prepare_folder,
+    release,
     verify_folder,
 )
 from triadops.domain.backups import BackupManifest, Verification
@@ -105,6 +106,7 @@ class LocalStore:
 
     async def discard(self, partial: Path) -> None:
         """Remove the partial folder."""
+        release(partial)
         await asyncio.to_thread(shutil.rmtree, partial, True)
 
     @asynccontextmanager

@@ -83,7 +83,9 @@ class RestoreTestAction(Action[RestoreTestParams]):
         backup_id = params.backup_id
         if backup_id == LATEST:
             now = await newest_to_test(
-                ctx.databases.get(OWN_DATABASE), type_=params.type, source=params.source
+                ctx.databases.get(OWN_DATABASE),
+                type_=getattr(params, "type", None),
+                source=getattr(params, "source", None),
             )
             if now is None:
                 return StepPreview(
@@ -108,9 +110,10 @@ class RestoreTestAction(Action[RestoreTestParams]):
     async def run(self, ctx: ActionContext, params: RestoreTestParams) -> Output:
         """Test; a failure fires ``TriadRecoveryTestFailed``, a pass resolves it."""
         backup_id = params.backup_id
-        type_: str = params.type or "database"
+        among = params if isinstance(params, RestoreTestParams) else None  # or BackupIdParams
+        type_: str = (among.type if among else None) or "database"
         try:
-            backup_id = await resolved(ctx, params.backup_id, params)
+            backup_id = await resolved(ctx, params.backup_id, among)
             type_ = alert_type(await stored_manifest(ctx, backup_id))
             output = await self._test(ctx, backup_id)
         except Exception as exc:
