@@ -46,12 +46,20 @@ class ArchiveSettings(BaseModel):
         return value
 
 
-def _configurations() -> ArchiveSettings:
-    return ArchiveSettings(keep_days=90, unreadable="fail")
+class ConfigurationsSettings(ArchiveSettings):
+    """The ``configurations`` type: default triad's settings file and procedure folders."""
+
+    keep_days: KeepDays = 90
+    """Configuration backups older than this are pruned (never the newest verified one)."""
+    unreadable: Unreadable = "fail"
+    """A configuration backup missing a file is no backup of the configuration: fail."""
 
 
-def _logs() -> ArchiveSettings:
-    return ArchiveSettings(keep_days=7)
+class LogsSettings(ArchiveSettings):
+    """The ``logs`` type: default triad's log folders (``$TRIAD_HOME/logs``, ``log_dirs``)."""
+
+    keep_days: KeepDays = 7
+    """Log backups older than this are pruned (never the newest verified one)."""
 
 
 class StateSettings(BaseModel):
@@ -106,12 +114,8 @@ class BackupSettings(BaseModel):
     so WAL checkpoints are not held off for the whole copy."""
     pg_bin: Path | None = None
     """A folder holding pg_dump and pg_restore; default: found on PATH."""
-    configurations: ArchiveSettings = Field(default_factory=_configurations)
-    """Default paths: triad's settings file and its procedure folders. Default
-    ``unreadable = "fail"``, ``keep_days = 90``."""
-    logs: ArchiveSettings = Field(default_factory=_logs)
-    """Default paths: triad's log folders (``$TRIAD_HOME/logs`` and ``log_dirs``).
-    Default ``unreadable = "skip"``, ``keep_days = 7``."""
+    configurations: ConfigurationsSettings = Field(default_factory=ConfigurationsSettings)
+    logs: LogsSettings = Field(default_factory=LogsSettings)
     system_state: StateSettings = Field(default_factory=StateSettings)
     commands: list[CommandBackup] = Field(default_factory=list, max_length=100)
     """Backups taken by declared commands, one entry per tool."""
