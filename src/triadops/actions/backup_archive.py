@@ -15,7 +15,7 @@ import stat
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 import zstandard
@@ -143,6 +143,11 @@ def extract_archive(
         tarfile.open(fileobj=zstd, mode="r|") as tar,
     ):
         for member in tar:
+            name = PurePosixPath(member.name)
+            if name.is_absolute() or ".." in name.parts:  # the filter would strip a leading /
+                raise ActionFailed(
+                    f"{archive.name}: member {member.name!r} refused: an absolute name or '..'"
+                )
             try:
                 tar.extract(member, scratch, filter="data")
             except tarfile.FilterError as exc:

@@ -40,7 +40,7 @@ LISTED = 10
 BATCH = 500
 
 
-def _compare(archive: Path, scratch: Path, manifest: BackupManifest) -> int:
+def compare_archive(archive: Path, scratch: Path, manifest: BackupManifest) -> int:
     """Extract and compare every member; fail naming each that differs. Blocking."""
     expected = {m.name: m for m in manifest.members or []}
     seen: set[str] = set()
@@ -135,7 +135,7 @@ async def test_archive(ctx: ActionContext, manifest: BackupManifest) -> Output:
     try:
         async with store.readable(manifest) as folder:
             archive = folder / manifest.files[0].name
-            extracted = await asyncio.to_thread(_compare, archive, scratch, manifest)
+            extracted = await asyncio.to_thread(compare_archive, archive, scratch, manifest)
         checks.append(f"{extracted} members extracted safely, size, sha256 and mode as listed")
         if manifest.type == "system_state":
             counts, chain = await asyncio.to_thread(_loaded, scratch, manifest)
