@@ -144,6 +144,12 @@ def test_logs_default_to_triads_log_folder_and_a_flipped_byte_is_named(
     archive.write_bytes(bytes(raw))
     for command in ("verify", "test-restore"):
         failed_naming(triad, command, made["backup_id"], "logs.tar.zst")
+    fired = [
+        a["labels"]
+        for a in data(triad("alerts", "list", "--json"))
+        if a["labels"]["alertname"] == "TriadRecoveryTestFailed"
+    ]
+    assert fired == [{"alertname": "TriadRecoveryTestFailed", "type": "logs"}]
 
 
 def test_system_state_exports_rows_and_a_chain_that_the_recovery_test_walks(
