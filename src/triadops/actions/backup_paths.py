@@ -48,6 +48,24 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
 
 
+def _judge(path: Path, roots: list[Path], banned: list[Path]) -> Source | Skipped | None:
+    """The file `path` to take, or why it is left out; None for what is silently not taken."""
+    if _inside(path.resolve() if not path.is_symlink() else path, banned):
+        return None
+    read = path
+    if path.is_symlink():
+        read = path.resolve()
+        if read.is_dir():
+            return Skipped(path=str(path), reason="a link to a folder: not followed")
+        if not _inside(read, roots):
+            return Skipped(path=str(path), reason=f"a link out of the configured paths ({read})")
+        if _inside(read, banned):
+            return None
+    if not read.is_file():
+        return Skipped(path=str(path), reason="not a regular file") if read.exists() else None
+    return Source(name=archive_name(path), path=path, read=read)
+
+
 def collect(
     patterns: list[str], *, exclude: list[str], leave_out: list[Path], required: bool
 ) -> tuple[list[Source], list[Skipped]]:
@@ -71,43 +89,23 @@ def collect(
     def consider(path: Path) -> None:
         if any(fnmatch.fnmatch(str(path), x) for x in exclude):
             return
-        if _inside(path.resolve() if not path.is_symlink() else path, banned):
-            return
-        if path.is_symlink():
-            target = path.resolve()
-            if target.is_dir():
-                skipped.append(Skipped(path=str(path), reason="a link to a folder: not followed"))
-                return
-            if not _inside(target, roots):
-                skipped.append(
-                    Skipped(path=str(path), reason=f"a link out of the configured paths ({target})")
-                )
-                return
-            if _inside(target, banned):
-                return
-            read = target
-        else:
-            read = path
-        if not read.is_file():
-            if read.exists():
-                skipped.append(Skipped(path=str(path), reason="not a regular file"))
-            return
-        name = archive_name(path)
-        sources.setdefault(name, Source(name=name, path=path, read=read))
+        judged = _judge(path, roots, banned)
+        if isinstance(judged, Skipped):
+            skipped.append(judged)
+        elif judged is not None:
+            sources.setdefault(judged.name, judged)
 
     def on_error(exc: OSError) -> None:
         skipped.append(Skipped(path=str(exc.filename), reason=exc.strerror or str(exc)))
 
     for root in found:
-        if root.resolve().is_dir():
-            if _inside(root.resolve(), banned):
-                continue
+        if not root.resolve().is_dir():
+            consider(root)
+        elif not _inside(root.resolve(), banned):
             for folder, dirs, files in os.walk(root, onerror=on_error):
                 dirs.sort()
                 here = Path(folder)
                 for entry in [*sorted(files), *(d for d in dirs if (here / d).is_symlink())]:
                     consider(here / entry)
                 dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
-        else:
-            consider(root)
     return [sources[n] for n in sorted(sources)], skipped
