@@ -242,6 +242,23 @@ def test_a_declared_command_backs_up_and_its_tool_verifies_and_recovery_tests(
     assert "no backup command 'nope' (backups.commands: tool)" in line
 
 
+def test_a_command_that_keeps_no_file_is_recorded_by_its_exit_and_output(
+    triad: Triad, cli_env: dict[str, str]
+) -> None:
+    configure(
+        cli_env,
+        '[commands.say]\ndescription = "a tool that keeps its backups itself"\n'
+        'argv = ["/bin/echo", "backup 42 taken"]\n'
+        '[[backups.commands]]\nname = "own"\nbackup = "say"\nrestore_test = "say"\n',
+    )
+    made = ran(triad, "command", "--name", "own")
+    assert made["files"] == [] and made["output_tail"] == "backup 42 taken"
+    command = data(triad("backup", "show", made["backup_id"], "--json"))["manifest"]["command"]
+    assert command["argv"] == ["/bin/echo", "backup 42 taken"] and command["exit_code"] == 0
+    tested = restore_tested(triad, made["backup_id"])
+    assert tested["checks"][-1].startswith("restore_test by say: exit 0")
+
+
 def test_an_undeclared_backup_command_stops_at_load(triad: Triad, cli_env: dict[str, str]) -> None:
     configure(cli_env, '[[backups.commands]]\nname = "x"\nbackup = "nope"\nrestore_test = "nope"\n')
     line = one_error_line(triad("backup", "list"))
