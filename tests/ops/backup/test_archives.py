@@ -9,6 +9,7 @@ changed inside a re-packed archive fails the comparison naming it.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import tarfile
@@ -18,12 +19,15 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from tests.fixtures.pipeline import request, submit
 from triadops.actions.backup_archive import archive_files
 from triadops.actions.backup_paths import collect
 from triadops.domain.backups import ArchiveMember, BackupFile, BackupManifest
 from triadops.domain.errors import ActionFailed
-from triadops.ops.backup.archives import compare_archive
-from triadops.storage.state_export import TABLES
+from triadops.ops.backup.archives import check_exports, compare_archive
+from triadops.runtime import Runtime
+from triadops.storage.state_export import TABLES, export_state
+from triadops.storage.targets import OWN_DATABASE
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 
@@ -190,3 +194,34 @@ def test_every_state_table_is_exported() -> None:
         "silences",
         "steps",
     }
+
+
+async def test_a_broken_exported_ledger_or_a_lost_row_fails_the_state_checks(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    for _ in range(2):
+        await submit(runtime, request())
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    counts = await export_state(runtime.databases.get(OWN_DATABASE), folder)
+    assert counts["ledger"] > 4 and counts["operations"] == 2 and counts["ledger_head"] == 1
+    manifest = manifest_of([]).model_copy(update={"type": "system_state", "row_counts": counts})
+    found, chain = check_exports(folder, manifest)
+    assert (
+        found == counts and chain == f"ledger hash chain: {counts['ledger']} entries up to its head"
+    )
+
+    ledger = folder / "ledger.jsonl"
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    edited = json.loads(lines[2])
+    edited["actor"] = "mallory"
+    ledger.write_bytes(b"".join([*lines[:2], json.dumps(edited).encode() + b"\n", *lines[3:]]))
+    with pytest.raises(ActionFailed, match=r"breaks at entry 3: its content does not match"):
+        check_exports(folder, manifest)
+
+    ledger.write_bytes(b"".join(lines[:-1]))  # the newest entry lost: the head says more
+    short = manifest.model_copy(update={"row_counts": counts | {"ledger": counts["ledger"] - 1}})
+    with pytest.raises(ActionFailed, match=r"\(truncated\)"):
+        check_exports(folder, short)
+    with pytest.raises(ActionFailed, match=rf"ledger: {counts['ledger']} in the manifest, "):
+        check_exports(folder, manifest)

@@ -17,8 +17,9 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import zstandard
@@ -82,18 +83,21 @@ def compare_archive(archive: Path, scratch: Path, manifest: BackupManifest) -> i
     return len(seen)
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
+def _rows(path: Path) -> Iterator[dict[str, Any]]:
+    """Each line of an export, parsed, one at a time (an export may be large)."""
     with path.open("rb") as f:
-        return [orjson.loads(line) for line in f if line.strip()]
+        for line in f:
+            if line.strip():
+                yield orjson.loads(line)
 
 
-def _loaded(scratch: Path, manifest: BackupManifest) -> tuple[dict[str, int], str]:
+def check_exports(scratch: Path, manifest: BackupManifest) -> tuple[dict[str, int], str]:
     """Load each export, count its rows, walk the ledger's chain; say what held. Blocking."""
     counts: dict[str, int] = {}
     for table in manifest.row_counts:
         path = scratch / export_name(table)
         try:
-            counts[table] = len(_rows(path)) if path.is_file() else -1
+            counts[table] = sum(1 for _ in _rows(path)) if path.is_file() else -1
         except orjson.JSONDecodeError as exc:
             raise ActionFailed(f"{path.name}: not JSON lines ({exc})") from None
     differ = counts_differ(manifest.row_counts, counts)
@@ -103,16 +107,14 @@ def _loaded(scratch: Path, manifest: BackupManifest) -> tuple[dict[str, int], st
         )
     walk = ChainWalk()
     links: list[StoredLink] = []
-    with (scratch / export_name(LEDGER)).open("rb") as f:
-        for line in f:
-            row = orjson.loads(line)
-            values = [row.get(k) for k in LINK_FIELDS]
-            links.append((*values, row.get("at")))
-            if len(links) == BATCH:
-                walk.check(links)
-                links = []
+    for row in _rows(scratch / export_name(LEDGER)):
+        values = [row.get(k) for k in LINK_FIELDS]
+        links.append(cast(StoredLink, (*values, row.get("at"))))
+        if len(links) == BATCH:
+            walk.check(links)
+            links = []
     walk.check(links)
-    heads = _rows(scratch / export_name("ledger_head"))
+    heads = list(_rows(scratch / export_name("ledger_head")))
     if len(heads) != 1:
         raise ActionFailed(f"{manifest.id}: the exported ledger head has {len(heads)} rows")
     walk.check_head(int(heads[0]["seq"]), str(heads[0]["hash"]))
@@ -138,7 +140,7 @@ async def test_archive(ctx: ActionContext, manifest: BackupManifest) -> Output:
             extracted = await asyncio.to_thread(compare_archive, archive, scratch, manifest)
         checks.append(f"{extracted} members extracted safely, size, sha256 and mode as listed")
         if manifest.type == "system_state":
-            counts, chain = await asyncio.to_thread(_loaded, scratch, manifest)
+            counts, chain = await asyncio.to_thread(check_exports, scratch, manifest)
             checks.append(f"row counts of {len(counts)} exports as the manifest")
             checks.append(chain)
     finally:
