@@ -5,6 +5,8 @@ integrity check, pg_restore), row counts compared with the manifest, and for tri
 database the ledger replayed on the restored copy (``triad audit verify``'s logic). It lives
 in ``ops`` because that last check is the constitution's. Its output names the backup and
 its checksum; the commit that records the step's success records the fact (``service``).
+An archive backup is tested by ``archives``, a declared command's by ``command_tests``:
+the same action, so the same fact.
 """
 
 from __future__ import annotations
