@@ -1,10 +1,11 @@
 """The alerts a failed backup or recovery test raises, and the next success resolves.
 
 One alert per backup type and kind: ``TriadBackupFailed`` and ``TriadRecoveryTestFailed``,
-labelled ``type`` (the backup's type, ``command:<name>`` for a declared command's). A failure fires it (critical: a backup nobody can restore
-is no backup), naming the source, the backup and the error; the next success of the same
-kind resolves it. A scheduled run also fails its routine task (``MaintenanceTaskFailed``);
-this alert is raised by manual runs too.
+labelled ``type`` (the backup's type; ``command:<name>`` for a declared command's). A
+failure fires it (critical: a backup nobody can restore is no backup), naming the source,
+the backup and the error; the next success of the same kind resolves it. A scheduled run
+also fails its routine task (``MaintenanceTaskFailed``); this alert is raised by manual
+runs too.
 """
 
 from __future__ import annotations
