@@ -55,10 +55,12 @@ GOVERNANCE: dict[str, Any] = {
     "http_allowed_hosts": True,
     "procedure_folders": True,
     "maintenance": {"seed_tasks": True, "tasks": True},
+    "backups": {"commands": True},
 }
 """The settings that decide governance (``include`` for `Settings.model_dump`): how an
 operation is planned, judged and approved, how long an alert may be muted, and what the
-user's own systems may run (commands, hosts, endpoints, probes, procedure folders)."""
+user's own systems may run (commands, hosts, endpoints, probes, procedure folders, the
+declared commands backups run)."""
 
 
 def _flattened(data: dict[str, Any], prefix: str = "") -> dict[str, JsonValue]:
