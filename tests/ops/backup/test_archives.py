@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from sqlalchemy import func, select
 
 from tests.fixtures.pipeline import request, submit
 from triadops.actions.backup_archive import archive_files
@@ -26,7 +27,8 @@ from triadops.domain.backups import ArchiveMember, BackupFile, BackupManifest
 from triadops.domain.errors import ActionFailed
 from triadops.ops.backup.archives import check_exports, compare_archive
 from triadops.runtime import Runtime
-from triadops.storage.state_export import TABLES, export_state
+from triadops.storage.state_export import TABLES, export_state, read_snapshot
+from triadops.storage.tables import LedgerRow
 from triadops.storage.targets import OWN_DATABASE
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
@@ -225,3 +227,18 @@ async def test_a_broken_exported_ledger_or_a_lost_row_fails_the_state_checks(
         check_exports(folder, short)
     with pytest.raises(ActionFailed, match=rf"ledger: {counts['ledger']} in the manifest, "):
         check_exports(folder, manifest)
+
+
+async def test_the_state_is_read_in_one_snapshot_that_takes_no_write_lock(
+    runtime: Runtime,
+) -> None:
+    await submit(runtime, request())
+    engine = runtime.databases.get(OWN_DATABASE)
+    async with read_snapshot(engine) as conn:
+        before = (await conn.execute(select(func.count()).select_from(LedgerRow))).scalar_one()
+        await submit(runtime, request())  # a writer commits meanwhile: nothing waits
+        after = (await conn.execute(select(func.count()).select_from(LedgerRow))).scalar_one()
+    assert after == before  # the export's view did not move
+    async with read_snapshot(engine) as conn:
+        now = (await conn.execute(select(func.count()).select_from(LedgerRow))).scalar_one()
+    assert now > before
