@@ -85,7 +85,7 @@ def test_a_flipped_byte_fails_the_recovery_test_naming_the_file(
 
 
 def test_bad_input_is_one_line(triad: Triad) -> None:
-    assert "unknown backup type 'logs'" in one_error_line(triad("backup", "run", "logs"))
+    assert "unknown backup type 'tapes'" in one_error_line(triad("backup", "run", "tapes"))
     assert "no backup 'nope'" in one_error_line(triad("backup", "show", "nope"))
     assert "nowhere" in one_error_line(triad("backup", "run", "database", "--target", "nowhere"))
     assert data(triad("ops", "list", "--json")) == []

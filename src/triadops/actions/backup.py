@@ -19,9 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from triadops.actions.backup_alerts import BACKUP_FAILED, first_line, report_outcome
+from triadops.actions.backup_commands import declared_check
 from triadops.actions.backup_files import describe
 from triadops.actions.backup_store import backup_store
 from triadops.actions.base import Action, ActionContext, Output
+from triadops.actions.commands.invocation import Runner
 from triadops.actions.commands.local import LocalRunner
 from triadops.actions.pg_tools import checked_tool, failed, run_tool
 from triadops.domain.backups import BackupManifest, Verification
@@ -248,6 +250,9 @@ class VerifyBackupAction(Action[BackupIdParams]):
     idempotent: ClassVar[bool] = True
     timeout_s: ClassVar[float] = 86_400.0
 
+    def __init__(self, runner: Runner | None = None) -> None:
+        self.runner: Runner = runner or LocalRunner()
+
     async def preview(self, ctx: ActionContext, params: BackupIdParams) -> StepPreview:
         """Name the backup and how many files and bytes would be read."""
         manifest = await stored_manifest(ctx, params.backup_id)
@@ -266,11 +271,17 @@ class VerifyBackupAction(Action[BackupIdParams]):
         clock = time.perf_counter()
         found = await backup_store(ctx.settings).verify(manifest)
         raise_unless_ok(found)
+        ran = (
+            await declared_check(ctx, manifest, "verify", self.runner)
+            if manifest.format == "command"
+            else []
+        )
         return {
             "backup_id": manifest.id,
             "checksum": manifest.checksum(),
             "files_checked": found.files_checked,
             "bytes_checked": found.bytes_checked,
+            **({"declared": ran} if ran else {}),
             "duration_s": round(time.perf_counter() - clock, 3),
         }
 

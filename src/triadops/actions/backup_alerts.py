@@ -1,16 +1,18 @@
 """The alerts a failed backup or recovery test raises, and the next success resolves.
 
 One alert per backup type and kind: ``TriadBackupFailed`` and ``TriadRecoveryTestFailed``,
-labelled ``type`` (``database``). A failure fires it (critical: a backup nobody can restore
-is no backup), naming the source, the backup and the error; the next success of the same
-kind resolves it. A scheduled run also fails its routine task (``MaintenanceTaskFailed``);
-this alert is raised by manual runs too.
+labelled ``type`` (the backup's type; ``command:<name>`` for a declared command's). A
+failure fires it (critical: a backup nobody can restore is no backup), naming the source,
+the backup and the error; the next success of the same kind resolves it. A scheduled run
+also fails its routine task (``MaintenanceTaskFailed``); this alert is raised by manual
+runs too.
 """
 
 from __future__ import annotations
 
 from triadops.actions.base import ActionContext
 from triadops.domain.alerts import AlertIn, Severity
+from triadops.domain.backups import BackupManifest
 from triadops.domain.operations import utcnow
 
 BACKUP_FAILED = "TriadBackupFailed"
@@ -24,6 +26,11 @@ def first_line(exc: BaseException) -> str:
     lines = str(exc).splitlines()
     said = lines[0] if lines else type(exc).__name__
     return said[:ERROR_CHARS]
+
+
+def alert_type(manifest: BackupManifest) -> str:
+    """The ``type`` label of a backup's alerts: its type, and a command's name."""
+    return f"command:{manifest.source}" if manifest.type == "command" else manifest.type
 
 
 async def report_outcome(

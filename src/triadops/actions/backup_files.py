@@ -3,12 +3,15 @@
 Each backup is one folder, ``<backups>/<id>/``, holding its files and ``manifest.json``. It
 is written as ``<id>.partial`` and renamed only once every file and the manifest are on
 disk, so a folder without the suffix is complete; a ``.partial`` one is what a killed
-backup left, removed when the next backup starts.
+backup left, removed when the next backup starts. A backup being written holds an flock on
+its partial folder until it is published or discarded, so a backup of another type
+starting meanwhile (in this process or another on the host) leaves it alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
 import shutil
@@ -27,6 +30,36 @@ from triadops.domain.backups import (
 from triadops.domain.errors import ActionFailed
 
 CHUNK = 1024 * 1024
+_HELD: dict[Path, int] = {}
+"""The partial folders this process is writing, each with the descriptor holding its flock."""
+
+
+def _hold(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _HELD[folder] = fd
+
+
+def release(folder: Path) -> None:
+    """Let go of a partial folder: published (renamed) or about to be removed."""
+    fd = _HELD.pop(folder, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _in_use(entry: Path) -> bool:
+    """Whether a backup (here or in another process) still writes into `entry`."""
+    try:
+        fd = os.open(entry, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # flock locks belong to this descriptor alone: the holder keeps its own
+    return False
 
 
 def prepare_folder(root: Path) -> list[str]:
@@ -44,6 +77,8 @@ def prepare_folder(root: Path) -> list[str]:
     for entry in sorted(root.iterdir()):
         if entry.name.endswith(PARTIAL_SUFFIX):
             if entry.is_dir() and not entry.is_symlink():
+                if _in_use(entry):
+                    continue
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
@@ -56,6 +91,7 @@ def partial_folder(root: Path, backup_id: str) -> Path:
     folder = root / f"{backup_id}{PARTIAL_SUFFIX}"
     try:
         folder.mkdir()
+        _hold(folder)
     except OSError as exc:
         raise ActionFailed(f"backup folder {folder}: {exc.strerror or exc}") from None
     return folder
@@ -105,6 +141,7 @@ def complete(partial: Path, manifest: BackupManifest) -> Path:
             _fsync(entry)
         final = partial.with_name(manifest.id)
         partial.rename(final)
+        release(partial)
         _fsync(final.parent)
     except OSError as exc:
         raise ActionFailed(f"backup folder {partial}: {exc.strerror or exc}") from None

@@ -26,7 +26,7 @@ import obstore
 import orjson
 from obstore.store import S3Store as ObjectStore
 
-from triadops.actions.backup_files import partial_folder, prepare_folder, sha_problem
+from triadops.actions.backup_files import partial_folder, prepare_folder, release, sha_problem
 from triadops.domain.backups import MANIFEST_NAME, BackupManifest, FileProblem, Verification
 from triadops.domain.errors import ActionFailed, TriadError
 from triadops.settings.backups import BackupSettings, S3StoreSettings
@@ -153,7 +153,8 @@ class S3Store:
         return await asyncio.to_thread(partial_folder, self.spool, backup_id)
 
     async def discard(self, partial: Path) -> None:
-        """Remove the spool folder."""
+        """Remove the spool folder (letting go of its lock first)."""
+        release(partial)
         await asyncio.to_thread(shutil.rmtree, partial, True)
 
     async def publish(self, partial: Path, manifest: BackupManifest) -> BackupManifest:
@@ -186,6 +187,7 @@ class S3Store:
         except BaseException:
             await asyncio.shield(self._delete(sent))
             raise
+        release(partial)  # uploaded: the spool is no backup in the writing any more
         await asyncio.to_thread(shutil.rmtree, partial, True)
         return kept
 

@@ -26,6 +26,7 @@ from triadops.actions.backup_files import (
     complete,
     partial_folder,
     prepare_folder,
+    release,
     verify_folder,
 )
 from triadops.actions.backup_s3 import S3Store
@@ -113,6 +114,7 @@ class LocalStore:
 
     async def discard(self, partial: Path) -> None:
         """Remove the partial folder."""
+        release(partial)
         await asyncio.to_thread(shutil.rmtree, partial, True)
 
     @asynccontextmanager

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from triadops.actions.backup import DatabaseBackupAction, VerifyBackupAction
+from triadops.actions.backup_archives import (
+    ConfigurationsBackupAction,
+    LogsBackupAction,
+    SystemStateBackupAction,
+)
+from triadops.actions.backup_commands import CommandBackupAction
 from triadops.actions.backup_prune import PruneBackupsAction
 from triadops.actions.cache import CleanupCacheAction
 from triadops.actions.database import (
@@ -37,4 +43,8 @@ def builtin_actions() -> list[AnyAction]:
         DatabaseBackupAction(),
         VerifyBackupAction(),
         PruneBackupsAction(),
+        ConfigurationsBackupAction(),
+        LogsBackupAction(),
+        SystemStateBackupAction(),
+        CommandBackupAction(),
     ]

@@ -1,4 +1,4 @@
-"""``triad backup``: database backups, their verification and recovery tests.
+"""``triad backup``: backups of every type, their verification and recovery tests.
 
 Runs are operations through the pipeline (``triad ops show`` shows their figures); the
 listing and a backup's manifest are read here or from the server, printed the same.
@@ -18,7 +18,7 @@ from triadops.cli.ops import deliver
 from triadops.cli.outcome import DryRun, Wait
 from triadops.cli.output import console, emit_json
 from triadops.cli.remote import remote
-from triadops.domain.backups import Backup
+from triadops.domain.backups import BACKUP_TYPES, Backup
 from triadops.domain.enums import Authority
 from triadops.domain.errors import InvalidRequest
 from triadops.ops.backup import models
@@ -27,32 +27,52 @@ from triadops.runtime import Runtime
 from triadops.storage.targets import OWN_DATABASE
 
 app = typer.Typer(
-    help="Back up databases, verify backups and test their recovery.", no_args_is_help=True
+    help="Back up databases, files and triad's state, verify backups and test their recovery.",
+    no_args_is_help=True,
 )
-TYPES = ("database",)
+TYPES = BACKUP_TYPES
 """The backup types this release takes."""
 BackupIdArg = Annotated[str, typer.Argument(help="A backup's id (triad backup list).")]
 
 
+def known_type(kind: str | None, what: str = "TYPE") -> str | None:
+    """`kind` when it is a backup type (or None); else a clear error naming the known ones."""
+    if kind is not None and kind not in TYPES:
+        raise InvalidRequest(
+            f"{what}: unknown backup type {kind!r} (known: {', '.join(TYPES)})", field="type"
+        )
+    return kind
+
+
 @app.command("run")
 def run_backup(
-    kind: Annotated[str, typer.Argument(metavar="TYPE", help="What to back up: database.")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            metavar="TYPE",
+            help="What to back up: database, configurations, logs, system_state or command.",
+        ),
+    ],
     target: Annotated[
-        str, typer.Option(help="A configured database target; triad is its own database.")
+        str, typer.Option(help="database: a configured target; triad is its own database.")
     ] = OWN_DATABASE,
+    name: Annotated[
+        str | None, typer.Option(help="command: the backups.commands entry to run.")
+    ] = None,
     dry_run: DryRun = False,
     wait: Wait = False,
     as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
-    """Back up a database as one governed operation: files, manifest, checksums, row counts."""
-    if kind not in TYPES:
-        raise InvalidRequest(
-            f"TYPE: unknown backup type {kind!r} (known: {', '.join(TYPES)})", field="type"
-        )
+    """Back up as one governed operation: files, manifest, checksums, row counts or members."""
+    known_type(kind)
     identity = local_identity(as_name)
     request = backup_request(
-        target=target, requested_by=identity.name, authority=Authority.EXECUTIVE
+        type_=kind,
+        target=target,
+        name=name,
+        requested_by=identity.name,
+        authority=Authority.EXECUTIVE,
     )
     deliver(
         request, remote(), identity, dry_run=dry_run, wait=wait, as_json=as_json, as_name=as_name
@@ -93,17 +113,23 @@ def test_restore(
 def prune(
     older_than_days: Annotated[
         int | None,
-        typer.Option(min=1, max=36_500, help="Retention in days (default: backups.keep_days)."),
+        typer.Option(min=1, max=36_500, help="Retention in days (default: each type's keep_days)."),
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option("--type", help="Only backups of this type (default: all).")
     ] = None,
     dry_run: DryRun = False,
     wait: Wait = False,
     as_json: JsonFlag = False,
     as_name: AsName = None,
 ) -> None:
-    """Delete database backups past retention; never the newest verified one, nor the newest."""
+    """Delete backups past their type's retention; never a type's newest verified, nor newest."""
     identity = local_identity(as_name)
     request = prune_request(
-        older_than_days=older_than_days, requested_by=identity.name, authority=Authority.EXECUTIVE
+        older_than_days=older_than_days,
+        type_=known_type(kind, "--type"),
+        requested_by=identity.name,
+        authority=Authority.EXECUTIVE,
     )
     deliver(
         request, remote(), identity, dry_run=dry_run, wait=wait, as_json=as_json, as_name=as_name
@@ -111,35 +137,51 @@ def prune(
 
 
 @app.command("list")
-def list_(as_json: JsonFlag = False) -> None:
+def list_(
+    kind: Annotated[str | None, typer.Option("--type", help="Only backups of this type.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
     """List the backups, newest first: size, duration, rate, rows, last passed recovery test."""
+    type_ = known_type(kind, "--type")
     client = remote()
     if client is not None:
         with closing(client):
-            answer = client.call("GET", "/backups")
+            path = "/backups" if type_ is None else f"/backups?type={type_}"
+            answer = client.call("GET", path)
         found = [Backup.model_validate(item) for item in answer]
     else:
 
         async def work(rt: Runtime) -> list[Backup]:
             async with rt.session(read_only=True) as session:
-                return await models.list_backups(session, rt.settings.backup_folder)
+                return await models.list_backups(session, rt.settings.backup_folder, type_=type_)
 
         found = run(work)
     if as_json:
         emit_json(found)
         return
     table = Table(title="backups, newest first", title_justify="left")
-    for column in ("id", "source", "created", "size", "duration", "rate", "rows", "tested"):
+    for column in (
+        "id",
+        "type",
+        "source",
+        "created",
+        "size",
+        "duration",
+        "rate",
+        "rows",
+        "tested",
+    ):
         table.add_column(column, overflow="fold")
     for b in found:
         table.add_row(
             b.id,
+            b.type,
             b.source,
             _when(b.created_at),
             _bytes(b.size_bytes),
             f"{b.duration_s:.2f} s",
             f"{_bytes(int(b.rate_bytes_per_s))}/s",
-            str(sum(b.manifest.row_counts.values())),
+            _contents(b),
             _when(b.restore_test.tested_at) if b.restore_test else "never",
         )
     console().print(table)
@@ -169,7 +211,8 @@ def render(b: Backup) -> None:
     """Print a backup: its line, its figures, its files and its tables' rows."""
     out = console()
     m = b.manifest
-    out.print(f"backup {b.id} of {b.source} ({m.dialect}, {m.format}), operation {b.operation_id}")
+    kind = ", ".join(x for x in (b.type, m.dialect, m.format) if x)
+    out.print(f"backup {b.id} of {b.source} ({kind}), operation {b.operation_id}")
     out.print(
         f"started {_when(m.started_at)}, {b.duration_s:.2f} s, {_bytes(b.size_bytes)} "
         f"at {_bytes(int(b.rate_bytes_per_s))}/s; checksum {b.checksum}"
@@ -188,12 +231,32 @@ def render(b: Backup) -> None:
     for f in m.files:
         files.add_row(f.name, _bytes(f.size_bytes), f.sha256)
     out.print(files)
+    if m.members is not None:
+        members = Table(title="archive members", title_justify="left")
+        for column in ("name", "size", "mode", "sha256"):
+            members.add_column(column, overflow="fold")
+        for a in m.members:
+            members.add_row(a.name, _bytes(a.size_bytes), f"{a.mode:o}", a.sha256)
+        out.print(members)
+    for s in m.skipped or []:
+        out.print(f"left out: {s.path}: {s.reason}")
+    if m.command is not None:
+        c = m.command
+        out.print(f"command {c.command}: exit {c.exit_code} in {c.duration_s:.2f} s: {c.argv}")
+    if not m.row_counts:
+        return
     rows = Table(title="rows per table", title_justify="left")
     rows.add_column("table")
     rows.add_column("rows", justify="right")
     for name, count in sorted(m.row_counts.items()):
         rows.add_row(name, str(count))
     out.print(rows)
+
+
+def _contents(b: Backup) -> str:
+    if b.manifest.members is not None and b.type != "system_state":
+        return f"{len(b.manifest.members)} files"
+    return str(sum(b.manifest.row_counts.values()))
 
 
 def _when(at: datetime) -> str:

@@ -10,8 +10,18 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-BackupType = Literal["database"]
-"""What a backup holds; only databases today (configurations, logs, system state to come)."""
+BackupType = Literal["database", "configurations", "logs", "system_state", "command"]
+"""What a backup holds: a database, an archive of configured files (configurations, logs),
+triad's own state exported (system_state), or what a declared command took (command)."""
+BACKUP_TYPES: tuple[BackupType, ...] = (
+    "database",
+    "configurations",
+    "logs",
+    "system_state",
+    "command",
+)
+ARCHIVE_TYPES: tuple[BackupType, ...] = ("configurations", "logs", "system_state")
+"""The types written as one ``tar_zst`` archive with a member list."""
 MANIFEST_NAME = "manifest.json"
 """The manifest's file name, beside the backup's files in its folder."""
 PARTIAL_SUFFIX = ".partial"
@@ -56,6 +66,45 @@ class BackupEncryption(BaseModel):
     """Plaintext bytes per chunk; each chunk has its own nonce and tag."""
 
 
+class ArchiveMember(BaseModel):
+    """One file inside a backup's archive: what a recovery test compares after extracting."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    name: str
+    """Its name in the archive: a relative path, never absolute nor with ``..``."""
+    path: str
+    """Where it was read from (an absolute path, or the export it is)."""
+    size_bytes: int
+    sha256: str
+    mode: int
+    """Its permission bits as archived (``0o644`` is 420)."""
+
+
+class Skipped(BaseModel):
+    """A configured path left out of an archive, and why (unreadable, gone, a link out)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    reason: str
+
+
+class CommandRun(BaseModel):
+    """What a declared backup command did: its argv, exit, duration and output's end."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    command: str
+    """The declared command (``[commands.<name>]``) that took the backup."""
+    argv: list[str]
+    """As run, secrets masked."""
+    exit_code: int | None
+    duration_s: float
+    output_tail: str
+    """The end of its stdout and stderr, masked and bounded."""
+
+
 class BackupManifest(BaseModel):
     """What a backup is, written beside its files and stored in the ``backups`` table."""
 
@@ -66,9 +115,11 @@ class BackupManifest(BaseModel):
     type: BackupType
     source: str
     """The database target backed up (``triad`` is triad's own)."""
-    dialect: Literal["sqlite", "postgresql"]
-    format: Literal["sqlite", "pg_dump_custom"]
-    """How the file is written: a SQLite database file, or ``pg_dump -Fc``."""
+    dialect: Literal["sqlite", "postgresql"] | None = None
+    """The database's dialect; None for files and commands."""
+    format: Literal["sqlite", "pg_dump_custom", "tar_zst", "command"]
+    """How the files are written: a SQLite database file, ``pg_dump -Fc``, one tar archive
+    compressed with zstandard, or whatever a declared command wrote (``command``)."""
     started_at: datetime
     finished_at: datetime
     duration_s: float
@@ -84,6 +135,12 @@ class BackupManifest(BaseModel):
     """Where it is kept: ``local`` (the backups folder; also None) or ``s3://bucket/prefix``."""
     encryption: BackupEncryption | None = None
     """How its files are encrypted; None: they are not."""
+    members: list[ArchiveMember] | None = None
+    """For a ``tar_zst`` backup: every file in its archive, with size, sha256 and mode."""
+    skipped: list[Skipped] | None = None
+    """For a ``tar_zst`` backup: configured paths left out, each with its reason."""
+    command: CommandRun | None = None
+    """For a ``command`` backup: how its declared command ran."""
 
     def checksum(self) -> str:
         """The manifest's own sha256 over its canonical JSON: it covers every file's.

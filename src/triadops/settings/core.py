@@ -21,7 +21,7 @@ from triadops.settings.agents import ModelSettings
 from triadops.settings.alerts import AlertSettings
 from triadops.settings.api import ApiSettings
 from triadops.settings.application import ApplicationSettings, check_calls
-from triadops.settings.backups import BackupSettings
+from triadops.settings.backups import BackupSettings, check_backup_commands
 from triadops.settings.checkpoints import CheckpointSettings
 from triadops.settings.database import DatabaseSettings
 from triadops.settings.files import FileSettings, required_config_file
@@ -57,10 +57,12 @@ GOVERNANCE: dict[str, Any] = {
     "http_allowed_hosts": True,
     "procedure_folders": True,
     "maintenance": {"seed_tasks": True, "tasks": True},
+    "backups": {"commands": True},
 }
 """The settings that decide governance (``include`` for `Settings.model_dump`): how an
 operation is planned, judged and approved, how long an alert may be muted, and what the
-user's own systems may run (commands, hosts, endpoints, probes, procedure folders)."""
+user's own systems may run (commands, hosts, endpoints, probes, procedure folders, the
+declared commands backups run)."""
 
 
 def _flattened(data: dict[str, Any], prefix: str = "") -> dict[str, JsonValue]:
@@ -118,6 +120,11 @@ class Settings(  # the keys come in the reverse order of the sections named here
         return self
 
     backups: BackupSettings = Field(default_factory=BackupSettings)
+
+    @model_validator(mode="after")
+    def _backup_commands_declared(self) -> Settings:
+        check_backup_commands(self.backups, self.commands)
+        return self
 
     def governance(self) -> dict[str, JsonValue]:
         """Return the settings that decide governance, flattened to dotted keys.

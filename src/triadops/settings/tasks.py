@@ -103,14 +103,30 @@ DEFAULT_TASKS = [
     TaskSpec(name="performance_analysis", procedure="performance_analysis", window="monthly"),
     TaskSpec(name="backup_database", procedure="backup_database", cron="0 * * * *"),
     TaskSpec(name="recovery_test", procedure="recovery_test_database", cron="30 0 * * *"),
+    TaskSpec(name="backup_configurations", procedure="backup_configurations", cron="10 0 * * *"),
+    TaskSpec(name="backup_logs", procedure="backup_logs", cron="15 0 * * *"),
+    TaskSpec(name="backup_system_state", procedure="backup_system_state", cron="20 0 * * *"),
+    TaskSpec(
+        name="recovery_test_configurations",
+        procedure="recovery_test_configurations",
+        cron="40 0 * * *",
+    ),
+    TaskSpec(name="recovery_test_logs", procedure="recovery_test_logs", cron="45 0 * * *"),
+    TaskSpec(
+        name="recovery_test_system_state",
+        procedure="recovery_test_system_state",
+        cron="50 0 * * *",
+    ),
     TaskSpec(name="backup_prune", procedure="backup_prune", cron="15 1 * * *"),
 ]
 """The seed's routine tasks: the maintenance ones each in the default window of its cadence;
 triad's own database backed up hourly on the hour, whatever the windows (a backup only
-reads), and the newest backup not yet tested recovery-tested daily at 00:30 UTC, half an
-hour after a backup started (ample for it to be stored) and away from the hour the next
-one takes; backups past retention pruned daily at 01:15 UTC, so hourly ones never fill the
-disk."""
+reads), and the newest database backup not yet tested recovery-tested daily at 00:30 UTC,
+half an hour after a backup started (ample for it to be stored) and away from the hour the
+next one takes; configurations, logs and system state backed up daily at 00:10, 00:15 and
+00:20 UTC and each recovery-tested at 00:40, 00:45 and 00:50; backups past their type's
+retention (``backups.*.keep_days``: 30, 90, 7 and 14 days) pruned daily at 01:15 UTC, so
+hourly ones never fill the disk."""
 
 
 class TaskSettings(BaseModel):

@@ -127,17 +127,21 @@ async def last_successes(session: AsyncSession) -> dict[str, tuple[datetime, int
 
 
 async def retention_view(
-    engine: AsyncEngine, type_: str
-) -> list[tuple[str, datetime, datetime | None]]:
-    """Every backup of `type_`: (id, created_at, tested_at), read without a write lock."""
+    engine: AsyncEngine,
+) -> list[tuple[str, str, str, datetime, datetime | None]]:
+    """Every backup: (id, type, source, created_at, tested_at), read without a write lock."""
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         rows = await conn.execute(
-            select(BackupRow.id, BackupRow.created_at, BackupRow.tested_at).where(
-                BackupRow.type == type_
+            select(
+                BackupRow.id,
+                BackupRow.type,
+                BackupRow.source,
+                BackupRow.created_at,
+                BackupRow.tested_at,
             )
         )
-        return [(str(r[0]), r[1], r[2]) for r in rows]
+        return [(str(r[0]), str(r[1]), str(r[2]), r[3], r[4]) for r in rows]
 
 
 async def delete_backups(engine: AsyncEngine, ids: Collection[str]) -> int:
@@ -149,20 +153,26 @@ async def delete_backups(engine: AsyncEngine, ids: Collection[str]) -> int:
     return int(getattr(done, "rowcount", 0) or 0)
 
 
-async def newest_to_test(engine: AsyncEngine) -> str | None:
+async def newest_to_test(
+    engine: AsyncEngine, *, type_: str | None = None, source: str | None = None
+) -> str | None:
     """The newest backup not yet recovery-tested, else the newest of all, else None.
 
-    Read without a write lock (``backup.test_restore`` resolves ``latest`` with it).
+    Of one type or source when given. Read without a write lock (``backup.test_restore``
+    resolves ``latest`` with it).
     """
     newest = (BackupRow.created_at.desc(), BackupRow.id.desc())
+    query = select(BackupRow.id).order_by(*newest).limit(1)
+    if type_ is not None:
+        query = query.where(BackupRow.type == type_)
+    if source is not None:
+        query = query.where(BackupRow.source == source)
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        untested = await conn.scalar(
-            select(BackupRow.id).where(BackupRow.tested_at.is_(None)).order_by(*newest).limit(1)
-        )
+        untested = await conn.scalar(query.where(BackupRow.tested_at.is_(None)))
         if untested is not None:
             return str(untested)
-        found = await conn.scalar(select(BackupRow.id).order_by(*newest).limit(1))
+        found = await conn.scalar(query)
     return None if found is None else str(found)
 
 

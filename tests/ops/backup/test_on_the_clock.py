@@ -90,20 +90,26 @@ async def test_the_seed_tasks_back_up_hourly_and_recovery_test_daily(
         clock.advance(14 * 3600 + 30 * 60)  # 00:31 next day: a backup, then the recovery test
         due = await scheduler.run(now=clock.now())
         assert sorted(due.submitted) == [
+            "mt-backup_configurations-20261208T0010Z",  # the daily types, before their tests
             "mt-backup_database-20261207T1100Z",  # the hours missed, caught up once
+            "mt-backup_logs-20261208T0015Z",
+            "mt-backup_system_state-20261208T0020Z",
             "mt-recovery_test-20261208T0030Z",
         ]
         await drive(rt)
         ended = await scheduler.run(now=clock.now())
         assert {(e.task, e.result) for e in ended.ended} == {
             ("backup_database", "completed"),
+            ("backup_configurations", "completed"),
+            ("backup_logs", "completed"),
+            ("backup_system_state", "completed"),
             ("recovery_test", "completed"),
         }
         tested = await load(rt, "mt-recovery_test-20261208T0030Z")
         output = tested.steps[0].output
         assert output["requested"] == "latest" and output["passed"] is True
         async with rt.session(read_only=True) as session:
-            stored = await list_backups(session)
+            stored = await list_backups(session, type_="database")
             row = await find_backup(session, str(output["backup_id"]))
             facts = (
                 await session.scalars(
@@ -211,7 +217,7 @@ async def test_the_seed_prune_keeps_hourly_backups_from_filling_the_disk(
         op = await load(rt, pruned[0])
         assert op.status is OperationStatus.COMPLETED, op.status_reason
         async with rt.session(read_only=True) as session:
-            left = await list_backups(session)
+            left = await list_backups(session, type_="database")
         # Of the three old ones only the newest, the one recovery-tested, stays (beside the
         # hourly backup the same pass caught up); the two older ones went, folders and all.
         kept = {b.id for b in made} & {b.id for b in left}

@@ -118,13 +118,25 @@ def test_the_seed_tasks_are_in_their_windows_and_a_user_task_replaces_one() -> N
         ("security_updates", "weekly"),
         ("performance_analysis", "monthly"),
         ("backup_database", None),
+        ("backup_configurations", None),
+        ("backup_logs", None),
+        ("backup_system_state", None),
         ("recovery_test", None),
+        ("recovery_test_configurations", None),
+        ("recovery_test_logs", None),
+        ("recovery_test_system_state", None),
         ("backup_prune", None),
     }
     crons = {t.name: t.schedule for t in table if t.cron is not None}
     assert crons == {
         "backup_database": "cron 0 * * * * UTC",
+        "backup_configurations": "cron 10 0 * * * UTC",
+        "backup_logs": "cron 15 0 * * * UTC",
+        "backup_system_state": "cron 20 0 * * * UTC",
         "recovery_test": "cron 30 0 * * * UTC",
+        "recovery_test_configurations": "cron 40 0 * * * UTC",
+        "recovery_test_logs": "cron 45 0 * * * UTC",
+        "recovery_test_system_state": "cron 50 0 * * * UTC",
         "backup_prune": "cron 15 1 * * * UTC",
     }
     assert MaintenanceSettings().table(set()) == [
@@ -133,7 +145,7 @@ def test_the_seed_tasks_are_in_their_windows_and_a_user_task_replaces_one() -> N
     mine = TaskSpec(name="log_rotation", procedure="log_rotation", cron="0 4 * * *")
     replaced = MaintenanceSettings(tasks=[mine]).table({"daily", "weekly", "monthly"})
     assert [t for t in replaced if t.name == "log_rotation"] == [mine]
-    assert len(replaced) == 8
+    assert len(replaced) == 14
     assert timedelta(seconds=MaintenanceSettings().every_s) < timedelta(minutes=1)
 
 
@@ -158,5 +170,5 @@ def test_a_task_the_catalogue_refuses_stops_the_runtime_naming_it(
 def test_the_seed_tasks_all_name_procedures_of_the_catalogue(tmp_path: Path) -> None:
     _, _, procedures = catalogues(Settings(home=tmp_path))
     table = Settings(home=tmp_path).task_table()
-    assert len(table) == len(DEFAULT_TASKS) == 8
+    assert len(table) == len(DEFAULT_TASKS) == 14
     assert {t.procedure for t in table} <= set(procedures.names())

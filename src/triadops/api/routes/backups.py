@@ -1,5 +1,8 @@
 """The backup endpoints: list and show, and backups, verifications and recovery tests run.
 
+``POST /backups/database`` backs up a database target; ``POST /backups/{type}`` the other
+types (configurations, logs, system_state, and command with the entry's ``name``).
+
 Each run is an operation through the pipeline in the caller's name (202 with its id, then
 ``GET /operations/{operation_id}``), as the maintenance endpoints do; the executive or the
 legislative role may ask, invoking the executive authority when the caller holds it.
@@ -7,7 +10,7 @@ legislative role may ask, invoking the executive authority when the caller holds
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +19,7 @@ from triadops.api.deps import Maintainer, PowersDep, RuntimeDep, Viewer
 from triadops.api.routes.maintenance import Submitted, accepted
 from triadops.api.routes.operations import store_submission
 from triadops.api.schemas import problems
-from triadops.domain.backups import Backup
+from triadops.domain.backups import Backup, BackupType
 from triadops.domain.enums import Authority, Role
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest
@@ -59,10 +62,13 @@ async def list_backups(
     identity: Viewer,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=models.LISTED)] = models.LISTED,
+    type: Annotated[BackupType | None, Query()] = None,
 ) -> list[Backup]:
-    """List the backups, newest first, with their last passed recovery test."""
+    """List the backups, newest first (of one type when given), with their recovery test."""
     async with runtime.session(read_only=True) as session:
-        return await models.list_backups(session, runtime.settings.backup_folder, limit=limit)
+        return await models.list_backups(
+            session, runtime.settings.backup_folder, type_=type, limit=limit
+        )
 
 
 @router.get("/backups/{backup_id}", operation_id="read_backup", responses=problems(404, 422))
@@ -84,7 +90,7 @@ async def run_database_backup(
     """Submit a ``backup_database`` operation in the caller's name; answer with its id."""
     target = (body or BackupRun()).target
     request = backup_request(
-        target=target, requested_by=identity.name, authority=_authority(identity)
+        type_="database", target=target, requested_by=identity.name, authority=_authority(identity)
     )
     return await _submit(runtime, powers, identity, request)
 
@@ -95,7 +101,9 @@ class Prune(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     older_than_days: int | None = Field(default=None, ge=1, le=36_500)
-    """Retention in days; default ``backups.keep_days``."""
+    """Retention in days; default each type's ``keep_days``."""
+    type: BackupType | None = None
+    """Only backups of this type; default every type."""
 
 
 @router.post(
@@ -107,9 +115,43 @@ class Prune(BaseModel):
 async def prune_backups(
     identity: Maintainer, runtime: RuntimeDep, powers: PowersDep, body: Prune | None = None
 ) -> Submitted:
-    """Submit an operation deleting database backups past retention (never the newest verified)."""
+    """Submit an operation deleting backups past retention (never a type's newest verified)."""
+    given = body or Prune()
     request = prune_request(
-        older_than_days=(body or Prune()).older_than_days,
+        older_than_days=given.older_than_days,
+        type_=given.type,
+        requested_by=identity.name,
+        authority=_authority(identity),
+    )
+    return await _submit(runtime, powers, identity, request)
+
+
+class OtherRun(BaseModel):
+    """What a backup of another type takes: a command backup, its entry's name."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    """For ``command``: the ``backups.commands`` entry to run."""
+
+
+@router.post(
+    "/backups/{kind}",
+    operation_id="run_backup",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+)
+async def run_backup(
+    identity: Maintainer,
+    runtime: RuntimeDep,
+    powers: PowersDep,
+    kind: Annotated[Literal["configurations", "logs", "system_state", "command"], Path()],
+    body: OtherRun | None = None,
+) -> Submitted:
+    """Submit a ``backup_<type>`` operation in the caller's name; answer with its id."""
+    request = backup_request(
+        type_=kind,
+        name=(body or OtherRun()).name,
         requested_by=identity.name,
         authority=_authority(identity),
     )

@@ -12,7 +12,8 @@ says so; only the state after is judged.
   its manifest names (the files are read once more); the stored manifest is the one whose
   checksum the row keeps.
 - completeness: every table the source database holds now has a row count in the
-  manifest, and every file the manifest lists is in the backup's folder at its size.
+  manifest (for system state: every export), and every file the manifest lists is in the
+  backup's folder at its size.
 - recovery test: the backup's recovery test passed as the ledger says: a
   ``backup_restore_tested`` entry by the operation the row names, for the checksum the
   backup still has (a row edited to claim a test has no such entry).
@@ -35,9 +36,20 @@ from triadops.domain.errors import TriadError
 from triadops.domain.operations import CheckResult, utcnow
 from triadops.storage.backups import find_backup, newest_backup, restore_test_facts
 from triadops.storage.maintenance import user_table_names
+from triadops.storage.state_export import TABLES as STATE_TABLES
 from triadops.storage.tables import BackupRow
 
-BACKUP_STEPS = frozenset({"backup.database", "backup.test_restore", "backup.verify"})
+BACKUP_STEPS = frozenset(
+    {
+        "backup.database",
+        "backup.configurations",
+        "backup.logs",
+        "backup.system_state",
+        "backup.command",
+        "backup.test_restore",
+        "backup.verify",
+    }
+)
 LISTED = 10
 """Problems named in a verdict; the measurement keeps them all."""
 
@@ -142,18 +154,21 @@ class BackupCompletenessConfirmed(Check):
             return _absent(reason)
         manifest = BackupManifest.model_validate(row.manifest)
         problems: list[str] = []
-        try:
-            tables = await user_table_names(ctx.databases.get(manifest.source))
-        except (SQLAlchemyError, OSError, TriadError) as exc:
-            problems.append(f"the tables of {manifest.source} could not be listed: {exc}")
-            tables = []
+        tables: list[str] = []
+        if manifest.type == "system_state":
+            tables = list(STATE_TABLES)  # what every export must count
+        elif manifest.type == "database":
+            try:
+                tables = await user_table_names(ctx.databases.get(manifest.source))
+            except (SQLAlchemyError, OSError, TriadError) as exc:
+                problems.append(f"the tables of {manifest.source} could not be listed: {exc}")
         missing = sorted(set(tables) - set(manifest.row_counts))
         if missing:
             problems.append(f"no row count in its manifest for {', '.join(missing)}")
         negative = sorted(t for t, n in manifest.row_counts.items() if n < 0)
         if negative:
             problems.append(f"negative row counts for {', '.join(negative)}")
-        if not manifest.files:
+        if not manifest.files and manifest.type != "command":  # a tool may keep nothing here
             problems.append("its manifest lists no file")
         present = await backup_store(ctx.settings).verify(manifest, hashes=False)
         problems += [f"{p.name}: {p.problem}" for p in present.problems]

@@ -26,7 +26,7 @@ def backup_of(row: BackupRow, root: Path) -> Backup:
     )
     return Backup(
         id=row.id,
-        type="database",
+        type=row.type,
         source=row.source,
         created_at=row.created_at,
         size_bytes=row.size_bytes,
@@ -46,9 +46,12 @@ def kept_at(manifest: BackupManifest, root: Path) -> str:
     return f"{manifest.store}/{manifest.id}"
 
 
-async def list_backups(session: AsyncSession, root: Path, *, limit: int = LISTED) -> list[Backup]:
-    """The newest backups first."""
-    return [backup_of(row, root) for row in await store.list_backups(session, limit=limit)]
+async def list_backups(
+    session: AsyncSession, root: Path, *, type_: str | None = None, limit: int = LISTED
+) -> list[Backup]:
+    """The newest backups first, of one type when given."""
+    rows = await store.list_backups(session, type_=type_, limit=limit)
+    return [backup_of(row, root) for row in rows]
 
 
 async def show_backup(session: AsyncSession, root: Path, backup_id: str) -> Backup:

@@ -5,6 +5,8 @@ integrity check, pg_restore), row counts compared with the manifest, and for tri
 database the ledger replayed on the restored copy (``triad audit verify``'s logic). It lives
 in ``ops`` because that last check is the constitution's. Its output names the backup and
 its checksum; the commit that records the step's success records the fact (``service``).
+An archive backup is tested by ``archives``, a declared command's by ``command_tests``:
+the same action, so the same fact.
 """
 
 from __future__ import annotations
@@ -12,18 +14,26 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from pydantic import BaseModel, JsonValue
+from pydantic import BaseModel, Field, JsonValue
 
 from triadops.actions.backup import BackupIdParams, raise_unless_ok, stored_manifest
-from triadops.actions.backup_alerts import RECOVERY_TEST_FAILED, first_line, report_outcome
+from triadops.actions.backup_alerts import (
+    RECOVERY_TEST_FAILED,
+    alert_type,
+    first_line,
+    report_outcome,
+)
 from triadops.actions.backup_restore import scratch_restore
 from triadops.actions.backup_store import backup_store
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.local import LocalRunner
 from triadops.constitution.ledger.audit import verify
+from triadops.domain.backups import BackupType
 from triadops.domain.enums import Risk
 from triadops.domain.errors import ActionFailed, NotFound
 from triadops.domain.operations import StepPreview
+from triadops.ops.backup.archives import test_archive
+from triadops.ops.backup.command_tests import test_command_backup
 from triadops.storage.backups import newest_to_test
 from triadops.storage.engine import session_factory
 from triadops.storage.targets import OWN_DATABASE
@@ -35,7 +45,16 @@ LISTED = 5
 """Audit findings named in a failed recovery test's error."""
 
 
-class RestoreTestAction(Action[BackupIdParams]):
+class RestoreTestParams(BackupIdParams):
+    """Which backup to test; with ``latest``, optionally the newest of one type or source."""
+
+    type: BackupType | None = None
+    """With ``latest``: the newest backup of this type not yet tested (else its newest)."""
+    source: str | None = Field(default=None, min_length=1, max_length=100)
+    """With ``latest``: only backups of this source (a database target, a command's name)."""
+
+
+class RestoreTestAction(Action[RestoreTestParams]):
     """Restore a backup into a scratch database, validate it, and remove the scratch."""
 
     name: ClassVar[str] = ACTION
@@ -44,7 +63,7 @@ class RestoreTestAction(Action[BackupIdParams]):
         "(a temporary SQLite file, or a PostgreSQL database created and dropped), check "
         "integrity and row counts, and for triad's own database its ledger; always clean up"
     )
-    params_model: ClassVar[type[BaseModel]] = BackupIdParams
+    params_model: ClassVar[type[BaseModel]] = RestoreTestParams
     risk: ClassVar[Risk] = Risk.LOW
     reversible: ClassVar[bool] = True
     """It changes nothing but its own scratch database, which it removes."""
@@ -56,7 +75,7 @@ class RestoreTestAction(Action[BackupIdParams]):
     def __init__(self, runner: LocalRunner | None = None) -> None:
         self.runner = runner or LocalRunner()
 
-    async def preview(self, ctx: ActionContext, params: BackupIdParams) -> StepPreview:
+    async def preview(self, ctx: ActionContext, params: RestoreTestParams) -> StepPreview:
         """Name the backup, where it would be restored, and what would be checked.
 
         ``latest`` is resolved when the step runs (a backup may be stored before then): the
@@ -65,7 +84,11 @@ class RestoreTestAction(Action[BackupIdParams]):
         """
         backup_id = params.backup_id
         if backup_id == LATEST:
-            now = await newest_to_test(ctx.databases.get(OWN_DATABASE))
+            now = await newest_to_test(
+                ctx.databases.get(OWN_DATABASE),
+                type_=getattr(params, "type", None),
+                source=getattr(params, "source", None),
+            )
             if now is None:
                 return StepPreview(
                     summary="recovery test of the newest backup not yet tested: none stored yet",
@@ -73,41 +96,49 @@ class RestoreTestAction(Action[BackupIdParams]):
                 )
             backup_id = now
         m = await stored_manifest(ctx, backup_id)
-        scratch = "a temporary SQLite file" if m.format == "sqlite" else "a scratch database"
+        scratch = {"sqlite": "a temporary SQLite file", "pg_dump_custom": "a scratch database"}
+        into = scratch.get(m.format, "a scratch folder")
         audit = "; replay its ledger" if m.source == OWN_DATABASE else ""
         named = m.id if params.backup_id == m.id else f"{params.backup_id} (now {m.id})"
         return StepPreview(
             summary=(
                 f"recovery test of {named} ({m.source}, {m.size_bytes} bytes): verify, restore "
-                f"into {scratch}, compare {len(m.row_counts)} tables' rows{audit}; clean up"
+                f"into {into}, compare {len(m.row_counts)} tables' rows{audit}; clean up"
             ),
             touches=[backup_store(ctx.settings).location(m.id)],
             amounts={"bytes": m.size_bytes, "tables": len(m.row_counts)},
         )
 
-    async def run(self, ctx: ActionContext, params: BackupIdParams) -> Output:
+    async def run(self, ctx: ActionContext, params: RestoreTestParams) -> Output:
         """Test; a failure fires ``TriadRecoveryTestFailed``, a pass resolves it."""
         backup_id = params.backup_id
+        among = params if isinstance(params, RestoreTestParams) else None  # or BackupIdParams
+        type_: str = (among.type if among else None) or "database"
         try:
-            backup_id = await resolved(ctx, params.backup_id)
+            backup_id = await resolved(ctx, params.backup_id, among)
+            type_ = alert_type(await stored_manifest(ctx, backup_id))
             output = await self._test(ctx, backup_id)
         except Exception as exc:
             await report_outcome(
                 ctx,
                 RECOVERY_TEST_FAILED,
-                type_="database",
+                type_=type_,
                 failure=f"recovery test of {backup_id} failed: {first_line(exc)}",
                 about={"backup_id": backup_id},
             )
             raise
         alerts = await report_outcome(
-            ctx, RECOVERY_TEST_FAILED, type_="database", failure=None, about={}
+            ctx, RECOVERY_TEST_FAILED, type_=type_, failure=None, about={}
         )
         return output | {"requested": params.backup_id, "alerts": alerts}
 
     async def _test(self, ctx: ActionContext, backup_id: str) -> Output:
         """Verify, restore, validate, clean up; fail naming what did not hold."""
         manifest = await stored_manifest(ctx, backup_id)
+        if manifest.format == "tar_zst":
+            return await test_archive(ctx, manifest)
+        if manifest.format == "command":
+            return await test_command_backup(ctx, manifest, self.runner)
         clock = time.perf_counter()
         store = backup_store(ctx.settings)
         # SQLite's file is hashed as it is copied into the scratch; pg_restore reads the
@@ -145,11 +176,17 @@ class RestoreTestAction(Action[BackupIdParams]):
         }
 
 
-async def resolved(ctx: ActionContext, backup_id: str) -> str:
+async def resolved(
+    ctx: ActionContext, backup_id: str, among: RestoreTestParams | None = None
+) -> str:
     """`backup_id`, or for ``latest`` the newest backup not yet tested (else the newest)."""
     if backup_id != LATEST:
         return backup_id
-    found = await newest_to_test(ctx.databases.get(OWN_DATABASE))
+    found = await newest_to_test(
+        ctx.databases.get(OWN_DATABASE),
+        type_=among.type if among else None,
+        source=among.source if among else None,
+    )
     if found is None:
         raise NotFound(
             "no backup to recovery-test: none is stored yet (triad backup run database takes one)"
@@ -157,6 +194,6 @@ async def resolved(ctx: ActionContext, backup_id: str) -> str:
     return found
 
 
-def backup_actions() -> list[Action[BackupIdParams]]:
+def backup_actions() -> list[Action[RestoreTestParams]]:
     """The backup actions that need the constitution (registered by the runtime)."""
     return [RestoreTestAction()]

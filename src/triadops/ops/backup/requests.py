@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from triadops.domain.enums import Authority
+from triadops.domain.errors import InvalidRequest
 from triadops.domain.operations import OperationRequest
 from triadops.storage.targets import OWN_DATABASE
 
@@ -10,16 +11,37 @@ CRITERIA = ["system_functionality_maintained"]
 NOTHING_TO_UNDO = "Nothing to undo: it only reads the backup and its own scratch database."
 
 
-def backup_request(*, target: str, requested_by: str, authority: Authority) -> OperationRequest:
-    """A ``backup_database`` operation on `target`."""
+def backup_request(
+    *,
+    type_: str = "database",
+    target: str = OWN_DATABASE,
+    name: str | None = None,
+    requested_by: str,
+    authority: Authority,
+) -> OperationRequest:
+    """A ``backup_<type>`` operation: a database `target`, or the command entry `name`."""
+    params: dict[str, str] = {}
+    if type_ == "database":
+        what = f"database backup of {target}"
+        if target != OWN_DATABASE:
+            params["target"] = target
+    elif type_ == "command":
+        if name is None:
+            raise InvalidRequest(
+                "a command backup needs --name, a backups.commands entry", field="name"
+            )
+        what = f"backup by the declared command {name}"
+        params["name"] = name
+    else:
+        what = f"{type_.replace('_', ' ')} backup"
     return OperationRequest.model_validate(
         {
             "operation_type": "maintenance",
             "constitutional_authority": authority,
             "requested_by": requested_by,
-            "description": f"database backup of {target}",
-            "procedure": "backup_database",
-            "procedure_params": {"target": target} if target != OWN_DATABASE else {},
+            "description": what,
+            "procedure": f"backup_{type_}",
+            "procedure_params": params,
         }
     )
 
@@ -44,16 +66,24 @@ def check_request(
 
 
 def prune_request(
-    *, older_than_days: int | None, requested_by: str, authority: Authority
+    *,
+    older_than_days: int | None,
+    requested_by: str,
+    authority: Authority,
+    type_: str | None = None,
 ) -> OperationRequest:
-    """A ``backup.prune`` operation: database backups past retention deleted."""
-    params = {} if older_than_days is None else {"older_than_days": older_than_days}
+    """A ``backup.prune`` operation: backups past their type's retention deleted."""
+    params: dict[str, object] = {}
+    if older_than_days is not None:
+        params["older_than_days"] = older_than_days
+    if type_ is not None:
+        params["type"] = type_
     return OperationRequest.model_validate(
         {
             "operation_type": "maintenance",
             "constitutional_authority": authority,
             "requested_by": requested_by,
-            "description": "prune database backups past retention",
+            "description": f"prune {type_ + ' ' if type_ else ''}backups past retention",
             "steps": [{"action": "backup.prune", "params": params}],
             "affected_systems": ["backups"],
             "rollback_plan": (
