@@ -234,7 +234,7 @@ async def test_a_manifest_written_before_stores_existed_keeps_its_checksum_and_i
     made = await backup(context(runtime, None))
     folder = Path(str(made["folder"]))
     old = json.loads((folder / MANIFEST_NAME).read_bytes())
-    for key in ("store", "encryption"):  # as every manifest was written before these fields
+    for key in ("store", "encryption", "members", "skipped", "command"):  # added since
         del old[key]
     for file in old["files"]:
         del file["plain_size_bytes"], file["plain_sha256"]
