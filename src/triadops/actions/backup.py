@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from triadops.actions.backup_alerts import BACKUP_FAILED, first_line, report_outcome
-from triadops.actions.backup_files import describe
+from triadops.actions.backup_files import NO_SPACE, describe, out_of_space
 from triadops.actions.backup_store import backup_store
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.local import LocalRunner
@@ -29,7 +29,7 @@ from triadops.domain.enums import Risk
 from triadops.domain.errors import ActionFailed, NotFound
 from triadops.domain.operations import StepPreview, utcnow
 from triadops.storage import dumps, maintenance
-from triadops.storage.backups import read_manifest, save_backup
+from triadops.storage.backups import backup_ids, read_manifest, save_backup
 from triadops.storage.targets import OWN_DATABASE
 
 SQLITE_FILE = "database.sqlite"
@@ -115,9 +115,9 @@ class DatabaseBackupAction(Action[BackupParams]):
         """Copy the database, write the manifest, rename into place, store; answer the figures."""
         engine = ctx.databases.get(params.target)
         store = backup_store(ctx.settings)
-        removed = await store.prepare()
+        removed = await store.prepare(await backup_ids(ctx.databases.get(OWN_DATABASE)))
         if removed:
-            ctx.log.warning("partial backups removed", removed=removed)
+            ctx.log.warning("leftovers of killed backups removed", removed=removed)
         started = utcnow()
         clock = time.perf_counter()
         backup_id = new_backup_id(started)
@@ -146,8 +146,13 @@ class DatabaseBackupAction(Action[BackupParams]):
                 tools=tools,
             )
             manifest = await store.publish(partial, manifest)
-        except BaseException:
+        except BaseException as exc:
             await asyncio.shield(store.discard(partial))  # nothing half-written stays
+            if out_of_space(exc):
+                raise ActionFailed(
+                    f"backup folder {store.where}: {NO_SPACE} (the partial backup was removed, "
+                    "nothing stored): free space or set backups.folder"
+                ) from None
             raise
         await save_backup(
             ctx.databases.get(OWN_DATABASE),

@@ -2,23 +2,23 @@
 
 Each backup is one folder, ``<backups>/<id>/``, holding its files and ``manifest.json``. It
 is written as ``<id>.partial`` and renamed only once every file and the manifest are on
-disk, so a folder without the suffix is complete; a ``.partial`` one is what a killed
-backup left, removed when the next backup starts.
+disk, so a folder without the suffix is complete; a ``.partial`` one whose writer is gone
+is what a killed backup left, removed when the next backup starts (``backup_spool``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
-import shutil
+import sqlite3
 from pathlib import Path
 
 import orjson
 
 from triadops.domain.backups import (
     MANIFEST_NAME,
-    PARTIAL_SUFFIX,
     BackupFile,
     BackupManifest,
     FileProblem,
@@ -29,36 +29,16 @@ from triadops.domain.errors import ActionFailed
 CHUNK = 1024 * 1024
 
 
-def prepare_folder(root: Path) -> list[str]:
-    """Create the backups folder if needed; remove what killed backups left; name it.
-
-    Refuses, naming the folder, one that cannot be written.
-    """
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ActionFailed(f"backup folder {root}: {exc.strerror or exc}") from None
-    if not os.access(root, os.W_OK | os.X_OK):
-        raise ActionFailed(f"backup folder {root} is not writable")
-    removed = []
-    for entry in sorted(root.iterdir()):
-        if entry.name.endswith(PARTIAL_SUFFIX):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed.append(entry.name)
-    return removed
+NO_SPACE = "no space left on device"
 
 
-def partial_folder(root: Path, backup_id: str) -> Path:
-    """Create and return the folder a backup is written into before it is complete."""
-    folder = root / f"{backup_id}{PARTIAL_SUFFIX}"
-    try:
-        folder.mkdir()
-    except OSError as exc:
-        raise ActionFailed(f"backup folder {folder}: {exc.strerror or exc}") from None
-    return folder
+def out_of_space(exc: BaseException) -> bool:
+    """True when `exc` says the disk being written is full (SQLite's, the OS's, a tool's)."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return isinstance(exc, ActionFailed) and NO_SPACE in str(exc).lower()
 
 
 def sha256_file(path: Path) -> str:

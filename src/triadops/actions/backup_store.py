@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
-from triadops.actions.backup_files import (
-    backup_folder,
-    complete,
-    partial_folder,
-    prepare_folder,
-    verify_folder,
-)
-from triadops.domain.backups import BackupManifest, Verification
+from triadops.actions.backup_files import backup_folder, complete, verify_folder
+from triadops.actions.backup_spool import claim, prepare_folder, release
+from triadops.domain.backups import PARTIAL_SUFFIX, BackupManifest, Verification
 from triadops.settings import Settings
 
 
@@ -39,10 +34,12 @@ class BackupStore(Protocol):
         """Where the backup `backup_id`'s files are, as people read it."""
         ...
 
-    async def prepare(self) -> list[str]:
+    async def prepare(self, stored: Collection[str]) -> list[str]:
         """Make the spool folder ready; remove what killed backups left; name what went.
 
-        Refuses, naming the folder, one that cannot be written (``ActionFailed``).
+        `stored` names every backup a row stands for: a complete backup none names is a
+        leftover once older than the grace period. Another backup still writing is left
+        alone. Refuses, naming the folder, one that cannot be written (``ActionFailed``).
         """
         ...
 
@@ -78,8 +75,11 @@ class BackupStore(Protocol):
 class LocalStore:
     """Backups in a local folder, one subfolder each (``$TRIAD_HOME/backups`` by default)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, grace_s: float = 3600.0) -> None:
         self.root = root
+        self.grace_s = grace_s
+        self._locks: dict[Path, int] = {}
+        """Partial folder → the descriptor of the lock held while it is written."""
 
     @property
     def where(self) -> str:
@@ -90,22 +90,31 @@ class LocalStore:
         """The backup's folder."""
         return str(backup_folder(self.root, backup_id))
 
-    async def prepare(self) -> list[str]:
-        """Create the folder if needed and remove ``.partial`` leftovers."""
-        return await asyncio.to_thread(prepare_folder, self.root)
+    async def prepare(self, stored: Collection[str]) -> list[str]:
+        """Create the folder if needed and remove leftovers (``backup_spool``)."""
+        return await asyncio.to_thread(prepare_folder, self.root, stored, grace_s=self.grace_s)
 
     async def start(self, backup_id: str) -> Path:
-        """``<root>/<id>.partial``."""
-        return await asyncio.to_thread(partial_folder, self.root, backup_id)
+        """``<root>/<id>.partial``, locked as being written until published or discarded."""
+        folder, fd = await asyncio.to_thread(claim, self.root, backup_id)
+        self._locks[folder] = fd
+        return folder
 
     async def publish(self, partial: Path, manifest: BackupManifest) -> BackupManifest:
-        """Write the manifest, sync, rename into place."""
+        """Write the manifest, sync, rename into place; then let the lock go."""
         await asyncio.to_thread(complete, partial, manifest)
+        self._release(partial)
         return manifest
 
     async def discard(self, partial: Path) -> None:
-        """Remove the partial folder."""
+        """Remove the partial folder, then let its lock go."""
         await asyncio.to_thread(shutil.rmtree, partial, True)
+        self._release(partial)
+
+    def _release(self, partial: Path) -> None:
+        fd = self._locks.pop(partial, None)
+        if fd is not None:
+            release(self.root, partial.name.removesuffix(PARTIAL_SUFFIX), fd)
 
     @asynccontextmanager
     async def _readable(self, manifest: BackupManifest) -> AsyncIterator[Path]:
@@ -126,4 +135,4 @@ class LocalStore:
 
 def backup_store(settings: Settings) -> BackupStore:
     """The store the settings name (the local backups folder today)."""
-    return LocalStore(settings.backup_folder)
+    return LocalStore(settings.backup_folder, grace_s=settings.backups.leftover_grace_s)
