@@ -145,7 +145,7 @@ async def test_a_partial_folder_whose_writer_died_holding_its_lock_is_removed(
     ctx = context(runtime)
     root = ctx.settings.backup_folder
     root.mkdir(parents=True)
-    partial, fd = claim(root, "db-20260101T000000Z-dead00")
+    _, fd = claim(root, "db-20260101T000000Z-dead00")
     os.close(fd)  # the process died: the kernel let its lock go, the lock file stays
     assert lock_path(root, "db-20260101T000000Z-dead00").exists()
     made = await backup(ctx)

@@ -17,11 +17,11 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import time
 from collections.abc import Collection
 from pathlib import Path
 
 from triadops.domain.backups import MANIFEST_NAME, PARTIAL_SUFFIX
+from triadops.domain.clock import unix_now
 from triadops.domain.errors import ActionFailed
 
 LOCK_SUFFIX = ".lock"
@@ -95,7 +95,7 @@ def clear_leftovers(root: Path, stored: Collection[str], *, grace_s: float) -> l
     `stored` names every backup a row stands for: a complete folder not among them and
     older than `grace_s` is removed. Blocking: call it in a thread.
     """
-    now = time.time()
+    now = unix_now()  # against files' mtimes: the clock of a test that ages them moves too
     removed = []
     for entry in sorted(root.iterdir()):
         name = entry.name
