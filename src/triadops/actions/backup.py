@@ -19,12 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from triadops.actions.backup_alerts import BACKUP_FAILED, first_line, report_outcome
-from triadops.actions.backup_files import NO_SPACE, describe, out_of_space
+from triadops.actions.backup_files import NO_SPACE, describe, fsync_path, out_of_space
 from triadops.actions.backup_store import backup_store
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.local import LocalRunner
 from triadops.actions.pg_tools import checked_tool, failed, run_tool
-from triadops.domain.backups import BackupManifest, Verification
+from triadops.domain.backups import BackupFile, BackupManifest, Verification
 from triadops.domain.enums import Risk
 from triadops.domain.errors import ActionFailed, NotFound
 from triadops.domain.operations import StepPreview, utcnow
@@ -124,12 +124,11 @@ class DatabaseBackupAction(Action[BackupParams]):
         partial = await store.start(backup_id)
         try:
             if engine.dialect.name == "sqlite":
-                name, counts, tools = await self._sqlite(ctx, engine, partial)
+                files, counts, tools = await self._sqlite(ctx, engine, partial)
                 dialect, fmt = "sqlite", "sqlite"
             else:
-                name, counts, tools = await self._postgres(ctx, engine, partial)
+                files, counts, tools = await self._postgres(ctx, engine, partial)
                 dialect, fmt = "postgresql", "pg_dump_custom"
-            files = await describe(partial, [name])
             duration = time.perf_counter() - clock
             manifest = BackupManifest(
                 id=backup_id,
@@ -165,54 +164,84 @@ class DatabaseBackupAction(Action[BackupParams]):
 
     async def _sqlite(
         self, ctx: ActionContext, engine: AsyncEngine, partial: Path
-    ) -> tuple[str, dict[str, int], dict[str, str]]:
+    ) -> tuple[list[BackupFile], dict[str, int], dict[str, str]]:
         source = dumps.sqlite_file(engine)
         dest = partial / SQLITE_FILE
+        total = await maintenance.database_size_bytes(engine)
         try:
-            version = await asyncio.wait_for(
-                asyncio.to_thread(
-                    dumps.sqlite_backup,
-                    source,
-                    dest,
-                    pages=ctx.settings.backups.sqlite_pages_per_step,
-                ),
-                timeout=ctx.settings.backups.timeout_s,
-            )
+            async with ctx.progress("copy", total, watch=dest) as meter:
+                version = await asyncio.wait_for(
+                    asyncio.to_thread(
+                        dumps.sqlite_backup,
+                        source,
+                        dest,
+                        pages=ctx.settings.backups.sqlite_pages_per_step,
+                    ),
+                    timeout=ctx.settings.backups.timeout_s,
+                )
+                meter.complete()
         except TimeoutError:
             raise ActionFailed(
                 f"SQLite backup of {source} timed out after {ctx.settings.backups.timeout_s} s"
             ) from None
-        counts = await asyncio.to_thread(dumps.sqlite_counts, dest)
-        return SQLITE_FILE, counts, {"sqlite": version}
+        # The copy is read three ways at once, each in its own thread: hashed, counted,
+        # flushed to disk (so the fsync before the rename finds nothing left to write).
+        async with ctx.progress("hash", dest.stat().st_size) as meter:
+            files, counts, _ = await asyncio.gather(
+                describe(partial, [SQLITE_FILE], meter.add),
+                asyncio.to_thread(dumps.sqlite_counts, dest),
+                asyncio.to_thread(fsync_path, dest),
+            )
+            meter.complete()
+        return files, counts, {"sqlite": version}
 
     async def _postgres(
         self, ctx: ActionContext, engine: AsyncEngine, partial: Path
-    ) -> tuple[str, dict[str, int], dict[str, str]]:
+    ) -> tuple[list[BackupFile], dict[str, int], dict[str, str]]:
         url = engine.url
         dest = partial / PG_FILE
+        total = await maintenance.database_size_bytes(engine)
         async with dumps.pg_snapshot(engine) as snapshot:
             path, line = await checked_tool(
                 self.runner, ctx.settings, "pg_dump", server_version_num=snapshot.server_version_num
             )
             argv, env = dumps.libpq_params(url)
-            done = await run_tool(
-                self.runner,
-                [
-                    path,
-                    "--format=custom",
-                    "--no-password",
-                    f"--snapshot={snapshot.name}",
-                    f"--file={dest}",
-                    *argv,
-                    f"--dbname={url.database}",
-                ],
-                env=env,
-                timeout_s=ctx.settings.backups.timeout_s,
-            )
-            if done.exit_code != 0:
-                raise failed(done, "pg_dump")
+            # The dump's size against the database's: an estimate (a dump compresses),
+            # made exact when it ends.
+            async with ctx.progress("dump", total, watch=dest) as meter:
+                dumping = run_tool(
+                    self.runner,
+                    [
+                        path,
+                        "--format=custom",
+                        "--no-password",
+                        f"--snapshot={snapshot.name}",
+                        f"--file={dest}",
+                        *argv,
+                        f"--dbname={url.database}",
+                    ],
+                    env=env,
+                    timeout_s=ctx.settings.backups.timeout_s,
+                )
+                # Rows are counted in the exported snapshot while pg_dump reads it; a
+                # failure of either cancels the other (the tool's process is killed).
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        dumped = group.create_task(dumping)
+                        counted = group.create_task(snapshot.count_rows())
+                except BaseExceptionGroup as failures:
+                    raise failures.exceptions[0] from None
+                done, counts = dumped.result(), counted.result()
+                if done.exit_code != 0:
+                    raise failed(done, "pg_dump")
+                meter.complete()
             tools = {"pg_dump": line, "server_version_num": str(snapshot.server_version_num)}
-            return PG_FILE, snapshot.row_counts, tools
+        async with ctx.progress("hash", dest.stat().st_size) as meter:
+            files, _ = await asyncio.gather(
+                describe(partial, [PG_FILE], meter.add), asyncio.to_thread(fsync_path, dest)
+            )
+            meter.complete()
+        return files, counts, tools
 
 
 def _figures(manifest: BackupManifest, location: str) -> dict[str, JsonValue]:

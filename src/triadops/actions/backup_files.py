@@ -13,6 +13,7 @@ import errno
 import hashlib
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -41,16 +42,23 @@ def out_of_space(exc: BaseException) -> bool:
     return isinstance(exc, ActionFailed) and NO_SPACE in str(exc).lower()
 
 
-def sha256_file(path: Path) -> str:
-    """The sha256 of the file at `path`, read in chunks (blocking: call it in a thread)."""
+def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
+    """The sha256 of the file at `path`, read in chunks (blocking: call it in a thread).
+
+    `on_bytes` is told each chunk's length as it is hashed (a progress meter's ``add``).
+    """
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
     return digest.hexdigest()
 
 
-async def describe(folder: Path, names: list[str]) -> list[BackupFile]:
+async def describe(
+    folder: Path, names: list[str], on_bytes: Callable[[int], None] | None = None
+) -> list[BackupFile]:
     """Each named file of `folder` with its size and sha256."""
     files = []
     for name in names:
@@ -59,10 +67,15 @@ async def describe(folder: Path, names: list[str]) -> list[BackupFile]:
             BackupFile(
                 name=name,
                 size_bytes=path.stat().st_size,
-                sha256=await asyncio.to_thread(sha256_file, path),
+                sha256=await asyncio.to_thread(sha256_file, path, on_bytes),
             )
         )
     return files
+
+
+def fsync_path(path: Path) -> None:
+    """Flush the file or folder at `path` to disk (blocking: call it in a thread)."""
+    _fsync(path)
 
 
 def _fsync(path: Path) -> None:

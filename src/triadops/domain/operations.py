@@ -21,6 +21,7 @@ from triadops.domain import clock
 from triadops.domain.agents import AgentReport
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk, StepStatus
 from triadops.domain.principals import PrincipalName
+from triadops.domain.progress import StepProgress
 from triadops.domain.values import (
     MAX_PARAM_DEPTH as MAX_PARAM_DEPTH,
 )
@@ -314,6 +315,8 @@ class StepRecord(BaseModel):
     error: str | None = None
     rollback_output: dict[str, JsonValue] = Field(default_factory=dict)
     rollback_error: str | None = None
+    progress: StepProgress | None = None
+    """How far its long work is (bytes done of the total, the rate), as last reported."""
 
 
 class ImplementationResult(BaseModel):
