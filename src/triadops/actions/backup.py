@@ -298,7 +298,9 @@ class VerifyBackupAction(Action[BackupIdParams]):
         """Verify; fail naming every file that is missing or differs."""
         manifest = await stored_manifest(ctx, params.backup_id)
         clock = time.perf_counter()
-        found = await backup_store(ctx.settings).verify(manifest)
+        async with ctx.progress("verify", manifest.size_bytes) as meter:
+            found = await backup_store(ctx.settings).verify(manifest, on_bytes=meter.add)
+            meter.complete()
         raise_unless_ok(found)
         return {
             "backup_id": manifest.id,

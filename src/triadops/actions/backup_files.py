@@ -109,22 +109,17 @@ def backup_folder(root: Path, backup_id: str) -> Path:
     return root / backup_id
 
 
-def copy_hashed(source: Path, dest: Path) -> str:
-    """Copy `source` to `dest`, returning the sha256 of what was read (blocking)."""
-    digest = hashlib.sha256()
-    with source.open("rb") as src, dest.open("wb") as dst:
-        while chunk := src.read(CHUNK):
-            digest.update(chunk)
-            dst.write(chunk)
-    return digest.hexdigest()
-
-
 def sha_problem(name: str, found: str, expected: str) -> FileProblem:
     """A file whose sha256 is not the manifest's."""
     return FileProblem(name=name, problem=f"sha256 {found}, the manifest says {expected}")
 
 
-def _check(folder: Path, manifest: BackupManifest, hashes: bool) -> Verification:
+def _check(
+    folder: Path,
+    manifest: BackupManifest,
+    hashes: bool,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Verification:
     problems: list[FileProblem] = []
     checked = 0
     bytes_checked = 0
@@ -153,7 +148,7 @@ def _check(folder: Path, manifest: BackupManifest, hashes: bool) -> Verification
             continue
         if not hashes:
             continue
-        found = sha256_file(path)
+        found = sha256_file(path, on_bytes)
         checked += 1
         bytes_checked += size
         if found != f.sha256:
@@ -168,10 +163,15 @@ def _check(folder: Path, manifest: BackupManifest, hashes: bool) -> Verification
 
 
 async def verify_folder(
-    folder: Path, manifest: BackupManifest, *, hashes: bool = True
+    folder: Path,
+    manifest: BackupManifest,
+    *,
+    hashes: bool = True,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Verification:
     """Check every file of `folder` against `manifest`: present, its size, its sha256.
 
     Without `hashes`, only presence and size (a caller that hashes while it reads them).
+    `on_bytes` is told the bytes hashed as they are (a progress meter's ``add``).
     """
-    return await asyncio.to_thread(_check, folder, manifest, hashes)
+    return await asyncio.to_thread(_check, folder, manifest, hashes, on_bytes)

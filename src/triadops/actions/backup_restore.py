@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from triadops.actions.backup_files import copy_hashed, sha_problem
+from triadops.actions.backup_files import sha256_file, sha_problem
 from triadops.actions.base import ActionContext
 from triadops.actions.commands.local import LocalRunner
 from triadops.actions.pg_tools import checked_tool, failed, run_tool
@@ -50,7 +50,7 @@ async def scratch_restore(
     Fails, saying what differs, when the copy is unsound or its rows differ from the manifest.
     """
     if manifest.format == "sqlite":
-        restoring = _sqlite(manifest, folder)
+        restoring = _sqlite(ctx, manifest, folder)
     else:
         restoring = _postgres(ctx, manifest, folder, runner)
     async with restoring as restored:
@@ -65,25 +65,42 @@ async def scratch_restore(
 
 
 @asynccontextmanager
-async def _sqlite(manifest: BackupManifest, folder: Path) -> AsyncIterator[Restored]:
+async def _sqlite(
+    ctx: ActionContext, manifest: BackupManifest, folder: Path
+) -> AsyncIterator[Restored]:
     scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="triad-restore-"))
     try:
         copy = scratch / "restored.sqlite"
         file = manifest.files[0]
-        # Hashed as it is copied: the file is read once for both.
-        found = await asyncio.to_thread(copy_hashed, folder / file.name, copy)
+        async with ctx.progress("copy", file.size_bytes, watch=copy) as meter:
+            await asyncio.to_thread(shutil.copyfile, folder / file.name, copy)
+            meter.complete()
+        # The copy is read three ways at once, each in its own thread: hashed (what is
+        # restored is what was backed up), integrity-checked and counted.
+        async with ctx.progress("check", file.size_bytes) as meter:
+            found, problems, counts = await asyncio.gather(
+                asyncio.to_thread(sha256_file, copy, meter.add),
+                asyncio.to_thread(dumps.sqlite_integrity, copy),
+                asyncio.to_thread(dumps.sqlite_counts, copy),
+                return_exceptions=True,
+            )
+            meter.complete()
+        if isinstance(found, BaseException):
+            raise found
         if found != file.sha256:
             problem = sha_problem(file.name, found, file.sha256)
             raise ActionFailed(
                 f"backup {manifest.id} failed verification: {problem.name}: {problem.problem}"
             )
-        problems = await asyncio.to_thread(dumps.sqlite_integrity, copy)
+        if isinstance(problems, BaseException):
+            raise problems
         if problems:
             raise ActionFailed(
                 f"restored copy of {manifest.id} fails PRAGMA integrity_check: "
                 + "; ".join(problems[:5])
             )
-        counts = await asyncio.to_thread(dumps.sqlite_counts, copy)
+        if isinstance(counts, BaseException):
+            raise counts
         engine = create_engine(f"sqlite+aiosqlite:///{copy}")
         try:
             yield Restored(engine, str(copy), counts, ["PRAGMA integrity_check: ok"])

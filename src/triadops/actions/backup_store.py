@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
@@ -63,8 +63,17 @@ class BackupStore(Protocol):
         """A local folder holding the backup's files as the manifest lists them, for a block."""
         ...
 
-    async def verify(self, manifest: BackupManifest, *, hashes: bool = True) -> Verification:
-        """Check each file is there, of its size, and (with `hashes`) of its sha256."""
+    async def verify(
+        self,
+        manifest: BackupManifest,
+        *,
+        hashes: bool = True,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Verification:
+        """Check each file is there, of its size, and (with `hashes`) of its sha256.
+
+        `on_bytes` is told the bytes read as they are (a progress meter's ``add``).
+        """
         ...
 
     async def remove(self, backup_id: str) -> None:
@@ -124,9 +133,16 @@ class LocalStore:
         """The backup's own folder (nothing to clean up)."""
         return self._readable(manifest)
 
-    async def verify(self, manifest: BackupManifest, *, hashes: bool = True) -> Verification:
+    async def verify(
+        self,
+        manifest: BackupManifest,
+        *,
+        hashes: bool = True,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Verification:
         """Check the folder's files against the manifest."""
-        return await verify_folder(backup_folder(self.root, manifest.id), manifest, hashes=hashes)
+        folder = backup_folder(self.root, manifest.id)
+        return await verify_folder(folder, manifest, hashes=hashes, on_bytes=on_bytes)
 
     async def remove(self, backup_id: str) -> None:
         """Delete the backup's folder."""

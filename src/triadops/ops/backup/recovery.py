@@ -110,10 +110,16 @@ class RestoreTestAction(Action[BackupIdParams]):
         manifest = await stored_manifest(ctx, backup_id)
         clock = time.perf_counter()
         store = backup_store(ctx.settings)
-        # SQLite's file is hashed as it is copied into the scratch; pg_restore reads the
-        # dump itself, so a dump is hashed first.
+        # SQLite's copy in the scratch is hashed, so what is restored is what was backed
+        # up; pg_restore reads the dump itself, so a dump is hashed first.
         hashed_first = manifest.format != "sqlite"
-        raise_unless_ok(await store.verify(manifest, hashes=hashed_first))
+        if hashed_first:
+            async with ctx.progress("verify", manifest.size_bytes) as meter:
+                checked = await store.verify(manifest, on_bytes=meter.add)
+                meter.complete()
+        else:
+            checked = await store.verify(manifest, hashes=False)
+        raise_unless_ok(checked)
         checks: list[JsonValue] = []
         async with (
             store.readable(manifest) as folder,
