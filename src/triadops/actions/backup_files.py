@@ -12,6 +12,7 @@ import asyncio
 import errno
 import hashlib
 import os
+import queue
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +108,30 @@ def complete(partial: Path, manifest: BackupManifest) -> Path:
 def backup_folder(root: Path, backup_id: str) -> Path:
     """Where a complete backup's files are."""
     return root / backup_id
+
+
+def copy_feeding(source: Path, dest: Path, chunks: queue.Queue[bytes | None]) -> None:
+    """Copy `source` to `dest`, handing each chunk to `chunks` for a hasher; then None.
+
+    Blocking: call it in a thread, with ``sha256_fed`` in another, so the file is read once
+    and hashed while it is written. None is handed on however the copy ends.
+    """
+    try:
+        with source.open("rb") as src, dest.open("wb") as dst:
+            while chunk := src.read(CHUNK):
+                dst.write(chunk)
+                chunks.put(chunk)
+    finally:
+        chunks.put(None)
+
+
+def sha256_fed(chunks: queue.Queue[bytes | None], on_bytes: Callable[[int], None]) -> str:
+    """The sha256 of the chunks handed to `chunks` until None (blocking: call it in a thread)."""
+    digest = hashlib.sha256()
+    while (chunk := chunks.get()) is not None:
+        digest.update(chunk)
+        on_bytes(len(chunk))
+    return digest.hexdigest()
 
 
 def sha_problem(name: str, found: str, expected: str) -> FileProblem:

@@ -9,6 +9,7 @@ it ends. Row counts are compared with the manifest in both.
 from __future__ import annotations
 
 import asyncio
+import queue
 import secrets
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from triadops.actions.backup_files import sha256_file, sha_problem
+from triadops.actions.backup_files import copy_feeding, sha256_fed, sha_problem
 from triadops.actions.base import ActionContext
 from triadops.actions.commands.local import LocalRunner
 from triadops.actions.pg_tools import checked_tool, failed, run_tool
@@ -27,6 +28,9 @@ from triadops.domain.backups import BackupManifest, counts_differ
 from triadops.domain.errors import ActionFailed
 from triadops.storage import dumps, maintenance
 from triadops.storage.engine import create_engine
+
+FED_CHUNKS = 16
+"""Chunks (of 1 MiB) the copy may run ahead of the hash: the memory it holds."""
 
 
 @dataclass(slots=True)
@@ -72,14 +76,18 @@ async def _sqlite(
     try:
         copy = scratch / "restored.sqlite"
         file = manifest.files[0]
-        async with ctx.progress("copy", file.size_bytes, watch=copy) as meter:
-            await asyncio.to_thread(shutil.copyfile, folder / file.name, copy)
-            meter.complete()
-        # The copy is read three ways at once, each in its own thread: hashed (what is
-        # restored is what was backed up), integrity-checked and counted.
-        async with ctx.progress("check", file.size_bytes) as meter:
+        # Read once: hashed in one thread as it is copied in another (what is restored
+        # is what was backed up); then integrity-checked and counted beside the hash's end.
+        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=FED_CHUNKS)
+        async with ctx.progress("restore", file.size_bytes) as meter:
+            hashing = asyncio.ensure_future(asyncio.to_thread(sha256_fed, chunks, meter.add))
+            try:
+                await asyncio.to_thread(copy_feeding, folder / file.name, copy, chunks)
+            except BaseException:
+                await asyncio.gather(hashing, return_exceptions=True)  # it was handed None
+                raise
             found, problems, counts = await asyncio.gather(
-                asyncio.to_thread(sha256_file, copy, meter.add),
+                hashing,
                 asyncio.to_thread(dumps.sqlite_integrity, copy),
                 asyncio.to_thread(dumps.sqlite_counts, copy),
                 return_exceptions=True,
