@@ -22,9 +22,7 @@ from triadops.domain.agents import AgentReport
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk, StepStatus
 from triadops.domain.principals import PrincipalName
 from triadops.domain.progress import StepProgress
-from triadops.domain.values import (
-    MAX_PARAM_DEPTH as MAX_PARAM_DEPTH,
-)
+from triadops.domain.values import MAX_PARAM_DEPTH as MAX_PARAM_DEPTH
 from triadops.domain.values import (
     NO_NUL_PATTERN as NO_NUL_PATTERN,
 )
@@ -316,7 +314,6 @@ class StepRecord(BaseModel):
     rollback_output: dict[str, JsonValue] = Field(default_factory=dict)
     rollback_error: str | None = None
     progress: StepProgress | None = None
-    """How far its long work is (bytes done of the total, the rate), as last reported."""
 
 
 class ImplementationResult(BaseModel):
