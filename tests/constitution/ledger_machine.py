@@ -5,7 +5,8 @@ worker make (submissions, approvals, rejections, amendments, cancels, the freeze
 worker's claims and journeys, a worker dying mid-step and the ruling on it, housekeeping,
 checkpoints; tokens, alerts, silences and notifications in `ledger_alert_rules`; routine
 tasks paused, resumed and scheduled in `ledger_task_rules`; workers
-racing a cancel in `ledger_race_rules`) over one fresh database per example, on a clock the
+racing a cancel in `ledger_race_rules`; backups rotting on disk in `ledger_backup_rules`)
+over one fresh database per example, on a clock the
 machine moves. After every step `triad audit verify`'s function must find the chain and the
 checkpoint log intact and no row that disagrees with the ledger, and the head must never
 move back. A refused call must leave
@@ -32,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.constitution.ledger_alert_rules import PICK, AlertRules
+from tests.constitution.ledger_backup_rules import BackupRules
 from tests.constitution.ledger_race_rules import RaceRules
 from tests.constitution.ledger_task_rules import TaskRules
 from tests.constitution.ledger_world import (
@@ -112,7 +114,7 @@ ADVANCES = [1.0, 31.0, 301.0, 901.0, 3601.0, 4 * 3600.0 + 1, 24 * 3600.0 + 1]
 scheduled time, a repeat interval, an approval deadline."""
 
 
-class LedgerMachine(AlertRules, RaceRules, TaskRules, RuleBasedStateMachine):
+class LedgerMachine(AlertRules, BackupRules, RaceRules, TaskRules, RuleBasedStateMachine):
     """Random service calls over one database; the ledger must explain every row after each."""
 
     databases: ClassVar[Databases]

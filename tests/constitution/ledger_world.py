@@ -37,6 +37,7 @@ from triadops.storage.tables import (
     AlertGroupRow,
     AlertRow,
     ApprovalRow,
+    BackupRow,
     CrownStateRow,
     GovernanceRow,
     LedgerHeadRow,
@@ -107,12 +108,23 @@ KINDS: dict[str, dict[str, Any]] = {
     },
     "dies": {"steps": [("drill.dies", {}), ("noop", {})]},
     "bad_action": {"steps": [("no.such.action", {})]},
+    "backup": {
+        "steps": [("backup.database", {}), ("backup.test_restore", {"backup_id": "latest"})],
+        "affected_systems": ["backups"],
+    },
+    "recovery_test": {
+        "steps": [("backup.test_restore", {"backup_id": "latest"})],
+        "affected_systems": ["backups"],
+    },
+    "backup_prune": {"steps": [("backup.prune", {})], "affected_systems": ["backups"]},
 }
 """What a submission asks for: a plain success, a failure that rolls back, one whose
 rollback fails, one that needs the daily window (placed in it; moved on by the worker,
 recorded, when the clock jumps past it), approvals by the legislature (high) or also the
-crown (critical), an emergency, a step whose worker dies (in doubt), and one the
-catalogue refuses."""
+crown (critical), an emergency, a step whose worker dies (in doubt), one the catalogue
+refuses, a backup and its recovery test (a ``backup_restore_tested`` fact when it passes),
+a recovery test alone (of a backup that may have rotted: then it fails), and retention
+pruning backups (never the newest tested one)."""
 
 
 def build_request(kind: str, operation_id: str, requester: Identity) -> OperationRequest:
@@ -159,6 +171,7 @@ GOVERNED: tuple[type[Any], ...] = (
     GovernanceRow,
     LedgerHeadRow,
     MaintenanceTaskRow,
+    BackupRow,
 )
 """Every table whose rows the ledger proves, and its head."""
 

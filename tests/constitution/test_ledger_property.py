@@ -2,7 +2,8 @@
 
 `ledger_machine.LedgerMachine` makes the calls (submit, approve, reject, amend, cancel,
 freeze, drive, a worker dying mid-step and the ruling on it, housekeeping, tokens, alerts,
-silences, deliveries, checkpoints) on a fresh SQLite file or PostgreSQL database per
+silences, deliveries, checkpoints, backups and their recovery tests, a backup rotting on
+disk) on a fresh SQLite file or PostgreSQL database per
 example, and runs `triad audit verify`'s function after each. This replaces the hand-kept
 parity between the services and the replay: a transition the replay does not know, or a row
 a service writes without its entry, fails here. The last test proves the property can fail:
@@ -273,6 +274,9 @@ TOURED = {
     "review refused",
     "review done",
     "change_reviewed",
+    "backup_restore_tested",
+    "backup rotted",
+    "recovery test failed",
 }
 """What the tour must reach: a tour that stops reaching one no longer tests it."""
 
@@ -356,6 +360,17 @@ def tour_alerts(m: Checked) -> None:
     m.checkpoint()
 
 
+def tour_backups(m: Checked) -> None:
+    """A backup tested, then rotting on disk: its next recovery test fails; then pruning."""
+    m.submit("backup", ALICE, grouped=False, then_drive=True)
+    m.a_backup_file_rots(0)
+    m.submit("recovery_test", ALICE, grouped=True, then_drive=True)
+    failed = m.machine.run(status_of(m.machine, f"op-{m.machine.serial}"))
+    if failed in (OperationStatus.FAILED.value, OperationStatus.ROLLED_BACK.value):
+        m.machine.w.seen.add("recovery test failed")
+    m.submit("backup_prune", ALICE, grouped=False, then_drive=True)
+
+
 def test_a_tour_of_the_rare_paths(databases: Databases, key_file: Path) -> None:
     machine = machine_for(databases, key_file)()
     checked = Checked(machine)
@@ -363,8 +378,9 @@ def test_a_tour_of_the_rare_paths(databases: Databases, key_file: Path) -> None:
         machine.the_ledger_explains_every_row()
         tour_operations(checked)
         tour_alerts(checked)
+        tour_backups(checked)
     finally:
         machine.teardown()
 
-    assert checked.calls == 47
+    assert checked.calls == 51
     assert TOURED - databases.seen == set()

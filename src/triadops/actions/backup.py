@@ -20,18 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from triadops.actions.backup_alerts import BACKUP_FAILED, first_line, report_outcome
 from triadops.actions.backup_commands import declared_check
-from triadops.actions.backup_files import describe
+from triadops.actions.backup_files import NO_SPACE, describe, fsync_path, out_of_space
 from triadops.actions.backup_store import backup_store
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.invocation import Runner
 from triadops.actions.commands.local import LocalRunner
 from triadops.actions.pg_tools import checked_tool, failed, run_tool
-from triadops.domain.backups import BackupManifest, Verification
+from triadops.domain.backups import BackupFile, BackupManifest, Verification
 from triadops.domain.enums import Risk
 from triadops.domain.errors import ActionFailed, NotFound
 from triadops.domain.operations import StepPreview, utcnow
 from triadops.storage import dumps, maintenance
-from triadops.storage.backups import read_manifest, save_backup
+from triadops.storage.backups import backup_ids, read_manifest, save_backup
 from triadops.storage.targets import OWN_DATABASE
 
 SQLITE_FILE = "database.sqlite"
@@ -117,21 +117,20 @@ class DatabaseBackupAction(Action[BackupParams]):
         """Copy the database, write the manifest, rename into place, store; answer the figures."""
         engine = ctx.databases.get(params.target)
         store = backup_store(ctx.settings)
-        removed = await store.prepare()
+        removed = await store.prepare(await backup_ids(ctx.databases.get(OWN_DATABASE)))
         if removed:
-            ctx.log.warning("partial backups removed", removed=removed)
+            ctx.log.warning("leftovers of killed backups removed", removed=removed)
         started = utcnow()
         clock = time.perf_counter()
         backup_id = new_backup_id(started)
         partial = await store.start(backup_id)
         try:
             if engine.dialect.name == "sqlite":
-                name, counts, tools = await self._sqlite(ctx, engine, partial)
+                files, counts, tools = await self._sqlite(ctx, engine, partial)
                 dialect, fmt = "sqlite", "sqlite"
             else:
-                name, counts, tools = await self._postgres(ctx, engine, partial)
+                files, counts, tools = await self._postgres(ctx, engine, partial)
                 dialect, fmt = "postgresql", "pg_dump_custom"
-            files = await describe(partial, [name])
             duration = time.perf_counter() - clock
             manifest = BackupManifest(
                 id=backup_id,
@@ -148,8 +147,13 @@ class DatabaseBackupAction(Action[BackupParams]):
                 tools=tools,
             )
             manifest = await store.publish(partial, manifest)
-        except BaseException:
+        except BaseException as exc:
             await asyncio.shield(store.discard(partial))  # nothing half-written stays
+            if out_of_space(exc):
+                raise ActionFailed(
+                    f"backup folder {store.where}: {NO_SPACE} (the partial backup was removed, "
+                    "nothing stored): free space or set backups.folder"
+                ) from None
             raise
         await save_backup(
             ctx.databases.get(OWN_DATABASE),
@@ -162,54 +166,84 @@ class DatabaseBackupAction(Action[BackupParams]):
 
     async def _sqlite(
         self, ctx: ActionContext, engine: AsyncEngine, partial: Path
-    ) -> tuple[str, dict[str, int], dict[str, str]]:
+    ) -> tuple[list[BackupFile], dict[str, int], dict[str, str]]:
         source = dumps.sqlite_file(engine)
         dest = partial / SQLITE_FILE
+        total = await maintenance.database_size_bytes(engine)
         try:
-            version = await asyncio.wait_for(
-                asyncio.to_thread(
-                    dumps.sqlite_backup,
-                    source,
-                    dest,
-                    pages=ctx.settings.backups.sqlite_pages_per_step,
-                ),
-                timeout=ctx.settings.backups.timeout_s,
-            )
+            async with ctx.progress("copy", total, watch=dest) as meter:
+                version = await asyncio.wait_for(
+                    asyncio.to_thread(
+                        dumps.sqlite_backup,
+                        source,
+                        dest,
+                        pages=ctx.settings.backups.sqlite_pages_per_step,
+                    ),
+                    timeout=ctx.settings.backups.timeout_s,
+                )
+                meter.complete()
         except TimeoutError:
             raise ActionFailed(
                 f"SQLite backup of {source} timed out after {ctx.settings.backups.timeout_s} s"
             ) from None
-        counts = await asyncio.to_thread(dumps.sqlite_counts, dest)
-        return SQLITE_FILE, counts, {"sqlite": version}
+        # The copy is read three ways at once, each in its own thread: hashed, counted,
+        # flushed to disk (so the fsync before the rename finds nothing left to write).
+        async with ctx.progress("hash", dest.stat().st_size) as meter:
+            files, counts, _ = await asyncio.gather(
+                describe(partial, [SQLITE_FILE], meter.add),
+                asyncio.to_thread(dumps.sqlite_counts, dest),
+                asyncio.to_thread(fsync_path, dest),
+            )
+            meter.complete()
+        return files, counts, {"sqlite": version}
 
     async def _postgres(
         self, ctx: ActionContext, engine: AsyncEngine, partial: Path
-    ) -> tuple[str, dict[str, int], dict[str, str]]:
+    ) -> tuple[list[BackupFile], dict[str, int], dict[str, str]]:
         url = engine.url
         dest = partial / PG_FILE
+        total = await maintenance.database_size_bytes(engine)
         async with dumps.pg_snapshot(engine) as snapshot:
             path, line = await checked_tool(
                 self.runner, ctx.settings, "pg_dump", server_version_num=snapshot.server_version_num
             )
             argv, env = dumps.libpq_params(url)
-            done = await run_tool(
-                self.runner,
-                [
-                    path,
-                    "--format=custom",
-                    "--no-password",
-                    f"--snapshot={snapshot.name}",
-                    f"--file={dest}",
-                    *argv,
-                    f"--dbname={url.database}",
-                ],
-                env=env,
-                timeout_s=ctx.settings.backups.timeout_s,
-            )
-            if done.exit_code != 0:
-                raise failed(done, "pg_dump")
+            # The dump's size against the database's: an estimate (a dump compresses),
+            # made exact when it ends.
+            async with ctx.progress("dump", total, watch=dest) as meter:
+                dumping = run_tool(
+                    self.runner,
+                    [
+                        path,
+                        "--format=custom",
+                        "--no-password",
+                        f"--snapshot={snapshot.name}",
+                        f"--file={dest}",
+                        *argv,
+                        f"--dbname={url.database}",
+                    ],
+                    env=env,
+                    timeout_s=ctx.settings.backups.timeout_s,
+                )
+                # Rows are counted in the exported snapshot while pg_dump reads it; a
+                # failure of either cancels the other (the tool's process is killed).
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        dumped = group.create_task(dumping)
+                        counted = group.create_task(snapshot.count_rows())
+                except BaseExceptionGroup as failures:
+                    raise failures.exceptions[0] from None
+                done, counts = dumped.result(), counted.result()
+                if done.exit_code != 0:
+                    raise failed(done, "pg_dump")
+                meter.complete()
             tools = {"pg_dump": line, "server_version_num": str(snapshot.server_version_num)}
-            return PG_FILE, snapshot.row_counts, tools
+        async with ctx.progress("hash", dest.stat().st_size) as meter:
+            files, _ = await asyncio.gather(
+                describe(partial, [PG_FILE], meter.add), asyncio.to_thread(fsync_path, dest)
+            )
+            meter.complete()
+        return files, counts, tools
 
 
 def _figures(manifest: BackupManifest, location: str) -> dict[str, JsonValue]:
@@ -269,7 +303,9 @@ class VerifyBackupAction(Action[BackupIdParams]):
         """Verify; fail naming every file that is missing or differs."""
         manifest = await stored_manifest(ctx, params.backup_id)
         clock = time.perf_counter()
-        found = await backup_store(ctx.settings).verify(manifest)
+        async with ctx.progress("verify", manifest.size_bytes) as meter:
+            found = await backup_store(ctx.settings).verify(manifest, on_bytes=meter.add)
+            meter.complete()
         raise_unless_ok(found)
         ran = (
             await declared_check(ctx, manifest, "verify", self.runner)

@@ -39,7 +39,7 @@ from triadops.domain.operations import StepPreview, utcnow
 from triadops.settings import Settings
 from triadops.settings.backups import ArchiveSettings
 from triadops.settings.files import config_file
-from triadops.storage.backups import save_backup
+from triadops.storage.backups import backup_ids, save_backup
 from triadops.storage.state_export import export_name, export_state
 from triadops.storage.targets import OWN_DATABASE
 
@@ -117,7 +117,7 @@ class ArchiveBackupAction(Action[NoParams]):
 
     async def _backup(self, ctx: ActionContext) -> Output:
         store = backup_store(ctx.settings)
-        removed = await store.prepare()
+        removed = await store.prepare(await backup_ids(ctx.databases.get(OWN_DATABASE)))
         if removed:
             ctx.log.warning("partial backups removed", removed=removed)
         started = utcnow()

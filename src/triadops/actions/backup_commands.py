@@ -37,7 +37,7 @@ from triadops.domain.operations import StepPreview, utcnow
 from triadops.domain.parameters import NAME
 from triadops.settings import Settings
 from triadops.settings.backups import CommandBackup
-from triadops.storage.backups import save_backup
+from triadops.storage.backups import backup_ids, save_backup
 from triadops.storage.targets import OWN_DATABASE
 
 TAIL = 1000
@@ -149,7 +149,7 @@ class CommandBackupAction(Action[CommandBackupParams]):
 
     async def _backup(self, ctx: ActionContext, entry: CommandBackup) -> Output:
         store = backup_store(ctx.settings)
-        await store.prepare()
+        await store.prepare(await backup_ids(ctx.databases.get(OWN_DATABASE)))
         started = utcnow()
         clock = time.perf_counter()
         backup_id = f"cmd-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"

@@ -13,7 +13,7 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,11 +55,11 @@ class EncryptedStore:
         """The inner store's."""
         return self.inner.location(backup_id)
 
-    async def prepare(self) -> list[str]:
+    async def prepare(self, stored: Collection[str]) -> list[str]:
         """Refuse a missing key before any work when encrypting; then the inner store's."""
         if self.settings.encrypt:
             self._configured_key("cannot encrypt new backups")
-        return await self.inner.prepare()
+        return await self.inner.prepare(stored)
 
     async def start(self, backup_id: str) -> Path:
         """The inner store's spool folder."""
@@ -108,7 +108,13 @@ class EncryptedStore:
             finally:
                 await asyncio.to_thread(shutil.rmtree, scratch, True)
 
-    async def verify(self, manifest: BackupManifest, *, hashes: bool = True) -> Verification:
+    async def verify(
+        self,
+        manifest: BackupManifest,
+        *,
+        hashes: bool = True,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Verification:
         """The inner store's check of the stored files (no key needed).
 
         A configured key that is not the backup's is refused first: such a backup verifies
@@ -118,7 +124,7 @@ class EncryptedStore:
             key = key_from_env(self.settings.key_env)
             if key is not None:
                 self._key_for(manifest, manifest.encryption)
-        return await self.inner.verify(manifest, hashes=hashes)
+        return await self.inner.verify(manifest, hashes=hashes, on_bytes=on_bytes)
 
     def _configured_key(self, why: str) -> bytes:
         key = key_from_env(self.settings.key_env)

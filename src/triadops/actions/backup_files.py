@@ -2,26 +2,25 @@
 
 Each backup is one folder, ``<backups>/<id>/``, holding its files and ``manifest.json``. It
 is written as ``<id>.partial`` and renamed only once every file and the manifest are on
-disk, so a folder without the suffix is complete; a ``.partial`` one is what a killed
-backup left, removed when the next backup starts. A backup being written holds an flock on
-its partial folder until it is published or discarded, so a backup of another type
-starting meanwhile (in this process or another on the host) leaves it alone.
+disk, so a folder without the suffix is complete; a ``.partial`` one whose writer is gone
+is what a killed backup left, removed when the next backup starts (``backup_spool``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
+import errno
 import hashlib
 import os
-import shutil
+import queue
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
 from triadops.domain.backups import (
     MANIFEST_NAME,
-    PARTIAL_SUFFIX,
     BackupFile,
     BackupManifest,
     FileProblem,
@@ -30,83 +29,37 @@ from triadops.domain.backups import (
 from triadops.domain.errors import ActionFailed
 
 CHUNK = 1024 * 1024
-_HELD: dict[Path, int] = {}
-"""The partial folders this process is writing, each with the descriptor holding its flock."""
 
 
-def _hold(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    _HELD[folder] = fd
+NO_SPACE = "no space left on device"
 
 
-def release(folder: Path) -> None:
-    """Let go of a partial folder: published (renamed) or about to be removed."""
-    fd = _HELD.pop(folder, None)
-    if fd is not None:
-        os.close(fd)
+def out_of_space(exc: BaseException) -> bool:
+    """True when `exc` says the disk being written is full (SQLite's, the OS's, a tool's)."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return isinstance(exc, ActionFailed) and NO_SPACE in str(exc).lower()
 
 
-def _in_use(entry: Path) -> bool:
-    """Whether a backup (here or in another process) still writes into `entry`."""
-    try:
-        fd = os.open(entry, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # flock locks belong to this descriptor alone: the holder keeps its own
-    return False
+def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
+    """The sha256 of the file at `path`, read in chunks (blocking: call it in a thread).
 
-
-def prepare_folder(root: Path) -> list[str]:
-    """Create the backups folder if needed; remove what killed backups left; name it.
-
-    Refuses, naming the folder, one that cannot be written.
+    `on_bytes` is told each chunk's length as it is hashed (a progress meter's ``add``).
     """
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ActionFailed(f"backup folder {root}: {exc.strerror or exc}") from None
-    if not os.access(root, os.W_OK | os.X_OK):
-        raise ActionFailed(f"backup folder {root} is not writable")
-    removed = []
-    for entry in sorted(root.iterdir()):
-        if entry.name.endswith(PARTIAL_SUFFIX):
-            if entry.is_dir() and not entry.is_symlink():
-                if _in_use(entry):
-                    continue
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed.append(entry.name)
-    return removed
-
-
-def partial_folder(root: Path, backup_id: str) -> Path:
-    """Create and return the folder a backup is written into before it is complete."""
-    folder = root / f"{backup_id}{PARTIAL_SUFFIX}"
-    try:
-        folder.mkdir()
-        _hold(folder)
-    except OSError as exc:
-        raise ActionFailed(f"backup folder {folder}: {exc.strerror or exc}") from None
-    return folder
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of the file at `path`, read in chunks (blocking: call it in a thread)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
     return digest.hexdigest()
 
 
-async def describe(folder: Path, names: list[str]) -> list[BackupFile]:
+async def describe(
+    folder: Path, names: list[str], on_bytes: Callable[[int], None] | None = None
+) -> list[BackupFile]:
     """Each named file of `folder` with its size and sha256."""
     files = []
     for name in names:
@@ -115,10 +68,15 @@ async def describe(folder: Path, names: list[str]) -> list[BackupFile]:
             BackupFile(
                 name=name,
                 size_bytes=path.stat().st_size,
-                sha256=await asyncio.to_thread(sha256_file, path),
+                sha256=await asyncio.to_thread(sha256_file, path, on_bytes),
             )
         )
     return files
+
+
+def fsync_path(path: Path) -> None:
+    """Flush the file or folder at `path` to disk (blocking: call it in a thread)."""
+    _fsync(path)
 
 
 def _fsync(path: Path) -> None:
@@ -141,7 +99,6 @@ def complete(partial: Path, manifest: BackupManifest) -> Path:
             _fsync(entry)
         final = partial.with_name(manifest.id)
         partial.rename(final)
-        release(partial)
         _fsync(final.parent)
     except OSError as exc:
         raise ActionFailed(f"backup folder {partial}: {exc.strerror or exc}") from None
@@ -153,13 +110,27 @@ def backup_folder(root: Path, backup_id: str) -> Path:
     return root / backup_id
 
 
-def copy_hashed(source: Path, dest: Path) -> str:
-    """Copy `source` to `dest`, returning the sha256 of what was read (blocking)."""
+def copy_feeding(source: Path, dest: Path, chunks: queue.Queue[bytes | None]) -> None:
+    """Copy `source` to `dest`, handing each chunk to `chunks` for a hasher; then None.
+
+    Blocking: call it in a thread, with ``sha256_fed`` in another, so the file is read once
+    and hashed while it is written. None is handed on however the copy ends.
+    """
+    try:
+        with source.open("rb") as src, dest.open("wb") as dst:
+            while chunk := src.read(CHUNK):
+                dst.write(chunk)
+                chunks.put(chunk)
+    finally:
+        chunks.put(None)
+
+
+def sha256_fed(chunks: queue.Queue[bytes | None], on_bytes: Callable[[int], None]) -> str:
+    """The sha256 of the chunks handed to `chunks` until None (blocking: call it in a thread)."""
     digest = hashlib.sha256()
-    with source.open("rb") as src, dest.open("wb") as dst:
-        while chunk := src.read(CHUNK):
-            digest.update(chunk)
-            dst.write(chunk)
+    while (chunk := chunks.get()) is not None:
+        digest.update(chunk)
+        on_bytes(len(chunk))
     return digest.hexdigest()
 
 
@@ -168,7 +139,12 @@ def sha_problem(name: str, found: str, expected: str) -> FileProblem:
     return FileProblem(name=name, problem=f"sha256 {found}, the manifest says {expected}")
 
 
-def _check(folder: Path, manifest: BackupManifest, hashes: bool) -> Verification:
+def _check(
+    folder: Path,
+    manifest: BackupManifest,
+    hashes: bool,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Verification:
     problems: list[FileProblem] = []
     checked = 0
     bytes_checked = 0
@@ -197,7 +173,7 @@ def _check(folder: Path, manifest: BackupManifest, hashes: bool) -> Verification
             continue
         if not hashes:
             continue
-        found = sha256_file(path)
+        found = sha256_file(path, on_bytes)
         checked += 1
         bytes_checked += size
         if found != f.sha256:
@@ -212,10 +188,15 @@ def _check(folder: Path, manifest: BackupManifest, hashes: bool) -> Verification
 
 
 async def verify_folder(
-    folder: Path, manifest: BackupManifest, *, hashes: bool = True
+    folder: Path,
+    manifest: BackupManifest,
+    *,
+    hashes: bool = True,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Verification:
     """Check every file of `folder` against `manifest`: present, its size, its sha256.
 
     Without `hashes`, only presence and size (a caller that hashes while it reads them).
+    `on_bytes` is told the bytes hashed as they are (a progress meter's ``add``).
     """
-    return await asyncio.to_thread(_check, folder, manifest, hashes)
+    return await asyncio.to_thread(_check, folder, manifest, hashes, on_bytes)

@@ -9,6 +9,7 @@ it ends. Row counts are compared with the manifest in both.
 from __future__ import annotations
 
 import asyncio
+import queue
 import secrets
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from triadops.actions.backup_files import copy_hashed, sha_problem
+from triadops.actions.backup_files import copy_feeding, sha256_fed, sha_problem
 from triadops.actions.base import ActionContext
 from triadops.actions.commands.local import LocalRunner
 from triadops.actions.pg_tools import checked_tool, failed, run_tool
@@ -27,6 +28,9 @@ from triadops.domain.backups import BackupManifest, counts_differ
 from triadops.domain.errors import ActionFailed
 from triadops.storage import dumps, maintenance
 from triadops.storage.engine import create_engine
+
+FED_CHUNKS = 16
+"""Chunks (of 1 MiB) the copy may run ahead of the hash: the memory it holds."""
 
 
 @dataclass(slots=True)
@@ -50,7 +54,7 @@ async def scratch_restore(
     Fails, saying what differs, when the copy is unsound or its rows differ from the manifest.
     """
     if manifest.format == "sqlite":
-        restoring = _sqlite(manifest, folder)
+        restoring = _sqlite(ctx, manifest, folder)
     else:
         restoring = _postgres(ctx, manifest, folder, runner)
     async with restoring as restored:
@@ -65,25 +69,46 @@ async def scratch_restore(
 
 
 @asynccontextmanager
-async def _sqlite(manifest: BackupManifest, folder: Path) -> AsyncIterator[Restored]:
+async def _sqlite(
+    ctx: ActionContext, manifest: BackupManifest, folder: Path
+) -> AsyncIterator[Restored]:
     scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="triad-restore-"))
     try:
         copy = scratch / "restored.sqlite"
         file = manifest.files[0]
-        # Hashed as it is copied: the file is read once for both.
-        found = await asyncio.to_thread(copy_hashed, folder / file.name, copy)
+        # Read once: hashed in one thread as it is copied in another (what is restored
+        # is what was backed up); then integrity-checked and counted beside the hash's end.
+        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=FED_CHUNKS)
+        async with ctx.progress("restore", file.size_bytes) as meter:
+            hashing = asyncio.ensure_future(asyncio.to_thread(sha256_fed, chunks, meter.add))
+            try:
+                await asyncio.to_thread(copy_feeding, folder / file.name, copy, chunks)
+            except BaseException:
+                await asyncio.gather(hashing, return_exceptions=True)  # it was handed None
+                raise
+            found, problems, counts = await asyncio.gather(
+                hashing,
+                asyncio.to_thread(dumps.sqlite_integrity, copy),
+                asyncio.to_thread(dumps.sqlite_counts, copy),
+                return_exceptions=True,
+            )
+            meter.complete()
+        if isinstance(found, BaseException):
+            raise found
         if found != file.content_sha256:
             problem = sha_problem(file.name, found, file.content_sha256)
             raise ActionFailed(
                 f"backup {manifest.id} failed verification: {problem.name}: {problem.problem}"
             )
-        problems = await asyncio.to_thread(dumps.sqlite_integrity, copy)
+        if isinstance(problems, BaseException):
+            raise problems
         if problems:
             raise ActionFailed(
                 f"restored copy of {manifest.id} fails PRAGMA integrity_check: "
                 + "; ".join(problems[:5])
             )
-        counts = await asyncio.to_thread(dumps.sqlite_counts, copy)
+        if isinstance(counts, BaseException):
+            raise counts
         engine = create_engine(f"sqlite+aiosqlite:///{copy}")
         try:
             yield Restored(engine, str(copy), counts, ["PRAGMA integrity_check: ok"])

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
@@ -26,8 +26,15 @@ import obstore
 import orjson
 from obstore.store import S3Store as ObjectStore
 
-from triadops.actions.backup_files import partial_folder, prepare_folder, release, sha_problem
-from triadops.domain.backups import MANIFEST_NAME, BackupManifest, FileProblem, Verification
+from triadops.actions.backup_files import sha_problem
+from triadops.actions.backup_spool import claim, prepare_folder, release
+from triadops.domain.backups import (
+    MANIFEST_NAME,
+    PARTIAL_SUFFIX,
+    BackupManifest,
+    FileProblem,
+    Verification,
+)
 from triadops.domain.errors import ActionFailed, TriadError
 from triadops.settings.backups import BackupSettings, S3StoreSettings
 
@@ -67,6 +74,8 @@ class S3Store:
         self.s3 = s3
         self.backups = backups
         self._client: ObjectStore | None = None
+        self._locks: dict[Path, int] = {}
+        """Each spool folder being written, with the descriptor holding its writer's lock."""
 
     @property
     def where(self) -> str:
@@ -137,9 +146,10 @@ class S3Store:
             problem = described(exc, hiding=hiding)
             raise ActionFailed(f"{self.s3.uri}: {what} failed: {problem}") from None
 
-    async def prepare(self) -> list[str]:
+    async def prepare(self, stored: Collection[str]) -> list[str]:
         """Make the spool ready, then check the bucket answers before any backup work."""
-        removed = await asyncio.to_thread(prepare_folder, self.spool)
+        grace_s = self.backups.leftover_grace_s
+        removed = await asyncio.to_thread(prepare_folder, self.spool, stored, grace_s=grace_s)
         await self._bounded(self._first_page(), "listing the bucket")
         return removed
 
@@ -149,13 +159,20 @@ class S3Store:
             break
 
     async def start(self, backup_id: str) -> Path:
-        """``<spool>/<id>.partial``."""
-        return await asyncio.to_thread(partial_folder, self.spool, backup_id)
+        """``<spool>/<id>.partial``, its writer's lock held until it is uploaded or discarded."""
+        folder, fd = await asyncio.to_thread(claim, self.spool, backup_id)
+        self._locks[folder] = fd
+        return folder
+
+    def _release(self, partial: Path) -> None:
+        fd = self._locks.pop(partial, None)
+        if fd is not None:
+            release(self.spool, partial.name.removesuffix(PARTIAL_SUFFIX), fd)
 
     async def discard(self, partial: Path) -> None:
-        """Remove the spool folder (letting go of its lock first)."""
-        release(partial)
+        """Remove the spool folder, then let go of its lock."""
         await asyncio.to_thread(shutil.rmtree, partial, True)
+        self._release(partial)
 
     async def publish(self, partial: Path, manifest: BackupManifest) -> BackupManifest:
         """Upload every file, then the manifest; remove the spool; answer the manifest kept.
@@ -187,8 +204,8 @@ class S3Store:
         except BaseException:
             await asyncio.shield(self._delete(sent))
             raise
-        release(partial)  # uploaded: the spool is no backup in the writing any more
         await asyncio.to_thread(shutil.rmtree, partial, True)
+        self._release(partial)  # uploaded: the spool is no backup in the writing any more
         return kept
 
     async def _delete(self, keys: list[str]) -> None:
@@ -260,8 +277,17 @@ class S3Store:
             return FileProblem(name=MANIFEST_NAME, problem="differs from the stored manifest")
         return None
 
-    async def verify(self, manifest: BackupManifest, *, hashes: bool = True) -> Verification:
-        """Check the manifest object and each file's object: present, size, sha256."""
+    async def verify(
+        self,
+        manifest: BackupManifest,
+        *,
+        hashes: bool = True,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Verification:
+        """Check the manifest object and each file's object: present, size, sha256.
+
+        `on_bytes` is told each file's bytes once it is hashed.
+        """
         problems: list[FileProblem] = []
         checked = bytes_checked = 0
         found = await self._bounded(self._manifest_problem(manifest), f"reading {MANIFEST_NAME}")
@@ -287,6 +313,8 @@ class S3Store:
             elif sha is not None:
                 checked += 1
                 bytes_checked += size
+                if on_bytes is not None:
+                    on_bytes(size)
                 if sha != f.sha256:
                     problems.append(sha_problem(f.name, sha, f.sha256))
         return Verification(

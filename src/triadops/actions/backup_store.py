@@ -5,32 +5,22 @@ A backup is always written first into a local spool folder, ``<backups>/<id>.par
 and only then may its row be stored. Readers never open a backup's files directly: they ask
 the store for a local folder holding them (``readable``), which for the local folder is the
 backup's own folder and for a remote store a scratch copy removed after.
-
-New backups go to the configured store (the folder, or ``backups.s3``); each backup is read
-from where its manifest says it is kept, so older ones stay readable when that changes.
-Encryption wraps it all (``backup_encrypted``): every writer and reader gets it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
 from triadops.actions.backup_encrypted import EncryptedStore
-from triadops.actions.backup_files import (
-    backup_folder,
-    complete,
-    partial_folder,
-    prepare_folder,
-    release,
-    verify_folder,
-)
+from triadops.actions.backup_files import backup_folder, complete, verify_folder
 from triadops.actions.backup_s3 import S3Store
-from triadops.domain.backups import LOCAL_STORE, BackupManifest, Verification
+from triadops.actions.backup_spool import claim, prepare_folder, release
+from triadops.domain.backups import LOCAL_STORE, PARTIAL_SUFFIX, BackupManifest, Verification
 from triadops.domain.errors import ActionFailed
 from triadops.settings import Settings
 
@@ -47,10 +37,12 @@ class BackupStore(Protocol):
         """Where the backup `backup_id`'s files are, as people read it."""
         ...
 
-    async def prepare(self) -> list[str]:
+    async def prepare(self, stored: Collection[str]) -> list[str]:
         """Make the spool folder ready; remove what killed backups left; name what went.
 
-        Refuses, naming the folder, one that cannot be written (``ActionFailed``).
+        `stored` names every backup a row stands for: a complete backup none names is a
+        leftover once older than the grace period. Another backup still writing is left
+        alone. Refuses, naming the folder, one that cannot be written (``ActionFailed``).
         """
         ...
 
@@ -74,8 +66,17 @@ class BackupStore(Protocol):
         """A local folder holding the backup's files as the manifest lists them, for a block."""
         ...
 
-    async def verify(self, manifest: BackupManifest, *, hashes: bool = True) -> Verification:
-        """Check each file is there, of its size, and (with `hashes`) of its sha256."""
+    async def verify(
+        self,
+        manifest: BackupManifest,
+        *,
+        hashes: bool = True,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Verification:
+        """Check each file is there, of its size, and (with `hashes`) of its sha256.
+
+        `on_bytes` is told the bytes read as they are (a progress meter's ``add``).
+        """
         ...
 
     async def remove(self, backup_id: str) -> None:
@@ -86,8 +87,11 @@ class BackupStore(Protocol):
 class LocalStore:
     """Backups in a local folder, one subfolder each (``$TRIAD_HOME/backups`` by default)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, grace_s: float = 3600.0) -> None:
         self.root = root
+        self.grace_s = grace_s
+        self._locks: dict[Path, int] = {}
+        """Partial folder → the descriptor of the lock held while it is written."""
 
     @property
     def where(self) -> str:
@@ -98,24 +102,32 @@ class LocalStore:
         """The backup's folder."""
         return str(backup_folder(self.root, backup_id))
 
-    async def prepare(self) -> list[str]:
-        """Create the folder if needed and remove ``.partial`` leftovers."""
-        return await asyncio.to_thread(prepare_folder, self.root)
+    async def prepare(self, stored: Collection[str]) -> list[str]:
+        """Create the folder if needed and remove leftovers (``backup_spool``)."""
+        return await asyncio.to_thread(prepare_folder, self.root, stored, grace_s=self.grace_s)
 
     async def start(self, backup_id: str) -> Path:
-        """``<root>/<id>.partial``."""
-        return await asyncio.to_thread(partial_folder, self.root, backup_id)
+        """``<root>/<id>.partial``, locked as being written until published or discarded."""
+        folder, fd = await asyncio.to_thread(claim, self.root, backup_id)
+        self._locks[folder] = fd
+        return folder
 
     async def publish(self, partial: Path, manifest: BackupManifest) -> BackupManifest:
-        """Write the manifest, sync, rename into place."""
+        """Write the manifest, sync, rename into place; then let the lock go."""
         kept = manifest.model_copy(update={"store": LOCAL_STORE})
         await asyncio.to_thread(complete, partial, kept)
+        self._release(partial)
         return kept
 
     async def discard(self, partial: Path) -> None:
-        """Remove the partial folder."""
-        release(partial)
+        """Remove the partial folder, then let its lock go."""
         await asyncio.to_thread(shutil.rmtree, partial, True)
+        self._release(partial)
+
+    def _release(self, partial: Path) -> None:
+        fd = self._locks.pop(partial, None)
+        if fd is not None:
+            release(self.root, partial.name.removesuffix(PARTIAL_SUFFIX), fd)
 
     @asynccontextmanager
     async def _readable(self, manifest: BackupManifest) -> AsyncIterator[Path]:
@@ -125,9 +137,16 @@ class LocalStore:
         """The backup's own folder (nothing to clean up)."""
         return self._readable(manifest)
 
-    async def verify(self, manifest: BackupManifest, *, hashes: bool = True) -> Verification:
+    async def verify(
+        self,
+        manifest: BackupManifest,
+        *,
+        hashes: bool = True,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Verification:
         """Check the folder's files against the manifest."""
-        return await verify_folder(backup_folder(self.root, manifest.id), manifest, hashes=hashes)
+        folder = backup_folder(self.root, manifest.id)
+        return await verify_folder(folder, manifest, hashes=hashes, on_bytes=on_bytes)
 
     async def remove(self, backup_id: str) -> None:
         """Delete the backup's folder."""
@@ -139,7 +158,7 @@ class KeptStores:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.local = LocalStore(settings.backup_folder)
+        self.local = LocalStore(settings.backup_folder, grace_s=settings.backups.leftover_grace_s)
         s3 = settings.backups.s3
         self.writer: BackupStore = (
             self.local if s3 is None else S3Store(settings.backup_folder, s3, settings.backups)
@@ -154,9 +173,9 @@ class KeptStores:
         """Where a backup in the configured store is."""
         return self.writer.location(backup_id)
 
-    async def prepare(self) -> list[str]:
+    async def prepare(self, stored: Collection[str]) -> list[str]:
         """The configured store's."""
-        return await self.writer.prepare()
+        return await self.writer.prepare(stored)
 
     async def start(self, backup_id: str) -> Path:
         """The configured store's spool folder."""
@@ -174,9 +193,15 @@ class KeptStores:
         """From where the manifest says the backup is kept."""
         return self.kept(manifest).readable(manifest)
 
-    async def verify(self, manifest: BackupManifest, *, hashes: bool = True) -> Verification:
+    async def verify(
+        self,
+        manifest: BackupManifest,
+        *,
+        hashes: bool = True,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Verification:
         """Where the manifest says the backup is kept."""
-        return await self.kept(manifest).verify(manifest, hashes=hashes)
+        return await self.kept(manifest).verify(manifest, hashes=hashes, on_bytes=on_bytes)
 
     async def remove(self, backup_id: str) -> None:
         """From the configured store, and the local folder (where older backups may be)."""

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
 import structlog
 from pydantic import BaseModel, JsonValue
 
+from triadops.actions.progress import Meter, Reporter
 from triadops.domain.alerts import AlertIn
 from triadops.domain.enums import Risk
 from triadops.domain.operations import StepPreview
 from triadops.settings import Settings
-from triadops.storage.targets import DatabaseTargets
+from triadops.storage.targets import OWN_DATABASE, DatabaseTargets
 
 __all__ = ["RUNS_TO_ITS_END", "Action", "ActionContext", "AlertRaiser", "Output"]
 
@@ -54,6 +57,24 @@ class ActionContext:
     alerts: AlertRaiser | None = None
     """Raise or resolve alerts (never while a transaction is open); None where no alert
     service is wired, as in a bare context."""
+
+    def progress(
+        self, what: str, total_bytes: int | None, *, watch: Path | None = None
+    ) -> AbstractAsyncContextManager[Meter]:
+        """Measure a long stage of this step's work; its progress is stored on the step.
+
+        Update the yielded meter from the work (any thread), or name a growing file to
+        `watch`; readings are stored about every ``step_progress_s`` seconds and once at the
+        end, each in a short transaction of its own (see ``actions.progress``).
+        """
+        reporter = Reporter(
+            self.databases.get(OWN_DATABASE),
+            self.operation_id,
+            self.step_index,
+            interval_s=self.settings.step_progress_s,
+            log=self.log,
+        )
+        return reporter.stage(what, total_bytes, watch)
 
 
 class Action(ABC, Generic[P]):

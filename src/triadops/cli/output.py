@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
@@ -20,9 +21,10 @@ from triadops.cli.hosts import remote_target
 from triadops.cli.views import OperationLine
 from triadops.domain.acknowledgements import acknowledgement_of
 from triadops.domain.agents import AgentReport
-from triadops.domain.enums import OperationStatus
+from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.ledger import LedgerEntry
 from triadops.domain.operations import Operation, Plan, PlanningResult, StepPreview
+from triadops.domain.progress import StepProgress
 
 
 def visible(text: str, *, multiline: bool = False) -> str:
@@ -338,12 +340,27 @@ def _agents_table(reports: Sequence[AgentReport]) -> Table:
     return table
 
 
+def amount(progress: StepProgress) -> str:
+    """Bytes done of the total and the rate: ``copy 120.3 MB of 300.0 MB, 45.2 MB/s``."""
+    done = decimal(progress.done_bytes)
+    line = f"{progress.what} {done}"
+    if progress.total_bytes is not None:
+        line += f" of {decimal(progress.total_bytes)}"
+        if progress.total_bytes > 0 and not progress.finished:
+            line += f" ({min(progress.done_bytes / progress.total_bytes, 1.0):.0%})"
+    if progress.rate_bytes_per_s is not None:
+        line += f", {decimal(int(progress.rate_bytes_per_s))}/s"
+    return line
+
+
 def _steps_table(op: Operation) -> Table:
     table = fitted_table(
         "#", "action", "status", "started", "ended", "duration", "output / error", title="steps"
     )
     for s in op.steps:
         detail = step_detail(s.error, s.output, s.rollback_output)
+        if s.status is StepStatus.RUNNING and s.progress is not None:
+            detail = amount(s.progress)
         if s.rollback_error:
             detail += f" (rollback failed: {s.rollback_error})"
         duration = f"{s.duration_s:.3f}s" if s.duration_s is not None else "-"

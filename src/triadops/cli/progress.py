@@ -1,4 +1,4 @@
-"""What ``--wait`` shows while it waits: the operation's state, its current step, the time."""
+"""What ``--wait`` shows while it waits: the state, the current step and its progress, the time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import TracebackType
 
 from rich.status import Status
 
-from triadops.cli.output import console
+from triadops.cli.output import amount, console
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.operations import Operation
 
@@ -16,12 +16,18 @@ _MOVING = frozenset({StepStatus.RUNNING, StepStatus.ROLLING_BACK})
 
 
 def describe(op: Operation) -> str:
-    """Say where `op` is: its state and, while a step runs or rolls back, which one."""
+    """Say where `op` is: its state and, while a step runs or rolls back, which one.
+
+    A running step that reports progress shows its bytes done of the total and the rate.
+    """
     total = len(op.plan.steps) if op.plan else len(op.steps)
     for step in op.steps:
         if step.status in _MOVING:
             verb = "rolling back" if step.status is StepStatus.ROLLING_BACK else "step"
-            return f"{op.status.value}: {verb} {step.index + 1}/{total} ({step.action})"
+            line = f"{op.status.value}: {verb} {step.index + 1}/{total} ({step.action})"
+            if step.progress is not None and step.status is StepStatus.RUNNING:
+                line += f": {amount(step.progress)}"
+            return line
     if op.status is OperationStatus.EXECUTING and total:
         done = sum(s.status is StepStatus.SUCCEEDED for s in op.steps)
         return f"{op.status.value}: {done}/{total} steps done"

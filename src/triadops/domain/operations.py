@@ -21,9 +21,8 @@ from triadops.domain import clock
 from triadops.domain.agents import AgentReport
 from triadops.domain.enums import Authority, OperationStatus, OperationType, Risk, StepStatus
 from triadops.domain.principals import PrincipalName
-from triadops.domain.values import (
-    MAX_PARAM_DEPTH as MAX_PARAM_DEPTH,
-)
+from triadops.domain.progress import StepProgress
+from triadops.domain.values import MAX_PARAM_DEPTH as MAX_PARAM_DEPTH
 from triadops.domain.values import (
     NO_NUL_PATTERN as NO_NUL_PATTERN,
 )
@@ -314,6 +313,7 @@ class StepRecord(BaseModel):
     error: str | None = None
     rollback_output: dict[str, JsonValue] = Field(default_factory=dict)
     rollback_error: str | None = None
+    progress: StepProgress | None = None
 
 
 class ImplementationResult(BaseModel):

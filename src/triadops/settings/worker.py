@@ -29,3 +29,6 @@ class WorkerSettings(BaseModel):
     doubt)."""
     worker_cancel_check_s: float = Field(default=0.5, gt=0)
     """How often a running interruptible step's cancel request is read."""
+    step_progress_s: float = Field(default=1.0, gt=0, le=3600)
+    """How often a running step's long work (a backup's copy, a verify) stores its progress
+    (bytes done of the total, the rate) on the step, each in a short transaction of its own."""

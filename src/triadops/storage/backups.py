@@ -48,6 +48,13 @@ async def read_manifest(engine: AsyncEngine, backup_id: str) -> dict[str, Any] |
     return None if found is None else dict(found)
 
 
+async def backup_ids(engine: AsyncEngine) -> set[str]:
+    """Every stored backup's id: the folders a row stands for (one read, no write lock)."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return set((await conn.scalars(select(BackupRow.id))).all())
+
+
 async def find_backup(session: AsyncSession, backup_id: str) -> BackupRow | None:
     """Return the backup `backup_id`, or None."""
     return await session.get(BackupRow, backup_id)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from triadops.domain.errors import InvalidRequest
 from triadops.storage.maintenance import BOOKKEEPING_TABLES, _quote, _user_tables
@@ -42,17 +42,18 @@ def sqlite_file(engine: AsyncEngine) -> Path:
     return Path(name)
 
 
-def sqlite_backup(source: Path, dest: Path, *, pages: int = 4096) -> str:
+def sqlite_backup(source: Path, dest: Path, *, pages: int = 0) -> str:
     """Copy `source` into `dest` through SQLite's online backup API; return SQLite's version.
 
-    Blocking: call it in a thread. It reads only (WAL readers never block the writer), and
-    restarts by itself when a writer changes a page it copied.
+    Blocking: call it in a thread. It reads only (WAL readers never block the writer).
+    `pages` 0 copies in one step (one snapshot); N pages per step restarts by itself when
+    another connection writes to `source` meanwhile.
     """
     with (
         closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src,
         closing(sqlite3.connect(dest)) as dst,
     ):
-        src.backup(dst, pages=pages)
+        src.backup(dst, pages=pages or -1)
         # A copy that is one file: no journal or WAL beside it, whatever the source used.
         dst.execute("PRAGMA journal_mode=DELETE")
     return sqlite3.sqlite_version
@@ -87,32 +88,34 @@ def sqlite_integrity(path: Path) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class PgSnapshot:
-    """An exported PostgreSQL snapshot, held open, and what it holds."""
+    """An exported PostgreSQL snapshot, held open while the block runs."""
 
     name: str
-    """For ``pg_dump --snapshot``: the dump sees exactly these rows."""
-    row_counts: dict[str, int]
+    """For ``pg_dump --snapshot``: the dump sees exactly the rows this snapshot holds."""
     server_version_num: int
+    conn: AsyncConnection
+    """The transaction that exported it (busy while `count_rows` runs)."""
+
+    async def count_rows(self) -> dict[str, int]:
+        """Rows per user table, as the snapshot holds them (the dump's counts exactly)."""
+        conn = self.conn
+        counts = {}
+        for table in await _user_tables(conn):
+            query = text(f"SELECT count(*) FROM {_quote(conn, table)}")
+            counts[table] = int((await conn.execute(query)).scalar_one())
+        return counts
 
 
 @asynccontextmanager
 async def pg_snapshot(engine: AsyncEngine) -> AsyncIterator[PgSnapshot]:
-    """Export a snapshot and count its rows; the snapshot lives until the block ends."""
+    """Export a snapshot; it lives, and its rows can be counted, until the block ends."""
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
             await conn.execute(text("SET TRANSACTION READ ONLY"))
             name = str((await conn.execute(text("SELECT pg_export_snapshot()"))).scalar_one())
             version = int((await conn.execute(text("SHOW server_version_num"))).scalar_one())
-            counts = {
-                table: int(
-                    (
-                        await conn.execute(text(f"SELECT count(*) FROM {_quote(conn, table)}"))
-                    ).scalar_one()
-                )
-                for table in await _user_tables(conn)
-            }
-            yield PgSnapshot(name=name, row_counts=counts, server_version_num=version)
+            yield PgSnapshot(name=name, server_version_num=version, conn=conn)
 
 
 async def pg_server_version(engine: AsyncEngine) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -16,7 +17,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from triadops.domain.enums import OperationStatus
 from triadops.domain.errors import NotFound
@@ -315,3 +316,19 @@ async def scheduled_or_running(session: AsyncSession) -> Sequence[OperationRow]:
     states = (OperationStatus.SCHEDULED.value, OperationStatus.EXECUTING.value)
     found = await session.execute(select(OperationRow).where(OperationRow.status.in_(states)))
     return found.scalars().all()
+
+
+async def save_step_progress(
+    engine: AsyncEngine, operation_id: str, index: int, progress: dict[str, Any]
+) -> None:
+    """Store a running step's progress in one short transaction of its own.
+
+    Never call it inside another transaction: it is telemetry written beside the step's
+    work (no ledger entry; ``triad audit verify`` does not compare it).
+    """
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(StepRow)
+            .where(StepRow.operation_id == operation_id, StepRow.index == index)
+            .values(progress=progress)
+        )

@@ -17,6 +17,7 @@ from triadops.domain.operations import (
     StepRecord,
     ValidationResult,
 )
+from triadops.domain.progress import StepProgress
 from triadops.storage.operations import get_approvals, get_operation, get_steps
 from triadops.storage.tables import ApprovalRow, OperationRow, StepRow
 
@@ -36,6 +37,7 @@ def step_record(row: StepRow) -> StepRecord:
         error=row.error,
         rollback_output=row.rollback_output or {},
         rollback_error=row.rollback_error,
+        progress=StepProgress.model_validate(row.progress) if row.progress else None,
     )
 
 

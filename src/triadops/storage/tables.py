@@ -113,6 +113,9 @@ class StepRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     rollback_output: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     rollback_error: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    """The last progress its action reported (``StepProgress``); telemetry, not a ledger
+    fact: written in short transactions of its own while the step runs."""
 
 
 class ApprovalRow(Base):

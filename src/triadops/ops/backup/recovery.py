@@ -11,6 +11,7 @@ the same action, so the same fact.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import ClassVar
 
@@ -24,11 +25,11 @@ from triadops.actions.backup_alerts import (
     report_outcome,
 )
 from triadops.actions.backup_restore import scratch_restore
-from triadops.actions.backup_store import backup_store
+from triadops.actions.backup_store import BackupStore, backup_store
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.local import LocalRunner
 from triadops.constitution.ledger.audit import verify
-from triadops.domain.backups import BackupType
+from triadops.domain.backups import BackupManifest, BackupType, Verification
 from triadops.domain.enums import Risk
 from triadops.domain.errors import ActionFailed, NotFound
 from triadops.domain.operations import StepPreview
@@ -132,24 +133,21 @@ class RestoreTestAction(Action[RestoreTestParams]):
         )
         return output | {"requested": params.backup_id, "alerts": alerts}
 
-    async def _test(self, ctx: ActionContext, backup_id: str) -> Output:
-        """Verify, restore, validate, clean up; fail naming what did not hold."""
-        manifest = await stored_manifest(ctx, backup_id)
-        if manifest.format == "tar_zst":
-            return await test_archive(ctx, manifest)
-        if manifest.format == "command":
-            return await test_command_backup(ctx, manifest, self.runner)
-        clock = time.perf_counter()
-        store = backup_store(ctx.settings)
-        # SQLite's file is hashed as it is copied into the scratch; pg_restore reads the
-        # dump itself, so a dump is hashed first.
-        hashed_first = manifest.format != "sqlite"
-        raise_unless_ok(await store.verify(manifest, hashes=hashed_first))
+    async def _restored(
+        self,
+        ctx: ActionContext,
+        store: BackupStore,
+        manifest: BackupManifest,
+        hashing: asyncio.Task[Verification] | None,
+    ) -> tuple[list[JsonValue], str]:
+        """Restore into a scratch database, check it, clean up; the checks that passed."""
         checks: list[JsonValue] = []
         async with (
             store.readable(manifest) as folder,
             scratch_restore(ctx, manifest, folder, self.runner) as restored,
         ):
+            if hashing is not None:
+                raise_unless_ok(await hashing)
             checks += restored.checks
             if manifest.source == OWN_DATABASE:
                 async with session_factory(restored.engine)() as session:
@@ -162,7 +160,35 @@ class RestoreTestAction(Action[RestoreTestParams]):
                         f"restored copy of {manifest.id} fails audit verify: " + "; ".join(found)
                     )
                 checks.append(f"audit verify: {report.entries_checked} ledger entries")
-            where = restored.where
+            return checks, restored.where
+
+    async def _test(self, ctx: ActionContext, backup_id: str) -> Output:
+        """Verify, restore, validate, clean up; fail naming what did not hold."""
+        manifest = await stored_manifest(ctx, backup_id)
+        if manifest.format == "tar_zst":
+            return await test_archive(ctx, manifest)
+        if manifest.format == "command":
+            return await test_command_backup(ctx, manifest, self.runner)
+        clock = time.perf_counter()
+        store = backup_store(ctx.settings)
+        # SQLite's copy in the scratch is hashed, so what is restored is what was backed
+        # up. A dump is hashed while pg_restore reads it: the test passes only when both
+        # hold, and a dump that differs from its manifest is named as such, whatever
+        # pg_restore made of it.
+        hashing: asyncio.Task[Verification] | None = None
+        if manifest.format == "sqlite":
+            raise_unless_ok(await store.verify(manifest, hashes=False))
+        else:
+            hashing = asyncio.create_task(_hashed(ctx, store, manifest))
+        try:
+            checks, where = await self._restored(ctx, store, manifest, hashing)
+        except Exception:
+            if hashing is not None:
+                raise_unless_ok(await hashing)
+            raise
+        finally:
+            if hashing is not None and not hashing.done():
+                hashing.cancel()
         return {
             "backup_id": manifest.id,
             "checksum": manifest.checksum(),
@@ -174,6 +200,14 @@ class RestoreTestAction(Action[RestoreTestParams]):
             "rows": sum(manifest.row_counts.values()),
             "duration_s": round(time.perf_counter() - clock, 3),
         }
+
+
+async def _hashed(ctx: ActionContext, store: BackupStore, manifest: BackupManifest) -> Verification:
+    """Verify every file of the backup by its sha256, reporting the bytes read."""
+    async with ctx.progress("verify", manifest.size_bytes) as meter:
+        found = await store.verify(manifest, on_bytes=meter.add)
+        meter.complete()
+    return found
 
 
 async def resolved(

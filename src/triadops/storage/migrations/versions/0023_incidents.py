@@ -1,7 +1,7 @@
 """incidents: troubleshooting runs' reports
 
 Revision ID: 0023
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-05 23:05:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from triadops.storage.types import UTCDateTime
 
 revision: str = "0023"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
