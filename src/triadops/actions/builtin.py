@@ -16,6 +16,7 @@ from triadops.actions.noop import NoopAction, NoopOnceAction
 from triadops.actions.performance import PerformanceBaselineAction
 from triadops.actions.performance_analysis import PerformanceAnalysisAction
 from triadops.actions.registry import AnyAction
+from triadops.actions.restore import RestoreAction
 from triadops.actions.security import SecurityAuditAction
 
 
@@ -37,4 +38,5 @@ def builtin_actions() -> list[AnyAction]:
         DatabaseBackupAction(),
         VerifyBackupAction(),
         PruneBackupsAction(),
+        RestoreAction(),
     ]
