@@ -57,6 +57,21 @@ def missing_consent(row: OperationRow, approvals: Sequence[ApprovalRow]) -> list
     return missing
 
 
+def consent_refusal(row: OperationRow, approvals: Sequence[ApprovalRow]) -> str | None:
+    """Why the operation may not start for want of consent, or None when it may."""
+    critical = critical_steps(row)
+    if not critical:
+        return None
+    missing = missing_consent(row, approvals)
+    if not missing:
+        return None
+    names = " and ".join(a.value for a in missing)
+    return (
+        f"its critical step(s) {', '.join(sorted(set(critical)))} need an approval of this "
+        f"plan by {names} (two principals, neither its requester nor its author)"
+    )
+
+
 class CriticalNeedsTheCrown(OperationRule):
     """A plan with a critical step starts only with legislative and crown approvals of it."""
 
@@ -66,19 +81,10 @@ class CriticalNeedsTheCrown(OperationRule):
 
     def check(self, attempt: Attempt) -> TriadError | None:
         """Refuse the start unless the approvals given cover the plan about to run."""
-        row = attempt.row
-        critical = critical_steps(row)
-        if not critical:
+        refused = consent_refusal(attempt.row, attempt.existing)
+        if refused is None:
             return None
-        missing = missing_consent(row, attempt.existing)
-        if not missing:
-            return None
-        names = " and ".join(a.value for a in missing)
-        return Forbidden(
-            f"operation {row.id} may not start: its critical step(s) "
-            f"{', '.join(sorted(set(critical)))} need an approval of this plan by {names} "
-            "(two principals, neither its requester nor its author)"
-        )
+        return Forbidden(f"operation {attempt.row.id} may not start: {refused}")
 
 
 lifecycle.OPERATIONS.extend([CriticalNeedsTheCrown])
