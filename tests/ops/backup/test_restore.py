@@ -277,7 +277,7 @@ async def test_the_requester_cannot_consent_under_the_crown(runtime: Runtime) ->
     cora = Identity(name="cora", roles=frozenset({Role.EXECUTIVE, Role.CROWN}))
     mine = await submit(runtime, restoring(backup_id, requested_by="cora"), cora)
     assert mine.status is S.AWAITING_APPROVAL
-    with pytest.raises(Forbidden, match="requested .* and cannot approve it"):
+    with pytest.raises(Forbidden, match=r"requested .* and cannot approve it"):
         await consent(runtime, mine, cora, Authority.CROWN)
     assert (await load(runtime, mine.operation_id)).approvals == []
 
