@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from triadops.settings.smoke_queries import SmokeQuery, unique_names
 
 
 class BackupSettings(BaseModel):
@@ -22,3 +24,14 @@ class BackupSettings(BaseModel):
     so WAL checkpoints are not held off for the whole copy."""
     pg_bin: Path | None = None
     """A folder holding pg_dump and pg_restore; default: found on PATH."""
+    smoke_queries: list[SmokeQuery] = Field(default_factory=list)
+    """Read-only SELECTs a recovery test runs on the restored copy of their target, each in
+    a read-only transaction with its timeout (``[[backups.smoke_queries]]``); one that
+    fails or answers other than expected fails the test, naming it."""
+
+    @model_validator(mode="after")
+    def _smoke_queries_unique(self) -> BackupSettings:
+        twice = unique_names(self.smoke_queries)
+        if twice:
+            raise ValueError("; ".join(twice))
+        return self

@@ -20,10 +20,12 @@ from triadops.actions.backup_restore import scratch_restore
 from triadops.actions.backup_store import backup_store
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.local import LocalRunner
-from triadops.constitution.ledger.audit import verify
+from triadops.constitution.ledger.audit import verify_with_checkpoints
 from triadops.domain.enums import Risk
 from triadops.domain.errors import ActionFailed, NotFound
 from triadops.domain.operations import StepPreview
+from triadops.ops.backup.copy_checkpoints import check_copy_checkpoints
+from triadops.ops.backup.copy_checks import check_copy
 from triadops.storage.backups import newest_to_test
 from triadops.storage.engine import session_factory
 from triadops.storage.targets import OWN_DATABASE
@@ -120,9 +122,17 @@ class RestoreTestAction(Action[BackupIdParams]):
             scratch_restore(ctx, manifest, folder, self.runner) as restored,
         ):
             checks += restored.checks
+            checks += await check_copy(ctx, manifest, restored, self.runner)
             if manifest.source == OWN_DATABASE:
                 async with session_factory(restored.engine)() as session:
-                    report = await verify(session)
+                    report, recorded = await verify_with_checkpoints(session)
+                    signed = (  # a broken ledger is named first, as audit verify finds it
+                        await check_copy_checkpoints(
+                            session, ctx.settings, backup_id=manifest.id, recorded=recorded
+                        )
+                        if report.ok
+                        else ""
+                    )
                 if not report.ok:
                     found = [f"{d.subject}: {d.problem}" for d in report.discrepancies[:LISTED]]
                     if report.problem:
@@ -131,6 +141,7 @@ class RestoreTestAction(Action[BackupIdParams]):
                         f"restored copy of {manifest.id} fails audit verify: " + "; ".join(found)
                     )
                 checks.append(f"audit verify: {report.entries_checked} ledger entries")
+                checks.append(signed)
             where = restored.where
         return {
             "backup_id": manifest.id,
