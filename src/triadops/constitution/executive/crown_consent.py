@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from triadops.constitution import lifecycle
+from triadops.constitution.claims import Drive, Progress, Tick
 from triadops.constitution.lifecycle import Attempt, OperationRule
 from triadops.domain.enums import Authority, Risk
 from triadops.domain.enums import OperationStatus as S
@@ -88,3 +91,24 @@ class CriticalNeedsTheCrown(OperationRule):
 
 
 lifecycle.OPERATIONS.extend([CriticalNeedsTheCrown])
+
+
+async def refuse_without_consent(drive: Drive) -> Progress | None:
+    """Fail a scheduled operation the gate would refuse, running nothing, with the reason.
+
+    A stage before the start: the gate's refusal would otherwise leave it scheduled, to be
+    claimed and refused again. No rollback: nothing ran. A person must look.
+    """
+    row = drive.claimed.row
+    refused = consent_refusal(row, drive.claimed.approvals)
+    if refused is None:
+        return None
+
+    def refuse(session: AsyncSession, tick: Tick) -> Progress:
+        drive.release()
+        lifecycle.transition(
+            session, Attempt(row, drive.executive), S.FAILED, reason=f"refused to run: {refused}"
+        )
+        return Progress.ENDED
+
+    return await drive.commit(refuse)

@@ -13,7 +13,6 @@ from triadops.constitution import consultations, lifecycle
 from triadops.constitution.claims import Drive, Progress, Ran, StepOutcome, Tick, released
 from triadops.constitution.executive import service as executive
 from triadops.constitution.executive.blackouts import is_emergency
-from triadops.constitution.executive.crown_consent import consent_refusal
 from triadops.constitution.executive.windows import reschedule, waits_until
 from triadops.constitution.lifecycle import Attempt, StepAttempt
 from triadops.domain.enums import OperationStatus as S
@@ -95,16 +94,6 @@ async def start(drive: Drive) -> Progress:
             drive.release()
             reschedule(session, row, move, actor=drive.executive)
             return Progress.WAITING
-        refused = consent_refusal(row, drive.claimed.approvals)
-        if refused is not None:  # never left to loop on the gate: a person must look
-            drive.release()
-            lifecycle.transition(
-                session,
-                Attempt(row, drive.executive),
-                S.FAILED,
-                reason=f"refused to run: {refused}",
-            )
-            return Progress.ENDED
         row.baseline = baseline
         attempt = Attempt(
             row,
