@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.cli.conftest import Triad, data, one_error_line
 from tests.fixtures.targets import ORDERS, drop_shop, execute, make_shop, orders
+from triadops.cli.main import app
 
 
 @pytest.fixture
@@ -65,3 +67,34 @@ def test_restore_refusals_are_one_line(triad: Triad, shop_url: str) -> None:
     assert [op["operation_id"] for op in data(triad("ops", "list", "--json"))] == [
         made["operation_id"]
     ]
+
+
+@pytest.fixture
+def served_shop(database_url: str, tmp_path: Path) -> Iterator[str]:
+    dialect = "sqlite" if database_url.startswith("sqlite") else "pg"
+    url = asyncio.run(make_shop(dialect, tmp_path))
+    yield url
+    asyncio.run(drop_shop(url))
+
+
+@pytest.fixture
+def server_env(served_shop: str) -> dict[str, str]:
+    return {"TRIAD_DATABASE_TARGETS": json.dumps({"shop": served_shop})}
+
+
+def test_a_restore_through_a_server(
+    both: tuple[CliRunner, dict[str, str], dict[str, str]], served_shop: str
+) -> None:
+    runner, _, remote = both
+    args = ["backup", "run", "database", "--target", "shop", "--wait", "--json"]
+    made = data(runner.invoke(app, args, env=remote))
+    assert made["status"] == "completed", made["status_reason"]
+    backup_id = made["steps"][0]["output"]["backup_id"]
+    args = ["backup", "restore", backup_id, "--to", "shop", "--json"]
+    asked = data(runner.invoke(app, args, env=remote))
+    assert asked["status"] == "awaiting_approval" and asked["request"]["requested_by"] == "ops"
+    named = runner.invoke(app, [*args, "--as", "carol"], env=remote)
+    assert named.exit_code != 0 and "--as" in named.stderr and "Traceback" not in named.output
+    own = runner.invoke(app, ["backup", "restore", backup_id, "--to", "triad"], env=remote)
+    assert own.exit_code != 0 and "triad's own database cannot be restored" in own.stderr
+    assert asyncio.run(orders(served_shop)) == ORDERS
