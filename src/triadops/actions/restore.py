@@ -69,6 +69,16 @@ def refusal(manifest: BackupManifest, target: str, engine: AsyncEngine) -> str |
     return None
 
 
+def same_database(a: AsyncEngine, b: AsyncEngine) -> bool:
+    """Whether two engines open the same database (one file, or one server's database)."""
+    if a.dialect.name != b.dialect.name:
+        return False
+    if a.dialect.name == "sqlite":
+        return dumps.sqlite_file(a).resolve() == dumps.sqlite_file(b).resolve()
+    ua, ub = a.url, b.url
+    return (ua.host, ua.port or 5432, ua.database) == (ub.host, ub.port or 5432, ub.database)
+
+
 async def refused(ctx: ActionContext, params: RestoreParams) -> BackupManifest:
     """The backup's manifest, or InvalidRequest naming why it may not replace the target."""
     if params.target == OWN_DATABASE:
@@ -82,6 +92,12 @@ async def refused(ctx: ActionContext, params: RestoreParams) -> BackupManifest:
         )
     manifest = await stored_manifest(ctx, params.backup_id)
     engine = ctx.databases.get(params.target)
+    if same_database(engine, ctx.databases.get(OWN_DATABASE)):
+        raise InvalidRequest(
+            f"target {params.target} is triad's own database under another name: "
+            + OWN_DATABASE_REFUSAL,
+            field="target",
+        )
     said = refusal(manifest, params.target, engine)
     if said is None:
         said = revision_refusal(manifest.schema_revision, await database_revision(engine))

@@ -183,6 +183,20 @@ async def test_restoring_over_triads_own_database_is_refused_before_anything_is_
         assert len((await session.scalars(select(OperationRow.id))).all()) == before
 
 
+async def test_triads_own_database_under_another_name_is_refused(
+    runtime: Runtime, shop_url: str
+) -> None:
+    backup_id = await backed_up(runtime)
+    mirror = {"shop": shop_url, "mirror": runtime.settings.resolved_database_url}
+    settings = runtime.settings.model_copy(update={"database_targets": mirror})
+    aliased = await Runtime.open(settings, migrate=False)
+    try:
+        with pytest.raises(InvalidRequest, match="target mirror is triad's own database"):
+            await submit(aliased, restoring(backup_id, target="mirror"))
+    finally:
+        await aliased.close()
+
+
 async def test_a_backup_of_another_engine_is_refused_naming_both(
     runtime: Runtime, other_url: str
 ) -> None:
