@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from triadops.constitution import lifecycle
 from triadops.constitution.ledger import checkpoints
 from triadops.domain.checkpoints import Checkpoint
 from triadops.domain.errors import ActionFailed
+from triadops.ops.backup.copy_checks import unexpected
 from triadops.ops.backup.recovery import RestoreTestAction
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.settings.backups import BackupSettings
+from triadops.settings.smoke_queries import SmokeQuery
 
 POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -64,16 +67,19 @@ async def test_pg_amcheck_absent_is_recorded_not_failed(runtime: Runtime, tmp_pa
     assert "pg_amcheck: not installed" in done["checks"] and done["passed"] is True
 
 
-def test_pg_amcheck_is_found_in_the_servers_debian_folder(tmp_path: Path) -> None:
+def test_pg_amcheck_is_found_in_the_servers_debian_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))  # PATH comes first
     for major in ("14", "15", "16"):
         (tmp_path / major / "bin").mkdir(parents=True)
-    (tmp_path / "16" / "bin" / "pg_amcheck").touch()
+    tool = tmp_path / "16" / "bin" / "pg_amcheck"
+    tool.touch()
     settings = Settings(home=tmp_path, backups=BackupSettings(pg_bin=None))
-    if shutil.which("pg_amcheck") is None:  # PATH comes first
-        assert find_amcheck(settings, 15, debian=tmp_path) == str(tmp_path / "16/bin/pg_amcheck")
-        (tmp_path / "15" / "bin" / "pg_amcheck").touch()
-        assert find_amcheck(settings, 15, debian=tmp_path) == str(tmp_path / "15/bin/pg_amcheck")
-        assert find_amcheck(settings, 17, debian=tmp_path) is None
+    assert find_amcheck(settings, 15, debian=tmp_path) == str(tool)
+    (tmp_path / "15" / "bin" / "pg_amcheck").touch()
+    assert find_amcheck(settings, 15, debian=tmp_path) == str(tmp_path / "15/bin/pg_amcheck")
+    assert find_amcheck(settings, 17, debian=tmp_path) is None
     empty = Settings(home=tmp_path, backups=BackupSettings(pg_bin=tmp_path / "14" / "bin"))
     assert find_amcheck(empty, 15, debian=tmp_path) is None
 
@@ -217,3 +223,13 @@ async def test_a_checkpoint_re_signed_over_another_hash_fails_the_copy(
     log.write_text(forged.model_dump_json() + "\n")
     with pytest.raises(ActionFailed, match=f"entry {real.seq} is not the one signed"):
         await RestoreTestAction().run(ctx, BackupIdParams(backup_id=str(made["backup_id"])))
+
+
+def test_expect_min_value_takes_any_number_and_names_what_is_not_one() -> None:
+    query = SmokeQuery(target="triad", name="x", sql="SELECT 1", expect_min_value=2)
+    assert unexpected(query, [(Decimal("3"),)]) is None  # PostgreSQL's sum() of bigints
+    assert unexpected(query, [(2.5,)]) is None
+    assert unexpected(query, [(1,)]) == "answered 1, expected at least 2"
+    assert unexpected(query, [("3",)]) == "answered '3', expected a number of at least 2"
+    assert unexpected(query, [(True,)]) == "answered True, expected a number of at least 2"
+    assert unexpected(query, []) == "answered no row, expected a value"

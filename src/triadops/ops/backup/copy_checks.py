@@ -8,6 +8,7 @@ its timeout (``settings.smoke_queries``). A failure names the query or the corru
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -60,7 +61,7 @@ def unexpected(query: SmokeQuery, rows: list[Row]) -> str | None:
     if query.expect_value is not None and first != query.expect_value:
         return f"answered {first!r}, expected {query.expect_value!r}"
     if query.expect_min_value is not None:
-        if not isinstance(first, int | float) or isinstance(first, bool):
+        if not isinstance(first, int | float | Decimal) or isinstance(first, bool):
             return f"answered {first!r}, expected a number of at least {query.expect_min_value:g}"
         if first < query.expect_min_value:
             return f"answered {first!r}, expected at least {query.expect_min_value:g}"
