@@ -32,6 +32,7 @@ from triadops.ops.alerts.raised import raise_alerts
 from triadops.ops.backup import service as backup_service
 from triadops.ops.backup.checks import backup_checks
 from triadops.ops.backup.recovery import backup_actions
+from triadops.ops.backup.restored import RestoreMatchesBackup
 from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.maintenance.runs import check_tasks
 from triadops.ops.runbooks.catalogue import RunbookCatalogue, load_runbooks
@@ -71,6 +72,7 @@ def registries(settings: Settings) -> tuple[ActionRegistry, CheckRegistry]:
         [
             *builtin_checks(),
             *backup_checks(),
+            RestoreMatchesBackup(),
             *http_probe_checks(settings),
             *load_entry_point_checks(),
         ]

@@ -32,6 +32,7 @@ from triadops.domain.errors import ActionFailed, NotFound
 from triadops.domain.operations import StepPreview, utcnow
 from triadops.storage import dumps, maintenance
 from triadops.storage.backups import backup_ids, read_manifest, save_backup
+from triadops.storage.schema_revisions import database_revision
 from triadops.storage.targets import OWN_DATABASE
 
 SQLITE_FILE = "database.sqlite"
@@ -123,6 +124,7 @@ class DatabaseBackupAction(Action[BackupParams]):
         started = utcnow()
         clock = time.perf_counter()
         backup_id = new_backup_id(started)
+        revision = await database_revision(engine) if params.target == OWN_DATABASE else None
         partial = await store.start(backup_id)
         try:
             if engine.dialect.name == "sqlite":
@@ -145,6 +147,7 @@ class DatabaseBackupAction(Action[BackupParams]):
                 files=files,
                 row_counts=counts,
                 tools=tools,
+                schema_revision=revision,
             )
             manifest = await store.publish(partial, manifest)
         except BaseException as exc:

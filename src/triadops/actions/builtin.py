@@ -22,6 +22,7 @@ from triadops.actions.noop import NoopAction, NoopOnceAction
 from triadops.actions.performance import PerformanceBaselineAction
 from triadops.actions.performance_analysis import PerformanceAnalysisAction
 from triadops.actions.registry import AnyAction
+from triadops.actions.restore import RestoreAction
 from triadops.actions.security import SecurityAuditAction
 
 
@@ -47,4 +48,5 @@ def builtin_actions() -> list[AnyAction]:
         LogsBackupAction(),
         SystemStateBackupAction(),
         CommandBackupAction(),
+        RestoreAction(),
     ]

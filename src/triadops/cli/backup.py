@@ -22,7 +22,12 @@ from triadops.domain.backups import BACKUP_TYPES, Backup
 from triadops.domain.enums import Authority
 from triadops.domain.errors import InvalidRequest
 from triadops.ops.backup import models
-from triadops.ops.backup.requests import backup_request, check_request, prune_request
+from triadops.ops.backup.requests import (
+    backup_request,
+    check_request,
+    prune_request,
+    restore_request,
+)
 from triadops.runtime import Runtime
 from triadops.storage.targets import OWN_DATABASE
 
@@ -107,6 +112,36 @@ def test_restore(
     ID ``latest`` is the newest backup not yet tested (else the newest), chosen when it runs.
     """
     _check("backup.test_restore", backup_id, wait=wait, as_json=as_json, as_name=as_name)
+
+
+@app.command("restore")
+def restore(
+    backup_id: BackupIdArg,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            metavar="TARGET",
+            help="The configured database target whose data the backup replaces (not triad).",
+        ),
+    ],
+    dry_run: DryRun = False,
+    wait: Wait = False,
+    as_json: JsonFlag = False,
+    as_name: AsName = None,
+) -> None:
+    """Restore a backup over a database target: a safety backup first, then the restore.
+
+    Critical: it runs once a legislator and a crown holder (neither of them you) approve
+    its plan (triad ops approve); the judiciary then compares the rows with the manifest.
+    """
+    identity = local_identity(as_name)
+    request = restore_request(
+        backup_id=backup_id, target=to, requested_by=identity.name, authority=Authority.EXECUTIVE
+    )
+    deliver(
+        request, remote(), identity, dry_run=dry_run, wait=wait, as_json=as_json, as_name=as_name
+    )
 
 
 @app.command("prune")

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triadops import tracing
 from triadops.constitution.claims import Apply, Claimed, Handover, LeaseLost, Progress, Stage, Tick
 from triadops.constitution.commits import GroupCommitter
+from triadops.constitution.executive import crown_consent
 from triadops.constitution.executive import stages as executive
 from triadops.constitution.holds import Leases
 from triadops.constitution.judicial import stages as judicial
@@ -42,6 +43,7 @@ STAGES: dict[S, tuple[str, tuple[Stage, ...]]] = {
         (
             executive.refuse_tampered,
             legislative.recheck_approvals,
+            crown_consent.refuse_without_consent,
             judicial.measure_baseline,
             executive.start,
         ),

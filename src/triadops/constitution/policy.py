@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from triadops.constitution import lifecycle
 from triadops.constitution.crown import service as crown
-from triadops.constitution.executive import blackouts, windows
+from triadops.constitution.executive import blackouts, crown_consent, windows
 from triadops.constitution.judicial import service as judicial
 from triadops.constitution.legislative import amendment, approvals, sop
 
@@ -30,6 +30,7 @@ GATES: tuple[type[lifecycle.OperationRule], ...] = (
     judicial.InDoubt,
     blackouts.OutsideBlackouts,
     windows.InsideItsWindow,
+    crown_consent.CriticalNeedsTheCrown,
 )
 """The operation's gates, by branch: what the books must hold once this module is loaded."""
 

@@ -129,6 +129,10 @@ class BackupManifest(BaseModel):
     """Rows per table, counted in the snapshot the backup was taken from."""
     tools: dict[str, str]
     """The tools and versions that wrote it (SQLite library, pg_dump, the server)."""
+    schema_revision: str | None = None
+    """The Alembic revision of triad's own database when it was backed up (None for other
+    targets, and for manifests written before the field): a restore refuses one newer than
+    this code or than the target's schema."""
     status: Literal["complete"] = "complete"
     """Only a complete backup gets a manifest: its files were renamed into place first."""
     store: str | None = None

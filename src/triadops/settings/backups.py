@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triadops.domain.parameters import NAME
+from triadops.settings.smoke_queries import SmokeQuery, unique_names
 from triadops.settings.systems import CommandSpec
 
 KeepDays = Annotated[int, Field(ge=1, le=36_500)]
@@ -178,6 +179,17 @@ class BackupSettings(BaseModel):
     system_state: StateSettings = Field(default_factory=StateSettings)
     commands: list[CommandBackup] = Field(default_factory=list, max_length=100)
     """Backups taken by declared commands, one entry per tool."""
+    smoke_queries: list[SmokeQuery] = Field(default_factory=list)
+    """Read-only SELECTs a recovery test runs on the restored copy of their target, each in
+    a read-only transaction with its timeout (``[[backups.smoke_queries]]``); one that
+    fails or answers other than expected fails the test, naming it."""
+
+    @model_validator(mode="after")
+    def _smoke_queries_unique(self) -> BackupSettings:
+        twice = unique_names(self.smoke_queries)
+        if twice:
+            raise ValueError("; ".join(twice))
+        return self
 
     @field_validator("commands")
     @classmethod

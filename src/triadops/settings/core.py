@@ -126,6 +126,18 @@ class Settings(  # the keys come in the reverse order of the sections named here
         check_backup_commands(self.backups, self.commands)
         return self
 
+    @model_validator(mode="after")
+    def _smoke_queries_name_targets(self) -> Settings:
+        """Refuse a smoke query for a database target that is not configured."""
+        known = {"triad", *self.database_targets}
+        for i, query in enumerate(self.backups.smoke_queries):
+            if query.target not in known:
+                raise ValueError(
+                    f"backups.smoke_queries[{i}] ({query.name}): unknown database target "
+                    f"{query.target!r} (known: {', '.join(sorted(known))})"
+                )
+        return self
+
     def governance(self) -> dict[str, JsonValue]:
         """Return the settings that decide governance, flattened to dotted keys.
 

@@ -24,7 +24,12 @@ from triadops.domain.enums import Authority, Role
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest
 from triadops.ops.backup import models
-from triadops.ops.backup.requests import backup_request, check_request, prune_request
+from triadops.ops.backup.requests import (
+    backup_request,
+    check_request,
+    prune_request,
+    restore_request,
+)
 from triadops.storage.targets import OWN_DATABASE
 
 router = APIRouter(tags=["backups"], responses=problems(401, 403))
@@ -190,6 +195,42 @@ async def test_restore_backup(
     request = check_request(
         action="backup.test_restore",
         backup_id=backup_id,
+        requested_by=identity.name,
+        authority=_authority(identity),
+    )
+    return await _submit(runtime, powers, identity, request)
+
+
+class RestoreTo(BaseModel):
+    """Where a backup is restored."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    target: str = Field(min_length=1, max_length=100)
+    """A configured database target (not ``triad``): its data is replaced by the backup's."""
+
+
+@router.post(
+    "/backups/{backup_id}/restore",
+    operation_id="restore_backup",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+)
+async def restore_backup(
+    identity: Maintainer,
+    runtime: RuntimeDep,
+    powers: PowersDep,
+    backup_id: BackupId,
+    body: RestoreTo,
+) -> Submitted:
+    """Submit a restore over a target: safety backup, restore, rows compared with the manifest.
+
+    Critical: it waits for a legislative and a crown approval of its plan, by two principals
+    other than the caller.
+    """
+    request = restore_request(
+        backup_id=backup_id,
+        target=body.target,
         requested_by=identity.name,
         authority=_authority(identity),
     )

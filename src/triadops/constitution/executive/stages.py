@@ -98,7 +98,14 @@ async def start(drive: Drive) -> Progress:
             reschedule(session, row, move, actor=drive.executive)
             return Progress.WAITING
         row.baseline = baseline
-        attempt = Attempt(row, drive.executive, now=now, blackouts=calendar, windows=windows)
+        attempt = Attempt(
+            row,
+            drive.executive,
+            now=now,
+            blackouts=calendar,
+            windows=windows,
+            existing=tuple(drive.claimed.approvals),  # the crown's consent gate weighs them
+        )
         lifecycle.transition(session, attempt, S.EXECUTING)
         return _start_next(drive, session) or Progress.ADVANCED
 

@@ -28,13 +28,15 @@ from triadops.actions.backup_restore import scratch_restore
 from triadops.actions.backup_store import BackupStore, backup_store
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.local import LocalRunner
-from triadops.constitution.ledger.audit import verify
+from triadops.constitution.ledger.audit import verify_with_checkpoints
 from triadops.domain.backups import BackupManifest, BackupType, Verification
 from triadops.domain.enums import Risk
 from triadops.domain.errors import ActionFailed, NotFound
 from triadops.domain.operations import StepPreview
 from triadops.ops.backup.archives import test_archive
 from triadops.ops.backup.command_tests import test_command_backup
+from triadops.ops.backup.copy_checkpoints import check_copy_checkpoints
+from triadops.ops.backup.copy_checks import check_copy
 from triadops.storage.backups import newest_to_test
 from triadops.storage.engine import session_factory
 from triadops.storage.targets import OWN_DATABASE
@@ -149,9 +151,17 @@ class RestoreTestAction(Action[RestoreTestParams]):
             if hashing is not None:
                 raise_unless_ok(await hashing)
             checks += restored.checks
+            checks += await check_copy(ctx, manifest, restored, self.runner)
             if manifest.source == OWN_DATABASE:
                 async with session_factory(restored.engine)() as session:
-                    report = await verify(session)
+                    report, recorded = await verify_with_checkpoints(session)
+                    signed = (  # a broken ledger is named first, as audit verify finds it
+                        await check_copy_checkpoints(
+                            session, ctx.settings, backup_id=manifest.id, recorded=recorded
+                        )
+                        if report.ok
+                        else ""
+                    )
                 if not report.ok:
                     found = [f"{d.subject}: {d.problem}" for d in report.discrepancies[:LISTED]]
                     if report.problem:
@@ -160,6 +170,7 @@ class RestoreTestAction(Action[RestoreTestParams]):
                         f"restored copy of {manifest.id} fails audit verify: " + "; ".join(found)
                     )
                 checks.append(f"audit verify: {report.entries_checked} ledger entries")
+                checks.append(signed)
             return checks, restored.where
 
     async def _test(self, ctx: ActionContext, backup_id: str) -> Output:

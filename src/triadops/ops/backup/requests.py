@@ -8,6 +8,8 @@ from triadops.domain.operations import OperationRequest
 from triadops.storage.targets import OWN_DATABASE
 
 CRITERIA = ["system_functionality_maintained"]
+RESTORE_CRITERION = "restore_matches_backup"
+"""The judiciary's measure of a restore (``ops.backup.restored``)."""
 NOTHING_TO_UNDO = "Nothing to undo: it only reads the backup and its own scratch database."
 
 
@@ -91,5 +93,33 @@ def prune_request(
                 "passed, and the newest of all, are never deleted."
             ),
             "validation_criteria": CRITERIA,
+        }
+    )
+
+
+def restore_request(
+    *, backup_id: str, target: str, requested_by: str, authority: Authority
+) -> OperationRequest:
+    """A restore of `backup_id` over `target`: a safety backup of the target first.
+
+    ``backup.restore`` is critical: the plan waits for a legislative and a crown approval,
+    and the executive's consent gate checks both when it starts.
+    """
+    return OperationRequest.model_validate(
+        {
+            "operation_type": "maintenance",
+            "constitutional_authority": authority,
+            "requested_by": requested_by,
+            "description": f"restore backup {backup_id} over {target}",
+            "steps": [
+                {"action": "backup.database", "params": {"target": target}},
+                {"action": "backup.restore", "params": {"backup_id": backup_id, "target": target}},
+            ],
+            "affected_systems": [target, "backups"],
+            "rollback_plan": (
+                f"The first step's safety backup holds {target} as it was: restore it "
+                f"(triad backup restore SAFETY_ID --to {target})."
+            ),
+            "validation_criteria": [RESTORE_CRITERION],
         }
     )
