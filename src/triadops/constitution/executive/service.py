@@ -189,6 +189,14 @@ def _failed(exc: ActionFailed, started: float) -> StepOutcome:
 
 def record_outcome(step: StepRow, outcome: StepOutcome) -> None:
     """Write a step's end, output, error and duration onto its row (not its status)."""
+    log.info(
+        "step ran",
+        step=step.index,
+        action=step.action,
+        ok=outcome.ok,
+        duration_s=round(outcome.duration_s, 3),
+        error=outcome.error,
+    )
     step.ended_at = utcnow()
     step.duration_s = outcome.duration_s
     step.output = outcome.output

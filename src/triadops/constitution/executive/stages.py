@@ -7,7 +7,6 @@ its record (a halt) comes through the drive's handover, never by a call.
 
 from __future__ import annotations
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.constitution import consultations, lifecycle
@@ -20,8 +19,6 @@ from triadops.domain.enums import OperationStatus as S
 from triadops.domain.enums import StepStatus
 from triadops.domain.operations import utcnow
 from triadops.storage.tables import StepRow
-
-log = structlog.stdlib.get_logger(__name__)
 
 
 def fail(drive: Drive, session: AsyncSession, reason: str, *, actor: str) -> Progress:
@@ -197,16 +194,6 @@ async def run_step(drive: Drive) -> Progress | None:
             drive.handover.ran = Ran(running, outcome, advice)
     finally:
         drive.watch(False)
-    outcome = drive.handover.ran.outcome
-    log.info(
-        "step ran",
-        step=running.index,
-        action=running.action,
-        ok=outcome.ok,
-        stopped=outcome.stopped,
-        duration_s=round(outcome.duration_s, 3),
-        error=outcome.error,
-    )
     return None
 
 

@@ -161,15 +161,33 @@ async def troubleshoot(
     operation_id = await submit(request)
     incident.chosen.operation_id = operation_id
     step("resolve", f"submitted {fix.name} as operation {operation_id} in {by.name}'s name")
-    op = await settle(operation_id)
+    await _validate(powers, book, incident, await settle(operation_id), found, step)
+    incident.ledger = await _ledger_seqs(powers.sessions, operation_id)
+    return await _document(powers, incident, step, alert_id)
+
+
+Phase = Literal["diagnose", "resolve", "validate", "document"]
+
+
+async def _validate(
+    powers: Powers,
+    book: Runbook,
+    incident: Incident,
+    op: Operation,
+    found: list[str],
+    step: Callable[[Phase, str], None],
+) -> None:
+    """Judge the run by its resolution's end: diagnose again only once it completed."""
+    assert incident.chosen is not None
     incident.chosen.status = op.status.value
     if op.status in WAITING:
         incident.status = "awaiting_approval"
-        step("resolve", f"operation {operation_id} is {op.status.value}: not validated yet")
+        step("resolve", f"operation {op.operation_id} is {op.status.value}: not validated yet")
     elif op.status is not OperationStatus.COMPLETED:
         incident.status = "unresolved"
         step(
-            "resolve", f"operation {operation_id} ended {op.status.value}: {op.status_reason or ''}"
+            "resolve",
+            f"operation {op.operation_id} ended {op.status.value}: {op.status_reason or ''}",
         )
     else:
         incident.validation = await diagnose(powers, book)
@@ -179,11 +197,6 @@ async def troubleshoot(
             "validate",
             f"still showing: {', '.join(still)}" if still else f"gone: {', '.join(found) or '-'}",
         )
-    incident.ledger = await _ledger_seqs(powers.sessions, operation_id)
-    return await _document(powers, incident, step, alert_id)
-
-
-Phase = Literal["diagnose", "resolve", "validate", "document"]
 
 
 def _timeline(incident: Incident) -> Callable[[Phase, str], None]:
