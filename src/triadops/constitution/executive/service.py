@@ -191,6 +191,7 @@ def record_outcome(step: StepRow, outcome: StepOutcome) -> None:
     """Write a step's end, output, error and duration onto its row (not its status)."""
     log.info(
         "step ran",
+        operation_id=step.operation_id,  # recorded in the group commit's task: bound here
         step=step.index,
         action=step.action,
         ok=outcome.ok,
