@@ -33,6 +33,7 @@ from triadops.ops.backup import service as backup_service
 from triadops.ops.backup.checks import backup_checks
 from triadops.ops.backup.recovery import backup_actions
 from triadops.ops.health.api_errors import RequestCounts
+from triadops.ops.logs.checks import log_checks
 from triadops.ops.maintenance.runs import check_tasks
 from triadops.settings import Settings
 from triadops.storage import governance, wakeups
@@ -70,6 +71,7 @@ def registries(settings: Settings) -> tuple[ActionRegistry, CheckRegistry]:
         [
             *builtin_checks(),
             *backup_checks(),
+            *log_checks(),
             *http_probe_checks(settings),
             *load_entry_point_checks(),
         ]

@@ -30,6 +30,7 @@ from triadops.api.routes import (
     crown,
     decisions,
     health,
+    logs,
     maintenance,
     maintenance_tasks,
     monitoring,
@@ -132,6 +133,7 @@ def create_app(
         maintenance_tasks,
         security,
         backups,
+        logs,
     ):
         app.include_router(module.router)
     return app

@@ -23,6 +23,7 @@ from triadops.cli import (
     crown,
     health,
     login,
+    logs,
     maintain,
     ops,
     procedures,
@@ -94,6 +95,7 @@ app.add_typer(procedures.app, name="procedures")
 app.add_typer(sops.app, name="sop")
 app.add_typer(maintain.app, name="maintain")
 app.add_typer(backup.app, name="backup")
+app.add_typer(logs.app, name="logs")
 app.command("freeze")(crown.freeze_command)
 app.command("unfreeze")(crown.unfreeze_command)
 app.command("login")(login.login)

@@ -18,13 +18,21 @@ from triadops.domain.operations import as_utc
 
 # Triad's own patterns, in this order: an id is masked whole before its digits could be.
 _MASKS = (
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
-     "<UUID>"),
+    (
+        re.compile(
+            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+        ),
+        "<UUID>",
+    ),
     (re.compile(r"\bop-[0-9a-f]{12}\b"), "<OP>"),
     (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b"), "<IP>"),
     (re.compile(r"(?<![\w<])(?:[A-Za-z]:)?(?:/[\w.@%+~-]+){2,}/?"), "<PATH>"),
-    (re.compile(r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"),
-     "<HEX>"),
+    (
+        re.compile(
+            r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"
+        ),
+        "<HEX>",
+    ),
     (re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?:[a-zA-Z%]{1,3})?\b"), "<NUM>"),
 )
 WILDCARD = "<*>"

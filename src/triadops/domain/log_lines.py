@@ -44,7 +44,8 @@ _LEVEL = re.compile(
 )
 LEVEL_LOOKAHEAD = 60
 """Characters after the time searched for a level word (not a word deep in the message)."""
-_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
 _ISO = re.compile(
     r"\[?(\d{4})[-/](\d{2})[-/](\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,]\d+)?"
     r" ?(Z|[+-]\d{2}:?\d{2})?\]?"

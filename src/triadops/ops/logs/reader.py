@@ -15,7 +15,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 import zstandard
 
@@ -69,14 +69,14 @@ def files(source: Source, since: float) -> list[Path]:
     return [path for _, _, path in sorted(kept)]
 
 
-def open_lines(path: Path) -> IO[bytes]:
+def open_lines(path: Path) -> BinaryIO:
     """Open `path` for reading lines of bytes, decompressing ``.gz`` and ``.zst``."""
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return io.BufferedReader(gzip.GzipFile(path, "rb"))
     if path.name.endswith(".zst"):
         raw = path.open("rb")
         reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(reader)  # type: ignore[arg-type]
+        return io.BufferedReader(reader)
     return path.open("rb")
 
 

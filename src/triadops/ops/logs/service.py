@@ -81,7 +81,9 @@ def _figures(
 ) -> LogAnalysis:
     options = settings.logs.analysis
     order = {level: i for i, level in enumerate(LEVELS)}
-    pairs = sorted(set(tally.counts) | set(tally.previous_counts), key=lambda p: (p[0], -order.get(p[1], 0)))
+    pairs = sorted(
+        set(tally.counts) | set(tally.previous_counts), key=lambda p: (p[0], -order.get(p[1], 0))
+    )
     counts = [
         LevelCount(
             group=group,
@@ -99,7 +101,9 @@ def _figures(
         trend: Trend
         if t.count and not t.previous:
             trend = "new"
-        elif jumped(t.previous, t.count, factor=options.jump_factor, min_count=options.jump_min_count):
+        elif jumped(
+            t.previous, t.count, factor=options.jump_factor, min_count=options.jump_min_count
+        ):
             trend = "jumped"
         else:
             trend = "fewer" if t.count < t.previous else "steady"

@@ -185,7 +185,9 @@ class Tally:
 
     def _drop_rare(self) -> None:
         """Keep the most frequent half of the cap; count the others dropped."""
-        ranked = sorted(self.templates, key=lambda c: -(self.templates[c].count + self.templates[c].previous))
+        ranked = sorted(
+            self.templates, key=lambda c: -(self.templates[c].count + self.templates[c].previous)
+        )
         for cluster in ranked[self.caps.templates * 2 :]:
             del self.templates[cluster]
             self.templates_dropped += 1
