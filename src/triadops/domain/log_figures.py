@@ -16,25 +16,23 @@ from datetime import datetime, timedelta
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.operations import as_utc
 
-# Triad's own patterns, in this order: an id is masked whole before its digits could be.
+# Triad's own patterns, in this order: an id is masked whole before its digits could be. Each
+# runs only when a character it needs is in the message (most messages have few ids).
 _MASKS = (
     (
+        "-",
         re.compile(
             r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
         ),
         "<UUID>",
     ),
-    (re.compile(r"\bop-[0-9a-f]{12}\b"), "<OP>"),
-    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b"), "<IP>"),
-    (re.compile(r"(?<![\w<])(?:[A-Za-z]:)?(?:/[\w.@%+~-]+){2,}/?"), "<PATH>"),
-    (
-        re.compile(
-            r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"
-        ),
-        "<HEX>",
-    ),
-    (re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?:[a-zA-Z%]{1,3})?\b"), "<NUM>"),
+    ("op-", re.compile(r"\bop-[0-9a-f]{12}\b"), "<OP>"),
+    (".", re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?\b"), "<IP>"),
+    ("/", re.compile(r"(?:\b[A-Za-z]:)?(?:/[\w.@%+~-]+){2,}/?"), "<PATH>"),
 )
+_NUMBER = re.compile(r"\b\d+(?:\.\d+)?(?:[a-zA-Z%]{1,3})?\b")
+_HEX = re.compile(r"\b(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{8,})\b")
+_HEX_LETTER = re.compile(r"[a-fA-FxX]")
 WILDCARD = "<*>"
 """What template mining puts where masked messages of one template still differ."""
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
@@ -43,11 +41,19 @@ ROBUST_SCALE = 1.4826
 """MAD times this estimates a normal spread's standard deviation."""
 
 
+def _hex(found: re.Match[str]) -> str:
+    """A hex id has a letter (else it is a number, masked as one next)."""
+    word = found.group()
+    return "<HEX>" if _HEX_LETTER.search(word) else word
+
+
 def mask(message: str) -> str:
     """`message` with UUIDs, op-ids, IPs, paths, hex ids and numbers replaced by their kind."""
-    for pattern, token in _MASKS:
-        message = pattern.sub(token, message)
-    return message
+    for needed, pattern, token in _MASKS[:4]:
+        if needed in message:
+            message = pattern.sub(token, message)
+    message = _HEX.sub(_hex, message)
+    return _NUMBER.sub("<NUM>", message)
 
 
 def same_template(a: str, b: str) -> bool:

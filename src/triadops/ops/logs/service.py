@@ -88,9 +88,11 @@ def _figures(
         LevelCount(
             group=group,
             level=level,
-            count=tally.counts[(group, level)],
-            previous=tally.previous_counts[(group, level)],
-            change=change(tally.previous_counts[(group, level)], tally.counts[(group, level)]),
+            count=tally.counts.get((group, level), 0),
+            previous=tally.previous_counts.get((group, level), 0),
+            change=change(
+                tally.previous_counts.get((group, level), 0), tally.counts.get((group, level), 0)
+            ),
         )
         for group, level in pairs
     ]
