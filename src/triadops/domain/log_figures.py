@@ -30,7 +30,7 @@ _MASKS = (
     (".", re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?\b"), "<IP>"),
     ("/", re.compile(r"(?:\b[A-Za-z]:)?(?:/[\w.@%+~-]+){2,}/?"), "<PATH>"),
 )
-_NUMBER = re.compile(r"\b\d+(?:\.\d+)?(?:[a-zA-Z%]{1,3})?\b")
+_NUMBER = re.compile(r"\b\d+(?:\.\d+)?(?:%|[a-zA-Z]{1,3}\b|\b)")
 _HEX = re.compile(r"\b(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{8,})\b")
 _HEX_LETTER = re.compile(r"[a-fA-FxX]")
 WILDCARD = "<*>"

@@ -44,6 +44,8 @@ _LEVEL = re.compile(
 )
 LEVEL_LOOKAHEAD = 60
 """Characters after the time searched for a level word (not a word deep in the message)."""
+LEADING = 3
+"""A level word this close to the time leads the message (``ERROR …``, ``[warn] …``)."""
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
 _ISO = re.compile(
@@ -129,10 +131,17 @@ def text_time(line: str, year: int) -> tuple[str, str | None, int] | None:
     return None
 
 
-def text_level(line: str, start: int) -> str | None:
-    """The first level word within `LEVEL_LOOKAHEAD` characters after `start`, or None."""
+def text_level(line: str, start: int) -> tuple[str | None, int]:
+    """The first level word within `LEVEL_LOOKAHEAD` characters after `start`, or None.
+
+    And where the message begins: past the level word when it leads (``[warn] …``).
+    """
     found = _LEVEL.search(line, start, start + LEVEL_LOOKAHEAD)
-    return _LEVEL_WORDS[found.group(1).lower()] if found else None
+    if found is None:
+        return None, start
+    leads = found.start() - start <= LEADING
+    end = len(line) - len(line[found.end() :].lstrip(" ]>:|-")) if leads else start
+    return _LEVEL_WORDS[found.group(1).lower()], end
 
 
 def json_fields(record: dict[str, Any]) -> tuple[str | None, str | None, str]:

@@ -247,8 +247,9 @@ class Tally:
             key, level, start = self._last_key, None, 0
         else:
             key, level, start = found
-        level = text_level(text, start) or level or (self._last_level if found is None else "INFO")
-        self._count(key, level, source.name, text[start:].strip(), raw)
+        word, begins = text_level(text, start)
+        level = word or level or (self._last_level if found is None else "INFO")
+        self._count(key, level, source.name, text[begins:].strip(), raw)
         self._last_key, self._last_level = key, level
 
     def _over_caps(self, position: int) -> bool:
