@@ -61,7 +61,8 @@ def analyze(
     tally = Tally(
         previous_since=second_key(previous_since),
         since=second_key(since),
-        until=second_key(end),
+        # Times are compared to the second: the second `end` falls in is read whole.
+        until=second_key(end + timedelta(seconds=1)),
         caps=Caps(options.max_bytes, options.max_lines, options.templates, options.example_chars),
         year=end.year,
     )
