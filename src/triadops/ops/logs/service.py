@@ -72,35 +72,33 @@ def analyze(
     return _figures(settings, tally, since, end, previous_since, [s.name for s in read])
 
 
-def _figures(
-    settings: Settings,
-    tally: Tally,
-    since: datetime,
-    until: datetime,
-    previous_since: datetime,
-    names: list[str],
-) -> LogAnalysis:
-    options = settings.logs.analysis
+def _counts(tally: Tally) -> list[LevelCount]:
+    """Lines by group and level, both windows, the most severe first within a group."""
     order = {level: i for i, level in enumerate(LEVELS)}
     pairs = sorted(
-        set(tally.counts) | set(tally.previous_counts), key=lambda p: (p[0], -order.get(p[1], 0))
+        set(tally.counts) | set(tally.previous_counts),
+        key=lambda p: (p[0], -order.get(p[1], 0)),
     )
-    counts = [
-        LevelCount(
-            group=group,
-            level=level,
-            count=tally.counts.get((group, level), 0),
-            previous=tally.previous_counts.get((group, level), 0),
-            change=change(
-                tally.previous_counts.get((group, level), 0), tally.counts.get((group, level), 0)
-            ),
+    found = []
+    for pair in pairs:
+        count, previous = tally.counts.get(pair, 0), tally.previous_counts.get(pair, 0)
+        found.append(
+            LevelCount(
+                group=pair[0],
+                level=pair[1],
+                count=count,
+                previous=previous,
+                change=change(previous, count),
+            )
         )
-        for group, level in pairs
-    ]
+    return found
+
+
+def _templates(settings: Settings, tally: Tally) -> list[ErrorTemplate]:
+    """The templates with their trend, most frequent first."""
+    options = settings.logs.analysis
     templates = []
     for cluster, t in tally.templates.items():
-        if not t.count and not t.previous:
-            continue
         trend: Trend
         if t.count and not t.previous:
             trend = "new"
@@ -124,15 +122,28 @@ def _figures(
             )
         )
     templates.sort(key=lambda t: (-t.count, -t.previous, t.template))
-    dropped = tally.templates_dropped + max(0, len(templates) - options.templates)
+    return templates
+
+
+def _figures(
+    settings: Settings,
+    tally: Tally,
+    since: datetime,
+    until: datetime,
+    previous_since: datetime,
+    names: list[str],
+) -> LogAnalysis:
+    options = settings.logs.analysis
+    templates = _templates(settings, tally)
     median, found = bursts(
         tally.errors_by_minute,
         _minutes(tally.first_minute, until),
         threshold=options.burst_score,
         min_count=options.burst_min_count,
     )
-    current = [b for b in found if b.minute >= second_key(since)[:16]]
-    current.sort(key=lambda b: -b.score)
+    current = sorted(
+        (b for b in found if b.minute >= second_key(since)[:16]), key=lambda b: -b.score
+    )
     analysis = LogAnalysis(
         since=since,
         until=until,
@@ -146,9 +157,9 @@ def _figures(
         untimed=tally.untimed,
         truncated=tally.truncated,
         problems=tally.problems,
-        counts=counts,
+        counts=_counts(tally),
         templates=templates[: options.templates],
-        templates_dropped=dropped,
+        templates_dropped=tally.templates_dropped + max(0, len(templates) - options.templates),
         errors_per_minute=median,
         bursts=[
             ErrorBurst(

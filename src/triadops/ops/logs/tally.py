@@ -38,6 +38,7 @@ _LEVEL = itemgetter("level")
 _BRANCH_LEVEL = itemgetter("branch", "level")
 _QUIET = frozenset({"info", "debug", "INFO", "DEBUG", "Info", "Debug"})
 """Level words of lines that cannot be warnings: no template is mined for them."""
+_DIGITS = str.maketrans("123456789", "000000000")
 MEMO = 20_000
 """Masked messages remembered with their template; the memory is cleared when full."""
 PROBLEMS = 20
@@ -97,6 +98,9 @@ class Tally:
     truncated: bool = False
     problems: list[str] = field(default_factory=list)
     _memo: dict[str, int] = field(default_factory=dict)
+    _shapes: dict[str, int] = field(default_factory=dict)
+    """Messages with every digit 0, whose digits all fell in masks, with their template: the
+    masks treat every digit alike, so another message of that shape masks the same way."""
     _position: int = 0
     """Bytes of the current file already added to `bytes_read`."""
 
@@ -285,19 +289,30 @@ class Tally:
         current = key >= self.since
         if level in ERROR_AND_UP:
             self.errors_by_minute[key[:16]] += 1
-        masked = mask(message)
-        cluster = self._memo.get(masked)
+        shape = message.translate(_DIGITS)
+        cluster = self._shapes.get(shape)
         if cluster is None:
-            cluster = self._drain.add_log_message(masked)[0].cluster_id
-            if len(self._memo) >= MEMO:
-                self._memo.clear()
-            self._memo[masked] = cluster
+            masked = mask(message)
+            cluster = self._memo.get(masked)
+            if cluster is None:
+                cluster = self._drain.add_log_message(masked)[0].cluster_id
+                if len(self._memo) >= MEMO:
+                    self._memo.clear()
+                self._memo[masked] = cluster
+            if len(self._shapes) >= MEMO:
+                self._shapes.clear()
+            if not any(c.isdigit() for c in masked):
+                # Every digit was masked: any message of this shape masks the same way.
+                self._shapes[shape] = cluster
+            masked_first = masked
+        else:
+            masked_first = ""
         found = self.templates.get(cluster)
         if found is None:
             line = raw if isinstance(raw, bytes) else orjson.dumps(raw)
             example = redact(line.decode("utf-8", "replace").strip())[: self.caps.example_chars]
             found = self.templates[cluster] = TemplateTally(
-                masked, example, level, {group}, key, key
+                masked_first or mask(message), example, level, {group}, key, key
             )
             if len(self.templates) > 4 * self.caps.templates:
                 self._drop_rare()
