@@ -34,6 +34,8 @@ async def test_refusals(api: Api, client: httpx.AsyncClient) -> None:
     assert bad.json()["field"] == "since" and "yesterday" in bad.json()["detail"]
     late = await api.get("/logs/analysis", params={"since": "1h", "until": "2000-01-01T00:00:00Z"})
     assert late.status_code == 422 and late.json()["field"] == "since"
+    long = await api.get("/logs/analysis", params={"since": "2001-01-01"})
+    assert long.status_code == 422 and "longer than 366 days" in long.json()["detail"]
     unknown = await api.get("/logs/analysis", params={"source": "nope"})
     assert unknown.status_code == 404 and unknown.json()["field"] == "source"
     assert "known: triad" in unknown.json()["detail"]

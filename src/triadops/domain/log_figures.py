@@ -11,7 +11,7 @@ import math
 import re
 import statistics
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.operations import as_utc
@@ -37,6 +37,10 @@ WILDCARD = "<*>"
 """What template mining puts where masked messages of one template still differ."""
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+LONGEST = timedelta(days=366)
+"""The longest range analysed (the range before it is as long)."""
 ROBUST_SCALE = 1.4826
 """MAD times this estimates a normal spread's standard deviation."""
 
@@ -86,7 +90,10 @@ def read_since(text: str, now: datetime, *, field: str = "since") -> datetime:
             "ISO 8601 time such as 2026-01-31T09:00:00Z",
             field=field,
         ) from None
-    return as_utc(moment)
+    found = as_utc(moment)
+    if not EARLIEST <= found <= LATEST:
+        raise InvalidRequest(f"{field}: {text!r} is not between 2000 and 9000", field=field)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

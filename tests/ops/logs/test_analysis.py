@@ -139,7 +139,7 @@ def test_masking_and_since() -> None:
     assert mask("took 12ms, 99%, worker-7 host9") == "took <NUM>, <NUM>, worker-<NUM> host9"
     assert read_since("1h30m", END) == END - timedelta(minutes=90)
     assert read_since("2026-06-01T10:00:00+02:00", END) == END - timedelta(hours=4)
-    for bad in ("yesterday", "0h", "24x", ""):
+    for bad in ("yesterday", "0h", "24x", "", "0001-01-01", "9999-12-31T00:00:00"):
         with pytest.raises(InvalidRequest) as caught:
             read_since(bad, END)
         assert caught.value.field == "since"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import InvalidRequest, NotFound
-from triadops.domain.log_figures import bursts, change, jumped
+from triadops.domain.log_figures import LONGEST, bursts, change, jumped
 from triadops.domain.log_lines import LEVELS, key_time, second_key
 from triadops.ops.logs.insights import insights
 from triadops.ops.logs.models import ErrorBurst, ErrorTemplate, LevelCount, LogAnalysis, Trend
@@ -55,6 +55,12 @@ def analyze(
     if since >= end:
         raise InvalidRequest(
             f"since: {since.isoformat()} is not before until ({end.isoformat()})", field="since"
+        )
+    if end - since > LONGEST:
+        raise InvalidRequest(
+            f"since: the range from {since.isoformat()} to {end.isoformat()} is longer than "
+            f"{LONGEST.days} days",
+            field="since",
         )
     previous_since = since - (end - since)
     options = settings.logs.analysis
