@@ -10,11 +10,12 @@ masked-message cache, the problems listed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter, not_
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from drain3.drain import Drain
@@ -46,6 +47,22 @@ PROBLEMS = 20
 DRAIN_DEPTH = 4
 DRAIN_SIMILARITY = 0.4
 """drain3's defaults: two masked messages of one length sharing 40% of tokens are one."""
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    """Whole lines, about `CHUNK_BYTES` at a time, each chunk ending with a newline.
+
+    A last line without its newline (still being written) is read as one.
+    """
+    rest = b""
+    while block := stream.read(CHUNK_BYTES):
+        data = rest + block
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            yield data[:cut]
+        rest = data[cut:]
+    if rest:
+        yield rest + b"\n"
 
 
 @dataclass(slots=True)
@@ -126,14 +143,14 @@ class Tally:
         self._last_level = "INFO"
         self._first: str | None = None
         with open_lines(path) as stream:
-            while chunk := stream.readlines(CHUNK_BYTES):
-                self.lines_read += len(chunk)
+            for chunk in _chunks(stream):
+                self.lines_read += chunk.count(b"\n")
                 if self._over_caps(stream.tell()):
                     return
                 try:
-                    records = orjson.loads(b"[" + b",".join(chunk) + b"]")
+                    records = orjson.loads(b"[" + chunk.rstrip().replace(b"\n", b",") + b"]")
                 except orjson.JSONDecodeError:
-                    for raw in chunk:
+                    for raw in chunk.splitlines():
                         self._line(source, raw)
                 else:
                     if not self._whole_chunk(source, records):
