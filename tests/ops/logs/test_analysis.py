@@ -62,8 +62,15 @@ def test_an_example_line_has_its_secrets_masked(tmp_path: Path) -> None:
             )
         ],
     )
-    (found,) = analyze(settings(tmp_path), END - timedelta(hours=1), END).templates
-    assert "hunter2secret" not in found.example and "***" in found.example
+    write(
+        tmp_path / "home" / "logs" / "system.log",
+        [line(END - timedelta(minutes=4), "auth failed: password=opensesame1 rejected", "error")],
+    )
+    found = analyze(settings(tmp_path), END - timedelta(hours=1), END).templates
+    assert len(found) == 2
+    assert "hunter2secret" not in found[1].example and "***" in found[1].example
+    text = " ".join(t.template + t.example for t in found)
+    assert "opensesame" not in text and "password=***" in found[0].template
 
 
 def _errors_per_minute(tmp_path: Path, counts: list[int], template: str = "disk {} full") -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import os
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from triadops.domain.log_lines import text_time
 from triadops.logfiles import RotatingJsonLines
 from triadops.ops.logs.reader import OWN, Source, files, lines, sources
 from triadops.ops.logs.service import analyze
+from triadops.ops.logs.tally import CHUNK_BYTES, LONGEST_LINE, _chunks
 from triadops.settings import Settings
 
 
@@ -121,3 +123,13 @@ def test_the_caps_truncate_and_say_so(tmp_path: Path) -> None:
     assert analysis.insights[0].startswith("Truncated")
     whole = analyze(Settings(home=tmp_path / "home"), now - timedelta(hours=1))
     assert whole.truncated is False and whole.lines == 3000
+
+
+def test_blocks_are_whole_lines_and_a_line_without_end_is_bounded() -> None:
+    data = b"a\nbb\n" + b"c" * (LONGEST_LINE + CHUNK_BYTES * 2) + b"\nlast"
+    pieces = list(_chunks(io.BytesIO(data)))
+    assert all(p.endswith(b"\n") for p in pieces)
+    assert max(map(len, pieces)) <= LONGEST_LINE + CHUNK_BYTES + 1
+    # Nothing lost: the long line is read in pieces, each taken as a line of its own.
+    assert b"".join(pieces).replace(b"\n", b"") == data.replace(b"\n", b"")
+    assert pieces[0].startswith(b"a\nbb\n") and pieces[-1].endswith(b"\nlast\n")

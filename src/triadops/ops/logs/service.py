@@ -15,6 +15,7 @@ from triadops.domain.clock import utcnow
 from triadops.domain.errors import InvalidRequest, NotFound
 from triadops.domain.log_figures import LONGEST, bursts, change, jumped
 from triadops.domain.log_lines import LEVELS, key_time, second_key
+from triadops.logconfig import redact
 from triadops.ops.logs.insights import insights
 from triadops.ops.logs.models import ErrorBurst, ErrorTemplate, LevelCount, LogAnalysis, Trend
 from triadops.ops.logs.reader import Source, files, sources
@@ -116,7 +117,7 @@ def _templates(settings: Settings, tally: Tally) -> list[ErrorTemplate]:
             trend = "fewer" if t.count < t.previous else "steady"
         templates.append(
             ErrorTemplate(
-                template=tally.template_text(cluster),
+                template=redact(tally.template_text(cluster)),
                 level=t.level,
                 groups=sorted(t.groups),
                 count=t.count,

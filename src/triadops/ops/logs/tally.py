@@ -39,6 +39,9 @@ _LEVEL = itemgetter("level")
 _BRANCH_LEVEL = itemgetter("branch", "level")
 _QUIET = frozenset({"info", "debug", "INFO", "DEBUG", "Info", "Debug"})
 """Level words of lines that cannot be warnings: no template is mined for them."""
+LONGEST_LINE = 4 * 1024 * 1024
+"""A line longer than this is read in pieces (memory stays bounded on a file without
+newlines)."""
 _DIGITS = str.maketrans("123456789", "000000000")
 MEMO = 20_000
 """Masked messages remembered with their template; the memory is cleared when full."""
@@ -61,6 +64,9 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         if cut:
             yield data[:cut]
         rest = data[cut:]
+        if len(rest) > LONGEST_LINE:  # no newline in sight: read what there is as a line
+            yield rest + b"\n"
+            rest = b""
     if rest:
         yield rest + b"\n"
 
