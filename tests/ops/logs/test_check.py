@@ -9,17 +9,18 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.pipeline import request
+from tests.fixtures.pipeline import approve, load, request, submit
 from tests.ops.logs.corpus import line, write
 from triadops.checks.base import CheckContext
 from triadops.domain.clock import utcnow
 from triadops.domain.enums import OperationStatus, StepStatus
 from triadops.domain.operations import Operation, StepRecord
 from triadops.ops.logs.checks import LogsCleanAfterChange
-from triadops.runtime import registries
+from triadops.runtime import Runtime, registries
 from triadops.settings import Settings
 from triadops.storage.engine import create_engine
 from triadops.storage.targets import DatabaseTargets
+from triadops.worker.claims import drive_once
 
 Contexts = Callable[..., tuple[CheckContext, CheckContext]]
 
@@ -61,14 +62,14 @@ async def contexts(tmp_path: Path) -> AsyncIterator[Contexts]:
 
 
 def history(folder: Path, *, lines: int = 60) -> None:
-    """The hour before: info lines and a known warning, a line a minute."""
+    """The hour before: info lines and a known warning, a line a minute (the first 59.5 ago)."""
     now = utcnow()
     write(
         folder / "executive.log",
         (
-            line(now - timedelta(minutes=60 - i), f"retry {i} of a slow call", "warning")
+            line(now - timedelta(seconds=3570 - 60 * i), f"retry {i} of a slow call", "warning")
             if i % 10 == 0
-            else line(now - timedelta(minutes=60 - i), "stage ran")
+            else line(now - timedelta(seconds=3570 - 60 * i), "stage ran")
             for i in range(lines)
         ),
     )
@@ -161,3 +162,19 @@ async def test_a_service_the_operation_names_is_read_too(
 def test_the_check_is_registered() -> None:
     _, checks = registries(Settings())
     assert "logs_clean_after_change" in checks.names()
+
+
+async def test_an_operation_validated_by_its_logs_completes(runtime: Runtime) -> None:
+    history(runtime.settings.log_dir)
+    op = await submit(runtime, request(validation_criteria=["logs_clean_after_change"]))
+    if op.status is OperationStatus.AWAITING_APPROVAL:
+        op = await approve(runtime, op.operation_id)
+    while await drive_once(runtime.powers, owner="w"):
+        pass
+    done = await load(runtime, op.operation_id)
+    assert done.status is OperationStatus.COMPLETED, done.status_reason
+    assert done.validation_result is not None
+    (found,) = [f for f in done.validation_result.findings if f.name == "logs_clean_after_change"]
+    assert found.passed and found.detail.startswith("no new warning or error template")
+    assert found.before["phase"] == "before" and found.before["lines"] == 60
+    assert found.after["phase"] == "after"
