@@ -9,6 +9,7 @@ masked-message cache, the problems listed.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ _QUIET = frozenset({"info", "debug", "INFO", "DEBUG", "Info", "Debug"})
 LONGEST_LINE = 4 * 1024 * 1024
 """A line longer than this is read in pieces (memory stays bounded on a file without
 newlines)."""
+_DIGIT = re.compile(r"\d")
 _DIGITS = str.maketrans("123456789", "000000000")
 MEMO = 20_000
 """Masked messages remembered with their template; the memory is cleared when full."""
@@ -324,7 +326,7 @@ class Tally:
                 self._memo[masked] = cluster
             if len(self._shapes) >= MEMO:
                 self._shapes.clear()
-            if not any(c.isdigit() for c in masked):
+            if _DIGIT.search(masked) is None:
                 # Every digit was masked: any message of this shape masks the same way.
                 self._shapes[shape] = cluster
             masked_first = masked
@@ -343,7 +345,10 @@ class Tally:
             found.count += 1
         else:
             found.previous += 1
-        found.first, found.last = min(found.first, key), max(found.last, key)
+        if key < found.first:
+            found.first = key
+        elif key > found.last:
+            found.last = key
         found.groups.add(group)
         if level == "CRITICAL" or (level == "ERROR" and found.level == "WARNING"):
             found.level = level
