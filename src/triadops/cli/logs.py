@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import closing
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.table import Table
 
@@ -22,6 +23,8 @@ from triadops.ops.logs.models import LogAnalysis
 from triadops.ops.logs.service import analyze as analyze_logs
 
 app = typer.Typer(help="Read triad's own logs and the services' logs.", no_args_is_help=True)
+ANALYSIS_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+"""The server reads up to ``logs.analysis.max_bytes`` of files: slower than other reads."""
 TEMPLATES_SHOWN = 15
 """Templates in the table; ``--json`` has them all."""
 
@@ -51,7 +54,8 @@ def analyze(
         if source is not None:
             params["source"] = source
         with closing(client):
-            found = LogAnalysis.model_validate(client.call("GET", "/logs/analysis", params=params))
+            answer = client.call("GET", "/logs/analysis", params=params, timeout=ANALYSIS_TIMEOUT)
+            found = LogAnalysis.model_validate(answer)
     else:
         now = utcnow()
         try:

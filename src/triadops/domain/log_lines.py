@@ -57,6 +57,8 @@ _ACCESS = re.compile(
     r"\S+ \S+ \S+ \[(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-]\d{4})\]"
     r' "[^"]*" (\d{3})\b'
 )
+EPOCH_MILLISECONDS = 100_000_000_000
+"""A numeric time above this is in milliseconds (pino, Java), not seconds (year 5138)."""
 _TIME_KEYS = ("timestamp", "time", "@timestamp", "ts", "datetime", "date")
 _LEVEL_KEYS = ("level", "levelname", "severity", "log.level", "lvl")
 _MESSAGE_KEYS = ("event", "message", "msg", "log")
@@ -157,8 +159,9 @@ def json_fields(record: dict[str, Any]) -> tuple[str | None, str | None, str]:
             key = iso_key(value)
             break
         if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = value / 1000 if value > EPOCH_MILLISECONDS else value
             try:
-                key = second_key(datetime.fromtimestamp(value, UTC))
+                key = second_key(datetime.fromtimestamp(seconds, UTC))
             except (ValueError, OverflowError, OSError):
                 key = None
             break

@@ -103,6 +103,29 @@ def test_plain_text_service_logs_in_common_formats(tmp_path: Path) -> None:
     assert all(c.group == "web" for c in analysis.counts)
 
 
+def test_json_service_lines_of_other_shapes(tmp_path: Path) -> None:
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    millis = int((now - timedelta(minutes=5)).timestamp() * 1000)
+    write(
+        tmp_path / "api" / "api.log",
+        [
+            f'{{"time": {millis}, "level": "error", "msg": "order 17 rejected"}}',
+            '{"@timestamp": "2026-03-10T11:56:00+00:00", "severity": "WARN", "message": "slow"}',
+            '{"message": "no time: the line before\'s"}',
+            '["not", "an", "object"]',
+        ],
+    )
+    settings = Settings(home=tmp_path / "home", log_dirs=[tmp_path / "api"])
+    analysis = analyze(settings, now - timedelta(hours=1), now, "api")
+    assert {(c.level, c.count) for c in analysis.counts} == {
+        ("ERROR", 1),
+        ("WARNING", 1),
+        ("INFO", 1),
+    }
+    assert analysis.untimed == 1
+    assert {t.template for t in analysis.templates} == {"order <NUM> rejected", "slow"}
+
+
 def test_times_at_a_line_start() -> None:
     assert text_time("2026-01-31T09:00:00Z x", 2026) == ("2026-01-31T09:00:00", None, 20)
     assert text_time("2026-01-31T09:00:00-02:30 x", 2026) is not None
