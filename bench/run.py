@@ -30,6 +30,7 @@ SHAPES = [
     "maintenance",
     "windows",
     "backup",
+    "logs",
 ]
 """Module names under bench/, in the table's order."""
 

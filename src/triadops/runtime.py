@@ -34,6 +34,7 @@ from triadops.ops.backup.checks import backup_checks
 from triadops.ops.backup.recovery import backup_actions
 from triadops.ops.backup.restored import RestoreMatchesBackup
 from triadops.ops.health.api_errors import RequestCounts
+from triadops.ops.logs.checks import log_checks
 from triadops.ops.maintenance.runs import check_tasks
 from triadops.ops.runbooks.catalogue import RunbookCatalogue, load_runbooks
 from triadops.settings import Settings
@@ -73,6 +74,7 @@ def registries(settings: Settings) -> tuple[ActionRegistry, CheckRegistry]:
             *builtin_checks(),
             *backup_checks(),
             RestoreMatchesBackup(),
+            *log_checks(),
             *http_probe_checks(settings),
             *load_entry_point_checks(),
         ]

@@ -31,6 +31,7 @@ from triadops.api.routes import (
     decisions,
     health,
     incidents,
+    logs,
     maintenance,
     maintenance_tasks,
     monitoring,
@@ -136,6 +137,7 @@ def create_app(
         maintenance_tasks,
         security,
         backups,
+        logs,
     ):
         app.include_router(module.router)
     return app

@@ -23,6 +23,7 @@ from triadops.cli import (
     crown,
     health,
     login,
+    logs,
     maintain,
     ops,
     procedures,
@@ -99,6 +100,7 @@ app.command("troubleshoot")(troubleshoot.troubleshoot_command)
 app.add_typer(troubleshoot.incidents, name="incidents")
 app.add_typer(maintain.app, name="maintain")
 app.add_typer(backup.app, name="backup")
+app.add_typer(logs.app, name="logs")
 app.command("freeze")(crown.freeze_command)
 app.command("unfreeze")(crown.unfreeze_command)
 app.command("login")(login.login)
