@@ -38,6 +38,7 @@ DiscrepancyKind = Literal[
     "governance",
     "backup",
     "maintenance_task",
+    "incident",
 ]
 
 

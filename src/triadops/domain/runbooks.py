@@ -8,10 +8,12 @@ adds no power: it only knows where to look and what to propose.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from typing import Literal, Self
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 NAME = r"^[a-z][a-z0-9_]{0,63}$"
@@ -206,6 +208,11 @@ class Incident(BaseModel):
     timeline: list[IncidentStep] = Field(default_factory=list)
     ledger: list[int] = Field(default_factory=list)
     """The ledger entries (seq) of the resolution's operation: its approvals, steps, verdict."""
+
+
+def report_digest(report: dict[str, JsonValue]) -> str:
+    """The sha256 of a stored report's canonical JSON: what the crown's ledger entry names."""
+    return hashlib.sha256(orjson.dumps(report, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def symptoms(findings: list[Finding]) -> list[str]:

@@ -65,3 +65,11 @@ async def troubleshot_alerts(session: AsyncSession, ids: Collection[int]) -> set
         select(IncidentRow.alert_id).where(IncidentRow.alert_id.in_(sorted(ids)))
     )
     return {int(i) for i in found.all() if i is not None}
+
+
+async def stored_reports(session: AsyncSession) -> list[tuple[str, dict[str, Any]]]:
+    """Every incident's id and stored report (what the audit holds to the ledger)."""
+    rows = await session.execute(
+        select(IncidentRow.id, IncidentRow.report).order_by(IncidentRow.id)
+    )
+    return [(str(r[0]), dict(r[1])) for r in rows]

@@ -50,6 +50,7 @@ from triadops.constitution.ledger.folds import (
     LedgerState,
     OperationState,
 )
+from triadops.constitution.ledger.incident_compare import compare_incidents
 from triadops.constitution.ledger.notification_audit import NotificationState
 from triadops.constitution.ledger.task_audit import TASK_READERS, TasksState, compare_tasks
 from triadops.domain.ledger import Discrepancy, VerifyReport
@@ -57,6 +58,7 @@ from triadops.settings import AlertSettings
 from triadops.storage import audit as store
 from triadops.storage.backups import tested_backups
 from triadops.storage.governance import read_governance
+from triadops.storage.incidents import stored_reports
 from triadops.storage.ledger import StoredLink, head, iterate_link_batches
 
 OPERATION_BATCH = 100
@@ -154,6 +156,7 @@ async def verify_with_checkpoints(
         state.say("governance", "governance", problem)
     backups = await tested_backups(session, state.backups_tested)
     compare_backups(state, backups)
+    compare_incidents(state, await stored_reports(session))
     await alert_compare.compare_stored(session, replay.alerting, pacer)
     found = replay.found + await compare_tasks(session, replay.tasks)
     report = VerifyReport(

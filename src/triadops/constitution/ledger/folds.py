@@ -34,6 +34,7 @@ from triadops.domain.events import (
     CheckpointSigned,
     Freeze,
     GovernanceSet,
+    IncidentRecorded,
     LedgerEvent,
     PlanAdopted,
     PrincipalCreated,
@@ -129,6 +130,8 @@ class LedgerState:
     checkpoints: dict[str, dict[int, int]] = field(default_factory=dict)
     """Checkpoints the ledger records, by key id: checkpoint seq → recording entry."""
     backups_tested: dict[str, tuple[str, str]] = field(default_factory=dict)
+    incidents: dict[str, str] = field(default_factory=dict)
+    """Each incident's digest, as its last ``incident_recorded`` entry says."""
     """By backup id: the (checksum, operation) of its last passed recovery test."""
     found: list[Discrepancy] = field(default_factory=list)
 
@@ -266,6 +269,11 @@ def fold_backup_tested(
     state.backups_tested[event.backup] = (event.checksum, str(e[SUBJECT]))
 
 
+def fold_incident(state: LedgerState, event: IncidentRecorded, e: Entry) -> None:
+    """The incident's stored report must be the one its last entry recorded."""
+    state.incidents[event.incident] = event.digest
+
+
 def fold_principal_created(state: LedgerState, event: PrincipalCreated, e: Entry) -> None:
     """A principal exists from its creation, of the kind it was created as."""
     name = event.name
@@ -339,6 +347,7 @@ CHAIN_FOLDS: Final[dict[type[LedgerEvent], ChainFold]] = {
     Unfreeze: fold_unfreeze,
     GovernanceSet: fold_governance,
     CheckpointSigned: fold_checkpoint,
+    IncidentRecorded: fold_incident,
 }
 """The folds of entries filed under no subject: principals, tokens, the crown, governance,
 checkpoints."""

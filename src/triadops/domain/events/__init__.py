@@ -33,6 +33,7 @@ from triadops.domain.events.crown import (
     Refused,
     Unfreeze,
 )
+from triadops.domain.events.incidents import IncidentRecorded
 from triadops.domain.events.maintenance import (
     TaskEvent,
     TaskMissed,
@@ -129,6 +130,7 @@ AnyEvent = Annotated[
     | NotificationSent
     | NotificationFailed
     | BackupRestoreTested
+    | IncidentRecorded
     | TaskRunSubmitted
     | TaskMissed
     | TaskRunEnded
@@ -205,6 +207,7 @@ __all__ = [
     "Freeze",
     "GovernanceSet",
     "GroupFlushed",
+    "IncidentRecorded",
     "LedgerEvent",
     "NotificationFailed",
     "NotificationSent",

@@ -13,13 +13,16 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
+from pydantic import JsonValue
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from triadops.actions.procedures import ProcedureCatalogue
+from triadops.constitution import ledger, lifecycle
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import Authority, OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
+from triadops.domain.events import IncidentRecorded
 from triadops.domain.identity import Identity
 from triadops.domain.operations import Operation, OperationRequest, StepSpec, utcnow
 from triadops.domain.runbooks import (
@@ -29,12 +32,15 @@ from triadops.domain.runbooks import (
     Resolution,
     Runbook,
     RunbookEntry,
+    report_digest,
     symptoms,
 )
 from triadops.ops.runbooks.diagnostics import diagnose
 from triadops.storage.incidents import save_incident
 from triadops.storage.tables import LedgerRow
 
+RECORDER = "crown:incidents"
+"""The actor of ``incident_recorded``: the crown, which keeps the record of every incident."""
 Submit = Callable[[OperationRequest], Awaitable[str]]
 """Submit a request as its requester's; return the operation's id."""
 Settle = Callable[[str], Awaitable[Operation]]
@@ -222,6 +228,13 @@ async def _document(
     if incident.status in ("resolved", "unresolved", "no_symptoms"):
         incident.closed_at = utcnow()
     step("document", f"incident {incident.id} stored: {incident.status}")
+    report: dict[str, JsonValue] = incident.model_dump(mode="json")
+    recorded = IncidentRecorded(
+        incident=incident.id,
+        runbook=incident.runbook,
+        status=incident.status,
+        digest=report_digest(report),
+    )
     async with powers.sessions() as session:
         await save_incident(
             session,
@@ -230,8 +243,10 @@ async def _document(
             status=incident.status,
             opened_at=incident.opened_at,
             operation_id=incident.chosen.operation_id if incident.chosen else None,
-            report=incident.model_dump(mode="json"),
+            report=report,
             alert_id=alert_id,
         )
-        await session.commit()
+        # SOP-002's post-incident review is this report: the crown records it, digest and all.
+        ledger.record(session, recorded, actor=RECORDER)
+        await lifecycle.commit(session)
     return incident
