@@ -143,3 +143,17 @@ async def age(settings: Settings, ids: list[str], *, days: int) -> None:
             await session.commit()
     finally:
         await rt.close()
+
+
+def test_waiting_prints_the_figures_of_the_backup_and_its_recovery_test(triad: Triad) -> None:
+    ran = triad("backup", "run", "database", "--wait")
+    assert ran.exit_code == 0, ran.output
+    [backup_id] = [b["id"] for b in data(triad("backup", "list", "--json"))]
+    line = next(x for x in ran.stdout.splitlines() if x.startswith(f"{backup_id}: "))
+    assert " in " in line and "/s)" in line and " tables, " in line and "checksum" in line
+    tested = triad("backup", "test-restore", backup_id, "--wait")
+    assert tested.exit_code == 0, tested.output
+    assert f"{backup_id}: recovery test passed in " in tested.stdout
+    assert "PRAGMA integrity_check: ok" in tested.stdout or "pg_restore" in tested.stdout
+    verified = triad("backup", "verify", backup_id, "--wait")
+    assert f"{backup_id}: 1 files, " in verified.stdout and "match their sha256" in verified.stdout

@@ -21,6 +21,7 @@ from triadops.cli.remote import remote
 from triadops.domain.backups import BACKUP_TYPES, Backup
 from triadops.domain.enums import Authority
 from triadops.domain.errors import InvalidRequest
+from triadops.domain.operations import Operation
 from triadops.ops.backup import models
 from triadops.ops.backup.requests import (
     backup_request,
@@ -80,7 +81,14 @@ def run_backup(
         authority=Authority.EXECUTIVE,
     )
     deliver(
-        request, remote(), identity, dry_run=dry_run, wait=wait, as_json=as_json, as_name=as_name
+        request,
+        remote(),
+        identity,
+        dry_run=dry_run,
+        wait=wait,
+        as_json=as_json,
+        as_name=as_name,
+        figures=show_figures,
     )
 
 
@@ -92,7 +100,49 @@ def _check(action: str, backup_id: str, *, wait: bool, as_json: bool, as_name: s
         requested_by=identity.name,
         authority=Authority.EXECUTIVE,
     )
-    deliver(request, remote(), identity, dry_run=False, wait=wait, as_json=as_json, as_name=as_name)
+    deliver(
+        request,
+        remote(),
+        identity,
+        dry_run=False,
+        wait=wait,
+        as_json=as_json,
+        as_name=as_name,
+        figures=show_figures,
+    )
+
+
+def show_figures(op: Operation) -> None:
+    """Print what each backup step measured: the backup's size, time and rate, or its test."""
+    out = console()
+    for step in op.steps:
+        o = step.output or {}
+        if "backup_id" not in o:
+            continue
+        size, seconds = int(_number(o.get("size_bytes"))), _number(o.get("duration_s"))
+        rate = size / seconds if seconds > 0 else 0.0
+        if o.get("passed"):
+            listed = o.get("checks")
+            checks = [c for c in listed if isinstance(c, str)] if isinstance(listed, list) else []
+            out.print(
+                f"{o['backup_id']}: recovery test passed in {seconds:.2f} s ({_bytes(size)}, "
+                f"{_number(o.get('rows')):.0f} rows): {'; '.join(checks)}"
+            )
+        elif "files_checked" in o:
+            out.print(
+                f"{o['backup_id']}: {o['files_checked']} files, "
+                f"{_bytes(int(_number(o.get('bytes_checked'))))} match their sha256"
+            )
+        else:
+            out.print(
+                f"{o['backup_id']}: {_bytes(size)} in {seconds:.2f} s ({_bytes(int(rate))}/s)"
+                + (f", {o['tables']} tables, {o['rows']} rows" if "tables" in o else "")
+                + f"; checksum {o.get('checksum')}"
+            )
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 @app.command("verify")

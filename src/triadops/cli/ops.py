@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from triadops.cli.output import (
     emit_json,
     render_operation,
     render_operations,
+    render_outcome,
     render_preview,
 )
 from triadops.cli.remote import Remote, remote
@@ -181,8 +183,13 @@ def deliver(
     wait: bool,
     as_json: bool,
     as_name: str | None,
+    figures: Callable[[Operation], None] | None = None,
 ) -> None:
-    """Preview or submit `request` here or on the server, then report (and wait) as asked."""
+    """Preview or submit `request` here or on the server, then report (and wait) as asked.
+
+    `figures` prints what a completed operation's steps measured (a backup's size and rate),
+    after its outcome; never with ``--json``, whose operation holds them already.
+    """
     if client is not None:
         refuse_as(as_name)
         with closing(client):
@@ -191,7 +198,7 @@ def deliver(
                 return _show_preview(plan, finding, as_json=as_json)
             answer = client.submit(request)
             op, frozen = settle_remotely(client, answer.operation, wait=wait, quiet=as_json)
-        return finish(op, frozen, as_json=as_json)
+        return _finished(op, frozen, as_json=as_json, figures=figures)
 
     if dry_run:
 
@@ -211,6 +218,16 @@ def deliver(
         return await settle(rt, request.operation_id, wait=wait, quiet=as_json)
 
     op, frozen = run(work, creates=True, writes=True)
+    _finished(op, frozen, as_json=as_json, figures=figures)
+
+
+def _finished(
+    op: Operation, frozen: bool, *, as_json: bool, figures: Callable[[Operation], None] | None
+) -> None:
+    if figures is not None and not as_json and op.status is OperationStatus.COMPLETED:
+        render_outcome(op, frozen=frozen)
+        figures(op)
+        return
     finish(op, frozen, as_json=as_json)
 
 
