@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import gzip
-import json
-from collections.abc import Iterator
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 from pydantic import JsonValue
 
@@ -25,13 +21,12 @@ from triadops.domain.enums import Authority, OperationStatus, OperationType
 from triadops.domain.health import CheckStatus, HealthReport
 from triadops.domain.operations import Operation, OperationRequest, StepSpec, utcnow
 from triadops.domain.runbooks import Diagnostic, Finding, LogQuery, Runbook, duration_s
-from triadops.logfiles import BRANCHES
 from triadops.ops.health.service import check_health
+from triadops.ops.logs.service import analyze
+from triadops.settings import Settings
 from triadops.storage.engine import session_factory
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-MAX_LOG_LINES = 2_000_000
-"""Lines one log query reads at most; past it the count is a lower bound, said so."""
 FAILED_SHOWN = 5
 
 
@@ -74,7 +69,7 @@ async def _one(
             if d.health is not None and health is not None:
                 return _health(d, d.health, await health)
             if d.logs is not None:
-                return await asyncio.to_thread(_logs, powers.settings.log_dir, d, d.logs)
+                return await asyncio.to_thread(_logs, powers.settings, d, d.logs)
             return await _ledger(powers, d)
     except TimeoutError:
         return Finding(name=d.name, kind=d.kind, symptom=None, detail=f"took over {budget:g} s")
@@ -145,47 +140,24 @@ def _health(d: Diagnostic, pattern: str, report: HealthReport) -> Finding:
     )
 
 
-def _stream_files(folder: Path, since: datetime) -> Iterator[Path]:
-    """Triad's stream files that may hold lines after `since`: live files and generations."""
-    floor = since.timestamp()
-    for branch in BRANCHES:
-        for path in [*sorted(folder.glob(f"{branch}.log.*.gz")), folder / f"{branch}.log"]:
-            if path.is_file() and path.stat().st_mtime >= floor:
-                yield path
-
-
-def _logs(folder: Path, d: Diagnostic, q: LogQuery) -> Finding:
-    if q.source != "triad":
-        return Finding(name=d.name, kind="logs", symptom=None, detail=f"no log source {q.source!r}")
+def _logs(settings: Settings, d: Diagnostic, q: LogQuery) -> Finding:
+    """Count the lines of the level and up in the source (``ops/logs``: rotated files too)."""
     since = utcnow() - timedelta(seconds=duration_s(q.since))
-    floor, read, count = LEVELS[q.level], 0, 0
-    events: dict[str, int] = {}
-    for path in _stream_files(folder, since):
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                read += 1
-                if read > MAX_LOG_LINES:
-                    break
-                try:
-                    event = json.loads(line)
-                    at = datetime.fromisoformat(event["timestamp"])
-                except (ValueError, KeyError, TypeError):
-                    continue
-                if at >= since and LEVELS.get(str(event.get("level")), 0) >= floor:
-                    count += 1
-                    name = str(event.get("event"))[:100]
-                    events[name] = events.get(name, 0) + 1
-    top = dict(sorted(events.items(), key=lambda kv: -kv[1])[:FAILED_SHOWN])
-    capped = " (a lower bound: the line cap was reached)" if read > MAX_LOG_LINES else ""
+    found = analyze(settings, since, source=q.source)
+    floor = LEVELS[q.level]
+    count = sum(c.count for c in found.counts if LEVELS.get(c.level.lower(), 0) >= floor)
+    templates = [t for t in found.templates if LEVELS.get(t.level.lower(), 0) >= floor]
+    top = {t.template[:200]: t.count for t in templates[:FAILED_SHOWN]}
+    capped = " (a lower bound: the analysis was truncated)" if found.truncated else ""
     return Finding(
         name=d.name,
         kind="logs",
         symptom=count > q.at_most,
         detail=(
-            f"{count} {q.level}+ lines in the last {q.since}, at most {q.at_most} expected{capped}"
+            f"{count} {q.level}+ lines in the last {q.since} of {q.source}, at most "
+            f"{q.at_most} expected{capped}"
         ),
-        evidence={"count": count, "lines_read": read, "events": dict[str, JsonValue](top)},
+        evidence={"count": count, "lines_read": found.lines_read, "templates": top},
     )
 
 
