@@ -6,7 +6,7 @@ outside this tree is a bug.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class TriadError(Exception):
@@ -89,36 +89,38 @@ class RateLimited(TriadError):
         self.retry_after_s = retry_after_s
 
 
-class ProceduresInvalid(TriadError):
+class FilesInvalid(TriadError):
+    """Files of a catalogue that do not load: each problem names its file and key."""
+
+    status_code = 500
+    why: ClassVar[str] = ""
+    """What follows the first problems: why triad stops, and how to see them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        shown = "; ".join(problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__(f"{shown}{more}: {self.why}")
+        self.problems = problems
+
+
+class ProceduresInvalid(FilesInvalid):
     """Procedure files that do not load: each problem names its file and key."""
 
-    status_code = 500
     title = "Procedure files invalid"
-
-    def __init__(self, problems: list[str]) -> None:
-        shown = "; ".join(problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        super().__init__(
-            f"{shown}{more}: procedures are governance, so triad opens nothing until they "
-            "load (`triad procedures validate` lists every problem)"
-        )
-        self.problems = problems
+    why = (
+        "procedures are governance, so triad opens nothing until they load "
+        "(`triad procedures validate` lists every problem)"
+    )
 
 
-class RunbooksInvalid(TriadError):
+class RunbooksInvalid(FilesInvalid):
     """Runbook files that do not load: each problem names its file and key."""
 
-    status_code = 500
     title = "Runbook files invalid"
-
-    def __init__(self, problems: list[str]) -> None:
-        shown = "; ".join(problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        super().__init__(
-            f"{shown}{more}: triad opens nothing until every runbook loads "
-            "(`triad runbooks validate` lists every problem)"
-        )
-        self.problems = problems
+    why = (
+        "triad opens nothing until every runbook loads "
+        "(`triad runbooks validate` lists every problem)"
+    )
 
 
 class TasksInvalid(TriadError):
