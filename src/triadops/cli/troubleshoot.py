@@ -23,6 +23,7 @@ from triadops.constitution.legislative.service import (
     store_reviewed,
 )
 from triadops.domain.errors import NotFound
+from triadops.domain.investigations import Investigation
 from triadops.domain.operations import Operation, OperationRequest
 from triadops.domain.runbooks import Incident, incident_markdown
 from triadops.ops.runbooks.service import troubleshoot
@@ -42,6 +43,13 @@ def troubleshoot_command(
         bool,
         typer.Option("--resolve/--no-resolve", help="Submit the resolution, or only diagnose."),
     ] = True,
+    investigate: Annotated[
+        bool,
+        typer.Option(
+            "--investigate",
+            help="Ask the investigator agent too (it only reads); its findings are stored.",
+        ),
+    ] = False,
     as_name: AsName = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -50,7 +58,9 @@ def troubleshoot_command(
     if client is not None:
         refuse_as(as_name)
         with closing(client):
-            incident = client.troubleshoot(name, resolve=resolve, resolution=resolution)
+            incident = client.troubleshoot(
+                name, resolve=resolve, resolution=resolution, investigate=investigate
+            )
     else:
         identity = local_identity(as_name)
 
@@ -80,6 +90,7 @@ def troubleshoot_command(
                 submit=submit,
                 settle=settled,
                 resolution=resolution,
+                investigate=rt.investigate if investigate else None,
             )
 
         incident = run(work, creates=True, writes=True)
@@ -110,9 +121,26 @@ def render(incident: Incident) -> None:
             f"resolution: {c.resolution} ({target}): operation {c.operation_id or '-'}, "
             f"{c.status or 'not submitted'}"
         )
+    if incident.investigation is not None:
+        render_investigation(incident.investigation)
     for step in incident.timeline:
         out.print(f"  {step.at:%H:%M:%S} {step.phase}: {step.what}")
     out.print(f"report: triad incidents show {incident.id} --markdown")
+
+
+def render_investigation(found: Investigation) -> None:
+    """What the investigator found, what it cites, and what it proposes (never run by it)."""
+    out = console()
+    out.print(f"investigation ({found.model}): {found.status}", markup=False)
+    if found.hypothesis:
+        out.print(f"  hypothesis: {found.hypothesis}", markup=False)
+    for e in found.evidence:
+        cited = "; ".join([*e.ids, *e.lines])
+        out.print(f"  evidence {e.result} ({e.tool}): {e.note} {cited}".rstrip(), markup=False)
+    if found.proposal.command:
+        out.print(f"  proposed (not submitted): {found.proposal.command}", markup=False)
+    for note in found.notes:
+        out.print(f"  note: {note}", markup=False)
 
 
 @incidents.command("list")

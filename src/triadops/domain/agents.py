@@ -11,11 +11,13 @@ from triadops.domain.enums import Authority
 
 
 class AgentName(StrEnum):
-    """The triad's three agents, one per branch that consults a model."""
+    """The triad's agents: one per branch that consults a model, and the investigator."""
 
     PLANNER = "planner"
     EXECUTOR = "executor"
     EVALUATOR = "evaluator"
+    INVESTIGATOR = "investigator"
+    """Reads logs, health, alerts and operations for a person; it advises, never acts."""
 
     @property
     def branch(self) -> Authority:
@@ -32,6 +34,7 @@ _BRANCH = {
     AgentName.PLANNER: Authority.LEGISLATIVE,
     AgentName.EXECUTOR: Authority.EXECUTIVE,
     AgentName.EVALUATOR: Authority.JUDICIAL,
+    AgentName.INVESTIGATOR: Authority.JUDICIAL,
 }
 
 RULES = "rules"

@@ -9,10 +9,13 @@ adds no power: it only knows where to look and what to propose.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from triadops.domain.investigations import Investigation
 
 NAME = r"^[a-z][a-z0-9_]{0,63}$"
 DURATION = re.compile(r"^(?P<n>[1-9][0-9]{0,5})(?P<unit>[smhd])$")
@@ -206,6 +209,8 @@ class Incident(BaseModel):
     timeline: list[IncidentStep] = Field(default_factory=list)
     ledger: list[int] = Field(default_factory=list)
     """The ledger entries (seq) of the resolution's operation: its approvals, steps, verdict."""
+    investigation: Investigation | None = None
+    """What an investigator agent found, when one was asked (``--investigate``): it only read."""
 
 
 def symptoms(findings: list[Finding]) -> list[str]:
@@ -246,6 +251,7 @@ def incident_markdown(incident: Incident) -> str:
             f"{c.resolution} ({target}), because of {', '.join(c.because) or 'the runbook'}: "
             f"operation {c.operation_id or '-'}, {c.status or 'not submitted'}."
         )
+    lines += _investigation(incident.investigation, text)
     lines += ["", "## Validation", ""]
     lines += table(incident.validation) if incident.validation else ["Not validated."]
     lines += ["", "## Timeline", ""]
@@ -253,3 +259,20 @@ def incident_markdown(incident: Incident) -> str:
     if incident.ledger:
         lines += ["", f"Ledger entries: {', '.join(map(str, incident.ledger))}."]
     return "\n".join(lines) + "\n"
+
+
+def _investigation(found: Investigation | None, text: Callable[[object], str]) -> list[str]:
+    """The investigation's section of the report: none when nobody asked for one."""
+    if found is None:
+        return []
+    lines = ["", "## Investigation", "", f"- {found.status} ({text(found.model)})"]
+    if found.hypothesis:
+        lines.append(f"- hypothesis: {text(found.hypothesis)}")
+    for e in found.evidence:
+        quoted = "; ".join(text(x) for x in [*e.ids, *e.lines])
+        lines.append(f"- evidence {e.result} ({e.tool}): {text(e.note)} {quoted}".rstrip())
+    p = found.proposal
+    if p.runbook or p.procedure:
+        lines.append(f"- proposed: {text(p.procedure or p.runbook)} (not submitted by it)")
+    lines += [f"- note: {text(n)}" for n in found.notes]
+    return lines

@@ -34,6 +34,9 @@ class Troubleshooting(BaseModel):
     """A resolution of the runbook; default the first its symptoms call for."""
     wait_s: float = Field(default=120.0, ge=0, le=600)
     """How long to wait for the resolution's operation before answering; it goes on after."""
+    investigate: bool = False
+    """Ask the investigator agent (read-only) too; its findings are stored with the incident,
+    and what it proposes is shown, never submitted."""
 
 
 @router.post(
@@ -70,6 +73,7 @@ async def run_runbook(
         submit=submit,
         settle=settle,
         resolution=body.resolution,
+        investigate=runtime.investigate if body.investigate else None,
     )
 
 

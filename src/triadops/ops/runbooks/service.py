@@ -21,6 +21,7 @@ from triadops.constitution.powers import Powers
 from triadops.domain.enums import Authority, OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.identity import Identity
+from triadops.domain.investigations import Investigation
 from triadops.domain.operations import Operation, OperationRequest, StepSpec, utcnow
 from triadops.domain.runbooks import (
     Chosen,
@@ -37,6 +38,8 @@ from triadops.storage.tables import LedgerRow
 
 Submit = Callable[[OperationRequest], Awaitable[str]]
 """Submit a request as its requester's; return the operation's id."""
+Investigate = Callable[[Incident], Awaitable[Investigation]]
+"""Ask an investigator (read-only) about an incident's diagnosis."""
 Settle = Callable[[str], Awaitable[Operation]]
 """Wait for an operation as far as the caller may; return it as it then stands."""
 WAITING = frozenset(
@@ -124,10 +127,13 @@ async def troubleshoot(
     settle: Settle,
     resolution: str | None = None,
     alert_id: int | None = None,
+    investigate: Investigate | None = None,
 ) -> Incident:
     """Diagnose → resolve (an operation) → validate (diagnose again) → document (store).
 
     `alert_id`: the firing alert that started it, stored so each alert gets one incident.
+    `investigate`: an investigator's findings are stored with the incident; what it proposes
+    is shown, never submitted (only the runbook's resolution is, when `resolve`).
     """
     book = entry.runbook
     incident = Incident(
@@ -147,6 +153,11 @@ async def troubleshoot(
     step("diagnose", f"{len(found)} of {len(book.diagnostics)} diagnostics show symptoms"
          + (f": {', '.join(found)}" if found else "")
          + (f"; inconclusive: {', '.join(unsure)}" if unsure else ""))  # fmt: skip
+    if investigate is not None:
+        incident.investigation = found_out = await investigate(incident)
+        proposed = found_out.proposal.procedure or found_out.proposal.runbook
+        step("diagnose", f"investigated ({found_out.model}): {found_out.status}"
+             + (f", proposes {proposed} (not submitted)" if proposed else ""))  # fmt: skip
     if not found and resolution is None:
         incident.status = "no_symptoms"
         return await _document(powers, incident, step, alert_id)
