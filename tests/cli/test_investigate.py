@@ -1,0 +1,81 @@
+"""``triad troubleshoot RUNBOOK --investigate``: the investigator reads, the person decides.
+
+With the investigator on a scripted OpenAI-compatible model, its findings are stored with
+the incident and ``triad incidents show`` shows them; its proposal is shown as a command,
+never submitted. With no model it says so, and the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic_ai.models import override_allow_model_requests
+
+from tests.agents.openai_server import (
+    Reply,
+    ScriptedOpenAIServer,
+    final_output,
+    tool_call,
+    tool_returns,
+)
+from tests.cli.conftest import Triad, data
+from tests.cli.test_troubleshoot import log_error
+
+KEY = "sk-test-" + "k3Yq9ZpX" * 4
+
+
+def investigating(body: dict[str, Any]) -> Reply:
+    """Search the logs once, then cite the result and propose a backup."""
+    if not tool_returns(body):
+        return tool_call("search_logs", {"text": "step failed"})
+    return final_output(
+        {
+            "hypothesis": "a step failed in the executive",
+            "evidence": [{"result": "r1", "lines": ["step failed"], "note": "the error"}],
+            "procedure": "backup_database",
+        }
+    )
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedOpenAIServer]:
+    with ScriptedOpenAIServer() as model, override_allow_model_requests(True):
+        model.responder = investigating
+        monkeypatch.setenv("OPENAI_BASE_URL", model.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("TRIAD_AGENTS__INVESTIGATOR", "openai-chat:scripted")
+        yield model
+        assert not model.script_errors, model.script_errors
+
+
+def test_the_investigation_is_stored_and_shown_and_its_proposal_not_submitted(
+    triad: Triad, cli_env: dict[str, str], scripted: ScriptedOpenAIServer
+) -> None:
+    log_error(cli_env)
+    result = triad("troubleshoot", "data_inconsistency", "--no-resolve", "--investigate", "--json")
+    incident = data(result)
+    found = incident["investigation"]
+    assert found["status"] == "done", found
+    assert found["hypothesis"] == "a step failed in the executive"
+    assert found["evidence"][0]["tool"] == "search_logs"
+    assert found["proposal"]["command"] == "triad ops submit --procedure backup_database"
+    assert incident["chosen"]["operation_id"] is None
+    assert data(triad("ops", "list", "--json")) == []  # proposed, never submitted
+    shown = triad("incidents", "show", incident["id"])
+    assert shown.exit_code == 0
+    assert "hypothesis: a step failed in the executive" in shown.stdout
+    assert "proposed (not submitted): triad ops submit --procedure backup_database" in shown.stdout
+    assert len(scripted.requests) == 2
+    assert KEY not in shown.output
+
+
+def test_without_a_model_the_investigation_says_it_is_off(triad: Triad) -> None:
+    incident = data(
+        triad("troubleshoot", "data_inconsistency", "--no-resolve", "--investigate", "--json")
+    )
+    assert incident["investigation"]["status"] == "off"
+    assert "agents.investigator" in incident["investigation"]["notes"][0]
+    shown = triad("incidents", "show", incident["id"])
+    assert "investigation (rules): off" in shown.stdout
