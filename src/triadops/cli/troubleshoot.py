@@ -23,6 +23,7 @@ from triadops.constitution.legislative.service import (
     store_reviewed,
 )
 from triadops.domain.errors import NotFound
+from triadops.domain.identity import Identity
 from triadops.domain.investigations import Investigation
 from triadops.domain.operations import Operation, OperationRequest
 from triadops.domain.runbooks import Incident, incident_markdown
@@ -62,44 +63,63 @@ def troubleshoot_command(
                 name, resolve=resolve, resolution=resolution, investigate=investigate
             )
     else:
-        identity = local_identity(as_name)
-
-        async def work(rt: Runtime) -> Incident:
-            entry = rt.runbooks.get(name)
-
-            async def submit(request: OperationRequest) -> str:
-                async with rt.session(read_only=True) as reading:
-                    reviewed = await review_request(
-                        reading, rt.powers, request=request, requester=identity
-                    )
-                async with rt.session() as session:
-                    store_reviewed(session, rt.powers, reviewed)
-                    await commit_new_operation(session, request.operation_id)
-                return request.operation_id
-
-            async def settled(operation_id: str) -> Operation:
-                return (await settle(rt, operation_id, wait=True, quiet=as_json))[0]
-
-            return await troubleshoot(
-                rt.powers,
-                rt.procedures,
-                entry,
-                by=identity,
-                trigger="manual",
-                resolve=resolve,
-                submit=submit,
-                settle=settled,
-                resolution=resolution,
-                investigate=rt.investigate if investigate else None,
-            )
-
-        incident = run(work, creates=True, writes=True)
+        incident = _locally(
+            name,
+            local_identity(as_name),
+            resolve=resolve,
+            resolution=resolution,
+            investigate=investigate,
+            quiet=as_json,
+        )
     if as_json:
         emit_json(incident)
     else:
         render(incident)
     if incident.status == "unresolved":
         raise typer.Exit(1)
+
+
+def _locally(
+    name: str,
+    identity: Identity,
+    *,
+    resolve: bool,
+    resolution: str | None,
+    investigate: bool,
+    quiet: bool,
+) -> Incident:
+    """Troubleshoot in this process: submit in `identity`'s name and drive the operation."""
+
+    async def work(rt: Runtime) -> Incident:
+        entry = rt.runbooks.get(name)
+
+        async def submit(request: OperationRequest) -> str:
+            async with rt.session(read_only=True) as reading:
+                reviewed = await review_request(
+                    reading, rt.powers, request=request, requester=identity
+                )
+            async with rt.session() as session:
+                store_reviewed(session, rt.powers, reviewed)
+                await commit_new_operation(session, request.operation_id)
+            return request.operation_id
+
+        async def settled(operation_id: str) -> Operation:
+            return (await settle(rt, operation_id, wait=True, quiet=quiet))[0]
+
+        return await troubleshoot(
+            rt.powers,
+            rt.procedures,
+            entry,
+            by=identity,
+            trigger="manual",
+            resolve=resolve,
+            submit=submit,
+            settle=settled,
+            resolution=resolution,
+            investigate=rt.investigate if investigate else None,
+        )
+
+    return run(work, creates=True, writes=True)
 
 
 def render(incident: Incident) -> None:
