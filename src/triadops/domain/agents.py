@@ -37,6 +37,10 @@ _BRANCH = {
     AgentName.INVESTIGATOR: Authority.JUDICIAL,
 }
 
+BRANCH_AGENTS = (AgentName.PLANNER, AgentName.EXECUTOR, AgentName.EVALUATOR)
+"""The agents a branch consults on operations: those whose calls are counted and checked
+(``triad agents health|check``); the investigator answers a person, outside any operation."""
+
 RULES = "rules"
 """The model setting that consults no model: the rules alone decide."""
 
