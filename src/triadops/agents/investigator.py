@@ -184,7 +184,7 @@ class Investigator:
         reads = Reads(self.consultant, agents.investigator_result_bytes)
         answer = await self.consultant.ask(
             self.agent,
-            self.prompt(incident),
+            self.consultant.scrubbed(self.prompt(incident)),
             operation_id=None,
             toolsets=[toolset(self.readers, reads)],
             alert=False,
