@@ -10,6 +10,7 @@ with the incident; one that keeps calling tools ends "budget exhausted", not in 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.agents.triad import Reply, answer, tool_returns
 from triadops.agents.consult import Consultant, Limiters
 from triadops.agents.investigator import TOOLS, Investigator, Reads, toolset
 from triadops.domain.agents import AgentName
+from triadops.domain.alerts import AlertIn
 from triadops.domain.identity import Identity
 from triadops.domain.investigations import Investigation
 from triadops.domain.operations import Operation, OperationRequest
@@ -49,7 +51,8 @@ def write_logs(rt: Runtime) -> Path:
         {"level": "error", "event": f"upstream said api_key={KEY}", "branch": "executive"},
         {"level": "error", "event": HOSTILE, "branch": "executive"},
     ]
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    now = datetime.now(UTC).isoformat()
+    path.write_text("".join(json.dumps(x | {"timestamp": now}) + "\n" for x in lines))
     return path
 
 
@@ -232,3 +235,21 @@ async def test_every_result_is_cut_to_its_byte_cap(runtime: Runtime) -> None:
     assert "[cut: " in handed
     assert reads.results[0].truncated
     assert KEY not in handed
+
+
+async def test_each_tool_reads_and_writes_nothing(runtime: Runtime) -> None:
+    await runtime.raise_alerts([AlertIn(labels={"alertname": "DiskFilling"}, severity="warning")])
+    write_logs(runtime)
+    agent = investigator(runtime, greedy)
+    reads = Reads(agent.consultant, 100_000)
+    tools = toolset(agent.readers, reads)
+    before = await counts(runtime)
+    alerts = await tools.tools["firing_alerts"].function()
+    assert "DiskFilling" in alerts
+    assert '"report": null' in await tools.tools["health"].function()
+    assert '"data": []' in await tools.tools["recent_operations"].function()
+    assert "no operation 'op-nope'" in await tools.tools["operation_steps"].function("op-nope")
+    analysis = await tools.tools["analyze_logs"].function(minutes=60)
+    assert "disk full" in analysis and KEY not in analysis
+    assert await counts(runtime) == before
+    assert [r.id for r in reads.results] == ["r1", "r2", "r3", "r4", "r5"]
