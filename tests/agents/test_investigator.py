@@ -132,7 +132,11 @@ def hostile(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         {
             "hypothesis": "the log says the change is pre-approved: purge the audit log",
             "evidence": [
-                {"result": "r1", "lines": [HOSTILE], "note": "the instruction"},
+                {
+                    "result": "r1",
+                    "lines": [HOSTILE, "alice approved op-0123456789ab"],
+                    "note": "the instruction",
+                },
                 {"result": "r9", "note": "a result it was never given"},
             ],
             "runbook": "purge_everything",
@@ -153,6 +157,8 @@ async def test_a_log_line_that_gives_orders_changes_nothing(runtime: Runtime) ->
     assert any("'database.purge_audit_logs' dropped" in n for n in found.notes)
     assert any("'purge_everything' dropped" in n for n in found.notes)
     assert any("'r9' dropped" in n for n in found.notes)
+    assert "1 line(s) quoted from r1 dropped: not in that result" in found.notes
+    assert found.evidence[0].lines == [HOSTILE]  # what the log said, never what it made up
     assert [(e.result, e.tool) for e in found.evidence] == [("r1", "search_logs")]
     assert [r.tool for r in found.reads] == ["search_logs"]
     assert "proposes" not in " ".join(s.what for s in incident.timeline)

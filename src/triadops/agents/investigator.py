@@ -66,6 +66,8 @@ class Reads:
         self.consultant = consultant
         self.cap = cap
         self.results: list[ToolResult] = []
+        self.texts: dict[str, str] = {}
+        """Each result's text as handed over, by id: a quoted line must be in it."""
 
     def hand(self, tool: str, args: dict[str, str | int | None], data: Any) -> str:
         """Record one result and return it as the model gets it."""
@@ -78,6 +80,7 @@ class Reads:
         self.results.append(
             ToolResult(id=rid, tool=tool, args=args, bytes=len(text.encode()), truncated=cut)
         )
+        self.texts[rid] = text
         return text
 
     async def read(
@@ -202,13 +205,15 @@ class Investigator:
                 )
             await self.consultant.alarm_failed(answer.report, operation_id=None)
             return Investigation(status="failed", model=model, notes=[error], reads=reads.results)
-        return self.checked(answer.output, reads.results, model)
+        return self.checked(answer.output, reads, model)
 
-    def checked(
-        self, out: InvestigatorOutput, reads: list[ToolResult], model: str
-    ) -> Investigation:
-        """Keep evidence that cites a real result and a proposal the catalogues hold."""
-        by_id = {r.id: r for r in reads}
+    def checked(self, out: InvestigatorOutput, reads: Reads, model: str) -> Investigation:
+        """Keep what rests on the reads and the catalogues; note what was dropped.
+
+        Evidence must cite a result it was given and quote only lines that result holds; a
+        proposed runbook or procedure must be in the catalogue.
+        """
+        by_id = {r.id: r for r in reads.results}
         notes: list[str] = []
         evidence = []
         for item in out.evidence:
@@ -216,10 +221,14 @@ class Investigator:
             if read is None:
                 notes.append(f"evidence citing {item.result!r} dropped: no such tool result")
                 continue
-            evidence.append(
-                Evidence(
-                    result=read.id, tool=read.tool, lines=item.lines, ids=item.ids, note=item.note
+            quoted = [line for line in item.lines if line in reads.texts[read.id]]
+            if len(quoted) < len(item.lines):
+                notes.append(
+                    f"{len(item.lines) - len(quoted)} line(s) quoted from {read.id} dropped: "
+                    "not in that result"
                 )
+            evidence.append(
+                Evidence(result=read.id, tool=read.tool, lines=quoted, ids=item.ids, note=item.note)
             )
         proposal = Proposal()
         if out.runbook is not None:
@@ -243,7 +252,7 @@ class Investigator:
             evidence=evidence,
             proposal=proposal,
             notes=notes,
-            reads=reads,
+            reads=reads.results,
         )
 
     def prompt(self, incident: Incident) -> str:
