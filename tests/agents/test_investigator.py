@@ -18,7 +18,7 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import func, select
 
-from tests.agents.triad import Reply, answer, tool_returns
+from tests.agents.triad import Reply, answer, sleeps, tool_returns
 from triadops.agents.consult import Consultant, Limiters
 from triadops.agents.investigator import TOOLS, Investigator, Reads, toolset
 from triadops.domain.agents import AgentName
@@ -259,3 +259,10 @@ async def test_each_tool_reads_and_writes_nothing(runtime: Runtime) -> None:
     assert "disk full" in analysis and KEY not in analysis
     assert await counts(runtime) == before
     assert [r.id for r in reads.results] == ["r1", "r2", "r3", "r4", "r5"]
+
+
+async def test_a_model_past_its_time_ends_budget_exhausted(runtime: Runtime) -> None:
+    incident = await run(runtime, investigator(runtime, sleeps(30), timeout_s=0.3))
+    found = await stored(runtime, incident.id)
+    assert found.status == "budget_exhausted"
+    assert "timed out after 0.3 s" in found.notes[0]
