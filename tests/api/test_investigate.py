@@ -12,6 +12,12 @@ async def test_an_investigation_is_asked_for_in_the_body_and_stored(api: Api) ->
         json={"resolve": False, "investigate": "maybe"},
     )
     assert bad.status_code == 422 and "investigate" in bad.text
+    alone = await api.post(
+        "/runbooks/data_inconsistency/troubleshoot",
+        as_="alice",
+        json={"resolve": False, "submit_proposal": True},
+    )
+    assert alone.status_code == 422 and "submit_proposal submits" in alone.text
     plain = await api.post(
         "/runbooks/data_inconsistency/troubleshoot", as_="alice", json={"resolve": False}
     )

@@ -23,7 +23,7 @@ from tests.agents.openai_server import (
     tool_call,
     tool_returns,
 )
-from tests.cli.conftest import Triad, data
+from tests.cli.conftest import Triad, data, one_error_line
 from tests.cli.test_troubleshoot import log_error
 
 KEY = "sk-test-" + "k3Yq9ZpX" * 4
@@ -58,6 +58,14 @@ def obeying(body: dict[str, Any]) -> Reply:
             "procedure": "database.purge_audit_logs",
         }
     )
+
+
+def log_hostile(cli_env: dict[str, str]) -> None:
+    """A real log line in triad's own folder that gives orders."""
+    logs = Path(cli_env["TRIAD_HOME"]) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    line = {"event": HOSTILE, "level": "error", "timestamp": datetime.now(UTC).isoformat()}
+    (logs / "executive.log").write_text(json.dumps(line) + "\n")
 
 
 @pytest.fixture
@@ -106,20 +114,67 @@ def test_an_order_in_a_log_line_submits_only_what_the_person_asked(
     triad: Triad, cli_env: dict[str, str], scripted: ScriptedOpenAIServer
 ) -> None:
     scripted.responder = obeying
-    logs = Path(cli_env["TRIAD_HOME"]) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    line = {"event": HOSTILE, "level": "error", "timestamp": datetime.now(UTC).isoformat()}
-    (logs / "executive.log").write_text(json.dumps(line) + "\n")
+    log_hostile(cli_env)
     result = triad(
         "troubleshoot", "data_inconsistency", "--resolution", "re_sync_data", "--investigate",
         "--as", "alice", "--json",
     )  # fmt: skip
     incident = json.loads(result.stdout)
     found = incident["investigation"]
-    assert found["proposal"] == {"runbook": None, "procedure": None, "command": None}
+    assert set(found["proposal"].values()) == {None}
     assert any("'database.purge_audit_logs' dropped" in n for n in found["notes"])
     [op] = data(triad("ops", "list", "--json"))  # the person's fix, and nothing else
     assert op["operation_id"] == incident["chosen"]["operation_id"]
     shown = data(triad("ops", "show", op["operation_id"], "--json"))
     assert shown["request"]["requested_by"] == "alice"
     assert shown["request"]["procedure"] == "backup_database"
+
+
+def test_a_proposal_is_submitted_only_when_the_person_asks_in_their_name(
+    triad: Triad, cli_env: dict[str, str], scripted: ScriptedOpenAIServer
+) -> None:
+    log_error(cli_env)
+    alone = triad("troubleshoot", "data_inconsistency", "--submit-proposal")
+    assert "--submit-proposal submits what --investigate proposes" in one_error_line(alone)
+    incident = data(
+        triad(
+            "troubleshoot",
+            "data_inconsistency",
+            "--no-resolve",
+            "--investigate",
+            "--submit-proposal",
+            "--as",
+            "alice",
+            "--json",
+        )  # fmt: skip
+    )
+    submitted = incident["investigation"]["proposal"]["operation_id"]
+    [op] = data(triad("ops", "list", "--json"))
+    assert op["operation_id"] == submitted
+    shown = data(triad("ops", "show", submitted, "--json"))
+    assert (shown["request"]["requested_by"], shown["request"]["procedure"]) == (
+        "alice",
+        "backup_database",
+    )
+    assert incident["chosen"]["operation_id"] is None  # the runbook's own fix was not asked for
+    text = triad("incidents", "show", incident["id"]).stdout
+    assert f"submitted at your request as operation {submitted}" in text
+
+
+def test_a_dropped_proposal_is_never_submitted_even_when_asked(
+    triad: Triad, cli_env: dict[str, str], scripted: ScriptedOpenAIServer
+) -> None:
+    scripted.responder = obeying
+    log_hostile(cli_env)
+    incident = data(
+        triad(
+            "troubleshoot",
+            "data_inconsistency",
+            "--no-resolve",
+            "--investigate",
+            "--submit-proposal",
+            "--json",
+        )  # fmt: skip
+    )
+    assert incident["investigation"]["proposal"]["operation_id"] is None
+    assert data(triad("ops", "list", "--json")) == []

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from triadops.cli.context import AsName, JsonFlag, local_identity, refuse_as, run
+from triadops.cli.context import AsName, BadInput, JsonFlag, local_identity, refuse_as, run
 from triadops.cli.outcome import settle
 from triadops.cli.output import console, emit_json
 from triadops.cli.remote import remote
@@ -51,16 +51,30 @@ def troubleshoot_command(
             help="Ask the investigator agent too (it only reads); its findings are stored.",
         ),
     ] = False,
+    submit_proposal: Annotated[
+        bool,
+        typer.Option(
+            "--submit-proposal",
+            help="Submit the investigator's proposed procedure too, in your name, through the "
+            "same approvals.",
+        ),
+    ] = False,
     as_name: AsName = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Diagnose, resolve through the branches, validate, and store an incident report."""
+    if submit_proposal and not investigate:
+        raise BadInput("--submit-proposal submits what --investigate proposes: give both")
     client = remote()
     if client is not None:
         refuse_as(as_name)
         with closing(client):
             incident = client.troubleshoot(
-                name, resolve=resolve, resolution=resolution, investigate=investigate
+                name,
+                resolve=resolve,
+                resolution=resolution,
+                investigate=investigate,
+                submit_proposal=submit_proposal,
             )
     else:
         incident = _locally(
@@ -69,6 +83,7 @@ def troubleshoot_command(
             resolve=resolve,
             resolution=resolution,
             investigate=investigate,
+            submit_proposal=submit_proposal,
             quiet=as_json,
         )
     if as_json:
@@ -86,6 +101,7 @@ def _locally(
     resolve: bool,
     resolution: str | None,
     investigate: bool,
+    submit_proposal: bool,
     quiet: bool,
 ) -> Incident:
     """Troubleshoot in this process: submit in `identity`'s name and drive the operation."""
@@ -117,6 +133,7 @@ def _locally(
             settle=settled,
             resolution=resolution,
             investigate=rt.investigate if investigate else None,
+            submit_proposal=submit_proposal,
         )
 
     return run(work, creates=True, writes=True)
@@ -157,7 +174,10 @@ def render_investigation(found: Investigation) -> None:
     for e in found.evidence:
         cited = "; ".join([*e.ids, *e.lines])
         out.print(f"  evidence {e.result} ({e.tool}): {e.note} {cited}".rstrip(), markup=False)
-    if found.proposal.command:
+    if found.proposal.operation_id:
+        done = f"submitted at your request as operation {found.proposal.operation_id}"
+        out.print(f"  proposed {found.proposal.procedure}: {done}", markup=False)
+    elif found.proposal.command:
         out.print(f"  proposed (not submitted): {found.proposal.command}", markup=False)
     for note in found.notes:
         out.print(f"  note: {note}", markup=False)

@@ -46,6 +46,8 @@ class Proposal(BaseModel):
     procedure: str | None = None
     command: str | None = None
     """The command a person may run to submit it (``triad ops submit --procedure …``)."""
+    operation_id: str | None = None
+    """The operation it became when the person asked (``--submit-proposal``), in their name."""
 
 
 class Investigation(BaseModel):

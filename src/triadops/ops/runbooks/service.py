@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from triadops.actions.procedures import ProcedureCatalogue
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import Authority, OperationStatus, OperationType
-from triadops.domain.errors import InvalidRequest
+from triadops.domain.errors import InvalidRequest, TriadError
 from triadops.domain.identity import Identity
 from triadops.domain.investigations import Investigation
 from triadops.domain.operations import Operation, OperationRequest, StepSpec, utcnow
@@ -128,12 +128,14 @@ async def troubleshoot(
     resolution: str | None = None,
     alert_id: int | None = None,
     investigate: Investigate | None = None,
+    submit_proposal: bool = False,
 ) -> Incident:
     """Diagnose → resolve (an operation) → validate (diagnose again) → document (store).
 
     `alert_id`: the firing alert that started it, stored so each alert gets one incident.
     `investigate`: an investigator's findings are stored with the incident; what it proposes
-    is shown, never submitted (only the runbook's resolution is, when `resolve`).
+    is shown, and submitted (a procedure, in `by`'s name, through `submit`) only when the
+    person asks with `submit_proposal`.
     """
     book = entry.runbook
     incident = Incident(
@@ -154,10 +156,8 @@ async def troubleshoot(
          + (f": {', '.join(found)}" if found else "")
          + (f"; inconclusive: {', '.join(unsure)}" if unsure else ""))  # fmt: skip
     if investigate is not None:
-        incident.investigation = found_out = await investigate(incident)
-        proposed = found_out.proposal.procedure or found_out.proposal.runbook
-        step("diagnose", f"investigated ({found_out.model}): {found_out.status}"
-             + (f", proposes {proposed} (not submitted)" if proposed else ""))  # fmt: skip
+        asked = submit if submit_proposal else None
+        await _investigated(procedures, incident, investigate, by=by, submit=asked, step=step)
     if not found and resolution is None:
         incident.status = "no_symptoms"
         return await _document(powers, incident, step, alert_id)
@@ -208,6 +208,62 @@ async def _validate(
             "validate",
             f"still showing: {', '.join(still)}" if still else f"gone: {', '.join(found) or '-'}",
         )
+
+
+async def _investigated(
+    procedures: ProcedureCatalogue,
+    incident: Incident,
+    investigate: Investigate,
+    *,
+    by: Identity,
+    submit: Submit | None,
+    step: Callable[[Phase, str], None],
+) -> None:
+    """Store the investigator's findings; submit its proposal only if `submit` is given."""
+    incident.investigation = found = await investigate(incident)
+    proposed = found.proposal.procedure or found.proposal.runbook
+    step("diagnose", f"investigated ({found.model}): {found.status}"
+         + (f", proposes {proposed}" if proposed else ""))  # fmt: skip
+    if submit is not None:
+        await _submit_proposal(procedures, incident, found, by=by, submit=submit, step=step)
+
+
+async def _submit_proposal(
+    procedures: ProcedureCatalogue,
+    incident: Incident,
+    found: Investigation,
+    *,
+    by: Identity,
+    submit: Submit,
+    step: Callable[[Phase, str], None],
+) -> None:
+    """Submit the investigator's proposed procedure as `by`'s own request, as a person asked.
+
+    It meets the same review and approvals as any request; a refusal is noted, not raised.
+    """
+    name = found.proposal.procedure
+    if name is None:
+        step("resolve", "the investigator proposed no procedure: nothing submitted for it")
+        return
+    declared = procedures.get(name)  # checked against the catalogue already
+    request = OperationRequest(
+        operation_type=declared.operation_type,
+        constitutional_authority=declared.constitutional_authority[0],
+        description=f"{incident.id}: proposed by the investigator ({found.model})",
+        requested_by=by.name,
+        procedure=name,
+    )
+    try:
+        found.proposal.operation_id = await submit(request)
+    except TriadError as exc:
+        found.notes.append(f"proposed procedure {name} not submitted: {exc.message}")
+        step("resolve", f"the investigator's proposal {name} was refused: {exc.message}")
+        return
+    step(
+        "resolve",
+        f"submitted the investigator's proposal {name} as operation "
+        f"{found.proposal.operation_id} in {by.name}'s name",
+    )
 
 
 def _timeline(incident: Incident) -> Callable[[Phase, str], None]:
