@@ -146,7 +146,7 @@ def test_a_proposal_is_submitted_only_when_the_person_asks_in_their_name(
             "--as",
             "alice",
             "--json",
-        )  # fmt: skip
+        )
     )
     submitted = incident["investigation"]["proposal"]["operation_id"]
     [op] = data(triad("ops", "list", "--json"))
@@ -174,7 +174,7 @@ def test_a_dropped_proposal_is_never_submitted_even_when_asked(
             "--investigate",
             "--submit-proposal",
             "--json",
-        )  # fmt: skip
+        )
     )
     assert incident["investigation"]["proposal"]["operation_id"] is None
     assert data(triad("ops", "list", "--json")) == []
