@@ -18,7 +18,8 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import func, select
 
-from tests.agents.triad import Reply, answer, sleeps, tool_returns
+from tests.agents.triad import Reply, alerts_named, answer, raises, sleeps, tool_returns
+from triadops.agents.alarms import FAILED
 from triadops.agents.consult import Consultant, Limiters
 from triadops.agents.investigator import TOOLS, Investigator, Reads, toolset
 from triadops.domain.agents import AgentName
@@ -266,3 +267,13 @@ async def test_a_model_past_its_time_ends_budget_exhausted(runtime: Runtime) -> 
     found = await stored(runtime, incident.id)
     assert found.status == "budget_exhausted"
     assert "timed out after 0.3 s" in found.notes[0]
+
+
+async def test_a_failing_model_is_a_failed_finding_and_an_alert(runtime: Runtime) -> None:
+    agent = investigator(runtime, raises(RuntimeError(f"boom {KEY}")))
+    incident = await run(runtime, agent)
+    found = await stored(runtime, incident.id)
+    assert found.status == "failed"
+    assert found.notes[0].startswith("RuntimeError: boom") and KEY not in found.notes[0]
+    [alert] = await alerts_named(runtime, FAILED)
+    assert alert.labels["agent"] == "investigator"

@@ -273,6 +273,7 @@ def _investigation(found: Investigation | None, text: Callable[[object], str]) -
         lines.append(f"- evidence {e.result} ({e.tool}): {text(e.note)} {quoted}".rstrip())
     p = found.proposal
     if p.runbook or p.procedure:
-        lines.append(f"- proposed: {text(p.procedure or p.runbook)} (not submitted by it)")
+        done = f"operation {p.operation_id}, at a person's request" if p.operation_id else None
+        lines.append(f"- proposed: {text(p.procedure or p.runbook)} ({done or 'not submitted'})")
     lines += [f"- note: {text(n)}" for n in found.notes]
     return lines
