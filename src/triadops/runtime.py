@@ -24,9 +24,12 @@ from triadops.constitution.commits import Submissions
 from triadops.constitution.powers import Powers
 from triadops.constitution.sops import USER_FOLDER, SopCatalogue
 from triadops.constitution.sops import load_catalogue as load_sops
+from triadops.domain.agents import RULES, AgentName
 from triadops.domain.alerts import AlertIn
 from triadops.domain.clock import utcnow
 from triadops.domain.errors import Conflict, TasksInvalid
+from triadops.domain.investigations import Investigation
+from triadops.domain.runbooks import Incident
 from triadops.ops import change_silences
 from triadops.ops.alerts.raised import raise_alerts
 from triadops.ops.backup import service as backup_service
@@ -178,6 +181,25 @@ class Runtime:
             verdict_advisor=self.agents.evaluator if self.agents else None,
             alerts=self.raise_alerts,
         )
+
+    async def investigate(self, incident: Incident) -> Investigation:
+        """Ask the investigator agent about `incident`: it reads, never acts; off on ``rules``."""
+        consultant = None
+        if self.agents is not None:
+            consultant = self.agents.consultants.get(AgentName.INVESTIGATOR)
+        if consultant is None:
+            note = "no model for the investigator: set agents.investigator or model"
+            return Investigation(status="off", model=RULES, notes=[note])
+        from triadops.agents.investigator import Investigator
+        from triadops.ops.runbooks.evidence import Evidence
+
+        investigator = Investigator(
+            consultant,
+            Evidence(self.powers),
+            runbooks=self.runbooks.names(),
+            procedures=self.procedures,
+        )
+        return await investigator.investigate(incident)
 
     async def raise_alerts(self, alerts: Sequence[AlertIn]) -> None:
         """Store alerts an action raised, in a transaction of their own (ops' ingest)."""

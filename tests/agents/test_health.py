@@ -31,7 +31,7 @@ from tests.fixtures.api import Api
 from triadops.cli.agents import RULES_ONLY
 from triadops.cli.main import app as cli_app
 from triadops.constitution import lifecycle
-from triadops.domain.agents import AgentName, AgentReport
+from triadops.domain.agents import BRANCH_AGENTS, AgentName, AgentReport
 from triadops.domain.clock import FakeClock, using
 from triadops.ops.agents_health import agents_health, percentile
 from triadops.ops.monitor import Monitor
@@ -144,7 +144,7 @@ async def test_the_window_figures_each_agent(runtime: Runtime) -> None:
 
     assert (found.window_s, found.checked_at) == (3600.0, NOW)
     planner, executor, evaluator = found.agents
-    assert [a.agent for a in found.agents] == list(AgentName)
+    assert [a.agent for a in found.agents] == list(BRANCH_AGENTS)
     assert {a.model for a in found.agents} == {MODEL}
     assert all(a.configured for a in found.agents)
 
@@ -389,7 +389,7 @@ def test_check_asks_every_agent_once_and_records_the_calls(
     checked = json.loads(triad("agents", "check", "--json").stdout)
     assert checked["ok"] is True
     assert [(c["agent"], c["model"], c["ok"], c["error"]) for c in checked["agents"]] == [
-        (name.value, "openai-chat:scripted", True, None) for name in AgentName
+        (name.value, "openai-chat:scripted", True, None) for name in BRANCH_AGENTS
     ]
     assert [(c["input_tokens"], c["output_tokens"]) for c in checked["agents"]] == [
         (12, 3),

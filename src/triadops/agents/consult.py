@@ -245,11 +245,12 @@ class Consultant:
         toolsets: Sequence[AbstractToolset[None]] | None = None,
         usage: RunUsage | None = None,
         alert: bool = True,
+        limits: UsageLimits | None = None,
     ) -> Answer[Out]:
         """Run `agent` once on `prompt`; a failure is an Answer without output, and alerts.
 
         `usage` carries what earlier calls for the same operation spent (the executor's
-        steps), so the usage limits hold per operation.
+        steps), so the usage limits hold per operation; `limits` replaces the usual ones.
         """
         budget = timeout_s or self.settings.agents.timeout_s
         started = time.perf_counter()
@@ -266,7 +267,7 @@ class Consultant:
                     prompt,
                     model=await self.model(),
                     model_settings=self.model_settings(),
-                    usage_limits=self.limits(),
+                    usage_limits=limits or self.limits(),
                     usage=copy.copy(usage) if usage else None,
                     timeout=budget,
                     toolsets=toolsets,

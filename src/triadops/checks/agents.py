@@ -17,7 +17,7 @@ from pydantic import JsonValue
 
 from triadops.checks.base import Check, CheckContext, Measurement
 from triadops.checks.measurements import number, section
-from triadops.domain.agents import RULES, AgentName
+from triadops.domain.agents import BRANCH_AGENTS, RULES
 from triadops.domain.operations import CheckResult, utcnow
 from triadops.storage import agent_calls
 
@@ -39,7 +39,7 @@ class AgentsHealthy(Check):
         since = utcnow() - timedelta(seconds=ctx.settings.agents.window_s)
         agents: dict[str, JsonValue] = {}
         async with ctx.reading() as session:
-            for agent in AgentName:
+            for agent in BRANCH_AGENTS:
                 configured = ctx.settings.agent_model(agent.value) != RULES
                 calls = await agent_calls.recent_calls(session, agent.value, since=since)
                 agents[agent.value] = {

@@ -247,9 +247,21 @@ class Remote:
         """Read one runbook."""
         return RunbookEntry.model_validate(self.call("GET", f"/runbooks/{_segment(name)}"))
 
-    def troubleshoot(self, name: str, *, resolve: bool, resolution: str | None) -> Incident:
+    def troubleshoot(
+        self,
+        name: str,
+        *,
+        resolve: bool,
+        resolution: str | None,
+        investigate: bool = False,
+        submit_proposal: bool = False,
+    ) -> Incident:
         """Run a runbook on the server; its worker drives the resolution."""
         body: dict[str, Any] = {"resolve": resolve, "resolution": resolution}
+        if investigate:
+            body["investigate"] = True
+        if submit_proposal:
+            body["submit_proposal"] = True
         found = self.call("POST", f"/runbooks/{_segment(name)}/troubleshoot", json=body)
         return Incident.model_validate(found)
 

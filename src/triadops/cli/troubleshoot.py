@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from triadops.cli.context import AsName, JsonFlag, local_identity, refuse_as, run
+from triadops.cli.context import AsName, BadInput, JsonFlag, local_identity, refuse_as, run
 from triadops.cli.outcome import settle
 from triadops.cli.output import console, emit_json
 from triadops.cli.remote import remote
@@ -23,6 +23,8 @@ from triadops.constitution.legislative.service import (
     store_reviewed,
 )
 from triadops.domain.errors import NotFound
+from triadops.domain.identity import Identity
+from triadops.domain.investigations import Investigation
 from triadops.domain.operations import Operation, OperationRequest
 from triadops.domain.runbooks import Incident, incident_markdown
 from triadops.ops.runbooks.service import troubleshoot
@@ -42,53 +44,99 @@ def troubleshoot_command(
         bool,
         typer.Option("--resolve/--no-resolve", help="Submit the resolution, or only diagnose."),
     ] = True,
+    investigate: Annotated[
+        bool,
+        typer.Option(
+            "--investigate",
+            help="Ask the investigator agent too (it only reads); its findings are stored.",
+        ),
+    ] = False,
+    submit_proposal: Annotated[
+        bool,
+        typer.Option(
+            "--submit-proposal",
+            help="Submit the investigator's proposed procedure too, in your name, through the "
+            "same approvals.",
+        ),
+    ] = False,
     as_name: AsName = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Diagnose, resolve through the branches, validate, and store an incident report."""
+    if submit_proposal and not investigate:
+        raise BadInput("--submit-proposal submits what --investigate proposes: give both")
     client = remote()
     if client is not None:
         refuse_as(as_name)
         with closing(client):
-            incident = client.troubleshoot(name, resolve=resolve, resolution=resolution)
-    else:
-        identity = local_identity(as_name)
-
-        async def work(rt: Runtime) -> Incident:
-            entry = rt.runbooks.get(name)
-
-            async def submit(request: OperationRequest) -> str:
-                async with rt.session(read_only=True) as reading:
-                    reviewed = await review_request(
-                        reading, rt.powers, request=request, requester=identity
-                    )
-                async with rt.session() as session:
-                    store_reviewed(session, rt.powers, reviewed)
-                    await commit_new_operation(session, request.operation_id)
-                return request.operation_id
-
-            async def settled(operation_id: str) -> Operation:
-                return (await settle(rt, operation_id, wait=True, quiet=as_json))[0]
-
-            return await troubleshoot(
-                rt.powers,
-                rt.procedures,
-                entry,
-                by=identity,
-                trigger="manual",
+            incident = client.troubleshoot(
+                name,
                 resolve=resolve,
-                submit=submit,
-                settle=settled,
                 resolution=resolution,
+                investigate=investigate,
+                submit_proposal=submit_proposal,
             )
-
-        incident = run(work, creates=True, writes=True)
+    else:
+        incident = _locally(
+            name,
+            local_identity(as_name),
+            resolve=resolve,
+            resolution=resolution,
+            investigate=investigate,
+            submit_proposal=submit_proposal,
+            quiet=as_json,
+        )
     if as_json:
         emit_json(incident)
     else:
         render(incident)
     if incident.status == "unresolved":
         raise typer.Exit(1)
+
+
+def _locally(
+    name: str,
+    identity: Identity,
+    *,
+    resolve: bool,
+    resolution: str | None,
+    investigate: bool,
+    submit_proposal: bool,
+    quiet: bool,
+) -> Incident:
+    """Troubleshoot in this process: submit in `identity`'s name and drive the operation."""
+
+    async def work(rt: Runtime) -> Incident:
+        entry = rt.runbooks.get(name)
+
+        async def submit(request: OperationRequest) -> str:
+            async with rt.session(read_only=True) as reading:
+                reviewed = await review_request(
+                    reading, rt.powers, request=request, requester=identity
+                )
+            async with rt.session() as session:
+                store_reviewed(session, rt.powers, reviewed)
+                await commit_new_operation(session, request.operation_id)
+            return request.operation_id
+
+        async def settled(operation_id: str) -> Operation:
+            return (await settle(rt, operation_id, wait=True, quiet=quiet))[0]
+
+        return await troubleshoot(
+            rt.powers,
+            rt.procedures,
+            entry,
+            by=identity,
+            trigger="manual",
+            resolve=resolve,
+            submit=submit,
+            settle=settled,
+            resolution=resolution,
+            investigate=rt.investigate if investigate else None,
+            submit_proposal=submit_proposal,
+        )
+
+    return run(work, creates=True, writes=True)
 
 
 def render(incident: Incident) -> None:
@@ -110,9 +158,29 @@ def render(incident: Incident) -> None:
             f"resolution: {c.resolution} ({target}): operation {c.operation_id or '-'}, "
             f"{c.status or 'not submitted'}"
         )
+    if incident.investigation is not None:
+        render_investigation(incident.investigation)
     for step in incident.timeline:
         out.print(f"  {step.at:%H:%M:%S} {step.phase}: {step.what}")
     out.print(f"report: triad incidents show {incident.id} --markdown")
+
+
+def render_investigation(found: Investigation) -> None:
+    """What the investigator found, what it cites, and what it proposes (never run by it)."""
+    out = console()
+    out.print(f"investigation ({found.model}): {found.status}", markup=False)
+    if found.hypothesis:
+        out.print(f"  hypothesis: {found.hypothesis}", markup=False)
+    for e in found.evidence:
+        cited = "; ".join([*e.ids, *e.lines])
+        out.print(f"  evidence {e.result} ({e.tool}): {e.note} {cited}".rstrip(), markup=False)
+    if found.proposal.operation_id:
+        done = f"submitted at your request as operation {found.proposal.operation_id}"
+        out.print(f"  proposed {found.proposal.procedure}: {done}", markup=False)
+    elif found.proposal.command:
+        out.print(f"  proposed (not submitted): {found.proposal.command}", markup=False)
+    for note in found.notes:
+        out.print(f"  note: {note}", markup=False)
 
 
 @incidents.command("list")

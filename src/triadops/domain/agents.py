@@ -11,11 +11,13 @@ from triadops.domain.enums import Authority
 
 
 class AgentName(StrEnum):
-    """The triad's three agents, one per branch that consults a model."""
+    """The triad's agents: one per branch that consults a model, and the investigator."""
 
     PLANNER = "planner"
     EXECUTOR = "executor"
     EVALUATOR = "evaluator"
+    INVESTIGATOR = "investigator"
+    """Reads logs, health, alerts and operations for a person; it advises, never acts."""
 
     @property
     def branch(self) -> Authority:
@@ -32,7 +34,12 @@ _BRANCH = {
     AgentName.PLANNER: Authority.LEGISLATIVE,
     AgentName.EXECUTOR: Authority.EXECUTIVE,
     AgentName.EVALUATOR: Authority.JUDICIAL,
+    AgentName.INVESTIGATOR: Authority.JUDICIAL,
 }
+
+BRANCH_AGENTS = (AgentName.PLANNER, AgentName.EXECUTOR, AgentName.EVALUATOR)
+"""The agents a branch consults on operations: those whose calls are counted and checked
+(``triad agents health|check``); the investigator answers a person, outside any operation."""
 
 RULES = "rules"
 """The model setting that consults no model: the rules alone decide."""

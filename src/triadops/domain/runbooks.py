@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from triadops.domain.investigations import Investigation
 
 NAME = r"^[a-z][a-z0-9_]{0,63}$"
 DURATION = re.compile(r"^(?P<n>[1-9][0-9]{0,5})(?P<unit>[smhd])$")
@@ -208,6 +211,8 @@ class Incident(BaseModel):
     timeline: list[IncidentStep] = Field(default_factory=list)
     ledger: list[int] = Field(default_factory=list)
     """The ledger entries (seq) of the resolution's operation: its approvals, steps, verdict."""
+    investigation: Investigation | None = None
+    """What an investigator agent found, when one was asked (``--investigate``): it only read."""
 
 
 def report_digest(report: dict[str, JsonValue]) -> str:
@@ -253,6 +258,7 @@ def incident_markdown(incident: Incident) -> str:
             f"{c.resolution} ({target}), because of {', '.join(c.because) or 'the runbook'}: "
             f"operation {c.operation_id or '-'}, {c.status or 'not submitted'}."
         )
+    lines += _investigation(incident.investigation, text)
     lines += ["", "## Validation", ""]
     lines += table(incident.validation) if incident.validation else ["Not validated."]
     lines += ["", "## Timeline", ""]
@@ -260,3 +266,21 @@ def incident_markdown(incident: Incident) -> str:
     if incident.ledger:
         lines += ["", f"Ledger entries: {', '.join(map(str, incident.ledger))}."]
     return "\n".join(lines) + "\n"
+
+
+def _investigation(found: Investigation | None, text: Callable[[object], str]) -> list[str]:
+    """The investigation's section of the report: none when nobody asked for one."""
+    if found is None:
+        return []
+    lines = ["", "## Investigation", "", f"- {found.status} ({text(found.model)})"]
+    if found.hypothesis:
+        lines.append(f"- hypothesis: {text(found.hypothesis)}")
+    for e in found.evidence:
+        quoted = "; ".join(text(x) for x in [*e.ids, *e.lines])
+        lines.append(f"- evidence {e.result} ({e.tool}): {text(e.note)} {quoted}".rstrip())
+    p = found.proposal
+    if p.runbook or p.procedure:
+        done = f"operation {p.operation_id}, at a person's request" if p.operation_id else None
+        lines.append(f"- proposed: {text(p.procedure or p.runbook)} ({done or 'not submitted'})")
+    lines += [f"- note: {text(n)}" for n in found.notes]
+    return lines

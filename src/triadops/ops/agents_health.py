@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.domain.agents import RULES, AgentName
+from triadops.domain.agents import BRANCH_AGENTS, RULES, AgentName
 from triadops.settings import Settings
 from triadops.storage import agent_calls
 
@@ -120,7 +120,7 @@ async def agents_health(
     window_s = settings.agents.window_s
     since = now - timedelta(seconds=window_s)
     found = []
-    for agent in AgentName:
+    for agent in BRANCH_AGENTS:
         calls = await agent_calls.recent_calls(session, agent.value, since=since)
         found.append(
             _figures(

@@ -70,6 +70,8 @@ def model_url_display(url: str) -> str:
 
 
 ModelSetting = Annotated[str, AfterValidator(check_model)]
+AGENTS = ("planner", "executor", "evaluator", "investigator")
+"""The agents that may consult a model."""
 
 
 class AgentSettings(BaseModel):
@@ -83,6 +85,15 @@ class AgentSettings(BaseModel):
     """The executor's model; default the top-level ``model``."""
     evaluator: ModelSetting | None = None
     """The evaluator's model; default the top-level ``model``."""
+    investigator: ModelSetting | None = None
+    """The investigator's model (``triad troubleshoot --investigate``); default the top-level
+    ``model``; ``rules``: no investigation."""
+    investigator_tool_calls: int = Field(default=12, ge=1, le=100)
+    """Tool calls (reads) one investigation may make; past it, it ends "budget exhausted"."""
+    investigator_requests: int = Field(default=14, ge=1, le=100)
+    """Model requests one investigation may make."""
+    investigator_result_bytes: int = Field(default=8192, ge=256, le=1024 * 1024)
+    """The largest tool result handed to the investigator, in bytes; the rest is cut."""
     model_name: str | None = Field(default=None, min_length=1, max_length=200)
     """The model to ask for at an OpenAI-compatible base URL (Ollama, vLLM, LM Studio)."""
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
@@ -135,11 +146,11 @@ class ModelSettings(BaseModel):
     @property
     def consults_models(self) -> bool:
         """True when any agent consults a model."""
-        return any(self.agent_model(a) != "rules" for a in ("planner", "executor", "evaluator"))
+        return any(self.agent_model(a) != "rules" for a in AGENTS)
 
     @model_validator(mode="after")
     def _base_url_names_its_model(self) -> Self:
-        for agent in ("planner", "executor", "evaluator"):
+        for agent in AGENTS:
             if self.agent_model(agent).startswith("http") and not self.agents.model_name:
                 raise ValueError(
                     f"the {agent} consults an OpenAI-compatible URL: set agents.model_name "

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Self
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from triadops.api.deps import Operator, PowersDep, ReadSessionDep, RuntimeDep, Viewer
 from triadops.api.routes.operations import store_submission
@@ -34,6 +34,18 @@ class Troubleshooting(BaseModel):
     """A resolution of the runbook; default the first its symptoms call for."""
     wait_s: float = Field(default=120.0, ge=0, le=600)
     """How long to wait for the resolution's operation before answering; it goes on after."""
+    investigate: bool = False
+    """Ask the investigator agent (read-only) too; its findings are stored with the incident,
+    and what it proposes is shown, never submitted by it."""
+    submit_proposal: bool = False
+    """Submit the investigator's proposed procedure too, in the caller's name, through the
+    same approvals (needs ``investigate``)."""
+
+    @model_validator(mode="after")
+    def _proposal_needs_an_investigation(self) -> Self:
+        if self.submit_proposal and not self.investigate:
+            raise ValueError("submit_proposal submits what investigate proposes: give both")
+        return self
 
 
 @router.post(
@@ -70,6 +82,8 @@ async def run_runbook(
         submit=submit,
         settle=settle,
         resolution=body.resolution,
+        investigate=runtime.investigate if body.investigate else None,
+        submit_proposal=body.submit_proposal,
     )
 
 

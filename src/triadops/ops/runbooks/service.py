@@ -21,9 +21,10 @@ from triadops.actions.procedures import ProcedureCatalogue
 from triadops.constitution import ledger, lifecycle
 from triadops.constitution.powers import Powers
 from triadops.domain.enums import Authority, OperationStatus, OperationType
-from triadops.domain.errors import InvalidRequest
+from triadops.domain.errors import InvalidRequest, TriadError
 from triadops.domain.events import IncidentRecorded
 from triadops.domain.identity import Identity
+from triadops.domain.investigations import Investigation
 from triadops.domain.operations import Operation, OperationRequest, StepSpec, utcnow
 from triadops.domain.runbooks import (
     Chosen,
@@ -43,6 +44,8 @@ RECORDER = "crown:incidents"
 """The actor of ``incident_recorded``: the crown, which keeps the record of every incident."""
 Submit = Callable[[OperationRequest], Awaitable[str]]
 """Submit a request as its requester's; return the operation's id."""
+Investigate = Callable[[Incident], Awaitable[Investigation]]
+"""Ask an investigator (read-only) about an incident's diagnosis."""
 Settle = Callable[[str], Awaitable[Operation]]
 """Wait for an operation as far as the caller may; return it as it then stands."""
 WAITING = frozenset(
@@ -130,10 +133,15 @@ async def troubleshoot(
     settle: Settle,
     resolution: str | None = None,
     alert_id: int | None = None,
+    investigate: Investigate | None = None,
+    submit_proposal: bool = False,
 ) -> Incident:
     """Diagnose → resolve (an operation) → validate (diagnose again) → document (store).
 
     `alert_id`: the firing alert that started it, stored so each alert gets one incident.
+    `investigate`: an investigator's findings are stored with the incident; what it proposes
+    is shown, and submitted (a procedure, in `by`'s name, through `submit`) only when the
+    person asks with `submit_proposal`.
     """
     book = entry.runbook
     incident = Incident(
@@ -153,6 +161,9 @@ async def troubleshoot(
     step("diagnose", f"{len(found)} of {len(book.diagnostics)} diagnostics show symptoms"
          + (f": {', '.join(found)}" if found else "")
          + (f"; inconclusive: {', '.join(unsure)}" if unsure else ""))  # fmt: skip
+    if investigate is not None:
+        asked = submit if submit_proposal else None
+        await _investigated(procedures, incident, investigate, by=by, submit=asked, step=step)
     if not found and resolution is None:
         incident.status = "no_symptoms"
         return await _document(powers, incident, step, alert_id)
@@ -203,6 +214,62 @@ async def _validate(
             "validate",
             f"still showing: {', '.join(still)}" if still else f"gone: {', '.join(found) or '-'}",
         )
+
+
+async def _investigated(
+    procedures: ProcedureCatalogue,
+    incident: Incident,
+    investigate: Investigate,
+    *,
+    by: Identity,
+    submit: Submit | None,
+    step: Callable[[Phase, str], None],
+) -> None:
+    """Store the investigator's findings; submit its proposal only if `submit` is given."""
+    incident.investigation = found = await investigate(incident)
+    proposed = found.proposal.procedure or found.proposal.runbook
+    step("diagnose", f"investigated ({found.model}): {found.status}"
+         + (f", proposes {proposed}" if proposed else ""))  # fmt: skip
+    if submit is not None:
+        await _submit_proposal(procedures, incident, found, by=by, submit=submit, step=step)
+
+
+async def _submit_proposal(
+    procedures: ProcedureCatalogue,
+    incident: Incident,
+    found: Investigation,
+    *,
+    by: Identity,
+    submit: Submit,
+    step: Callable[[Phase, str], None],
+) -> None:
+    """Submit the investigator's proposed procedure as `by`'s own request, as a person asked.
+
+    It meets the same review and approvals as any request; a refusal is noted, not raised.
+    """
+    name = found.proposal.procedure
+    if name is None:
+        step("resolve", "the investigator proposed no procedure: nothing submitted for it")
+        return
+    declared = procedures.get(name)  # checked against the catalogue already
+    request = OperationRequest(
+        operation_type=declared.operation_type,
+        constitutional_authority=declared.constitutional_authority[0],
+        description=f"{incident.id}: proposed by the investigator ({found.model})",
+        requested_by=by.name,
+        procedure=name,
+    )
+    try:
+        found.proposal.operation_id = await submit(request)
+    except TriadError as exc:
+        found.notes.append(f"proposed procedure {name} not submitted: {exc.message}")
+        step("resolve", f"the investigator's proposal {name} was refused: {exc.message}")
+        return
+    step(
+        "resolve",
+        f"submitted the investigator's proposal {name} as operation "
+        f"{found.proposal.operation_id} in {by.name}'s name",
+    )
 
 
 def _timeline(incident: Incident) -> Callable[[Phase, str], None]:
