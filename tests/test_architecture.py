@@ -62,6 +62,8 @@ STATE_WRITERS = {
     "constitution/ledger/alert_audit.py": "the alert folds' state, not a row",
     "constitution/ledger/notification_audit.py": "the delivery folds' state, not a row",
     "cli/progress.py": "a Rich status line named status, not a state",
+    "ops/runbooks/service.py": "an incident report's outcome while its run builds it, a model",
+    "storage/incidents.py": "an incident report replaced whole with its outcome: a record",
 }
 """Modules that may assign `.status` or `.state`, each with why."""
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triadops.storage.tables import IncidentRow
+from triadops.storage.tables import IncidentRow, LedgerRow
 
 
 async def save_incident(
@@ -73,3 +73,11 @@ async def stored_reports(session: AsyncSession) -> list[tuple[str, dict[str, Any
         select(IncidentRow.id, IncidentRow.report).order_by(IncidentRow.id)
     )
     return [(str(r[0]), dict(r[1])) for r in rows]
+
+
+async def ledger_seqs(session: AsyncSession, operation_id: str) -> list[int]:
+    """The seqs of an operation's ledger entries, in order (an incident's references)."""
+    found = await session.scalars(
+        select(LedgerRow.seq).where(LedgerRow.operation_id == operation_id).order_by(LedgerRow.seq)
+    )
+    return [int(s) for s in found.all()]

@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from pydantic import JsonValue
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from triadops.actions.procedures import ProcedureCatalogue
 from triadops.constitution import ledger, lifecycle
@@ -37,8 +35,7 @@ from triadops.domain.runbooks import (
     symptoms,
 )
 from triadops.ops.runbooks.diagnostics import diagnose
-from triadops.storage.incidents import save_incident
-from triadops.storage.tables import LedgerRow
+from triadops.storage.incidents import ledger_seqs, save_incident
 
 RECORDER = "crown:incidents"
 """The actor of ``incident_recorded``: the crown, which keeps the record of every incident."""
@@ -179,7 +176,8 @@ async def troubleshoot(
     incident.chosen.operation_id = operation_id
     step("resolve", f"submitted {fix.name} as operation {operation_id} in {by.name}'s name")
     await _validate(powers, book, incident, await settle(operation_id), found, step)
-    incident.ledger = await _ledger_seqs(powers.sessions, operation_id)
+    async with powers.reading() as session:
+        incident.ledger = await ledger_seqs(session, operation_id)
     return await _document(powers, incident, step, alert_id)
 
 
@@ -277,16 +275,6 @@ def _timeline(incident: Incident) -> Callable[[Phase, str], None]:
         incident.timeline.append(IncidentStep(at=utcnow(), phase=phase, what=what))
 
     return step
-
-
-async def _ledger_seqs(sessions: async_sessionmaker[AsyncSession], operation_id: str) -> list[int]:
-    async with sessions() as session:
-        found = await session.scalars(
-            select(LedgerRow.seq)
-            .where(LedgerRow.operation_id == operation_id)
-            .order_by(LedgerRow.seq)
-        )
-        return [int(s) for s in found.all()]
 
 
 async def _document(
