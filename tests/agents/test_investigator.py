@@ -114,7 +114,15 @@ async def counts(rt: Runtime) -> tuple[int, int, int]:
         return (
             int(await session.scalar(select(func.count()).select_from(OperationRow)) or 0),
             int(await session.scalar(select(func.count()).select_from(ApprovalRow)) or 0),
-            int(await session.scalar(select(func.count()).select_from(LedgerRow)) or 0),
+            # The crown's record of the incident report is the one entry a run writes.
+            int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(LedgerRow)
+                    .where(LedgerRow.event != "incident_recorded")
+                )
+                or 0
+            ),
         )
 
 

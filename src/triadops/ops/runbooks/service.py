@@ -176,9 +176,13 @@ async def troubleshoot(
     incident.chosen.operation_id = operation_id
     step("resolve", f"submitted {fix.name} as operation {operation_id} in {by.name}'s name")
     await _validate(powers, book, incident, await settle(operation_id), found, step)
-    async with powers.reading() as session:
-        incident.ledger = await ledger_seqs(session, operation_id)
+    incident.ledger = await _references(powers, operation_id)
     return await _document(powers, incident, step, alert_id)
+
+
+async def _references(powers: Powers, operation_id: str) -> list[int]:
+    async with powers.reading() as session:
+        return await ledger_seqs(session, operation_id)
 
 
 Phase = Literal["diagnose", "resolve", "validate", "document"]
