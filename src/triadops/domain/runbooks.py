@@ -190,7 +190,9 @@ class IncidentStep(BaseModel):
     what: str
 
 
-IncidentStatus = Literal["resolved", "unresolved", "no_symptoms", "awaiting_approval", "diagnosed"]
+IncidentStatus = Literal["resolved", "unresolved", "no_symptoms", "resolving", "diagnosed"]
+"""``resolving``: its resolution's operation had not ended (an approval, a worker) when the
+run stopped waiting; the operation goes on, the report says what was seen."""
 
 
 class Incident(BaseModel):

@@ -76,7 +76,7 @@ async def test_resolving_by_itself_is_requested_by_triad_runbooks_like_any_reque
         op = await session.get(OperationRow, incident.chosen.operation_id)
     assert op is not None and op.requested_by == "triad:runbooks"
     # Nobody drove it in its half second: the incident says it waits, not that it worked.
-    assert incident.status == "awaiting_approval"
+    assert incident.status == "resolving"
 
 
 async def test_off_starts_nothing(runtime: Runtime) -> None:

@@ -42,7 +42,9 @@ class BackupRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    target: str = Field(default=OWN_DATABASE, min_length=1, max_length=100)
+    target: str = Field(
+        default=OWN_DATABASE, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$"
+    )
     """A configured database target; ``triad`` is triad's own database."""
 
 
@@ -206,7 +208,7 @@ class RestoreTo(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    target: str = Field(min_length=1, max_length=100)
+    target: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     """A configured database target (not ``triad``): its data is replaced by the backup's."""
 
 

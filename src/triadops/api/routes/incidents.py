@@ -32,8 +32,9 @@ class Troubleshooting(BaseModel):
     """Submit the chosen resolution as an operation (in the caller's name)."""
     resolution: str | None = Field(default=None, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
     """A resolution of the runbook; default the first its symptoms call for."""
-    wait_s: float = Field(default=120.0, ge=0, le=600)
-    """How long to wait for the resolution's operation before answering; it goes on after."""
+    wait_s: float = Field(default=0.0, ge=0, le=600)
+    """How long to wait for the resolution's operation before answering (default: not at
+    all, the incident says ``resolving``); the operation goes on after either way."""
     investigate: bool = False
     """Ask the investigator agent (read-only) too; its findings are stored with the incident,
     and what it proposes is shown, never submitted by it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from triadops.domain.enums import Authority
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.operations import OperationRequest
@@ -36,16 +38,22 @@ def backup_request(
         params["name"] = name
     else:
         what = f"{type_.replace('_', ' ')} backup"
-    return OperationRequest.model_validate(
-        {
-            "operation_type": "maintenance",
-            "constitutional_authority": authority,
-            "requested_by": requested_by,
-            "description": what,
-            "procedure": f"backup_{type_}",
-            "procedure_params": params,
-        }
-    )
+    try:
+        return OperationRequest.model_validate(
+            {
+                "operation_type": "maintenance",
+                "constitutional_authority": authority,
+                "requested_by": requested_by,
+                "description": what,
+                "procedure": f"backup_{type_}",
+                "procedure_params": params,
+            }
+        )
+    except ValidationError:  # what a person typed: a target or a name no request can hold
+        raise InvalidRequest(
+            f"not a database target or command name: {(name or target)[:100]!r}",
+            field="name" if type_ == "command" else "target",
+        ) from None
 
 
 def check_request(

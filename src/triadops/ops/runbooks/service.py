@@ -200,7 +200,7 @@ async def _validate(
     assert incident.chosen is not None
     incident.chosen.status = op.status.value
     if op.status in WAITING:
-        incident.status = "awaiting_approval"
+        incident.status = "resolving"
         step("resolve", f"operation {op.operation_id} is {op.status.value}: not validated yet")
     elif op.status is not OperationStatus.COMPLETED:
         incident.status = "unresolved"
