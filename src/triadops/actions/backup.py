@@ -158,12 +158,15 @@ class DatabaseBackupAction(Action[BackupParams]):
                     "nothing stored): free space or set backups.folder"
                 ) from None
             raise
-        await save_backup(
-            ctx.databases.get(OWN_DATABASE),
-            manifest,
-            operation_id=ctx.operation_id,
-            step_key=ctx.idempotency_key,
-        )
+        try:
+            await save_backup(
+                ctx.databases.get(OWN_DATABASE),
+                manifest,
+                operation_id=ctx.operation_id,
+                step_key=ctx.idempotency_key,
+            )
+        finally:
+            store.release(partial)  # stored (or not): no longer a backup in the writing
         ctx.log.info("backup stored", backup_id=backup_id, size_bytes=manifest.size_bytes)
         return _figures(manifest, store.location(manifest.id))
 

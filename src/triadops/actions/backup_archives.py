@@ -148,12 +148,15 @@ class ArchiveBackupAction(Action[NoParams]):
         except BaseException:
             await asyncio.shield(store.discard(partial))  # nothing half-written stays
             raise
-        await save_backup(
-            ctx.databases.get(OWN_DATABASE),
-            manifest,
-            operation_id=ctx.operation_id,
-            step_key=ctx.idempotency_key,
-        )
+        try:
+            await save_backup(
+                ctx.databases.get(OWN_DATABASE),
+                manifest,
+                operation_id=ctx.operation_id,
+                step_key=ctx.idempotency_key,
+            )
+        finally:
+            store.release(partial)  # stored (or not): no longer a backup in the writing
         for s in written.skipped:
             ctx.log.warning("left out of the backup", path=s.path, reason=s.reason)
         ctx.log.info("backup stored", backup_id=backup_id, size_bytes=manifest.size_bytes)

@@ -183,12 +183,15 @@ class CommandBackupAction(Action[CommandBackupParams]):
         except BaseException:
             await asyncio.shield(store.discard(partial))
             raise
-        await save_backup(
-            ctx.databases.get(OWN_DATABASE),
-            manifest,
-            operation_id=ctx.operation_id,
-            step_key=ctx.idempotency_key,
-        )
+        try:
+            await save_backup(
+                ctx.databases.get(OWN_DATABASE),
+                manifest,
+                operation_id=ctx.operation_id,
+                step_key=ctx.idempotency_key,
+            )
+        finally:
+            store.release(partial)  # stored (or not): no longer a backup in the writing
         ctx.log.info("backup stored", backup_id=backup_id, size_bytes=manifest.size_bytes)
         return {
             "backup_id": manifest.id,

@@ -69,6 +69,10 @@ class EncryptedStore:
         """The inner store's."""
         await self.inner.discard(partial)
 
+    def release(self, partial: Path) -> None:
+        """The inner store's."""
+        self.inner.release(partial)
+
     async def remove(self, backup_id: str) -> None:
         """The inner store's."""
         await self.inner.remove(backup_id)

@@ -169,6 +169,10 @@ class S3Store:
         if fd is not None:
             release(self.spool, partial.name.removesuffix(PARTIAL_SUFFIX), fd)
 
+    def release(self, partial: Path) -> None:
+        """Let go of the spool's lock (already gone once uploaded: nothing then)."""
+        self._release(partial)
+
     async def discard(self, partial: Path) -> None:
         """Remove the spool folder, then let go of its lock."""
         await asyncio.to_thread(shutil.rmtree, partial, True)

@@ -116,6 +116,8 @@ def clear_leftovers(root: Path, stored: Collection[str], *, grace_s: float) -> l
                 and not entry.is_symlink()
                 and (entry / MANIFEST_NAME).is_file()
                 and _age_s(entry, now) >= grace_s
+                # Its writer still holds its lock until the row is stored: not a leftover.
+                and not _writer_alive(lock_path(root, name))
             ):
                 shutil.rmtree(entry, ignore_errors=True)
             else:

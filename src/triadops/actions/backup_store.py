@@ -62,6 +62,10 @@ class BackupStore(Protocol):
         """Remove a backup that will not be completed, whatever it holds."""
         ...
 
+    def release(self, partial: Path) -> None:
+        """Let go of the writer's lock once the published backup's row is stored (or not)."""
+        ...
+
     def readable(self, manifest: BackupManifest) -> AbstractAsyncContextManager[Path]:
         """A local folder holding the backup's files as the manifest lists them, for a block."""
         ...
@@ -116,8 +120,13 @@ class LocalStore:
         """Write the manifest, sync, rename into place; then let the lock go."""
         kept = manifest.model_copy(update={"store": LOCAL_STORE})
         await asyncio.to_thread(complete, partial, kept)
-        self._release(partial)
+        # The lock stays until `release`: between the rename and the row, the complete
+        # folder is this writer's, never a leftover for another backup's `prepare`.
         return kept
+
+    def release(self, partial: Path) -> None:
+        """Let go of the writer's lock (after the row is stored)."""
+        self._release(partial)
 
     async def discard(self, partial: Path) -> None:
         """Remove the partial folder, then let its lock go."""
@@ -188,6 +197,10 @@ class KeptStores:
     async def discard(self, partial: Path) -> None:
         """The configured store's."""
         await self.writer.discard(partial)
+
+    def release(self, partial: Path) -> None:
+        """The configured store's."""
+        self.writer.release(partial)
 
     def readable(self, manifest: BackupManifest) -> AbstractAsyncContextManager[Path]:
         """From where the manifest says the backup is kept."""
