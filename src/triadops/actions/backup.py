@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from triadops.actions.backup_alerts import BACKUP_FAILED, first_line, report_outcome
 from triadops.actions.backup_commands import declared_check
 from triadops.actions.backup_files import NO_SPACE, describe, fsync_path, out_of_space
-from triadops.actions.backup_store import backup_store
+from triadops.actions.backup_store import backup_store, stored
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.invocation import Runner
 from triadops.actions.commands.local import LocalRunner
@@ -31,7 +31,7 @@ from triadops.domain.enums import Risk
 from triadops.domain.errors import ActionFailed, NotFound
 from triadops.domain.operations import StepPreview, utcnow
 from triadops.storage import dumps, maintenance
-from triadops.storage.backups import backup_ids, read_manifest, save_backup
+from triadops.storage.backups import backup_ids, read_manifest
 from triadops.storage.schema_revisions import database_revision
 from triadops.storage.targets import OWN_DATABASE
 
@@ -158,15 +158,7 @@ class DatabaseBackupAction(Action[BackupParams]):
                     "nothing stored): free space or set backups.folder"
                 ) from None
             raise
-        try:
-            await save_backup(
-                ctx.databases.get(OWN_DATABASE),
-                manifest,
-                operation_id=ctx.operation_id,
-                step_key=ctx.idempotency_key,
-            )
-        finally:
-            store.release(partial)  # stored (or not): no longer a backup in the writing
+        await stored(ctx, store, partial, manifest)
         ctx.log.info("backup stored", backup_id=backup_id, size_bytes=manifest.size_bytes)
         return _figures(manifest, store.location(manifest.id))
 

@@ -29,7 +29,7 @@ from triadops.actions.backup_alerts import BACKUP_FAILED, first_line, report_out
 from triadops.actions.backup_archive import archive_exports, archive_files
 from triadops.actions.backup_files import describe
 from triadops.actions.backup_paths import collect
-from triadops.actions.backup_store import backup_store
+from triadops.actions.backup_store import backup_store, stored
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.procedures.catalogue import folders as procedure_folders
 from triadops.domain.backups import ArchiveMember, BackupManifest, BackupType, Skipped
@@ -39,7 +39,7 @@ from triadops.domain.operations import StepPreview, utcnow
 from triadops.settings import Settings
 from triadops.settings.backups import ArchiveSettings
 from triadops.settings.files import config_file
-from triadops.storage.backups import backup_ids, save_backup
+from triadops.storage.backups import backup_ids
 from triadops.storage.state_export import export_name, export_state
 from triadops.storage.targets import OWN_DATABASE
 
@@ -148,15 +148,7 @@ class ArchiveBackupAction(Action[NoParams]):
         except BaseException:
             await asyncio.shield(store.discard(partial))  # nothing half-written stays
             raise
-        try:
-            await save_backup(
-                ctx.databases.get(OWN_DATABASE),
-                manifest,
-                operation_id=ctx.operation_id,
-                step_key=ctx.idempotency_key,
-            )
-        finally:
-            store.release(partial)  # stored (or not): no longer a backup in the writing
+        await stored(ctx, store, partial, manifest)
         for s in written.skipped:
             ctx.log.warning("left out of the backup", path=s.path, reason=s.reason)
         ctx.log.info("backup stored", backup_id=backup_id, size_bytes=manifest.size_bytes)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from triadops.actions.backup_alerts import BACKUP_FAILED, first_line, report_outcome
 from triadops.actions.backup_files import describe
-from triadops.actions.backup_store import backup_store
+from triadops.actions.backup_store import backup_store, stored
 from triadops.actions.base import Action, ActionContext, Output
 from triadops.actions.commands.action import command_action
 from triadops.actions.commands.invocation import Completed, Runner
@@ -37,7 +37,7 @@ from triadops.domain.operations import StepPreview, utcnow
 from triadops.domain.parameters import NAME
 from triadops.settings import Settings
 from triadops.settings.backups import CommandBackup
-from triadops.storage.backups import backup_ids, save_backup
+from triadops.storage.backups import backup_ids
 from triadops.storage.targets import OWN_DATABASE
 
 TAIL = 1000
@@ -183,15 +183,7 @@ class CommandBackupAction(Action[CommandBackupParams]):
         except BaseException:
             await asyncio.shield(store.discard(partial))
             raise
-        try:
-            await save_backup(
-                ctx.databases.get(OWN_DATABASE),
-                manifest,
-                operation_id=ctx.operation_id,
-                step_key=ctx.idempotency_key,
-            )
-        finally:
-            store.release(partial)  # stored (or not): no longer a backup in the writing
+        await stored(ctx, store, partial, manifest)
         ctx.log.info("backup stored", backup_id=backup_id, size_bytes=manifest.size_bytes)
         return {
             "backup_id": manifest.id,

@@ -14,7 +14,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from triadops.actions.backup_encrypted import EncryptedStore
 from triadops.actions.backup_files import backup_folder, complete, verify_folder
@@ -23,6 +23,11 @@ from triadops.actions.backup_spool import claim, prepare_folder, release
 from triadops.domain.backups import LOCAL_STORE, PARTIAL_SUFFIX, BackupManifest, Verification
 from triadops.domain.errors import ActionFailed
 from triadops.settings import Settings
+from triadops.storage.backups import save_backup
+from triadops.storage.targets import OWN_DATABASE
+
+if TYPE_CHECKING:
+    from triadops.actions.base import ActionContext
 
 
 class BackupStore(Protocol):
@@ -242,3 +247,22 @@ class KeptStores:
 def backup_store(settings: Settings) -> BackupStore:
     """The store the settings name, encrypting new backups when asked."""
     return EncryptedStore(KeptStores(settings), settings.backups)
+
+
+async def stored(
+    ctx: ActionContext, store: BackupStore, partial: Path, manifest: BackupManifest
+) -> None:
+    """Store a published backup's row, then let go of its writer's lock, whatever happens.
+
+    The lock is held until the row is there, so no other backup's ``prepare`` takes the
+    complete folder for a leftover in between.
+    """
+    try:
+        await save_backup(
+            ctx.databases.get(OWN_DATABASE),
+            manifest,
+            operation_id=ctx.operation_id,
+            step_key=ctx.idempotency_key,
+        )
+    finally:
+        store.release(partial)
