@@ -40,6 +40,7 @@ from triadops.ops.health.api_errors import RequestCounts
 from triadops.ops.logs.checks import log_checks
 from triadops.ops.maintenance.runs import check_tasks
 from triadops.ops.runbooks.catalogue import RunbookCatalogue, load_runbooks
+from triadops.ops.standards import records as standard_records
 from triadops.settings import Settings
 from triadops.storage import governance, wakeups
 from triadops.storage.engine import create_engine, session_factory
@@ -52,12 +53,14 @@ if TYPE_CHECKING:
 
 
 def subscribe() -> None:
-    """Register what reacts to commits: change silences, recovery tests, then wake-ups.
+    """Register what reacts to commits: silences, recovery tests, standards, then wake-ups.
 
-    In this order: the silences' own entries are queued before the wake-ups read them.
+    In this order: the silences' own entries, and the operations a standard change
+    pre-approved, are queued before the wake-ups read them.
     """
     subscribers.register(change_silences.on_commit)
     subscribers.register(backup_service.on_commit)
+    subscribers.register(standard_records.on_commit)
     subscribers.register(wakeups.on_commit)
 
 

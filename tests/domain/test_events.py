@@ -6,7 +6,8 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from triadops.constitution.ledger.alert_audit import ALERT_FOLDS
-from triadops.constitution.ledger.folds import CHAIN_FOLDS, NOT_FOLDED, OPERATION_FOLDS
+from triadops.constitution.ledger.chain_folds import CHAIN_FOLDS
+from triadops.constitution.ledger.folds import NOT_FOLDED, OPERATION_FOLDS
 from triadops.constitution.ledger.task_audit import TASK_FOLDS
 from triadops.domain.events import (
     EVENT_TYPES,

@@ -39,6 +39,7 @@ DiscrepancyKind = Literal[
     "backup",
     "maintenance_task",
     "incident",
+    "standard_change",
 ]
 
 

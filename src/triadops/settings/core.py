@@ -31,6 +31,7 @@ from triadops.settings.monitor import MonitorSettings
 from triadops.settings.pipeline import PipelineSettings
 from triadops.settings.runbooks import RunbookSettings
 from triadops.settings.security import SecuritySettings
+from triadops.settings.standards import StandardSettings
 from triadops.settings.systems import SystemsSettings
 from triadops.settings.tasks import TaskSpec, window_problems
 from triadops.settings.usage import UsageSettings
@@ -58,6 +59,7 @@ GOVERNANCE: dict[str, Any] = {
     "procedure_folders": True,
     "maintenance": {"seed_tasks": True, "tasks": True},
     "backups": {"commands": True},
+    "standards": True,
 }
 """The settings that decide governance (``include`` for `Settings.model_dump`): how an
 operation is planned, judged and approved, how long an alert may be muted, and what the
@@ -100,6 +102,7 @@ class Settings(  # the keys come in the reverse order of the sections named here
     usage: UsageSettings = Field(default_factory=UsageSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
     runbooks: RunbookSettings = Field(default_factory=RunbookSettings)
+    standards: StandardSettings = Field(default_factory=StandardSettings)
 
     @model_validator(mode="after")
     def _tasks_name_windows(self) -> Settings:

@@ -583,3 +583,25 @@ class IncidentRow(Base):
     alert_id: Mapped[int | None] = mapped_column(Integer, index=True)
     """The alert whose firing started it (one incident per alert), if one did."""
     report: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+class StandardChangeRow(Base):
+    """A plan's success record and its standing with the legislature (a standard change)."""
+
+    __tablename__ = "standard_changes"
+
+    plan_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    """What the plan is, for people: ``procedure:<name>`` or its actions."""
+    standing: Mapped[str] = mapped_column(String(16), index=True)
+    streak: Mapped[int] = mapped_column(Integer)
+    successes: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_operation_id: Mapped[str | None] = mapped_column(String(64))
+    last_outcome: Mapped[str | None] = mapped_column(String(16))
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -44,14 +44,15 @@ from triadops.constitution.ledger import alert_compare, compare
 from triadops.constitution.ledger.alert_audit import ALERT_READERS, AlertingState, is_alert_event
 from triadops.constitution.ledger.backup_compare import compare_backups
 from triadops.constitution.ledger.chain import ChainWalk, Pacer
+from triadops.constitution.ledger.chain_folds import CHAIN_READERS
 from triadops.constitution.ledger.folds import (
-    CHAIN_READERS,
     OPERATION_READERS,
     LedgerState,
     OperationState,
 )
 from triadops.constitution.ledger.incident_compare import compare_incidents
 from triadops.constitution.ledger.notification_audit import NotificationState
+from triadops.constitution.ledger.standard_compare import compare_standards
 from triadops.constitution.ledger.task_audit import TASK_READERS, TasksState, compare_tasks
 from triadops.domain.ledger import Discrepancy, VerifyReport
 from triadops.settings import AlertSettings
@@ -60,6 +61,7 @@ from triadops.storage.backups import tested_backups
 from triadops.storage.governance import read_governance
 from triadops.storage.incidents import stored_reports
 from triadops.storage.ledger import StoredLink, head, iterate_link_batches
+from triadops.storage.standards import stored_standards
 
 OPERATION_BATCH = 100
 """Operations compared per batch: each holds the loop while compared (50 costs a fifth
@@ -157,6 +159,7 @@ async def verify_with_checkpoints(
     backups = await tested_backups(session, state.backups_tested)
     compare_backups(state, backups)
     compare_incidents(state, await stored_reports(session))
+    compare_standards(state, await stored_standards(session))
     await alert_compare.compare_stored(session, replay.alerting, pacer)
     found = replay.found + await compare_tasks(session, replay.tasks)
     report = VerifyReport(

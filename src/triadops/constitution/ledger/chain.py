@@ -108,8 +108,15 @@ async def flush(session: AsyncSession) -> int:
 
 
 BRANCH_ACTORS = ("legislative", "executive", "judicial", "crown")
-_PEOPLES = {"submitted": "legislative", "approval": "legislative", "step_ruled": "judicial"}
-"""Where a person's entry goes: a request or approval is the legislature's business."""
+_PEOPLES = {
+    "submitted": "legislative",
+    "approval": "legislative",
+    "step_ruled": "judicial",
+    "standard_granted": "legislative",
+    "standard_declined": "legislative",
+    "standard_revoked": "legislative",
+}
+"""Where a person's entry goes: a request, an approval or a standing is the legislature's."""
 _SYSTEMS = ("alert_", "notification_", "silence_", "change_silence_", "maintenance_task_")
 """Entries of the monitor, alerts and the scheduler: the ``system`` stream."""
 

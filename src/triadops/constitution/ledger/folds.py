@@ -31,20 +31,12 @@ from triadops.domain.events import (
     BackupRestoreTested,
     CancelRequested,
     ChangeReviewed,
-    CheckpointSigned,
-    Freeze,
-    GovernanceSet,
-    IncidentRecorded,
     LedgerEvent,
     PlanAdopted,
-    PrincipalCreated,
     Rescheduled,
     StepEvent,
     Submitted,
-    TokenCreated,
-    TokenRevoked,
     Transition,
-    Unfreeze,
 )
 from triadops.domain.ledger import Discrepancy, DiscrepancyKind
 from triadops.storage.ledger import StoredLink
@@ -132,6 +124,8 @@ class LedgerState:
     backups_tested: dict[str, tuple[str, str]] = field(default_factory=dict)
     incidents: dict[str, str] = field(default_factory=dict)
     """Each incident's digest, as its last ``incident_recorded`` entry says."""
+    standards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """By plan hash: the standard change's record as its last entry says, and its decider."""
     """By backup id: the (checksum, operation) of its last passed recovery test."""
     found: list[Discrepancy] = field(default_factory=list)
 
@@ -269,60 +263,7 @@ def fold_backup_tested(
     state.backups_tested[event.backup] = (event.checksum, str(e[SUBJECT]))
 
 
-def fold_incident(state: LedgerState, event: IncidentRecorded, e: Entry) -> None:
-    """The incident's stored report must be the one its last entry recorded."""
-    state.incidents[event.incident] = event.digest
-
-
-def fold_principal_created(state: LedgerState, event: PrincipalCreated, e: Entry) -> None:
-    """A principal exists from its creation, of the kind it was created as."""
-    name = event.name
-    if isinstance(name, str):
-        state.principals[name] = PrincipalState(kind=known(event.principal_kind))
-
-
-def fold_token_created(state: LedgerState, event: TokenCreated, e: Entry) -> None:
-    """A token is issued: its roles, principal and hash fingerprint."""
-    roles = event.roles
-    state.tokens[str(event.name)] = TokenState(
-        roles=sorted(str(r) for r in roles) if isinstance(roles, list) else [],
-        principal=known(event.principal),
-        fingerprint=known(event.fingerprint),
-    )
-
-
-def fold_token_revoked(state: LedgerState, event: TokenRevoked, e: Entry) -> None:
-    """A token is revoked."""
-    token = state.tokens.get(str(event.name))
-    if token is not None:
-        token.revoked = True
-
-
-def fold_freeze(state: LedgerState, event: Freeze, e: Entry) -> None:
-    """The crown's freeze is the last freeze or unfreeze: a freeze, by its actor."""
-    state.freeze_said, state.frozen_by = "freeze", e[ACTOR]
-
-
-def fold_unfreeze(state: LedgerState, event: Unfreeze, e: Entry) -> None:
-    """The crown's freeze is the last freeze or unfreeze: lifted."""
-    state.freeze_said, state.frozen_by = "unfreeze", None
-
-
-def fold_governance(state: LedgerState, event: GovernanceSet, e: Entry) -> None:
-    """The stored governance must be the last one set."""
-    said: dict[str, Any] = event.__dict__
-    state.governance = dict(said)
-
-
-def fold_checkpoint(state: LedgerState, event: CheckpointSigned, e: Entry) -> None:
-    """The log must hold every checkpoint the ledger records for its key."""
-    seq, key = event.seq, event.key_id
-    if isinstance(seq, int) and isinstance(key, str):
-        state.checkpoints.setdefault(key, {})[seq] = e[SEQ]
-
-
 OperationFold = Callable[[LedgerState, OperationState, Any, Entry], None]
-ChainFold = Callable[[LedgerState, Any, Entry], None]
 
 OPERATION_FOLDS: Final[dict[type[LedgerEvent], OperationFold]] = {
     Submitted: fold_submitted,
@@ -338,19 +279,6 @@ OPERATION_FOLDS: Final[dict[type[LedgerEvent], OperationFold]] = {
     **{kind: fold_step for kind in EVENT_TYPES.values() if issubclass(kind, StepEvent)},
 }
 """The folds of entries filed under an operation: its own, its steps' and approvals'."""
-
-CHAIN_FOLDS: Final[dict[type[LedgerEvent], ChainFold]] = {
-    PrincipalCreated: fold_principal_created,
-    TokenCreated: fold_token_created,
-    TokenRevoked: fold_token_revoked,
-    Freeze: fold_freeze,
-    Unfreeze: fold_unfreeze,
-    GovernanceSet: fold_governance,
-    CheckpointSigned: fold_checkpoint,
-    IncidentRecorded: fold_incident,
-}
-"""The folds of entries filed under no subject: principals, tokens, the crown, governance,
-checkpoints."""
 
 NOT_FOLDED: Final[dict[str, str]] = {
     "agent_consulted": "advice: the decision it informed is what the rows keep",
@@ -403,7 +331,4 @@ def _renamed(key: str, default: Any, event: Any) -> Any:
 
 OPERATION_READERS: Final = {
     kind.model_fields["kind"].default: Reader(kind, fold) for kind, fold in OPERATION_FOLDS.items()
-}
-CHAIN_READERS: Final = {
-    kind.model_fields["kind"].default: Reader(kind, fold) for kind, fold in CHAIN_FOLDS.items()
 }

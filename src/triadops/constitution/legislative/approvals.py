@@ -224,6 +224,27 @@ async def approve_operation(
     Every rule of APPROVAL_RULES is checked here, on the row locked for this transaction,
     and again by the lifecycle when the last approval approves the operation.
     """
+    return await record_approval(
+        session, operation_id=operation_id, approver=approver, authority=authority,
+        plan_hash=plan_hash,
+    )  # fmt: skip
+
+
+async def record_approval(
+    session: AsyncSession,
+    *,
+    operation_id: str,
+    approver: Identity,
+    authority: Authority,
+    plan_hash: str,
+    standard: bool = False,
+) -> OperationRow:
+    """Record one approval under every rule of APPROVAL_RULES; approve once all are in.
+
+    With `standard`, the approver gave it once, for every run of this exact plan, by
+    granting it as a standard change (``ops.standards``): the same rules hold, the ledger
+    says so.
+    """
     row = await store.get_operation(session, operation_id, for_update=True)
     finding = PlanningResult.model_validate(row.planning_result or {"approved": False})
     existing = await store.get_approvals(session, operation_id)
@@ -248,12 +269,10 @@ async def approve_operation(
         at=now,
     )
     session.add(new)
-    ledger.record(
-        session,
-        Approval(authority=authority.value, plan_hash=row.plan_hash),
-        actor=approver.name,
-        operation_id=operation_id,
-    )
+    given = Approval(authority=authority.value, plan_hash=row.plan_hash)
+    if standard:
+        given = Approval(authority=authority.value, plan_hash=row.plan_hash, standard=True)
+    ledger.record(session, given, actor=approver.name, operation_id=operation_id)
     missing = rules.missing_approvals(
         finding.required_approvals,
         [approval(a) for a in [*existing, new]],
@@ -261,7 +280,8 @@ async def approve_operation(
         authors=rules.plan_authors(row.requested_by, row.plan_author),
     )
     if not missing:
-        approve_and_schedule(session, attempt, reason="all approvals given")
+        reason = "pre-approved: a standard change" if standard else "all approvals given"
+        approve_and_schedule(session, attempt, reason=reason)
     return row
 
 

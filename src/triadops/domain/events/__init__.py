@@ -66,6 +66,14 @@ from triadops.domain.events.silences import (
     SilenceCreated,
     SilenceExpired,
 )
+from triadops.domain.events.standards import (
+    StandardDeclined,
+    StandardEvent,
+    StandardGranted,
+    StandardOutcome,
+    StandardProposed,
+    StandardRevoked,
+)
 from triadops.domain.events.steps import (
     RollbackStarted,
     StepCancelled,
@@ -131,6 +139,11 @@ AnyEvent = Annotated[
     | NotificationFailed
     | BackupRestoreTested
     | IncidentRecorded
+    | StandardOutcome
+    | StandardProposed
+    | StandardGranted
+    | StandardDeclined
+    | StandardRevoked
     | TaskRunSubmitted
     | TaskMissed
     | TaskRunEnded
@@ -220,6 +233,12 @@ __all__ = [
     "RollbackStarted",
     "SilenceCreated",
     "SilenceExpired",
+    "StandardDeclined",
+    "StandardEvent",
+    "StandardGranted",
+    "StandardOutcome",
+    "StandardProposed",
+    "StandardRevoked",
     "StepCancelled",
     "StepEvent",
     "StepFailed",

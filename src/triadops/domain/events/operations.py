@@ -66,6 +66,9 @@ class Approval(LedgerEvent):
     kind: Literal["approval"] = "approval"
     authority: str
     plan_hash: str
+    standard: bool | None = None
+    """True when the approver's grant of this plan as a standard change gave it (the
+    approver decided once, for every run of this exact plan); left out for a person's own."""
 
 
 class ExecutorViolation(LedgerEvent):

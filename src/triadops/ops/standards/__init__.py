@@ -1,0 +1,1 @@
+"""Standard changes: success records per plan, proposals to the legislature, pre-approvals."""
