@@ -40,6 +40,7 @@ from triadops.api.routes import (
     runbooks,
     security,
     sops,
+    standards,
 )
 from triadops.logconfig import configure_logging
 from triadops.ops.health.api_errors import RequestCounts
@@ -138,6 +139,7 @@ def create_app(
         security,
         backups,
         logs,
+        standards,
     ):
         app.include_router(module.router)
     return app

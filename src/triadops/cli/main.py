@@ -30,6 +30,7 @@ from triadops.cli import (
     runbooks,
     serve,
     sops,
+    standards,
     tokens,
     troubleshoot,
 )
@@ -101,6 +102,7 @@ app.add_typer(troubleshoot.incidents, name="incidents")
 app.add_typer(maintain.app, name="maintain")
 app.add_typer(backup.app, name="backup")
 app.add_typer(logs.app, name="logs")
+app.add_typer(standards.app, name="standards")
 app.command("freeze")(crown.freeze_command)
 app.command("unfreeze")(crown.unfreeze_command)
 app.command("login")(login.login)

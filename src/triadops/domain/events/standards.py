@@ -42,6 +42,8 @@ class StandardGranted(StandardEvent):
     """A legislative identity (the entry's actor) pre-approved the plan."""
 
     kind: Literal["standard_granted"] = "standard_granted"
+    reason: str | None = None
+    """Left out when the legislator gave none."""
 
 
 class StandardDeclined(StandardEvent):
