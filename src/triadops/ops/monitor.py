@@ -41,6 +41,7 @@ from triadops.ops.health.service import (
 from triadops.ops.maintenance.scheduled import SchedulerPass, TaskScheduler, record_usage
 from triadops.ops.runbooks.scheduled import AlertRunbooks
 from triadops.ops.security.scheduled import follow_reports
+from triadops.ops.standards.scheduled import follow_proposals
 from triadops.storage import agent_calls, change_silences, leases, workers
 
 log = structlog.stdlib.get_logger(__name__)
@@ -139,6 +140,9 @@ class Monitor:
             )
             result.troubleshooting = await self._guarded(
                 "runbooks on alerts", self.runbooks.run(), []
+            )
+            await self._guarded(
+                "standard change proposals", follow_proposals(self.powers, now=now), 0
             )
             result.alerts_cycle = True
         if self.next_tasks is None or now >= self.next_tasks:
