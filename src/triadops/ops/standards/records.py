@@ -48,7 +48,6 @@ log = structlog.stdlib.get_logger(__name__)
 RULES = "legislative:standards"
 """The actor of what the rules do to a record: count a run, propose, revoke on failure."""
 S = OperationStatus
-_GOVERNING = "triadops.standards.governing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +74,11 @@ def ended_runs(entries: Sequence[Queued]) -> list[Ended]:
 
 
 async def on_commit(session: AsyncSession, entries: Sequence[Queued]) -> None:
-    """Count the runs these entries end, then pre-approve what now waits for approval."""
+    """Count the runs these entries end, then pre-approve what now waits for approval.
+
+    Most commits end no run and send nothing to wait: they cost one pass over the queued
+    entries. The governance is read only when a run is counted or a grant may apply.
+    """
     ended = ended_runs(entries)
     waiting = [
         e.subject
@@ -84,32 +87,23 @@ async def on_commit(session: AsyncSession, entries: Sequence[Queued]) -> None:
         and e.event.to_status == S.AWAITING_APPROVAL.value
         and e.subject is not None
     ]
-    if not ended and not waiting:
-        return
-    governing = await governing_settings(session)
     for run in ended:
-        await count_run(session, run, governing)
-    if governing.enabled:
-        for operation_id in waiting:
-            await pre_approve(session, operation_id)
+        await count_run(session, run)
+    for operation_id in waiting:
+        await pre_approve(session, operation_id)
 
 
 async def governing_settings(session: AsyncSession) -> StandardSettings:
     """The database's stored governance for standard changes (defaults before any is stored).
 
-    Read once per transaction: what every writer of the database shares, never one
-    process's own settings.
+    Read in the transaction that applies it (one primary-key read): what every writer of
+    the database shares, never one process's own settings.
     """
-    cached = session.info.get(_GOVERNING)
-    if isinstance(cached, StandardSettings):
-        return cached
     row = await read_governance(session)
     stored: dict[str, Any] = dict(row.settings) if row is not None else {}
     prefix = "standards."
     said = {k[len(prefix) :]: v for k, v in stored.items() if k.startswith(prefix)}
-    governing = StandardSettings.model_validate(said)
-    session.info[_GOVERNING] = governing
-    return governing
+    return StandardSettings.model_validate(said)
 
 
 def subject_of(row: OperationRow) -> str:
@@ -132,12 +126,13 @@ def needs_the_legislature(row: OperationRow) -> bool:
     return required == {Authority.LEGISLATIVE} and not critical_steps(row)
 
 
-async def count_run(session: AsyncSession, run: Ended, governing: StandardSettings) -> None:
+async def count_run(session: AsyncSession, run: Ended) -> None:
     """Count one run on its plan's record; propose or revoke as the record now says."""
     row = await get_operation(session, run.operation_id)
-    eligible = needs_the_legislature(row)
+    eligible = row.plan_hash is not None and needs_the_legislature(row)
     if row.plan_hash is None or not (row.procedure or eligible):
         return  # no record: neither a procedure nor a plan a grant could stand in for
+    governing = await governing_settings(session)
     now = utcnow()
     record = await store.record_for(session, row.plan_hash, subject=subject_of(row), now=now)
     store.counted(record, run.outcome, operation_id=row.id, at=now)
@@ -209,6 +204,8 @@ async def pre_approve(session: AsyncSession, operation_id: str) -> None:
         return
     record = await store.get_standard(session, row.plan_hash, for_update=True)
     if record is None or record.standing != Standing.STANDARD.value or not record.decided_by:
+        return
+    if not (await governing_settings(session)).enabled:
         return
     grantor = Identity(name=record.decided_by, roles=frozenset({Role.LEGISLATIVE}))
     try:
