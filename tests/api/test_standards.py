@@ -100,3 +100,13 @@ async def test_bad_requests_say_what_and_where(api: Api, rt: Runtime) -> None:
     assert too_long.status_code == 422
     shown = (await api.get(f"/standards/{plan}")).json()
     assert shown["standing"] == "proposed", "a refused request changed the record"
+
+
+async def test_a_runbooks_record_names_its_resolutions(api: Api) -> None:
+    answer = await api.get("/runbooks/data_inconsistency/record")
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()
+    assert shown["runbook"] == "data_inconsistency" and shown["incidents"] == {}
+    assert {r["subject"] for r in shown["resolutions"]} >= {"procedure:backup_database"}
+    assert (await api.get("/runbooks/no_such_book/record")).status_code == 404
+    assert (await api.get("/runbooks/Bad Name/record")).status_code == 422

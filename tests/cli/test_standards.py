@@ -88,6 +88,12 @@ def test_list_show_grant_decline_and_revoke_locally(
     assert "--standing" in bad and "proposed" in bad
     assert data(triad("standards", "show", plan, "--json"))["standing"] == "revoked"
 
+    book = data(triad("runbooks", "record", "data_inconsistency", "--json"))
+    assert book["runbook"] == "data_inconsistency"
+    table = triad("runbooks", "record", "data_inconsistency")
+    assert table.exit_code == 0 and "never run" in table.stdout
+    assert "no_such" in one_error_line(triad("runbooks", "record", "no_such"))
+
 
 @pytest.fixture
 def server_env(settings: Settings) -> dict[str, str]:

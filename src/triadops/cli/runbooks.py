@@ -9,16 +9,19 @@ from __future__ import annotations
 from contextlib import closing
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 from rich.table import Table
 
-from triadops.cli.context import JsonFlag, load_settings
-from triadops.cli.output import console, emit_json, visible
+from triadops.cli.context import JsonFlag, load_settings, run
+from triadops.cli.output import console, emit_json, fitted_table, visible
 from triadops.cli.remote import remote
 from triadops.domain.runbooks import Diagnostic, RunbookEntry
+from triadops.domain.standards import RunbookRecord
 from triadops.ops.runbooks.catalogue import BUILTIN, USER_FOLDER, RunbookCatalogue, check_paths
-from triadops.runtime import catalogues
+from triadops.ops.standards.service import runbook_record
+from triadops.runtime import Runtime, catalogues
 
 app = typer.Typer(help="See the troubleshooting runbooks in force.", no_args_is_help=True)
 
@@ -134,3 +137,44 @@ def validate(
         typer.echo(f"error: {visible(problem)}", err=True)
     if problems:
         raise typer.Exit(1)
+
+
+@app.command()
+def record(
+    name: Annotated[str, typer.Argument(help="A runbook's name (triad runbooks list).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a runbook's success record: its incidents by outcome, its resolutions' plans."""
+    client = remote()
+    if client is not None:
+        with closing(client):
+            answer = client.call("GET", f"/runbooks/{quote(name, safe='')}/record")
+        found = RunbookRecord.model_validate(answer)
+    else:
+
+        async def work(rt: Runtime) -> RunbookRecord:
+            entry = rt.runbooks.get(name)
+            async with rt.session(read_only=True) as session:
+                return await runbook_record(session, entry.runbook)
+
+        found = run(work)
+    if as_json:
+        emit_json(found)
+        return
+    out = console()
+    ended = ", ".join(f"{n} {status}" for status, n in sorted(found.incidents.items()))
+    out.print(f"{found.runbook}: incidents: {ended or 'none yet'}", markup=False)
+    table = fitted_table("resolution", "plan", "standing", "streak", "passed", "failed")
+    for r in found.resolutions:
+        if not r.plans:
+            table.add_row(r.resolution, "never run", "", "", "", "")
+        for p in r.plans:
+            table.add_row(
+                r.resolution,
+                p.plan_hash[:12],
+                p.standing.value,
+                str(p.streak),
+                str(p.successes),
+                str(p.failures),
+            )
+    out.print(table)

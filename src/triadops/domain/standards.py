@@ -76,3 +76,26 @@ class Decision(StrEnum):
     GRANT = "grant"
     DECLINE = "decline"
     REVOKE = "revoke"
+
+
+def subject_of_resolution(procedure: str | None, action: str | None) -> str:
+    """The record subject a runbook's resolution runs under: its procedure, or its action."""
+    return f"procedure:{procedure}" if procedure else f"steps:{action}"
+
+
+class ResolutionRecord(BaseModel):
+    """One resolution of a runbook: the records of the plans it ran as."""
+
+    resolution: str
+    subject: str
+    plans: list[StandardChange]
+    """Each plan it ran as (other parameters make another plan), most recent first."""
+
+
+class RunbookRecord(BaseModel):
+    """A runbook's success record: how its incidents ended, and its resolutions' plans."""
+
+    runbook: str
+    incidents: dict[str, int]
+    """Incidents by status (resolved, unresolved, no_symptoms, resolving, diagnosed)."""
+    resolutions: list[ResolutionRecord]

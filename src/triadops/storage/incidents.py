@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.storage.tables import IncidentRow, LedgerRow
@@ -81,3 +81,13 @@ async def ledger_seqs(session: AsyncSession, operation_id: str) -> list[int]:
         select(LedgerRow.seq).where(LedgerRow.operation_id == operation_id).order_by(LedgerRow.seq)
     )
     return [int(s) for s in found.all()]
+
+
+async def runbook_outcomes(session: AsyncSession, runbook: str) -> dict[str, int]:
+    """How the runbook's incidents ended, by status (one grouped read of its index)."""
+    rows = await session.execute(
+        select(IncidentRow.status, func.count())
+        .where(IncidentRow.runbook == runbook)
+        .group_by(IncidentRow.status)
+    )
+    return {str(status): int(n) for status, n in rows.all()}

@@ -7,6 +7,7 @@ pre-approval of the same plan are never both decided on the same old standing.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -105,12 +106,18 @@ def standard_view(row: StandardChangeRow) -> StandardChange:
 
 
 async def list_standards(
-    session: AsyncSession, *, standing: Standing | None = None, limit: int = 100
+    session: AsyncSession,
+    *,
+    standing: Standing | None = None,
+    subjects: Collection[str] = (),
+    limit: int = 100,
 ) -> list[StandardChange]:
-    """Records, the most recently changed first; only those of `standing` when given."""
+    """Records, the most recently changed first; only of `standing` and `subjects` if given."""
     stmt = select(StandardChangeRow)
     if standing is not None:
         stmt = stmt.where(StandardChangeRow.standing == standing.value)
+    if subjects:
+        stmt = stmt.where(StandardChangeRow.subject.in_(sorted(subjects)))
     stmt = stmt.order_by(StandardChangeRow.updated_at.desc(), StandardChangeRow.plan_hash).limit(
         limit
     )

@@ -573,6 +573,7 @@ class IncidentRow(Base):
     """A troubleshooting run's incident report: diagnosis, resolution, validation, timeline."""
 
     __tablename__ = "incidents"
+    __table_args__ = (Index(None, "runbook", "status"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     runbook: Mapped[str] = mapped_column(String(64))

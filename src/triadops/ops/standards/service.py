@@ -18,10 +18,19 @@ from triadops.domain.events import (
 )
 from triadops.domain.identity import Identity
 from triadops.domain.operations import utcnow
-from triadops.domain.standards import Decision, StandardChange, Standing
+from triadops.domain.runbooks import Runbook
+from triadops.domain.standards import (
+    Decision,
+    ResolutionRecord,
+    RunbookRecord,
+    StandardChange,
+    Standing,
+    subject_of_resolution,
+)
 from triadops.ops.standards.policy import STANDINGS, StandingChange
 from triadops.ops.standards.records import governing_settings, pre_approve, say
 from triadops.storage import standards as store
+from triadops.storage.incidents import runbook_outcomes
 from triadops.storage.tables import StandardChangeRow
 
 TARGETS = {
@@ -100,3 +109,21 @@ async def listing(
 ) -> list[StandardChange]:
     """The records, most recently changed first."""
     return await store.list_standards(session, standing=standing, limit=limit)
+
+
+async def runbook_record(session: AsyncSession, runbook: Runbook) -> RunbookRecord:
+    """The runbook's success record: its incidents by outcome, its resolutions' plans."""
+    subjects = {f.name: subject_of_resolution(f.procedure, f.action) for f in runbook.resolutions}
+    plans = await store.list_standards(session, subjects=set(subjects.values()), limit=500)
+    return RunbookRecord(
+        runbook=runbook.name,
+        incidents=await runbook_outcomes(session, runbook.name),
+        resolutions=[
+            ResolutionRecord(
+                resolution=name,
+                subject=subject,
+                plans=[p for p in plans if p.subject == subject],
+            )
+            for name, subject in subjects.items()
+        ],
+    )

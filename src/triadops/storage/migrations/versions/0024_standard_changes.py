@@ -1,4 +1,4 @@
-"""standard_changes: each plan's success record and standing
+"""standard_changes: each plan's success record and standing; incidents by runbook
 
 Revision ID: 0024
 Revises: 0023
@@ -40,10 +40,12 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_standard_changes_standing"), "standard_changes", ["standing"])
     op.create_index(op.f("ix_standard_changes_updated_at"), "standard_changes", ["updated_at"])
+    op.create_index(op.f("ix_incidents_runbook_status"), "incidents", ["runbook", "status"])
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    op.drop_index(op.f("ix_incidents_runbook_status"), table_name="incidents")
     op.drop_index(op.f("ix_standard_changes_updated_at"), table_name="standard_changes")
     op.drop_index(op.f("ix_standard_changes_standing"), table_name="standard_changes")
     op.drop_table("standard_changes")
