@@ -151,3 +151,37 @@ async def test_a_procedure_tool_submits_and_its_requester_cancels(
         assert cancelled["operation"]["status"] == "cancelled"
         assert cancelled["cancel"] == "cancelled"
     assert await api.status(op["operation_id"]) == "cancelled"
+
+
+def test_triad_mcp_refuses_to_start_without_a_token_or_with_a_bad_one(
+    settings: Settings, api: Api
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.mcp.conftest import triad_env
+
+    command = [sys.executable, "-m", "triadops.cli.main", "mcp"]
+    for token in ("", "triad_not-a-token"):
+        done = subprocess.run(
+            command,
+            env=triad_env(settings, TRIAD_TOKEN=token),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode != 0, token
+        assert done.stdout == b"", token
+        lines = done.stderr.decode().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+        assert "Traceback" not in done.stderr.decode()
+    assert (
+        b"TRIAD_TOKEN"
+        in subprocess.run(
+            command,
+            env=triad_env(settings),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        ).stderr
+    )
