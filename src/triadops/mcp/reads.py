@@ -54,6 +54,12 @@ async def operation_record(session: AsyncSession, operation_id: str) -> Operatio
 
 def add_reads(server: MCPServer, tools: Tools) -> None:
     """Register the read-only tools on `server`."""
+    add_catalogue_reads(server, tools)
+    add_state_reads(server, tools)
+
+
+def add_catalogue_reads(server: MCPServer, tools: Tools) -> None:
+    """Register the tools that read the procedures and the health of the system."""
     runtime = tools.runtime
 
     @server.tool(annotations=READ)
@@ -89,6 +95,11 @@ def add_reads(server: MCPServer, tools: Tools) -> None:
             return stored if stored is not None else await check_health(runtime.powers)
 
         return await tools.reading(ctx, work)
+
+
+def add_state_reads(server: MCPServer, tools: Tools) -> None:
+    """Register the tools that read alerts and operations."""
+    runtime = tools.runtime
 
     @server.tool(annotations=READ)
     async def list_alerts(
