@@ -62,6 +62,7 @@ class McpHttp:
 
     url: str
     log: Path
+    pid: int
 
     @asynccontextmanager
     async def client(self, token: str) -> AsyncIterator[Client]:
@@ -86,7 +87,7 @@ async def mcp_http(settings: Settings, tmp_path: Path) -> AsyncIterator[McpHttp]
     url = f"http://127.0.0.1:{port}/mcp"
     try:
         await _answering(process, url, log)
-        yield McpHttp(url, log)
+        yield McpHttp(url, log, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -7,6 +7,7 @@ token, and a session id reused without a token (the MCP session proves nothing a
 from __future__ import annotations
 
 import httpx
+import psutil
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -29,6 +30,16 @@ INITIALIZE = {
     },
 }
 ACCEPT = {"Accept": "application/json, text/event-stream"}
+
+
+def test_it_listens_on_loopback_only_by_default(mcp_http: McpHttp) -> None:
+    listening = [
+        c.laddr
+        for c in psutil.Process(mcp_http.pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert listening, mcp_http.log.read_text()
+    assert {address.ip for address in listening} == {"127.0.0.1"}
 
 
 async def test_requests_without_a_valid_token_get_401_and_run_nothing(

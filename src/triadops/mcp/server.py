@@ -30,7 +30,6 @@ def build_server(runtime: Runtime, caller: Caller) -> MCPServer:
         NAME,
         instructions=INSTRUCTIONS,
         log_level="WARNING",
-        warn_on_duplicate_tools=False,
     )
     tools = Tools(runtime, caller)
     add_reads(server, tools)
