@@ -15,8 +15,9 @@ from tests.cli.conftest import Triad, data
 from triadops.cli.main import app
 from triadops.domain.enums import Role
 
-LONG_RUNNING = {"triad serve", "triad worker"}
-"""Daemons: they print logs while they run, not a result to parse."""
+LONG_RUNNING = {"triad serve", "triad worker", "triad mcp"}
+"""Daemons: they print logs while they run, not a result to parse (``triad mcp``'s stdout is
+the MCP protocol itself)."""
 
 
 def commands(command: Command, path: str = "triad") -> Iterator[tuple[str, Command]]:

@@ -25,6 +25,7 @@ from triadops.cli import (
     login,
     logs,
     maintain,
+    mcp,
     ops,
     procedures,
     runbooks,
@@ -109,6 +110,7 @@ app.command("login")(login.login)
 app.command("logout")(login.logout)
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
+app.command("mcp")(mcp.mcp_command)
 
 
 def _print_version(asked: bool) -> None:

@@ -48,8 +48,13 @@ class Stored:
         return operation_view(self.row, self.steps, [])
 
 
-def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) -> Stored:
+def store_reviewed(
+    session: AsyncSession, powers: Powers, reviewed: Reviewed, *, via: str | None = None
+) -> Stored:
     """Store a reviewed request and move it where its finding says; no I/O but the database.
+
+    `via` names the client it came through (an AI assistant over MCP) on the ledger's
+    submission entry, beside the requester; left out, the entry is as it always was.
 
     A duplicate operation id is refused by the primary key when the caller flushes, or at
     once when the session already holds it (the same id twice in one group commit).
@@ -72,15 +77,18 @@ def store_reviewed(session: AsyncSession, powers: Powers, reviewed: Reviewed) ->
         updated_at=now,
     )
     session.add(row)
+    submitted = Submitted(
+        to_status=S.SUBMITTED.value,
+        type=request.operation_type.value,
+        authority=request.constitutional_authority.value,
+        emergency=request.is_emergency,
+        description=request.description,
+    )
+    if via is not None:  # set only when given: the hash covers the keys its writer set
+        submitted = submitted.model_copy(update={"via": via})
     ledger.record(
         session,
-        Submitted(
-            to_status=S.SUBMITTED.value,
-            type=request.operation_type.value,
-            authority=request.constitutional_authority.value,
-            emergency=request.is_emergency,
-            description=request.description,
-        ),
+        submitted,
         actor=request.requested_by,
         operation_id=row.id,
         at=now,

@@ -19,6 +19,9 @@ class Submitted(LedgerEvent):
     authority: str
     emergency: bool
     description: str
+    via: str | None = None
+    """The client it came through when not the API or the CLI (``mcp:<client name>`` for an
+    AI assistant over MCP); left out otherwise. The actor stays the token's principal."""
 
 
 class Transition(LedgerEvent):
