@@ -78,9 +78,7 @@ def codes(report: EvidenceReport) -> list[str]:
 
 
 @pytest.fixture
-async def bundle(
-    runtime: Runtime, key: Ed25519PrivateKey, log_path: Path
-) -> dict[str, Any]:
+async def bundle(runtime: Runtime, key: Ed25519PrivateKey, log_path: Path) -> dict[str, Any]:
     """An honest bundle as its JSON document: others' entries before, inside and after it."""
     await submit(runtime, request())
     operation_id = await completed_and_approved(runtime)

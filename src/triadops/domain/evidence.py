@@ -9,14 +9,14 @@ first checkpoint at or after its last entry, other subjects' entries included.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from triadops.domain.checkpoints import Checkpoint
 from triadops.domain.operations import Operation
 
-EVIDENCE_FORMAT = "triadops-evidence-v1"
+EVIDENCE_FORMAT: Final = "triadops-evidence-v1"
 """The bundle's ``format``; a new layout gets a new version, never a reuse."""
 
 

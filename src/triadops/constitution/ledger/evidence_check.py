@@ -100,8 +100,7 @@ def _check_chain(entries: list[EvidenceEntry], found: _Findings) -> int:
         else:
             found.say(
                 "entry_edited",
-                f"entry {entry.seq} ({entry.event}): its content does not match its hash "
-                "(edited)",
+                f"entry {entry.seq} ({entry.event}): its content does not match its hash (edited)",
             )
         before = entry
     return checked
@@ -215,7 +214,9 @@ def _check_plan(record: Operation, op: OperationState, found: _Findings) -> None
 
 def _check_approvals(record: Operation, op: OperationState, found: _Findings) -> None:
     said = Counter(op.approvals)
-    held = Counter((a.approver, a.authority.value, a.plan_hash) for a in record.approvals)
+    held: Counter[tuple[str, str | None, str | None]] = Counter(
+        (a.approver, a.authority.value, a.plan_hash) for a in record.approvals
+    )
     for problem, extra in (
         ("is in the record but not in the ledger (forged)", held - said),
         ("is in the ledger but not in the record (hidden)", said - held),
