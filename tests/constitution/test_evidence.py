@@ -26,6 +26,7 @@ from triadops.domain.enums import OperationStatus
 from triadops.domain.errors import Conflict, NotFound
 from triadops.domain.evidence import EvidenceBundle, EvidenceReport
 from triadops.runtime import Runtime
+from triadops.storage import ledger as store
 from triadops.storage.tables import LedgerRow
 from triadops.worker.claims import drive_once
 
@@ -291,3 +292,23 @@ async def test_export_refuses_an_operation_no_checkpoint_covers_yet(
         await export(runtime, op.operation_id, key, log_path)
     with pytest.raises(NotFound):
         await export(runtime, "op-nosuch", key, log_path)
+
+
+async def test_export_passes_over_heads_another_key_signed_and_lines_that_are_none(
+    runtime: Runtime, key: Ed25519PrivateKey, log_path: Path
+) -> None:
+    """The lowest covering head signed by the verifier's key is chosen, whatever else is there."""
+    operation_id = await completed_and_approved(runtime)
+    async with runtime.session(read_only=True) as session:
+        seq, digest = await store.head(session)
+    foreign = sign_checkpoint(Ed25519PrivateKey.generate(), seq=seq, hash=digest)
+    log_path.parent.mkdir(parents=True)
+    log_path.write_text(f"{foreign.model_dump_json()}\nnot a checkpoint\n")
+    with pytest.raises(Conflict, match="the log's newest is"):
+        await export(runtime, operation_id, key, log_path)
+    ours = await sign(runtime, key, log_path)
+
+    made = await export(runtime, operation_id, key, log_path)
+
+    assert made.checkpoint.seq == ours and made.checkpoint.key_id != foreign.key_id
+    assert check_bundle(made, key.public_key()).ok
