@@ -312,3 +312,26 @@ async def test_export_passes_over_heads_another_key_signed_and_lines_that_are_no
 
     assert made.checkpoint.seq == ours and made.checkpoint.key_id != foreign.key_id
     assert check_bundle(made, key.public_key()).ok
+
+
+async def test_a_float_the_ledger_holds_as_nan_or_infinity_keeps_its_hash_in_the_file(
+    bundle: dict[str, Any], key: Ed25519PrivateKey
+) -> None:
+    """SQLite keeps NaN in JSON text; the bundle must write it back as json does, not null."""
+    entries = bundle["entries"]
+    entries[1]["details"]["odd"] = [float("nan"), float("inf"), -float("inf"), 1e-7]
+    prev = entries[1]["prev_hash"]
+    for entry in entries[1:]:
+        entry["prev_hash"] = prev
+        body = {k: entry[k] for k in entry if k not in ("prev_hash", "hash")}
+        entry["hash"] = prev = link_hash(prev, body)
+    bundle["checkpoint"] = json.loads(
+        sign_checkpoint(key, seq=entries[-1]["seq"], hash=prev).model_dump_json()
+    )
+    made = EvidenceBundle.model_validate_json(json.dumps(bundle))
+
+    report = check_bundle(
+        EvidenceBundle.model_validate_json(made.model_dump_json()), key.public_key()
+    )
+
+    assert report.findings == []

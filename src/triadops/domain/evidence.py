@@ -23,7 +23,8 @@ EVIDENCE_FORMAT: Final = "triadops-evidence-v1"
 class EvidenceEntry(BaseModel):
     """One ledger entry as its hash covers it: the body, and the links either side."""
 
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinities written as json writes them (not null), so they hash as stored.
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
     seq: int
     at: str
@@ -54,7 +55,7 @@ class EvidenceEntry(BaseModel):
 class EvidenceBundle(BaseModel):
     """What ``triad evidence`` writes: the operation's record and the proof of its entries."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
     format: Literal["triadops-evidence-v1"] = EVIDENCE_FORMAT
     operation_id: str
