@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
+from triadops.cli.clicktypes import Command
 from triadops.cli.clicktypes import Context as ClickContext
 from triadops.cli.context import BadInput, JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json
@@ -37,7 +38,7 @@ class EvidenceGroup(TyperGroup):
 
     def resolve_command(
         self, ctx: ClickContext, args: list[str]
-    ) -> tuple[str | None, Any, list[str]]:
+    ) -> tuple[str | None, Command | None, list[str]]:
         """Send a first argument that names no command to ``export``."""
         if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
             args = ["export", *args]
