@@ -335,3 +335,29 @@ async def test_a_float_the_ledger_holds_as_nan_or_infinity_keeps_its_hash_in_the
     )
 
     assert report.findings == []
+
+
+@pytest.mark.parametrize(
+    ("steps", "ends"),
+    [
+        ([("noop", {}), ("noop", {"fail": True})], "rolled_back"),
+        ([("database.purge_audit_logs", {})], "awaiting_approval"),
+    ],
+    ids=["rolled-back", "awaiting-approval"],
+)
+async def test_operations_that_did_not_complete_verify_as_they_ended(
+    runtime: Runtime,
+    key: Ed25519PrivateKey,
+    log_path: Path,
+    steps: list[tuple[str, dict[str, Any]]],
+    ends: str,
+) -> None:
+    systems = ["a", "b", "c", "d"] if ends == "awaiting_approval" else []
+    op = await submit(runtime, request(steps, affected_systems=systems))
+    await drive_once(runtime.powers, owner="w")
+    await sign(runtime, key, log_path)
+
+    made = await export(runtime, op.operation_id, key, log_path)
+    report = check_bundle(made, key.public_key())
+
+    assert (report.status, report.findings) == (ends, [])
