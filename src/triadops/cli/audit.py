@@ -14,6 +14,7 @@ from triadops.cli.output import console, emit_json, render_entries
 from triadops.cli.remote import remote
 from triadops.constitution import ledger, lifecycle
 from triadops.constitution.ledger import audit, checkpoints
+from triadops.constitution.ledger.publishing import publish_checkpoint
 from triadops.domain.checkpoints import Checkpoint, CheckpointReport, iso_utc
 from triadops.domain.errors import InvalidRequest
 from triadops.domain.ledger import LedgerEntry, VerifyReport
@@ -130,6 +131,7 @@ def checkpoint(as_json: JsonFlag = False) -> None:
         async with rt.session() as session:
             checkpoints.record_checkpoint(session, signed)
             await lifecycle.commit(session)
+        await publish_checkpoint(settings, signed)  # outside any transaction; never fatal
         return signed
 
     _signed(run(work), str(log_path), as_json=as_json)

@@ -21,6 +21,7 @@ from triadops.cli import (
     audit,
     backup,
     crown,
+    evidence,
     health,
     login,
     logs,
@@ -90,6 +91,7 @@ app = typer.Typer(
 )
 app.add_typer(ops.app, name="ops")
 app.add_typer(audit.app, name="audit")
+app.add_typer(evidence.app, name="evidence")
 app.add_typer(tokens.app, name="token")
 app.add_typer(health.app, name="health")
 app.add_typer(alerts.alerts_app, name="alerts")

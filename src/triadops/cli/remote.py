@@ -28,6 +28,7 @@ from triadops.cli.views import (
 )
 from triadops.domain.checkpoints import Checkpoint
 from triadops.domain.errors import Conflict, Forbidden, NotFound, TriadError, Unauthenticated
+from triadops.domain.evidence import EvidenceBundle
 from triadops.domain.health import HealthReport, HealthReportSummary
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operation_views import OperationSummary
@@ -44,6 +45,9 @@ TROUBLESHOOT_TIMEOUT = httpx.Timeout(TROUBLESHOOT_WAIT_S + 600.0, connect=5.0)
 """The diagnosis (each diagnostic within its budget), an investigation, then the wait."""
 AGENTS_CHECK_TIMEOUT = httpx.Timeout(3615.0, connect=5.0)
 """The server bounds an agents' check by ``agents.timeout_s`` (at most 3600 s) and a grace."""
+EVIDENCE_TIMEOUT = httpx.Timeout(300.0, connect=5.0)
+"""A bundle holds every entry from the operation's submission to a signed head: an old
+operation's can be long."""
 MAX_SILENCES = 500
 """The most silences ``GET /silences`` lists at once."""
 MAX_ENTRIES = 1000
@@ -297,6 +301,16 @@ class Remote:
     def verify(self) -> VerifyReport:
         """Replay the ledger on the server."""
         return VerifyReport.model_validate(self.call("GET", "/audit/verify"))
+
+    def evidence(self, operation_id: str) -> EvidenceBundle:
+        """Export an operation's evidence bundle from the server (a viewer's read)."""
+        found = self.call(
+            "GET", f"/operations/{_segment(operation_id)}/evidence", timeout=EVIDENCE_TIMEOUT
+        )
+        try:
+            return EvidenceBundle.model_validate(found)
+        except ValidationError as exc:
+            raise TriadError(f"the server's answer is not a bundle: {exc.errors()[0]}") from None
 
     def checkpoint(self) -> tuple[Checkpoint, str]:
         """Have the server sign the ledger's head; the checkpoint and the server's log path."""

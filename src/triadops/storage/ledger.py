@@ -205,3 +205,39 @@ async def select_entries(
 async def count_entries(session: AsyncSession) -> int:
     """Return how many links the table holds."""
     return int((await session.execute(select(func.count()).select_from(LedgerRow))).scalar_one())
+
+
+async def operation_span(session: AsyncSession, operation_id: str) -> tuple[int, int] | None:
+    """Return the first and last seq of one subject's entries (by its index), or None."""
+    stmt = select(func.min(LedgerRow.seq), func.max(LedgerRow.seq)).where(
+        LedgerRow.operation_id == operation_id
+    )
+    first, last = (await session.execute(stmt)).one()
+    return None if first is None else (int(first), int(last))
+
+
+async def select_range(
+    session: AsyncSession, *, first: int, last: int, batch: int = 1000
+) -> AsyncGenerator[list[dict[str, Any]], None]:
+    """Yield the links from `first` to `last` in seq order, a keyset batch at a time.
+
+    Each as the body its hash covers (:func:`entry_body`) with its ``prev_hash`` and
+    ``hash``; the rows are let go as they are read, so a long segment is never all held.
+    """
+    after = first - 1
+    while after < last:
+        stmt = (
+            select(LedgerRow)
+            .where(LedgerRow.seq > after, LedgerRow.seq <= last)
+            .order_by(LedgerRow.seq)
+            .limit(batch)
+        )
+        rows = list((await session.execute(stmt)).scalars().all())
+        if not rows:
+            return
+        links = []
+        for row in rows:
+            links.append({**entry_body(row), "prev_hash": row.prev_hash, "hash": row.hash})
+            session.expunge(row)
+        yield links
+        after = rows[-1].seq

@@ -27,6 +27,7 @@ from triadops.constitution import lifecycle
 from triadops.constitution.commits import GroupCommitter
 from triadops.constitution.journey import Claimed, Journey
 from triadops.constitution.ledger import checkpoints
+from triadops.constitution.ledger.publishing import publish_checkpoint
 from triadops.constitution.powers import Powers
 from triadops.domain.errors import TriadError
 from triadops.storage.wakeups import Wakeups
@@ -228,3 +229,4 @@ async def _checkpoint(powers: Powers) -> None:
         log.warning("checkpoint not written", reason=f"{type(exc).__name__}: {exc}")
     else:
         log.info("checkpoint written", seq=checkpoint.seq, key_id=checkpoint.key_id)
+        await publish_checkpoint(powers.settings, checkpoint)

@@ -11,6 +11,7 @@ from triadops.api.deps import Crown, ReadSessionDep, RuntimeDep, Viewer
 from triadops.api.schemas import PROBLEMS, LedgerPage, OperationIdQuery, SignedCheckpoint, problems
 from triadops.constitution import lifecycle
 from triadops.constitution.ledger import audit, checkpoints, to_entry
+from triadops.constitution.ledger.publishing import publish_checkpoint
 from triadops.domain.errors import Conflict, InvalidRequest
 from triadops.domain.ledger import VerifyReport
 from triadops.storage.ledger import select_entries
@@ -68,4 +69,5 @@ async def sign_checkpoint(identity: Crown, runtime: RuntimeDep) -> SignedCheckpo
     async with runtime.session() as session:
         checkpoints.record_checkpoint(session, signed)
         await lifecycle.commit(session)
+    await publish_checkpoint(settings, signed)  # outside any transaction; never fatal
     return SignedCheckpoint(**signed.model_dump(), log=str(log_path))

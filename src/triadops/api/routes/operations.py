@@ -1,7 +1,8 @@
-"""Operations: submit (or dry-run), list and read, with the ledger timeline."""
+"""Operations: submit (or dry-run), list and read, with the ledger timeline; their evidence."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -22,6 +23,8 @@ from triadops.api.schemas import (
 from triadops.api.views import operation_view
 from triadops.constitution import ledger
 from triadops.constitution.commits import Tick
+from triadops.constitution.ledger import checkpoints
+from triadops.constitution.ledger.evidence import NO_KEY, export_evidence
 from triadops.constitution.legislative.service import (
     Stored,
     preview_operation,
@@ -29,7 +32,8 @@ from triadops.constitution.legislative.service import (
     store_reviewed,
 )
 from triadops.constitution.powers import Powers
-from triadops.domain.errors import Conflict
+from triadops.domain.errors import Conflict, InvalidRequest
+from triadops.domain.evidence import EvidenceBundle
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest
 from triadops.runtime import Runtime
@@ -147,3 +151,36 @@ async def read(
 ) -> OperationView:
     """Read one operation in full, with every ledger entry about it."""
     return await operation_view(session, operation_id)
+
+
+@router.get(
+    "/{operation_id}/evidence",
+    operation_id="export_evidence",
+    response_model=EvidenceBundle,
+    responses=problems(404, 409, 422),
+)
+async def evidence(
+    operation_id: OperationIdPath, identity: Viewer, session: ReadSessionDep, runtime: RuntimeDep
+) -> Response:
+    """Export the operation's evidence bundle: its record and its signed ledger segment.
+
+    A viewer's: it holds what the operation and the ledger reads already show. 409 when the
+    server has no checkpoint key or no signed checkpoint covers the operation's last entry
+    yet. An auditor checks it offline: ``triad evidence verify BUNDLE --public-key FILE``.
+    """
+    settings = runtime.settings
+    try:
+        public_key = await asyncio.to_thread(checkpoints.verifying_key, settings)
+    except InvalidRequest as exc:  # the server's key file, not the request, is at fault
+        raise Conflict(f"the server's checkpoint key cannot be used: {exc.message}") from None
+    if public_key is None:
+        raise Conflict(f"the server: {NO_KEY}")
+    bundle = await export_evidence(
+        session,
+        operation_id=operation_id,
+        log_path=settings.resolved_checkpoint_log,
+        public_key=public_key,
+    )
+    # Written by the bundle's own serialiser: a float the ledger holds as NaN stays NaN (as
+    # its hash covers it), and a long segment is not validated a second time.
+    return _json(bundle, status.HTTP_200_OK)

@@ -70,6 +70,7 @@ __all__ = [
     "KEY_FORMS",
     "MAX_KEY_FILE_BYTES",
     "TAIL_BYTES",
+    "append_checkpoint",
     "check_log",
     "checkpoint_due",
     "generate_key_file",
@@ -331,6 +332,15 @@ def _last_checkpoint(log: BinaryIO, public_key: Ed25519PublicKey) -> Checkpoint 
         if signature_problem(checkpoint, public_key) is None:
             return checkpoint
     return None
+
+
+def append_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Append `checkpoint` as one line to the file at `path`, locked and synced (blocking)."""
+    log = _open_locked(path)
+    try:
+        _append(log, checkpoint)
+    finally:
+        log.close()
 
 
 def _append(log: BinaryIO, checkpoint: Checkpoint) -> None:
