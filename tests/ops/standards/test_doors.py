@@ -12,6 +12,7 @@ The doors, each a test below:
 - a plan the crown must approve (a critical step) is never proposed;
 - governance off (``standards.enabled = false``): no proposal, and a grant given before
   pre-approves nothing;
+- an emergency of the same plan (which no one approves) that fails revokes it too;
 - a record edited to ``standard`` in the database is named by ``audit verify``;
 - a bad plan name is a clear error that changes nothing.
 """
@@ -217,3 +218,27 @@ async def test_a_bad_plan_name_is_a_clear_error(
 ) -> None:
     with pytest.raises(error, match=says):
         await restarts.decide(plan, Decision.GRANT, BOB)
+
+
+async def test_an_emergency_of_the_same_plan_that_fails_takes_the_standing_too(
+    restarts: Restarts,
+) -> None:
+    plan = await _proposed(restarts)
+    await restarts.decide(plan, Decision.GRANT, BOB)
+    restarts.flag.write_text("down")
+    emergency = request(
+        [("command.restart", {})],
+        operation_type="emergency",
+        constitutional_authority="crown",
+        requested_by="carol",
+        emergency_priority=True,
+        rollback_plan="Start the previous release again.",
+        validation_criteria=["system_functionality_maintained"],
+    )
+    op = await submit(restarts.rt, emergency, CAROL)
+    assert op.plan_hash == plan, "the same steps, systems, rollback plan and criteria"
+    await drive(restarts.rt)
+    assert (await load(restarts.rt, op.operation_id)).status == "failed"
+    record = await restarts.record(plan)
+    assert (record.standing, record.failures) == (Standing.REVOKED, 1)
+    assert record.reason is not None and op.operation_id in record.reason

@@ -127,14 +127,25 @@ def needs_the_legislature(row: OperationRow) -> bool:
 
 
 async def count_run(session: AsyncSession, run: Ended) -> None:
-    """Count one run on its plan's record; propose or revoke as the record now says."""
+    """Count one run on its plan's record; propose or revoke as the record now says.
+
+    A procedure's run, or a run of a plan a grant could stand in for, makes its record if
+    it has none. Any other run of a plan that has one counts too: an emergency of the same
+    steps (which no one approves) that fails takes the plan's standing away as well.
+    """
     row = await get_operation(session, run.operation_id)
-    eligible = row.plan_hash is not None and needs_the_legislature(row)
-    if row.plan_hash is None or not (row.procedure or eligible):
-        return  # no record: neither a procedure nor a plan a grant could stand in for
-    governing = await governing_settings(session)
+    if row.plan_hash is None:
+        return
+    eligible = needs_the_legislature(row)
     now = utcnow()
-    record = await store.record_for(session, row.plan_hash, subject=subject_of(row), now=now)
+    if row.procedure or eligible:
+        record = await store.record_for(session, row.plan_hash, subject=subject_of(row), now=now)
+    else:
+        found = await store.get_standard(session, row.plan_hash, for_update=True)
+        if found is None:
+            return  # no record, and this run makes none
+        record = found
+    governing = await governing_settings(session)
     store.counted(record, run.outcome, operation_id=row.id, at=now)
     say(session, record, StandardOutcome, run.actor, operation=row.id, outcome=run.outcome.value)
     standing = Standing(record.standing)
