@@ -89,7 +89,7 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ConfigFileMissing as exc:
-        raise BadInput(f"TRIAD_CONFIG: {exc.path}: no such file") from None
+        raise BadInput(f"{exc.variable}: {exc.path}: no such file") from None
     except ValidationError as exc:
         raise BadInput(
             f"invalid setting (TRIAD_* variable or {_config_label()}): " + describe_validation(exc)

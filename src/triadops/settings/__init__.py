@@ -30,10 +30,12 @@ from triadops.settings.files import (
     HOME_DIR,
     ConfigFileMissing,
     FileSettings,
+    SecretsDirMissing,
     config_file,
     default_home,
     project_root,
     required_config_file,
+    secrets_dir,
 )
 from triadops.settings.health import AlertTiming, AlertTimings, HealthSettings, Thresholds
 from triadops.settings.monitor import MonitorSettings
@@ -79,6 +81,7 @@ __all__ = [
     "PipelineSettings",
     "PrometheusUsage",
     "RecordingChannel",
+    "SecretsDirMissing",
     "Settings",
     "SlackChannel",
     "SystemsSettings",
@@ -93,4 +96,5 @@ __all__ = [
     "model_url_display",
     "project_root",
     "required_config_file",
+    "secrets_dir",
 ]

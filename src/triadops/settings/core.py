@@ -13,6 +13,7 @@ from pydantic import Field, JsonValue, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
@@ -24,7 +25,7 @@ from triadops.settings.application import ApplicationSettings, check_calls
 from triadops.settings.backups import BackupSettings, check_backup_commands
 from triadops.settings.checkpoints import CheckpointSettings
 from triadops.settings.database import DatabaseSettings
-from triadops.settings.files import FileSettings, required_config_file
+from triadops.settings.files import FileSettings, required_config_file, secrets_dir
 from triadops.settings.health import HealthSettings
 from triadops.settings.logs import LogSettings
 from triadops.settings.monitor import MonitorSettings
@@ -162,12 +163,18 @@ class Settings(  # the keys come in the reverse order of the sections named here
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Read, by precedence: arguments, environment, then ``triad.toml``."""
+        """Read, by precedence: arguments, environment, secret files, then ``triad.toml``.
+
+        Secret files are read only when ``TRIAD_SECRETS_DIR`` names their folder (`secrets_dir`).
+        """
+        sources = [init_settings, env_settings]
+        folder = secrets_dir()
+        if folder is not None:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=folder))
         path = required_config_file()
-        if path is None:
-            return (init_settings, env_settings)
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
-        return (init_settings, env_settings, toml)
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,9 +15,18 @@ CONFIG_NAME = "triad.toml"
 class ConfigFileMissing(FileNotFoundError):
     """``TRIAD_CONFIG`` names a file that is not there."""
 
+    variable = "TRIAD_CONFIG"
+    """The variable that named it, for the one-line error."""
+
     def __init__(self, path: Path) -> None:
-        super().__init__(f"TRIAD_CONFIG names {path}, which does not exist")
+        super().__init__(f"{self.variable} names {path}, which does not exist")
         self.path = path
+
+
+class SecretsDirMissing(ConfigFileMissing):
+    """``TRIAD_SECRETS_DIR`` names a folder that is not there."""
+
+    variable = "TRIAD_SECRETS_DIR"
 
 
 def project_root(start: Path | None = None) -> Path | None:
@@ -51,6 +60,23 @@ def required_config_file() -> Path | None:
     path = config_file()
     if path is not None and os.environ.get("TRIAD_CONFIG") and not path.is_file():
         raise ConfigFileMissing(path)
+    return path
+
+
+def secrets_dir() -> Path | None:
+    """Return the folder of secret files ``$TRIAD_SECRETS_DIR`` names, or None (unset or empty).
+
+    Each file there holds one setting, named as its variable (``triad_database_url`` holds
+    ``database_url``), as Docker and Kubernetes mount secrets (``/run/secrets``): a password
+    then never sits in the environment, where ``docker inspect`` and child processes see it.
+    Raises SecretsDirMissing when the folder is not there, rather than reading no secrets.
+    """
+    named = os.environ.get("TRIAD_SECRETS_DIR")
+    if not named:
+        return None
+    path = Path(named)
+    if not path.is_dir():
+        raise SecretsDirMissing(path)
     return path
 
 
