@@ -8,6 +8,7 @@ Compose Specification's schema and against triad's own CLI and API.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shlex
 import shutil
@@ -26,7 +27,6 @@ from tests.deploy.recipes import (
     COMPOSE,
     DEPLOY,
     DOCKERFILE,
-    IMAGE,
     ROOT,
     cli_problem,
     compose,
@@ -255,7 +255,7 @@ def stack(tmp_path: Path) -> Iterator[str]:
         path.chmod(0o644)
     port = free_port()
     project = f"triadops-test-{uuid.uuid4().hex[:8]}"
-    env = {"TRIADOPS_SECRETS": str(secrets), "TRIADOPS_PORT": str(port), "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "TRIADOPS_SECRETS": str(secrets), "TRIADOPS_PORT": str(port)}
     base = ["docker", "compose", "-f", str(COMPOSE), "-p", project]
     try:
         subprocess.run(
@@ -264,6 +264,15 @@ def stack(tmp_path: Path) -> Iterator[str]:
             check=True,
             timeout=1800,
         )
+        running = subprocess.run(
+            [*base, "ps", "--services", "--status", "running"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.split()
+        assert {"db", "serve", "worker-1", "worker-2"} <= set(running), running
         yield f"http://127.0.0.1:{port}"
     finally:
         subprocess.run([*base, "down", "-v"], env=env, timeout=300)
@@ -276,4 +285,3 @@ def test_the_stack_comes_up_and_answers_health(stack: str) -> None:
 
     assert answer.status_code == 200, answer.text
     assert answer.json()["database"] == "ok"
-    assert IMAGE.startswith("triadops")
