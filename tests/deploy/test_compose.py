@@ -90,6 +90,11 @@ def test_the_stack_is_one_server_two_workers_on_postgres_and_monitoring_on_deman
     assert len(triads) == 3
     assert all(t["environment"] == triads[0]["environment"] for t in triads)
     assert triads[0]["environment"]["TRIAD_SECRETS_DIR"] == "/run/secrets"
+    # One service builds the image the others run: parallel builds of one tag collide.
+    builds = [n for n, s in services.items() if "build" in s]
+    assert builds == ["serve"]
+    assert services["serve"]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
+    assert (COMPOSE.parent / ".." / "deploy" / "Dockerfile").resolve() == DOCKERFILE
 
 
 def test_no_secret_value_is_in_the_compose_files() -> None:
