@@ -9,7 +9,6 @@ it ends. Row counts are compared with the manifest in both.
 from __future__ import annotations
 
 import asyncio
-import queue
 import secrets
 import shutil
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from triadops.actions.backup_files import copy_feeding, sha256_fed, sha_problem
+from triadops.actions.backup_files import FollowedCopy, sha_problem
 from triadops.actions.base import ActionContext
 from triadops.actions.commands.local import LocalRunner
 from triadops.actions.pg_tools import checked_tool, failed, run_tool
@@ -28,9 +27,6 @@ from triadops.domain.backups import BackupManifest, counts_differ
 from triadops.domain.errors import ActionFailed
 from triadops.storage import dumps, maintenance
 from triadops.storage.engine import create_engine
-
-FED_CHUNKS = 16
-"""Chunks (of 1 MiB) the copy may run ahead of the hash: the memory it holds."""
 
 
 @dataclass(slots=True)
@@ -76,15 +72,16 @@ async def _sqlite(
     try:
         copy = scratch / "restored.sqlite"
         file = manifest.files[0]
-        # Read once: hashed in one thread as it is copied in another (what is restored
-        # is what was backed up); then integrity-checked and counted beside the hash's end.
-        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=FED_CHUNKS)
+        # Copied by the kernel; hashed in a second thread as each chunk lands in the copy
+        # (what is restored is what was backed up); integrity-checked and counted beside
+        # the hash's end.
+        copying = FollowedCopy(folder / file.name, copy)
         async with ctx.progress("restore", file.size_bytes) as meter:
-            hashing = asyncio.ensure_future(asyncio.to_thread(sha256_fed, chunks, meter.add))
+            hashing = asyncio.ensure_future(asyncio.to_thread(copying.sha256, meter.add))
             try:
-                await asyncio.to_thread(copy_feeding, folder / file.name, copy, chunks)
+                await asyncio.to_thread(copying.copy)
             except BaseException:
-                await asyncio.gather(hashing, return_exceptions=True)  # it was handed None
+                await asyncio.gather(hashing, return_exceptions=True)  # it stops with the copy
                 raise
             found, problems, counts = await asyncio.gather(
                 hashing,
