@@ -1,9 +1,10 @@
 """A backup restored into an isolated scratch database, checked, and always removed.
 
-SQLite: the file is copied into a temporary folder, checked with ``PRAGMA integrity_check``
-and opened there. PostgreSQL: a scratch database (``triad_restore_<random>``) is created on
-the source's server, ``pg_restore`` fills it, and it is dropped when the block ends, however
-it ends. Row counts are compared with the manifest in both.
+SQLite: the file is copied into a temporary folder (hashed as it lands), checked with
+``PRAGMA integrity_check`` and opened there; the block passes only once the hash matches.
+PostgreSQL: a scratch database (``triad_restore_<random>``) is created on the source's
+server, ``pg_restore`` fills it, and it is dropped when the block ends, however it ends.
+Row counts are compared with the manifest in both.
 """
 
 from __future__ import annotations
@@ -73,46 +74,58 @@ async def _sqlite(
         copy = scratch / "restored.sqlite"
         file = manifest.files[0]
         # Copied by the kernel; hashed in a second thread as each chunk lands in the copy
-        # (what is restored is what was backed up); integrity-checked and counted beside
-        # the hash's end.
+        # (what is restored is what was backed up). Integrity, counts and the caller's
+        # checks run beside the hash's end; the block passes only once the hash matches,
+        # and a copy whose hash differs is named as such, whatever else failed on it.
         copying = FollowedCopy(folder / file.name, copy)
         async with ctx.progress("restore", file.size_bytes) as meter:
             hashing = asyncio.ensure_future(asyncio.to_thread(copying.sha256, meter.add))
             try:
                 await asyncio.to_thread(copying.copy)
+                counts = await _sound(manifest, copy)
+                engine = create_engine(f"sqlite+aiosqlite:///{copy}")
+                try:
+                    yield Restored(engine, str(copy), counts, ["PRAGMA integrity_check: ok"])
+                finally:
+                    await engine.dispose()
             except BaseException:
-                await asyncio.gather(hashing, return_exceptions=True)  # it stops with the copy
+                found = (await asyncio.gather(hashing, return_exceptions=True))[0]
+                if isinstance(found, str):
+                    _raise_unless_matches(manifest, found)
                 raise
-            found, problems, counts = await asyncio.gather(
-                hashing,
-                asyncio.to_thread(dumps.sqlite_integrity, copy),
-                asyncio.to_thread(dumps.sqlite_counts, copy),
-                return_exceptions=True,
-            )
+            _raise_unless_matches(manifest, await hashing)
             meter.complete()
-        if isinstance(found, BaseException):
-            raise found
-        if found != file.content_sha256:
-            problem = sha_problem(file.name, found, file.content_sha256)
-            raise ActionFailed(
-                f"backup {manifest.id} failed verification: {problem.name}: {problem.problem}"
-            )
-        if isinstance(problems, BaseException):
-            raise problems
-        if problems:
-            raise ActionFailed(
-                f"restored copy of {manifest.id} fails PRAGMA integrity_check: "
-                + "; ".join(problems[:5])
-            )
-        if isinstance(counts, BaseException):
-            raise counts
-        engine = create_engine(f"sqlite+aiosqlite:///{copy}")
-        try:
-            yield Restored(engine, str(copy), counts, ["PRAGMA integrity_check: ok"])
-        finally:
-            await engine.dispose()
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
+async def _sound(manifest: BackupManifest, copy: Path) -> dict[str, int]:
+    """The copy's row counts, once ``PRAGMA integrity_check`` passed (both read at once)."""
+    problems, counts = await asyncio.gather(
+        asyncio.to_thread(dumps.sqlite_integrity, copy),
+        asyncio.to_thread(dumps.sqlite_counts, copy),
+        return_exceptions=True,
+    )
+    if isinstance(problems, BaseException):
+        raise problems
+    if problems:
+        raise ActionFailed(
+            f"restored copy of {manifest.id} fails PRAGMA integrity_check: "
+            + "; ".join(problems[:5])
+        )
+    if isinstance(counts, BaseException):
+        raise counts
+    return counts
+
+
+def _raise_unless_matches(manifest: BackupManifest, found: str) -> None:
+    """Fail naming the file when the restored copy's sha256 is not the manifest's."""
+    file = manifest.files[0]
+    if found != file.content_sha256:
+        problem = sha_problem(file.name, found, file.content_sha256)
+        raise ActionFailed(
+            f"backup {manifest.id} failed verification: {problem.name}: {problem.problem}"
+        ) from None
 
 
 @asynccontextmanager
