@@ -83,7 +83,7 @@ async def _sqlite(
             try:
                 await asyncio.to_thread(copying.copy)
                 counts = await _sound(manifest, copy)
-                engine = create_engine(f"sqlite+aiosqlite:///{copy}")
+                engine = create_engine(f"sqlite+aiosqlite:///{copy}", scratch=True)
                 try:
                     yield Restored(engine, str(copy), counts, ["PRAGMA integrity_check: ok"])
                 finally:
