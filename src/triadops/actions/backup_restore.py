@@ -82,6 +82,10 @@ async def _sqlite(
             hashing = asyncio.ensure_future(asyncio.to_thread(copying.sha256, meter.add))
             try:
                 await asyncio.to_thread(copying.copy)
+            except BaseException:  # the copy's own error (a full disk), not a partial hash
+                await asyncio.gather(hashing, return_exceptions=True)  # it stops with the copy
+                raise
+            try:
                 counts = await _sound(manifest, copy)
                 engine = create_engine(f"sqlite+aiosqlite:///{copy}", scratch=True)
                 try:
