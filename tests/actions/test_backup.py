@@ -109,6 +109,29 @@ async def test_a_flipped_byte_fails_verify_and_recovery_test_naming_the_file(
 
 
 @SQLITE
+async def test_a_byte_sqlite_never_reads_still_fails_the_recovery_test_naming_the_file(
+    runtime: Runtime,
+) -> None:
+    """Integrity, counts and the ledger all pass on such a copy: only its sha256 tells."""
+    ctx = context(runtime)
+    made = await backup(ctx)
+    path = Path(str(made["folder"])) / "database.sqlite"
+    data = bytearray(path.read_bytes())
+    # Page 1's unallocated gap: after the b-tree page's cell pointers, before its cells.
+    interior = data[100] in (2, 5)
+    cells = int.from_bytes(data[103:105], "big")
+    gap_start = 100 + (12 if interior else 8) + 2 * cells
+    gap_end = int.from_bytes(data[105:107], "big") or 65536
+    assert gap_end - gap_start > 2
+    data[(gap_start + gap_end) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        ActionFailed, match=r"database\.sqlite: sha256 [0-9a-f]+, the manifest says"
+    ):
+        await RestoreTestAction().run(ctx, BackupIdParams(backup_id=str(made["backup_id"])))
+
+
+@SQLITE
 async def test_a_missing_file_fails_verify_naming_it(runtime: Runtime) -> None:
     ctx = context(runtime)
     made = await backup(ctx)

@@ -9,9 +9,11 @@ file modes), so those tests are SQLite-only and skip, saying why, where mounting
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from triadops.actions.backup_spool import claim, lock_path
 from triadops.actions.backup_store import backup_store
 from triadops.actions.base import ActionContext
 from triadops.domain.errors import ActionFailed, NotFound
+from triadops.ops.backup.recovery import RestoreTestAction
 from triadops.runtime import Runtime
 from triadops.settings.backups import BackupSettings
 from triadops.storage.backups import list_backups
@@ -166,3 +169,19 @@ async def test_two_backups_at_once_both_complete(runtime: Runtime) -> None:
             ctx, BackupIdParams(backup_id=str(made["backup_id"]))
         )
         assert verified["files_checked"] == 1
+
+
+@SQLITE
+async def test_a_recovery_test_whose_scratch_fills_up_names_the_full_disk_not_the_hash(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy cut short is the disk's failure: its partial hash is never taken for the backup's."""
+    await asyncio.to_thread(fill, Path(str(runtime.settings.sqlite_file)), 2048)
+    ctx = context(runtime)
+    made = await backup(ctx)
+    with tmpfs(tmp_path / "scratch", size="512k") as folder:
+        monkeypatch.setattr(tempfile, "tempdir", str(folder))
+        with pytest.raises(OSError) as raised:
+            await RestoreTestAction().run(ctx, BackupIdParams(backup_id=str(made["backup_id"])))
+        assert raised.value.errno == errno.ENOSPC, raised.value
+        assert list(folder.iterdir()) == [], "the scratch is removed"

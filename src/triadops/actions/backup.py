@@ -176,6 +176,7 @@ class DatabaseBackupAction(Action[BackupParams]):
                         source,
                         dest,
                         pages=ctx.settings.backups.sqlite_pages_per_step,
+                        synced=False,  # fsynced below, while it is hashed
                     ),
                     timeout=ctx.settings.backups.timeout_s,
                 )
@@ -185,7 +186,8 @@ class DatabaseBackupAction(Action[BackupParams]):
                 f"SQLite backup of {source} timed out after {ctx.settings.backups.timeout_s} s"
             ) from None
         # The copy is read three ways at once, each in its own thread: hashed, counted,
-        # flushed to disk (so the fsync before the rename finds nothing left to write).
+        # flushed to disk (SQLite left that to us, so the disk's write overlaps the hash;
+        # the fsync before the rename finds nothing left to write).
         async with ctx.progress("hash", dest.stat().st_size) as meter:
             files, counts, _ = await asyncio.gather(
                 describe(partial, [SQLITE_FILE], meter.add),

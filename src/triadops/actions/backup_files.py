@@ -12,10 +12,11 @@ import asyncio
 import errno
 import hashlib
 import os
-import queue
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -29,6 +30,9 @@ from triadops.domain.backups import (
 from triadops.domain.errors import ActionFailed
 
 CHUNK = 1024 * 1024
+COPY_CHUNK = 8 * CHUNK
+"""Bytes per kernel copy: the hash following a copy is told of each."""
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP}
 
 
 NO_SPACE = "no space left on device"
@@ -110,28 +114,78 @@ def backup_folder(root: Path, backup_id: str) -> Path:
     return root / backup_id
 
 
-def copy_feeding(source: Path, dest: Path, chunks: queue.Queue[bytes | None]) -> None:
-    """Copy `source` to `dest`, handing each chunk to `chunks` for a hasher; then None.
+class FollowedCopy:
+    """A file copied by the kernel in chunks, and hashed by a reader following the copy.
 
-    Blocking: call it in a thread, with ``sha256_fed`` in another, so the file is read once
-    and hashed while it is written. None is handed on however the copy ends.
+    ``copy`` and ``sha256`` each block: run them in two threads at once. The hash reads the
+    copy's own bytes as each chunk lands, so what is hashed is what was restored, and it
+    overlaps the copy rather than waiting for it (the copy never passes through Python).
     """
+
+    def __init__(self, source: Path, dest: Path) -> None:
+        self.source = source
+        self.dest = dest
+        self._copied = 0
+        self._ended = False
+        """The copy has stopped, done or failed: the hash stops where it got to."""
+        self._moved = threading.Condition()
+
+    def copy(self) -> None:
+        """Copy `source` to `dest`; the hash is told each chunk, and the end however it comes."""
+        try:
+            with self.source.open("rb") as src, self.dest.open("wb") as dst:
+                size = os.fstat(src.fileno()).st_size
+                copied = 0
+                while copied < size and (n := _copy_chunk(src, dst, copied, size - copied)):
+                    copied += n
+                    with self._moved:
+                        self._copied = copied
+                        self._moved.notify_all()
+        finally:
+            with self._moved:
+                self._ended = True
+                self._moved.notify_all()
+
+    def sha256(self, on_bytes: Callable[[int], None]) -> str:
+        """The sha256 of what the copy wrote, read from `dest` as it lands."""
+        digest = hashlib.sha256()
+        if self._wait(0) == 0:
+            return digest.hexdigest()  # nothing copied: an empty file, or a failed copy
+        hashed = 0
+        with self.dest.open("rb", buffering=0) as f:
+            while (copied := self._wait(hashed)) > hashed:
+                while hashed < copied:
+                    chunk = f.read(min(CHUNK, copied - hashed))
+                    if not chunk:
+                        raise OSError(f"{self.dest} ended at {hashed} bytes while being copied")
+                    digest.update(chunk)
+                    hashed += len(chunk)
+                    on_bytes(len(chunk))
+        return digest.hexdigest()
+
+    def _wait(self, hashed: int) -> int:
+        """The bytes copied, once there are more than `hashed` or the copy has stopped."""
+        with self._moved:
+            self._moved.wait_for(lambda: self._copied > hashed or self._ended)
+            return self._copied
+
+
+def _copy_chunk(src: BinaryIO, dst: BinaryIO, offset: int, left: int) -> int:
+    """Copy up to COPY_CHUNK bytes of `src` from `offset` to the end of `dst`; the bytes copied.
+
+    ``sendfile`` keeps the bytes in the kernel (as ``shutil.copyfile`` does); where a system
+    has none for files, a read and a write.
+    """
+    count = min(COPY_CHUNK, left)
     try:
-        with source.open("rb") as src, dest.open("wb") as dst:
-            while chunk := src.read(CHUNK):
-                dst.write(chunk)
-                chunks.put(chunk)
-    finally:
-        chunks.put(None)
-
-
-def sha256_fed(chunks: queue.Queue[bytes | None], on_bytes: Callable[[int], None]) -> str:
-    """The sha256 of the chunks handed to `chunks` until None (blocking: call it in a thread)."""
-    digest = hashlib.sha256()
-    while (chunk := chunks.get()) is not None:
-        digest.update(chunk)
-        on_bytes(len(chunk))
-    return digest.hexdigest()
+        return os.sendfile(dst.fileno(), src.fileno(), offset, count)
+    except (AttributeError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno not in _NO_SENDFILE:
+            raise
+    chunk = os.pread(src.fileno(), count, offset)
+    dst.write(chunk)
+    dst.flush()
+    return len(chunk)
 
 
 def sha_problem(name: str, found: str, expected: str) -> FileProblem:

@@ -1,15 +1,15 @@
 """A backup restored into an isolated scratch database, checked, and always removed.
 
-SQLite: the file is copied into a temporary folder, checked with ``PRAGMA integrity_check``
-and opened there. PostgreSQL: a scratch database (``triad_restore_<random>``) is created on
-the source's server, ``pg_restore`` fills it, and it is dropped when the block ends, however
-it ends. Row counts are compared with the manifest in both.
+SQLite: the file is copied into a temporary folder (hashed as it lands), checked with
+``PRAGMA integrity_check`` and opened there; the block passes only once the hash matches.
+PostgreSQL: a scratch database (``triad_restore_<random>``) is created on the source's
+server, ``pg_restore`` fills it, and it is dropped when the block ends, however it ends.
+Row counts are compared with the manifest in both.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
 import secrets
 import shutil
 import tempfile
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from triadops.actions.backup_files import copy_feeding, sha256_fed, sha_problem
+from triadops.actions.backup_files import FollowedCopy, sha_problem
 from triadops.actions.base import ActionContext
 from triadops.actions.commands.local import LocalRunner
 from triadops.actions.pg_tools import checked_tool, failed, run_tool
@@ -28,9 +28,6 @@ from triadops.domain.backups import BackupManifest, counts_differ
 from triadops.domain.errors import ActionFailed
 from triadops.storage import dumps, maintenance
 from triadops.storage.engine import create_engine
-
-FED_CHUNKS = 16
-"""Chunks (of 1 MiB) the copy may run ahead of the hash: the memory it holds."""
 
 
 @dataclass(slots=True)
@@ -76,46 +73,63 @@ async def _sqlite(
     try:
         copy = scratch / "restored.sqlite"
         file = manifest.files[0]
-        # Read once: hashed in one thread as it is copied in another (what is restored
-        # is what was backed up); then integrity-checked and counted beside the hash's end.
-        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=FED_CHUNKS)
+        # Copied by the kernel; hashed in a second thread as each chunk lands in the copy
+        # (what is restored is what was backed up). Integrity, counts and the caller's
+        # checks run beside the hash's end; the block passes only once the hash matches,
+        # and a copy whose hash differs is named as such, whatever else failed on it.
+        copying = FollowedCopy(folder / file.name, copy)
         async with ctx.progress("restore", file.size_bytes) as meter:
-            hashing = asyncio.ensure_future(asyncio.to_thread(sha256_fed, chunks, meter.add))
+            hashing = asyncio.ensure_future(asyncio.to_thread(copying.sha256, meter.add))
             try:
-                await asyncio.to_thread(copy_feeding, folder / file.name, copy, chunks)
-            except BaseException:
-                await asyncio.gather(hashing, return_exceptions=True)  # it was handed None
+                await asyncio.to_thread(copying.copy)
+            except BaseException:  # the copy's own error (a full disk), not a partial hash
+                await asyncio.gather(hashing, return_exceptions=True)  # it stops with the copy
                 raise
-            found, problems, counts = await asyncio.gather(
-                hashing,
-                asyncio.to_thread(dumps.sqlite_integrity, copy),
-                asyncio.to_thread(dumps.sqlite_counts, copy),
-                return_exceptions=True,
-            )
+            try:
+                counts = await _sound(manifest, copy)
+                engine = create_engine(f"sqlite+aiosqlite:///{copy}", scratch=True)
+                try:
+                    yield Restored(engine, str(copy), counts, ["PRAGMA integrity_check: ok"])
+                finally:
+                    await engine.dispose()
+            except BaseException:
+                found = (await asyncio.gather(hashing, return_exceptions=True))[0]
+                if isinstance(found, str):
+                    _raise_unless_matches(manifest, found)
+                raise
+            _raise_unless_matches(manifest, await hashing)
             meter.complete()
-        if isinstance(found, BaseException):
-            raise found
-        if found != file.content_sha256:
-            problem = sha_problem(file.name, found, file.content_sha256)
-            raise ActionFailed(
-                f"backup {manifest.id} failed verification: {problem.name}: {problem.problem}"
-            )
-        if isinstance(problems, BaseException):
-            raise problems
-        if problems:
-            raise ActionFailed(
-                f"restored copy of {manifest.id} fails PRAGMA integrity_check: "
-                + "; ".join(problems[:5])
-            )
-        if isinstance(counts, BaseException):
-            raise counts
-        engine = create_engine(f"sqlite+aiosqlite:///{copy}")
-        try:
-            yield Restored(engine, str(copy), counts, ["PRAGMA integrity_check: ok"])
-        finally:
-            await engine.dispose()
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
+async def _sound(manifest: BackupManifest, copy: Path) -> dict[str, int]:
+    """The copy's row counts, once ``PRAGMA integrity_check`` passed (both read at once)."""
+    problems, counts = await asyncio.gather(
+        asyncio.to_thread(dumps.sqlite_integrity, copy),
+        asyncio.to_thread(dumps.sqlite_counts, copy),
+        return_exceptions=True,
+    )
+    if isinstance(problems, BaseException):
+        raise problems
+    if problems:
+        raise ActionFailed(
+            f"restored copy of {manifest.id} fails PRAGMA integrity_check: "
+            + "; ".join(problems[:5])
+        )
+    if isinstance(counts, BaseException):
+        raise counts
+    return counts
+
+
+def _raise_unless_matches(manifest: BackupManifest, found: str) -> None:
+    """Fail naming the file when the restored copy's sha256 is not the manifest's."""
+    file = manifest.files[0]
+    if found != file.content_sha256:
+        problem = sha_problem(file.name, found, file.content_sha256)
+        raise ActionFailed(
+            f"backup {manifest.id} failed verification: {problem.name}: {problem.problem}"
+        ) from None
 
 
 @asynccontextmanager

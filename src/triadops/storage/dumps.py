@@ -42,17 +42,21 @@ def sqlite_file(engine: AsyncEngine) -> Path:
     return Path(name)
 
 
-def sqlite_backup(source: Path, dest: Path, *, pages: int = 0) -> str:
+def sqlite_backup(source: Path, dest: Path, *, pages: int = 0, synced: bool = True) -> str:
     """Copy `source` into `dest` through SQLite's online backup API; return SQLite's version.
 
     Blocking: call it in a thread. It reads only (WAL readers never block the writer).
     `pages` 0 copies in one step (one snapshot); N pages per step restarts by itself when
-    another connection writes to `source` meanwhile.
+    another connection writes to `source` meanwhile. Not `synced`, SQLite leaves the copy
+    to the page cache (``synchronous=OFF``): for a caller that fsyncs it itself, beside
+    other work, before it counts as written.
     """
     with (
         closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src,
         closing(sqlite3.connect(dest)) as dst,
     ):
+        if not synced:
+            dst.execute("PRAGMA synchronous=OFF")
         src.backup(dst, pages=pages or -1)
         # A copy that is one file: no journal or WAL beside it, whatever the source used.
         dst.execute("PRAGMA journal_mode=DELETE")

@@ -31,23 +31,27 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
 )
+SCRATCH_PRAGMAS = ("PRAGMA synchronous=OFF", *(p for p in SQLITE_PRAGMAS if "synchronous" not in p))
+"""For a scratch copy removed after use (a recovery test's): nothing synced, not even the
+switch to WAL, which under FULL flushes the whole freshly copied file to disk."""
 WRITE_GATE_TIMEOUT_S = 30.0
 """How long a writer waits for another of this process's writers, as ``busy_timeout``."""
 _HOLDS_GATE = "triad_holds_write_gate"
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, scratch: bool = False) -> AsyncEngine:
     """Create an async engine tuned for triadops on SQLite or PostgreSQL.
 
     Its errors never carry statement parameters (``hide_parameters``): they hold token
-    digests, plans and whatever else a request sent, and errors end up in logs.
+    digests, plans and whatever else a request sent, and errors end up in logs. A
+    `scratch` SQLite file (a copy deleted after use) is never synced to disk.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, SCRATCH_PRAGMAS if scratch else SQLITE_PRAGMAS)
     else:
         engine = create_async_engine(
             url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
@@ -79,7 +83,7 @@ def storage_full(engine: AsyncEngine, *, within_s: float = 60.0) -> str | None:
     return seen[1]
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, pragmas: tuple[str, ...]) -> None:
     gate = _WriteGate()
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -87,7 +91,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # Take over transaction control from the driver so BEGIN can be IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in pragmas:
             cursor.execute(pragma)
         cursor.close()
 
