@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import gc
+import sqlite3
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
+from triadops.runtime import Runtime
+from triadops.settings import Settings
 from triadops.storage.engine import create_engine
 
 
@@ -48,4 +54,17 @@ async def test_the_engine_still_serves_after_dispose(database_url: str) -> None:
         finally:
             await engine.dispose()
         del engine, conn, again
+    assert found == []
+
+
+async def test_a_runtime_that_fails_to_open_leaves_no_connection(tmp_path: Path) -> None:
+    db = tmp_path / "triad.db"
+    with sqlite3.connect(db) as taken:  # a table in the migrations' way: upgrade fails
+        taken.execute("CREATE TABLE operations (x INTEGER)")
+    taken.close()
+    settings = Settings(home=tmp_path / "home", database_url=f"sqlite+aiosqlite:///{db}")
+    with leaks() as found:
+        with pytest.raises(OperationalError, match="already exists"):
+            await Runtime.open(settings.model_copy(update={"monitor": False}))
+        gc.collect()
     assert found == []
