@@ -144,15 +144,19 @@ class Runtime:
             actions=actions.names(),
         )
         engine = create_engine(settings.resolved_database_url)
-        if migrate:
-            await upgrade(engine)
-        sessions = session_factory(engine)
-        agents = None
-        if settings.consults_models:
-            # Only now: with model = "rules" the agent framework is never imported.
-            from triadops.agents.wiring import build
+        try:
+            if migrate:
+                await upgrade(engine)
+            sessions = session_factory(engine)
+            agents = None
+            if settings.consults_models:
+                # Only now: with model = "rules" the agent framework is never imported.
+                from triadops.agents.wiring import build
 
-            agents = build(settings, sessions, actions, procedures)
+                agents = build(settings, sessions, actions, procedures)
+        except BaseException:
+            await asyncio.shield(engine.dispose())  # nobody else holds it to close it
+            raise
         return cls(
             settings=settings,
             engine=engine,
@@ -280,8 +284,13 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop the submission committer and dispose of every engine."""
-        await self.submissions.stop()
-        if self.agents is not None:
-            await self.agents.aclose()
-        await self.databases.dispose()
-        await self.engine.dispose()
+        try:
+            await self.submissions.stop()
+            if self.agents is not None:
+                await self.agents.aclose()
+        finally:
+            # Whatever failed above, no driver connection is left to the garbage collector.
+            try:
+                await self.databases.dispose()
+            finally:
+                await self.engine.dispose()

@@ -76,7 +76,12 @@ def create_app(
         rt = runtime or await Runtime.open(settings)
         app.state.runtime = rt
         if governs:
-            await _govern(rt)
+            try:
+                await _govern(rt)
+            except BaseException:
+                if runtime is None:  # the one it opened: nobody else will close it
+                    await rt.close()
+                raise
         probe = _probe(rt, settings, every_s=probe_every_s, timeout_s=probe_timeout_s)
         await probe.start()
         setattr(app.state, health.PROBE_STATE, probe)

@@ -57,7 +57,36 @@ def create_engine(url: str, *, scratch: bool = False) -> AsyncEngine:
             url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
         )
     event.listen(engine.sync_engine, "handle_error", _note_storage_full)
+    _close_on_return_after_dispose(engine)
     return engine
+
+
+_BORN_IN = "triad_born_in_pool"
+
+
+def _close_on_return_after_dispose(engine: AsyncEngine) -> None:
+    """Close a connection that comes back to a pool its engine has since disposed of.
+
+    ``dispose()`` closes only the idle connections and starts a new pool; one checked out
+    at that moment (a session of a task still running, a restore's own target) is later
+    put back in the old pool, which nobody closes. Its driver connection is then left to
+    the garbage collector, which cannot await aiosqlite's or asyncpg's close: it leaks
+    (aiosqlite: "ResourceWarning: ... was deleted before being closed").
+    """
+    owner = weakref.ref(engine.sync_engine)
+
+    @event.listens_for(engine.sync_engine.pool, "connect")
+    def _on_connect(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        sync = owner()
+        if sync is not None:
+            record.info[_BORN_IN] = weakref.ref(sync.pool)
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(dbapi: Any, record: ConnectionPoolEntry) -> None:
+        sync, born_in = owner(), record.info.get(_BORN_IN)
+        if dbapi is None or sync is None or born_in is None or born_in() is sync.pool:
+            return
+        record.invalidate()  # closes it now, inside the caller's greenlet: its loop is live
 
 
 _FULL_MARKERS = ("database or disk is full", "no space left on device", "disk full")
