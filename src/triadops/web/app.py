@@ -63,5 +63,10 @@ async def _refused(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Unauthenticated) and request.method == "GET":
         return RedirectResponse(f"{PREFIX}/signin", status_code=303)
     return render(
-        request, "refused.html", status_code=exc.status_code, message=exc.message, signed=None
+        request,
+        "refused.html",
+        status_code=exc.status_code,
+        code=exc.status_code,
+        message=exc.message,
+        signed=None,
     )

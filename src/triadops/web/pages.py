@@ -105,7 +105,9 @@ async def operation(request: Request, operation_id: str) -> Response:
     signed = await sessions.signed_in(runtime, request)
     async with runtime.session(read_only=True) as session:
         found = await load_operation(session, operation_id)
-        entries = [to_entry(e) for e in await ledger_store.select_operation_entries(session, operation_id)]
+        entries = [
+            to_entry(e) for e in await ledger_store.select_operation_entries(session, operation_id)
+        ]
     return render(
         request,
         "operation.html",
@@ -118,5 +120,7 @@ async def operation(request: Request, operation_id: str) -> Response:
             requester=found.request.requested_by,
             emergency=found.acknowledgement_deadline is not None and found.acknowledged_by is None,
         ),
-        critical=(found.planning_result is not None and found.planning_result.risk_level == "critical"),
+        critical=(
+            found.planning_result is not None and found.planning_result.risk_level == "critical"
+        ),
     )

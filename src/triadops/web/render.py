@@ -33,7 +33,9 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(
+    request: Request, template: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     """Render `template` with `context`, the page's nonce and the console's root."""
     page = _env.get_template(template).render(
         nonce=getattr(request.state, NONCE_STATE, ""),

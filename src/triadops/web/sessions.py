@@ -150,7 +150,9 @@ async def sign_out(runtime: Runtime, request: Request) -> None:
 def check_csrf(signed: Signed, sent: str | None) -> None:
     """Refuse (Forbidden) a form whose CSRF token is not this session's."""
     if not sent or not hmac.compare_digest(sent, signed.csrf):
-        raise Forbidden("this form did not come from your session's page (CSRF token missing or wrong)")
+        raise Forbidden(
+            "this form did not come from your session's page (CSRF token missing or wrong)"
+        )
 
 
 async def confirm_token(runtime: Runtime, signed: Signed, token: str | None) -> None:
