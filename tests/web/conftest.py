@@ -25,7 +25,10 @@ from tests.fixtures.servers import free_port
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.tokens import create_token
 from triadops.constitution.legislative.service import submit_operation
+from triadops.domain.alerts import AlertIn
+from triadops.domain.clock import utcnow
 from triadops.domain.enums import Role
+from triadops.ops.alerts.service import ingest
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 
@@ -58,7 +61,7 @@ class Console:
 
 
 async def _seed(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
-    """Issue the tokens and submit a high-risk, a critical and a hostile operation as alice."""
+    """Issue the tokens, raise an alert, submit a high-risk, a critical and a hostile operation."""
     rt = await Runtime.open(settings, migrate=False)
     try:
         secrets: dict[str, str] = {}
@@ -80,6 +83,12 @@ async def _seed(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
                 description=HOSTILE,
             ),
         }
+        async with rt.session() as session:
+            raised = AlertIn(labels={"alertname": "DiskFilling", "instance": "db-1"})
+            await ingest(
+                session, [raised], source="api", now=utcnow(), settings=settings.alerts, by="test"
+            )
+            await lifecycle.commit(session)
         for key, req in drafts.items():
             async with rt.session() as session:
                 await submit_operation(session, rt.powers, request=req, requester=ALICE)

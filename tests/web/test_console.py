@@ -44,6 +44,10 @@ async def test_each_page_renders_without_a_console_error(
         "/operations?status=awaiting_approval",
         f"/operations/{console.operations['high']}",
         f"/operations/{console.operations['critical']}",
+        "/alerts",
+        "/alerts?state=firing",
+        "/backups",
+        "/audit",
     ):
         answer = await page.goto(console.page_url(path))
         assert answer is not None and answer.status == 200, path
@@ -126,3 +130,32 @@ async def test_a_critical_approval_asks_for_the_token_again(
     await page.wait_for_url(console.page_url(f"/operations/{operation_id}"))
     approvals = [e for e in (await read(console, operation_id))[1] if e.event == "approval"]
     assert [e.actor for e in approvals] == ["lena"]
+
+
+async def test_an_alert_is_acknowledged_and_silenced_from_the_page(
+    console: Console, browser_page: Watched
+) -> None:
+    await sign_in(browser_page, console, "lena")
+    page = browser_page.page
+    await page.goto(console.page_url("/alerts"))
+    await page.click("#alerts form[action$='/ack'] button")
+    await page.wait_for_url(console.page_url("/alerts"))
+    assert "acknowledged" in (await page.locator("#alerts").text_content() or "")
+    await page.fill("#alerts input[name=hours]", "2")
+    await page.fill("#alerts input[name=comment]", "disk swap tonight")
+    await page.click("#alerts form[action$='/silence'] button")
+    await page.wait_for_url(console.page_url("/alerts"))
+    silences = await page.locator("#silences").text_content() or ""
+    assert "alertname=DiskFilling severity=warning" in silences and "lena" in silences
+    await page.click("#silences form[action$='/expire'] button")
+    await page.wait_for_url(console.page_url("/alerts"))
+    assert "No silence in force" in (await page.locator("#silences").text_content() or "")
+    assert browser_page.errors == []
+
+
+async def test_a_viewer_sees_no_alert_decision(console: Console, browser_page: Watched) -> None:
+    await sign_in(browser_page, console, "vic")
+    page = browser_page.page
+    await page.goto(console.page_url("/alerts"))
+    assert "DiskFilling" in (await page.locator("#alerts").text_content() or "")
+    assert await page.locator("main form[method=post]").count() == 0
