@@ -213,7 +213,8 @@ class ConsoleSessionRow(Base):
 
 OWN_RETENTION_TABLES = frozenset({"audit_logs"})
 """Tables of triad's own database that hold retention data; every other one is governance
-(the record of who may do what and what was done) and is never purged."""
+(the record of who may do what and what was done) and is never purged, except
+``console_sessions``, sign-ins the console itself ends (sign-out, expiry), never by a purge."""
 
 
 class AuditLogRow(Base):
