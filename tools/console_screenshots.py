@@ -115,6 +115,8 @@ async def shoot(base: str, token: str, operations: dict[str, str]) -> None:
         await page.screenshot(path=OUT / "operation-approval.png", full_page=True)
         await page.goto(f"{base}/alerts")
         await page.screenshot(path=OUT / "alerts.png", full_page=True)
+        await page.goto(f"{base}/maintenance")
+        await page.screenshot(path=OUT / "maintenance.png", full_page=True)
         await page.goto(f"{base}/audit")
         await page.screenshot(path=OUT / "audit.png", full_page=True)
         await browser.close()

@@ -48,6 +48,7 @@ async def test_each_page_renders_without_a_console_error(
         "/alerts?state=firing",
         "/backups",
         "/audit",
+        "/maintenance",
     ):
         answer = await page.goto(console.page_url(path))
         assert answer is not None and answer.status == 200, path

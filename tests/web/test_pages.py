@@ -145,6 +145,8 @@ async def test_a_viewer_reads_every_page_and_changes_nothing(
         assert 'method="post"' not in text.split("</header>", 1)[1], path
     for path in ("/backups", "/audit"):
         await page(client, viewer, path)
+    calendar = await page(client, viewer, "/maintenance")
+    assert "database_optimization" in calendar and "window" in calendar
     token = csrf(await page(client, viewer, "/"))  # the sign-out form's
     cancel = await client.post(
         f"/console/operations/{op['operation_id']}/cancel", data={"csrf": token}, headers=viewer
