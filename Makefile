@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt typecheck bench postgres sshd clean
+.PHONY: help install run test lint fmt typecheck bench postgres sshd chromium clean
 
 help: ## Show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,15 @@ sshd: ## Make sure Debian's sshd is there for the SSH tests (installed under CI 
 	@test -x /usr/sbin/sshd || { [ "$$CI" != "true" ] || { echo "sshd is required under CI"; exit 1; }; \
 	  echo "no /usr/sbin/sshd: the SSH tests run against asyncssh's server"; }
 
+chromium: ## Make sure Debian's chromium is there for the web console's browser tests (installed under CI when missing)
+	@test -x /usr/bin/chromium || [ "$$CI" != "true" ] || { \
+	  command -v apt-get >/dev/null || { echo "chromium is required under CI"; exit 1; }; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@test -x /usr/bin/chromium || { [ "$$CI" != "true" ] || { echo "chromium is required under CI"; exit 1; }; \
+	  echo "no /usr/bin/chromium: the browser tests of the web console skip"; }
+
 lint: $(STAMP) ## ruff, mypy, the import contracts, and sizes (tools/sizes.toml keeps the reasons)
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
@@ -51,7 +60,7 @@ fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff format src tests bench tools
 	$(BIN)/ruff check --fix src tests bench tools
 
-test: $(STAMP) postgres sshd lint ## Lint, then the whole suite on SQLite and PostgreSQL
+test: $(STAMP) postgres sshd chromium lint ## Lint, then the whole suite on SQLite and PostgreSQL
 	$(BIN)/pytest -p no:cacheprovider -n 2 --cov=triadops --cov-report=term:skip-covered --cov-fail-under=90
 
 bench: $(STAMP) postgres ## The benchmark table: each path beside a baseline from the same run

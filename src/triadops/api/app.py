@@ -47,6 +47,8 @@ from triadops.ops.health.api_errors import RequestCounts
 from triadops.runtime import Runtime
 from triadops.settings import Settings
 from triadops.settings.logs import secret_values
+from triadops.web.app import PREFIX as CONSOLE_PREFIX
+from triadops.web.app import create_console
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -75,6 +77,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or await Runtime.open(settings)
         app.state.runtime = rt
+        console.state.runtime = rt
         if governs:
             try:
                 await _govern(rt)
@@ -147,6 +150,9 @@ def create_app(
         standards,
     ):
         app.include_router(module.router)
+    # The web console: its own pages, sessions and CSRF checks (`triadops.web`).
+    console = create_console()
+    app.mount(CONSOLE_PREFIX, console)
     return app
 
 

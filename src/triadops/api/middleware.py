@@ -31,6 +31,9 @@ _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN_WITH_BODY: frozenset[str] = frozenset()
 """Paths that take a body without a token. None today: every body waits for a valid token."""
+SESSION_GUARDED = "/console/"
+"""Where the web console answers: it checks its own session cookie (and CSRF token) before
+it reads a form, and reads its one anonymous form (sign-in) under this guard's size cap."""
 
 
 class RequestIds:
@@ -184,6 +187,7 @@ class BodyGuard:
         if (
             scope["method"] in BODY_METHODS
             and scope["path"] not in OPEN_WITH_BODY
+            and not scope["path"].startswith(SESSION_GUARDED)
             and _routed(scope)
         ):
             runtime: Runtime = scope["app"].state.runtime

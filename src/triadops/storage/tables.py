@@ -196,9 +196,25 @@ class TokenRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class ConsoleSessionRow(Base):
+    """A web console sign-in: the hash of its secret id, the token it was made from, its end.
+
+    Only the hash is kept, so a database read cannot ride a session. The token is named, not
+    copied: its revocation ends the session at its next request.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_name: Mapped[str] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 OWN_RETENTION_TABLES = frozenset({"audit_logs"})
 """Tables of triad's own database that hold retention data; every other one is governance
-(the record of who may do what and what was done) and is never purged."""
+(the record of who may do what and what was done) and is never purged, except
+``console_sessions``, sign-ins the console itself ends (sign-out, expiry), never by a purge."""
 
 
 class AuditLogRow(Base):
