@@ -7,21 +7,16 @@ skip with the reason, except under CI, where they fail.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.fixtures.pipeline import ALICE, request
-from tests.fixtures.servers import free_port
+from tests.fixtures.servers import triad_serve
 from triadops.constitution import lifecycle
 from triadops.constitution.crown.tokens import create_token
 from triadops.constitution.legislative.service import submit_operation
@@ -103,39 +98,8 @@ async def _seed(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
 async def console(settings: Settings, tmp_path: Path) -> AsyncIterator[Console]:
     """Run ``triad serve`` over the seeded database (its worker drives what is approved)."""
     tokens, operations = await _seed(settings)
-    port = free_port()
-    log = tmp_path / "serve.stderr"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TRIAD_")},
-        "TRIAD_HOME": str(settings.home),
-        "TRIAD_DATABASE_URL": settings.resolved_database_url,
-        "TRIAD_CONFIG": "",
-        "TRIAD_MONITOR": "false",
-    }
-    command = [sys.executable, "-m", "triadops.cli.main", "serve", "--port", str(port)]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=sink, stderr=sink)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        await _wait_healthy(url, process, log)
-        yield Console(url, settings, tokens, operations, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-async def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(base_url=url, timeout=2) as client:
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if (await client.get("/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            await asyncio.sleep(0.1)
+    async with triad_serve(settings, tmp_path, {"TRIAD_MONITOR": "false"}) as served:
+        yield Console(served.url, settings, tokens, operations, served.stderr)
 
 
 @pytest.fixture
