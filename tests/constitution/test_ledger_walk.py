@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import time
+from collections.abc import Iterator
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -213,23 +215,50 @@ async def _burn_cpu(seconds: float) -> None:
         pass
 
 
-async def timed_turn(pacer: Pacer, *, batch_s: float = 0.05) -> float:
-    """Compute a batch for `batch_s`, then time the pacer's turn."""
+class Idles:
+    """The pauses a pacer asks for, recorded rather than slept (its decision, not a clock)."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await asyncio.sleep(0)
+
+
+async def idled(pacer: Pacer, idles: Idles, *, batch_s: float = 0.05) -> bool:
+    """Compute a batch for `batch_s`, then take the pacer's turn: did it ask to idle?"""
     await _burn_cpu(batch_s)
-    started = time.perf_counter()
+    before = len(idles.asked)
     await pacer.turn()
-    return time.perf_counter() - started
+    return len(idles.asked) > before
 
 
+@pytest.fixture
+def no_collector() -> Iterator[None]:
+    """The collector's pauses are CPU this thread spends too: keep them out of the turns."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@pytest.mark.usefixtures("no_collector")
 async def test_a_walk_alone_never_idles() -> None:
-    pacer = Pacer()
-    assert all([await timed_turn(pacer) < 0.05 for _ in range(10)])
+    idles = Idles()
+    pacer = Pacer(idle=idles)
+    assert [await idled(pacer, idles) for _ in range(10)] == [False] * 10
+    assert idles.asked == []
 
 
+@pytest.mark.usefixtures("no_collector")
 async def test_a_walk_idles_while_others_use_the_loop_and_a_little_after() -> None:
-    pacer = Pacer(linger=2)
-    await timed_turn(pacer)
-    other = asyncio.create_task(_burn_cpu(0.002))
-    assert await timed_turn(pacer) >= 0.05  # the other work ran in this turn: idle as long
+    idles = Idles()
+    pacer = Pacer(linger=2, idle=idles)
+    await idled(pacer, idles)
+    other = asyncio.create_task(_burn_cpu(0.01))  # a request's step: well over busy_s
+    assert await idled(pacer, idles)  # the other work ran in this turn: idle as long
     await other
-    assert [await timed_turn(pacer) >= 0.05 for _ in range(3)] == [True, True, False]
+    assert [await idled(pacer, idles) for _ in range(3)] == [True, True, False]
+    assert all(asked >= 0.05 for asked in idles.asked), "it idles as long as its batch took"

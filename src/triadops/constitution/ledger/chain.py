@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from typing import Any
@@ -270,14 +270,23 @@ class Pacer:
     would count the walk's own preemption); a walk alone never idles.
     """
 
-    __slots__ = ("_bare", "_left", "_since", "busy_s", "linger")
+    __slots__ = ("_bare", "_idle", "_left", "_since", "busy_s", "linger")
 
-    def __init__(self, *, linger: int = 32, busy_s: float = 0.000_15) -> None:
-        self.linger, self.busy_s = linger, busy_s
+    def __init__(
+        self,
+        *,
+        linger: int = 32,
+        busy_s: float = 0.002,
+        idle: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.linger, self.busy_s, self._idle = linger, busy_s, idle
         self._left = 0
         self._since = time.perf_counter()
-        # A bare yield costs this thread some CPU too (the loop's poll: 0.15 to 0.25 ms on
-        # some virtual machines): others' work is what a yield costs beyond the cheapest seen.
+        # A bare yield costs this thread some CPU too (the loop's poll: 0.04 to 0.5 ms of
+        # thread time on these virtual machines, quiet or not): others' work is what a yield
+        # costs beyond the cheapest seen, by more than `busy_s` (a request's own work is
+        # milliseconds; a threshold inside the poll's noise had a walk alone idle half its
+        # turns, doubling its time).
         self._bare = math.inf
 
     async def turn(self) -> None:
@@ -291,7 +300,7 @@ class Pacer:
             self._left = self.linger + 1
         if self._left:
             self._left -= 1
-            await asyncio.sleep(spent)
+            await self._idle(spent)
         self._since = time.perf_counter()
 
 
