@@ -9,7 +9,6 @@ the API's ``GET /logs/analysis`` allows any valid token.
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -125,7 +124,7 @@ async def test_bad_addresses_say_why(
 
 def _log(rt: Runtime, event: str) -> None:
     at = utcnow() - timedelta(minutes=5)
-    write(Path(rt.settings.home) / "logs" / "system.log", [line(at, event, "error", "system")])
+    write(rt.settings.log_dir / "planted.log", [line(at, event, "error", "system")])
 
 
 async def test_a_viewer_runs_the_log_analysis_and_sees_lines_as_text(
