@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from starlette.routing import Mount
 
 from tests.fixtures.api import Api
 from tests.ops.logs.corpus import line, write
@@ -152,6 +154,7 @@ async def test_a_viewer_runs_the_log_analysis_and_sees_lines_as_text(
         ({"since": "1" * 41 + "h"}, 422, "longer than 40 characters"),
         ({"since": "2000-01-01T00:00:00Z"}, 422, "longer than"),
         ({"since": "1h", "source": "nowhere"}, 404, "no log source"),
+        ({"since": "1h", "source": "s" * 201}, 422, "source: longer than 200 characters"),
         ({"since": "1h", "csrf": "0" * 64}, 403, "CSRF"),
         ({"since": "1h", "csrf": None}, 403, "CSRF"),
     ],
@@ -182,3 +185,21 @@ async def test_a_bad_analysis_request_says_why_and_keeps_the_latest(
 def _analysis(text: str) -> str:
     """The latest analysis' section of the page (the form's echoed values left out)."""
     return text.split('id="analysis"', 1)[1]
+
+
+async def test_one_analysis_runs_at_a_time(
+    api: Api, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    alice = await sign_in(client, api.tokens["alice"])
+    token = csrf(await page(client, alice, "/logs"))
+    (console,) = [r for r in app.routes if isinstance(r, Mount) and r.path == "/console"]
+    assert isinstance(console.app, FastAPI)
+    held = console.app.state.log_analysis
+    async with held.running:  # as if another person's analysis were reading the files
+        busy = await client.post(
+            "/console/logs", data={"csrf": token, "since": "1h"}, headers=alice
+        )
+    assert busy.status_code == 409 and "running already" in busy.text
+    assert held.analysis is None
+    ran = await client.post("/console/logs", data={"csrf": token, "since": "1h"}, headers=alice)
+    assert ran.status_code == 303 and held.analysis is not None and held.by == "alice"

@@ -29,6 +29,8 @@ router = APIRouter()
 
 MAX_SINCE = 40
 """The longest ``since`` read, as the API's query allows."""
+MAX_SOURCE = 200
+"""The longest source name read, as the API's query allows."""
 DEFAULT_SINCE = "24h"
 TEMPLATES_SHOWN = 50
 """Templates the page lists, most frequent first."""
@@ -100,6 +102,8 @@ async def analyze_logs(request: Request) -> Response:
     try:
         if len(since) > MAX_SINCE:
             raise InvalidRequest(f"since: longer than {MAX_SINCE} characters", field="since")
+        if len(source) > MAX_SOURCE:
+            raise InvalidRequest(f"source: longer than {MAX_SOURCE} characters", field="source")
         start = read_since(since, utcnow(), field="since")
         if held.running.locked():
             raise Conflict("an analysis is running already; try again when it ends")
