@@ -50,12 +50,15 @@ def _request(
 
 
 async def seed(settings: Settings) -> tuple[str, dict[str, str]]:
-    """Issue lena's token, raise two alerts, submit a routine and a high-risk operation."""
+    """Issue lena's and eli's tokens, raise two alerts, submit a routine and a high-risk one."""
     rt = await Runtime.open(settings)
     try:
         async with rt.session() as session:
             _, secret = await create_token(
                 session, name="lena", roles=[Role.LEGISLATIVE], by="demo"
+            )
+            _, executive = await create_token(
+                session, name="eli", roles=[Role.EXECUTIVE], by="demo"
             )
             await lifecycle.commit(session)
         async with rt.session() as session:
@@ -80,7 +83,7 @@ async def seed(settings: Settings) -> tuple[str, dict[str, str]]:
             async with rt.session() as session:
                 await submit_operation(session, rt.powers, request=req, requester=REQUESTER)
                 await lifecycle.commit(session)
-        return secret, {key: req.operation_id for key, req in drafts.items()}
+        return secret, {"eli": executive, **{key: req.operation_id for key, req in drafts.items()}}
     finally:
         await rt.close()
 
@@ -93,6 +96,22 @@ async def wait_for(page: Page, url: str, text: str) -> None:
             return
         await asyncio.sleep(0.2)
     raise SystemExit(f"{url} never showed {text!r}")
+
+
+async def troubleshoot(base: str, token: str) -> None:
+    """Run two runbooks as eli (an executive): one resolved by its operation, one diagnosed."""
+    runs = [
+        ("data_inconsistency", {"resolution": "re_sync_data", "wait_s": 60}),
+        ("high_response_time", {"resolve": False}),
+    ]
+    async with httpx.AsyncClient(base_url=base, timeout=90) as client:
+        for name, body in runs:
+            answer = await client.post(
+                f"/runbooks/{name}/troubleshoot",
+                json=body,
+                headers={"authorization": f"Bearer {token}"},
+            )
+            answer.raise_for_status()
 
 
 async def shoot(base: str, token: str, operations: dict[str, str]) -> None:
@@ -119,6 +138,10 @@ async def shoot(base: str, token: str, operations: dict[str, str]) -> None:
         await page.screenshot(path=OUT / "maintenance.png", full_page=True)
         await page.goto(f"{base}/audit")
         await page.screenshot(path=OUT / "audit.png", full_page=True)
+        await page.goto(f"{base}/incidents")
+        await page.screenshot(path=OUT / "incidents.png", full_page=True)
+        await page.click("#incidents tr:has(a[href*='/operations/']) a[href*='/incidents/']")
+        await page.screenshot(path=OUT / "incident.png", full_page=True)
         await browser.close()
 
 
@@ -148,6 +171,7 @@ async def main() -> None:
                     except httpx.TransportError:
                         pass
                     await asyncio.sleep(0.2)
+            await troubleshoot(f"http://127.0.0.1:{port}", operations.pop("eli"))
             await shoot(f"http://127.0.0.1:{port}/console", token, operations)
         finally:
             server.terminate()

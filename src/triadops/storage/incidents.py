@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triadops.storage.tables import IncidentRow, LedgerRow
@@ -55,6 +55,34 @@ async def list_incidents(session: AsyncSession, *, limit: int = 50) -> list[dict
         .limit(limit)
     )
     return [dict(r.report) for r in rows.all()]
+
+
+async def incident_page(
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    runbook: str | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 25,
+) -> list[tuple[datetime, str, dict[str, Any]]]:
+    """A page of incidents newest first (ties by id), of a status or runbook, after `after`.
+
+    Each row is its opening time, id and stored report: the first two are the page's
+    position (keyset paging on the opening time's index, as the operations listing does).
+    """
+    stmt = select(IncidentRow.opened_at, IncidentRow.id, IncidentRow.report)
+    if status is not None:
+        stmt = stmt.where(IncidentRow.status == status)
+    if runbook is not None:
+        stmt = stmt.where(IncidentRow.runbook == runbook)
+    if after is not None:
+        at, last_id = after
+        # The bare bound lets every dialect bound the index range by it.
+        stmt = stmt.where(
+            IncidentRow.opened_at <= at, or_(IncidentRow.opened_at < at, IncidentRow.id < last_id)
+        )
+    stmt = stmt.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit)
+    return [(r[0], str(r[1]), dict(r[2])) for r in (await session.execute(stmt)).all()]
 
 
 async def troubleshot_alerts(session: AsyncSession, ids: Collection[int]) -> set[int]:

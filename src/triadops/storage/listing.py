@@ -116,12 +116,7 @@ def listing_cursor(
     since: datetime | None = None,
 ) -> str:
     """Return the opaque token that continues a listing under these filters after `last`."""
-    at, last_id = last
-    body = json.dumps(
-        [_CURSOR_VERSION, _micros(at), last_id, _filters(statuses, types, since)],
-        separators=(",", ":"),
-    ).encode()
-    return base64.urlsafe_b64encode(_check(body) + body).rstrip(b"=").decode()
+    return keyset_cursor(last, scope=_filters(statuses, types, since))
 
 
 def cursor_position(
@@ -131,12 +126,31 @@ def cursor_position(
     types: Sequence[OperationType] = (),
     since: datetime | None = None,
 ) -> Position:
+    """Return the position `token` continues from, or raise InvalidRequest (``cursor``)."""
+    return keyset_position(
+        token,
+        scope=_filters(statuses, types, since),
+        filters="status, operation_type, since",
+    )
+
+
+def keyset_cursor(last: Position, *, scope: str) -> str:
+    """Return the opaque token that continues a listing of `scope` (its filters) after `last`."""
+    at, last_id = last
+    body = json.dumps(
+        [_CURSOR_VERSION, _micros(at), last_id, scope], separators=(",", ":")
+    ).encode()
+    return base64.urlsafe_b64encode(_check(body) + body).rstrip(b"=").decode()
+
+
+def keyset_position(token: str, *, scope: str, filters: str) -> Position:
     """Return the position `token` continues from, or raise InvalidRequest (``cursor``).
 
     The token is refused when it does not decode, its check bytes do not match (it was cut
-    or edited), or it was made for other filters. The check is a plain digest, not a
-    signature: a forged position only moves the start of a listing the caller may read
-    anyway, and it is bound-checked here before it reaches SQL.
+    or edited), or it was made for another listing or other filters (`scope`; `filters`
+    names them in the message). The check is a plain digest, not a signature: a forged
+    position only moves the start of a listing the caller may read anyway, and it is
+    bound-checked here before it reaches SQL.
     """
     try:
         if len(token) > MAX_CURSOR_LENGTH:
@@ -145,21 +159,21 @@ def cursor_position(
         check, body = raw[:8], raw[8:]
         if check != _check(body):
             raise ValueError("check bytes differ")
-        version, micros, last_id, filters = json.loads(body)
+        version, micros, last_id, made_for = json.loads(body)
         if version != _CURSOR_VERSION or not isinstance(micros, int) or isinstance(micros, bool):
             raise ValueError("not a version 1 cursor")
         if not isinstance(last_id, str) or not _ID.fullmatch(last_id):
-            raise ValueError("not an operation id")
+            raise ValueError("not an id")
         at = _EPOCH + timedelta(microseconds=micros)
     except (ValueError, TypeError, OverflowError, binascii.Error):
         raise InvalidRequest(
             "cursor: not a cursor a listing gave out (damaged or edited); start without one",
             field="cursor",
         ) from None
-    if filters != _filters(statuses, types, since):
+    if made_for != scope:
         raise InvalidRequest(
-            "cursor: made for other filters (status, operation_type, since); repeat the "
-            "filters of the listing that gave it, or start without one",
+            f"cursor: made for other filters ({filters}); repeat the filters of the listing "
+            "that gave it, or start without one",
             field="cursor",
         )
     return at, last_id
