@@ -15,6 +15,7 @@ import pytest
 from tests.fixtures.api import Api, high_risk_request, noop_request
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+NEXT = re.compile(r'class="next" href="/console(/operations\?[^"]+)"')
 HASH = re.compile(r'name="plan_hash" value="([0-9a-f]{64})"')
 
 
@@ -154,10 +155,31 @@ async def test_a_viewer_reads_every_page_and_changes_nothing(
     assert cancel.status_code == 403
 
 
+async def test_operations_are_filtered_by_type_and_the_next_page_keeps_the_filters(
+    api: Api, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("triadops.web.pages.PAGE", 2)
+    kept = [await api.submit(noop_request(), as_="alice") for _ in range(3)]
+    other = await api.submit(noop_request(operation_type="deployment"), as_="alice")
+    bob = await sign_in(client, api.tokens["bob"])
+    first = await page(client, bob, "/operations?type=maintenance")
+    assert other["operation_id"] not in first
+    assert kept[2]["operation_id"] in first and kept[1]["operation_id"] in first
+    found = NEXT.search(first)
+    assert found is not None and "type=maintenance&amp;cursor=" in found.group(0)
+    second = await page(client, bob, found.group(1).replace("&amp;", "&"))
+    assert kept[0]["operation_id"] in second and other["operation_id"] not in second
+    # A cursor made under one filter is refused under another, not read as a position.
+    cursor = found.group(1).split("cursor=")[1]
+    answer = await client.get(f"/console/operations?type=deployment&cursor={cursor}", headers=bob)
+    assert answer.status_code == 422 and "cursor" in answer.text
+
+
 @pytest.mark.parametrize(
     ("path", "status", "says"),
     [
         ("/operations?status=sideways", 422, "not an operation state"),
+        ("/operations?type=sideways", 422, "not an operation type"),
         ("/operations?cursor=garbage", 422, "cursor"),
         ("/operations/op-nope", 404, "op-nope"),
         ("/alerts?state=loud", 422, "not an alert state"),

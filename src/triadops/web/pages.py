@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from triadops.constitution.ledger import to_entry
 from triadops.domain.alerts import AlertState
-from triadops.domain.enums import OperationStatus
+from triadops.domain.enums import OperationStatus, OperationType
 from triadops.domain.errors import InvalidRequest
 from triadops.ops.alerts import models as alerts
 from triadops.storage import ledger as ledger_store
@@ -22,6 +23,8 @@ from triadops.web.offers import offers
 from triadops.web.render import render, runtime_of
 
 router = APIRouter()
+
+E = TypeVar("E", bound=StrEnum)
 
 PAGE = 25
 """Operations on one page of the listing."""
@@ -70,32 +73,50 @@ def _health(report: dict[str, Any] | None) -> dict[str, Any] | None:
 
 @router.get("/operations", response_class=HTMLResponse)
 async def operations(request: Request) -> Response:
-    """List operations newest first, by state, a page at a time (cursor)."""
+    """List operations newest first, by state and type, a page at a time (cursor)."""
     runtime = runtime_of(request)
     signed = await sessions.signed_in(runtime, request)
-    status = request.query_params.get("status") or None
-    try:
-        statuses = [OperationStatus(status)] if status else []
-    except ValueError:
-        raise InvalidRequest(f"status: {status!r} is not an operation state") from None
+    status = _chosen(request, "status", OperationStatus, "an operation state")
+    type_ = _chosen(request, "type", OperationType, "an operation type")
+    statuses = [status] if status else []
+    types = [type_] if type_ else []
     cursor = request.query_params.get("cursor") or None
-    after = cursor_position(cursor, statuses=statuses) if cursor else None
+    after = cursor_position(cursor, statuses=statuses, types=types) if cursor else None
     async with runtime.session(read_only=True) as session:
-        rows = await list_operations(session, statuses=statuses, after=after, limit=PAGE)
+        rows = await list_operations(
+            session, statuses=statuses, types=types, after=after, limit=PAGE
+        )
     items = [operation_summary(r) for r in rows]
     last = items[-1] if len(items) == PAGE else None
     following = (
-        listing_cursor((last.created_at, last.operation_id), statuses=statuses) if last else None
+        listing_cursor((last.created_at, last.operation_id), statuses=statuses, types=types)
+        if last
+        else None
     )
+    filters = {k: v.value for k, v in (("status", status), ("type", type_)) if v is not None}
     return render(
         request,
         "operations.html",
         signed=signed,
         items=items,
-        status=status,
+        status=status.value if status else None,
+        type=type_.value if type_ else None,
         statuses=[s.value for s in OperationStatus],
+        types=[t.value for t in OperationType],
+        filters=filters,
         next_cursor=following,
     )
+
+
+def _chosen(request: Request, name: str, enum: type[E], what: str) -> E | None:
+    """The filter `name` of the query, one of `enum`'s values, or None when not given."""
+    given = request.query_params.get(name) or None
+    if given is None:
+        return None
+    try:
+        return enum(given)
+    except ValueError:
+        raise InvalidRequest(f"{name}: {given!r} is not {what}", field=name) from None
 
 
 @router.get("/operations/{operation_id}", response_class=HTMLResponse)
