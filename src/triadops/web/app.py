@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from triadops.domain.errors import TriadError, Unauthenticated
-from triadops.web import alert_actions, decisions, maintenance, pages, records, signin
+from triadops.web import alert_actions, crown, decisions, maintenance, pages, records, signin
 from triadops.web.render import NONCE_STATE, render
 
 STATIC = Path(__file__).parent / "static"
@@ -51,7 +51,7 @@ def create_console() -> FastAPI:
     console = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     console.add_middleware(SecurityHeaders)
     console.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (signin, pages, decisions, records, alert_actions, maintenance):
+    for module in (signin, pages, decisions, crown, records, alert_actions, maintenance):
         console.include_router(module.router)
     console.add_exception_handler(TriadError, _refused)
     return console
