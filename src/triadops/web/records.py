@@ -100,8 +100,11 @@ async def verify_now(request: Request) -> Response:
                 report = await audit.verify(session, alerts=runtime.settings.alerts)
     except TimeoutError:
         report = None
-    context = await _audit_context(runtime, signed)
-    return render(request, "audit.html", **context, verified=report, timed_out=report is None)
+    context = await _audit_context(runtime, signed) | {
+        "verified": report,
+        "timed_out": report is None,
+    }
+    return render(request, "audit.html", **context)
 
 
 async def _audit_context(runtime: Runtime, signed: sessions.Signed) -> dict[str, Any]:
