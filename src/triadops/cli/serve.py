@@ -7,12 +7,14 @@ import gc
 import logging
 import signal
 import socket
+import ssl
+from pathlib import Path
 from typing import Annotated
 
 import structlog
 import typer
 
-from triadops.cli.context import load_settings, run
+from triadops.cli.context import BadInput, load_settings, run
 from triadops.cli.output import console
 from triadops.logconfig import configure_logging
 from triadops.runtime import Runtime
@@ -23,9 +25,27 @@ from triadops.worker import worker_name
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: api_host (127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Default: api_port.")] = None,
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, readable=True, help="Serve https: this PEM certificate."
+        ),
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, readable=True, help="The certificate's PEM private key."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the API with a worker in the same process until SIGINT/SIGTERM."""
+    """Serve the API with a worker in the same process until SIGINT/SIGTERM.
+
+    With --ssl-certfile and --ssl-keyfile it serves https (the console's session cookie is
+    then ``__Host-triad_console``, Secure, on any host name).
+    """
     import uvicorn
+
+    _check_tls(ssl_certfile, ssl_keyfile)
 
     # Imported here, for real: only ``triad serve`` pays for the API's imports (the one
     # place the CLI composes the API, as the import contract's exception says).
@@ -58,7 +78,24 @@ def serve(
         port=port or settings.api_port,
         # None: uvicorn keeps the logging configured above instead of installing its own.
         log_config=None,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )
+
+
+def _check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    """Refuse (one line, exit 2) half a TLS pair, or a pair that does not load, before serving."""
+    if (certfile is None) != (keyfile is None):
+        raise BadInput("--ssl-certfile and --ssl-keyfile go together: give both or neither")
+    if certfile is None or keyfile is None:
+        return
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, ValueError) as exc:
+        raise BadInput(
+            f"--ssl-certfile/--ssl-keyfile: {certfile} and {keyfile} do not load as a PEM "
+            f"certificate and its key ({exc.__class__.__name__})"
+        ) from None
 
 
 def worker() -> None:

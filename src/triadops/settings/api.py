@@ -14,3 +14,6 @@ class ApiSettings(BaseModel):
     """Largest request body the API reads, in bytes; a larger one is refused with 413."""
     api_worker_grace_s: float = Field(default=10.0, gt=0, le=600)
     """On shutdown, how long the server's own worker may take to stop before it is cancelled."""
+    console_verify_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """How long the console's "Verify now" may replay the ledger before it gives up, in
+    seconds, so a huge ledger cannot hold the request (``triad audit verify`` has no limit)."""

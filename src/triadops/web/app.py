@@ -18,6 +18,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from triadops.domain.errors import TriadError, Unauthenticated
 from triadops.web import (
     alert_actions,
+    crown,
     decisions,
     logs,
     maintenance,
@@ -64,6 +65,7 @@ def create_console() -> FastAPI:
         signin,
         pages,
         decisions,
+        crown,
         records,
         alert_actions,
         maintenance,

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 from triadops.domain.enums import OperationStatus, Role
 from triadops.domain.identity import Identity
+from triadops.domain.sops import REVIEWABLE
+
+_JUDGES = frozenset({Role.JUDICIAL, Role.CROWN})
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,8 @@ class Offers:
     reject: bool = False
     cancel: bool = False
     acknowledge: bool = False
+    review: bool = False
+    resolve: bool = False
 
 
 def offers(
@@ -28,6 +33,7 @@ def offers(
     status: OperationStatus,
     requester: str | None = None,
     emergency: bool = False,
+    reviewed: bool = False,
 ) -> Offers:
     """Return the decisions `identity` may try on an operation in `status`."""
     legislates = bool(identity.roles & {Role.LEGISLATIVE, Role.CROWN})
@@ -40,4 +46,6 @@ def offers(
         reject=deciding,
         cancel=not status.is_final and authority and (crown or own),
         acknowledge=emergency and crown and not own,
+        review=status in REVIEWABLE and crown and not own and not reviewed,
+        resolve=status is OperationStatus.IN_DOUBT and bool(identity.roles & _JUDGES),
     )

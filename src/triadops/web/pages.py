@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from triadops.constitution.ledger import to_entry
 from triadops.domain.alerts import AlertState
-from triadops.domain.enums import OperationStatus, OperationType
+from triadops.domain.enums import OperationStatus, OperationType, Role
 from triadops.domain.errors import InvalidRequest
 from triadops.ops.alerts import models as alerts
 from triadops.storage import ledger as ledger_store
@@ -53,6 +53,7 @@ async def overview(request: Request) -> Response:
         "overview.html",
         signed=signed,
         crown=crown,
+        crowned=Role.CROWN in signed.identity.roles,
         health=_health(report.report if report is not None else None),
         firing=firing,
         waiting=mine,
@@ -140,6 +141,7 @@ async def operation(request: Request, operation_id: str) -> Response:
             status=found.status,
             requester=found.request.requested_by,
             emergency=found.acknowledgement_deadline is not None and found.acknowledged_by is None,
+            reviewed=found.review is not None,
         ),
         critical=(
             found.planning_result is not None and found.planning_result.risk_level == "critical"

@@ -1,24 +1,28 @@
-"""The console's pages of alerts and silences, backups, and the audit chain's head."""
+"""The console's pages of alerts and silences, backups, and the audit chain (and its replay)."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from triadops.constitution.ledger import audit
 from triadops.constitution.ledger.checkpoints import read_log
 from triadops.domain.alerts import AlertState
 from triadops.domain.checkpoints import Checkpoint
 from triadops.domain.clock import utcnow
 from triadops.domain.enums import Role
 from triadops.domain.errors import InvalidRequest
+from triadops.domain.ledger import VerifyReport
 from triadops.ops.alerts import models as alerts
 from triadops.ops.backup import models as backups
+from triadops.runtime import Runtime
 from triadops.storage.ledger import head
 from triadops.web import sessions
-from triadops.web.render import render, runtime_of
+from triadops.web.render import read_form, render, runtime_of
 
 router = APIRouter()
 
@@ -69,27 +73,59 @@ async def backups_page(request: Request) -> Response:
 async def audit_page(request: Request) -> Response:
     """Show the ledger's head and the last checkpoint its log holds.
 
-    The full replay (``triad audit verify``, ``GET /audit/verify``) reads the whole chain;
-    this page only reads the head and the log's last line, so it stays cheap to open.
+    The full replay reads the whole chain, so the page runs it only when asked ("Verify
+    now"); opening the page reads the head and the log's last line, and stays cheap.
     """
     runtime = runtime_of(request)
     signed = await sessions.signed_in(runtime, request)
+    return render(request, "audit.html", **await _audit_context(runtime, signed))
+
+
+@router.post("/audit/verify", response_class=HTMLResponse)
+async def verify_now(request: Request) -> Response:
+    """Replay the chain against the stored state, as ``GET /audit/verify`` does, within a limit.
+
+    Any signed-in role may run it, as any token may call the API's route: it reads only.
+    Past ``console_verify_timeout_s`` the replay is cancelled (its read transaction ends)
+    and the page says so instead of holding the request.
+    """
+    runtime = runtime_of(request)
+    signed = await sessions.signed_in(runtime, request)
+    sessions.check_csrf(signed, (await read_form(request)).get("csrf"))
+    limit_s = runtime.settings.console_verify_timeout_s
+    report: VerifyReport | None = None
+    try:
+        async with asyncio.timeout(limit_s):
+            async with runtime.session(read_only=True) as session:
+                report = await audit.verify(session, alerts=runtime.settings.alerts)
+    except TimeoutError:
+        report = None
+    context = await _audit_context(runtime, signed) | {
+        "verified": report,
+        "timed_out": report is None,
+    }
+    return render(request, "audit.html", **context)
+
+
+async def _audit_context(runtime: Runtime, signed: sessions.Signed) -> dict[str, Any]:
+    """Return what the audit page shows: the ledger's head and its last checkpoint."""
     async with runtime.session(read_only=True) as session:
         seq, digest = await head(session)
     log_path = runtime.settings.resolved_checkpoint_log
     lines = await asyncio.to_thread(read_log, log_path)
     last = _last_checkpoint(lines)
-    return render(
-        request,
-        "audit.html",
-        signed=signed,
-        head_seq=seq,
-        head_hash=digest,
-        checkpoint=last,
-        log_path=str(log_path),
-        log_lines=len([line for line in lines if line.strip()]),
-        behind=None if last is None else seq - last.seq,
-    )
+    return {
+        "signed": signed,
+        "head_seq": seq,
+        "head_hash": digest,
+        "checkpoint": last,
+        "log_path": str(log_path),
+        "log_lines": len([line for line in lines if line.strip()]),
+        "behind": None if last is None else seq - last.seq,
+        "verified": None,
+        "timed_out": False,
+        "verify_limit_s": runtime.settings.console_verify_timeout_s,
+    }
 
 
 def _last_checkpoint(lines: list[str]) -> Checkpoint | None:
