@@ -11,6 +11,8 @@ import re
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from starlette.routing import Mount
 
 from tests.fixtures.api import Api, high_risk_request, noop_request
 
@@ -134,6 +136,22 @@ async def test_alerts_are_acknowledged_silenced_and_unsilenced(
     expire = f"/console/silences/{active['id']}/expire"
     assert (await client.post(expire, data={"csrf": token}, headers=eve)).status_code == 303
     assert (await api.get("/silences")).json()["items"] == []
+
+
+async def test_verify_now_runs_one_replay_at_a_time(
+    app: FastAPI, api: Api, client: httpx.AsyncClient
+) -> None:
+    """A second "Verify now" while one runs is refused (409), not queued behind it."""
+    console = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "/console")
+    vic = await sign_in(client, api.tokens["viewer"])
+    form = {"csrf": csrf(await page(client, vic, "/audit"))}
+    first = await client.post("/console/audit/verify", data=form, headers=vic)
+    assert first.status_code == 200 and "Intact" in first.text  # made the lock, released it
+    async with console.state.verifying:  # as a replay still running holds it
+        second = await client.post("/console/audit/verify", data=form, headers=vic)
+    assert second.status_code == 409 and "a verify is running already" in second.text
+    third = await client.post("/console/audit/verify", data=form, headers=vic)
+    assert third.status_code == 200 and "Intact" in third.text
 
 
 async def test_a_viewer_reads_every_page_and_changes_nothing(

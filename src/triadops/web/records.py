@@ -15,7 +15,7 @@ from triadops.domain.alerts import AlertState
 from triadops.domain.checkpoints import Checkpoint
 from triadops.domain.clock import utcnow
 from triadops.domain.enums import Role
-from triadops.domain.errors import InvalidRequest
+from triadops.domain.errors import Conflict, InvalidRequest
 from triadops.domain.ledger import VerifyReport
 from triadops.ops.alerts import models as alerts
 from triadops.ops.backup import models as backups
@@ -93,11 +93,17 @@ async def verify_now(request: Request) -> Response:
     signed = await sessions.signed_in(runtime, request)
     sessions.check_csrf(signed, (await read_form(request)).get("csrf"))
     limit_s = runtime.settings.console_verify_timeout_s
+    running = _verifying(request)
+    if running.locked():  # one replay at a time: a flood of clicks is not a flood of replays
+        raise Conflict("a verify is running already; its result shows when it ends")
     report: VerifyReport | None = None
     try:
-        async with asyncio.timeout(limit_s):
-            async with runtime.session(read_only=True) as session:
-                report = await audit.verify(session, alerts=runtime.settings.alerts)
+        async with (
+            running,
+            asyncio.timeout(limit_s),
+            runtime.session(read_only=True) as session,
+        ):
+            report = await audit.verify(session, alerts=runtime.settings.alerts)
     except TimeoutError:
         report = None
     context = await _audit_context(runtime, signed) | {
@@ -105,6 +111,15 @@ async def verify_now(request: Request) -> Response:
         "timed_out": report is None,
     }
     return render(request, "audit.html", **context)
+
+
+def _verifying(request: Request) -> asyncio.Lock:
+    """The console's one-at-a-time lock on "Verify now" (made on first use)."""
+    state = request.app.state
+    if not hasattr(state, "verifying"):
+        state.verifying = asyncio.Lock()
+    lock: asyncio.Lock = state.verifying
+    return lock
 
 
 async def _audit_context(runtime: Runtime, signed: sessions.Signed) -> dict[str, Any]:
