@@ -377,6 +377,9 @@ class Operation(BaseModel):
     operation_id: str
     status: OperationStatus
     request: OperationRequest
+    via: str | None = None
+    """The client it came through (``mcp:<assistant>``), as that client says; who asked is
+    the request's ``requested_by``."""
     plan: Plan | None = None
     plan_hash: str | None = None
     planning_result: PlanningResult | None = None
