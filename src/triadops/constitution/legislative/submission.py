@@ -54,8 +54,7 @@ def store_reviewed(
     """Store a reviewed request and move it where its finding says; no I/O but the database.
 
     `via` names the client it came through (an AI assistant over MCP) on the operation and
-    on the ledger's submission entry, beside the requester; left out, the entry is as it
-    always was. It describes, never decides: no gate reads it.
+    its submission entry, beside the requester (no gate reads it); left out, as it was.
 
     A duplicate operation id is refused by the primary key when the caller flushes, or at
     once when the session already holds it (the same id twice in one group commit).
