@@ -83,6 +83,8 @@ def _operation(
             f"stored requester {row.requested_by} but the ledger's submission is by "
             f"{op.requested_by}"
         )
+    if row.via != op.via:
+        say(f"stored client {row.via!r} but the ledger's submission came via {op.via!r}")
     if op.operation_type is not UNKNOWN and row.operation_type != op.operation_type:
         say(f"stored type {row.operation_type} but the ledger submitted {op.operation_type}")
     if row.status != op.status:

@@ -20,6 +20,19 @@ def upgrade() -> None:
     """Apply this revision."""
     with op.batch_alter_table("operations") as batch:
         batch.add_column(sa.Column("via", sa.String(length=100), nullable=True))
+    # The ledger's submission entry has named the client since MCP came: the column starts
+    # as the ledger says, so the audit (which compares the two) finds them agreeing.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "UPDATE operations AS o SET via = l.details->>'via' FROM ledger AS l "
+            "WHERE l.operation_id = o.id AND l.event = 'submitted' AND l.details ? 'via'"
+        )
+    else:
+        op.execute(
+            "UPDATE operations SET via = (SELECT json_extract(l.details, '$.via') FROM ledger "
+            "AS l WHERE l.operation_id = operations.id AND l.event = 'submitted' "
+            "ORDER BY l.seq LIMIT 1)"
+        )
 
 
 def downgrade() -> None:
