@@ -202,6 +202,28 @@ async def test_the_api_refuses_a_via_that_is_not_short_printable_text(api: Api) 
     assert (await api.submit(noop_request()))["via"] is None
 
 
+async def test_a_stored_login_is_a_server_as_for_every_other_command(
+    served: Served, home: Path, api: Api, tokens: dict[str, str]
+) -> None:
+    login = home.parent / "user-config" / "triad" / "hosts.toml"
+    login.parent.mkdir(parents=True)
+    login.write_text(f'url = "{served.url}"\ntoken = "{tokens["eve"]}"\n')
+    env = remote_env(served, home, "")
+    del env["TRIAD_URL"], env["TRIAD_TOKEN"]
+    command = StdioServerParameters(
+        command=sys.executable, args=["-m", "triadops.cli.main", "mcp"], env=env, cwd=str(home)
+    )
+    async with Client(command, client_info=ASSISTANT, read_timeout_seconds=60) as client:
+        record = answer(
+            await client.call_tool(
+                "submit_database_optimization", {"scheduled_time": "2999-01-01T00:00:00Z"}
+            )
+        )
+    assert record["operation"]["request"]["requested_by"] == "eve"
+    assert await api.status(record["operation"]["operation_id"]) == "scheduled"
+    assert databases_in(home) == []
+
+
 async def test_triad_mcp_refuses_to_start_against_a_server_that_refuses_its_token(
     served: Served, home: Path
 ) -> None:
