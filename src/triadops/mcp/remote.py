@@ -103,9 +103,12 @@ def known_actions() -> ActionRegistry:
 class Server:
     """A triad server's API, spoken to with one token per call."""
 
-    def __init__(self, url: str, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, url: str, http: httpx.AsyncClient, *, timeout: httpx.Timeout = TIMEOUT
+    ) -> None:
         self.url = url.rstrip("/")
         self.http = http
+        self.timeout = timeout
 
     async def call(
         self,
@@ -124,10 +127,11 @@ class Server:
                 json=json,
                 params=params,
                 headers={"Authorization": f"Bearer {token}"},
-                timeout=TIMEOUT,
+                timeout=self.timeout,
             )
         except httpx.TimeoutException:
-            raise ToolError(f"{self.url} did not answer within {TIMEOUT.read:g} s") from None
+            wait = self.timeout.read
+            raise ToolError(f"{self.url} did not answer within {wait:g} s") from None
         except httpx.TransportError as exc:
             raise ToolError(f"cannot reach {self.url}: {exc or type(exc).__name__}") from None
         if response.is_success:
