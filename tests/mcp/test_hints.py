@@ -11,6 +11,7 @@ from pathlib import Path
 from mcp.types import Tool
 
 from triadops.mcp.calls import TokenCaller
+from triadops.mcp.local import LocalTools
 from triadops.mcp.server import build_server
 from triadops.runtime import Runtime
 from triadops.settings import Settings
@@ -51,7 +52,7 @@ def write_procedure(settings: Settings, name: str, action: str, params: str = ""
 async def tools_of(settings: Settings) -> dict[str, Tool]:
     rt = await Runtime.open(settings, migrate=False)
     try:
-        server = build_server(rt, TokenCaller("unused"))
+        server = build_server(LocalTools(rt, TokenCaller("unused")))
         return {tool.name: tool for tool in await server.list_tools()}
     finally:
         await rt.close()

@@ -68,6 +68,18 @@ async def test_a_legislator_approves_from_the_page(api: Api, client: httpx.Async
     ]
 
 
+async def test_the_page_names_the_client_beside_the_requester(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    op = await api.submit({**noop_request(), "via": "mcp:<i>tilt</i>"}, as_="alice")
+    viewer = await sign_in(client, api.tokens["viewer"])
+    detail = await page(client, viewer, f"/operations/{op['operation_id']}")
+    assert '<dd id="requested-by">alice</dd>' in detail
+    assert '<dd id="via">mcp:&lt;i&gt;tilt&lt;/i&gt;</dd>' in detail
+    plain = await api.submit(noop_request(), as_="alice")
+    assert 'id="via"' not in await page(client, viewer, f"/operations/{plain['operation_id']}")
+
+
 async def test_the_requester_may_not_approve_but_may_cancel(
     api: Api, client: httpx.AsyncClient
 ) -> None:

@@ -41,6 +41,7 @@ from triadops.api.routes import (
     security,
     sops,
     standards,
+    whoami,
 )
 from triadops.logconfig import configure_logging
 from triadops.ops.health.api_errors import RequestCounts
@@ -148,6 +149,7 @@ def create_app(
         backups,
         logs,
         standards,
+        whoami,
     ):
         app.include_router(module.router)
     # The web console: its own pages, sessions and CSRF checks (`triadops.web`).

@@ -43,6 +43,7 @@ from triadops.domain.operations import (
 from triadops.domain.principals import PATTERN as PRINCIPAL_PATTERN
 from triadops.domain.principals import PrincipalName
 from triadops.domain.sops import ReviewNotes
+from triadops.domain.values import Via
 from triadops.storage.listing import (
     MAX_CURSOR_LENGTH,
     ListingFilters,
@@ -73,10 +74,14 @@ class OperationSubmission(OperationRequest):
     )
     """Who asks; when given it must be the token's own principal (else 403). Names are
     normalised (NFKC, trimmed, lower case) before the comparison."""
+    via: Via | None = None
+    """The client it comes through (``mcp:<assistant>`` from a remote ``triad mcp``),
+    stored on the operation as said: printable ASCII, at most 100 characters. It describes,
+    never decides: the requester is the token's principal whatever it says."""
 
     def for_requester(self, identity: Identity) -> OperationRequest:
         """Return the request as the legislature sees it, naming the requester."""
-        fields = self.model_dump(exclude={"requested_by"})
+        fields = self.model_dump(exclude={"requested_by", "via"})
         return OperationRequest.model_validate(
             {**fields, "requested_by": self.requested_by or identity.name}
         )
@@ -98,6 +103,9 @@ class OperationView(BaseModel):
     status_reason: str | None
     constitutional_compliance: bool
     request: OperationRequest
+    via: str | None = None
+    """The client it came through (``mcp:<assistant>``), as that client said; None for the
+    API's other clients and the CLI."""
     plan: Plan | None
     plan_hash: str | None
     planning_result: PlanningResult | None

@@ -246,6 +246,8 @@ def render_operation(op: Operation, timeline: Sequence[LedgerEntry]) -> None:
         f"type: {request.operation_type.value}  authority: {request.constitutional_authority.value}"
     )
     out.print(f"requested by {request.requested_by} at {_when(op.created_at)}")
+    if op.via:
+        out.print(f"via: {op.via}")
     out.print(f"description: {request.description}")
     if request.procedure:
         out.print(f"procedure: {request.procedure}")

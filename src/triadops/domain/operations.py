@@ -26,18 +26,10 @@ from triadops.domain.values import MAX_PARAM_DEPTH as MAX_PARAM_DEPTH
 from triadops.domain.values import (
     NO_NUL_PATTERN as NO_NUL_PATTERN,
 )
-from triadops.domain.values import (
-    Lessons as Lessons,
-)
-from triadops.domain.values import (
-    Params as Params,
-)
-from triadops.domain.values import (
-    Reason as Reason,
-)
-from triadops.domain.values import (
-    Text as Text,
-)
+from triadops.domain.values import Lessons as Lessons
+from triadops.domain.values import Params as Params
+from triadops.domain.values import Reason as Reason
+from triadops.domain.values import Text as Text
 from triadops.domain.values import (
     _storable as _storable,
 )
@@ -377,6 +369,8 @@ class Operation(BaseModel):
     operation_id: str
     status: OperationStatus
     request: OperationRequest
+    via: str | None = None
+    """The client it came through (``mcp:<assistant>``), as it says; never who asked."""
     plan: Plan | None = None
     plan_hash: str | None = None
     planning_result: PlanningResult | None = None

@@ -43,6 +43,12 @@ Reason = Annotated[
 ]
 """Why someone acted, kept on the record: 1 to 2000 characters once trimmed; blank is refused.
 The API's bodies and the CLI's flags validate with this one type, so both refuse alike."""
+VIA_PATTERN = r"^[\x21-\x7e][\x20-\x7e]{0,99}$"
+"""Printable ASCII, 1 to 100 characters, not starting with a space: no control character,
+no line break, nothing a terminal or a log would read as anything but text."""
+Via = Annotated[str, StringConstraints(pattern=VIA_PATTERN)]
+"""The client a request came through (``mcp:<assistant>``), as that client says: it
+describes, never decides, so it is only kept short and printable."""
 Lessons = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000),

@@ -1,6 +1,10 @@
-"""Who calls a tool, and how a call meets the same gates as an API request.
+"""The tools' one interface (`Tools`), who calls them, and the assistant's name.
 
-The caller is the token's principal, found exactly as the API finds it
+`Tools` is what every tool asks of its backend: `local.LocalTools` opens the database and
+calls the services the API's routes call; `remote.RemoteTools` calls a server's API with
+the token, opening no database. The tools (`reads`, `changes`) never know which.
+
+Locally, the caller is the token's principal, found exactly as the API finds it
 (`crown.tokens.authenticate`), on every call: a token revoked while an assistant is
 connected stops working at its next call. Over stdio the token is the process's
 ``TRIAD_TOKEN``; over HTTP it is the request's ``Authorization: Bearer`` header, checked
@@ -11,23 +15,30 @@ before the MCP layer sees the request (`mcp.http.BearerGuard`). The assistant's 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-from triadops.constitution import lifecycle
-from triadops.constitution.crown.service import record_refusal
+from triadops.actions.procedures.model import Procedure
+from triadops.actions.procedures.views import ProcedureDetail, ProcedureLine
+from triadops.actions.registry import ActionRegistry
 from triadops.constitution.crown.tokens import authenticate
-from triadops.domain.enums import Role
-from triadops.domain.errors import Forbidden, TriadError, Unauthenticated
+from triadops.domain.alert_views import Alert
+from triadops.domain.alerts import AlertState, Severity
+from triadops.domain.enums import OperationStatus, OperationType, Role
+from triadops.domain.errors import Unauthenticated
+from triadops.domain.health import HealthReport
 from triadops.domain.identity import Identity
+from triadops.domain.operation_views import OperationSummary
+from triadops.domain.operations import OperationRequest, StepSpec
+from triadops.mcp.models import Cancelled, OperationRecord
 from triadops.runtime import Runtime
 
-T = TypeVar("T")
+RequestFor = Callable[[Identity], OperationRequest]
+"""Builds a tool's request once the caller is known (its name is the requester)."""
 
 IDENTITY_SCOPE = "triadops.identity"
 """Key of the ASGI scope under which `BearerGuard` leaves the identity its token proved."""
@@ -36,6 +47,79 @@ OPERATORS = (Role.LEGISLATIVE, Role.EXECUTIVE, Role.JUDICIAL, Role.CROWN)
 """Roles that may ask for a change, as the API's ``Operator``; a viewer only reads."""
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What the tools are built from: procedures (a tool each), actions (the annotations)."""
+
+    actions: ActionRegistry
+    procedures: Sequence[Procedure]
+
+
+class Tools(Protocol):
+    """What every tool asks of its backend, as the caller's principal.
+
+    Each method answers the domain's models or raises ``ToolError`` with one line: a
+    refusal, bad input or a missing thing, worded as the gate that refused it said.
+    """
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The procedures and actions the tools are built from."""
+        ...
+
+    async def list_procedures(self, ctx: Context) -> list[ProcedureLine]:
+        """List the procedures, by name."""
+        ...
+
+    async def read_procedure(self, ctx: Context, name: str) -> ProcedureDetail:
+        """Show one procedure in full."""
+        ...
+
+    async def read_health(self, ctx: Context) -> HealthReport:
+        """Return the newest stored health report, or one checked now."""
+        ...
+
+    async def list_alerts(
+        self,
+        ctx: Context,
+        *,
+        states: Sequence[AlertState],
+        severities: Sequence[Severity],
+        limit: int,
+    ) -> list[Alert]:
+        """List alerts, newest first."""
+        ...
+
+    async def list_operations(
+        self,
+        ctx: Context,
+        *,
+        statuses: Sequence[OperationStatus],
+        types: Sequence[OperationType],
+        limit: int,
+    ) -> list[OperationSummary]:
+        """List operations, newest first."""
+        ...
+
+    async def read_operation(self, ctx: Context, operation_id: str) -> OperationRecord:
+        """Read one operation with its timeline."""
+        ...
+
+    async def submit(self, ctx: Context, request_for: RequestFor) -> OperationRecord:
+        """Submit the caller's request for review, naming the assistant beside the caller."""
+        ...
+
+    async def amend(
+        self, ctx: Context, operation_id: str, steps: list[StepSpec]
+    ) -> OperationRecord:
+        """Replace the steps of the caller's operation before it runs."""
+        ...
+
+    async def cancel(self, ctx: Context, operation_id: str, reason: str | None) -> Cancelled:
+        """Cancel the caller's operation (or any, with the crown's role)."""
+        ...
 
 
 class Caller(Protocol):
@@ -81,71 +165,6 @@ def client_name(ctx: Context) -> str:
     name = params.client_info.name if params is not None else ""
     cleaned = _UNPRINTABLE.sub("?", name.strip())[:96] or "unnamed"
     return f"mcp:{cleaned}"
-
-
-@dataclass(frozen=True)
-class Tools:
-    """What every tool needs: the runtime and the way to find its caller."""
-
-    runtime: Runtime
-    caller: Caller
-
-    async def reading(self, ctx: Context, work: Callable[[Identity], Awaitable[T]]) -> T:
-        """Run a read as the caller; any valid token may read (the viewer's role included)."""
-        return await self._answer(ctx, "read", work, operator=False)
-
-    async def changing(
-        self,
-        ctx: Context,
-        action: str,
-        work: Callable[[Identity], Awaitable[T]],
-        *,
-        operation_id: str | None = None,
-    ) -> T:
-        """Run a change as the caller: one of the four authorities, as the API's Operator.
-
-        A refusal is put on the ledger's record, as the API and the CLI do, then answered
-        as a tool error.
-        """
-        return await self._answer(ctx, action, work, operator=True, operation_id=operation_id)
-
-    async def _answer(
-        self,
-        ctx: Context,
-        action: str,
-        work: Callable[[Identity], Awaitable[T]],
-        *,
-        operator: bool,
-        operation_id: str | None = None,
-    ) -> T:
-        identity: Identity | None = None
-        try:
-            identity = await self.caller.identity(self.runtime, ctx)
-            if operator and not any(role in identity.roles for role in OPERATORS):
-                names = " or ".join(r.value for r in OPERATORS)
-                raise Forbidden(f"{identity.name} holds none of the roles this needs: {names}")
-            return await work(identity)
-        except Forbidden as exc:
-            if operator and identity is not None:
-                await self._record(identity, action, exc, operation_id)
-            raise ToolError(f"refused: {exc.message}") from None
-        except TriadError as exc:
-            raise ToolError(f"{exc.title.lower()}: {exc.message}") from None
-        except ValidationError as exc:
-            raise ToolError(f"invalid input: {describe(exc)}") from None
-
-    async def _record(
-        self, identity: Identity, action: str, exc: Forbidden, operation_id: str | None
-    ) -> None:
-        async with self.runtime.session() as session:
-            record_refusal(
-                session,
-                actor=identity.name,
-                action=f"mcp {action}",
-                reason=exc.message,
-                operation_id=operation_id,
-            )
-            await lifecycle.commit(session)
 
 
 def describe(exc: ValidationError) -> str:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from mcp.server.mcpserver import MCPServer
 
-from triadops.mcp.calls import Caller, Tools
+from triadops.mcp.calls import Tools
 from triadops.mcp.changes import add_changes
 from triadops.mcp.reads import add_reads
-from triadops.runtime import Runtime
 
 NAME = "triadops"
 INSTRUCTIONS = (
@@ -24,14 +23,13 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(runtime: Runtime, caller: Caller) -> MCPServer:
-    """Return an MCP server whose tools work on `runtime` as `caller`'s principal."""
+def build_server(tools: Tools) -> MCPServer:
+    """Return an MCP server whose tools work through `tools` (this database, or a server)."""
     server: MCPServer = MCPServer(
         NAME,
         instructions=INSTRUCTIONS,
         log_level="WARNING",
     )
-    tools = Tools(runtime, caller)
     add_reads(server, tools)
     add_changes(server, tools)
     return server

@@ -46,6 +46,7 @@ class StoredOperation(NamedTuple):
     review_lessons: str | None
     review_note: str | None
     scheduled_time: datetime | None
+    via: str | None
 
 
 class StoredStep(NamedTuple):
@@ -104,6 +105,7 @@ _OPERATION_COLUMNS = (
     OperationRow.review_lessons,
     OperationRow.review_note,
     OperationRow.scheduled_time,
+    OperationRow.via,
 )
 
 

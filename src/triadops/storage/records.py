@@ -78,6 +78,7 @@ def operation_view(
         operation_id=row.id,
         status=OperationStatus(row.status),
         request=request,
+        via=row.via,
         plan=Plan.model_validate(row.plan) if row.plan else None,
         plan_hash=row.plan_hash,
         planning_result=PlanningResult.model_validate(row.planning_result)

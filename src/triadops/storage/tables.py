@@ -45,6 +45,9 @@ class OperationRow(Base):
     operation_type: Mapped[str] = mapped_column(String(32))
     procedure: Mapped[str | None] = mapped_column(String(100))
     requested_by: Mapped[str] = mapped_column(String(100))
+    via: Mapped[str | None] = mapped_column(String(100))
+    """The client it came through (``mcp:<assistant>``), as that client says: descriptive
+    only; who asked is `requested_by`, the token's principal."""
     request: Mapped[dict[str, Any]] = mapped_column(Json)
     plan: Mapped[dict[str, Any] | None] = mapped_column(Json)
     plan_hash: Mapped[str | None] = mapped_column(String(64))

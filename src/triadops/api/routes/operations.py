@@ -93,20 +93,28 @@ async def submit(
         async with runtime.session(read_only=True) as session:
             plan, finding = await preview_operation(session, powers, request=request)
         return _json(DryRun(plan=plan, planning_result=finding), status.HTTP_200_OK)
-    view = await store_submission(runtime, powers, request, identity)
+    view = await store_submission(runtime, powers, request, identity, via=body.via)
     return _json(view, status.HTTP_201_CREATED)
 
 
 async def store_submission(
-    runtime: Runtime, powers: Powers, request: OperationRequest, identity: Identity
+    runtime: Runtime,
+    powers: Powers,
+    request: OperationRequest,
+    identity: Identity,
+    *,
+    via: str | None = None,
 ) -> OperationView:
-    """Review `request` as `identity`'s, store it (group commit) and return it as committed."""
+    """Review `request` as `identity`'s, store it (group commit) and return it as committed.
+
+    `via` is the client's word on what it is, kept beside the requester, never instead.
+    """
     # Reviewed outside the write lock: previews may reach slow targets.
     async with runtime.session(read_only=True) as session:
         reviewed = await review_request(session, powers, request=request, requester=identity)
 
     async def apply(write: AsyncSession, _tick: Tick) -> tuple[Stored, AsyncSession]:
-        return store_reviewed(write, powers, reviewed), write
+        return store_reviewed(write, powers, reviewed, via=via), write
 
     try:
         stored, committed = await runtime.submissions.submit(apply)

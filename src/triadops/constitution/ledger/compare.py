@@ -8,7 +8,7 @@ principal, the crown's freeze and the governance that differ from the state the 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -78,11 +78,7 @@ def _operation(
     def say(problem: str) -> None:
         state.say("operation", f"operation {row.id}", problem)
 
-    if row.requested_by != op.requested_by:
-        say(
-            f"stored requester {row.requested_by} but the ledger's submission is by "
-            f"{op.requested_by}"
-        )
+    _submission(say, row, op)
     if op.operation_type is not UNKNOWN and row.operation_type != op.operation_type:
         say(f"stored type {row.operation_type} but the ledger submitted {op.operation_type}")
     if row.status != op.status:
@@ -131,6 +127,17 @@ def _operation(
             f"stored acknowledgement_overdue={_flag(bool(row.acknowledgement_overdue))} "
             f"but the ledger says {_flag(op.acknowledgement_overdue)}"
         )
+
+
+def _submission(say: Callable[[str], None], row: store.StoredOperation, op: OperationState) -> None:
+    """Name a requester or a client (``via``) that is not the submission entry's."""
+    if row.requested_by != op.requested_by:
+        say(
+            f"stored requester {row.requested_by} but the ledger's submission is by "
+            f"{op.requested_by}"
+        )
+    if row.via != op.via:
+        say(f"stored client {row.via!r} but the ledger's submission came via {op.via!r}")
 
 
 def _review(state: LedgerState, row: store.StoredOperation, op: OperationState) -> None:

@@ -70,6 +70,8 @@ class OperationState:
     submitted: bool = False
     stored: bool = False
     requested_by: str | None = None
+    via: str | None = None
+    """The client the submission came through, as its entry says (None: not said)."""
     operation_type: str | _Unknown = UNKNOWN
     status: str | None = None
     plan_hash: str | _Unknown | None = None
@@ -156,6 +158,7 @@ LEGAL_STEP_TRANSITIONS = _pairs(STEP_TRANSITIONS)
 def fold_submitted(state: LedgerState, op: OperationState, event: Submitted, e: Entry) -> None:
     """An operation exists from its submission, by its requester."""
     op.submitted, op.requested_by, op.status = True, e[ACTOR], event.to_status
+    op.via = as_text(event.via)
     op.operation_type = known(event.type)
 
 

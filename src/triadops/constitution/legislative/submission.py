@@ -53,8 +53,8 @@ def store_reviewed(
 ) -> Stored:
     """Store a reviewed request and move it where its finding says; no I/O but the database.
 
-    `via` names the client it came through (an AI assistant over MCP) on the ledger's
-    submission entry, beside the requester; left out, the entry is as it always was.
+    `via` names the client it came through (an AI assistant over MCP) on the operation and
+    its submission entry, beside the requester (no gate reads it); left out, as it was.
 
     A duplicate operation id is refused by the primary key when the caller flushes, or at
     once when the session already holds it (the same id twice in one group commit).
@@ -69,6 +69,7 @@ def store_reviewed(
         operation_type=request.operation_type.value,
         procedure=request.procedure,
         requested_by=request.requested_by,
+        via=via,
         plan_author=request.requested_by,
         request=reviewed.asked.model_dump(mode="json"),
         scheduled_time=request.scheduled_time,
