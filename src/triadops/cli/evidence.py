@@ -8,9 +8,10 @@ locally from the database or remotely from the server. ``triad evidence verify B
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -22,10 +23,9 @@ from triadops.cli.context import BadInput, JsonFlag, load_settings, run
 from triadops.cli.output import console, emit_json
 from triadops.cli.remote import remote
 from triadops.constitution.ledger import checkpoints
-from triadops.constitution.ledger.evidence import NO_KEY, export_evidence
+from triadops.constitution.ledger.evidence import NO_KEY, prepare_evidence
 from triadops.constitution.ledger.evidence_check import check_bundle
-from triadops.domain.checkpoints import iso_utc
-from triadops.domain.errors import InvalidRequest
+from triadops.domain.errors import InvalidRequest, TriadError
 from triadops.domain.evidence import EvidenceBundle, EvidenceReport
 from triadops.runtime import Runtime
 
@@ -71,33 +71,25 @@ def export(
         raise BadInput(f"{target} already exists: a bundle is never overwritten")
     client = remote()
     if client is not None:
-        with closing(client):
-            bundle = client.evidence(operation_id)
+        with closing(client), client.evidence(operation_id) as (summary, chunks):
+            _write(target, chunks)
     else:
-        bundle = _export_here(operation_id)
-    _write(target, bundle)
-    summary = {
-        "file": str(target),
-        "operation_id": bundle.operation_id,
-        "status": bundle.operation.status.value,
-        "first_seq": bundle.entries[0].seq,
-        "checkpoint_seq": bundle.checkpoint.seq,
-        "entries": len(bundle.entries),
-        "key_id": bundle.checkpoint.key_id,
-    }
+        summary = _export_here(operation_id, target)
+    summary = {"file": str(target), **summary}
     if as_json:
-        emit_json(summary)
+        emit_json({k: v for k, v in summary.items() if k != "signed_at"})
         return
     out_ = console()
-    out_.print(f"evidence of {bundle.operation_id} ({summary['status']}) written to {target}")
+    out_.print(f"evidence of {summary['operation_id']} ({summary['status']}) written to {target}")
     out_.print(
-        f"entries {summary['first_seq']} to {summary['checkpoint_seq']} ({len(bundle.entries)}), "
-        f"up to checkpoint {bundle.checkpoint.seq} signed at {iso_utc(bundle.checkpoint.at)} "
-        f"by key {bundle.checkpoint.key_id}"
+        f"entries {summary['first_seq']} to {summary['checkpoint_seq']} ({summary['entries']}), "
+        f"up to checkpoint {summary['checkpoint_seq']} signed at {summary['signed_at']} "
+        f"by key {summary['key_id']}"
     )
 
 
-def _export_here(operation_id: str) -> EvidenceBundle:
+def _export_here(operation_id: str, target: Path) -> dict[str, Any]:
+    """Check the export, then write the bundle to `target` as it is read."""
     settings = load_settings()
     try:
         public_key = checkpoints.verifying_key(settings)
@@ -107,30 +99,64 @@ def _export_here(operation_id: str) -> EvidenceBundle:
         raise BadInput(NO_KEY)
     log_path = settings.resolved_checkpoint_log
 
-    async def work(rt: Runtime) -> EvidenceBundle:
+    async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.session(read_only=True) as session:
-            return await export_evidence(
+            export = await prepare_evidence(
                 session, operation_id=operation_id, log_path=log_path, public_key=public_key
             )
+            await _write_async(target, export.chunks(session))
+            return {**export.summary(), "entries": export.written}
 
     return run(work)
 
 
-def _write(target: Path, bundle: EvidenceBundle) -> None:
-    """Write the bundle to a new file: created exclusively, removed if the write fails."""
-    text = bundle.model_dump_json(indent=1).encode()
+def _partial(target: Path) -> tuple[Path, int]:
+    """Create the file a bundle is written to before it takes its name; return it open."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        return partial, os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        raise BadInput(f"cannot create {partial}: {exc.strerror}") from None
+
+
+def _name(partial: Path, target: Path, last: bytes) -> None:
+    """Give a complete bundle its name (never over another file); else raise."""
+    if not last.rstrip().endswith(b"]}"):
+        raise TriadError("the bundle ended before it was complete")
+    try:
+        os.link(partial, target)
     except FileExistsError:
         raise BadInput(f"{target} already exists: a bundle is never overwritten") from None
     except OSError as exc:
         raise BadInput(f"cannot create {target}: {exc.strerror}") from None
+
+
+def _write(target: Path, chunks: Iterator[bytes]) -> None:
+    """Write the bundle under a temporary name, named `target` only once complete."""
+    partial, fd = _partial(target)
     try:
+        last = b""
         with os.fdopen(fd, "wb") as file:
-            file.write(text)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+            for chunk in chunks:
+                file.write(chunk)
+                last = (last + chunk)[-16:]
+        _name(partial, target, last)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+async def _write_async(target: Path, chunks: AsyncIterator[bytes]) -> None:
+    """:func:`_write` for chunks read from the database."""
+    partial, fd = _partial(target)
+    try:
+        last = b""
+        with os.fdopen(fd, "wb") as file:
+            async for chunk in chunks:
+                file.write(chunk)
+                last = (last + chunk)[-16:]
+        _name(partial, target, last)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @app.command()

@@ -8,6 +8,9 @@ error becomes the one line the local CLI would print: a problem body's ``detail`
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +31,7 @@ from triadops.cli.views import (
 )
 from triadops.domain.checkpoints import Checkpoint
 from triadops.domain.errors import Conflict, Forbidden, NotFound, TriadError, Unauthenticated
-from triadops.domain.evidence import EvidenceBundle
+from triadops.domain.evidence import SUMMARY_HEADER
 from triadops.domain.health import HealthReport, HealthReportSummary
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operation_views import OperationSummary
@@ -302,15 +305,32 @@ class Remote:
         """Replay the ledger on the server."""
         return VerifyReport.model_validate(self.call("GET", "/audit/verify"))
 
-    def evidence(self, operation_id: str) -> EvidenceBundle:
-        """Export an operation's evidence bundle from the server (a viewer's read)."""
-        found = self.call(
-            "GET", f"/operations/{_segment(operation_id)}/evidence", timeout=EVIDENCE_TIMEOUT
-        )
+    @contextmanager
+    def evidence(self, operation_id: str) -> Iterator[tuple[dict[str, Any], Iterator[bytes]]]:
+        """Stream an operation's evidence bundle from the server (a viewer's read).
+
+        Yields the bundle's summary (the server's header) and its body's bytes, never parsed
+        here: a long segment is passed on as it comes.
+        """
+        path = f"/operations/{_segment(operation_id)}/evidence"
         try:
-            return EvidenceBundle.model_validate(found)
-        except ValidationError as exc:
-            raise TriadError(f"the server's answer is not a bundle: {exc.errors()[0]}") from None
+            with self.http.stream("GET", path, timeout=EVIDENCE_TIMEOUT) as response:
+                if not response.is_success:
+                    response.read()
+                    raise _error(self.target.url, response)
+                try:
+                    summary = dict(json.loads(response.headers[SUMMARY_HEADER]))
+                except (KeyError, ValueError, TypeError):
+                    raise TriadError("the server's answer is not a bundle (no summary)") from None
+                yield summary, response.iter_bytes()
+        except httpx.TimeoutException:
+            raise TriadError(
+                f"{self.target.url} did not answer within {EVIDENCE_TIMEOUT.read:g} s"
+            ) from None
+        except httpx.TransportError as exc:
+            raise TriadError(
+                f"cannot reach {self.target.url}: {exc or type(exc).__name__}"
+            ) from None
 
     def checkpoint(self) -> tuple[Checkpoint, str]:
         """Have the server sign the ledger's head; the checkpoint and the server's log path."""

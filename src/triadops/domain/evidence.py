@@ -19,6 +19,10 @@ from triadops.domain.operations import Operation
 EVIDENCE_FORMAT: Final = "triadops-evidence-v1"
 """The bundle's ``format``; a new layout gets a new version, never a reuse."""
 
+SUMMARY_HEADER: Final = "Triad-Evidence-Summary"
+"""The API's header beside a streamed bundle: its summary in JSON (operation_id, status,
+first_seq, checkpoint_seq, entries, key_id), so a client need not parse the bundle."""
+
 
 class EvidenceEntry(BaseModel):
     """One ledger entry as its hash covers it: the body, and the links either side."""
@@ -67,6 +71,18 @@ class EvidenceBundle(BaseModel):
     """Every entry from the operation's submission to `checkpoint.seq`, in seq order."""
     checkpoint: Checkpoint
     """The signed head the segment ends at."""
+
+
+class EvidenceHead(BaseModel):
+    """A bundle's small fields: what a streamed bundle writes before its ``entries``."""
+
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
+
+    format: Literal["triadops-evidence-v1"] = EVIDENCE_FORMAT
+    operation_id: str
+    exported_at: datetime
+    operation: Operation
+    checkpoint: Checkpoint
 
 
 FindingCode = Literal[

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +26,7 @@ from triadops.api.views import operation_view
 from triadops.constitution import ledger
 from triadops.constitution.commits import Tick
 from triadops.constitution.ledger import checkpoints
-from triadops.constitution.ledger.evidence import NO_KEY, export_evidence
+from triadops.constitution.ledger.evidence import NO_KEY, prepare_evidence
 from triadops.constitution.legislative.service import (
     Stored,
     preview_operation,
@@ -33,7 +35,7 @@ from triadops.constitution.legislative.service import (
 )
 from triadops.constitution.powers import Powers
 from triadops.domain.errors import Conflict, InvalidRequest
-from triadops.domain.evidence import EvidenceBundle
+from triadops.domain.evidence import SUMMARY_HEADER, EvidenceBundle
 from triadops.domain.identity import Identity
 from triadops.domain.operations import OperationRequest
 from triadops.runtime import Runtime
@@ -183,12 +185,17 @@ async def evidence(
         raise Conflict(f"the server's checkpoint key cannot be used: {exc.message}") from None
     if public_key is None:
         raise Conflict(f"the server: {NO_KEY}")
-    bundle = await export_evidence(
+    export = await prepare_evidence(
         session,
         operation_id=operation_id,
         log_path=settings.resolved_checkpoint_log,
         public_key=public_key,
     )
-    # Written by the bundle's own serialiser: a float the ledger holds as NaN stays NaN (as
-    # its hash covers it), and a long segment is not validated a second time.
-    return _json(bundle, status.HTTP_200_OK)
+    # Every check is made: the bundle streams a batch at a time, in the request's snapshot
+    # (the session closes after the response). Written by the models' own serialisers: a
+    # float the ledger holds as NaN stays NaN, as its hash covers it.
+    return StreamingResponse(
+        export.chunks(session),
+        media_type=JSON,
+        headers={SUMMARY_HEADER: json.dumps(export.summary())},
+    )
