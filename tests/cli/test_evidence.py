@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.cli.conftest import Triad, data, one_error_line
+from triadops.cli.context import BadInput
+from triadops.cli.evidence import _write
+from triadops.constitution.ledger.evidence import EvidenceExport
+from triadops.domain.errors import TriadError
 
 
 @pytest.fixture
@@ -144,3 +149,50 @@ def test_export_without_a_checkpoint_key_is_bad_input(triad: Triad, tmp_path: Pa
 
     assert refused.exit_code == 2
     assert "no checkpoint key is configured" in one_error_line(refused)
+
+
+def test_a_failure_mid_stream_leaves_no_file_under_the_final_name(
+    triad: Triad, keys: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    completed(triad, "op-f")
+    triad("audit", "checkpoint")
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle = out / "f.json"
+    whole = EvidenceExport.chunks
+
+    async def broken(self: EvidenceExport, session: Any, **kw: Any) -> AsyncIterator[bytes]:
+        async for chunk in whole(self, session, batch=2):
+            yield chunk
+            if self.written:
+                raise TriadError("the database went away")
+
+    monkeypatch.setattr(EvidenceExport, "chunks", broken)
+    failed = triad("evidence", "op-f", "--out", str(bundle))
+
+    assert failed.exit_code == 1
+    assert one_error_line(failed) == "error: the database went away"
+    assert list(out.iterdir()) == [], "neither the bundle nor its temporary file"
+    monkeypatch.setattr(EvidenceExport, "chunks", whole)
+    assert triad("evidence", "op-f", "--out", str(bundle)).exit_code == 0, "the name is free"
+    assert json.loads(bundle.read_text())["operation_id"] == "op-f"
+
+
+def test_a_stream_that_breaks_or_stops_short_is_never_named(tmp_path: Path) -> None:
+    """What the remote export does with the server's body: the same temporary name."""
+    target = tmp_path / "r.json"
+
+    def breaks() -> Iterator[bytes]:
+        yield b'{"format": "triadops-evidence-v1", "entries": [\n'
+        raise TriadError("cannot reach the server: peer closed connection")
+
+    with pytest.raises(TriadError, match="peer closed"):
+        _write(target, breaks())
+    with pytest.raises(TriadError, match="ended before it was complete"):
+        _write(target, iter([b'{"entries": [\n{"seq": 1}']))
+    assert list(tmp_path.iterdir()) == []
+    _write(target, iter([b'{"entries": [', b"]}\n"]))
+    assert json.loads(target.read_text()) == {"entries": []}
+    with pytest.raises(BadInput, match="already exists"):
+        _write(target, iter([b'{"entries": []}']))
+    assert list(tmp_path.iterdir()) == [target]

@@ -82,9 +82,9 @@ class EvidenceExport:
             text = ",\n".join(
                 EvidenceEntry.model_validate(link).model_dump_json() for link in links
             )
+            self.written += len(links)
             yield f"{separator}{text}".encode()
             separator = ",\n"
-            self.written += len(links)
         yield b"\n]}\n"
 
 
