@@ -60,6 +60,7 @@ def test_a_viewer_exports_remotely_the_bundle_a_local_export_writes(
     assert remotely.exit_code == locally.exit_code == 0, (remotely.output, locally.output)
     assert remotely.stdout.replace(str(there), "F") == locally.stdout.replace(str(here), "F")
     assert without_export_time(there) == without_export_time(here)
+    assert list(tmp_path.glob(".*.partial")) == [], "the temporary files are gone"
     public = tmp_path / "checkpoint.pub"
     private = checkpoints.parse_private_key(KEY.encode(), source="test")
     public.write_text(checkpoints.public_key_text(private.public_key()))
