@@ -7,7 +7,9 @@ same database with the same key.
 from __future__ import annotations
 
 import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from typer.testing import CliRunner
 from tests.cli.conftest import data, one_error_line
 from tests.cli.test_remote import _run
 from tests.cli.test_remote_crown import KEY
+from triadops.cli.main import app
 from triadops.constitution.ledger import checkpoints
 
 pytestmark = pytest.mark.slow
@@ -82,3 +85,40 @@ def test_a_server_without_a_key_says_so(both: Both, tmp_path: Path) -> None:
         "error: the server: evidence needs signed checkpoints and no checkpoint key is "
         "configured (checkpoint_public_key_file, checkpoint_key_file or checkpoint_key)"
     )
+
+
+class _Liar(BaseHTTPRequestHandler):
+    """A server that answers any evidence request with a summary lacking most fields."""
+
+    def do_GET(self) -> None:
+        body = b'{"format": "triadops-evidence-v1", "entries": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Triad-Evidence-Summary", json.dumps({"operation_id": "op-x"}))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_summary_lacking_fields_is_one_line_and_no_file(tmp_path: Path) -> None:
+    """A server (or a proxy) whose summary header lacks fields: refused, nothing written."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Liar)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {
+            "TRIAD_URL": f"http://127.0.0.1:{server.server_address[1]}",
+            "TRIAD_TOKEN": "triad_anything",
+            "TRIAD_HOME": str(tmp_path / "home"),
+        }
+        out = tmp_path / "bundle.json"
+        result = CliRunner().invoke(
+            app, ["evidence", "op-x", "--out", str(out)], env=env, catch_exceptions=False
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "summary lacks" in one_error_line(result) and "checkpoint_seq" in result.stderr
+    assert list(tmp_path.glob("bundle*")) == [] and not list(tmp_path.glob(".bundle*"))

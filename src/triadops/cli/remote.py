@@ -31,7 +31,7 @@ from triadops.cli.views import (
 )
 from triadops.domain.checkpoints import Checkpoint
 from triadops.domain.errors import Conflict, Forbidden, NotFound, TriadError, Unauthenticated
-from triadops.domain.evidence import SUMMARY_HEADER
+from triadops.domain.evidence import SUMMARY_FIELDS, SUMMARY_HEADER
 from triadops.domain.health import HealthReport, HealthReportSummary
 from triadops.domain.ledger import LedgerEntry, VerifyReport
 from triadops.domain.operation_views import OperationSummary
@@ -320,8 +320,12 @@ class Remote:
                     raise _error(self.target.url, response)
                 try:
                     summary = dict(json.loads(response.headers[SUMMARY_HEADER]))
+                    missing = SUMMARY_FIELDS - summary.keys()
                 except (KeyError, ValueError, TypeError):
                     raise TriadError("the server's answer is not a bundle (no summary)") from None
+                if missing:
+                    named = ", ".join(sorted(missing))
+                    raise TriadError(f"the server's bundle summary lacks {named}")
                 yield summary, response.iter_bytes()
         except httpx.TimeoutException:
             raise TriadError(

@@ -21,7 +21,12 @@ EVIDENCE_FORMAT: Final = "triadops-evidence-v1"
 
 SUMMARY_HEADER: Final = "Triad-Evidence-Summary"
 """The API's header beside a streamed bundle: its summary in JSON (operation_id, status,
-first_seq, checkpoint_seq, entries, key_id), so a client need not parse the bundle."""
+first_seq, checkpoint_seq, entries, key_id, signed_at), so a client need not parse the bundle."""
+SUMMARY_FIELDS: Final = frozenset(
+    {"operation_id", "status", "first_seq", "checkpoint_seq", "entries", "key_id", "signed_at"}
+)
+"""What the summary header names: the CLI prints each, so a server's answer lacking one is
+refused in a line, not a traceback."""
 
 
 class EvidenceEntry(BaseModel):
