@@ -61,23 +61,6 @@ class EvidenceEntry(BaseModel):
         }
 
 
-class EvidenceBundle(BaseModel):
-    """What ``triad evidence`` writes: the operation's record and the proof of its entries."""
-
-    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
-
-    format: Literal["triadops-evidence-v1"] = EVIDENCE_FORMAT
-    operation_id: str
-    exported_at: datetime
-    operation: Operation
-    """The record in full: request, plan with its dry-run previews and hash, approvals,
-    step records, the judiciary's checks before and after, the agents' reports."""
-    entries: list[EvidenceEntry] = Field(min_length=1)
-    """Every entry from the operation's submission to `checkpoint.seq`, in seq order."""
-    checkpoint: Checkpoint
-    """The signed head the segment ends at."""
-
-
 class EvidenceHead(BaseModel):
     """A bundle's small fields: what a streamed bundle writes before its ``entries``."""
 
@@ -87,7 +70,17 @@ class EvidenceHead(BaseModel):
     operation_id: str
     exported_at: datetime
     operation: Operation
+    """The record in full: request, plan with its dry-run previews and hash, approvals,
+    step records, the judiciary's checks before and after, the agents' reports."""
     checkpoint: Checkpoint
+    """The signed head the segment ends at."""
+
+
+class EvidenceBundle(EvidenceHead):
+    """What ``triad evidence`` writes: the operation's record and the proof of its entries."""
+
+    entries: list[EvidenceEntry] = Field(min_length=1)
+    """Every entry from the operation's submission to `checkpoint.seq`, in seq order."""
 
 
 FindingCode = Literal[
